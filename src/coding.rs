@@ -1,0 +1,94 @@
+//! Little-endian LEB128 varints, the length encoding of every in-memory record and (later) every
+//! on-disk entry. Decoders never trust their input: they return `None` on a truncated or overlong
+//! encoding instead of panicking.
+
+/// Writes `value` as LEB128 into `out` and returns the bytes written (1 to 5).
+///
+/// # Panics
+/// Panics if `out` is shorter than [`varint_len_u32`] of `value` (an internal invariant: callers
+/// pass a 5-byte buffer).
+pub(crate) fn encode_varint_u32(mut value: u32, out: &mut [u8]) -> usize {
+    let mut i = 0;
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        let slot = out
+            .get_mut(i)
+            .unwrap_or_else(|| panic!("varint buffer of {i} bytes too short"));
+        if value == 0 {
+            *slot = byte;
+            return i + 1;
+        }
+        *slot = byte | 0x80;
+        i += 1;
+    }
+}
+
+/// The number of bytes [`encode_varint_u32`] writes for `value`.
+pub(crate) fn varint_len_u32(value: u32) -> usize {
+    match value {
+        0..0x80 => 1,
+        0x80..0x4000 => 2,
+        0x4000..0x20_0000 => 3,
+        0x20_0000..0x1000_0000 => 4,
+        _ => 5,
+    }
+}
+
+/// Decodes a LEB128 `u32` from the start of `input`; returns the value and the bytes read, or
+/// `None` if the input ends early or the encoding overflows 32 bits.
+#[cfg_attr(not(test), expect(dead_code, reason = "the table decoders of the next issue use it"))]
+pub(crate) fn decode_varint_u32(input: &[u8]) -> Option<(u32, usize)> {
+    let mut value: u32 = 0;
+    for (i, &byte) in input.iter().enumerate().take(5) {
+        let bits = u32::from(byte & 0x7f);
+        if i == 4 && bits > 0x0f {
+            return None;
+        }
+        value |= bits << (7 * i);
+        if byte < 0x80 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn boundaries_round_trip() {
+        for v in [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, u32::MAX] {
+            let mut buf = [0u8; 5];
+            let n = encode_varint_u32(v, &mut buf);
+            assert_eq!(n, varint_len_u32(v), "{v}");
+            assert_eq!(decode_varint_u32(&buf[..n]), Some((v, n)));
+        }
+    }
+
+    #[test]
+    fn truncated_and_overlong_inputs_are_rejected() {
+        assert_eq!(decode_varint_u32(&[]), None);
+        assert_eq!(decode_varint_u32(&[0x80]), None);
+        assert_eq!(decode_varint_u32(&[0xff, 0xff, 0xff, 0xff, 0x1f]), None);
+        assert_eq!(decode_varint_u32(&[0xff; 10]), None);
+    }
+
+    proptest! {
+        #[test]
+        fn any_u32_round_trips(v: u32) {
+            let mut buf = [0u8; 5];
+            let n = encode_varint_u32(v, &mut buf);
+            prop_assert_eq!(decode_varint_u32(&buf[..n]), Some((v, n)));
+        }
+
+        #[test]
+        fn decoding_garbage_never_panics(bytes: Vec<u8>) {
+            if let Some((_, n)) = decode_varint_u32(&bytes) {
+                prop_assert!(n <= bytes.len() && n <= 5);
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The engine's one error type.
+//!
+//! Every fallible public call returns [`Result`]. Decoders inside the engine return small local
+//! errors that their caller lifts into [`Error::Corruption`] together with the file and the offset,
+//! so that a user always learns *where* bad bytes were found. Nothing in the engine panics on bytes
+//! read from disk or on user input; panics are reserved for broken internal invariants and for the
+//! documented size limits of keys and values.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// The result type of every fallible Strata call.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in Strata.
+///
+/// The enum is `#[non_exhaustive]`: match the variants you handle and keep a wildcard arm.
+///
+/// ```
+/// use strata::Error;
+///
+/// let err = Error::InvalidArgument("block size must be > 0".into());
+/// assert_eq!(err.to_string(), "invalid argument: block size must be > 0");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation failed.
+    Io {
+        /// What the engine was doing, e.g. `"open"` or `"fsync"`.
+        operation: &'static str,
+        /// The file or directory it was doing it to, if any.
+        path: Option<PathBuf>,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// Bytes read from disk are not what the engine wrote.
+    Corruption {
+        /// The file that holds the bad bytes.
+        file: PathBuf,
+        /// The byte offset in that file where the problem was found.
+        offset: u64,
+        /// What was wrong.
+        what: CorruptionKind,
+    },
+    /// The tree was created with another comparator than the one supplied at open.
+    ComparatorMismatch {
+        /// The comparator name persisted in the tree.
+        stored: String,
+        /// The comparator name supplied to this open.
+        supplied: String,
+    },
+    /// A file was written in a format version this build does not read.
+    UnsupportedFormat {
+        /// The file.
+        file: PathBuf,
+        /// The format version found.
+        version: u32,
+    },
+    /// Another handle (in this or another process) holds the directory's lock.
+    Locked {
+        /// The locked directory.
+        path: PathBuf,
+    },
+    /// An earlier fsync or background job failed; writes are refused until the tree is reopened.
+    Poisoned,
+    /// The caller passed something the engine cannot use.
+    InvalidArgument(String),
+    /// A user's merge operator failed; reads pass this error through unchanged.
+    MergeOperator(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// What exactly was wrong with corrupt bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorruptionKind {
+    /// A stored checksum does not match the bytes.
+    ChecksumMismatch {
+        /// The checksum stored on disk.
+        expected: u64,
+        /// The checksum of the bytes read.
+        actual: u64,
+    },
+    /// The file or a record in it ends before its declared length.
+    Truncated,
+    /// A magic number is wrong.
+    BadMagic,
+    /// A field holds a value that the format does not allow.
+    InvalidField(&'static str),
+}
+
+impl fmt::Display for CorruptionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ChecksumMismatch { expected, actual } => {
+                write!(f, "checksum mismatch (stored {expected:#018x}, computed {actual:#018x})")
+            }
+            Self::Truncated => f.write_str("truncated"),
+            Self::BadMagic => f.write_str("bad magic number"),
+            Self::InvalidField(field) => write!(f, "invalid {field}"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io {
+                operation,
+                path,
+                source,
+            } => match path {
+                Some(path) => write!(f, "I/O error during {operation} of {}: {source}", path.display()),
+                None => write!(f, "I/O error during {operation}: {source}"),
+            },
+            Self::Corruption { file, offset, what } => {
+                write!(f, "corruption in {} at offset {offset}: {what}", file.display())
+            }
+            Self::ComparatorMismatch { stored, supplied } => write!(
+                f,
+                "comparator mismatch: the tree was written with {stored:?}, opened with {supplied:?}"
+            ),
+            Self::UnsupportedFormat { file, version } => write!(
+                f,
+                "unsupported format version {version} in {}",
+                file.display()
+            ),
+            Self::Locked { path } => {
+                write!(f, "{} is locked by another open handle", path.display())
+            }
+            Self::Poisoned => f.write_str(
+                "the tree is poisoned by an earlier failed write or fsync; reopen it",
+            ),
+            Self::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Self::MergeOperator(err) => write!(f, "merge operator failed: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::MergeOperator(err) => Some(err.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// Lets callers use `?` on their own I/O next to Strata calls. The engine itself always builds
+/// [`Error::Io`] with the operation and path.
+impl From<std::io::Error> for Error {
+    fn from(source: std::io::Error) -> Self {
+        Self::Io {
+            operation: "I/O",
+            path: None,
+            source,
+        }
+    }
+}
+
+impl Error {
+    /// Builds an [`Error::Io`] for `operation` on `path`.
+    pub(crate) fn io(
+        operation: &'static str,
+        path: Option<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io {
+            operation,
+            path,
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn corruption_display_names_file_offset_and_cause() {
+        let err = Error::Corruption {
+            file: PathBuf::from("/db/tables/7.sst"),
+            offset: 4096,
+            what: CorruptionKind::ChecksumMismatch {
+                expected: 1,
+                actual: 2,
+            },
+        };
+        let text = err.to_string();
+        assert!(text.contains("/db/tables/7.sst"), "{text}");
+        assert!(text.contains("4096"), "{text}");
+        assert!(text.contains("checksum mismatch"), "{text}");
+    }
+
+    #[test]
+    fn io_error_exposes_its_source() {
+        let err = Error::io(
+            "fsync",
+            Some(PathBuf::from("x")),
+            std::io::Error::other("disk on fire"),
+        );
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("disk on fire")
+        );
+        assert!(err.to_string().contains("fsync of x"));
+    }
+
+    #[test]
+    fn merge_operator_error_is_user_constructible_and_chains() {
+        let err = Error::MergeOperator("overflow".into());
+        assert_eq!(err.to_string(), "merge operator failed: overflow");
+        assert!(err.source().is_some());
+    }
+}

@@ -1,0 +1,285 @@
+//! Internal keys, value types and the key order.
+//!
+//! An internal key is `(user key, seqno, value type)`. The engine orders internal keys by user key
+//! ascending, *through the user comparator*, then by seqno descending, so that the newest version of
+//! a key comes first. Every key comparison in the engine goes through [`Comparator`], which wraps the
+//! user's [`UserComparator`] and takes a branch-free fast path for the default byte order.
+//!
+//! The value type is persisted on disk: its numeric values must never be renumbered.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::seqno::SeqNo;
+use crate::slice::{Slice, UserKey};
+
+/// What an entry is. Persisted on disk as one byte.
+///
+/// ```
+/// use strata::ValueType;
+///
+/// assert_eq!(ValueType::try_from(1), Ok(ValueType::Tombstone));
+/// assert_eq!(u8::from(ValueType::MergeOperand), 3);
+/// assert!(ValueType::try_from(200).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ValueType {
+    /// A plain value. On-disk value 0: never renumber.
+    Value = 0,
+    /// A deletion. On-disk value 1: never renumber.
+    Tombstone = 1,
+    /// A single deletion that cancels exactly one older value. On-disk value 2: never renumber.
+    WeakTombstone = 2,
+    /// A merge operand. On-disk value 3: never renumber.
+    MergeOperand = 3,
+}
+
+impl ValueType {
+    /// Whether this entry deletes its key (a tombstone or a weak tombstone).
+    pub fn is_tombstone(self) -> bool {
+        matches!(self, Self::Tombstone | Self::WeakTombstone)
+    }
+}
+
+impl From<ValueType> for u8 {
+    fn from(value: ValueType) -> Self {
+        value as Self
+    }
+}
+
+/// The byte is not a known [`ValueType`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownValueType(pub u8);
+
+impl fmt::Display for UnknownValueType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown value type {}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownValueType {}
+
+impl TryFrom<u8> for ValueType {
+    type Error = UnknownValueType;
+
+    fn try_from(byte: u8) -> Result<Self, Self::Error> {
+        match byte {
+            0 => Ok(Self::Value),
+            1 => Ok(Self::Tombstone),
+            2 => Ok(Self::WeakTombstone),
+            3 => Ok(Self::MergeOperand),
+            other => Err(UnknownValueType(other)),
+        }
+    }
+}
+
+/// The order of user keys. Its name is persisted; reopening a tree with another comparator is an
+/// error.
+///
+/// A comparator must be a total order, consistent over the life of the data, and must keep keys
+/// that share a prefix contiguous if `prefix()` scans are used.
+///
+/// ```
+/// use std::cmp::Ordering;
+/// use strata::UserComparator;
+///
+/// /// Orders keys from the highest byte string down.
+/// struct Reverse;
+///
+/// impl UserComparator for Reverse {
+///     fn name(&self) -> &'static str {
+///         "example.reverse"
+///     }
+///     fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
+///         b.cmp(a)
+///     }
+/// }
+///
+/// assert_eq!(Reverse.compare(b"a", b"b"), Ordering::Greater);
+/// ```
+pub trait UserComparator: Send + Sync + 'static {
+    /// A stable name, persisted with the tree.
+    fn name(&self) -> &'static str;
+
+    /// Compares two user keys.
+    fn compare(&self, a: &[u8], b: &[u8]) -> Ordering;
+
+    /// Returns `true` only if [`compare`](Self::compare) is exactly the lexicographic byte order;
+    /// the engine then compares bytes directly. The default is `false`.
+    fn is_lexicographic(&self) -> bool {
+        false
+    }
+}
+
+/// The default comparator: lexicographic byte order (like `memcmp`, shorter first on a tie).
+///
+/// ```
+/// use strata::{DefaultUserComparator, UserComparator};
+///
+/// assert!(DefaultUserComparator.compare(b"ab", b"b").is_lt());
+/// assert!(DefaultUserComparator.compare(b"a", b"ab").is_lt());
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultUserComparator;
+
+impl UserComparator for DefaultUserComparator {
+    fn name(&self) -> &'static str {
+        "strata.lexicographic"
+    }
+
+    fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
+        a.cmp(b)
+    }
+
+    fn is_lexicographic(&self) -> bool {
+        true
+    }
+}
+
+/// The engine's handle on the user comparator; every key comparison goes through it.
+#[derive(Clone)]
+pub(crate) struct Comparator {
+    user: Arc<dyn UserComparator>,
+    lexicographic: bool,
+}
+
+impl Default for Comparator {
+    fn default() -> Self {
+        Self::new(Arc::new(DefaultUserComparator))
+    }
+}
+
+impl fmt::Debug for Comparator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Comparator({})", self.name())
+    }
+}
+
+impl Comparator {
+    pub(crate) fn new(user: Arc<dyn UserComparator>) -> Self {
+        let lexicographic = user.is_lexicographic();
+        Self {
+            user,
+            lexicographic,
+        }
+    }
+
+    /// The persisted name of the user comparator.
+    pub(crate) fn name(&self) -> &'static str {
+        self.user.name()
+    }
+
+    /// Whether the order is the plain lexicographic byte order.
+    pub(crate) fn is_lexicographic(&self) -> bool {
+        self.lexicographic
+    }
+
+    /// Compares two user keys.
+    #[inline]
+    pub(crate) fn user(&self, a: &[u8], b: &[u8]) -> Ordering {
+        if self.lexicographic {
+            a.cmp(b)
+        } else {
+            self.user.compare(a, b)
+        }
+    }
+
+    /// Compares two internal keys: user key ascending, then seqno descending.
+    #[inline]
+    pub(crate) fn internal(&self, a: (&[u8], SeqNo), b: (&[u8], SeqNo)) -> Ordering {
+        self.user(a.0, b.0).then_with(|| b.1.cmp(&a.1))
+    }
+}
+
+/// An internal key: the user key, the seqno of the write and what it wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalKey {
+    /// The user key.
+    pub user_key: UserKey,
+    /// The seqno of the write.
+    pub seqno: SeqNo,
+    /// What the write was.
+    pub value_type: ValueType,
+}
+
+impl InternalKey {
+    /// Builds an internal key.
+    pub fn new(user_key: impl Into<UserKey>, seqno: SeqNo, value_type: ValueType) -> Self {
+        Self {
+            user_key: user_key.into(),
+            seqno,
+            value_type,
+        }
+    }
+}
+
+/// One versioned entry as it flows through the read path: an internal key and its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalValue {
+    /// The internal key.
+    pub key: InternalKey,
+    /// The value; empty for tombstones.
+    pub value: Slice,
+}
+
+impl InternalValue {
+    /// Builds an entry from its parts.
+    pub fn from_components(
+        user_key: impl Into<UserKey>,
+        value: impl Into<Slice>,
+        seqno: SeqNo,
+        value_type: ValueType,
+    ) -> Self {
+        Self {
+            key: InternalKey::new(user_key, seqno, value_type),
+            value: value.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct ReverseBytes;
+    impl UserComparator for ReverseBytes {
+        fn name(&self) -> &'static str {
+            "test.reverse"
+        }
+        fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
+            b.cmp(a)
+        }
+    }
+
+    #[test]
+    fn value_type_bytes_are_pinned() {
+        for (vt, byte) in [
+            (ValueType::Value, 0u8),
+            (ValueType::Tombstone, 1),
+            (ValueType::WeakTombstone, 2),
+            (ValueType::MergeOperand, 3),
+        ] {
+            assert_eq!(u8::from(vt), byte);
+            assert_eq!(ValueType::try_from(byte), Ok(vt));
+        }
+        assert_eq!(ValueType::try_from(4), Err(UnknownValueType(4)));
+    }
+
+    #[test]
+    fn internal_order_is_user_key_ascending_then_seqno_descending() {
+        let cmp = Comparator::default();
+        assert_eq!(cmp.internal((b"a", 1), (b"b", 9)), Ordering::Less);
+        assert_eq!(cmp.internal((b"a", 9), (b"a", 1)), Ordering::Less);
+        assert_eq!(cmp.internal((b"a", 1), (b"a", 1)), Ordering::Equal);
+    }
+
+    #[test]
+    fn internal_order_goes_through_the_user_comparator() {
+        let cmp = Comparator::new(Arc::new(ReverseBytes));
+        assert_eq!(cmp.internal((b"a", 1), (b"b", 1)), Ordering::Greater);
+        assert_eq!(cmp.internal((b"a", 2), (b"a", 1)), Ordering::Less);
+        assert_eq!(cmp.name(), "test.reverse");
+    }
+}

@@ -1,0 +1,64 @@
+//! Strata: an embeddable LSM-tree storage engine in pure Rust.
+//!
+//! A [`Tree`] is a sorted, versioned key-value map. Every write carries a sequence number
+//! ([`SeqNo`]) and every read names the seqno it reads at: it sees exactly the writes with lower
+//! seqnos, newest version per key. Writes go to a lock-free concurrent memtable; reads merge the
+//! memtables (and, as the engine grows, table files) under those MVCC rules.
+//!
+//! ```
+//! use strata::{Config, Guard, SequenceNumberCounter};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! let seqno = SequenceNumberCounter::default();
+//! let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default()).open()?;
+//!
+//! tree.insert("hello", "world", seqno.next());
+//! let snapshot = seqno.get();
+//! tree.insert("hello", "strata", seqno.next());
+//!
+//! assert_eq!(tree.get("hello", snapshot)?, Some("world".into()));
+//! assert_eq!(tree.get("hello", seqno.get())?, Some("strata".into()));
+//! for item in tree.range("a".."z", seqno.get(), None) {
+//!     let (key, value) = item.into_inner()?;
+//!     assert_eq!((key, value), ("hello".into(), "strata".into()));
+//! }
+//! # Ok::<(), strata::Error>(())
+//! ```
+//!
+//! The module map, data flow and invariants are in `docs/design.md` and `docs/invariants.md`.
+
+#![cfg_attr(
+    test,
+    allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        clippy::cast_lossless,
+        clippy::big_endian_bytes,
+        reason = "unit tests build test data with plain casts and big-endian (sortable) integer keys; \
+                  the library code itself is linted without this in the non-test build"
+    )
+)]
+
+mod coding;
+mod config;
+mod error;
+mod guard;
+mod key;
+mod memtable;
+mod merge;
+mod mvcc;
+mod seqno;
+mod slice;
+mod tree;
+
+pub use config::Config;
+pub use error::{CorruptionKind, Error, Result};
+pub use guard::{Guard, Guard as IterGuard, IterGuardImpl, KvPair};
+pub use key::{
+    DefaultUserComparator, InternalKey, InternalValue, UnknownValueType, UserComparator, ValueType,
+};
+pub use memtable::{Memtable, MemtableIter};
+pub use seqno::{MAX_SEQNO, SeqNo, SequenceNumberCounter, SequenceNumberGenerator};
+pub use slice::{INLINE_CAPACITY, Slice, UserKey, UserValue};
+pub use tree::{AbstractTree, Tree};

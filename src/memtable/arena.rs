@@ -1,0 +1,327 @@
+//! A segmented, lock-free bump arena.
+//!
+//! The memtable keeps its skiplist nodes (with their keys) in one arena and its values in another
+//! (the value store). Memory comes in segments that are allocated lazily and installed with one
+//! compare-and-swap; an allocation is one atomic `fetch_add` on the current segment's cursor.
+//! Nothing is ever freed on its own: every segment is released in bulk when the arena drops, which
+//! is what lets readers follow raw pointers into the arena without reference counts or epochs.
+//!
+//! ```text
+//!  current ──► [segment n: base, capacity, cursor] ──prev──► [segment n-1] ──prev──► ... ► null
+//!  large   ──► [dedicated segment for one big allocation] ──prev──► ... ► null
+//! ```
+//!
+//! Segment sizes start at `min_segment_bytes` and double up to `max_segment_bytes`, so an empty
+//! memtable costs nothing and a small one little. An allocation larger than a quarter of the
+//! largest segment gets a dedicated segment of its own size, pushed on the `large` stack.
+//!
+//! Invariants:
+//! - every cursor value handed out is a multiple of the arena's alignment, and every segment base
+//!   is aligned to 8, so every returned pointer is aligned to the arena's alignment;
+//! - an allocation is returned only if `offset + size <= capacity`: an allocation that exactly
+//!   fills a segment is valid and never spills into another segment's bytes; one that does not fit
+//!   moves on to a fresh segment (the tail of the old one is wasted);
+//! - a segment's `base`, `capacity` and `prev` are written before the segment is published by a
+//!   Release CAS and never change afterwards;
+//! - segments are freed only in `Drop`, when no reference to the arena remains.
+//!
+//! Thread safety: `alloc` takes `&self` and may run on any number of threads at once.
+
+#![expect(unsafe_code, reason = "the arena hands out raw memory; see UNSAFE.md")]
+
+use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+/// The alignment of every segment's base address.
+const SEGMENT_ALIGN: usize = 8;
+
+struct Segment {
+    base: NonNull<u8>,
+    capacity: usize,
+    cursor: AtomicUsize,
+    prev: *mut Segment,
+}
+
+impl Segment {
+    /// Allocates a segment of `capacity` bytes (uninitialised) and returns it leaked.
+    fn allocate(capacity: usize, cursor: usize, prev: *mut Segment) -> *mut Segment {
+        let layout = segment_layout(capacity);
+        // SAFETY: `segment_layout` never returns a zero-sized layout.
+        let raw = unsafe { alloc(layout) };
+        let Some(base) = NonNull::new(raw) else {
+            handle_alloc_error(layout)
+        };
+        Box::into_raw(Box::new(Self {
+            base,
+            capacity,
+            cursor: AtomicUsize::new(cursor),
+            prev,
+        }))
+    }
+
+    /// Frees a segment allocated by [`Segment::allocate`] and returns its `prev` link.
+    ///
+    /// # Safety
+    /// `segment` came from `Segment::allocate`, is freed once, and nothing uses it afterwards.
+    unsafe fn free(segment: *mut Segment) -> *mut Segment {
+        // SAFETY: per the contract, `segment` is a live, uniquely owned Box.
+        let segment = unsafe { Box::from_raw(segment) };
+        // SAFETY: `base` was allocated with exactly this layout in `allocate`.
+        unsafe { dealloc(segment.base.as_ptr(), segment_layout(segment.capacity)) };
+        segment.prev
+    }
+}
+
+fn segment_layout(capacity: usize) -> Layout {
+    // NB: only fails for capacities near isize::MAX, far beyond the u32 size limits.
+    Layout::from_size_align(capacity.max(1), SEGMENT_ALIGN)
+        .unwrap_or_else(|err| panic!("arena segment of {capacity} bytes: {err}"))
+}
+
+/// A lock-free bump arena; see the module documentation.
+pub(crate) struct Arena {
+    current: AtomicPtr<Segment>,
+    large: AtomicPtr<Segment>,
+    align: usize,
+    min_segment_bytes: usize,
+    max_segment_bytes: usize,
+    /// Bytes handed out to callers (padding included, wasted segment tails excluded).
+    used_bytes: AtomicUsize,
+    /// Bytes of all segments allocated.
+    reserved_bytes: AtomicUsize,
+}
+
+// SAFETY: the arena owns its segments; all shared mutation goes through atomics, and the raw
+// memory it hands out is only written by the caller that allocated it before publication.
+unsafe impl Send for Arena {}
+// SAFETY: see `Send`; `alloc` is safe to call concurrently (atomic cursor and CAS publication).
+unsafe impl Sync for Arena {}
+
+impl Arena {
+    /// An arena whose allocations are aligned to `align` (1 or 8).
+    pub(crate) fn new(align: usize, min_segment_bytes: usize, max_segment_bytes: usize) -> Self {
+        assert!(
+            align.is_power_of_two() && align <= SEGMENT_ALIGN,
+            "arena alignment {align} must be a power of two no larger than {SEGMENT_ALIGN}"
+        );
+        assert!(min_segment_bytes.is_multiple_of(align) && min_segment_bytes <= max_segment_bytes);
+        Self {
+            current: AtomicPtr::new(ptr::null_mut()),
+            large: AtomicPtr::new(ptr::null_mut()),
+            align,
+            min_segment_bytes,
+            max_segment_bytes,
+            used_bytes: AtomicUsize::new(0),
+            reserved_bytes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Bytes handed out so far.
+    #[cfg(test)]
+    pub(crate) fn used_bytes(&self) -> usize {
+        self.used_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of memory the arena holds.
+    pub(crate) fn reserved_bytes(&self) -> usize {
+        self.reserved_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Allocates `size` bytes aligned to the arena's alignment. The memory is uninitialised and
+    /// lives until the arena drops.
+    pub(crate) fn alloc(&self, size: usize) -> NonNull<u8> {
+        let size = size.max(1).next_multiple_of(self.align);
+        self.used_bytes.fetch_add(size, Ordering::Relaxed);
+        if size > self.max_segment_bytes / 4 {
+            return self.alloc_large(size);
+        }
+        loop {
+            let segment = self.current.load(Ordering::Acquire);
+            // SAFETY: a non-null `current` points to a segment that lives until `drop`.
+            if let Some(segment) = unsafe { segment.as_ref() } {
+                let offset = segment.cursor.fetch_add(size, Ordering::Relaxed);
+                if offset
+                    .checked_add(size)
+                    .is_some_and(|end| end <= segment.capacity)
+                {
+                    // SAFETY: `offset + size <= capacity`, so the result stays inside the
+                    // segment's allocation; the cursor hands each byte range out exactly once.
+                    return unsafe { segment.base.add(offset) };
+                }
+            }
+            self.install_segment(segment, size);
+        }
+    }
+
+    /// Replaces `seen` (the segment that had no room) with a fresh segment, unless another thread
+    /// already did.
+    fn install_segment(&self, seen: *mut Segment, size: usize) {
+        if self.current.load(Ordering::Acquire) != seen {
+            return;
+        }
+        // SAFETY: a non-null segment pointer stays valid until `drop`.
+        let seen_capacity = unsafe { seen.as_ref() }.map_or(0, |s| s.capacity);
+        let capacity = (seen_capacity * 2)
+            .clamp(self.min_segment_bytes, self.max_segment_bytes)
+            .max(size);
+        let fresh = Segment::allocate(capacity, 0, seen);
+        match self
+            .current
+            .compare_exchange(seen, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                self.reserved_bytes.fetch_add(capacity, Ordering::Relaxed);
+            }
+            Err(_) => {
+                // SAFETY: `fresh` was never published, so this thread owns it alone.
+                unsafe { Segment::free(fresh) };
+            }
+        }
+    }
+
+    fn alloc_large(&self, size: usize) -> NonNull<u8> {
+        let fresh = Segment::allocate(size, size, ptr::null_mut());
+        self.reserved_bytes.fetch_add(size, Ordering::Relaxed);
+        // SAFETY: `fresh` is not yet shared; this thread owns it.
+        let base = unsafe { (*fresh).base };
+        let mut head = self.large.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `fresh` is still unpublished; writing its `prev` races with nothing.
+            unsafe { (*fresh).prev = head };
+            match self
+                .large
+                .compare_exchange_weak(head, fresh, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return base,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        for head in [self.current.get_mut(), self.large.get_mut()] {
+            let mut segment = *head;
+            while !segment.is_null() {
+                // SAFETY: `&mut self` proves no other reference exists; each segment is in
+                // exactly one chain and is freed once.
+                segment = unsafe { Segment::free(segment) };
+            }
+            *head = ptr::null_mut();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    /// Writes `len` bytes of `fill` at `ptr`.
+    fn fill(ptr: NonNull<u8>, len: usize, byte: u8) {
+        // SAFETY: the test just allocated `len` bytes at `ptr`.
+        unsafe { ptr::write_bytes(ptr.as_ptr(), byte, len) };
+    }
+
+    fn read(ptr: NonNull<u8>, len: usize) -> Vec<u8> {
+        // SAFETY: the test allocated and initialised `len` bytes at `ptr`.
+        unsafe { std::slice::from_raw_parts(ptr.as_ptr(), len) }.to_vec()
+    }
+
+    #[test]
+    fn allocation_that_exactly_fills_a_segment_stays_inside_it() {
+        // For every split of a 64-byte segment into a first allocation and an exact remainder,
+        // the remainder must end at the segment's end and never overlap the next allocation.
+        for first in 1..64usize {
+            // Segments of 64 then 128 bytes; nothing here is large (> 256 / 4).
+            let arena = Arena::new(1, 64, 256);
+            let a = arena.alloc(first);
+            let b = arena.alloc(64 - first);
+            let c = arena.alloc(1);
+            fill(a, first, 1);
+            fill(b, 64 - first, 2);
+            fill(c, 1, 3);
+            assert_eq!(b.as_ptr() as usize, a.as_ptr() as usize + first);
+            assert_eq!(read(a, first), vec![1; first]);
+            assert_eq!(read(b, 64 - first), vec![2; 64 - first]);
+            assert_eq!(read(c, 1), vec![3]);
+            assert_eq!(arena.reserved_bytes(), 64 + 128, "the third allocation needs a new segment");
+        }
+    }
+
+    #[test]
+    fn allocation_one_byte_past_the_end_moves_to_a_new_segment() {
+        for first in 1..16usize {
+            let arena = Arena::new(1, 16, 64);
+            let a = arena.alloc(first);
+            let b = arena.alloc(16 - first + 1);
+            fill(a, first, 7);
+            fill(b, 16 - first + 1, 9);
+            assert_eq!(read(a, first), vec![7; first]);
+            let a_range = a.as_ptr() as usize..a.as_ptr() as usize + first;
+            assert!(!a_range.contains(&(b.as_ptr() as usize)));
+        }
+    }
+
+    #[test]
+    fn aligned_arena_returns_aligned_pointers() {
+        let arena = Arena::new(8, 64, 256);
+        for size in 1..100 {
+            let p = arena.alloc(size);
+            assert_eq!(p.as_ptr() as usize % 8, 0, "size {size}");
+        }
+    }
+
+    #[test]
+    fn segments_grow_and_large_allocations_get_their_own() {
+        let arena = Arena::new(1, 32, 128);
+        let _ = arena.alloc(20);
+        assert_eq!(arena.reserved_bytes(), 32);
+        let _ = arena.alloc(20);
+        assert_eq!(arena.reserved_bytes(), 32 + 64);
+        let big = arena.alloc(100);
+        fill(big, 100, 5);
+        assert_eq!(read(big, 100), vec![5; 100]);
+        assert_eq!(arena.reserved_bytes(), 32 + 64 + 100);
+        assert_eq!(arena.used_bytes(), 140);
+    }
+
+    #[test]
+    fn concurrent_allocations_never_overlap() {
+        let threads = if cfg!(miri) { 3 } else { 8 };
+        let per_thread = if cfg!(miri) { 50 } else { 5000 };
+        let arena = Arc::new(Arena::new(1, 64, 1024));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let arena = Arc::clone(&arena);
+                std::thread::spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..per_thread {
+                        let len = 1 + (i * 7 + t) % 40;
+                        let p = arena.alloc(len);
+                        fill(p, len, t as u8);
+                        mine.push((p, len));
+                    }
+                    // Every allocation still holds this thread's byte: nobody overwrote it.
+                    for &(p, len) in &mine {
+                        assert!(read(p, len).iter().all(|&b| b == t as u8));
+                    }
+                    mine.iter()
+                        .map(|(p, len)| (p.as_ptr() as usize, *len))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        for h in handles {
+            for (addr, len) in h.join().unwrap() {
+                for byte in addr..addr + len {
+                    assert!(seen.insert(byte), "byte {byte:#x} handed out twice");
+                }
+            }
+        }
+    }
+}

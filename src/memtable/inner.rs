@@ -1,0 +1,373 @@
+//! [`Memtable`]: the skiplist plus the value store, with counters and write gating.
+
+#![expect(unsafe_code, reason = "decodes value records published by the skiplist; see UNSAFE.md")]
+
+use std::ops::{Bound, Deref};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use super::skiplist::{NodeRef, RawNode, SkipList};
+use super::value_store::ValueStore;
+use crate::key::{Comparator, InternalValue, UserComparator, ValueType};
+use crate::seqno::{MAX_SEQNO, SeqNo};
+use crate::slice::Slice;
+
+/// An in-memory, sorted, concurrent write buffer of versioned entries.
+///
+/// Any number of threads may insert at once through `&self`; readers never block. A tree writes
+/// to its *active* memtable; rotation seals it (read-only) and a flush turns sealed memtables
+/// into table files. A memtable can also be used on its own, e.g. as the `index` overlay of a
+/// tree read (read-your-own-writes).
+///
+/// ```
+/// use strata::{InternalValue, Memtable, ValueType};
+///
+/// let memtable = Memtable::default();
+/// memtable.insert(InternalValue::from_components("a", "1", 0, ValueType::Value));
+/// memtable.insert(InternalValue::from_components("a", "2", 1, ValueType::Value));
+/// // A read at seqno 1 sees only seqnos below 1.
+/// assert_eq!(memtable.get(b"a", 1).unwrap().value, "1");
+/// assert_eq!(memtable.get(b"a", 2).unwrap().value, "2");
+/// assert!(memtable.get(b"a", 0).is_none());
+/// assert_eq!(memtable.len(), 2);
+/// ```
+pub struct Memtable {
+    list: SkipList,
+    values: ValueStore,
+    len: AtomicUsize,
+    size_bytes: AtomicU64,
+    /// The highest seqno written plus one; 0 while empty.
+    highest_seqno_plus_one: AtomicU64,
+    sealed: AtomicBool,
+    writers: AtomicUsize,
+}
+
+impl Default for Memtable {
+    fn default() -> Self {
+        Self::with_comparator(Comparator::default())
+    }
+}
+
+impl std::fmt::Debug for Memtable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memtable")
+            .field("len", &self.len())
+            .field("size_bytes", &self.size())
+            .field("highest_seqno", &self.get_highest_seqno())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Proof that a writer is inside the memtable; see [`Memtable::try_begin_write`].
+pub(crate) struct WriteGuard<'a>(&'a Memtable);
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.0.writers.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl Memtable {
+    /// An empty memtable ordered by `comparator`.
+    ///
+    /// A memtable passed as a tree read's `index` must use the tree's comparator.
+    pub fn new(comparator: Arc<dyn UserComparator>) -> Self {
+        Self::with_comparator(Comparator::new(comparator))
+    }
+
+    pub(crate) fn with_comparator(cmp: Comparator) -> Self {
+        Self {
+            list: SkipList::new(cmp),
+            values: ValueStore::new(),
+            len: AtomicUsize::new(0),
+            size_bytes: AtomicU64::new(0),
+            highest_seqno_plus_one: AtomicU64::new(0),
+            sealed: AtomicBool::new(false),
+            writers: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn comparator(&self) -> &Comparator {
+        self.list.comparator()
+    }
+
+    /// Inserts an entry and returns `(entry size, memtable size after)` in bytes.
+    ///
+    /// An entry with the same key and seqno as an existing one replaces it.
+    ///
+    /// # Panics
+    /// Panics if the key or value is longer than `u32::MAX` bytes or the seqno exceeds
+    /// [`MAX_SEQNO`](crate::MAX_SEQNO).
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the signature of lsm-tree's Memtable::insert, which users switch from"
+    )]
+    pub fn insert(&self, item: InternalValue) -> (u64, u64) {
+        self.insert_parts(
+            &item.key.user_key,
+            &item.value,
+            item.key.seqno,
+            item.key.value_type,
+        )
+    }
+
+    pub(crate) fn insert_parts(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        seqno: SeqNo,
+        value_type: ValueType,
+    ) -> (u64, u64) {
+        assert!(
+            seqno <= MAX_SEQNO,
+            "seqno {seqno} exceeds MAX_SEQNO ({MAX_SEQNO})"
+        );
+        assert!(
+            u32::try_from(key.len()).is_ok(),
+            "key of {} bytes exceeds the limit of u32::MAX bytes",
+            key.len()
+        );
+        let record = self.values.append(value_type, value);
+        let linked = self.list.insert(key, seqno, record);
+        // NB: an overwrite of an existing (key, seqno) still costs its record's bytes.
+        let value_len = u32::try_from(value.len()).unwrap_or(u32::MAX);
+        let mut entry_bytes = ValueStore::record_bytes(value_len) as u64;
+        if linked {
+            entry_bytes += SkipList::node_bytes_estimate(key.len()) as u64;
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
+        if seqno >= self.highest_seqno_plus_one.load(Ordering::Relaxed) {
+            self.highest_seqno_plus_one
+                .fetch_max(seqno + 1, Ordering::AcqRel);
+        }
+        let size_after = self.size_bytes.fetch_add(entry_bytes, Ordering::AcqRel) + entry_bytes;
+        (entry_bytes, size_after)
+    }
+
+    /// The newest entry for `key` with a seqno below `seqno`, tombstones included.
+    pub fn get(&self, key: &[u8], seqno: SeqNo) -> Option<InternalValue> {
+        let node = self.get_node(key, seqno)?;
+        Some(Self::materialize(node))
+    }
+
+    fn get_node(&self, key: &[u8], seqno: SeqNo) -> Option<NodeRef<'_>> {
+        let read_below = seqno.checked_sub(1)?;
+        let node = self.list.seek_ge(key, read_below)?;
+        self.comparator()
+            .user(node.key(), key)
+            .is_eq()
+            .then_some(node)
+    }
+
+    /// The seqno of the newest entry for `key` below `seqno`, without copying its value.
+    pub(crate) fn get_seqno(&self, key: &[u8], seqno: SeqNo) -> Option<SeqNo> {
+        self.get_node(key, seqno).map(NodeRef::seqno)
+    }
+
+    fn materialize(node: NodeRef<'_>) -> InternalValue {
+        // SAFETY: the node's value pointer was returned by `append` of the value store of the same
+        // memtable as the node's list, published by the skiplist with Release and loaded by
+        // `node.value()` with Acquire; the memtable outlives the `NodeRef` borrow.
+        let (value_type, value) = unsafe { ValueStore::read(node.value()) };
+        InternalValue::from_components(Slice::new(node.key()), Slice::new(value), node.seqno(), value_type)
+    }
+
+    /// The number of entries (versions), tombstones included.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Whether the memtable holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The approximate size of the entries in bytes.
+    pub fn size(&self) -> u64 {
+        self.size_bytes.load(Ordering::Acquire)
+    }
+
+    /// The memory the memtable holds, in bytes (node arena plus value store).
+    pub fn allocated_bytes(&self) -> u64 {
+        (self.list.reserved_bytes() + self.values.reserved_bytes()) as u64
+    }
+
+    /// The highest seqno written, if any.
+    pub fn get_highest_seqno(&self) -> Option<SeqNo> {
+        self.highest_seqno_plus_one
+            .load(Ordering::Acquire)
+            .checked_sub(1)
+    }
+
+    /// An iterator over every entry in internal key order.
+    ///
+    /// ```
+    /// use strata::{InternalValue, Memtable, ValueType};
+    ///
+    /// let memtable = Memtable::default();
+    /// for (i, key) in ["b", "a", "c"].into_iter().enumerate() {
+    ///     memtable.insert(InternalValue::from_components(key, "v", i as u64, ValueType::Value));
+    /// }
+    /// let keys: Vec<_> = memtable.iter().map(|e| e.key.user_key).collect();
+    /// assert_eq!(keys, ["a", "b", "c"]);
+    /// let last = memtable.iter().next_back().unwrap();
+    /// assert_eq!(last.key.user_key, "c");
+    /// ```
+    pub fn iter(&self) -> MemtableIter<&Self> {
+        MemtableIter::new(self, (Bound::Unbounded, Bound::Unbounded), SeqNo::MAX)
+    }
+
+    /// Seals the memtable: writers that have not entered yet are turned away.
+    pub(crate) fn seal(&self) {
+        self.sealed.store(true, Ordering::SeqCst);
+    }
+
+    /// Registers a writer, or returns `None` if the memtable is sealed (the caller must retry on
+    /// the new active memtable).
+    pub(crate) fn try_begin_write(&self) -> Option<WriteGuard<'_>> {
+        self.writers.fetch_add(1, Ordering::SeqCst);
+        let guard = WriteGuard(self);
+        if self.sealed.load(Ordering::SeqCst) {
+            return None;
+        }
+        Some(guard)
+    }
+
+    /// Waits until every writer that entered before [`Memtable::seal`] has left.
+    #[cfg_attr(not(test), expect(dead_code, reason = "flush (the tables issue) waits here"))]
+    pub(crate) fn wait_for_writers(&self) {
+        debug_assert!(self.sealed.load(Ordering::SeqCst));
+        while self.writers.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Memtable {
+    type Item = InternalValue;
+    type IntoIter = MemtableIter<&'a Memtable>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// A double-ended iterator over a memtable's entries within user-key bounds, showing only entries
+/// with a seqno below the read seqno.
+///
+/// `M` is `&Memtable` for a borrowed iterator or `Arc<Memtable>` for one that owns its memtable
+/// (and is then `Send + 'static`).
+pub struct MemtableIter<M: Deref<Target = Memtable>> {
+    memtable: M,
+    lower: Bound<Slice>,
+    upper: Bound<Slice>,
+    read_seqno: SeqNo,
+    front: Option<RawNode>,
+    back: Option<RawNode>,
+    done: bool,
+}
+
+impl<M: Deref<Target = Memtable>> MemtableIter<M> {
+    pub(crate) fn new(memtable: M, bounds: (Bound<Slice>, Bound<Slice>), read_seqno: SeqNo) -> Self {
+        Self {
+            memtable,
+            lower: bounds.0,
+            upper: bounds.1,
+            read_seqno,
+            front: None,
+            back: None,
+            done: false,
+        }
+    }
+
+    fn below_upper(&self, key: &[u8]) -> bool {
+        let cmp = self.memtable.comparator();
+        match &self.upper {
+            Bound::Included(k) => cmp.user(key, k).is_le(),
+            Bound::Excluded(k) => cmp.user(key, k).is_lt(),
+            Bound::Unbounded => true,
+        }
+    }
+
+    fn above_lower(&self, key: &[u8]) -> bool {
+        let cmp = self.memtable.comparator();
+        match &self.lower {
+            Bound::Included(k) => cmp.user(key, k).is_ge(),
+            Bound::Excluded(k) => cmp.user(key, k).is_gt(),
+            Bound::Unbounded => true,
+        }
+    }
+}
+
+impl<M: Deref<Target = Memtable>> Iterator for MemtableIter<M> {
+    type Item = InternalValue;
+
+    fn next(&mut self) -> Option<InternalValue> {
+        if self.done {
+            return None;
+        }
+        let memtable = &*self.memtable;
+        let list = &memtable.list;
+        let cmp = memtable.comparator();
+        loop {
+            let candidate = match self.front {
+                None => match &self.lower {
+                    Bound::Included(k) => list.seek_first(|key, _| cmp.user(key, k).is_lt()),
+                    Bound::Excluded(k) => list.seek_first(|key, _| cmp.user(key, k).is_le()),
+                    Bound::Unbounded => list.first(),
+                },
+                // SAFETY: `raw` came from a node of this same list, which `self.memtable` keeps.
+                Some(raw) => unsafe { NodeRef::from_raw(raw, list) }.next(),
+            };
+            let Some(node) = candidate else {
+                self.done = true;
+                return None;
+            };
+            if Some(node.raw()) == self.back || !self.below_upper(node.key()) {
+                self.done = true;
+                return None;
+            }
+            self.front = Some(node.raw());
+            if node.seqno() < self.read_seqno {
+                return Some(Memtable::materialize(node));
+            }
+        }
+    }
+}
+
+impl<M: Deref<Target = Memtable>> DoubleEndedIterator for MemtableIter<M> {
+    fn next_back(&mut self) -> Option<InternalValue> {
+        if self.done {
+            return None;
+        }
+        let memtable = &*self.memtable;
+        let list = &memtable.list;
+        let cmp = memtable.comparator();
+        loop {
+            let candidate = match self.back {
+                None => match &self.upper {
+                    Bound::Included(k) => list.seek_last(|key, _| cmp.user(key, k).is_le()),
+                    Bound::Excluded(k) => list.seek_last(|key, _| cmp.user(key, k).is_lt()),
+                    Bound::Unbounded => list.last(),
+                },
+                // SAFETY: `raw` came from a node of this same list, which `self.memtable` keeps.
+                Some(raw) => list.prev(unsafe { NodeRef::from_raw(raw, list) }),
+            };
+            let Some(node) = candidate else {
+                self.done = true;
+                return None;
+            };
+            if Some(node.raw()) == self.front || !self.above_lower(node.key()) {
+                self.done = true;
+                return None;
+            }
+            self.back = Some(node.raw());
+            if node.seqno() < self.read_seqno {
+                return Some(Memtable::materialize(node));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

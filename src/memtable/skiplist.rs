@@ -1,0 +1,536 @@
+//! The memtable's concurrent skiplist, with nodes and keys in an [`Arena`].
+//!
+//! Node layout in the arena (all fields native-endian, in memory only, never on disk):
+//!
+//! ```text
+//! +-----------------+-------+---------+--------+----------------------------+-----------+
+//! | value: *mut u8  | seqno | key_len | height | tower: [*mut Node; height] | key bytes |
+//! | (AtomicPtr)     | u64   | u32     | u32    | (AtomicPtr each)           | key_len   |
+//! +-----------------+-------+---------+--------+----------------------------+-----------+
+//! ```
+//!
+//! Nodes are ordered by internal key (user key through the comparator, then seqno descending) and
+//! every internal key appears at most once: inserting a key and seqno that already exist stores the
+//! new value pointer into the existing node (the later write of a batch wins, as it does in a map).
+//!
+//! Insertion is lock-free: a writer finds the predecessor and successor at every level, then links
+//! its node level by level, bottom first, each with a compare-and-swap on the predecessor's tower
+//! slot; a failed CAS searches again from the same predecessor. Readers only follow tower links with
+//! Acquire loads and never block or retry.
+//!
+//! Invariants:
+//! - a node's seqno, key and height are written before the Release CAS that first links it, and
+//!   never change; its value pointer changes only by an atomic store of another complete record;
+//! - at level 0 the list is sorted by internal key without duplicates; every higher level is a
+//!   sorted sub-list of the level below;
+//! - nodes are never unlinked or freed before the skiplist drops, so a pointer to a node obtained
+//!   from this list stays valid for the list's lifetime.
+//!
+//! Thread safety: `insert` and every read take `&self`; any number of threads may call them at once.
+
+#![expect(unsafe_code, reason = "lock-free skiplist over raw arena memory; see UNSAFE.md")]
+
+use std::cell::Cell;
+use std::cmp::Ordering as CmpOrdering;
+use std::hash::{BuildHasher, RandomState};
+use std::marker::PhantomData;
+use std::mem::size_of;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use super::arena::Arena;
+use crate::key::Comparator;
+use crate::seqno::SeqNo;
+
+/// The highest tower; with a branching factor of 4 it serves billions of entries.
+pub(crate) const MAX_HEIGHT: usize = 16;
+
+#[repr(C)]
+struct Node {
+    value: AtomicPtr<u8>,
+    seqno: SeqNo,
+    key_len: u32,
+    height: u32,
+}
+
+const TOWER_OFFSET: usize = size_of::<Node>();
+const LINK_BYTES: usize = size_of::<AtomicPtr<Node>>();
+
+fn node_bytes(height: usize, key_len: usize) -> usize {
+    TOWER_OFFSET + height * LINK_BYTES + key_len
+}
+
+/// The tower slot of `node` at `level`.
+#[expect(
+    clippy::cast_ptr_alignment,
+    reason = "nodes are 8-aligned by their arena and TOWER_OFFSET is a multiple of 8"
+)]
+///
+/// # Safety
+/// `node` points to a node of this module that lives for `'a`, and `level < node.height`.
+unsafe fn link<'a>(node: *mut Node, level: usize) -> &'a AtomicPtr<Node> {
+    // SAFETY: per the contract the slot lies inside the node's allocation, which was initialised
+    // before publication and is 8-aligned (the arena aligns to 8 and TOWER_OFFSET is a multiple).
+    unsafe {
+        &*node
+            .cast::<u8>()
+            .add(TOWER_OFFSET + level * LINK_BYTES)
+            .cast::<AtomicPtr<Node>>()
+    }
+}
+
+/// The key of `node`.
+///
+/// # Safety
+/// `node` points to a published node that lives for `'a`.
+unsafe fn node_key<'a>(node: *mut Node) -> &'a [u8] {
+    // SAFETY: key_len and height were written before publication and never change; the key bytes
+    // follow the tower inside the node's allocation and were initialised before publication.
+    unsafe {
+        let height = (*node).height as usize;
+        let key_len = (*node).key_len as usize;
+        let start = node.cast::<u8>().add(TOWER_OFFSET + height * LINK_BYTES);
+        std::slice::from_raw_parts(start, key_len)
+    }
+}
+
+/// A node of a [`SkipList`], valid while the list is borrowed for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct NodeRef<'a> {
+    ptr: NonNull<Node>,
+    _list: PhantomData<&'a SkipList>,
+}
+
+/// A node pointer detached from its list's borrow; see [`NodeRef::from_raw`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct RawNode(NonNull<Node>);
+
+// SAFETY: a `RawNode` is only dereferenced through `NodeRef::from_raw`, whose caller guarantees
+// that the owning list is alive; the node's shared fields are immutable or atomic.
+unsafe impl Send for RawNode {}
+// SAFETY: see `Send`.
+unsafe impl Sync for RawNode {}
+
+impl<'a> NodeRef<'a> {
+    fn new(ptr: *mut Node) -> Option<Self> {
+        NonNull::new(ptr).map(|ptr| Self {
+            ptr,
+            _list: PhantomData,
+        })
+    }
+
+    /// Re-attaches a raw node to a borrow of its list.
+    ///
+    /// # Safety
+    /// `raw` was taken from a node of `_list` (the same list object).
+    pub(crate) unsafe fn from_raw(raw: RawNode, _list: &'a SkipList) -> Self {
+        Self {
+            ptr: raw.0,
+            _list: PhantomData,
+        }
+    }
+
+    pub(crate) fn raw(self) -> RawNode {
+        RawNode(self.ptr)
+    }
+
+    /// The node's user key.
+    pub(crate) fn key(self) -> &'a [u8] {
+        // SAFETY: a `NodeRef<'a>` only exists for published nodes of a list borrowed for `'a`.
+        unsafe { node_key(self.ptr.as_ptr()) }
+    }
+
+    /// The node's seqno.
+    pub(crate) fn seqno(self) -> SeqNo {
+        // SAFETY: as in `key`; `seqno` is immutable after publication.
+        unsafe { (*self.ptr.as_ptr()).seqno }
+    }
+
+    /// The value record pointer currently stored in the node.
+    pub(crate) fn value(self) -> *mut u8 {
+        // SAFETY: as in `key`; `value` is an atomic.
+        unsafe { (*self.ptr.as_ptr()).value.load(Ordering::Acquire) }
+    }
+
+    /// The next node at level 0.
+    pub(crate) fn next(self) -> Option<Self> {
+        // SAFETY: every published node has height >= 1.
+        Self::new(unsafe { link(self.ptr.as_ptr(), 0) }.load(Ordering::Acquire))
+    }
+}
+
+thread_local! {
+    static RNG: Cell<u64> = Cell::new(RandomState::new().hash_one(0x5eed_u64) | 1);
+}
+
+/// A tower height with P(h > n) = 4^-n, from a per-thread xorshift generator.
+fn random_height() -> usize {
+    let bits = RNG.with(|rng| {
+        let mut x = rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        rng.set(x);
+        x
+    });
+    let height = 1 + (bits.trailing_zeros() as usize) / 2;
+    height.min(MAX_HEIGHT)
+}
+
+/// A lock-free skiplist of internal keys, each pointing to a value record; see the module docs.
+pub(crate) struct SkipList {
+    arena: Arena,
+    head: NonNull<Node>,
+    max_height: AtomicUsize,
+    cmp: Comparator,
+}
+
+// SAFETY: the list owns its arena; nodes are shared only through atomics and immutable fields.
+unsafe impl Send for SkipList {}
+// SAFETY: see `Send`; all `&self` mutation is by CAS on tower links and atomic value stores.
+unsafe impl Sync for SkipList {}
+
+impl SkipList {
+    pub(crate) fn new(cmp: Comparator) -> Self {
+        let arena = Arena::new(8, 4096, 1 << 20);
+        let head = Self::alloc_node(&arena, MAX_HEIGHT, &[], 0, ptr::null_mut());
+        Self {
+            arena,
+            head,
+            max_height: AtomicUsize::new(1),
+            cmp,
+        }
+    }
+
+    pub(crate) fn comparator(&self) -> &Comparator {
+        &self.cmp
+    }
+
+    /// Bytes of node memory the list holds.
+    pub(crate) fn reserved_bytes(&self) -> usize {
+        self.arena.reserved_bytes()
+    }
+
+    /// Bytes a node for `key_len` takes on average (for size accounting).
+    pub(crate) fn node_bytes_estimate(key_len: usize) -> usize {
+        // The expected height is 4/3.
+        node_bytes(1, key_len) + LINK_BYTES / 3
+    }
+
+    #[expect(
+        clippy::cast_ptr_alignment,
+        reason = "nodes are 8-aligned by their arena and TOWER_OFFSET is a multiple of 8"
+    )]
+    fn alloc_node(
+        arena: &Arena,
+        height: usize,
+        key: &[u8],
+        seqno: SeqNo,
+        value: *mut u8,
+    ) -> NonNull<Node> {
+        let key_len = u32::try_from(key.len()).unwrap_or_else(|_| {
+            panic!("key of {} bytes exceeds the limit of u32::MAX bytes", key.len())
+        });
+        let node = arena.alloc(node_bytes(height, key.len())).cast::<Node>();
+        // SAFETY: the arena returned `node_bytes` fresh bytes, 8-aligned, that nobody else can
+        // see until this node is linked; every field, link and key byte is written here.
+        unsafe {
+            node.as_ptr().write(Node {
+                value: AtomicPtr::new(value),
+                seqno,
+                key_len,
+                height: u32::try_from(height).unwrap_or(u32::MAX),
+            });
+            for level in 0..height {
+                node.as_ptr()
+                    .cast::<u8>()
+                    .add(TOWER_OFFSET + level * LINK_BYTES)
+                    .cast::<AtomicPtr<Node>>()
+                    .write(AtomicPtr::new(ptr::null_mut()));
+            }
+            let key_dst = node
+                .as_ptr()
+                .cast::<u8>()
+                .add(TOWER_OFFSET + height * LINK_BYTES);
+            ptr::copy_nonoverlapping(key.as_ptr(), key_dst, key.len());
+        }
+        node
+    }
+
+    fn cmp_node(&self, node: *mut Node, key: &[u8], seqno: SeqNo) -> CmpOrdering {
+        // SAFETY: callers pass published, non-head nodes of this list.
+        let (node_key, node_seqno) = unsafe { (node_key(node), (*node).seqno) };
+        self.cmp.internal((node_key, node_seqno), (key, seqno))
+    }
+
+    /// From `start` at `level`, the last node before `(key, seqno)` and the node after it.
+    fn find_at_level(
+        &self,
+        start: *mut Node,
+        level: usize,
+        key: &[u8],
+        seqno: SeqNo,
+    ) -> (*mut Node, *mut Node) {
+        let mut x = start;
+        loop {
+            // SAFETY: `x` is the head or a published node whose height exceeds `level` (we only
+            // reach it through a link at `level`).
+            let next = unsafe { link(x, level) }.load(Ordering::Acquire);
+            if next.is_null() || self.cmp_node(next, key, seqno) != CmpOrdering::Less {
+                return (x, next);
+            }
+            x = next;
+        }
+    }
+
+    /// Inserts `(key, seqno) -> value`. If that internal key exists, its node takes the new value
+    /// instead. Returns `true` if a new node was linked.
+    ///
+    /// # Panics
+    /// Panics if `key` is longer than `u32::MAX` bytes.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "every level is below height or top, both at most MAX_HEIGHT, the arrays' length"
+    )]
+    pub(crate) fn insert(&self, key: &[u8], seqno: SeqNo, value: *mut u8) -> bool {
+        let height = random_height();
+        let mut top = self.max_height.load(Ordering::Relaxed);
+        while height > top {
+            match self.max_height.compare_exchange_weak(
+                top,
+                height,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => top = height,
+                Err(actual) => top = actual,
+            }
+        }
+        let head = self.head.as_ptr();
+        let mut preds = [head; MAX_HEIGHT];
+        let mut succs = [ptr::null_mut::<Node>(); MAX_HEIGHT];
+        let mut x = head;
+        for level in (0..top).rev() {
+            let (pred, succ) = self.find_at_level(x, level, key, seqno);
+            preds[level] = pred;
+            succs[level] = succ;
+            x = pred;
+        }
+        if self.overwrite_if_equal(succs[0], key, seqno, value) {
+            return false;
+        }
+        let node = Self::alloc_node(&self.arena, height, key, seqno, value).as_ptr();
+        for level in 0..height {
+            loop {
+                let (pred, succ) = (preds[level], succs[level]);
+                // SAFETY: `node` is ours and has `height > level` links.
+                unsafe { link(node, level) }.store(succ, Ordering::Relaxed);
+                // SAFETY: `pred` is the head or a node linked at `level`, so its height > level.
+                let slot = unsafe { link(pred, level) };
+                if slot
+                    .compare_exchange(succ, node, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    break;
+                }
+                let (pred, succ) = self.find_at_level(pred, level, key, seqno);
+                if level == 0 && self.overwrite_if_equal(succ, key, seqno, value) {
+                    // NB: our node was never linked; its bytes stay unused in the arena.
+                    return false;
+                }
+                preds[level] = pred;
+                succs[level] = succ;
+            }
+        }
+        true
+    }
+
+    fn overwrite_if_equal(&self, node: *mut Node, key: &[u8], seqno: SeqNo, value: *mut u8) -> bool {
+        if node.is_null() || self.cmp_node(node, key, seqno) != CmpOrdering::Equal {
+            return false;
+        }
+        // SAFETY: `node` is a published node of this list; `value` is an atomic.
+        unsafe { (*node).value.store(value, Ordering::Release) };
+        true
+    }
+
+    /// The last node for which `before(key, seqno)` holds and the first node for which it does not.
+    /// `before` must be monotone: true for a prefix of the list, false after it.
+    fn search(&self, before: impl Fn(&[u8], SeqNo) -> bool) -> (*mut Node, *mut Node) {
+        let mut x = self.head.as_ptr();
+        let mut level = self.max_height.load(Ordering::Relaxed);
+        loop {
+            level -= 1;
+            loop {
+                // SAFETY: `x` is the head or was reached through a link at `level`.
+                let next = unsafe { link(x, level) }.load(Ordering::Acquire);
+                // SAFETY: `next` is a published node.
+                if next.is_null() || !before(unsafe { node_key(next) }, unsafe { (*next).seqno })
+                {
+                    if level == 0 {
+                        return (x, next);
+                    }
+                    break;
+                }
+                x = next;
+            }
+        }
+    }
+
+    fn non_head(&self, node: *mut Node) -> Option<NodeRef<'_>> {
+        if node == self.head.as_ptr() {
+            None
+        } else {
+            NodeRef::new(node)
+        }
+    }
+
+    /// The first node for which `before` is false.
+    pub(crate) fn seek_first(&self, before: impl Fn(&[u8], SeqNo) -> bool) -> Option<NodeRef<'_>> {
+        NodeRef::new(self.search(before).1)
+    }
+
+    /// The last node for which `before` is true.
+    pub(crate) fn seek_last(&self, before: impl Fn(&[u8], SeqNo) -> bool) -> Option<NodeRef<'_>> {
+        self.non_head(self.search(before).0)
+    }
+
+    /// The first node at or after internal key `(key, seqno)`.
+    pub(crate) fn seek_ge(&self, key: &[u8], seqno: SeqNo) -> Option<NodeRef<'_>> {
+        self.seek_first(|k, s| self.cmp.internal((k, s), (key, seqno)) == CmpOrdering::Less)
+    }
+
+    /// The first node.
+    pub(crate) fn first(&self) -> Option<NodeRef<'_>> {
+        // SAFETY: the head has MAX_HEIGHT links.
+        NodeRef::new(unsafe { link(self.head.as_ptr(), 0) }.load(Ordering::Acquire))
+    }
+
+    /// The last node.
+    pub(crate) fn last(&self) -> Option<NodeRef<'_>> {
+        self.seek_last(|_, _| true)
+    }
+
+    /// The node before `node`.
+    pub(crate) fn prev(&self, node: NodeRef<'_>) -> Option<NodeRef<'_>> {
+        let (key, seqno) = (node.key(), node.seqno());
+        self.seek_last(|k, s| self.cmp.internal((k, s), (key, seqno)) == CmpOrdering::Less)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn keys_forward(list: &SkipList) -> Vec<(Vec<u8>, SeqNo)> {
+        let mut out = Vec::new();
+        let mut cur = list.first();
+        while let Some(n) = cur {
+            out.push((n.key().to_vec(), n.seqno()));
+            cur = n.next();
+        }
+        out
+    }
+
+    fn keys_backward(list: &SkipList) -> Vec<(Vec<u8>, SeqNo)> {
+        let mut out = Vec::new();
+        let mut cur = list.last();
+        while let Some(n) = cur {
+            out.push((n.key().to_vec(), n.seqno()));
+            cur = list.prev(n);
+        }
+        out
+    }
+
+    #[test]
+    fn height_distribution_is_geometric() {
+        let n = if cfg!(miri) { 200 } else { 100_000 };
+        let tall = (0..n).filter(|_| random_height() > 1).count();
+        // P(height > 1) = 1/4.
+        let ratio = tall as f64 / n as f64;
+        assert!((0.1..0.4).contains(&ratio), "{ratio}");
+        assert!((0..n).all(|_| (1..=MAX_HEIGHT).contains(&random_height())));
+    }
+
+    #[test]
+    fn iterates_in_internal_key_order_both_ways() {
+        let list = SkipList::new(Comparator::default());
+        let n = if cfg!(miri) { 40u32 } else { 2000 };
+        for i in 0..n {
+            let key = format!("k{:05}", (i * 7919) % n);
+            list.insert(key.as_bytes(), u64::from(i % 3), ptr::null_mut());
+        }
+        let forward = keys_forward(&list);
+        let mut expected = forward.clone();
+        expected.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        assert_eq!(forward, expected);
+        let mut backward = keys_backward(&list);
+        backward.reverse();
+        assert_eq!(backward, forward);
+    }
+
+    #[test]
+    fn equal_internal_key_overwrites_in_place() {
+        let list = SkipList::new(Comparator::default());
+        let mut a = 1u8;
+        let mut b = 2u8;
+        assert!(list.insert(b"k", 5, &raw mut a));
+        assert!(!list.insert(b"k", 5, &raw mut b));
+        assert!(list.insert(b"k", 6, &raw mut a));
+        let node = list.seek_ge(b"k", 5).unwrap();
+        assert_eq!(node.seqno(), 5);
+        assert_eq!(node.value(), &raw mut b);
+        assert_eq!(keys_forward(&list).len(), 2);
+    }
+
+    #[test]
+    fn seeks_find_bounds() {
+        let list = SkipList::new(Comparator::default());
+        for (k, s) in [("a", 1), ("b", 3), ("b", 2), ("c", 1)] {
+            list.insert(k.as_bytes(), s, ptr::null_mut());
+        }
+        let n = list.seek_ge(b"b", 2).unwrap();
+        assert_eq!((n.key(), n.seqno()), (&b"b"[..], 2));
+        let n = list.seek_ge(b"b", 9).unwrap();
+        assert_eq!((n.key(), n.seqno()), (&b"b"[..], 3));
+        assert!(list.seek_ge(b"d", 9).is_none());
+        let n = list.seek_last(|k, _| k <= b"b".as_slice()).unwrap();
+        assert_eq!((n.key(), n.seqno()), (&b"b"[..], 2));
+        assert!(list.seek_last(|k, _| k < b"a".as_slice()).is_none());
+    }
+
+    #[test]
+    fn concurrent_inserts_are_all_linked_in_order() {
+        let threads: u32 = if cfg!(miri) { 3 } else { 8 };
+        let per_thread: u32 = if cfg!(miri) { 30 } else { 20_000 };
+        let list = Arc::new(SkipList::new(Comparator::default()));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let list = Arc::clone(&list);
+                std::thread::spawn(move || {
+                    for i in 0..per_thread {
+                        // Interleave keys across threads and collide on equal internal keys.
+                        let key = ((i * threads + t) % (per_thread * threads / 2)).to_be_bytes();
+                        list.insert(&key, u64::from(t % 2), ptr::null_mut());
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let forward = keys_forward(&list);
+        assert!(forward.windows(2).all(|w| (w[0].0.as_slice(), std::cmp::Reverse(w[0].1))
+            < (w[1].0.as_slice(), std::cmp::Reverse(w[1].1))));
+        // Every distinct (key, seqno) written exactly once in the list.
+        let mut expected = std::collections::BTreeSet::new();
+        for t in 0..threads {
+            for i in 0..per_thread {
+                let key = ((i * threads + t) % (per_thread * threads / 2)).to_be_bytes();
+                expected.insert((key.to_vec(), u64::from(t % 2)));
+            }
+        }
+        assert_eq!(forward.len(), expected.len());
+    }
+}

@@ -1,0 +1,228 @@
+//! The tree handle, its opening, the SuperVersion and rotation.
+
+use std::fs::{File, OpenOptions};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::key::Comparator;
+use crate::memtable::Memtable;
+use crate::seqno::SeqNo;
+
+/// The name of the lock file in a tree's directory.
+const LOCK_FILE: &str = "LOCK";
+
+/// What a read needs, published as one unit: the active memtable and the sealed ones.
+///
+/// A reader loads the current `SuperVersion` with one atomic load and reads from it alone; the
+/// memtables it holds stay alive as long as the reader does, whatever rotations happen meanwhile.
+pub(crate) struct SuperVersion {
+    /// The memtable that takes writes.
+    pub(crate) active: Arc<Memtable>,
+    /// Sealed memtables, oldest first (reads walk them from the back).
+    pub(crate) sealed: Vec<Arc<Memtable>>,
+}
+
+impl SuperVersion {
+    /// The memtables, newest first.
+    pub(crate) fn memtables(&self) -> impl Iterator<Item = &Arc<Memtable>> {
+        std::iter::once(&self.active).chain(self.sealed.iter().rev())
+    }
+}
+
+pub(crate) struct TreeInner {
+    pub(crate) config: Config,
+    pub(crate) cmp: Comparator,
+    pub(crate) super_version: ArcSwap<SuperVersion>,
+    /// Held while a structural change builds and publishes the next SuperVersion.
+    pub(crate) version_lock: Mutex<()>,
+    /// Holds the directory's exclusive lock until the last handle drops.
+    _lock: File,
+}
+
+/// A log-structured merge tree: a sorted, versioned key-value map.
+///
+/// `Tree` is a cheap handle (`Clone`), `Send + Sync`. Every write carries a seqno; every read
+/// names the seqno it reads at and sees exactly the writes with lower seqnos.
+///
+/// ```
+/// use strata::{Config, Guard, SequenceNumberCounter};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let seqno = SequenceNumberCounter::default();
+/// let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default()).open()?;
+/// tree.insert("apple", "red", seqno.next());
+/// tree.insert("banana", "yellow", seqno.next());
+/// tree.remove("apple", seqno.next());
+///
+/// assert_eq!(tree.get("apple", 1)?, Some("red".into()));
+/// assert_eq!(tree.get("apple", SequenceNumberCounter::default().get())?, None);
+/// assert!(tree.get("apple", seqno.get())?.is_none());
+/// let keys: Vec<_> = tree.iter(seqno.get(), None).map(|g| g.key().unwrap()).collect();
+/// assert_eq!(keys, ["banana"]);
+/// # Ok::<(), strata::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tree(pub(crate) Arc<TreeInner>);
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tree")
+            .field("path", &self.0.config.path)
+            .field("sealed_memtables", &self.sealed_memtable_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Compatibility marker for code written against `lsm-tree`, whose tree methods live on a trait
+/// of this name: `use strata::AbstractTree;` keeps compiling. Strata's methods are inherent on
+/// [`Tree`]; the trait adds nothing.
+pub trait AbstractTree {}
+
+impl AbstractTree for Tree {}
+
+impl Tree {
+    pub(crate) fn open(config: Config) -> Result<Self> {
+        let path = config.path.clone();
+        std::fs::create_dir_all(&path)
+            .map_err(|e| Error::io("create directory", Some(path.clone()), e))?;
+        let lock_path = path.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io("open lock file", Some(lock_path.clone()), e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked { path }),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io("lock", Some(lock_path), e));
+            }
+        }
+        let cmp = Comparator::new(Arc::clone(&config.comparator));
+        let super_version = SuperVersion {
+            active: Arc::new(Memtable::with_comparator(cmp.clone())),
+            sealed: Vec::new(),
+        };
+        Ok(Self(Arc::new(TreeInner {
+            config,
+            cmp,
+            super_version: ArcSwap::from_pointee(super_version),
+            version_lock: Mutex::new(()),
+            _lock: lock,
+        })))
+    }
+
+    pub(crate) fn super_version(&self) -> Arc<SuperVersion> {
+        self.0.super_version.load_full()
+    }
+
+    /// The memtable that takes writes now.
+    pub fn active_memtable(&self) -> Arc<Memtable> {
+        Arc::clone(&self.0.super_version.load().active)
+    }
+
+    /// Seals the active memtable and starts a new one. Returns the sealed memtable, or `None` if
+    /// the active memtable was empty (nothing to seal).
+    ///
+    /// Sealed memtables stay readable (newest first, after the active one) until a flush writes
+    /// them to tables.
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// assert!(tree.rotate_memtable().is_none());
+    /// tree.insert("a", "1", 0);
+    /// let sealed = tree.rotate_memtable().unwrap();
+    /// assert_eq!(sealed.len(), 1);
+    /// assert_eq!(tree.sealed_memtable_count(), 1);
+    /// assert_eq!(tree.get("a", 1)?, Some("1".into()));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn rotate_memtable(&self) -> Option<Arc<Memtable>> {
+        let _guard = self.0.version_lock.lock();
+        let current = self.0.super_version.load_full();
+        if current.active.is_empty() {
+            return None;
+        }
+        current.active.seal();
+        let mut sealed = current.sealed.clone();
+        sealed.push(Arc::clone(&current.active));
+        self.0.super_version.store(Arc::new(SuperVersion {
+            active: Arc::new(Memtable::with_comparator(self.0.cmp.clone())),
+            sealed,
+        }));
+        Some(Arc::clone(&current.active))
+    }
+
+    /// The number of sealed memtables waiting for a flush.
+    pub fn sealed_memtable_count(&self) -> usize {
+        self.0.super_version.load().sealed.len()
+    }
+
+    /// The approximate number of entries (versions and tombstones included) in the tree.
+    pub fn approximate_len(&self) -> usize {
+        self.0
+            .super_version
+            .load()
+            .memtables()
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// The highest seqno written to the tree, if any.
+    pub fn get_highest_seqno(&self) -> Option<SeqNo> {
+        self.get_highest_memtable_seqno()
+    }
+
+    /// The highest seqno in the active or sealed memtables, if any.
+    pub fn get_highest_memtable_seqno(&self) -> Option<SeqNo> {
+        self.0
+            .super_version
+            .load()
+            .memtables()
+            .filter_map(|m| m.get_highest_seqno())
+            .max()
+    }
+
+    /// The tree's directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0.config.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Error, SequenceNumberCounter};
+
+    #[test]
+    fn second_open_of_a_directory_is_refused_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            Config::new(
+                dir.path(),
+                SequenceNumberCounter::default(),
+                SequenceNumberCounter::default(),
+            )
+            .open()
+        };
+        let tree = open().unwrap();
+        let clone = tree.clone();
+        assert!(matches!(open(), Err(Error::Locked { .. })));
+        drop(tree);
+        assert!(matches!(open(), Err(Error::Locked { .. })), "a clone still holds the lock");
+        drop(clone);
+        assert!(open().is_ok());
+    }
+
+    #[test]
+    fn tree_is_send_sync_and_clone() {
+        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+        assert_traits::<crate::Tree>();
+    }
+}

@@ -1,0 +1,254 @@
+//! Scans: `iter`, `range` and `prefix`, and the reads built on them.
+//!
+//! A scan takes the current SuperVersion, opens one source per memtable (plus the optional
+//! `index` overlay, at its own seqno) bounded by the range, merges them ([`Merger`]) and picks the
+//! visible version per key ([`MvccStream`]). The iterator owns its SuperVersion and its bounds, so
+//! it is `Send + 'static` and may outlive the tree handle.
+
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use super::inner::Tree;
+use crate::error::Result;
+use crate::guard::IterGuardImpl;
+use crate::key::InternalValue;
+use crate::memtable::{Memtable, MemtableIter};
+use crate::merge::{BoxedSource, Merger};
+use crate::mvcc::MvccStream;
+use crate::seqno::SeqNo;
+use crate::slice::Slice;
+
+/// An owned user-key range.
+type OwnedBounds = (Bound<Slice>, Bound<Slice>);
+
+fn own_bound<K: AsRef<[u8]>>(bound: Bound<&K>) -> Bound<Slice> {
+    match bound {
+        Bound::Included(k) => Bound::Included(Slice::new(k.as_ref())),
+        Bound::Excluded(k) => Bound::Excluded(Slice::new(k.as_ref())),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`, if any.
+fn prefix_successor(prefix: &[u8]) -> Option<Slice> {
+    let last = prefix.iter().rposition(|&b| b != u8::MAX)?;
+    let mut succ = prefix.get(..=last)?.to_vec();
+    if let Some(byte) = succ.last_mut() {
+        *byte += 1;
+    }
+    Some(Slice::from(succ))
+}
+
+impl Tree {
+    /// The visible entries in `bounds`, in key order from either end.
+    pub(crate) fn scan(
+        &self,
+        bounds: OwnedBounds,
+        seqno: SeqNo,
+        index: Option<(Arc<Memtable>, SeqNo)>,
+    ) -> MvccStream<Merger> {
+        let super_version = self.super_version();
+        let mut sources: Vec<BoxedSource> = Vec::with_capacity(2 + super_version.sealed.len());
+        if let Some((memtable, index_seqno)) = index {
+            sources.push(Box::new(
+                MemtableIter::new(memtable, bounds.clone(), index_seqno).map(Ok),
+            ));
+        }
+        for memtable in super_version.memtables() {
+            sources.push(Box::new(
+                MemtableIter::new(Arc::clone(memtable), bounds.clone(), seqno).map(Ok),
+            ));
+        }
+        MvccStream::new(Merger::new(sources, self.0.cmp.clone()), self.0.cmp.clone())
+    }
+
+    /// The visible entries whose keys start with `prefix`.
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        seqno: SeqNo,
+        index: Option<(Arc<Memtable>, SeqNo)>,
+    ) -> Box<dyn DoubleEndedIterator<Item = Result<InternalValue>> + Send + 'static> {
+        if self.0.cmp.is_lexicographic() {
+            let upper = prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+            Box::new(self.scan((Bound::Included(Slice::new(prefix)), upper), seqno, index))
+        } else {
+            // NB: under a custom comparator, keys sharing a prefix need not form one byte range;
+            // filter the whole stream instead.
+            let prefix = Slice::new(prefix);
+            Box::new(
+                self.scan((Bound::Unbounded, Bound::Unbounded), seqno, index)
+                    .filter(move |entry| {
+                        entry
+                            .as_ref()
+                            .map_or(true, |e| e.key.user_key.starts_with(&prefix))
+                    }),
+            )
+        }
+    }
+
+    /// All visible key-value pairs as of `seqno`, in key order; double-ended.
+    ///
+    /// `index` adds a memtable read on top at its own seqno (read-your-own-writes); pass `None`.
+    ///
+    /// ```
+    /// # use strata::{Config, Guard, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// tree.insert("b", "2", 0);
+    /// tree.insert("a", "1", 1);
+    /// let pairs: Vec<_> = tree.iter(2, None).map(|g| g.into_inner().unwrap()).collect();
+    /// assert_eq!(pairs, [("a".into(), "1".into()), ("b".into(), "2".into())]);
+    /// let last = tree.iter(2, None).next_back().unwrap().key()?;
+    /// assert_eq!(last, "b");
+    /// // At seqno 1 only "b" (seqno 0) is visible.
+    /// assert_eq!(tree.iter(1, None).count(), 1);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn iter(
+        &self,
+        seqno: SeqNo,
+        index: Option<(Arc<Memtable>, SeqNo)>,
+    ) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
+        self.scan((Bound::Unbounded, Bound::Unbounded), seqno, index)
+            .map(guard)
+    }
+
+    /// The visible pairs whose keys fall in `range`, in key order; double-ended.
+    ///
+    /// ```
+    /// # use strata::{Config, Guard, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// for (i, k) in ["a", "b", "c", "d"].into_iter().enumerate() {
+    ///     tree.insert(k, "", i as u64);
+    /// }
+    /// let keys = |it: &mut dyn DoubleEndedIterator<Item = strata::IterGuardImpl>| {
+    ///     it.map(|g| g.key().unwrap()).collect::<Vec<_>>()
+    /// };
+    /// assert_eq!(keys(&mut tree.range("b".."d", 9, None)), ["b", "c"]);
+    /// assert_eq!(keys(&mut tree.range("b"..="d", 9, None).rev()), ["d", "c", "b"]);
+    /// assert_eq!(keys(&mut tree.range::<&str, _>(.., 9, None)).len(), 4);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+        seqno: SeqNo,
+        index: Option<(Arc<Memtable>, SeqNo)>,
+    ) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
+        let bounds = (own_bound(range.start_bound()), own_bound(range.end_bound()));
+        self.scan(bounds, seqno, index).map(guard)
+    }
+
+    /// The visible pairs whose keys start with `prefix`, in key order; double-ended.
+    ///
+    /// ```
+    /// # use strata::{Config, Guard, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// for (i, k) in ["user:1", "user:2", "users", "video:1"].into_iter().enumerate() {
+    ///     tree.insert(k, "", i as u64);
+    /// }
+    /// let keys: Vec<_> = tree.prefix("user:", 9, None).rev().map(|g| g.key().unwrap()).collect();
+    /// assert_eq!(keys, ["user:2", "user:1"]);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn prefix<K: AsRef<[u8]>>(
+        &self,
+        prefix: K,
+        seqno: SeqNo,
+        index: Option<(Arc<Memtable>, SeqNo)>,
+    ) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
+        self.scan_prefix(prefix.as_ref(), seqno, index).map(guard)
+    }
+
+    /// The first visible pair as of `seqno`, if any.
+    pub fn first_key_value(
+        &self,
+        seqno: SeqNo,
+        index: Option<(Arc<Memtable>, SeqNo)>,
+    ) -> Option<IterGuardImpl> {
+        self.iter(seqno, index).next()
+    }
+
+    /// The last visible pair as of `seqno`, if any.
+    pub fn last_key_value(
+        &self,
+        seqno: SeqNo,
+        index: Option<(Arc<Memtable>, SeqNo)>,
+    ) -> Option<IterGuardImpl> {
+        self.iter(seqno, index).next_back()
+    }
+
+    /// The number of visible keys as of `seqno`. This scans the whole tree.
+    ///
+    /// # Errors
+    /// The first I/O or corruption error met while scanning.
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// tree.insert("a", "", 0);
+    /// tree.insert("a", "", 1);
+    /// tree.insert("b", "", 2);
+    /// tree.remove("b", 3);
+    /// assert_eq!(tree.len(3, None)?, 2);
+    /// assert_eq!(tree.len(4, None)?, 1);
+    /// assert!(tree.is_empty(0, None)?);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn len(&self, seqno: SeqNo, index: Option<(Arc<Memtable>, SeqNo)>) -> Result<usize> {
+        let mut count = 0;
+        for entry in self.scan((Bound::Unbounded, Bound::Unbounded), seqno, index) {
+            entry?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Whether no key is visible as of `seqno`.
+    ///
+    /// # Errors
+    /// The I/O or corruption error met while reading the first entry.
+    pub fn is_empty(&self, seqno: SeqNo, index: Option<(Arc<Memtable>, SeqNo)>) -> Result<bool> {
+        self.scan((Bound::Unbounded, Bound::Unbounded), seqno, index)
+            .next()
+            .transpose()
+            .map(|first| first.is_none())
+    }
+
+    /// Whether some visible key starts with `prefix`.
+    ///
+    /// # Errors
+    /// The I/O or corruption error met while reading the first matching entry.
+    pub fn contains_prefix<K: AsRef<[u8]>>(
+        &self,
+        prefix: K,
+        seqno: SeqNo,
+        index: Option<(Arc<Memtable>, SeqNo)>,
+    ) -> Result<bool> {
+        self.scan_prefix(prefix.as_ref(), seqno, index)
+            .next()
+            .transpose()
+            .map(|first| first.is_some())
+    }
+}
+
+fn guard(entry: Result<InternalValue>) -> IterGuardImpl {
+    IterGuardImpl::new(entry.map(|e| (e.key.user_key, e.value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_successor_skips_trailing_ff_bytes() {
+        assert_eq!(prefix_successor(b"ab"), Some(Slice::from("ac")));
+        assert_eq!(prefix_successor(b"a\xff\xff"), Some(Slice::from("b")));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+}

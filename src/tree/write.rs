@@ -1,0 +1,93 @@
+//! The write path: every write goes to the active memtable, with no lock.
+//!
+//! A writer registers with the active memtable (`try_begin_write`); if a rotation sealed that
+//! memtable in the meantime, it reloads the SuperVersion and writes to the new active one. So a
+//! write never lands in a memtable after a flush has waited for its writers.
+
+use super::inner::Tree;
+use crate::key::ValueType;
+use crate::seqno::SeqNo;
+use crate::slice::{UserKey, UserValue};
+
+impl Tree {
+    fn append(&self, key: &[u8], value: &[u8], seqno: SeqNo, value_type: ValueType) -> (u64, u64) {
+        loop {
+            let super_version = self.0.super_version.load();
+            if let Some(_writer) = super_version.active.try_begin_write() {
+                return super_version
+                    .active
+                    .insert_parts(key, value, seqno, value_type);
+            }
+        }
+    }
+
+    /// Writes `key = value` at `seqno`. Returns `(entry size, memtable size)` in bytes.
+    ///
+    /// # Panics
+    /// Panics if the key or the value is longer than `u32::MAX` bytes, or if `seqno` exceeds
+    /// [`MAX_SEQNO`](crate::MAX_SEQNO).
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// tree.insert("k", "v1", 0);
+    /// tree.insert("k", "v2", 1);
+    /// assert_eq!(tree.get("k", 1)?, Some("v1".into()));
+    /// assert_eq!(tree.get("k", 2)?, Some("v2".into()));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn insert<K: Into<UserKey>, V: Into<UserValue>>(
+        &self,
+        key: K,
+        value: V,
+        seqno: SeqNo,
+    ) -> (u64, u64) {
+        let (key, value) = (key.into(), value.into());
+        self.append(&key, &value, seqno, ValueType::Value)
+    }
+
+    /// Deletes `key` at `seqno` (writes a tombstone). Returns `(entry size, memtable size)`.
+    ///
+    /// # Panics
+    /// Panics if the key is longer than `u32::MAX` bytes, or if `seqno` exceeds
+    /// [`MAX_SEQNO`](crate::MAX_SEQNO).
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// tree.insert("k", "v", 0);
+    /// tree.remove("k", 1);
+    /// assert!(tree.get("k", 2)?.is_none());
+    /// assert!(tree.get("k", 1)?.is_some());
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn remove<K: Into<UserKey>>(&self, key: K, seqno: SeqNo) -> (u64, u64) {
+        let key = key.into();
+        self.append(&key, &[], seqno, ValueType::Tombstone)
+    }
+
+    /// Deletes `key` at `seqno` with a weak tombstone (a single delete).
+    ///
+    /// Reads treat it exactly like [`Tree::remove`]. Compaction may drop the weak tombstone
+    /// together with the one value beneath it, so use it only on keys written once since their
+    /// last delete.
+    ///
+    /// # Panics
+    /// As [`Tree::remove`].
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// tree.insert("k", "v", 0);
+    /// tree.remove_weak("k", 1);
+    /// assert!(!tree.contains_key("k", 2)?);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn remove_weak<K: Into<UserKey>>(&self, key: K, seqno: SeqNo) -> (u64, u64) {
+        let key = key.into();
+        self.append(&key, &[], seqno, ValueType::WeakTombstone)
+    }
+}
