@@ -147,7 +147,9 @@ fn reads(c: &mut Criterion) {
             i = (i + 7919) % data.len();
             // The newest version at or below the read: lsm-tree's memtable point read.
             let lower = (Slice::from(&data[i].0), Reverse(u64::MAX - 1));
-            let entry = crossbeam.lower_bound(std::ops::Bound::Included(&lower)).expect("key was inserted");
+            let entry = crossbeam
+                .lower_bound(std::ops::Bound::Included(&lower))
+                .expect("key was inserted");
             black_box(entry.value().1.clone().len())
         });
     });

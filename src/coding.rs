@@ -37,7 +37,10 @@ pub(crate) fn varint_len_u32(value: u32) -> usize {
 
 /// Decodes a LEB128 `u32` from the start of `input`; returns the value and the bytes read, or
 /// `None` if the input ends early or the encoding overflows 32 bits.
-#[cfg_attr(not(test), expect(dead_code, reason = "the table decoders of the next issue use it"))]
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the table decoders of the next issue use it")
+)]
 pub(crate) fn decode_varint_u32(input: &[u8]) -> Option<(u32, usize)> {
     let mut value: u32 = 0;
     for (i, &byte) in input.iter().enumerate().take(5) {
@@ -60,7 +63,17 @@ mod tests {
 
     #[test]
     fn boundaries_round_trip() {
-        for v in [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, u32::MAX] {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            u32::MAX,
+        ] {
             let mut buf = [0u8; 5];
             let n = encode_varint_u32(v, &mut buf);
             assert_eq!(n, varint_len_u32(v), "{v}");

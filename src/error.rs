@@ -93,7 +93,10 @@ impl fmt::Display for CorruptionKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ChecksumMismatch { expected, actual } => {
-                write!(f, "checksum mismatch (stored {expected:#018x}, computed {actual:#018x})")
+                write!(
+                    f,
+                    "checksum mismatch (stored {expected:#018x}, computed {actual:#018x})"
+                )
             }
             Self::Truncated => f.write_str("truncated"),
             Self::BadMagic => f.write_str("bad magic number"),
@@ -110,11 +113,19 @@ impl fmt::Display for Error {
                 path,
                 source,
             } => match path {
-                Some(path) => write!(f, "I/O error during {operation} of {}: {source}", path.display()),
+                Some(path) => write!(
+                    f,
+                    "I/O error during {operation} of {}: {source}",
+                    path.display()
+                ),
                 None => write!(f, "I/O error during {operation}: {source}"),
             },
             Self::Corruption { file, offset, what } => {
-                write!(f, "corruption in {} at offset {offset}: {what}", file.display())
+                write!(
+                    f,
+                    "corruption in {} at offset {offset}: {what}",
+                    file.display()
+                )
             }
             Self::ComparatorMismatch { stored, supplied } => write!(
                 f,
@@ -128,9 +139,9 @@ impl fmt::Display for Error {
             Self::Locked { path } => {
                 write!(f, "{} is locked by another open handle", path.display())
             }
-            Self::Poisoned => f.write_str(
-                "the tree is poisoned by an earlier failed write or fsync; reopen it",
-            ),
+            Self::Poisoned => {
+                f.write_str("the tree is poisoned by an earlier failed write or fsync; reopen it")
+            }
             Self::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Self::MergeOperator(err) => write!(f, "merge operator failed: {err}"),
         }

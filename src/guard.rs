@@ -38,7 +38,8 @@ pub trait Guard {
     ///
     /// # Errors
     /// Returns the I/O or corruption error met while reading this item.
-    fn into_inner_if(self, pred: impl Fn(&UserKey) -> bool) -> Result<(UserKey, Option<UserValue>)>;
+    fn into_inner_if(self, pred: impl Fn(&UserKey) -> bool)
+    -> Result<(UserKey, Option<UserValue>)>;
 
     /// The key and the value.
     ///
@@ -81,7 +82,10 @@ impl IterGuardImpl {
 }
 
 impl Guard for IterGuardImpl {
-    fn into_inner_if(self, pred: impl Fn(&UserKey) -> bool) -> Result<(UserKey, Option<UserValue>)> {
+    fn into_inner_if(
+        self,
+        pred: impl Fn(&UserKey) -> bool,
+    ) -> Result<(UserKey, Option<UserValue>)> {
         let (key, value) = self.0?;
         let keep = pred(&key);
         Ok((key, keep.then_some(value)))

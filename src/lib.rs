@@ -62,3 +62,8 @@ pub use memtable::{Memtable, MemtableIter};
 pub use seqno::{MAX_SEQNO, SeqNo, SequenceNumberCounter, SequenceNumberGenerator};
 pub use slice::{INLINE_CAPACITY, Slice, UserKey, UserValue};
 pub use tree::{AbstractTree, Tree};
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

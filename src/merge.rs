@@ -76,6 +76,8 @@ impl Source {
 pub(crate) struct Merger {
     sources: Vec<Source>,
     cmp: Comparator,
+    /// Set after a source failed: the merger ends rather than continue with a gap.
+    failed: bool,
 }
 
 fn order(cmp: &Comparator, a: &InternalValue, b: &InternalValue) -> Ordering {
@@ -99,6 +101,7 @@ impl Merger {
                 })
                 .collect(),
             cmp,
+            failed: false,
         }
     }
 }
@@ -106,11 +109,18 @@ impl Merger {
 impl Merger {
     /// The index of the source whose head (front or back) comes first in the given direction.
     fn pick(&mut self, forward: bool) -> Result<Option<usize>> {
+        if self.failed {
+            return Ok(None);
+        }
         for source in &mut self.sources {
-            if forward {
-                source.fill_front()?;
+            let filled = if forward {
+                source.fill_front()
             } else {
-                source.fill_back()?;
+                source.fill_back()
+            };
+            if let Err(err) = filled {
+                self.failed = true;
+                return Err(err);
             }
         }
         let mut best: Option<(usize, &InternalValue)> = None;
@@ -137,7 +147,9 @@ impl Iterator for Merger {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.pick(true) {
-            Ok(best) => best.and_then(|i| self.sources.get_mut(i)?.front.take()).map(Ok),
+            Ok(best) => best
+                .and_then(|i| self.sources.get_mut(i)?.front.take())
+                .map(Ok),
             Err(err) => Some(Err(err)),
         }
     }
@@ -146,7 +158,9 @@ impl Iterator for Merger {
 impl DoubleEndedIterator for Merger {
     fn next_back(&mut self) -> Option<Self::Item> {
         match self.pick(false) {
-            Ok(best) => best.and_then(|i| self.sources.get_mut(i)?.back.take()).map(Ok),
+            Ok(best) => best
+                .and_then(|i| self.sources.get_mut(i)?.back.take())
+                .map(Ok),
             Err(err) => Some(Err(err)),
         }
     }
@@ -161,7 +175,14 @@ mod tests {
     fn source(entries: Vec<(u8, u64)>) -> BoxedSource {
         let items: Vec<Result<InternalValue>> = entries
             .into_iter()
-            .map(|(k, s)| Ok(InternalValue::from_components([k], [k], s, ValueType::Value)))
+            .map(|(k, s)| {
+                Ok(InternalValue::from_components(
+                    [k],
+                    [k],
+                    s,
+                    ValueType::Value,
+                ))
+            })
             .collect();
         Box::new(items.into_iter())
     }
@@ -180,28 +201,41 @@ mod tests {
     fn ties_prefer_the_newer_source_forward_and_mirror_backward() {
         let tagged = |tag: &'static str| -> BoxedSource {
             Box::new(
-                vec![Ok(InternalValue::from_components("k", tag, 5, ValueType::Value))]
-                    .into_iter(),
+                vec![Ok(InternalValue::from_components(
+                    "k",
+                    tag,
+                    5,
+                    ValueType::Value,
+                ))]
+                .into_iter(),
             )
         };
-        let forward: Vec<_> = Merger::new(vec![tagged("new"), tagged("old")], Comparator::default())
-            .map(|e| e.unwrap().value)
-            .collect();
+        let forward: Vec<_> =
+            Merger::new(vec![tagged("new"), tagged("old")], Comparator::default())
+                .map(|e| e.unwrap().value)
+                .collect();
         assert_eq!(forward, ["new", "old"]);
-        let backward: Vec<_> = Merger::new(vec![tagged("new"), tagged("old")], Comparator::default())
-            .rev()
-            .map(|e| e.unwrap().value)
-            .collect();
+        let backward: Vec<_> =
+            Merger::new(vec![tagged("new"), tagged("old")], Comparator::default())
+                .rev()
+                .map(|e| e.unwrap().value)
+                .collect();
         assert_eq!(backward, ["old", "new"]);
     }
 
     #[test]
     fn an_error_from_a_source_is_passed_through() {
-        let failing: BoxedSource = Box::new(
-            vec![Err(crate::Error::InvalidArgument("boom".into()))].into_iter(),
-        );
+        let failing: BoxedSource =
+            Box::new(vec![Err(crate::Error::InvalidArgument("boom".into()))].into_iter());
         let mut m = Merger::new(vec![source(vec![(1, 1)]), failing], Comparator::default());
-        assert!(matches!(m.next(), Some(Err(crate::Error::InvalidArgument(_)))));
+        assert!(matches!(
+            m.next(),
+            Some(Err(crate::Error::InvalidArgument(_)))
+        ));
+        assert!(
+            m.next().is_none() && m.next_back().is_none(),
+            "the merger ends after an error"
+        );
     }
 
     proptest! {

@@ -25,6 +25,9 @@ pub(crate) struct MvccStream<I> {
     front: Option<InternalValue>,
     back: Option<InternalValue>,
     inner_done: bool,
+    /// Set after an error: the stream ends, because a key whose versions were read only in part
+    /// could otherwise come back with an older version on the next call.
+    failed: bool,
 }
 
 impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
@@ -35,6 +38,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
             front: None,
             back: None,
             inner_done: false,
+            failed: false,
         }
     }
 
@@ -100,12 +104,18 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> Iterator for MvccStre
     type Item = Result<InternalValue>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
         loop {
             match self.next_group_front() {
                 Ok(Some(entry)) if entry.key.value_type.is_tombstone() => {}
                 Ok(Some(entry)) => return Some(Ok(entry)),
                 Ok(None) => return None,
-                Err(err) => return Some(Err(err)),
+                Err(err) => {
+                    self.failed = true;
+                    return Some(Err(err));
+                }
             }
         }
     }
@@ -113,12 +123,18 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> Iterator for MvccStre
 
 impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> DoubleEndedIterator for MvccStream<I> {
     fn next_back(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
         loop {
             match self.next_group_back() {
                 Ok(Some(entry)) if entry.key.value_type.is_tombstone() => {}
                 Ok(Some(entry)) => return Some(Ok(entry)),
                 Ok(None) => return None,
-                Err(err) => return Some(Err(err)),
+                Err(err) => {
+                    self.failed = true;
+                    return Some(Err(err));
+                }
             }
         }
     }
@@ -131,13 +147,19 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    fn stream(mut entries: Vec<(u8, u64, bool)>) -> MvccStream<std::vec::IntoIter<Result<InternalValue>>> {
+    fn stream(
+        mut entries: Vec<(u8, u64, bool)>,
+    ) -> MvccStream<std::vec::IntoIter<Result<InternalValue>>> {
         entries.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         entries.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
         let items: Vec<Result<InternalValue>> = entries
             .into_iter()
             .map(|(k, s, tomb)| {
-                let vt = if tomb { ValueType::Tombstone } else { ValueType::Value };
+                let vt = if tomb {
+                    ValueType::Tombstone
+                } else {
+                    ValueType::Value
+                };
                 Ok(InternalValue::from_components([k], s.to_le_bytes(), s, vt))
             })
             .collect();
@@ -146,11 +168,30 @@ mod tests {
 
     #[test]
     fn newest_version_wins_and_tombstones_hide() {
-        let s = stream(vec![(1, 1, false), (1, 3, false), (2, 2, false), (2, 4, true), (3, 1, false)]);
-        let got: Vec<(u8, u64)> = s.map(|e| e.unwrap()).map(|e| (e.key.user_key[0], e.key.seqno)).collect();
+        let s = stream(vec![
+            (1, 1, false),
+            (1, 3, false),
+            (2, 2, false),
+            (2, 4, true),
+            (3, 1, false),
+        ]);
+        let got: Vec<(u8, u64)> = s
+            .map(|e| e.unwrap())
+            .map(|e| (e.key.user_key[0], e.key.seqno))
+            .collect();
         assert_eq!(got, [(1, 3), (3, 1)]);
-        let s = stream(vec![(1, 1, false), (1, 3, false), (2, 2, false), (2, 4, true), (3, 1, false)]);
-        let got: Vec<(u8, u64)> = s.rev().map(|e| e.unwrap()).map(|e| (e.key.user_key[0], e.key.seqno)).collect();
+        let s = stream(vec![
+            (1, 1, false),
+            (1, 3, false),
+            (2, 2, false),
+            (2, 4, true),
+            (3, 1, false),
+        ]);
+        let got: Vec<(u8, u64)> = s
+            .rev()
+            .map(|e| e.unwrap())
+            .map(|e| (e.key.user_key[0], e.key.seqno))
+            .collect();
         assert_eq!(got, [(3, 1), (1, 3)]);
     }
 
@@ -183,5 +224,28 @@ mod tests {
             front.extend(back);
             prop_assert_eq!(front, expected);
         }
+    }
+
+    #[test]
+    fn the_stream_ends_after_an_error_instead_of_resurrecting_older_versions() {
+        let items: Vec<Result<InternalValue>> = vec![
+            Ok(InternalValue::from_components(
+                "k",
+                "new",
+                2,
+                ValueType::Value,
+            )),
+            Err(crate::Error::InvalidArgument("read failed".into())),
+            Ok(InternalValue::from_components(
+                "k",
+                "old",
+                1,
+                ValueType::Value,
+            )),
+        ];
+        let mut s = MvccStream::new(items.into_iter(), Comparator::default());
+        assert!(matches!(s.next(), Some(Err(_))));
+        assert!(s.next().is_none(), "no stale version of k after the error");
+        assert!(s.next_back().is_none());
     }
 }

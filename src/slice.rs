@@ -100,9 +100,7 @@ impl Slice {
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
-            Repr::Shared { buf, start, len } => {
-                buf.get(*start..*start + *len).unwrap_or_default()
-            }
+            Repr::Shared { buf, start, len } => buf.get(*start..*start + *len).unwrap_or_default(),
         }
     }
 
@@ -374,7 +372,14 @@ mod tests {
 
     #[test]
     fn inline_boundary_lengths_round_trip() {
-        for len in [0, 1, INLINE_CAPACITY - 1, INLINE_CAPACITY, INLINE_CAPACITY + 1, 1000] {
+        for len in [
+            0,
+            1,
+            INLINE_CAPACITY - 1,
+            INLINE_CAPACITY,
+            INLINE_CAPACITY + 1,
+            1000,
+        ] {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let s = Slice::from(bytes.clone());
             assert_eq!(s.len(), len);
@@ -385,7 +390,11 @@ mod tests {
 
     #[test]
     fn ordering_and_hashing_follow_the_bytes() {
-        let mut v = [Slice::from("b"), Slice::from(vec![b'a'; 100]), Slice::from("")];
+        let mut v = [
+            Slice::from("b"),
+            Slice::from(vec![b'a'; 100]),
+            Slice::from(""),
+        ];
         v.sort();
         assert_eq!(v[0], "");
         assert_eq!(v[1].len(), 100);
@@ -396,7 +405,10 @@ mod tests {
 
     #[test]
     fn debug_shows_bytes_readably() {
-        assert_eq!(format!("{:?}", Slice::from(b"ab\x00\xff")), r#"b"ab\x00\xff""#);
+        assert_eq!(
+            format!("{:?}", Slice::from(b"ab\x00\xff")),
+            r#"b"ab\x00\xff""#
+        );
     }
 
     #[test]

@@ -126,7 +126,10 @@ impl Progress {
         if done.is_multiple_of(self.step) || done == self.total {
             let pct = done * 100 / self.total.max(1);
             let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            eprint!("\r  {:<11} {pct:>3}%  {done:>10}/{}  {rate:>12.0} ops/s", self.name, self.total);
+            eprint!(
+                "\r  {:<11} {pct:>3}%  {done:>10}/{}  {rate:>12.0} ops/s",
+                self.name, self.total
+            );
             let _ = std::io::stderr().flush();
         }
     }
@@ -144,7 +147,12 @@ impl Progress {
 
 fn open(dir: &Path, name: &str) -> Result<(Tree, SequenceNumberCounter), strata::Error> {
     let seqno = SequenceNumberCounter::default();
-    let tree = Config::new(dir.join(name), seqno.clone(), SequenceNumberCounter::default()).open()?;
+    let tree = Config::new(
+        dir.join(name),
+        seqno.clone(),
+        SequenceNumberCounter::default(),
+    )
+    .open()?;
     Ok((tree, seqno))
 }
 
@@ -160,7 +168,8 @@ fn fill(
     let started = Instant::now();
     let mut done = 0;
     for i in order {
-        let (_, memtable_bytes) = tree.insert(key(i), value(&mut rng, args.value_size), seqno.next());
+        let (_, memtable_bytes) =
+            tree.insert(key(i), value(&mut rng, args.value_size), seqno.next());
         if memtable_bytes >= MEMTABLE_ROTATE_BYTES {
             tree.rotate_memtable();
         }
@@ -248,7 +257,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut reports = Vec::new();
     // The tree the read workloads use: the last one filled.
     let mut filled: Option<(Tree, SequenceNumberCounter)> = None;
-    for workload in args.benchmarks.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+    for workload in args
+        .benchmarks
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
         match workload {
             "fillseq" => {
                 let (tree, seqno) = open(&dir, "fillseq")?;
@@ -277,10 +291,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 });
             }
             other => {
-                return Err(format!(
-                    "unknown workload {other:?}; known: {ALL_WORKLOADS}"
-                )
-                .into());
+                return Err(format!("unknown workload {other:?}; known: {ALL_WORKLOADS}").into());
             }
         }
     }

@@ -8,7 +8,11 @@ mod bench;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "strata", version, about = "The Strata storage engine's command-line tool")]
+#[command(
+    name = "strata",
+    version,
+    about = "The Strata storage engine's command-line tool"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

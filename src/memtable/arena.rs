@@ -189,10 +189,12 @@ impl Arena {
         loop {
             // SAFETY: `fresh` is still unpublished; writing its `prev` races with nothing.
             unsafe { (*fresh).prev = head };
-            match self
-                .large
-                .compare_exchange_weak(head, fresh, Ordering::Release, Ordering::Relaxed)
-            {
+            match self.large.compare_exchange_weak(
+                head,
+                fresh,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return base,
                 Err(actual) => head = actual,
             }
@@ -248,7 +250,11 @@ mod tests {
             assert_eq!(read(a, first), vec![1; first]);
             assert_eq!(read(b, 64 - first), vec![2; 64 - first]);
             assert_eq!(read(c, 1), vec![3]);
-            assert_eq!(arena.reserved_bytes(), 64 + 128, "the third allocation needs a new segment");
+            assert_eq!(
+                arena.reserved_bytes(),
+                64 + 128,
+                "the third allocation needs a new segment"
+            );
         }
     }
 
@@ -323,5 +329,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn concurrent_large_allocations_are_all_kept() {
+        let threads = if cfg!(miri) { 2 } else { 4 };
+        let per_thread = if cfg!(miri) { 3 } else { 200 };
+        let arena = Arc::new(Arena::new(1, 64, 256));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let arena = Arc::clone(&arena);
+                std::thread::spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..per_thread {
+                        let len = 65 + i % 50 + t;
+                        let p = arena.alloc(len);
+                        fill(p, len, t as u8);
+                        mine.push((p, len));
+                    }
+                    mine.iter()
+                        .all(|&(p, len)| read(p, len).iter().all(|&b| b == t as u8))
+                })
+            })
+            .collect();
+        assert!(handles.into_iter().all(|h| h.join().unwrap()));
+        let expected: usize = (0..threads)
+            .flat_map(|t| (0..per_thread).map(move |i| 65 + i % 50 + t))
+            .sum();
+        assert_eq!(
+            arena.reserved_bytes(),
+            expected,
+            "every large allocation has its own segment"
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! [`Memtable`]: the skiplist plus the value store, with counters and write gating.
 
-#![expect(unsafe_code, reason = "decodes value records published by the skiplist; see UNSAFE.md")]
+#![expect(
+    unsafe_code,
+    reason = "decodes value records published by the skiplist; see UNSAFE.md"
+)]
 
 use std::ops::{Bound, Deref};
 use std::sync::Arc;
@@ -96,13 +99,17 @@ impl Memtable {
     /// An entry with the same key and seqno as an existing one replaces it.
     ///
     /// # Panics
-    /// Panics if the key or value is longer than `u32::MAX` bytes or the seqno exceeds
-    /// [`MAX_SEQNO`](crate::MAX_SEQNO).
+    /// Panics if the key or value is longer than `u32::MAX` bytes, if the seqno exceeds
+    /// [`MAX_SEQNO`](crate::MAX_SEQNO), or if a tree has sealed this memtable (a sealed memtable
+    /// is read-only: a write into it could be lost when it is flushed).
     #[expect(
         clippy::needless_pass_by_value,
         reason = "the signature of lsm-tree's Memtable::insert, which users switch from"
     )]
     pub fn insert(&self, item: InternalValue) -> (u64, u64) {
+        let Some(_writer) = self.try_begin_write() else {
+            panic!("insert into a sealed memtable: sealed memtables are read-only");
+        };
         self.insert_parts(
             &item.key.user_key,
             &item.value,
@@ -127,6 +134,12 @@ impl Memtable {
             "key of {} bytes exceeds the limit of u32::MAX bytes",
             key.len()
         );
+        // NB: the highest seqno is raised before the entry is linked, so a point read that sees
+        // the entry never skips this memtable by its highest seqno.
+        if seqno >= self.highest_seqno_plus_one.load(Ordering::Relaxed) {
+            self.highest_seqno_plus_one
+                .fetch_max(seqno + 1, Ordering::AcqRel);
+        }
         let record = self.values.append(value_type, value);
         let linked = self.list.insert(key, seqno, record);
         // NB: an overwrite of an existing (key, seqno) still costs its record's bytes.
@@ -135,10 +148,6 @@ impl Memtable {
         if linked {
             entry_bytes += SkipList::node_bytes_estimate(key.len()) as u64;
             self.len.fetch_add(1, Ordering::Relaxed);
-        }
-        if seqno >= self.highest_seqno_plus_one.load(Ordering::Relaxed) {
-            self.highest_seqno_plus_one
-                .fetch_max(seqno + 1, Ordering::AcqRel);
         }
         let size_after = self.size_bytes.fetch_add(entry_bytes, Ordering::AcqRel) + entry_bytes;
         (entry_bytes, size_after)
@@ -169,7 +178,12 @@ impl Memtable {
         // memtable as the node's list, published by the skiplist with Release and loaded by
         // `node.value()` with Acquire; the memtable outlives the `NodeRef` borrow.
         let (value_type, value) = unsafe { ValueStore::read(node.value()) };
-        InternalValue::from_components(Slice::new(node.key()), Slice::new(value), node.seqno(), value_type)
+        InternalValue::from_components(
+            Slice::new(node.key()),
+            Slice::new(value),
+            node.seqno(),
+            value_type,
+        )
     }
 
     /// The number of entries (versions), tombstones included.
@@ -234,7 +248,10 @@ impl Memtable {
     }
 
     /// Waits until every writer that entered before [`Memtable::seal`] has left.
-    #[cfg_attr(not(test), expect(dead_code, reason = "flush (the tables issue) waits here"))]
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "flush (the tables issue) waits here")
+    )]
     pub(crate) fn wait_for_writers(&self) {
         debug_assert!(self.sealed.load(Ordering::SeqCst));
         while self.writers.load(Ordering::SeqCst) != 0 {
@@ -268,7 +285,11 @@ pub struct MemtableIter<M: Deref<Target = Memtable>> {
 }
 
 impl<M: Deref<Target = Memtable>> MemtableIter<M> {
-    pub(crate) fn new(memtable: M, bounds: (Bound<Slice>, Bound<Slice>), read_seqno: SeqNo) -> Self {
+    pub(crate) fn new(
+        memtable: M,
+        bounds: (Bound<Slice>, Bound<Slice>),
+        read_seqno: SeqNo,
+    ) -> Self {
         Self {
             memtable,
             lower: bounds.0,

@@ -28,7 +28,10 @@
 //!
 //! Thread safety: `insert` and every read take `&self`; any number of threads may call them at once.
 
-#![expect(unsafe_code, reason = "lock-free skiplist over raw arena memory; see UNSAFE.md")]
+#![expect(
+    unsafe_code,
+    reason = "lock-free skiplist over raw arena memory; see UNSAFE.md"
+)]
 
 use std::cell::Cell;
 use std::cmp::Ordering as CmpOrdering;
@@ -55,6 +58,11 @@ struct Node {
 
 const TOWER_OFFSET: usize = size_of::<Node>();
 const LINK_BYTES: usize = size_of::<AtomicPtr<Node>>();
+
+// The tower links that follow the header must be aligned like the header (the arena aligns nodes
+// to 8), on every target.
+const _: () = assert!(TOWER_OFFSET.is_multiple_of(std::mem::align_of::<AtomicPtr<Node>>()));
+const _: () = assert!(std::mem::align_of::<Node>() <= 8);
 
 fn node_bytes(height: usize, key_len: usize) -> usize {
     TOWER_OFFSET + height * LINK_BYTES + key_len
@@ -229,7 +237,10 @@ impl SkipList {
         value: *mut u8,
     ) -> NonNull<Node> {
         let key_len = u32::try_from(key.len()).unwrap_or_else(|_| {
-            panic!("key of {} bytes exceeds the limit of u32::MAX bytes", key.len())
+            panic!(
+                "key of {} bytes exceeds the limit of u32::MAX bytes",
+                key.len()
+            )
         });
         let node = arena.alloc(node_bytes(height, key.len())).cast::<Node>();
         // SAFETY: the arena returned `node_bytes` fresh bytes, 8-aligned, that nobody else can
@@ -345,7 +356,13 @@ impl SkipList {
         true
     }
 
-    fn overwrite_if_equal(&self, node: *mut Node, key: &[u8], seqno: SeqNo, value: *mut u8) -> bool {
+    fn overwrite_if_equal(
+        &self,
+        node: *mut Node,
+        key: &[u8],
+        seqno: SeqNo,
+        value: *mut u8,
+    ) -> bool {
         if node.is_null() || self.cmp_node(node, key, seqno) != CmpOrdering::Equal {
             return false;
         }
@@ -365,8 +382,7 @@ impl SkipList {
                 // SAFETY: `x` is the head or was reached through a link at `level`.
                 let next = unsafe { link(x, level) }.load(Ordering::Acquire);
                 // SAFETY: `next` is a published node.
-                if next.is_null() || !before(unsafe { node_key(next) }, unsafe { (*next).seqno })
-                {
+                if next.is_null() || !before(unsafe { node_key(next) }, unsafe { (*next).seqno }) {
                     if level == 0 {
                         return (x, next);
                     }
@@ -521,8 +537,12 @@ mod tests {
             h.join().unwrap();
         }
         let forward = keys_forward(&list);
-        assert!(forward.windows(2).all(|w| (w[0].0.as_slice(), std::cmp::Reverse(w[0].1))
-            < (w[1].0.as_slice(), std::cmp::Reverse(w[1].1))));
+        assert!(
+            forward
+                .windows(2)
+                .all(|w| (w[0].0.as_slice(), std::cmp::Reverse(w[0].1))
+                    < (w[1].0.as_slice(), std::cmp::Reverse(w[1].1)))
+        );
         // Every distinct (key, seqno) written exactly once in the list.
         let mut expected = std::collections::BTreeSet::new();
         for t in 0..threads {
@@ -532,5 +552,36 @@ mod tests {
             }
         }
         assert_eq!(forward.len(), expected.len());
+    }
+
+    /// All threads insert the same few internal keys at once, so CAS failures meet an equal node
+    /// and must turn into in-place overwrites: each internal key ends up linked exactly once.
+    #[test]
+    fn racing_inserts_of_one_internal_key_link_it_once() {
+        let threads = if cfg!(miri) { 3 } else { 8 };
+        let rounds = if cfg!(miri) { 5 } else { 2000 };
+        let list = Arc::new(SkipList::new(Comparator::default()));
+        let barrier = Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (list, barrier) = (Arc::clone(&list), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let mut linked = 0usize;
+                    for round in 0..rounds {
+                        let key = (round % 4u32).to_be_bytes();
+                        linked +=
+                            usize::from(list.insert(&key, u64::from(round / 4), ptr::null_mut()));
+                    }
+                    linked
+                })
+            })
+            .collect();
+        let linked: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(
+            linked, rounds as usize,
+            "each (key, seqno) is linked by exactly one thread"
+        );
+        assert_eq!(keys_forward(&list).len(), rounds as usize);
     }
 }

@@ -18,7 +18,10 @@
 //! Invariant: a record is written completely before its pointer is published (by the skiplist's
 //! Release CAS or Release store) and is never written again.
 
-#![expect(unsafe_code, reason = "reads records through raw arena pointers; see UNSAFE.md")]
+#![expect(
+    unsafe_code,
+    reason = "reads records through raw arena pointers; see UNSAFE.md"
+)]
 
 use std::ptr;
 
@@ -54,7 +57,10 @@ impl ValueStore {
     /// Panics if `value` is longer than `u32::MAX` bytes.
     pub(crate) fn append(&self, value_type: ValueType, value: &[u8]) -> *mut u8 {
         let value_len = u32::try_from(value.len()).unwrap_or_else(|_| {
-            panic!("value of {} bytes exceeds the limit of u32::MAX bytes", value.len())
+            panic!(
+                "value of {} bytes exceeds the limit of u32::MAX bytes",
+                value.len()
+            )
         });
         let mut header = [0u8; 6];
         header[0] = u8::from(value_type);

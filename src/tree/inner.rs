@@ -215,7 +215,10 @@ mod tests {
         let clone = tree.clone();
         assert!(matches!(open(), Err(Error::Locked { .. })));
         drop(tree);
-        assert!(matches!(open(), Err(Error::Locked { .. })), "a clone still holds the lock");
+        assert!(
+            matches!(open(), Err(Error::Locked { .. })),
+            "a clone still holds the lock"
+        );
         drop(clone);
         assert!(open().is_ok());
     }

@@ -3,12 +3,22 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 fn put(m: &Memtable, key: &str, value: &str, seqno: SeqNo) {
-    m.insert(InternalValue::from_components(key, value, seqno, ValueType::Value));
+    m.insert(InternalValue::from_components(
+        key,
+        value,
+        seqno,
+        ValueType::Value,
+    ));
 }
 
 fn keys<I: Iterator<Item = InternalValue>>(iter: I) -> Vec<(String, SeqNo)> {
-    iter.map(|e| (String::from_utf8(e.key.user_key.to_vec()).unwrap(), e.key.seqno))
-        .collect()
+    iter.map(|e| {
+        (
+            String::from_utf8(e.key.user_key.to_vec()).unwrap(),
+            e.key.seqno,
+        )
+    })
+    .collect()
 }
 
 fn range<'a>(
@@ -30,7 +40,12 @@ fn get_sees_only_lower_seqnos_and_the_newest_of_them() {
     let m = Memtable::default();
     put(&m, "k", "v1", 1);
     put(&m, "k", "v3", 3);
-    m.insert(InternalValue::from_components("k", "", 5, ValueType::Tombstone));
+    m.insert(InternalValue::from_components(
+        "k",
+        "",
+        5,
+        ValueType::Tombstone,
+    ));
     assert!(m.get(b"k", 0).is_none());
     assert!(m.get(b"k", 1).is_none());
     assert_eq!(m.get(b"k", 2).unwrap().value, "v1");
@@ -91,7 +106,11 @@ fn bounded_iteration_in_both_directions_matches_a_btreemap() {
                 })
                 .map(|(k, s)| (k.clone(), s.0))
                 .collect();
-            assert_eq!(keys(range(&m, lo, hi, read)), expected, "{lo:?} {hi:?} @{read}");
+            assert_eq!(
+                keys(range(&m, lo, hi, read)),
+                expected,
+                "{lo:?} {hi:?} @{read}"
+            );
             let mut backward = keys(range(&m, lo, hi, read).rev());
             backward.reverse();
             assert_eq!(backward, expected, "reverse {lo:?} {hi:?} @{read}");
@@ -127,10 +146,20 @@ fn size_and_len_grow_with_inserts() {
     let m = Memtable::default();
     assert!(m.is_empty());
     assert_eq!(m.get_highest_seqno(), None);
-    let (entry, total) = m.insert(InternalValue::from_components("abc", "12345", 0, ValueType::Value));
+    let (entry, total) = m.insert(InternalValue::from_components(
+        "abc",
+        "12345",
+        0,
+        ValueType::Value,
+    ));
     assert!(entry >= 8, "{entry}");
     assert_eq!(total, entry);
-    let (_, total2) = m.insert(InternalValue::from_components("abd", "12345", 1, ValueType::Value));
+    let (_, total2) = m.insert(InternalValue::from_components(
+        "abd",
+        "12345",
+        1,
+        ValueType::Value,
+    ));
     assert!(total2 > total);
     assert_eq!(m.size(), total2);
     assert_eq!(m.len(), 2);
@@ -140,10 +169,19 @@ fn size_and_len_grow_with_inserts() {
 #[test]
 fn large_keys_and_values_round_trip() {
     let m = Memtable::default();
-    let (klen, vlen) = if cfg!(miri) { (700, 3000) } else { (70_000, 3_000_000) };
+    let (klen, vlen) = if cfg!(miri) {
+        (700, 3000)
+    } else {
+        (70_000, 3_000_000)
+    };
     let key: Vec<u8> = (0..klen).map(|i| (i % 251) as u8).collect();
     let value: Vec<u8> = (0..vlen).map(|i| (i % 241) as u8).collect();
-    m.insert(InternalValue::from_components(key.clone(), value.clone(), 1, ValueType::Value));
+    m.insert(InternalValue::from_components(
+        key.clone(),
+        value.clone(),
+        1,
+        ValueType::Value,
+    ));
     let got = m.get(&key, 2).unwrap();
     assert_eq!(got.key.user_key, key);
     assert_eq!(got.value, value);
@@ -166,7 +204,12 @@ fn custom_comparator_orders_entries() {
     }
     let forward: Vec<String> = keys(m.iter()).into_iter().map(|(k, _)| k).collect();
     assert_eq!(forward, ["c", "b", "a"]);
-    let bounded = keys(range(&m, Bound::Included("c"), Bound::Excluded("a"), SeqNo::MAX));
+    let bounded = keys(range(
+        &m,
+        Bound::Included("c"),
+        Bound::Excluded("a"),
+        SeqNo::MAX,
+    ));
     assert_eq!(bounded.len(), 2);
     assert_eq!(m.get(b"b", 9).unwrap().key.seqno, 2);
 }
@@ -181,7 +224,11 @@ fn sealed_memtable_turns_new_writers_away_and_waits_for_entered_ones() {
         let m = Arc::clone(&m);
         std::thread::spawn(move || m.wait_for_writers())
     };
-    std::thread::sleep(std::time::Duration::from_millis(if cfg!(miri) { 1 } else { 20 }));
+    std::thread::sleep(std::time::Duration::from_millis(if cfg!(miri) {
+        1
+    } else {
+        20
+    }));
     assert!(!waiter.is_finished());
     drop(guard);
     waiter.join().unwrap();
@@ -202,7 +249,12 @@ fn many_threads_write_and_read_concurrently() {
             for i in 0..per_writer {
                 let seqno = i * writers + w;
                 let key = (seqno % 500).to_be_bytes();
-                m.insert(InternalValue::from_components(key, seqno.to_le_bytes(), seqno, ValueType::Value));
+                m.insert(InternalValue::from_components(
+                    key,
+                    seqno.to_le_bytes(),
+                    seqno,
+                    ValueType::Value,
+                ));
             }
         }));
     }
@@ -213,7 +265,10 @@ fn many_threads_write_and_read_concurrently() {
                 let items: Vec<InternalValue> = m.iter().collect();
                 for pair in items.windows(2) {
                     let (a, b) = (&pair[0].key, &pair[1].key);
-                    assert!((&a.user_key, std::cmp::Reverse(a.seqno)) < (&b.user_key, std::cmp::Reverse(b.seqno)));
+                    assert!(
+                        (&a.user_key, std::cmp::Reverse(a.seqno))
+                            < (&b.user_key, std::cmp::Reverse(b.seqno))
+                    );
                 }
                 for item in &items {
                     assert_eq!(item.value, item.key.seqno.to_le_bytes());
@@ -227,4 +282,39 @@ fn many_threads_write_and_read_concurrently() {
     assert_eq!(m.len() as u64, per_writer * writers);
     assert_eq!(m.iter().count() as u64, per_writer * writers);
     assert_eq!(m.get_highest_seqno(), Some(per_writer * writers - 1));
+}
+
+#[test]
+#[should_panic(expected = "sealed memtable")]
+fn public_insert_into_a_sealed_memtable_panics() {
+    let m = Memtable::default();
+    m.seal();
+    put(&m, "k", "v", 0);
+}
+
+/// A key one byte over the limit. `vec![0; n]` is lazily mapped zero memory, so this costs no
+/// physical RAM: the length check fires before a byte is read.
+#[test]
+#[cfg_attr(miri, ignore = "allocates 4 GiB of address space")]
+#[should_panic(expected = "exceeds the limit of u32::MAX bytes")]
+fn a_key_longer_than_u32_max_panics_with_a_clear_message() {
+    let m = Memtable::default();
+    let key = vec![0u8; u32::MAX as usize + 1];
+    m.insert_parts(&key, b"v", 0, ValueType::Value);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "allocates 4 GiB of address space")]
+#[should_panic(expected = "exceeds the limit of u32::MAX bytes")]
+fn a_value_longer_than_u32_max_panics_with_a_clear_message() {
+    let m = Memtable::default();
+    let value = vec![0u8; u32::MAX as usize + 1];
+    m.insert_parts(b"k", &value, 0, ValueType::Value);
+}
+
+#[test]
+#[should_panic(expected = "exceeds MAX_SEQNO")]
+fn a_seqno_above_max_seqno_panics() {
+    let m = Memtable::default();
+    m.insert_parts(b"k", b"v", crate::MAX_SEQNO + 1, ValueType::Value);
 }

@@ -1,0 +1,356 @@
+//! Model test: random operations on a `Tree` against a `BTreeMap` oracle of every version.
+//!
+//! Operations: insert / remove / remove_weak at increasing seqnos (sometimes several sharing one
+//! seqno, a batch, including the same key twice in one batch), point reads and multi-gets at random
+//! past seqnos, range and prefix scans in both directions (and mixed from both ends), first / last /
+//! len / contains_prefix, and memtable rotation. Keys come from a three-letter alphabet so that
+//! keys overwrite each other and share prefixes.
+//!
+//! CI runs about 100,000 operations; `STRATA_MODEL_OPS=N` runs about N (e.g. 5,000,000 in release).
+//! A failing case is shrunk by proptest and printed; keep it as a named regression test.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::single_match_else,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
+use strata::{Config, Guard, SeqNo, SequenceNumberCounter, Tree};
+
+#[derive(Clone, Debug)]
+enum Op {
+    Insert {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        batch: bool,
+    },
+    Remove {
+        key: Vec<u8>,
+        batch: bool,
+    },
+    RemoveWeak {
+        key: Vec<u8>,
+        batch: bool,
+    },
+    Get {
+        key: Vec<u8>,
+        back: u64,
+    },
+    MultiGet {
+        keys: Vec<Vec<u8>>,
+        back: u64,
+    },
+    Range {
+        lo: Bound<Vec<u8>>,
+        hi: Bound<Vec<u8>>,
+        back: u64,
+        dirs: Vec<bool>,
+    },
+    Prefix {
+        prefix: Vec<u8>,
+        back: u64,
+        reverse: bool,
+    },
+    Ends {
+        back: u64,
+    },
+    Rotate,
+}
+
+fn key() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(prop::sample::select(b"abc".to_vec()), 1..=3)
+}
+
+fn bound() -> impl Strategy<Value = Bound<Vec<u8>>> {
+    prop_oneof![
+        1 => Just(Bound::Unbounded),
+        2 => key().prop_map(Bound::Included),
+        2 => key().prop_map(Bound::Excluded),
+    ]
+}
+
+/// How far back from the latest seqno a read goes; `u64::MAX` means "read at SeqNo::MAX".
+fn back() -> impl Strategy<Value = u64> {
+    prop_oneof![3 => 0u64..4, 2 => 0u64..200, 1 => Just(u64::MAX)]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        30 => (key(), prop::collection::vec(any::<u8>(), 0..6), prop::bool::weighted(0.2))
+            .prop_map(|(key, value, batch)| Op::Insert { key, value, batch }),
+        8 => (key(), prop::bool::weighted(0.2)).prop_map(|(key, batch)| Op::Remove { key, batch }),
+        4 => (key(), prop::bool::weighted(0.2)).prop_map(|(key, batch)| Op::RemoveWeak { key, batch }),
+        20 => (key(), back()).prop_map(|(key, back)| Op::Get { key, back }),
+        3 => (prop::collection::vec(key(), 0..5), back()).prop_map(|(keys, back)| Op::MultiGet { keys, back }),
+        8 => (bound(), bound(), back(), prop::collection::vec(any::<bool>(), 0..8))
+            .prop_map(|(lo, hi, back, dirs)| Op::Range { lo, hi, back, dirs }),
+        4 => (prop::collection::vec(prop::sample::select(b"abc".to_vec()), 0..=2), back(), any::<bool>())
+            .prop_map(|(prefix, back, reverse)| Op::Prefix { prefix, back, reverse }),
+        2 => back().prop_map(|back| Op::Ends { back }),
+        1 => Just(Op::Rotate),
+    ]
+}
+
+/// Every version ever written: key -> (seqno -> value, `None` for a tombstone).
+#[derive(Default)]
+struct Oracle(BTreeMap<Vec<u8>, BTreeMap<SeqNo, Option<Vec<u8>>>>);
+
+impl Oracle {
+    fn get(&self, key: &[u8], read: SeqNo) -> Option<Vec<u8>> {
+        let versions = self.0.get(key)?;
+        versions.range(..read).next_back()?.1.clone()
+    }
+
+    fn visible(&self, read: SeqNo) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.0
+            .keys()
+            .filter_map(|k| self.get(k, read).map(|v| (k.clone(), v)))
+            .collect()
+    }
+}
+
+fn in_bounds(key: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    let lo_ok = match lo {
+        Bound::Included(b) => key >= b.as_slice(),
+        Bound::Excluded(b) => key > b.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let hi_ok = match hi {
+        Bound::Included(b) => key <= b.as_slice(),
+        Bound::Excluded(b) => key < b.as_slice(),
+        Bound::Unbounded => true,
+    };
+    lo_ok && hi_ok
+}
+
+fn pair(item: impl Guard) -> (Vec<u8>, Vec<u8>) {
+    let (k, v) = item.into_inner().expect("in-memory reads do not fail");
+    (k.to_vec(), v.to_vec())
+}
+
+#[derive(Default)]
+struct Counters {
+    ops: u64,
+    writes: u64,
+    reads: u64,
+    scans: u64,
+    rotations: u64,
+}
+
+fn run_case(ops: &[Op], counters: &mut Counters) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let seqno = SequenceNumberCounter::default();
+    let tree: Tree = Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default())
+        .open()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut oracle = Oracle::default();
+    // The seqno of the last write; a batch op reuses it.
+    let mut last_write: Option<SeqNo> = None;
+    let mut write_seqno = |batch: bool| match (batch, last_write) {
+        (true, Some(s)) => s,
+        _ => {
+            let s = seqno.next();
+            last_write = Some(s);
+            s
+        }
+    };
+    for op in ops {
+        counters.ops += 1;
+        let read_at = |back: u64| {
+            if back == u64::MAX {
+                SeqNo::MAX
+            } else {
+                seqno.get().saturating_sub(back)
+            }
+        };
+        match op {
+            Op::Insert { key, value, batch } => {
+                let s = write_seqno(*batch);
+                tree.insert(key.as_slice(), value.as_slice(), s);
+                oracle
+                    .0
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(s, Some(value.clone()));
+                counters.writes += 1;
+            }
+            Op::Remove { key, batch } | Op::RemoveWeak { key, batch } => {
+                let s = write_seqno(*batch);
+                if matches!(op, Op::Remove { .. }) {
+                    tree.remove(key.as_slice(), s);
+                } else {
+                    tree.remove_weak(key.as_slice(), s);
+                }
+                oracle.0.entry(key.clone()).or_default().insert(s, None);
+                counters.writes += 1;
+            }
+            Op::Get { key, back } => {
+                let read = read_at(*back);
+                let got = tree.get(key, read).unwrap().map(|v| v.to_vec());
+                prop_assert_eq!(&got, &oracle.get(key, read), "get {:?} at {}", key, read);
+                prop_assert_eq!(tree.contains_key(key, read).unwrap(), got.is_some());
+                prop_assert_eq!(
+                    tree.size_of(key, read).unwrap(),
+                    got.as_ref().map(|v| v.len() as u32)
+                );
+                counters.reads += 1;
+            }
+            Op::MultiGet { keys, back } => {
+                let read = read_at(*back);
+                let got: Vec<Option<Vec<u8>>> = tree
+                    .multi_get(keys, read)
+                    .unwrap()
+                    .into_iter()
+                    .map(|v| v.map(|v| v.to_vec()))
+                    .collect();
+                let expected: Vec<_> = keys.iter().map(|k| oracle.get(k, read)).collect();
+                prop_assert_eq!(got, expected);
+                counters.reads += 1;
+            }
+            Op::Range { lo, hi, back, dirs } => {
+                let read = read_at(*back);
+                let expected: Vec<_> = oracle
+                    .visible(read)
+                    .into_iter()
+                    .filter(|(k, _)| in_bounds(k, lo, hi))
+                    .collect();
+                let forward: Vec<_> = tree
+                    .range((lo.clone(), hi.clone()), read, None)
+                    .map(pair)
+                    .collect();
+                prop_assert_eq!(&forward, &expected, "range {:?}..{:?} at {}", lo, hi, read);
+                let mut backward: Vec<_> = tree
+                    .range((lo.clone(), hi.clone()), read, None)
+                    .rev()
+                    .map(pair)
+                    .collect();
+                backward.reverse();
+                prop_assert_eq!(&backward, &expected);
+                // Mixed ends: the front and back halves must meet exactly.
+                let mut it = tree.range((lo.clone(), hi.clone()), read, None);
+                let (mut front, mut back_half) = (Vec::new(), Vec::new());
+                for &fwd in dirs.iter().chain(std::iter::repeat(&true)) {
+                    let item = if fwd { it.next() } else { it.next_back() };
+                    let Some(item) = item else { break };
+                    if fwd {
+                        front.push(pair(item));
+                    } else {
+                        back_half.push(pair(item));
+                    }
+                }
+                back_half.reverse();
+                front.extend(back_half);
+                prop_assert_eq!(&front, &expected, "mixed ends {:?}", dirs);
+                counters.scans += 3;
+            }
+            Op::Prefix {
+                prefix,
+                back,
+                reverse,
+            } => {
+                let read = read_at(*back);
+                let mut expected: Vec<_> = oracle
+                    .visible(read)
+                    .into_iter()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .collect();
+                let got: Vec<_> = if *reverse {
+                    expected.reverse();
+                    tree.prefix(prefix, read, None).rev().map(pair).collect()
+                } else {
+                    tree.prefix(prefix, read, None).map(pair).collect()
+                };
+                prop_assert_eq!(&got, &expected, "prefix {:?} at {}", prefix, read);
+                prop_assert_eq!(
+                    tree.contains_prefix(prefix, read, None).unwrap(),
+                    !expected.is_empty()
+                );
+                counters.scans += 1;
+            }
+            Op::Ends { back } => {
+                let read = read_at(*back);
+                let visible = oracle.visible(read);
+                prop_assert_eq!(
+                    tree.first_key_value(read, None).map(pair),
+                    visible.first().cloned()
+                );
+                prop_assert_eq!(
+                    tree.last_key_value(read, None).map(pair),
+                    visible.last().cloned()
+                );
+                prop_assert_eq!(tree.len(read, None).unwrap(), visible.len());
+                prop_assert_eq!(tree.is_empty(read, None).unwrap(), visible.is_empty());
+                counters.scans += 4;
+            }
+            Op::Rotate => {
+                let before = tree.sealed_memtable_count();
+                let rotated = tree.rotate_memtable().is_some();
+                prop_assert_eq!(tree.sealed_memtable_count(), before + usize::from(rotated));
+                counters.rotations += 1;
+            }
+        }
+    }
+    let highest = oracle.0.values().flat_map(|v| v.keys()).max().copied();
+    prop_assert_eq!(tree.get_highest_seqno(), highest);
+    prop_assert_eq!(tree.get_highest_memtable_seqno(), highest);
+    // Approximate: a batch that wrote one key twice around a rotation leaves two entries.
+    let versions: usize = oracle.0.values().map(BTreeMap::len).sum();
+    let writes = ops
+        .iter()
+        .filter(|op| {
+            matches!(
+                op,
+                Op::Insert { .. } | Op::Remove { .. } | Op::RemoveWeak { .. }
+            )
+        })
+        .count();
+    prop_assert!((versions..=writes).contains(&tree.approximate_len()));
+    Ok(())
+}
+
+#[test]
+fn tree_matches_a_btreemap_model() {
+    const OPS_PER_CASE: usize = 500;
+    let target: u64 = std::env::var("STRATA_MODEL_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let cases = u32::try_from(target.div_ceil(OPS_PER_CASE as u64)).unwrap_or(u32::MAX);
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let counters = std::cell::RefCell::new(Counters::default());
+    let strategy = prop::collection::vec(op(), OPS_PER_CASE..=OPS_PER_CASE);
+    let result = runner.run(&strategy, |ops| run_case(&ops, &mut counters.borrow_mut()));
+    let counters = counters.into_inner();
+    println!(
+        "model: {} ops ({} writes, {} point reads, {} scans, {} rotations) in {} cases, {} mismatches",
+        counters.ops,
+        counters.writes,
+        counters.reads,
+        counters.scans,
+        counters.rotations,
+        cases,
+        u8::from(result.is_err())
+    );
+    if let Err(err) = result {
+        panic!("model mismatch: {err}");
+    }
+    assert!(
+        counters.ops >= target,
+        "ran {} ops, wanted {target}",
+        counters.ops
+    );
+}
