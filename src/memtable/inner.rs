@@ -141,7 +141,8 @@ impl Memtable {
                 .fetch_max(seqno + 1, Ordering::AcqRel);
         }
         let record = self.values.append(value_type, value);
-        let linked = self.list.insert(key, seqno, record);
+        // SAFETY: `record` was just appended to this memtable's own value store.
+        let linked = unsafe { self.list.insert(key, seqno, record) };
         // NB: an overwrite of an existing (key, seqno) still costs its record's bytes.
         let value_len = u32::try_from(value.len()).unwrap_or(u32::MAX);
         let mut entry_bytes = ValueStore::record_bytes(value_len) as u64;
@@ -349,6 +350,7 @@ impl<M: Deref<Target = Memtable>> Iterator for MemtableIter<M> {
                 return None;
             }
             self.front = Some(node.raw());
+            node.prefetch_ahead();
             if node.seqno() < self.read_seqno {
                 return Some(Memtable::materialize(node));
             }
