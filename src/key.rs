@@ -180,7 +180,7 @@ impl Comparator {
     #[inline]
     pub(crate) fn user(&self, a: &[u8], b: &[u8]) -> Ordering {
         if self.lexicographic {
-            a.cmp(b)
+            lexicographic(a, b)
         } else {
             self.user.compare(a, b)
         }
@@ -191,6 +191,31 @@ impl Comparator {
     pub(crate) fn internal(&self, a: (&[u8], SeqNo), b: (&[u8], SeqNo)) -> Ordering {
         self.user(a.0, b.0).then_with(|| b.1.cmp(&a.1))
     }
+}
+
+/// Lexicographic byte order, eight bytes at a time.
+///
+/// Equal to `a.cmp(b)`; faster for the short keys of a memtable search because it avoids a
+/// `memcmp` call per comparison. Big-endian loads make integer order equal byte order.
+#[inline]
+#[expect(
+    clippy::big_endian_bytes,
+    reason = "an order-preserving load, not an encoding"
+)]
+pub(crate) fn lexicographic(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut a_rest, mut b_rest) = (a, b);
+    while let (Some((a_chunk, a_tail)), Some((b_chunk, b_tail))) = (
+        a_rest.split_first_chunk::<8>(),
+        b_rest.split_first_chunk::<8>(),
+    ) {
+        let (x, y) = (u64::from_be_bytes(*a_chunk), u64::from_be_bytes(*b_chunk));
+        if x != y {
+            return x.cmp(&y);
+        }
+        a_rest = a_tail;
+        b_rest = b_tail;
+    }
+    a_rest.cmp(b_rest)
 }
 
 /// An internal key: the user key, the seqno of the write and what it wrote.
@@ -273,6 +298,32 @@ mod tests {
         assert_eq!(cmp.internal((b"a", 1), (b"b", 9)), Ordering::Less);
         assert_eq!(cmp.internal((b"a", 9), (b"a", 1)), Ordering::Less);
         assert_eq!(cmp.internal((b"a", 1), (b"a", 1)), Ordering::Equal);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn chunked_lexicographic_order_equals_slice_order(
+            a in proptest::collection::vec(0u8..4, 0..20),
+            b in proptest::collection::vec(0u8..4, 0..20),
+        ) {
+            proptest::prop_assert_eq!(lexicographic(&a, &b), a.cmp(&b));
+        }
+    }
+
+    #[test]
+    fn chunked_lexicographic_order_at_chunk_boundaries() {
+        let base = b"0123456789abcdefXYZ".to_vec();
+        for len in 0..base.len() {
+            for other in 0..base.len() {
+                let (a, b) = (&base[..len], &base[..other]);
+                assert_eq!(lexicographic(a, b), a.cmp(b), "{len} {other}");
+                let mut c = b.to_vec();
+                if let Some(last) = c.last_mut() {
+                    *last = last.wrapping_add(1);
+                }
+                assert_eq!(lexicographic(a, &c), a.cmp(&c[..]));
+            }
+        }
     }
 
     #[test]

@@ -89,10 +89,32 @@ fn key(i: u64) -> [u8; 16] {
     out
 }
 
-fn value(rng: &mut Rng, size: usize) -> Vec<u8> {
-    (0..size)
-        .map(|_| b' ' + u8::try_from(rng.below(95)).unwrap_or(b'?'))
-        .collect()
+/// Values are windows of one pre-generated random buffer (as db_bench does), so the benchmark
+/// measures the engine, not the generation of random bytes.
+struct ValueSource {
+    buf: Vec<u8>,
+    size: usize,
+    pos: usize,
+}
+
+impl ValueSource {
+    fn new(seed: u64, size: usize) -> Self {
+        let mut rng = Rng::new(seed);
+        let len = (1 << 20).max(size * 2);
+        let buf = (0..len)
+            .map(|_| b' ' + u8::try_from(rng.below(95)).unwrap_or(b'?'))
+            .collect();
+        Self { buf, size, pos: 0 }
+    }
+
+    fn next(&mut self) -> &[u8] {
+        if self.pos + self.size > self.buf.len() {
+            self.pos = 0;
+        }
+        let start = self.pos;
+        self.pos += 97;
+        self.buf.get(start..start + self.size).unwrap_or_default()
+    }
 }
 
 fn permutation(n: u64, seed: u64) -> Vec<u64> {
@@ -163,13 +185,12 @@ fn fill(
     args: &BenchArgs,
     name: &'static str,
 ) -> Report {
-    let mut rng = Rng::new(args.seed ^ 0xabcd);
+    let mut values = ValueSource::new(args.seed ^ 0xabcd, args.value_size);
     let progress = Progress::new(name, args.num);
     let started = Instant::now();
     let mut done = 0;
     for i in order {
-        let (_, memtable_bytes) =
-            tree.insert(key(i), value(&mut rng, args.value_size), seqno.next());
+        let (_, memtable_bytes) = tree.insert(key(i), values.next(), seqno.next());
         if memtable_bytes >= MEMTABLE_ROTATE_BYTES {
             tree.rotate_memtable();
         }
