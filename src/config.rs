@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::fs::{Fs, StdFs};
 use crate::key::{DefaultUserComparator, UserComparator};
 use crate::seqno::{SequenceNumberCounter, SequenceNumberGenerator};
 use crate::tree::Tree;
@@ -31,6 +32,7 @@ pub struct Config {
     pub(crate) seqno: Arc<dyn SequenceNumberGenerator>,
     pub(crate) visible_seqno: Arc<dyn SequenceNumberGenerator>,
     pub(crate) comparator: Arc<dyn UserComparator>,
+    pub(crate) fs: Arc<dyn Fs>,
 }
 
 impl std::fmt::Debug for Config {
@@ -40,6 +42,7 @@ impl std::fmt::Debug for Config {
             .field("seqno", &self.seqno)
             .field("visible_seqno", &self.visible_seqno)
             .field("comparator", &self.comparator.name())
+            .field("fs", &self.fs)
             .finish()
     }
 }
@@ -78,7 +81,16 @@ impl Config {
             seqno,
             visible_seqno,
             comparator: Arc::new(DefaultUserComparator),
+            fs: Arc::new(StdFs),
         }
+    }
+
+    /// Performs every file operation of the tree through `fs` instead of the real file system
+    /// ([`StdFs`]); tests use this to simulate crashes and I/O faults.
+    #[must_use]
+    pub fn fs(mut self, fs: Arc<dyn Fs>) -> Self {
+        self.fs = fs;
+        self
     }
 
     /// Replaces the write seqno source.

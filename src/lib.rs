@@ -43,6 +43,7 @@
 mod coding;
 mod config;
 mod error;
+pub mod fs;
 mod guard;
 mod key;
 mod memtable;

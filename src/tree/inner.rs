@@ -1,6 +1,5 @@
 //! The tree handle, its opening, the SuperVersion and rotation.
 
-use std::fs::{File, OpenOptions};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -8,6 +7,7 @@ use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::fs::FsLock;
 use crate::key::Comparator;
 use crate::memtable::Memtable;
 use crate::seqno::SeqNo;
@@ -40,7 +40,7 @@ pub(crate) struct TreeInner {
     /// Held while a structural change builds and publishes the next SuperVersion.
     pub(crate) version_lock: Mutex<()>,
     /// Holds the directory's exclusive lock until the last handle drops.
-    _lock: File,
+    _lock: Box<dyn FsLock>,
 }
 
 /// A log-structured merge tree: a sorted, versioned key-value map.
@@ -87,22 +87,17 @@ impl AbstractTree for Tree {}
 impl Tree {
     pub(crate) fn open(config: Config) -> Result<Self> {
         let path = config.path.clone();
-        std::fs::create_dir_all(&path)
+        let fs = Arc::clone(&config.fs);
+        fs.create_dir(&path)
             .map_err(|e| Error::io("create directory", Some(path.clone()), e))?;
         let lock_path = path.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io("open lock file", Some(lock_path.clone()), e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked { path }),
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::io("lock", Some(lock_path), e));
+        let lock = match fs.lock(&lock_path) {
+            Ok(lock) => lock,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(Error::Locked { path });
             }
-        }
+            Err(e) => return Err(Error::io("lock", Some(lock_path), e)),
+        };
         let cmp = Comparator::new(Arc::clone(&config.comparator));
         let super_version = SuperVersion {
             active: Arc::new(Memtable::with_comparator(cmp.clone())),

@@ -1,0 +1,138 @@
+//! The file-system layer: every file operation of the engine goes through [`Fs`].
+//!
+//! Where it sits: below everything that touches disk (opening a tree, and from the tables
+//! milestone on, table files, the manifest and the wal). Because no code reaches around it, a test
+//! can swap [`StdFs`] for an in-memory file system that simulates power loss, or for one that
+//! fails chosen calls (the recovery milestone adds both), and exercise every I/O path.
+//!
+//! The operations are the ones a storage engine needs and no more: create a file for appending,
+//! open one for positional reads, rename, remove, list, create a directory, sync a file and a
+//! directory, and take an exclusive lock. Errors are plain `std::io::Error`s; callers lift them into
+//! [`Error::Io`](crate::Error::Io) with the operation and the path.
+//!
+//! Thread safety: an `Fs` is shared by all handles of a tree (`Send + Sync`); a [`FsReadFile`] is
+//! read concurrently through `&self`; a [`FsWriteFile`] has one owner.
+
+mod std_fs;
+
+use std::fmt::Debug;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use std_fs::StdFs;
+
+/// A file opened for positional reads; shared by concurrent readers.
+pub trait FsReadFile: Send + Sync + Debug {
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at the end).
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+
+    /// The file's length in bytes.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn size_bytes(&self) -> io::Result<u64>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::UnexpectedEof`] if the file ends first, or the operating system's error.
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(buf, offset) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file ends before the requested range",
+                    ));
+                }
+                Ok(n) => {
+                    buf = buf.get_mut(n..).unwrap_or_default();
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file opened for appending, owned by one writer.
+pub trait FsWriteFile: Send + Debug {
+    /// Appends all of `data`.
+    ///
+    /// # Errors
+    /// The operating system's error; after an error the file's tail is unknown.
+    fn append(&mut self, data: &[u8]) -> io::Result<()>;
+
+    /// Makes everything appended so far durable (fsync / fdatasync).
+    ///
+    /// # Errors
+    /// The operating system's error. A failed sync must never be retried and taken for success:
+    /// the data it covered may be lost.
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+/// An exclusive lock on a path, held until dropped.
+pub trait FsLock: Send + Sync + Debug {}
+
+/// The file-system operations of the engine; see the module documentation.
+pub trait Fs: Send + Sync + Debug + 'static {
+    /// Creates (or truncates) the file at `path` for appending.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn create(&self, path: &Path) -> io::Result<Box<dyn FsWriteFile>>;
+
+    /// Opens the file at `path` for positional reads.
+    ///
+    /// # Errors
+    /// The operating system's error ([`io::ErrorKind::NotFound`] if it does not exist).
+    fn open(&self, path: &Path) -> io::Result<Box<dyn FsReadFile>>;
+
+    /// Atomically renames `from` to `to`, replacing `to` if it exists.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    /// Removes the file at `path`.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+
+    /// The paths of the entries of directory `dir`, in no particular order.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
+
+    /// Creates directory `dir` and any missing parents; succeeds if it exists.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn create_dir(&self, dir: &Path) -> io::Result<()>;
+
+    /// Makes the entries of directory `dir` (creations, renames, removals) durable.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+
+    /// Whether something exists at `path`.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+
+    /// Takes an exclusive lock on the file at `path` (creating it), against this and every other
+    /// process, until the returned guard drops.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::WouldBlock`] if another holder has it, or the operating system's error.
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn FsLock>>;
+}
