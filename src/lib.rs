@@ -41,7 +41,8 @@
 )]
 
 mod coding;
-mod config;
+mod compression;
+pub mod config;
 mod error;
 pub mod fs;
 mod guard;
@@ -53,6 +54,7 @@ mod seqno;
 mod slice;
 mod tree;
 
+pub use compression::{CompressionType, UnknownCompression};
 pub use config::Config;
 pub use error::{CorruptionKind, Error, Result};
 pub use guard::{Guard, Guard as IterGuard, IterGuardImpl, KvPair};

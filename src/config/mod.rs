@@ -1,0 +1,9 @@
+//! Configuration: [`Config`] (how a tree is opened) and the per-level policies of the table files.
+//!
+//! A `Config` names the tree's directory and the seqno counters the caller shares with it, and
+//! carries the settings that the layers below read. Every builder method takes and returns `Self`.
+//! A per-level policy holds one entry per level; levels past the last entry repeat it.
+
+mod builder;
+
+pub use builder::Config;
