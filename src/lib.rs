@@ -50,6 +50,7 @@ mod merge;
 mod mvcc;
 mod seqno;
 mod slice;
+mod table;
 mod tree;
 
 pub use config::Config;
