@@ -52,6 +52,7 @@ mod merge;
 mod mvcc;
 mod seqno;
 mod slice;
+mod table;
 mod tree;
 
 pub use compression::{CompressionType, UnknownCompression};
