@@ -37,10 +37,6 @@ pub(crate) fn varint_len_u32(value: u32) -> usize {
 
 /// Decodes a LEB128 `u32` from the start of `input`; returns the value and the bytes read, or
 /// `None` if the input ends early or the encoding overflows 32 bits.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the table decoders of the next issue use it")
-)]
 pub(crate) fn decode_varint_u32(input: &[u8]) -> Option<(u32, usize)> {
     let mut value: u32 = 0;
     for (i, &byte) in input.iter().enumerate().take(5) {

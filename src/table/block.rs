@@ -1,0 +1,277 @@
+//! Blocks: the unit in which a table file is written, read, checksummed and compressed.
+//!
+//! Byte layout of a block on disk (little-endian; see `docs/format.md`):
+//!
+//! ```text
+//! +------+-------------+------------+---------+----------+----------------------+
+//! | type | compression | stored_len | raw_len | checksum | stored bytes         |
+//! | u8   | u8          | u32        | u32     | u64      | stored_len bytes     |
+//! +------+-------------+------------+---------+----------+----------------------+
+//!  <------------------- header: 18 bytes ---------------->
+//! ```
+//!
+//! 1. `type`: what the block holds ([`BlockType`]).
+//! 2. `compression`: how the stored bytes encode the raw bytes ([`CompressionType`]).
+//! 3. `stored_len`: the length of the stored bytes that follow the header.
+//! 4. `raw_len`: the length of the block's contents after decompression; equal to `stored_len`
+//!    without compression.
+//! 5. `checksum`: xxh3-64 of the first ten header bytes followed by the stored bytes, so that a
+//!    flipped bit in the type, the lengths or the payload is caught.
+//!
+//! A decoder never trusts a length before the checksum has matched, and never allocates more than
+//! `stored_len * 255` bytes (LZ4's largest possible expansion) for a decompressed block.
+
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::compression::CompressionType;
+use crate::error::CorruptionKind;
+
+/// The header length in bytes.
+pub(crate) const HEADER_LEN: usize = 18;
+
+/// What a block holds. Persisted as one byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum BlockType {
+    /// Entries. On-disk value 0: never renumber.
+    Data = 0,
+    /// Index entries (last key and handle of each data block or index partition). On-disk value
+    /// 1: never renumber.
+    Index = 1,
+    /// A bloom filter. On-disk value 2: never renumber.
+    Filter = 2,
+    /// The table's metadata. On-disk value 3: never renumber.
+    Meta = 3,
+}
+
+impl BlockType {
+    fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Data),
+            1 => Some(Self::Index),
+            2 => Some(Self::Filter),
+            3 => Some(Self::Meta),
+            _ => None,
+        }
+    }
+}
+
+fn checksum(header_prefix: &[u8], stored: &[u8]) -> u64 {
+    let mut hasher = Xxh3::new();
+    hasher.update(header_prefix);
+    hasher.update(stored);
+    hasher.digest()
+}
+
+/// Encodes `raw` as a block of `block_type`, compressed with `compression`, and appends it to
+/// `out`. Returns the number of bytes appended.
+///
+/// # Panics
+/// Panics if `raw` is longer than `u32::MAX` bytes (blocks hold entries whose keys and values are
+/// each at most `u32::MAX` bytes; the writer cuts blocks long before).
+pub(crate) fn encode_block(
+    block_type: BlockType,
+    compression: CompressionType,
+    raw: &[u8],
+    out: &mut Vec<u8>,
+) -> usize {
+    #[cfg(feature = "lz4")]
+    let compressed: Vec<u8>;
+    let (compression, stored): (CompressionType, &[u8]) = match compression {
+        CompressionType::None => (CompressionType::None, raw),
+        #[cfg(feature = "lz4")]
+        CompressionType::Lz4 => {
+            compressed = lz4_flex::block::compress(raw);
+            // NB: keep incompressible blocks raw; the reader then skips a decompression.
+            if compressed.len() < raw.len() {
+                (CompressionType::Lz4, &compressed)
+            } else {
+                (CompressionType::None, raw)
+            }
+        }
+    };
+    let stored_len = u32::try_from(stored.len())
+        .unwrap_or_else(|_| panic!("block of {} bytes exceeds u32::MAX", stored.len()));
+    let raw_len = u32::try_from(raw.len())
+        .unwrap_or_else(|_| panic!("block of {} bytes exceeds u32::MAX", raw.len()));
+    let start = out.len();
+    out.push(block_type as u8);
+    out.push(u8::from(compression));
+    out.extend_from_slice(&stored_len.to_le_bytes());
+    out.extend_from_slice(&raw_len.to_le_bytes());
+    let sum = checksum(out.get(start..start + 10).unwrap_or_default(), stored);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out.extend_from_slice(stored);
+    out.len() - start
+}
+
+/// A parsed block header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockHeader {
+    pub(crate) block_type: u8,
+    pub(crate) compression: u8,
+    pub(crate) stored_len: u32,
+    pub(crate) raw_len: u32,
+    pub(crate) checksum: u64,
+}
+
+impl BlockHeader {
+    /// Parses the header at the start of `bytes`.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, CorruptionKind> {
+        let header: &[u8; HEADER_LEN] = bytes.first_chunk().ok_or(CorruptionKind::Truncated)?;
+        let [
+            block_type,
+            compression,
+            s0,
+            s1,
+            s2,
+            s3,
+            r0,
+            r1,
+            r2,
+            r3,
+            c @ ..,
+        ] = *header;
+        Ok(Self {
+            block_type,
+            compression,
+            stored_len: u32::from_le_bytes([s0, s1, s2, s3]),
+            raw_len: u32::from_le_bytes([r0, r1, r2, r3]),
+            checksum: u64::from_le_bytes(c),
+        })
+    }
+
+    /// The block's total length on disk.
+    pub(crate) fn block_len(&self) -> u64 {
+        HEADER_LEN as u64 + u64::from(self.stored_len)
+    }
+}
+
+/// Verifies and decodes the block that fills `bytes` (header and stored bytes) and returns its
+/// raw contents. `expected` is the type the caller is reading.
+pub(crate) fn decode_block(bytes: &[u8], expected: BlockType) -> Result<Vec<u8>, CorruptionKind> {
+    let header = BlockHeader::parse(bytes)?;
+    let stored = bytes.get(HEADER_LEN..).ok_or(CorruptionKind::Truncated)?;
+    if stored.len() != header.stored_len as usize {
+        return Err(CorruptionKind::Truncated);
+    }
+    let actual = checksum(bytes.get(..10).unwrap_or_default(), stored);
+    if actual != header.checksum {
+        return Err(CorruptionKind::ChecksumMismatch {
+            expected: header.checksum,
+            actual,
+        });
+    }
+    if BlockType::from_byte(header.block_type) != Some(expected) {
+        return Err(CorruptionKind::InvalidField("block type"));
+    }
+    let compression = CompressionType::try_from(header.compression)
+        .map_err(|_| CorruptionKind::InvalidField("compression type"))?;
+    match compression {
+        CompressionType::None => {
+            if header.raw_len != header.stored_len {
+                return Err(CorruptionKind::InvalidField("raw length"));
+            }
+            Ok(stored.to_vec())
+        }
+        #[cfg(feature = "lz4")]
+        CompressionType::Lz4 => {
+            let raw_len = header.raw_len as usize;
+            if raw_len > stored.len().saturating_mul(255) {
+                return Err(CorruptionKind::InvalidField("raw length"));
+            }
+            let mut raw = vec![0u8; raw_len];
+            match lz4_flex::block::decompress_into(stored, &mut raw) {
+                Ok(n) if n == raw_len => Ok(raw),
+                _ => Err(CorruptionKind::InvalidField("compressed bytes")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn encoded(block_type: BlockType, compression: CompressionType, raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let n = encode_block(block_type, compression, raw, &mut out);
+        assert_eq!(n, out.len());
+        out
+    }
+
+    #[test]
+    fn golden_bytes_of_an_uncompressed_block() {
+        let block = encoded(BlockType::Index, CompressionType::None, b"abc");
+        let sum = checksum(&[1, 0, 3, 0, 0, 0, 3, 0, 0, 0], b"abc").to_le_bytes();
+        let mut expected = vec![1, 0, 3, 0, 0, 0, 3, 0, 0, 0];
+        expected.extend_from_slice(&sum);
+        expected.extend_from_slice(b"abc");
+        assert_eq!(block, expected);
+        assert_eq!(decode_block(&block, BlockType::Index).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_detected() {
+        let block = encoded(
+            BlockType::Data,
+            CompressionType::None,
+            b"some block contents",
+        );
+        for byte in 0..block.len() {
+            for bit in 0..8 {
+                let mut bad = block.clone();
+                bad[byte] ^= 1 << bit;
+                assert!(
+                    decode_block(&bad, BlockType::Data).is_err(),
+                    "flip of bit {bit} in byte {byte} went unnoticed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn truncation_and_wrong_type_are_errors() {
+        let block = encoded(BlockType::Data, CompressionType::None, b"0123456789");
+        for len in 0..block.len() {
+            assert!(
+                decode_block(&block[..len], BlockType::Data).is_err(),
+                "len {len}"
+            );
+        }
+        assert_eq!(
+            decode_block(&block, BlockType::Meta),
+            Err(CorruptionKind::InvalidField("block type"))
+        );
+    }
+
+    #[cfg(feature = "lz4")]
+    #[test]
+    fn lz4_blocks_round_trip_and_incompressible_ones_stay_raw() {
+        let raw: Vec<u8> = b"abcdefgh".repeat(100);
+        let block = encoded(BlockType::Data, CompressionType::Lz4, &raw);
+        assert!(block.len() < raw.len());
+        assert_eq!(block[1], 1);
+        assert_eq!(decode_block(&block, BlockType::Data).unwrap(), raw);
+        let noise: Vec<u8> = (0..64u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let block = encoded(BlockType::Data, CompressionType::Lz4, &noise);
+        assert_eq!(block[1], 0, "incompressible data is stored raw");
+        assert_eq!(decode_block(&block, BlockType::Data).unwrap(), noise);
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode_block(&bytes, BlockType::Data);
+        }
+
+        #[test]
+        fn any_contents_round_trip(raw in prop::collection::vec(any::<u8>(), 0..500)) {
+            let block = encoded(BlockType::Data, CompressionType::default(), &raw);
+            prop_assert_eq!(decode_block(&block, BlockType::Data).unwrap(), raw);
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Data blocks (and index blocks, which share the format): sorted entries with prefix-truncated
+//! keys and restart points for binary search.
+//!
+//! Byte layout of a data block's raw contents (inside a [block](super::block); little-endian;
+//! see `docs/format.md`):
+//!
+//! ```text
+//! +---------+---------+-----+---------+-------------------------------+---------------+
+//! | entry 0 | entry 1 | ... | entry n | restart offsets: u32 × count  | count: u32    |
+//! +---------+---------+-----+---------+-------------------------------+---------------+
+//!
+//! entry:
+//! +------------+--------------+-------------+--------------+-------+------------+-------+
+//! | shared     | unshared     | value_len   | seqno        | type  | key suffix | value |
+//! | varint u32 | varint u32   | varint u32  | varint u64   | u8    | unshared   | value |
+//! +------------+--------------+-------------+--------------+-------+------------+-------+
+//! ```
+//!
+//! 1. Entries are sorted by internal key (user key through the comparator, then seqno
+//!    descending); each internal key appears once.
+//! 2. `shared` is the number of leading bytes the entry's user key shares with the previous
+//!    entry's user key; `unshared` bytes of the key follow. Every `restart_interval`-th entry is a
+//!    *restart point*: its `shared` is 0, so its key is stored whole.
+//! 3. `type` is the persisted [`ValueType`]; `value` is empty for tombstones.
+//! 4. The restart offsets (each the byte offset of a restart entry, ascending; the first is 0)
+//!    and their count close the block. A point read binary-searches the restart keys, then scans
+//!    at most one restart interval.
+//!
+//! An index block uses the same layout; its keys are the last internal key of each data block and
+//! its values are encoded block handles.
+//!
+//! Decoding checks every offset and length against the block's bounds and returns
+//! [`CorruptionKind`] for anything out of place: never a panic, never an out-of-bounds read.
+
+use std::cmp::Ordering;
+
+use crate::coding::{decode_varint_u32, encode_varint_u32};
+use crate::error::CorruptionKind;
+use crate::key::{Comparator, InternalValue, ValueType};
+use crate::seqno::SeqNo;
+use crate::slice::Slice;
+
+/// Appends `value` as a LEB128 varint.
+pub(crate) fn put_varint_u64(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn put_varint_u32(out: &mut Vec<u8>, value: u32) {
+    let mut buf = [0u8; 5];
+    let n = encode_varint_u32(value, &mut buf);
+    out.extend_from_slice(buf.get(..n).unwrap_or_default());
+}
+
+/// Decodes a LEB128 `u64` at the start of `input`.
+pub(crate) fn decode_varint_u64(input: &[u8]) -> Option<(u64, usize)> {
+    let mut value: u64 = 0;
+    for (i, &byte) in input.iter().enumerate().take(10) {
+        let bits = u64::from(byte & 0x7f);
+        if i == 9 && bits > 1 {
+            return None;
+        }
+        value |= bits << (7 * i);
+        if byte < 0x80 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Builds the raw contents of a data block from entries added in internal-key order.
+pub(crate) struct DataBlockBuilder {
+    buf: Vec<u8>,
+    restarts: Vec<u32>,
+    restart_interval: usize,
+    since_restart: usize,
+    last_key: Vec<u8>,
+    count: usize,
+}
+
+impl DataBlockBuilder {
+    pub(crate) fn new(restart_interval: u8) -> Self {
+        Self {
+            buf: Vec::new(),
+            restarts: Vec::new(),
+            restart_interval: usize::from(restart_interval.max(1)),
+            since_restart: 0,
+            last_key: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// The number of entries added.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The size the finished block will have, in bytes.
+    pub(crate) fn estimated_size(&self) -> usize {
+        self.buf.len() + 4 * (self.restarts.len() + 1)
+    }
+
+    /// Adds an entry; entries must come in internal-key order.
+    ///
+    /// # Panics
+    /// Panics if the key or value is longer than `u32::MAX` bytes (refused at write time).
+    pub(crate) fn add(&mut self, key: &[u8], seqno: SeqNo, value_type: ValueType, value: &[u8]) {
+        let shared = if self.since_restart == 0 {
+            let offset = u32::try_from(self.buf.len())
+                .unwrap_or_else(|_| panic!("data block grew past u32::MAX bytes"));
+            self.restarts.push(offset);
+            0
+        } else {
+            self.last_key
+                .iter()
+                .zip(key)
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        let to_u32 = |n: usize| {
+            u32::try_from(n).unwrap_or_else(|_| panic!("entry part of {n} bytes exceeds u32::MAX"))
+        };
+        put_varint_u32(&mut self.buf, to_u32(shared));
+        put_varint_u32(&mut self.buf, to_u32(key.len() - shared));
+        put_varint_u32(&mut self.buf, to_u32(value.len()));
+        put_varint_u64(&mut self.buf, seqno);
+        self.buf.push(u8::from(value_type));
+        self.buf
+            .extend_from_slice(key.get(shared..).unwrap_or_default());
+        self.buf.extend_from_slice(value);
+        self.last_key.clear();
+        self.last_key.extend_from_slice(key);
+        self.since_restart = (self.since_restart + 1) % self.restart_interval;
+        self.count += 1;
+    }
+
+    /// Finishes the block and returns its raw contents; the builder is reset for the next block.
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.buf);
+        for offset in &self.restarts {
+            out.extend_from_slice(&offset.to_le_bytes());
+        }
+        let count = u32::try_from(self.restarts.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&count.to_le_bytes());
+        self.restarts.clear();
+        self.since_restart = 0;
+        self.last_key.clear();
+        self.count = 0;
+        out
+    }
+}
+
+/// One decoded entry: where its parts lie in the block.
+struct RawEntry {
+    shared: usize,
+    suffix: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
+    seqno: SeqNo,
+    value_type: ValueType,
+    next: usize,
+}
+
+/// A parsed, validated data (or index) block over its raw contents.
+#[derive(Clone, Debug)]
+pub(crate) struct DataBlock {
+    data: Slice,
+    /// Where the restart array starts; entries occupy `0..entries_end`.
+    entries_end: usize,
+    restart_count: usize,
+}
+
+impl DataBlock {
+    /// Validates the trailer of a block's raw contents.
+    pub(crate) fn new(data: Slice) -> Result<Self, CorruptionKind> {
+        let len = data.len();
+        let count_bytes: [u8; 4] = data
+            .get(len.checked_sub(4).ok_or(CorruptionKind::Truncated)?..)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(CorruptionKind::Truncated)?;
+        let restart_count = u32::from_le_bytes(count_bytes) as usize;
+        let trailer = restart_count
+            .checked_mul(4)
+            .and_then(|n| n.checked_add(4))
+            .ok_or(CorruptionKind::InvalidField("restart count"))?;
+        let entries_end = len
+            .checked_sub(trailer)
+            .ok_or(CorruptionKind::InvalidField("restart count"))?;
+        if restart_count == 0 && entries_end != 0 {
+            return Err(CorruptionKind::InvalidField("restart count"));
+        }
+        let block = Self {
+            data,
+            entries_end,
+            restart_count,
+        };
+        let mut previous = None;
+        for i in 0..restart_count {
+            let offset = block.restart(i)?;
+            if offset >= entries_end
+                || previous.is_some_and(|p| offset <= p)
+                || (i == 0 && offset != 0)
+            {
+                return Err(CorruptionKind::InvalidField("restart offset"));
+            }
+            previous = Some(offset);
+        }
+        Ok(block)
+    }
+
+    fn restart(&self, i: usize) -> Result<usize, CorruptionKind> {
+        let at = self.entries_end + 4 * i;
+        let bytes: [u8; 4] = self
+            .data
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(CorruptionKind::Truncated)?;
+        Ok(u32::from_le_bytes(bytes) as usize)
+    }
+
+    fn decode_entry(&self, offset: usize) -> Result<RawEntry, CorruptionKind> {
+        let bytes = self
+            .data
+            .get(offset..self.entries_end)
+            .ok_or(CorruptionKind::InvalidField("entry offset"))?;
+        let mut pos = 0;
+        let varint = |pos: &mut usize| -> Result<u32, CorruptionKind> {
+            let (value, n) = decode_varint_u32(bytes.get(*pos..).unwrap_or_default())
+                .ok_or(CorruptionKind::InvalidField("entry length"))?;
+            *pos += n;
+            Ok(value)
+        };
+        let shared = varint(&mut pos)? as usize;
+        let unshared = varint(&mut pos)? as usize;
+        let value_len = varint(&mut pos)? as usize;
+        let (seqno, n) = decode_varint_u64(bytes.get(pos..).unwrap_or_default())
+            .ok_or(CorruptionKind::InvalidField("entry seqno"))?;
+        pos += n;
+        let type_byte = *bytes.get(pos).ok_or(CorruptionKind::Truncated)?;
+        let value_type = ValueType::try_from(type_byte)
+            .map_err(|_| CorruptionKind::InvalidField("value type"))?;
+        pos += 1;
+        let suffix_start = offset + pos;
+        let suffix_end = suffix_start
+            .checked_add(unshared)
+            .ok_or(CorruptionKind::InvalidField("key length"))?;
+        let value_end = suffix_end
+            .checked_add(value_len)
+            .ok_or(CorruptionKind::InvalidField("value length"))?;
+        if value_end > self.entries_end {
+            return Err(CorruptionKind::InvalidField("entry length"));
+        }
+        Ok(RawEntry {
+            shared,
+            suffix: suffix_start..suffix_end,
+            value: suffix_end..value_end,
+            seqno,
+            value_type,
+            next: value_end,
+        })
+    }
+
+    /// Rebuilds `key` for `entry` from the previous key in `key`.
+    fn apply_key(&self, key: &mut Vec<u8>, entry: &RawEntry) -> Result<(), CorruptionKind> {
+        if entry.shared > key.len() {
+            return Err(CorruptionKind::InvalidField("shared key length"));
+        }
+        key.truncate(entry.shared);
+        key.extend_from_slice(
+            self.data
+                .get(entry.suffix.clone())
+                .ok_or(CorruptionKind::Truncated)?,
+        );
+        Ok(())
+    }
+
+    fn restart_key(&self, i: usize) -> Result<(Vec<u8>, SeqNo), CorruptionKind> {
+        let entry = self.decode_entry(self.restart(i)?)?;
+        if entry.shared != 0 {
+            return Err(CorruptionKind::InvalidField(
+                "restart entry shares a prefix",
+            ));
+        }
+        let mut key = Vec::new();
+        self.apply_key(&mut key, &entry)?;
+        Ok((key, entry.seqno))
+    }
+
+    /// Every entry, in order; values are zero-copy sub-slices of the block.
+    pub(crate) fn entries(&self) -> Result<Vec<InternalValue>, CorruptionKind> {
+        let mut out = Vec::new();
+        let mut key = Vec::new();
+        let mut pos = 0;
+        while pos < self.entries_end {
+            let entry = self.decode_entry(pos)?;
+            self.apply_key(&mut key, &entry)?;
+            out.push(InternalValue::from_components(
+                Slice::new(&key),
+                self.data.slice(entry.value.clone()),
+                entry.seqno,
+                entry.value_type,
+            ));
+            pos = entry.next;
+        }
+        Ok(out)
+    }
+
+    /// The first entry at or after internal key `(key, seqno)` within this block, if any.
+    ///
+    /// For a point read at read seqno X, pass `seqno = X - 1`: the result is the newest version
+    /// visible at X if its user key matches.
+    pub(crate) fn seek(
+        &self,
+        cmp: &Comparator,
+        key: &[u8],
+        seqno: SeqNo,
+    ) -> Result<Option<InternalValue>, CorruptionKind> {
+        if self.restart_count == 0 {
+            return Ok(None);
+        }
+        // The last restart whose key is before the target (or the first restart).
+        let (mut lo, mut hi) = (0usize, self.restart_count);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let (mid_key, mid_seqno) = self.restart_key(mid)?;
+            if cmp.internal((&mid_key, mid_seqno), (key, seqno)) == Ordering::Less {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut current = Vec::new();
+        let mut pos = self.restart(lo)?;
+        while pos < self.entries_end {
+            let entry = self.decode_entry(pos)?;
+            self.apply_key(&mut current, &entry)?;
+            if cmp.internal((&current, entry.seqno), (key, seqno)) != Ordering::Less {
+                return Ok(Some(InternalValue::from_components(
+                    Slice::new(&current),
+                    self.data.slice(entry.value),
+                    entry.seqno,
+                    entry.value_type,
+                )));
+            }
+            pos = entry.next;
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,156 @@
+use super::*;
+use proptest::prelude::*;
+
+fn build(entries: &[(&[u8], SeqNo, ValueType, &[u8])], interval: u8) -> DataBlock {
+    let mut builder = DataBlockBuilder::new(interval);
+    for &(k, s, t, v) in entries {
+        builder.add(k, s, t, v);
+    }
+    DataBlock::new(Slice::from(builder.finish())).unwrap()
+}
+
+fn sample() -> Vec<(&'static [u8], SeqNo, ValueType, &'static [u8])> {
+    vec![
+        (b"apple", 9, ValueType::Value, b"red"),
+        (b"apple", 3, ValueType::Tombstone, b""),
+        (b"apricot", 5, ValueType::Value, b"orange"),
+        (b"banana", 1, ValueType::MergeOperand, b"yellow"),
+        (b"band", 7, ValueType::WeakTombstone, b""),
+        (b"cherry", 2, ValueType::Value, b"dark red"),
+    ]
+}
+
+#[test]
+fn golden_bytes_pin_the_entry_and_trailer_layout() {
+    let mut builder = DataBlockBuilder::new(2);
+    builder.add(b"ab", 5, ValueType::Value, b"x");
+    builder.add(b"ac", 300, ValueType::Tombstone, b"");
+    builder.add(b"b", 1, ValueType::Value, b"yz");
+    let raw = builder.finish();
+    #[rustfmt::skip]
+    let expected: Vec<u8> = vec![
+        // entry 0 (restart): shared 0, unshared 2, value 1, seqno 5, type 0, "ab", "x"
+        0, 2, 1, 5, 0, b'a', b'b', b'x',
+        // entry 1: shared 1, unshared 1, value 0, seqno 300 (varint ac 02), type 1, "c"
+        1, 1, 0, 0xac, 0x02, 1, b'c',
+        // entry 2 (restart at offset 15): shared 0, unshared 1, value 2, seqno 1, type 0, "b", "yz"
+        0, 1, 2, 1, 0, b'b', b'y', b'z',
+        // restart offsets 0 and 15, count 2
+        0, 0, 0, 0, 15, 0, 0, 0, 2, 0, 0, 0,
+    ];
+    assert_eq!(raw, expected);
+}
+
+#[test]
+fn entries_round_trip_at_every_restart_interval() {
+    let entries = sample();
+    for interval in [1, 2, 3, 16] {
+        let block = build(&entries, interval);
+        let decoded = block.entries().unwrap();
+        assert_eq!(decoded.len(), entries.len());
+        for (got, (k, s, t, v)) in decoded.iter().zip(&entries) {
+            assert_eq!(got.key.user_key, *k);
+            assert_eq!(got.key.seqno, *s);
+            assert_eq!(got.key.value_type, *t);
+            assert_eq!(got.value, *v);
+        }
+    }
+}
+
+#[test]
+fn seek_finds_the_first_entry_at_or_after_a_target() {
+    let cmp = Comparator::default();
+    for interval in [1, 2, 16] {
+        let block = build(&sample(), interval);
+        let at = |k: &[u8], s| {
+            block
+                .seek(&cmp, k, s)
+                .unwrap()
+                .map(|e| (e.key.user_key.to_vec(), e.key.seqno))
+        };
+        assert_eq!(at(b"apple", SeqNo::MAX), Some((b"apple".to_vec(), 9)));
+        assert_eq!(at(b"apple", 8), Some((b"apple".to_vec(), 3)));
+        assert_eq!(at(b"apple", 2), Some((b"apricot".to_vec(), 5)));
+        assert_eq!(at(b"a", 0), Some((b"apple".to_vec(), 9)));
+        assert_eq!(at(b"bana", 0), Some((b"banana".to_vec(), 1)));
+        assert_eq!(at(b"cherry", 2), Some((b"cherry".to_vec(), 2)));
+        assert_eq!(at(b"cherry", 1), None);
+        assert_eq!(at(b"zzz", 0), None);
+    }
+}
+
+#[test]
+fn empty_block_decodes_to_nothing() {
+    let block = build(&[], 16);
+    assert!(block.entries().unwrap().is_empty());
+    assert!(
+        block
+            .seek(&Comparator::default(), b"a", 0)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn long_keys_and_values_round_trip() {
+    let key = vec![7u8; 70_000];
+    let value = vec![9u8; 200_000];
+    let block = build(&[(&key, 1, ValueType::Value, &value)], 16);
+    let entries = block.entries().unwrap();
+    assert_eq!(entries[0].key.user_key, key);
+    assert_eq!(entries[0].value, value);
+}
+
+#[test]
+fn truncated_blocks_are_errors_not_panics() {
+    let mut builder = DataBlockBuilder::new(2);
+    for (k, s, t, v) in sample() {
+        builder.add(k, s, t, v);
+    }
+    let raw = builder.finish();
+    for len in 0..raw.len() {
+        let cut = Slice::from(&raw[..len]);
+        let result = DataBlock::new(cut).and_then(|b| b.entries());
+        assert!(result.is_err(), "a block cut to {len} bytes decoded");
+    }
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300), key in prop::collection::vec(any::<u8>(), 0..8)) {
+        if let Ok(block) = DataBlock::new(Slice::from(bytes)) {
+            let _ = block.entries();
+            let _ = block.seek(&Comparator::default(), &key, 5);
+        }
+    }
+
+    #[test]
+    fn seek_agrees_with_a_linear_scan(
+        keys in prop::collection::btree_set((prop::collection::vec(0u8..3, 0..4), 0u64..4), 0..40),
+        target in (prop::collection::vec(0u8..3, 0..4), 0u64..5),
+        interval in 1u8..5,
+    ) {
+        let cmp = Comparator::default();
+        let mut sorted: Vec<_> = keys.into_iter().collect();
+        sorted.sort_by(|a, b| cmp.internal((&a.0, a.1), (&b.0, b.1)));
+        let mut builder = DataBlockBuilder::new(interval);
+        for (k, s) in &sorted {
+            builder.add(k, *s, ValueType::Value, b"v");
+        }
+        let block = DataBlock::new(Slice::from(builder.finish())).unwrap();
+        let expected = sorted.iter().find(|(k, s)| cmp.internal((k, *s), (&target.0, target.1)) != Ordering::Less);
+        let got = block.seek(&cmp, &target.0, target.1).unwrap();
+        prop_assert_eq!(got.map(|e| (e.key.user_key.to_vec(), e.key.seqno)), expected.cloned());
+    }
+}
+
+#[test]
+fn varint_u64_round_trips_and_rejects_overlong() {
+    for v in [0, 1, 127, 128, u64::from(u32::MAX), u64::MAX] {
+        let mut out = Vec::new();
+        put_varint_u64(&mut out, v);
+        assert_eq!(decode_varint_u64(&out), Some((v, out.len())));
+    }
+    assert_eq!(decode_varint_u64(&[0xff; 11]), None);
+    assert_eq!(decode_varint_u64(&[0x80]), None);
+}
