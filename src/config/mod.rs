@@ -5,5 +5,10 @@
 //! A per-level policy holds one entry per level; levels past the last entry repeat it.
 
 mod builder;
+mod policy;
 
 pub use builder::Config;
+pub use policy::{
+    BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry,
+    HashRatioPolicy, PartitioningPolicy, PinningPolicy, RestartIntervalPolicy,
+};
