@@ -40,6 +40,7 @@
     )
 )]
 
+mod cache;
 mod coding;
 mod compression;
 pub mod config;
@@ -55,6 +56,7 @@ mod slice;
 mod table;
 mod tree;
 
+pub use cache::{Cache, DescriptorTable};
 pub use compression::{CompressionType, UnknownCompression};
 pub use config::Config;
 pub use error::{CorruptionKind, Error, Result};

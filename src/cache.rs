@@ -1,0 +1,191 @@
+//! The block cache and the open-file cache.
+//!
+//! [`Cache`] keeps decoded blocks in memory, weighted by their size in bytes, and may be shared
+//! by many trees: its keys are a table's *cache id* (unique in the process, across trees) and the
+//! block's offset in the file. It is a sharded, scan-resistant `quick_cache` (CLOCK-Pro), so a
+//! long scan does not flush the hot blocks of point reads.
+//!
+//! [`DescriptorTable`] bounds the number of open table files: it keeps at most `max_open_files`
+//! handles, and a table whose handle was evicted opens its file again on its next read.
+//!
+//! Thread safety: both are `Send + Sync` and used through `&self` from any thread.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use quick_cache::Weighter;
+
+use crate::fs::FsReadFile;
+use crate::slice::Slice;
+
+/// A cached block: its decoded (decompressed) contents.
+pub(crate) type CachedBlock = Slice;
+
+#[derive(Clone)]
+struct BlockWeighter;
+
+impl Weighter<(u64, u64), CachedBlock> for BlockWeighter {
+    fn weight(&self, _key: &(u64, u64), block: &CachedBlock) -> u64 {
+        // NB: a small constant for the entry itself keeps empty blocks from weighing zero.
+        block.len() as u64 + 64
+    }
+}
+
+/// A block cache with a capacity in bytes, shareable between trees.
+///
+/// ```
+/// use std::sync::Arc;
+/// use strata::Cache;
+///
+/// let cache = Arc::new(Cache::with_capacity_bytes(64 << 20));
+/// assert_eq!(cache.capacity(), 64 << 20);
+/// assert_eq!(cache.size(), 0);
+/// ```
+pub struct Cache {
+    blocks: quick_cache::sync::Cache<(u64, u64), CachedBlock, BlockWeighter>,
+    capacity: u64,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("capacity", &self.capacity)
+            .field("size", &self.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// A cache holding up to `bytes` bytes of blocks.
+    pub fn with_capacity_bytes(bytes: u64) -> Self {
+        // An estimate of the item count sizes the hash tables; blocks are ~4 KiB.
+        let items = usize::try_from(bytes / 4096).unwrap_or(usize::MAX).max(16);
+        Self {
+            blocks: quick_cache::sync::Cache::with_weighter(items, bytes.max(1), BlockWeighter),
+            capacity: bytes,
+        }
+    }
+
+    /// The capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The bytes currently cached.
+    pub fn size(&self) -> u64 {
+        self.blocks.weight()
+    }
+
+    /// The number of cached blocks.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    pub(crate) fn get_block(&self, cache_id: u64, offset: u64) -> Option<CachedBlock> {
+        self.blocks.get(&(cache_id, offset))
+    }
+
+    pub(crate) fn insert_block(&self, cache_id: u64, offset: u64, block: CachedBlock) {
+        if self.capacity > 0 {
+            self.blocks.insert((cache_id, offset), block);
+        }
+    }
+}
+
+impl Default for Cache {
+    /// A 16 MiB cache.
+    fn default() -> Self {
+        Self::with_capacity_bytes(16 << 20)
+    }
+}
+
+/// A bound on the number of open table files, shareable between trees.
+///
+/// ```
+/// let table = strata::DescriptorTable::new(256);
+/// assert_eq!(table.capacity(), 256);
+/// ```
+pub struct DescriptorTable {
+    files: quick_cache::sync::Cache<u64, Arc<dyn FsReadFile>>,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for DescriptorTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DescriptorTable")
+            .field("capacity", &self.capacity)
+            .field("open", &self.files.len())
+            .finish()
+    }
+}
+
+impl DescriptorTable {
+    /// Keeps at most `max_open_files` table files open (at least one).
+    pub fn new(max_open_files: usize) -> Self {
+        let capacity = max_open_files.max(1);
+        Self {
+            files: quick_cache::sync::Cache::new(capacity),
+            capacity,
+        }
+    }
+
+    /// The maximum number of open files.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub(crate) fn get(&self, cache_id: u64) -> Option<Arc<dyn FsReadFile>> {
+        self.files.get(&cache_id)
+    }
+
+    pub(crate) fn insert(&self, cache_id: u64, file: Arc<dyn FsReadFile>) {
+        self.files.insert(cache_id, file);
+    }
+
+    pub(crate) fn remove(&self, cache_id: u64) {
+        self.files.remove(&cache_id);
+    }
+}
+
+/// Hands out cache ids unique within the process, so trees can share a cache.
+pub(crate) fn next_cache_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_evicted_by_weight() {
+        let cache = Cache::with_capacity_bytes(10_000);
+        for i in 0..100u64 {
+            cache.insert_block(1, i * 1000, Slice::from(vec![0u8; 1000]));
+        }
+        assert!(cache.size() <= 10_000, "{}", cache.size());
+        assert!(cache.len() < 100);
+        cache.insert_block(2, 0, Slice::from("x"));
+        assert_eq!(cache.get_block(2, 0).unwrap(), "x");
+        assert!(cache.get_block(3, 0).is_none());
+    }
+
+    #[test]
+    fn zero_capacity_caches_nothing() {
+        let cache = Cache::with_capacity_bytes(0);
+        cache.insert_block(1, 0, Slice::from("x"));
+        assert!(cache.get_block(1, 0).is_none());
+    }
+
+    #[test]
+    fn cache_ids_are_unique() {
+        let a = next_cache_id();
+        let b = next_cache_id();
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,451 @@
+//! The meta block and the footer of a table file.
+//!
+//! Meta block raw contents (inside a block of type Meta; little-endian; see `docs/format.md`):
+//!
+//! ```text
+//! +---------------+-----------------------+-------------+-----------------+----------------------+
+//! | table_id u64  | created_at_micros u64 | entries u64 | tombstones u64  | weak_tombstones u64  |
+//! +---------------+-----------------------+-------------+-----------------+----------------------+
+//! | data_blocks u64 | seqno_min u64 | seqno_max u64 | min_key: varint len + bytes | max_key: ditto |
+//! +-----------------+---------------+---------------+-----------------------------+----------------+
+//! | block_size u32 | restart u8 | index_restart u8 | data_compression u8 | index_compression u8 |
+//! +----------------+------------+------------------+---------------------+---------------------+
+//! | filter_bits_per_key_milli u32 | comparator name: varint len + UTF-8 bytes |
+//! +-------------------------------+-------------------------------------------+
+//! ```
+//!
+//! Footer: the last 72 bytes of the file.
+//!
+//! ```text
+//! offset size field
+//!  0      8   index_offset   start of the (top-level) index block
+//!  8      8   index_len      its length on disk, header included
+//! 16      8   filter_offset  start of the filter block (or filter index block); 0 with no filter
+//! 24      8   filter_len     0 when the table has no filter
+//! 32      8   meta_offset
+//! 40      8   meta_len
+//! 48      1   flags          bit 0: index partitioned; bit 1: filter partitioned; others zero
+//! 49      3   reserved       zero
+//! 52      4   format_version 1
+//! 56      8   checksum       xxh3-64 of bytes 0..56
+//! 64      8   magic          the bytes "STRATAT1"
+//! ```
+//!
+//! A reader checks the magic, then the checksum, then the version: a damaged footer is
+//! corruption, and only an intact footer with another version is an unsupported format.
+
+use super::data_block::{decode_varint_u64, put_varint_u64};
+use crate::error::CorruptionKind;
+use crate::slice::Slice;
+
+/// The footer length in bytes.
+pub(crate) const FOOTER_LEN: usize = 72;
+
+/// The magic bytes that end every table file.
+pub(crate) const MAGIC: [u8; 8] = *b"STRATAT1";
+
+/// The table format version this build writes and reads.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+const FLAG_INDEX_PARTITIONED: u8 = 1;
+const FLAG_FILTER_PARTITIONED: u8 = 2;
+
+/// Where a block lies in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct BlockHandle {
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+}
+
+impl BlockHandle {
+    pub(crate) fn encode(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12);
+        put_varint_u64(&mut out, self.offset);
+        put_varint_u64(&mut out, self.len);
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CorruptionKind> {
+        let (offset, n) =
+            decode_varint_u64(bytes).ok_or(CorruptionKind::InvalidField("block handle"))?;
+        let (len, m) = decode_varint_u64(bytes.get(n..).unwrap_or_default())
+            .ok_or(CorruptionKind::InvalidField("block handle"))?;
+        if n + m != bytes.len() {
+            return Err(CorruptionKind::InvalidField("block handle"));
+        }
+        Ok(Self { offset, len })
+    }
+}
+
+/// The parsed footer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Footer {
+    pub(crate) index: BlockHandle,
+    pub(crate) filter: Option<BlockHandle>,
+    pub(crate) meta: BlockHandle,
+    pub(crate) index_partitioned: bool,
+    pub(crate) filter_partitioned: bool,
+}
+
+/// What went wrong reading a footer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FooterError {
+    Corrupt(CorruptionKind),
+    UnsupportedVersion(u32),
+}
+
+impl Footer {
+    pub(crate) fn encode(&self) -> [u8; FOOTER_LEN] {
+        let mut out = [0u8; FOOTER_LEN];
+        let filter = self.filter.unwrap_or_default();
+        let fields = [
+            self.index.offset,
+            self.index.len,
+            filter.offset,
+            filter.len,
+            self.meta.offset,
+            self.meta.len,
+        ];
+        for (chunk, value) in out.chunks_exact_mut(8).zip(fields) {
+            chunk.copy_from_slice(&value.to_le_bytes());
+        }
+        let mut flags = 0;
+        if self.index_partitioned {
+            flags |= FLAG_INDEX_PARTITIONED;
+        }
+        if self.filter_partitioned {
+            flags |= FLAG_FILTER_PARTITIONED;
+        }
+        if let Some(byte) = out.get_mut(48) {
+            *byte = flags;
+        }
+        if let Some(version) = out.get_mut(52..56) {
+            version.copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        }
+        let sum = xxhash_rust::xxh3::xxh3_64(out.get(..56).unwrap_or_default());
+        if let Some(checksum) = out.get_mut(56..64) {
+            checksum.copy_from_slice(&sum.to_le_bytes());
+        }
+        if let Some(magic) = out.get_mut(64..72) {
+            magic.copy_from_slice(&MAGIC);
+        }
+        out
+    }
+
+    /// Parses a footer and checks that its handles lie inside a file of `file_len` bytes.
+    pub(crate) fn decode(bytes: &[u8; FOOTER_LEN], file_len: u64) -> Result<Self, FooterError> {
+        let corrupt = |what| FooterError::Corrupt(CorruptionKind::InvalidField(what));
+        if bytes.get(64..72) != Some(MAGIC.as_slice()) {
+            return Err(FooterError::Corrupt(CorruptionKind::BadMagic));
+        }
+        let u64_at = |at: usize| {
+            bytes
+                .get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        let actual = xxhash_rust::xxh3::xxh3_64(bytes.get(..56).unwrap_or_default());
+        if actual != u64_at(56) {
+            return Err(FooterError::Corrupt(CorruptionKind::ChecksumMismatch {
+                expected: u64_at(56),
+                actual,
+            }));
+        }
+        let version = bytes
+            .get(52..56)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u32::from_le_bytes);
+        if version != FORMAT_VERSION {
+            return Err(FooterError::UnsupportedVersion(version));
+        }
+        let flags = bytes.get(48).copied().unwrap_or(0);
+        if flags & !(FLAG_INDEX_PARTITIONED | FLAG_FILTER_PARTITIONED) != 0
+            || bytes.get(49..52) != Some([0u8; 3].as_slice())
+        {
+            return Err(corrupt("footer flags"));
+        }
+        let body_end = file_len
+            .checked_sub(FOOTER_LEN as u64)
+            .ok_or(FooterError::Corrupt(CorruptionKind::Truncated))?;
+        let handle = |at: usize, what| {
+            let h = BlockHandle {
+                offset: u64_at(at),
+                len: u64_at(at + 8),
+            };
+            match h.offset.checked_add(h.len) {
+                Some(end) if end <= body_end && h.len > 0 => Ok(h),
+                _ => Err(corrupt(what)),
+            }
+        };
+        let filter = if u64_at(24) == 0 {
+            if u64_at(16) != 0 {
+                return Err(corrupt("filter handle"));
+            }
+            None
+        } else {
+            Some(handle(16, "filter handle")?)
+        };
+        Ok(Self {
+            index: handle(0, "index handle")?,
+            filter,
+            meta: handle(32, "meta handle")?,
+            index_partitioned: flags & FLAG_INDEX_PARTITIONED != 0,
+            filter_partitioned: flags & FLAG_FILTER_PARTITIONED != 0,
+        })
+    }
+}
+
+/// The settings a table was written with, recorded in its meta block.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct TableSettings {
+    pub(crate) block_size: u32,
+    pub(crate) restart_interval: u8,
+    pub(crate) index_restart_interval: u8,
+    pub(crate) data_compression: u8,
+    pub(crate) index_compression: u8,
+    /// Bloom bits per key × 1000 (0 without a filter).
+    pub(crate) filter_bits_per_key_milli: u32,
+}
+
+/// What a table's meta block records.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct TableMeta {
+    pub(crate) table_id: u64,
+    pub(crate) created_at_micros: u64,
+    pub(crate) entry_count: u64,
+    pub(crate) tombstone_count: u64,
+    pub(crate) weak_tombstone_count: u64,
+    pub(crate) data_block_count: u64,
+    pub(crate) seqno_min: u64,
+    pub(crate) seqno_max: u64,
+    pub(crate) min_key: Slice,
+    pub(crate) max_key: Slice,
+    pub(crate) settings: TableSettings,
+    pub(crate) comparator: String,
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint_u64(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CorruptionKind> {
+        let end = self.pos.checked_add(n).ok_or(CorruptionKind::Truncated)?;
+        let out = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or(CorruptionKind::Truncated)?;
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CorruptionKind> {
+        self.take(N)?
+            .try_into()
+            .map_err(|_| CorruptionKind::Truncated)
+    }
+
+    fn u64(&mut self) -> Result<u64, CorruptionKind> {
+        self.array().map(u64::from_le_bytes)
+    }
+
+    fn u32(&mut self) -> Result<u32, CorruptionKind> {
+        self.array().map(u32::from_le_bytes)
+    }
+
+    fn u8(&mut self) -> Result<u8, CorruptionKind> {
+        self.array::<1>().map(|[b]| b)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], CorruptionKind> {
+        let (len, n) = decode_varint_u64(self.bytes.get(self.pos..).unwrap_or_default())
+            .ok_or(CorruptionKind::InvalidField("length"))?;
+        self.pos += n;
+        self.take(usize::try_from(len).map_err(|_| CorruptionKind::InvalidField("length"))?)
+    }
+}
+
+impl TableMeta {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128 + self.min_key.len() + self.max_key.len());
+        for value in [
+            self.table_id,
+            self.created_at_micros,
+            self.entry_count,
+            self.tombstone_count,
+            self.weak_tombstone_count,
+            self.data_block_count,
+            self.seqno_min,
+            self.seqno_max,
+        ] {
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        put_bytes(&mut out, &self.min_key);
+        put_bytes(&mut out, &self.max_key);
+        let s = &self.settings;
+        out.extend_from_slice(&s.block_size.to_le_bytes());
+        out.extend_from_slice(&[
+            s.restart_interval,
+            s.index_restart_interval,
+            s.data_compression,
+            s.index_compression,
+        ]);
+        out.extend_from_slice(&s.filter_bits_per_key_milli.to_le_bytes());
+        put_bytes(&mut out, self.comparator.as_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CorruptionKind> {
+        let mut c = Cursor { bytes, pos: 0 };
+        let mut meta = Self {
+            table_id: c.u64()?,
+            created_at_micros: c.u64()?,
+            entry_count: c.u64()?,
+            tombstone_count: c.u64()?,
+            weak_tombstone_count: c.u64()?,
+            data_block_count: c.u64()?,
+            seqno_min: c.u64()?,
+            seqno_max: c.u64()?,
+            min_key: Slice::new(c.bytes()?),
+            max_key: Slice::new(c.bytes()?),
+            ..Self::default()
+        };
+        meta.settings = TableSettings {
+            block_size: c.u32()?,
+            restart_interval: c.u8()?,
+            index_restart_interval: c.u8()?,
+            data_compression: c.u8()?,
+            index_compression: c.u8()?,
+            filter_bits_per_key_milli: c.u32()?,
+        };
+        meta.comparator = String::from_utf8(c.bytes()?.to_vec())
+            .map_err(|_| CorruptionKind::InvalidField("comparator name"))?;
+        if c.pos != bytes.len() {
+            return Err(CorruptionKind::InvalidField("meta length"));
+        }
+        if meta.seqno_min > meta.seqno_max || meta.entry_count == 0 {
+            return Err(CorruptionKind::InvalidField("meta counts"));
+        }
+        Ok(meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_meta() -> TableMeta {
+        TableMeta {
+            table_id: 7,
+            created_at_micros: 1_700_000_000_000_000,
+            entry_count: 10,
+            tombstone_count: 2,
+            weak_tombstone_count: 1,
+            data_block_count: 3,
+            seqno_min: 4,
+            seqno_max: 99,
+            min_key: Slice::from("aa"),
+            max_key: Slice::from("zz"),
+            settings: TableSettings {
+                block_size: 4096,
+                restart_interval: 16,
+                index_restart_interval: 1,
+                data_compression: 0,
+                index_compression: 0,
+                filter_bits_per_key_milli: 10_000,
+            },
+            comparator: "strata.lexicographic".into(),
+        }
+    }
+
+    #[test]
+    fn meta_round_trips_and_rejects_every_truncation() {
+        let meta = sample_meta();
+        let bytes = meta.encode();
+        assert_eq!(TableMeta::decode(&bytes).unwrap(), meta);
+        for len in 0..bytes.len() {
+            assert!(TableMeta::decode(&bytes[..len]).is_err(), "len {len}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(TableMeta::decode(&longer).is_err());
+    }
+
+    #[test]
+    fn footer_golden_bytes_and_validation() {
+        let footer = Footer {
+            index: BlockHandle {
+                offset: 100,
+                len: 20,
+            },
+            filter: Some(BlockHandle {
+                offset: 120,
+                len: 30,
+            }),
+            meta: BlockHandle {
+                offset: 150,
+                len: 40,
+            },
+            index_partitioned: true,
+            filter_partitioned: false,
+        };
+        let bytes = footer.encode();
+        let mut expected = Vec::new();
+        for v in [100u64, 20, 120, 30, 150, 40] {
+            expected.extend_from_slice(&v.to_le_bytes());
+        }
+        expected.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0]);
+        expected.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&expected).to_le_bytes());
+        expected.extend_from_slice(b"STRATAT1");
+        assert_eq!(bytes.to_vec(), expected);
+        let file_len = 190 + FOOTER_LEN as u64;
+        assert_eq!(Footer::decode(&bytes, file_len), Ok(footer));
+        // A handle past the end of the body is corruption.
+        assert!(matches!(
+            Footer::decode(&bytes, file_len - 1),
+            Err(FooterError::Corrupt(_))
+        ));
+        let mut bad = bytes;
+        bad[70] ^= 1;
+        assert_eq!(
+            Footer::decode(&bad, file_len),
+            Err(FooterError::Corrupt(CorruptionKind::BadMagic))
+        );
+        // A flipped version byte is caught by the checksum, not taken for a future format.
+        let mut flipped = bytes;
+        flipped[52] = 2;
+        assert!(matches!(
+            Footer::decode(&flipped, file_len),
+            Err(FooterError::Corrupt(
+                CorruptionKind::ChecksumMismatch { .. }
+            ))
+        ));
+        // An intact footer of another version is an unsupported format.
+        let mut future = flipped;
+        let sum = xxhash_rust::xxh3::xxh3_64(&future[..56]).to_le_bytes();
+        future[56..64].copy_from_slice(&sum);
+        assert_eq!(
+            Footer::decode(&future, file_len),
+            Err(FooterError::UnsupportedVersion(2))
+        );
+    }
+
+    #[test]
+    fn handles_round_trip_and_reject_trailing_bytes() {
+        let h = BlockHandle {
+            offset: 1 << 40,
+            len: 4096,
+        };
+        assert_eq!(BlockHandle::decode(&h.encode()), Ok(h));
+        let mut longer = h.encode();
+        longer.push(0);
+        assert!(BlockHandle::decode(&longer).is_err());
+        assert!(BlockHandle::decode(&[]).is_err());
+    }
+}

@@ -1,0 +1,371 @@
+//! The table reader: opens a table file, validates it, and serves point reads and scans.
+//!
+//! Opening reads the footer, then the meta block and the (top-level) index block, and checks the
+//! comparator name. Every block read afterwards goes through the block cache: a miss reads the
+//! block's bytes at its handle (bounded by the file's size, never by a length from the file
+//! alone), verifies the checksum, decompresses and caches the raw contents.
+//!
+//! A point read checks, in order: the key range from the meta block, the bloom filter (with the key
+//! hash the caller computed once for all tables), the index, and finally one data block.
+//!
+//! Thread safety: a [`Table`] is immutable and `Send + Sync`; any number of reads and scans may
+//! run on it at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::block::{BlockType, decode_block};
+use super::data_block::DataBlock;
+use super::filter::FilterReader;
+use super::meta::{BlockHandle, FOOTER_LEN, Footer, FooterError, TableMeta};
+use crate::cache::{Cache, DescriptorTable, next_cache_id};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::fs::{Fs, FsReadFile};
+use crate::key::{Comparator, InternalValue};
+use crate::seqno::SeqNo;
+use crate::slice::Slice;
+
+/// Where a table reads its file from.
+enum FileSource {
+    /// The table keeps its file open.
+    Owned(Arc<dyn FsReadFile>),
+    /// The descriptor table keeps it open, or the table reopens it.
+    Shared(Arc<DescriptorTable>),
+}
+
+/// Everything a table reader needs from its tree.
+#[derive(Clone)]
+pub(crate) struct TableContext {
+    pub(crate) fs: Arc<dyn Fs>,
+    pub(crate) cache: Arc<Cache>,
+    pub(crate) descriptors: Option<Arc<DescriptorTable>>,
+    pub(crate) cmp: Comparator,
+    pub(crate) pin_index: bool,
+    pub(crate) pin_filter: bool,
+}
+
+/// An open table file; see the module documentation.
+pub(crate) struct Table {
+    cache_id: u64,
+    path: PathBuf,
+    file_size: u64,
+    fs: Arc<dyn Fs>,
+    source: FileSource,
+    cache: Arc<Cache>,
+    cmp: Comparator,
+    meta: TableMeta,
+    footer: Footer,
+    /// The top-level index block, pinned in memory.
+    index: DataBlock,
+    /// The filter (or filter index) block if pinned.
+    pinned_filter: Option<Slice>,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("path", &self.path)
+            .field("id", &self.meta.table_id)
+            .field("entries", &self.meta.entry_count)
+            .finish_non_exhaustive()
+    }
+}
+
+fn corruption(path: &Path, offset: u64, what: CorruptionKind) -> Error {
+    Error::Corruption {
+        file: path.to_path_buf(),
+        offset,
+        what,
+    }
+}
+
+impl Table {
+    /// Opens and validates the table at `path`.
+    ///
+    /// # Errors
+    /// `Io` if the file cannot be read; `Corruption` (naming the file and offset) for bad bytes;
+    /// `UnsupportedFormat` for an unknown format version; `ComparatorMismatch` if it was written
+    /// under another comparator.
+    pub(crate) fn open(path: &Path, ctx: &TableContext) -> Result<Self> {
+        let file: Arc<dyn FsReadFile> = Arc::from(
+            ctx.fs
+                .open(path)
+                .map_err(|e| Error::io("open table", Some(path.to_path_buf()), e))?,
+        );
+        let file_size = file
+            .size_bytes()
+            .map_err(|e| Error::io("stat table", Some(path.to_path_buf()), e))?;
+        let footer_offset = file_size
+            .checked_sub(FOOTER_LEN as u64)
+            .ok_or_else(|| corruption(path, 0, CorruptionKind::Truncated))?;
+        let mut footer_bytes = [0u8; FOOTER_LEN];
+        file.read_exact_at(&mut footer_bytes, footer_offset)
+            .map_err(|e| Error::io("read table footer", Some(path.to_path_buf()), e))?;
+        let footer = Footer::decode(&footer_bytes, file_size).map_err(|e| match e {
+            FooterError::Corrupt(what) => corruption(path, footer_offset, what),
+            FooterError::UnsupportedVersion(version) => Error::UnsupportedFormat {
+                file: path.to_path_buf(),
+                version,
+            },
+        })?;
+        let cache_id = next_cache_id();
+        let source = match &ctx.descriptors {
+            Some(table) => {
+                table.insert(cache_id, Arc::clone(&file));
+                FileSource::Shared(Arc::clone(table))
+            }
+            None => FileSource::Owned(Arc::clone(&file)),
+        };
+        let read_raw = |handle: BlockHandle, block_type| -> Result<Vec<u8>> {
+            let len = usize::try_from(handle.len).map_err(|_| {
+                corruption(
+                    path,
+                    handle.offset,
+                    CorruptionKind::InvalidField("block length"),
+                )
+            })?;
+            let mut bytes = vec![0u8; len];
+            file.read_exact_at(&mut bytes, handle.offset)
+                .map_err(|e| Error::io("read table block", Some(path.to_path_buf()), e))?;
+            decode_block(&bytes, block_type).map_err(|what| corruption(path, handle.offset, what))
+        };
+        let meta = TableMeta::decode(&read_raw(footer.meta, BlockType::Meta)?)
+            .map_err(|what| corruption(path, footer.meta.offset, what))?;
+        if meta.comparator != ctx.cmp.name() {
+            return Err(Error::ComparatorMismatch {
+                stored: meta.comparator.clone(),
+                supplied: ctx.cmp.name().to_string(),
+            });
+        }
+        let index = DataBlock::new(Slice::from(read_raw(footer.index, BlockType::Index)?))
+            .map_err(|what| corruption(path, footer.index.offset, what))?;
+        let pinned_filter = match footer.filter {
+            Some(handle) if ctx.pin_filter || footer.filter_partitioned => {
+                let block_type = if footer.filter_partitioned {
+                    BlockType::Index
+                } else {
+                    BlockType::Filter
+                };
+                Some(Slice::from(read_raw(handle, block_type)?))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            cache_id,
+            path: path.to_path_buf(),
+            file_size,
+            fs: Arc::clone(&ctx.fs),
+            source,
+            cache: Arc::clone(&ctx.cache),
+            cmp: ctx.cmp.clone(),
+            meta,
+            footer,
+            index,
+            pinned_filter,
+        })
+    }
+
+    pub(crate) fn meta(&self) -> &TableMeta {
+        &self.meta
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    pub(crate) fn cmp(&self) -> &Comparator {
+        &self.cmp
+    }
+
+    /// The bytes of the filter blocks (0 without a filter).
+    pub(crate) fn filter_size(&self) -> u64 {
+        self.footer.filter.map_or(0, |h| h.len)
+    }
+
+    fn file(&self) -> Result<Arc<dyn FsReadFile>> {
+        match &self.source {
+            FileSource::Owned(file) => Ok(Arc::clone(file)),
+            FileSource::Shared(table) => {
+                if let Some(file) = table.get(self.cache_id) {
+                    return Ok(file);
+                }
+                let file: Arc<dyn FsReadFile> = Arc::from(
+                    self.fs
+                        .open(&self.path)
+                        .map_err(|e| Error::io("reopen table", Some(self.path.clone()), e))?,
+                );
+                table.insert(self.cache_id, Arc::clone(&file));
+                Ok(file)
+            }
+        }
+    }
+
+    /// Reads, verifies and caches the block at `handle`; returns its raw contents.
+    pub(crate) fn read_block(&self, handle: BlockHandle, block_type: BlockType) -> Result<Slice> {
+        if let Some(block) = self.cache.get_block(self.cache_id, handle.offset) {
+            return Ok(block);
+        }
+        let in_bounds = handle
+            .offset
+            .checked_add(handle.len)
+            .is_some_and(|end| end <= self.file_size);
+        let len = usize::try_from(handle.len)
+            .ok()
+            .filter(|_| in_bounds)
+            .ok_or_else(|| {
+                corruption(
+                    &self.path,
+                    handle.offset,
+                    CorruptionKind::InvalidField("block handle"),
+                )
+            })?;
+        let mut bytes = vec![0u8; len];
+        self.file()?
+            .read_exact_at(&mut bytes, handle.offset)
+            .map_err(|e| Error::io("read table block", Some(self.path.clone()), e))?;
+        let raw = decode_block(&bytes, block_type)
+            .map_err(|what| corruption(&self.path, handle.offset, what))?;
+        let block = Slice::from(raw);
+        self.cache
+            .insert_block(self.cache_id, handle.offset, block.clone());
+        Ok(block)
+    }
+
+    fn data_block(&self, handle: BlockHandle, block_type: BlockType) -> Result<DataBlock> {
+        DataBlock::new(self.read_block(handle, block_type)?)
+            .map_err(|what| corruption(&self.path, handle.offset, what))
+    }
+
+    fn decode_handle(&self, entry: &InternalValue, at: u64) -> Result<BlockHandle> {
+        BlockHandle::decode(&entry.value).map_err(|what| corruption(&self.path, at, what))
+    }
+
+    /// Whether `key` lies within the table's key range.
+    pub(crate) fn key_in_range(&self, key: &[u8]) -> bool {
+        self.cmp.user(key, &self.meta.min_key).is_ge()
+            && self.cmp.user(key, &self.meta.max_key).is_le()
+    }
+
+    /// Whether the filter admits a key with hash `hash` (true without a filter).
+    pub(crate) fn filter_may_contain(&self, key: &[u8], hash: u64) -> Result<bool> {
+        let Some(handle) = self.footer.filter else {
+            return Ok(true);
+        };
+        let bytes = if self.footer.filter_partitioned {
+            let index = DataBlock::new(self.pinned_filter.clone().unwrap_or_default())
+                .map_err(|what| corruption(&self.path, handle.offset, what))?;
+            // The partition covering `key` is the first whose last user key is >= key.
+            let Some(entry) = index
+                .seek(&self.cmp, key, SeqNo::MAX >> 1)
+                .map_err(|what| corruption(&self.path, handle.offset, what))?
+            else {
+                return Ok(false);
+            };
+            let part = self.decode_handle(&entry, handle.offset)?;
+            self.read_block(part, BlockType::Filter)?
+        } else if let Some(pinned) = &self.pinned_filter {
+            pinned.clone()
+        } else {
+            self.read_block(handle, BlockType::Filter)?
+        };
+        let reader = FilterReader::new(&bytes).map_err(|_| {
+            corruption(
+                &self.path,
+                handle.offset,
+                CorruptionKind::InvalidField("filter"),
+            )
+        })?;
+        Ok(reader.may_contain_hash(hash))
+    }
+
+    /// The handle of the data block that holds the first entry at or after `(key, seqno)`.
+    fn find_data_block(&self, key: &[u8], seqno: SeqNo) -> Result<Option<BlockHandle>> {
+        let at = self.footer.index.offset;
+        let Some(entry) = self
+            .index
+            .seek(&self.cmp, key, seqno)
+            .map_err(|what| corruption(&self.path, at, what))?
+        else {
+            return Ok(None);
+        };
+        let handle = self.decode_handle(&entry, at)?;
+        if !self.footer.index_partitioned {
+            return Ok(Some(handle));
+        }
+        let part = self.data_block(handle, BlockType::Index)?;
+        let Some(entry) = part
+            .seek(&self.cmp, key, seqno)
+            .map_err(|what| corruption(&self.path, handle.offset, what))?
+        else {
+            return Ok(None);
+        };
+        self.decode_handle(&entry, handle.offset).map(Some)
+    }
+
+    /// The newest version of `key` with a seqno below `seqno`, tombstones included.
+    ///
+    /// `hash` is [`key_hash`](super::filter::key_hash) of `key`, computed once per lookup.
+    pub(crate) fn get(&self, key: &[u8], seqno: SeqNo, hash: u64) -> Result<Option<InternalValue>> {
+        let Some(target) = seqno.checked_sub(1) else {
+            return Ok(None);
+        };
+        if !self.key_in_range(key) || !self.filter_may_contain(key, hash)? {
+            return Ok(None);
+        }
+        let Some(handle) = self.find_data_block(key, target)? else {
+            return Ok(None);
+        };
+        let block = self.data_block(handle, BlockType::Data)?;
+        let found = block
+            .seek(&self.cmp, key, target)
+            .map_err(|what| corruption(&self.path, handle.offset, what))?;
+        Ok(found.filter(|e| self.cmp.user(&e.key.user_key, key).is_eq()))
+    }
+
+    /// The handles of every data block, in order.
+    pub(crate) fn data_block_handles(&self) -> Result<Vec<(Slice, BlockHandle)>> {
+        let at = self.footer.index.offset;
+        let top = self
+            .index
+            .entries()
+            .map_err(|what| corruption(&self.path, at, what))?;
+        let mut out = Vec::with_capacity(top.len());
+        for entry in top {
+            let handle = self.decode_handle(&entry, at)?;
+            if self.footer.index_partitioned {
+                let part = self.data_block(handle, BlockType::Index)?;
+                let entries = part
+                    .entries()
+                    .map_err(|what| corruption(&self.path, handle.offset, what))?;
+                for e in entries {
+                    out.push((
+                        e.key.user_key.clone(),
+                        self.decode_handle(&e, handle.offset)?,
+                    ));
+                }
+            } else {
+                out.push((entry.key.user_key, handle));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The entries of the data block at `handle`.
+    pub(crate) fn block_entries(&self, handle: BlockHandle) -> Result<Vec<InternalValue>> {
+        self.data_block(handle, BlockType::Data)?
+            .entries()
+            .map_err(|what| corruption(&self.path, handle.offset, what))
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        if let FileSource::Shared(table) = &self.source {
+            table.remove(self.cache_id);
+        }
+    }
+}

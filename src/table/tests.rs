@@ -1,0 +1,361 @@
+//! Table round trips: writer → file → reader, under many option sets, plus corruption.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the corruption tests damage table files behind the engine's back"
+)]
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::filter::key_hash;
+use super::iter::TableIter;
+use super::reader::{Table, TableContext};
+use super::writer::{TableWriter, TableWriterOptions};
+use crate::cache::{Cache, DescriptorTable};
+use crate::compression::CompressionType;
+use crate::error::Error;
+use crate::fs::{Fs, StdFs};
+use crate::key::{Comparator, InternalValue, ValueType};
+use crate::seqno::SeqNo;
+use crate::slice::Slice;
+
+fn ctx(cache_bytes: u64, descriptors: bool) -> TableContext {
+    TableContext {
+        fs: Arc::new(StdFs),
+        cache: Arc::new(Cache::with_capacity_bytes(cache_bytes)),
+        descriptors: descriptors.then(|| Arc::new(DescriptorTable::new(1))),
+        cmp: Comparator::default(),
+        pin_index: true,
+        pin_filter: false,
+    }
+}
+
+/// (user key, seqno) -> (type, value), iterated in internal-key order.
+type Model = BTreeMap<(Vec<u8>, std::cmp::Reverse<SeqNo>), (ValueType, Vec<u8>)>;
+
+fn write(path: &Path, model: &Model, opts: TableWriterOptions) -> u64 {
+    let file = StdFs.create(path).unwrap();
+    let mut writer = TableWriter::new(file, path, opts, Comparator::default());
+    for ((k, s), (t, v)) in model {
+        writer.add(k, s.0, *t, v).unwrap();
+    }
+    writer.finish().unwrap().unwrap().1
+}
+
+fn sample_model(n: u32) -> Model {
+    let mut model = Model::new();
+    for i in 0..n {
+        let key = format!("key{:06}", i * 7 % n).into_bytes();
+        let seqno = u64::from(i);
+        let vt = match i % 10 {
+            0 => ValueType::Tombstone,
+            1 => ValueType::WeakTombstone,
+            _ => ValueType::Value,
+        };
+        let value = if vt == ValueType::Value {
+            format!("value-{i}")
+                .repeat(1 + (i % 4) as usize)
+                .into_bytes()
+        } else {
+            Vec::new()
+        };
+        model.insert((key, std::cmp::Reverse(seqno)), (vt, value));
+        if i % 5 == 0 {
+            // A second, older version of some keys.
+            let key = format!("key{:06}", i * 7 % n).into_bytes();
+            model.insert(
+                (key, std::cmp::Reverse(seqno / 2)),
+                (ValueType::Value, b"old".to_vec()),
+            );
+        }
+    }
+    model
+}
+
+fn option_sets() -> Vec<TableWriterOptions> {
+    let mut sets = Vec::new();
+    for (block_size, restart) in [(256, 1), (256, 16), (4096, 16), (64, 2)] {
+        for (filter, index_partitioned, filter_partitioned) in [
+            (Some(10.0), false, false),
+            (None, false, false),
+            (Some(10.0), true, true),
+            (Some(5.0), true, false),
+        ] {
+            sets.push(TableWriterOptions {
+                block_size,
+                restart_interval: restart,
+                filter_bits_per_key: filter,
+                index_partitioned,
+                filter_partitioned,
+                ..TableWriterOptions::default()
+            });
+        }
+    }
+    #[cfg(feature = "lz4")]
+    sets.push(TableWriterOptions {
+        data_compression: CompressionType::Lz4,
+        index_compression: CompressionType::Lz4,
+        block_size: 512,
+        ..TableWriterOptions::default()
+    });
+    let _ = CompressionType::None;
+    sets
+}
+
+fn expected_get(model: &Model, key: &[u8], read: SeqNo) -> Option<(SeqNo, ValueType, Vec<u8>)> {
+    model
+        .range((key.to_vec(), std::cmp::Reverse(read.checked_sub(1)?))..)
+        .next()
+        .filter(|((k, _), _)| k == key)
+        .map(|((_, s), (t, v))| (s.0, *t, v.clone()))
+}
+
+#[test]
+fn point_reads_match_the_model_under_every_option_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = sample_model(600);
+    for (i, opts) in option_sets().into_iter().enumerate() {
+        let path = dir.path().join(format!("{i}.sst"));
+        write(&path, &model, opts.clone());
+        let table = Table::open(&path, &ctx(1 << 20, i % 2 == 0)).unwrap();
+        assert_eq!(table.meta().entry_count, model.len() as u64);
+        let probe_keys: Vec<Vec<u8>> = (0..620u32)
+            .map(|i| format!("key{i:06}").into_bytes())
+            .chain([b"a".to_vec(), b"zzz".to_vec()])
+            .collect();
+        for key in &probe_keys {
+            for read in [0, 1, 50, 300, 599, 600, SeqNo::MAX] {
+                let got = table
+                    .get(key, read, key_hash(key))
+                    .unwrap()
+                    .map(|e| (e.key.seqno, e.key.value_type, e.value.to_vec()));
+                assert_eq!(
+                    got,
+                    expected_get(&model, key, read),
+                    "{opts:?} key {key:?} read {read}"
+                );
+            }
+        }
+    }
+}
+
+fn scan(
+    table: &Arc<Table>,
+    lo: Bound<&str>,
+    hi: Bound<&str>,
+    read: SeqNo,
+    reverse: bool,
+) -> Vec<(Vec<u8>, SeqNo)> {
+    let own = |b: Bound<&str>| match b {
+        Bound::Included(k) => Bound::Included(Slice::from(k)),
+        Bound::Excluded(k) => Bound::Excluded(Slice::from(k)),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    let iter = TableIter::new(Arc::clone(table), (own(lo), own(hi)), read);
+    let items: Vec<_> = if reverse {
+        iter.rev().collect()
+    } else {
+        iter.collect()
+    };
+    let mut out: Vec<_> = items
+        .into_iter()
+        .map(|e| e.unwrap())
+        .map(|e| (e.key.user_key.to_vec(), e.key.seqno))
+        .collect();
+    if reverse {
+        out.reverse();
+    }
+    out
+}
+
+#[test]
+fn scans_match_the_model_in_both_directions() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = sample_model(300);
+    for (i, opts) in option_sets().into_iter().enumerate().step_by(3) {
+        let path = dir.path().join(format!("{i}.sst"));
+        write(&path, &model, opts);
+        let table = Arc::new(Table::open(&path, &ctx(1 << 20, false)).unwrap());
+        for (lo, hi) in [
+            (Bound::Unbounded, Bound::Unbounded),
+            (Bound::Included("key000050"), Bound::Excluded("key000100")),
+            (Bound::Excluded("key000050"), Bound::Included("key000100")),
+            (Bound::Included("key000299"), Bound::Unbounded),
+            (Bound::Unbounded, Bound::Excluded("key000000")),
+        ] {
+            for read in [0, 100, SeqNo::MAX] {
+                let expected: Vec<(Vec<u8>, SeqNo)> = model
+                    .keys()
+                    .filter(|(k, s)| {
+                        let k = std::str::from_utf8(k).unwrap();
+                        let lo_ok = match lo {
+                            Bound::Included(b) => k >= b,
+                            Bound::Excluded(b) => k > b,
+                            Bound::Unbounded => true,
+                        };
+                        let hi_ok = match hi {
+                            Bound::Included(b) => k <= b,
+                            Bound::Excluded(b) => k < b,
+                            Bound::Unbounded => true,
+                        };
+                        lo_ok && hi_ok && s.0 < read
+                    })
+                    .map(|(k, s)| (k.clone(), s.0))
+                    .collect();
+                assert_eq!(scan(&table, lo, hi, read, false), expected);
+                assert_eq!(scan(&table, lo, hi, read, true), expected);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #[test]
+    fn mixed_direction_scans_meet_exactly(dirs in prop::collection::vec(any::<bool>(), 0..400)) {
+        let dir = tempfile::tempdir().unwrap();
+        let model = sample_model(150);
+        let path = dir.path().join("t.sst");
+        write(&path, &model, TableWriterOptions { block_size: 128, ..TableWriterOptions::default() });
+        let table = Arc::new(Table::open(&path, &ctx(0, false)).unwrap());
+        let mut iter = TableIter::new(table, (Bound::Unbounded, Bound::Unbounded), SeqNo::MAX);
+        let (mut front, mut back) = (Vec::new(), Vec::new());
+        for fwd in dirs.into_iter().chain(std::iter::repeat(true)) {
+            let item = if fwd { iter.next() } else { iter.next_back() };
+            let Some(item) = item else { break };
+            let e = item.unwrap();
+            if fwd { front.push((e.key.user_key.to_vec(), e.key.seqno)) } else { back.push((e.key.user_key.to_vec(), e.key.seqno)) }
+        }
+        back.reverse();
+        front.extend(back);
+        let expected: Vec<_> = model.keys().map(|(k, s)| (k.clone(), s.0)).collect();
+        prop_assert_eq!(front, expected);
+    }
+}
+
+#[test]
+fn out_of_order_entries_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sst");
+    let mut writer = TableWriter::new(
+        StdFs.create(&path).unwrap(),
+        &path,
+        TableWriterOptions::default(),
+        Comparator::default(),
+    );
+    writer.add(b"b", 1, ValueType::Value, b"").unwrap();
+    assert!(matches!(
+        writer.add(b"a", 1, ValueType::Value, b""),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        writer.add(b"b", 1, ValueType::Value, b""),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        writer.add(b"b", 2, ValueType::Value, b""),
+        Err(Error::InvalidArgument(_))
+    ));
+    writer.add(b"b", 0, ValueType::Value, b"").unwrap();
+}
+
+#[test]
+fn another_comparator_is_refused_at_open() {
+    struct Rev;
+    impl crate::UserComparator for Rev {
+        fn name(&self) -> &'static str {
+            "test.rev"
+        }
+        fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+            b.cmp(a)
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sst");
+    write(&path, &sample_model(10), TableWriterOptions::default());
+    let mut context = ctx(0, false);
+    context.cmp = Comparator::new(Arc::new(Rev));
+    match Table::open(&path, &context) {
+        Err(Error::ComparatorMismatch { stored, supplied }) => {
+            assert_eq!(stored, "strata.lexicographic");
+            assert_eq!(supplied, "test.rev");
+        }
+        other => panic!("expected a comparator mismatch, got {other:?}"),
+    }
+}
+
+/// Opens the table and reads everything; returns Ok only if every read agrees with the model.
+fn read_all(path: &Path, model: &Model) -> Result<(), Error> {
+    let table = Arc::new(Table::open(path, &ctx(0, false))?);
+    let entries: Vec<InternalValue> = TableIter::new(
+        Arc::clone(&table),
+        (Bound::Unbounded, Bound::Unbounded),
+        SeqNo::MAX,
+    )
+    .collect::<Result<_, _>>()?;
+    for (e, ((k, s), (t, v))) in entries.iter().zip(model) {
+        assert_eq!(
+            (
+                &e.key.user_key[..],
+                e.key.seqno,
+                e.key.value_type,
+                &e.value[..]
+            ),
+            (&k[..], s.0, *t, &v[..]),
+            "wrong data instead of an error"
+        );
+    }
+    assert_eq!(entries.len(), model.len(), "entries lost without an error");
+    for (k, _) in model.keys() {
+        table.get(k, SeqNo::MAX, key_hash(k))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn flipped_and_truncated_bytes_give_corruption_errors_never_wrong_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = sample_model(200);
+    let path = dir.path().join("t.sst");
+    let opts = TableWriterOptions {
+        block_size: 256,
+        index_partitioned: true,
+        filter_partitioned: true,
+        ..TableWriterOptions::default()
+    };
+    let size = write(&path, &model, opts);
+    let original = std::fs::read(&path).unwrap();
+    assert_eq!(original.len() as u64, size);
+    let bad = dir.path().join("bad.sst");
+    let mut corruptions = 0;
+    // Flip one bit at a spread of positions, covering every block and the footer.
+    for pos in (0..original.len())
+        .step_by(7)
+        .chain(original.len() - 72..original.len())
+    {
+        let mut bytes = original.clone();
+        bytes[pos] ^= 0x10;
+        std::fs::write(&bad, &bytes).unwrap();
+        match read_all(&bad, &model) {
+            Ok(()) => {}
+            Err(Error::Corruption { file, .. }) => {
+                assert_eq!(file, bad);
+                corruptions += 1;
+            }
+            Err(other) => panic!("flip at {pos}: unexpected error {other}"),
+        }
+    }
+    assert!(corruptions > 0);
+    for len in [0, 1, 71, 72, original.len() / 2, original.len() - 1] {
+        std::fs::write(&bad, &original[..len]).unwrap();
+        assert!(
+            matches!(read_all(&bad, &model), Err(Error::Corruption { .. })),
+            "truncated to {len}"
+        );
+    }
+}
