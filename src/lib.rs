@@ -55,6 +55,7 @@ mod seqno;
 mod slice;
 mod table;
 mod tree;
+mod version;
 
 pub use cache::{Cache, DescriptorTable};
 pub use compression::{CompressionType, UnknownCompression};

@@ -3,7 +3,9 @@
 //! Operations: insert / remove / remove_weak at increasing seqnos (sometimes several sharing one
 //! seqno, a batch, including the same key twice in one batch), point reads and multi-gets at random
 //! past seqnos, range and prefix scans in both directions (and mixed from both ends), first / last /
-//! len / contains_prefix, and memtable rotation. Keys come from a three-letter alphabet so that
+//! len / contains_prefix, memtable rotation, and flushes to tables (with GC thresholds) under five
+//! option sets: tiny blocks and tables, restart interval 1 and 16, filters on and off,
+//! partitioned index and filter, LZ4 (with `--features lz4`). Keys come from a three-letter alphabet so that
 //! keys overwrite each other and share prefixes.
 //!
 //! CI runs about 100,000 operations; `STRATA_MODEL_OPS=N` runs about N (e.g. 5,000,000 in release).
@@ -65,6 +67,9 @@ enum Op {
         back: u64,
     },
     Rotate,
+    Flush {
+        back: u64,
+    },
 }
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -98,6 +103,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(prefix, back, reverse)| Op::Prefix { prefix, back, reverse }),
         2 => back().prop_map(|back| Op::Ends { back }),
         1 => Just(Op::Rotate),
+        2 => prop_oneof![Just(u64::MAX), 0u64..20].prop_map(|back| Op::Flush { back }),
     ]
 }
 
@@ -145,14 +151,48 @@ struct Counters {
     reads: u64,
     scans: u64,
     rotations: u64,
+    flushes: u64,
 }
 
-fn run_case(ops: &[Op], counters: &mut Counters) -> Result<(), TestCaseError> {
+/// The option sets the model runs under (metamorphic: the same reads are expected from each).
+fn configure(config: Config, set: usize) -> Config {
+    use strata::config::{
+        BlockSizePolicy, CompressionPolicy, FilterPolicy, PinningPolicy, RestartIntervalPolicy,
+    };
+    let config = config.table_target_size(2048);
+    match set % 5 {
+        0 => config.data_block_size_policy(BlockSizePolicy::all(256)),
+        1 => config
+            .data_block_size_policy(BlockSizePolicy::all(64))
+            .data_block_restart_interval_policy(RestartIntervalPolicy::all(1))
+            .filter_policy(FilterPolicy::disabled()),
+        2 => config
+            .data_block_size_policy(BlockSizePolicy::all(128))
+            .index_block_partitioning_policy(PinningPolicy::all(true))
+            .filter_block_partitioning_policy(PinningPolicy::all(true))
+            .filter_block_pinning_policy(PinningPolicy::all(false)),
+        3 => {
+            #[cfg(feature = "lz4")]
+            let config = config.data_block_compression_policy(CompressionPolicy::all(
+                strata::CompressionType::Lz4,
+            ));
+            config
+                .data_block_size_policy(BlockSizePolicy::all(512))
+                .index_block_compression_policy(CompressionPolicy::disabled())
+        }
+        _ => config,
+    }
+}
+
+fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let seqno = SequenceNumberCounter::default();
-    let tree: Tree = Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default())
+    let config = Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default());
+    let tree: Tree = configure(config, set)
         .open()
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    // Reads never go below the highest GC threshold a flush was given.
+    let mut min_read: SeqNo = 0;
     let mut oracle = Oracle::default();
     // The seqno of the last write; a batch op reuses it.
     let mut last_write: Option<SeqNo> = None;
@@ -170,7 +210,7 @@ fn run_case(ops: &[Op], counters: &mut Counters) -> Result<(), TestCaseError> {
             if back == u64::MAX {
                 SeqNo::MAX
             } else {
-                seqno.get().saturating_sub(back)
+                seqno.get().saturating_sub(back).max(min_read)
             }
         };
         match op {
@@ -292,6 +332,19 @@ fn run_case(ops: &[Op], counters: &mut Counters) -> Result<(), TestCaseError> {
                 prop_assert_eq!(tree.is_empty(read, None).unwrap(), visible.is_empty());
                 counters.scans += 4;
             }
+            Op::Flush { back } => {
+                let threshold = if *back == u64::MAX {
+                    0
+                } else {
+                    seqno.get().saturating_sub(*back)
+                };
+                min_read = min_read.max(threshold);
+                let tables_before = tree.table_count();
+                tree.flush_active_memtable(threshold).unwrap();
+                prop_assert_eq!(tree.sealed_memtable_count(), 0);
+                prop_assert!(tree.table_count() >= tables_before);
+                counters.flushes += 1;
+            }
             Op::Rotate => {
                 let before = tree.sealed_memtable_count();
                 let rotated = tree.rotate_memtable().is_some();
@@ -302,9 +355,14 @@ fn run_case(ops: &[Op], counters: &mut Counters) -> Result<(), TestCaseError> {
     }
     let highest = oracle.0.values().flat_map(|v| v.keys()).max().copied();
     prop_assert_eq!(tree.get_highest_seqno(), highest);
-    prop_assert_eq!(tree.get_highest_memtable_seqno(), highest);
-    // Approximate: a batch that wrote one key twice around a rotation leaves two entries.
-    let versions: usize = oracle.0.values().map(BTreeMap::len).sum();
+    // Approximate: a batch that wrote one key twice around a rotation leaves two entries, and a
+    // flush drops versions below its threshold.
+    let flushed = ops.iter().any(|op| matches!(op, Op::Flush { .. }));
+    let versions: usize = if flushed {
+        0
+    } else {
+        oracle.0.values().map(BTreeMap::len).sum()
+    };
     let writes = ops
         .iter()
         .filter(|op| {
@@ -332,16 +390,22 @@ fn tree_matches_a_btreemap_model() {
         ..ProptestConfig::default()
     });
     let counters = std::cell::RefCell::new(Counters::default());
-    let strategy = prop::collection::vec(op(), OPS_PER_CASE..=OPS_PER_CASE);
-    let result = runner.run(&strategy, |ops| run_case(&ops, &mut counters.borrow_mut()));
+    let strategy = (
+        prop::collection::vec(op(), OPS_PER_CASE..=OPS_PER_CASE),
+        0usize..5,
+    );
+    let result = runner.run(&strategy, |(ops, set)| {
+        run_case(&ops, set, &mut counters.borrow_mut())
+    });
     let counters = counters.into_inner();
     println!(
-        "model: {} ops ({} writes, {} point reads, {} scans, {} rotations) in {} cases, {} mismatches",
+        "model: {} ops ({} writes, {} point reads, {} scans, {} rotations, {} flushes) in {} cases, {} mismatches",
         counters.ops,
         counters.writes,
         counters.reads,
         counters.scans,
         counters.rotations,
+        counters.flushes,
         cases,
         u8::from(result.is_err())
     );

@@ -7,9 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::policy::{
+    BlockSizePolicy, CompressionPolicy, FilterPolicy, HashRatioPolicy, PinningPolicy,
+    RestartIntervalPolicy,
+};
+use crate::cache::{Cache, DescriptorTable};
 use crate::fs::{Fs, StdFs};
 use crate::key::{DefaultUserComparator, UserComparator};
 use crate::seqno::{SequenceNumberCounter, SequenceNumberGenerator};
+use crate::table::writer::TableWriterOptions;
 use crate::tree::Tree;
 
 /// The settings of a tree; [`Config::open`] creates or recovers it.
@@ -33,6 +39,21 @@ pub struct Config {
     pub(crate) visible_seqno: Arc<dyn SequenceNumberGenerator>,
     pub(crate) comparator: Arc<dyn UserComparator>,
     pub(crate) fs: Arc<dyn Fs>,
+    pub(crate) data_block_size: BlockSizePolicy,
+    pub(crate) data_block_restart_interval: RestartIntervalPolicy,
+    pub(crate) index_block_restart_interval: RestartIntervalPolicy,
+    pub(crate) data_block_compression: CompressionPolicy,
+    pub(crate) index_block_compression: CompressionPolicy,
+    pub(crate) data_block_hash_ratio: HashRatioPolicy,
+    pub(crate) filter: FilterPolicy,
+    pub(crate) index_partitioning: PinningPolicy,
+    pub(crate) filter_partitioning: PinningPolicy,
+    pub(crate) index_pinning: PinningPolicy,
+    pub(crate) filter_pinning: PinningPolicy,
+    pub(crate) expect_point_read_hits: bool,
+    pub(crate) cache: Arc<Cache>,
+    pub(crate) descriptor_table: Option<Arc<DescriptorTable>>,
+    pub(crate) table_target_size: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -43,7 +64,12 @@ impl std::fmt::Debug for Config {
             .field("visible_seqno", &self.visible_seqno)
             .field("comparator", &self.comparator.name())
             .field("fs", &self.fs)
-            .finish()
+            .field("data_block_size", &self.data_block_size)
+            .field("filter", &self.filter)
+            .field("data_block_compression", &self.data_block_compression)
+            .field("cache", &self.cache)
+            .field("table_target_size", &self.table_target_size)
+            .finish_non_exhaustive()
     }
 }
 
@@ -82,7 +108,136 @@ impl Config {
             visible_seqno,
             comparator: Arc::new(DefaultUserComparator),
             fs: Arc::new(StdFs),
+            data_block_size: BlockSizePolicy::default(),
+            data_block_restart_interval: RestartIntervalPolicy::all(16),
+            index_block_restart_interval: RestartIntervalPolicy::all(1),
+            data_block_compression: CompressionPolicy::default(),
+            index_block_compression: CompressionPolicy::default(),
+            data_block_hash_ratio: HashRatioPolicy::default(),
+            filter: FilterPolicy::default(),
+            index_partitioning: PinningPolicy::all(false),
+            filter_partitioning: PinningPolicy::all(false),
+            index_pinning: PinningPolicy::all(true),
+            filter_pinning: PinningPolicy::all(true),
+            expect_point_read_hits: false,
+            cache: Arc::new(Cache::default()),
+            descriptor_table: Some(Arc::new(DescriptorTable::new(512))),
+            table_target_size: 64 << 20,
         }
+    }
+
+    /// The data block size per level (default 4 KiB): a block is cut once it reaches this size.
+    #[must_use]
+    pub fn data_block_size_policy(mut self, policy: BlockSizePolicy) -> Self {
+        self.data_block_size = policy;
+        self
+    }
+
+    /// Entries between restart points in data blocks, per level (default 16).
+    #[must_use]
+    pub fn data_block_restart_interval_policy(mut self, policy: RestartIntervalPolicy) -> Self {
+        self.data_block_restart_interval = policy;
+        self
+    }
+
+    /// Entries between restart points in index blocks, per level (default 1).
+    #[must_use]
+    pub fn index_block_restart_interval_policy(mut self, policy: RestartIntervalPolicy) -> Self {
+        self.index_block_restart_interval = policy;
+        self
+    }
+
+    /// The compression of data blocks, per level (default none).
+    #[must_use]
+    pub fn data_block_compression_policy(mut self, policy: CompressionPolicy) -> Self {
+        self.data_block_compression = policy;
+        self
+    }
+
+    /// The compression of index blocks, per level (default none).
+    #[must_use]
+    pub fn index_block_compression_policy(mut self, policy: CompressionPolicy) -> Self {
+        self.index_block_compression = policy;
+        self
+    }
+
+    /// The in-block hash index ratio of data blocks, per level (default 0: off).
+    ///
+    /// Recorded for compatibility; the in-block hash index is not built yet (issue #3 tracks it),
+    /// so point reads use the restart-point binary search at every ratio.
+    #[must_use]
+    pub fn data_block_hash_ratio_policy(mut self, policy: HashRatioPolicy) -> Self {
+        self.data_block_hash_ratio = policy;
+        self
+    }
+
+    /// The bloom filter per level (default 10 bits per key).
+    #[must_use]
+    pub fn filter_policy(mut self, policy: FilterPolicy) -> Self {
+        self.filter = policy;
+        self
+    }
+
+    /// Whether each level's tables have a two-level (partitioned) index (default no).
+    #[must_use]
+    pub fn index_block_partitioning_policy(mut self, policy: PinningPolicy) -> Self {
+        self.index_partitioning = policy;
+        self
+    }
+
+    /// Whether each level's tables have a partitioned filter (default no).
+    #[must_use]
+    pub fn filter_block_partitioning_policy(mut self, policy: PinningPolicy) -> Self {
+        self.filter_partitioning = policy;
+        self
+    }
+
+    /// Whether each level's (top-level) index blocks stay in memory (default yes).
+    ///
+    /// The top-level index of an open table is always held in memory; with a partitioned index
+    /// the partitions go through the block cache.
+    #[must_use]
+    pub fn index_block_pinning_policy(mut self, policy: PinningPolicy) -> Self {
+        self.index_pinning = policy;
+        self
+    }
+
+    /// Whether each level's filter blocks stay in memory (default yes); unpinned filters go
+    /// through the block cache.
+    #[must_use]
+    pub fn filter_block_pinning_policy(mut self, policy: PinningPolicy) -> Self {
+        self.filter_pinning = policy;
+        self
+    }
+
+    /// Set when point reads mostly find their key: the last level then gets no filter (it would
+    /// only confirm hits), saving its memory and disk. Default `false`.
+    #[must_use]
+    pub fn expect_point_read_hits(mut self, expect: bool) -> Self {
+        self.expect_point_read_hits = expect;
+        self
+    }
+
+    /// Uses `cache` as the block cache (shareable between trees; default: 16 MiB of its own).
+    #[must_use]
+    pub fn use_cache(mut self, cache: Arc<Cache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Bounds open table files with `table` (shareable between trees); `None` keeps every table
+    /// file open. Default: a table of its own with 512 files.
+    #[must_use]
+    pub fn use_descriptor_table(mut self, table: Option<Arc<DescriptorTable>>) -> Self {
+        self.descriptor_table = table;
+        self
+    }
+
+    /// The size at which a flush cuts table files (default 64 MiB).
+    #[must_use]
+    pub fn table_target_size(mut self, bytes: u64) -> Self {
+        self.table_target_size = bytes.max(1);
+        self
     }
 
     /// Performs every file operation of the tree through `fs` instead of the real file system
@@ -149,5 +304,29 @@ impl Config {
     /// [`Error::Io`](crate::Error::Io) if the directory cannot be created or locked.
     pub fn open(self) -> crate::Result<Tree> {
         Tree::open(self)
+    }
+}
+
+impl Config {
+    /// How a table at `level` is written.
+    pub(crate) fn writer_options(&self, level: usize, table_id: u64) -> TableWriterOptions {
+        use super::policy::FilterPolicyEntry;
+        let last_level = level + 1 >= crate::version::LEVEL_COUNT;
+        let filter_bits_per_key = match self.filter.get(level) {
+            _ if last_level && self.expect_point_read_hits => None,
+            FilterPolicyEntry::Bloom(bloom) if bloom.is_active() => Some(bloom.bits_per_key()),
+            FilterPolicyEntry::Bloom(_) | FilterPolicyEntry::None => None,
+        };
+        TableWriterOptions {
+            table_id,
+            block_size: self.data_block_size.get(level).max(64),
+            restart_interval: self.data_block_restart_interval.get(level).max(1),
+            index_restart_interval: self.index_block_restart_interval.get(level).max(1),
+            data_compression: self.data_block_compression.get(level),
+            index_compression: self.index_block_compression.get(level),
+            filter_bits_per_key,
+            index_partitioned: self.index_partitioning.get(level),
+            filter_partitioned: self.filter_partitioning.get(level),
+        }
     }
 }

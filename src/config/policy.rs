@@ -70,9 +70,9 @@ macro_rules! per_level_policy {
             }
 
             /// The entry of `level`: the last entry for levels past the end of the list.
-            #[cfg_attr(
-                not(test),
-                expect(dead_code, reason = "read by the table writer of the tables milestone")
+            #[allow(
+                dead_code,
+                reason = "HashRatioPolicy's entries are read once the in-block hash index exists"
             )]
             pub(crate) fn get(&self, level: usize) -> $entry {
                 self.0.get(level)
@@ -234,6 +234,16 @@ impl BloomConstructionPolicy {
         match self {
             Self::BitsPerKey(bits) => bits.is_finite() && bits > 0.0,
             Self::FalsePositiveRate(rate) => rate > 0.0 && rate < 1.0,
+        }
+    }
+
+    /// The bloom bits per key this policy asks for.
+    pub(crate) fn bits_per_key(self) -> f64 {
+        match self {
+            Self::BitsPerKey(bits) => f64::from(bits),
+            Self::FalsePositiveRate(fpr) => {
+                crate::table::filter::bits_per_key_for_fpr(f64::from(fpr))
+            }
         }
     }
 }

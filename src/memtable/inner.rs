@@ -249,10 +249,6 @@ impl Memtable {
     }
 
     /// Waits until every writer that entered before [`Memtable::seal`] has left.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "flush (the tables issue) waits here")
-    )]
     pub(crate) fn wait_for_writers(&self) {
         debug_assert!(self.sealed.load(Ordering::SeqCst));
         while self.writers.load(Ordering::SeqCst) != 0 {

@@ -1,6 +1,8 @@
 //! The tree handle, its opening, the SuperVersion and rotation.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -11,11 +13,17 @@ use crate::fs::FsLock;
 use crate::key::Comparator;
 use crate::memtable::Memtable;
 use crate::seqno::SeqNo;
+use crate::table::reader::TableContext;
+use crate::version::Version;
 
 /// The name of the lock file in a tree's directory.
 const LOCK_FILE: &str = "LOCK";
 
-/// What a read needs, published as one unit: the active memtable and the sealed ones.
+/// The folder of a tree's table files.
+pub(crate) const TABLES_FOLDER: &str = "tables";
+
+/// What a read needs, published as one unit: the active memtable, the sealed ones and the
+/// version (the tables).
 ///
 /// A reader loads the current `SuperVersion` with one atomic load and reads from it alone; the
 /// memtables it holds stay alive as long as the reader does, whatever rotations happen meanwhile.
@@ -24,6 +32,8 @@ pub(crate) struct SuperVersion {
     pub(crate) active: Arc<Memtable>,
     /// Sealed memtables, oldest first (reads walk them from the back).
     pub(crate) sealed: Vec<Arc<Memtable>>,
+    /// The tables.
+    pub(crate) version: Arc<Version>,
 }
 
 impl SuperVersion {
@@ -39,6 +49,16 @@ pub(crate) struct TreeInner {
     pub(crate) super_version: ArcSwap<SuperVersion>,
     /// Held while a structural change builds and publishes the next SuperVersion.
     pub(crate) version_lock: Mutex<()>,
+    /// Serializes flushes (`get_flush_lock`).
+    pub(crate) flush_lock: std::sync::Mutex<()>,
+    /// The id the next table file gets.
+    pub(crate) next_table_id: AtomicU64,
+    /// Set by a failed write or fsync of a flush: flushes are refused until the tree is reopened.
+    pub(crate) poisoned: AtomicBool,
+    /// What table readers need.
+    pub(crate) table_ctx: TableContext,
+    /// `<path>/tables`.
+    pub(crate) tables_dir: PathBuf,
     /// Holds the directory's exclusive lock until the last handle drops.
     _lock: Box<dyn FsLock>,
 }
@@ -98,16 +118,42 @@ impl Tree {
             }
             Err(e) => return Err(Error::io("lock", Some(lock_path), e)),
         };
+        let tables_dir = path.join(TABLES_FOLDER);
+        fs.create_dir(&tables_dir)
+            .map_err(|e| Error::io("create directory", Some(tables_dir.clone()), e))?;
+        // NB: until the manifest (recovery milestone) records the next table id, start past every
+        // table file present so that no file is ever overwritten.
+        let next_table_id = fs
+            .list(&tables_dir)
+            .map_err(|e| Error::io("list directory", Some(tables_dir.clone()), e))?
+            .iter()
+            .filter_map(|p| p.file_stem()?.to_str()?.parse::<u64>().ok())
+            .max()
+            .map_or(0, |id| id + 1);
         let cmp = Comparator::new(Arc::clone(&config.comparator));
         let super_version = SuperVersion {
             active: Arc::new(Memtable::with_comparator(cmp.clone())),
             sealed: Vec::new(),
+            version: Arc::new(Version::default()),
+        };
+        let table_ctx = TableContext {
+            fs: Arc::clone(&config.fs),
+            cache: Arc::clone(&config.cache),
+            descriptors: config.descriptor_table.clone(),
+            cmp: cmp.clone(),
+            pin_index: config.index_pinning.get(0),
+            pin_filter: config.filter_pinning.get(0),
         };
         Ok(Self(Arc::new(TreeInner {
             config,
             cmp,
             super_version: ArcSwap::from_pointee(super_version),
             version_lock: Mutex::new(()),
+            flush_lock: std::sync::Mutex::new(()),
+            next_table_id: AtomicU64::new(next_table_id),
+            poisoned: AtomicBool::new(false),
+            table_ctx,
+            tables_dir,
             _lock: lock,
         })))
     }
@@ -151,6 +197,7 @@ impl Tree {
         self.0.super_version.store(Arc::new(SuperVersion {
             active: Arc::new(Memtable::with_comparator(self.0.cmp.clone())),
             sealed,
+            version: Arc::clone(&current.version),
         }));
         Some(Arc::clone(&current.active))
     }
@@ -162,17 +209,102 @@ impl Tree {
 
     /// The approximate number of entries (versions and tombstones included) in the tree.
     pub fn approximate_len(&self) -> usize {
-        self.0
-            .super_version
-            .load()
-            .memtables()
-            .map(|m| m.len())
-            .sum()
+        let super_version = self.0.super_version.load();
+        let in_memory: usize = super_version.memtables().map(|m| m.len()).sum();
+        let on_disk: u64 = super_version
+            .version
+            .tables()
+            .map(|t| t.meta().entry_count)
+            .sum();
+        in_memory + usize::try_from(on_disk).unwrap_or(usize::MAX)
     }
 
     /// The highest seqno written to the tree, if any.
     pub fn get_highest_seqno(&self) -> Option<SeqNo> {
         self.get_highest_memtable_seqno()
+            .max(self.get_highest_persisted_seqno())
+    }
+
+    /// The highest seqno in the tables, if any.
+    pub fn get_highest_persisted_seqno(&self) -> Option<SeqNo> {
+        self.0
+            .super_version
+            .load()
+            .version
+            .tables()
+            .map(|t| t.meta().seqno_max)
+            .max()
+    }
+
+    /// The number of table files.
+    pub fn table_count(&self) -> usize {
+        self.0.super_version.load().version.tables().count()
+    }
+
+    /// The number of tables in `level`, or `None` past the last level.
+    pub fn level_table_count(&self, level: usize) -> Option<usize> {
+        let super_version = self.0.super_version.load();
+        let level = super_version.version.levels.get(level)?;
+        Some(level.runs.iter().map(|run| run.tables().len()).sum())
+    }
+
+    /// The number of runs in level 0.
+    pub fn l0_run_count(&self) -> usize {
+        self.0
+            .super_version
+            .load()
+            .version
+            .levels
+            .first()
+            .map_or(0, |level| level.runs.len())
+    }
+
+    /// The bytes of the table files.
+    pub fn disk_space(&self) -> u64 {
+        self.0
+            .super_version
+            .load()
+            .version
+            .tables()
+            .map(|t| t.file_size())
+            .sum()
+    }
+
+    /// The bytes of the tables' bloom filters.
+    pub fn filter_size(&self) -> u64 {
+        self.0
+            .super_version
+            .load()
+            .version
+            .tables()
+            .map(|t| t.filter_size())
+            .sum()
+    }
+
+    /// The number of tombstones in the tables.
+    pub fn tombstone_count(&self) -> u64 {
+        self.0
+            .super_version
+            .load()
+            .version
+            .tables()
+            .map(|t| t.meta().tombstone_count)
+            .sum()
+    }
+
+    /// The number of weak tombstones in the tables.
+    pub fn weak_tombstone_count(&self) -> u64 {
+        self.0
+            .super_version
+            .load()
+            .version
+            .tables()
+            .map(|t| t.meta().weak_tombstone_count)
+            .sum()
+    }
+
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.0.poisoned.load(Ordering::Acquire)
     }
 
     /// The highest seqno in the active or sealed memtables, if any.

@@ -17,6 +17,7 @@ use crate::merge::{BoxedSource, Merger};
 use crate::mvcc::MvccStream;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
+use crate::version::RunIter;
 
 /// An owned user-key range.
 type OwnedBounds = (Bound<Slice>, Bound<Slice>);
@@ -58,6 +59,14 @@ impl Tree {
             sources.push(Box::new(
                 MemtableIter::new(Arc::clone(memtable), bounds.clone(), seqno).map(Ok),
             ));
+        }
+        for run in super_version.version.runs() {
+            sources.push(Box::new(RunIter::new(
+                Arc::clone(run),
+                &self.0.cmp,
+                bounds.clone(),
+                seqno,
+            )));
         }
         MvccStream::new(Merger::new(sources, self.0.cmp.clone()), self.0.cmp.clone())
     }

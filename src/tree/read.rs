@@ -1,9 +1,12 @@
 //! Point reads.
 //!
-//! A point read looks at the memtables newest first and keeps the version with the highest
-//! visible seqno. It does not stop at the first hit: seqnos are chosen by callers, so an older
-//! memtable may hold a newer version (two writers that took seqnos before a rotation). It skips a
-//! memtable whose highest seqno cannot beat the version already found.
+//! A point read looks at the memtables newest first, then at every run (level 0 newest first,
+//! then the deeper levels), and keeps the version with the highest visible seqno. It does not stop
+//! at the first hit: seqnos are chosen by callers, so an older memtable or run may hold a newer
+//! version (two writers that took seqnos before a rotation). It skips a memtable or table whose
+//! highest seqno cannot beat the version already found; in a run it looks only at the one table
+//! whose key range holds the key, and a table's filter is probed with one key hash computed once
+//! for the whole read.
 
 use super::inner::Tree;
 use crate::error::Result;
@@ -11,22 +14,41 @@ use crate::key::{InternalValue, ValueType};
 use crate::memtable::Memtable;
 use crate::seqno::SeqNo;
 use crate::slice::UserValue;
+use crate::table::filter::key_hash;
 
 impl Tree {
     /// The newest version of `key` visible at `seqno`, tombstones included.
-    pub(crate) fn get_internal(&self, key: &[u8], seqno: SeqNo) -> Option<InternalValue> {
+    pub(crate) fn get_internal(&self, key: &[u8], seqno: SeqNo) -> Result<Option<InternalValue>> {
         let super_version = self.0.super_version.load();
         let mut best: Option<InternalValue> = None;
         for memtable in super_version.memtables() {
             best = newer_of(best, memtable, key, seqno);
         }
-        best
+        let mut hash = None;
+        for run in super_version.version.runs() {
+            let Some(table) = run.table_for_key(&self.0.cmp, key) else {
+                continue;
+            };
+            if best
+                .as_ref()
+                .is_some_and(|b| table.meta().seqno_max <= b.key.seqno)
+            {
+                continue;
+            }
+            let hash = *hash.get_or_insert_with(|| key_hash(key));
+            if let Some(found) = table.get(key, seqno, hash)?
+                && best.as_ref().is_none_or(|b| found.key.seqno > b.key.seqno)
+            {
+                best = Some(found);
+            }
+        }
+        Ok(best)
     }
 
     /// The value of `key` as of `seqno` (seeing writes with lower seqnos), or `None`.
     ///
     /// # Errors
-    /// I/O or corruption errors of the tables read (none while the tree is in memory).
+    /// I/O or corruption errors of the tables read.
     ///
     /// ```
     /// # use strata::{Config, SequenceNumberCounter};
@@ -39,7 +61,7 @@ impl Tree {
     /// # Ok::<(), strata::Error>(())
     /// ```
     pub fn get<K: AsRef<[u8]>>(&self, key: K, seqno: SeqNo) -> Result<Option<UserValue>> {
-        Ok(resolve(self.get_internal(key.as_ref(), seqno)))
+        Ok(resolve(self.get_internal(key.as_ref(), seqno)?))
     }
 
     /// Whether `key` has a value as of `seqno`.

@@ -1,0 +1,296 @@
+//! Flush: sealed memtables become one level-0 run of table files.
+//!
+//! 1. Rotation seals the active memtable; the flush waits until every writer that entered a
+//!    sealed memtable has left it.
+//! 2. The sealed memtables are merged (newest first) into one sorted stream; identical internal
+//!    keys keep the newer memtable's entry, and versions no read at or above the seqno threshold
+//!    can see are dropped: per user key, every version at or above the threshold plus the newest
+//!    one below it. Tombstones stay (older data may lie in tables below).
+//! 3. The stream is written as tables cut at the target size, always between two user keys, so a
+//!    key's versions never span two tables of a run. Each table file is synced, then the tables
+//!    directory is synced, before the tables become visible.
+//! 4. Under the version lock, the new run is published as the newest run of level 0, and the
+//!    flushed memtables leave the SuperVersion, in one atomic swap. If a concurrent change
+//!    replaced the sealed memtables meanwhile, the flush discards its tables instead.
+//!
+//! A failed write or fsync poisons the tree: it is never retried and taken for success.
+
+use std::ops::Bound;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard, PoisonError};
+
+use super::inner::{SuperVersion, Tree};
+use crate::error::{Error, Result};
+use crate::key::InternalValue;
+use crate::memtable::{Memtable, MemtableIter};
+use crate::merge::{BoxedSource, Merger};
+use crate::seqno::SeqNo;
+use crate::table::reader::Table;
+use crate::table::writer::TableWriter;
+use crate::version::Run;
+
+/// Drops, per user key, the versions that no read at or above `threshold` can see.
+struct GcStream<I> {
+    inner: I,
+    cmp: crate::key::Comparator,
+    threshold: SeqNo,
+    /// The user key and seqno of the last entry kept.
+    last: Option<(crate::slice::Slice, SeqNo)>,
+    /// Whether the current key already kept a version below the threshold.
+    kept_below: bool,
+}
+
+impl<I: Iterator<Item = Result<InternalValue>>> Iterator for GcStream<I> {
+    type Item = Result<InternalValue>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let entry = match self.inner.next()? {
+                Ok(entry) => entry,
+                Err(err) => return Some(Err(err)),
+            };
+            let same_key = self
+                .last
+                .as_ref()
+                .is_some_and(|(k, _)| self.cmp.user(k, &entry.key.user_key).is_eq());
+            if same_key {
+                // An identical internal key from an older memtable: the newer one was kept.
+                if self
+                    .last
+                    .as_ref()
+                    .is_some_and(|(_, s)| *s == entry.key.seqno)
+                {
+                    continue;
+                }
+                if self.kept_below {
+                    continue;
+                }
+            } else {
+                self.kept_below = false;
+            }
+            if entry.key.seqno < self.threshold {
+                self.kept_below = true;
+            }
+            self.last = Some((entry.key.user_key.clone(), entry.key.seqno));
+            return Some(Ok(entry));
+        }
+    }
+}
+
+impl Tree {
+    /// The lock that serializes flushes; pass it to [`Tree::flush`].
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// tree.insert("k", "v", 0);
+    /// tree.rotate_memtable();
+    /// let lock = tree.get_flush_lock();
+    /// assert!(tree.flush(&lock, 0)?.is_some());
+    /// assert_eq!(tree.table_count(), 1);
+    /// assert_eq!(tree.flush(&lock, 0)?, None);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn get_flush_lock(&self) -> MutexGuard<'_, ()> {
+        self.0
+            .flush_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Seals the active memtable and writes it, with any other sealed memtables, to table files.
+    /// Durable when it returns.
+    ///
+    /// `seqno_threshold` promises that no read below it will happen again: versions only such
+    /// reads could see are dropped.
+    ///
+    /// # Errors
+    /// `Io` if a table cannot be written or synced (the tree is then poisoned);
+    /// `Poisoned` after an earlier failure.
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// tree.insert("k", "v1", 0);
+    /// tree.insert("k", "v2", 1);
+    /// tree.flush_active_memtable(0)?;
+    /// assert_eq!(tree.table_count(), 1);
+    /// assert_eq!(tree.get("k", 1)?, Some("v1".into()));
+    /// assert_eq!(tree.get("k", 2)?, Some("v2".into()));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn flush_active_memtable(&self, seqno_threshold: SeqNo) -> Result<()> {
+        let lock = self.get_flush_lock();
+        if self.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        self.rotate_memtable();
+        self.flush(&lock, seqno_threshold).map(|_| ())
+    }
+
+    /// Writes the sealed memtables (not the active one) to one level-0 run of tables. Returns the
+    /// bytes written, or `None` if nothing was sealed.
+    ///
+    /// # Errors
+    /// As [`Tree::flush_active_memtable`].
+    pub fn flush(&self, _lock: &MutexGuard<'_, ()>, seqno_threshold: SeqNo) -> Result<Option<u64>> {
+        if self.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        let flushing: Vec<Arc<Memtable>> = self.super_version().sealed.clone();
+        if flushing.is_empty() {
+            return Ok(None);
+        }
+        for memtable in &flushing {
+            memtable.wait_for_writers();
+        }
+        let written = match self.write_run(&flushing, seqno_threshold) {
+            Ok(written) => written,
+            Err(err) => {
+                if matches!(err, Error::Io { .. }) {
+                    self.0.poisoned.store(true, Ordering::Release);
+                }
+                return Err(err);
+            }
+        };
+        let (tables, bytes) = written;
+        if !self.publish_run(&flushing, tables) {
+            return Ok(None);
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Writes `memtables` as tables; returns them opened, in key order, and the bytes written.
+    fn write_run(
+        &self,
+        memtables: &[Arc<Memtable>],
+        threshold: SeqNo,
+    ) -> Result<(Vec<Arc<Table>>, u64)> {
+        let inner = &self.0;
+        let sources: Vec<BoxedSource> = memtables
+            .iter()
+            .rev()
+            .map(|m| -> BoxedSource {
+                Box::new(
+                    MemtableIter::new(
+                        Arc::clone(m),
+                        (Bound::Unbounded, Bound::Unbounded),
+                        SeqNo::MAX,
+                    )
+                    .map(Ok),
+                )
+            })
+            .collect();
+        let mut stream = GcStream {
+            inner: Merger::new(sources, inner.cmp.clone()),
+            cmp: inner.cmp.clone(),
+            threshold,
+            last: None,
+            kept_below: false,
+        }
+        .peekable();
+        let mut tables = Vec::new();
+        let mut bytes = 0;
+        let mut created = Vec::new();
+        let result = (|| -> Result<()> {
+            while stream.peek().is_some() {
+                let id = inner.next_table_id.fetch_add(1, Ordering::AcqRel);
+                let path = inner.tables_dir.join(format!("{id}.sst"));
+                let file = inner
+                    .config
+                    .fs
+                    .create(&path)
+                    .map_err(|e| Error::io("create table", Some(path.clone()), e))?;
+                created.push(path.clone());
+                let mut writer = TableWriter::new(
+                    file,
+                    &path,
+                    inner.config.writer_options(0, id),
+                    inner.cmp.clone(),
+                );
+                let mut last_key: Option<crate::slice::Slice> = None;
+                while let Some(entry) = stream.next_if(|next| {
+                    // Cut only between user keys, once the table reached its target size.
+                    let full = writer.size_bytes() >= inner.config.table_target_size;
+                    let same_key = match (next, &last_key) {
+                        (Ok(e), Some(k)) => inner.cmp.user(&e.key.user_key, k).is_eq(),
+                        _ => false,
+                    };
+                    !full || same_key
+                }) {
+                    let entry = entry?;
+                    writer.add(
+                        &entry.key.user_key,
+                        entry.key.seqno,
+                        entry.key.value_type,
+                        &entry.value,
+                    )?;
+                    last_key = Some(entry.key.user_key);
+                }
+                if let Some((_, size)) = writer.finish()? {
+                    bytes += size;
+                    tables.push(path);
+                }
+            }
+            inner
+                .config
+                .fs
+                .sync_dir(&inner.tables_dir)
+                .map_err(|e| Error::io("fsync directory", Some(inner.tables_dir.clone()), e))?;
+            Ok(())
+        })();
+        let opened = result.and_then(|()| {
+            tables
+                .iter()
+                .map(|path| Table::open(path, &inner.table_ctx).map(Arc::new))
+                .collect::<Result<Vec<_>>>()
+        });
+        match opened {
+            Ok(opened) => Ok((opened, bytes)),
+            Err(err) => {
+                for path in &created {
+                    // NB: best effort; a leftover file is never named by a version.
+                    let _ = inner.config.fs.remove(path);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Publishes `tables` as the newest level-0 run and drops `flushed` from the sealed
+    /// memtables. Returns `false` (and deletes the tables) if the sealed memtables changed.
+    fn publish_run(&self, flushed: &[Arc<Memtable>], tables: Vec<Arc<Table>>) -> bool {
+        let inner = &self.0;
+        let _guard = inner.version_lock.lock();
+        let current = inner.super_version.load_full();
+        let still_sealed = current.sealed.len() >= flushed.len()
+            && current
+                .sealed
+                .iter()
+                .zip(flushed)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        if !still_sealed {
+            for table in &tables {
+                let _ = inner.config.fs.remove(table.path());
+            }
+            return false;
+        }
+        let version = if tables.is_empty() {
+            Arc::clone(&current.version)
+        } else {
+            Arc::new(current.version.with_l0_run(Run::new(tables)))
+        };
+        inner.super_version.store(Arc::new(SuperVersion {
+            active: Arc::clone(&current.active),
+            sealed: current
+                .sealed
+                .get(flushed.len()..)
+                .unwrap_or_default()
+                .to_vec(),
+            version,
+        }));
+        true
+    }
+}

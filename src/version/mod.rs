@@ -1,0 +1,60 @@
+//! Versions: the immutable set of tables a read sees, and the runs and levels they form.
+//!
+//! - [`Version`]: `LEVEL_COUNT` levels; each level a list of runs; each run a list of tables
+//!   with disjoint key ranges, sorted by key. Level 0 holds one run per flush, newest first;
+//!   deeper levels (built by compaction, a later milestone) hold one run each.
+//! - [`RunIter`]: a double-ended scan over one run.
+//!
+//! A version never changes: a flush builds a new one and publishes it in a new SuperVersion. A
+//! reader that holds a version keeps its tables (and their open files) alive.
+//! The manifest that persists versions arrives with the recovery milestone.
+
+mod run;
+
+pub(crate) use run::{Run, RunIter};
+
+use std::sync::Arc;
+
+/// The number of levels of a tree.
+pub(crate) const LEVEL_COUNT: usize = 7;
+
+/// One level: its runs (level 0: newest first).
+#[derive(Clone, Default, Debug)]
+pub(crate) struct Level {
+    pub(crate) runs: Vec<Arc<Run>>,
+}
+
+/// An immutable snapshot of the tree's tables; see the module documentation.
+#[derive(Clone, Debug)]
+pub(crate) struct Version {
+    pub(crate) levels: Vec<Level>,
+}
+
+impl Default for Version {
+    fn default() -> Self {
+        Self {
+            levels: vec![Level::default(); LEVEL_COUNT],
+        }
+    }
+}
+
+impl Version {
+    /// A new version with `run` added to level 0 as its newest run.
+    pub(crate) fn with_l0_run(&self, run: Run) -> Self {
+        let mut next = self.clone();
+        if let Some(l0) = next.levels.first_mut() {
+            l0.runs.insert(0, Arc::new(run));
+        }
+        next
+    }
+
+    /// Every run, in read order: level 0 newest first, then the deeper levels.
+    pub(crate) fn runs(&self) -> impl Iterator<Item = &Arc<Run>> {
+        self.levels.iter().flat_map(|level| level.runs.iter())
+    }
+
+    /// Every table.
+    pub(crate) fn tables(&self) -> impl Iterator<Item = &Arc<crate::table::reader::Table>> {
+        self.runs().flat_map(|run| run.tables().iter())
+    }
+}

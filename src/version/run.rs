@@ -1,0 +1,147 @@
+//! A run: tables with disjoint key ranges, sorted by key, read as one sorted sequence.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::key::{Comparator, InternalValue};
+use crate::seqno::SeqNo;
+use crate::slice::Slice;
+use crate::table::iter::TableIter;
+use crate::table::reader::Table;
+
+/// Tables with disjoint key ranges, sorted by key. A user key's versions never span two tables.
+#[derive(Debug)]
+pub(crate) struct Run {
+    tables: Vec<Arc<Table>>,
+}
+
+impl Run {
+    /// A run of `tables`, which must be sorted by key with disjoint ranges.
+    pub(crate) fn new(tables: Vec<Arc<Table>>) -> Self {
+        Self { tables }
+    }
+
+    pub(crate) fn tables(&self) -> &[Arc<Table>] {
+        &self.tables
+    }
+
+    /// The table whose key range may hold `key`.
+    pub(crate) fn table_for_key(&self, cmp: &Comparator, key: &[u8]) -> Option<&Arc<Table>> {
+        let i = self
+            .tables
+            .partition_point(|t| cmp.user(&t.meta().max_key, key).is_lt());
+        self.tables
+            .get(i)
+            .filter(|t| cmp.user(&t.meta().min_key, key).is_le())
+    }
+
+    /// The tables whose key ranges overlap `bounds`, as an index range.
+    fn overlapping(
+        &self,
+        cmp: &Comparator,
+        bounds: &(Bound<Slice>, Bound<Slice>),
+    ) -> std::ops::Range<usize> {
+        let start = match &bounds.0 {
+            Bound::Included(k) => self
+                .tables
+                .partition_point(|t| cmp.user(&t.meta().max_key, k).is_lt()),
+            Bound::Excluded(k) => self
+                .tables
+                .partition_point(|t| cmp.user(&t.meta().max_key, k).is_le()),
+            Bound::Unbounded => 0,
+        };
+        let end = match &bounds.1 {
+            Bound::Included(k) => self
+                .tables
+                .partition_point(|t| cmp.user(&t.meta().min_key, k).is_le()),
+            Bound::Excluded(k) => self
+                .tables
+                .partition_point(|t| cmp.user(&t.meta().min_key, k).is_lt()),
+            Bound::Unbounded => self.tables.len(),
+        };
+        start..end.max(start)
+    }
+}
+
+/// A double-ended scan over one run: table scans opened lazily from either end. When both ends
+/// reach the same table, they share its scan (which is itself double-ended), so no entry is
+/// yielded twice.
+pub(crate) struct RunIter {
+    run: Arc<Run>,
+    bounds: (Bound<Slice>, Bound<Slice>),
+    read_seqno: SeqNo,
+    /// Tables not yet opened: `next..end`.
+    next: usize,
+    end: usize,
+    front: Option<TableIter>,
+    back: Option<TableIter>,
+}
+
+impl RunIter {
+    pub(crate) fn new(
+        run: Arc<Run>,
+        cmp: &Comparator,
+        bounds: (Bound<Slice>, Bound<Slice>),
+        read_seqno: SeqNo,
+    ) -> Self {
+        let range = run.overlapping(cmp, &bounds);
+        Self {
+            run,
+            bounds,
+            read_seqno,
+            next: range.start,
+            end: range.end,
+            front: None,
+            back: None,
+        }
+    }
+
+    fn open(&self, i: usize) -> Option<TableIter> {
+        self.run
+            .tables
+            .get(i)
+            .map(|t| TableIter::new(Arc::clone(t), self.bounds.clone(), self.read_seqno))
+    }
+}
+
+impl Iterator for RunIter {
+    type Item = Result<InternalValue>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(iter) = &mut self.front {
+                match iter.next() {
+                    Some(item) => return Some(item),
+                    None => self.front = None,
+                }
+            }
+            if self.next < self.end {
+                self.front = self.open(self.next);
+                self.next += 1;
+                continue;
+            }
+            // Every table is open: the rest is in the back scan.
+            return self.back.as_mut()?.next();
+        }
+    }
+}
+
+impl DoubleEndedIterator for RunIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(iter) = &mut self.back {
+                match iter.next_back() {
+                    Some(item) => return Some(item),
+                    None => self.back = None,
+                }
+            }
+            if self.next < self.end {
+                self.end -= 1;
+                self.back = self.open(self.end);
+                continue;
+            }
+            return self.front.as_mut()?.next_back();
+        }
+    }
+}
