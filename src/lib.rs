@@ -47,6 +47,8 @@ pub mod config;
 mod error;
 pub mod fs;
 mod guard;
+#[cfg(feature = "internals")]
+pub mod internals;
 mod key;
 mod memtable;
 mod merge;
