@@ -1,5 +1,5 @@
-//! Little-endian LEB128 varints, the length encoding of every in-memory record and (later) every
-//! on-disk entry. Decoders never trust their input: they return `None` on a truncated or overlong
+//! Little-endian LEB128 varints, the length encoding of every in-memory record and every on-disk
+//! entry. Decoders never trust their input: they return `None` on a truncated or overlong
 //! encoding instead of panicking.
 
 /// Writes `value` as LEB128 into `out` and returns the bytes written (1 to 5).

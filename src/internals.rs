@@ -67,7 +67,7 @@ pub fn decode_any_block(bytes: &[u8], kind: u8) -> std::result::Result<Vec<u8>, 
         2 => BlockType::Filter,
         _ => BlockType::Meta,
     };
-    decode_block(bytes, block_type)
+    decode_block(&Slice::new(bytes), block_type).map(|raw| raw.to_vec())
 }
 
 /// Encodes `raw` as a data block envelope.
@@ -178,7 +178,6 @@ impl TableFile {
             cache: Arc::new(Cache::with_capacity_bytes(cache_bytes)),
             descriptors: None,
             cmp: Comparator::default(),
-            pin_index: true,
             pin_filter: true,
         };
         Ok(Self {

@@ -1,6 +1,6 @@
 //! The k-way merge of sorted sources: the first stage of every scan.
 //!
-//! Each source (a memtable, later a table or a level) yields its entries in internal-key order and
+//! Each source (a memtable, or a run of tables) yields its entries in internal-key order and
 //! only the entries its read seqno can see. [`Merger`] interleaves them into one stream in
 //! internal-key order, from either end. Entries with equal internal keys come from the earlier
 //! (newer) source first when reading forward and last when reading backward, so both directions

@@ -1,8 +1,8 @@
 //! [`Config`]: how a tree is opened.
 //!
 //! A `Config` names the tree's directory and the seqno counters the caller shares with it, and
-//! carries the settings that later layers read (the comparator now; block, filter, cache and
-//! compaction settings as those layers arrive). Every builder method takes and returns `Self`.
+//! carries the settings the layers below read: the comparator, the file system, the per-level table
+//! policies, the block cache and the descriptor table. Every builder method takes and returns `Self`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -163,8 +163,8 @@ impl Config {
 
     /// The in-block hash index ratio of data blocks, per level (default 0: off).
     ///
-    /// Recorded for compatibility; the in-block hash index is not built yet (issue #3 tracks it),
-    /// so point reads use the restart-point binary search at every ratio.
+    /// Accepted for compatibility but not used yet: the in-block hash index is not built (issue #3
+    /// tracks it), so point reads use the restart-point binary search at every ratio.
     #[must_use]
     pub fn data_block_hash_ratio_policy(mut self, policy: HashRatioPolicy) -> Self {
         self.data_block_hash_ratio = policy;
@@ -192,10 +192,10 @@ impl Config {
         self
     }
 
-    /// Whether each level's (top-level) index blocks stay in memory (default yes).
+    /// Whether each level's index blocks stay in memory (default yes).
     ///
-    /// The top-level index of an open table is always held in memory; with a partitioned index
-    /// the partitions go through the block cache.
+    /// Accepted for compatibility; today the top-level index of an open table is always held in
+    /// memory, and with a partitioned index the partitions go through the block cache.
     #[must_use]
     pub fn index_block_pinning_policy(mut self, policy: PinningPolicy) -> Self {
         self.index_pinning = policy;

@@ -25,6 +25,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::compression::CompressionType;
 use crate::error::CorruptionKind;
+use crate::slice::Slice;
 
 /// The header length in bytes.
 pub(crate) const HEADER_LEN: usize = 18;
@@ -140,16 +141,12 @@ impl BlockHeader {
             checksum: u64::from_le_bytes(c),
         })
     }
-
-    /// The block's total length on disk.
-    pub(crate) fn block_len(&self) -> u64 {
-        HEADER_LEN as u64 + u64::from(self.stored_len)
-    }
 }
 
 /// Verifies and decodes the block that fills `bytes` (header and stored bytes) and returns its
-/// raw contents. `expected` is the type the caller is reading.
-pub(crate) fn decode_block(bytes: &[u8], expected: BlockType) -> Result<Vec<u8>, CorruptionKind> {
+/// raw contents: a zero-copy sub-slice for an uncompressed block. `expected` is the type the
+/// caller is reading.
+pub(crate) fn decode_block(bytes: &Slice, expected: BlockType) -> Result<Slice, CorruptionKind> {
     let header = BlockHeader::parse(bytes)?;
     let stored = bytes.get(HEADER_LEN..).ok_or(CorruptionKind::Truncated)?;
     if stored.len() != header.stored_len as usize {
@@ -172,7 +169,7 @@ pub(crate) fn decode_block(bytes: &[u8], expected: BlockType) -> Result<Vec<u8>,
             if header.raw_len != header.stored_len {
                 return Err(CorruptionKind::InvalidField("raw length"));
             }
-            Ok(stored.to_vec())
+            Ok(bytes.slice(HEADER_LEN..))
         }
         #[cfg(feature = "lz4")]
         CompressionType::Lz4 => {
@@ -182,7 +179,7 @@ pub(crate) fn decode_block(bytes: &[u8], expected: BlockType) -> Result<Vec<u8>,
             }
             let mut raw = vec![0u8; raw_len];
             match lz4_flex::block::decompress_into(stored, &mut raw) {
-                Ok(n) if n == raw_len => Ok(raw),
+                Ok(n) if n == raw_len => Ok(Slice::from(raw)),
                 _ => Err(CorruptionKind::InvalidField("compressed bytes")),
             }
         }
@@ -209,7 +206,10 @@ mod tests {
         expected.extend_from_slice(&sum);
         expected.extend_from_slice(b"abc");
         assert_eq!(block, expected);
-        assert_eq!(decode_block(&block, BlockType::Index).unwrap(), b"abc");
+        assert_eq!(
+            decode_block(&Slice::from(block.clone()), BlockType::Index).unwrap(),
+            b"abc"
+        );
     }
 
     #[test]
@@ -224,7 +224,7 @@ mod tests {
                 let mut bad = block.clone();
                 bad[byte] ^= 1 << bit;
                 assert!(
-                    decode_block(&bad, BlockType::Data).is_err(),
+                    decode_block(&Slice::from(bad.clone()), BlockType::Data).is_err(),
                     "flip of bit {bit} in byte {byte} went unnoticed"
                 );
             }
@@ -236,12 +236,12 @@ mod tests {
         let block = encoded(BlockType::Data, CompressionType::None, b"0123456789");
         for len in 0..block.len() {
             assert!(
-                decode_block(&block[..len], BlockType::Data).is_err(),
+                decode_block(&Slice::from(&block[..len]), BlockType::Data).is_err(),
                 "len {len}"
             );
         }
         assert_eq!(
-            decode_block(&block, BlockType::Meta),
+            decode_block(&Slice::from(block.clone()), BlockType::Meta),
             Err(CorruptionKind::InvalidField("block type"))
         );
     }
@@ -253,25 +253,31 @@ mod tests {
         let block = encoded(BlockType::Data, CompressionType::Lz4, &raw);
         assert!(block.len() < raw.len());
         assert_eq!(block[1], 1);
-        assert_eq!(decode_block(&block, BlockType::Data).unwrap(), raw);
+        assert_eq!(
+            decode_block(&Slice::from(block.clone()), BlockType::Data).unwrap(),
+            raw
+        );
         let noise: Vec<u8> = (0..64u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         let block = encoded(BlockType::Data, CompressionType::Lz4, &noise);
         assert_eq!(block[1], 0, "incompressible data is stored raw");
-        assert_eq!(decode_block(&block, BlockType::Data).unwrap(), noise);
+        assert_eq!(
+            decode_block(&Slice::from(block.clone()), BlockType::Data).unwrap(),
+            noise
+        );
     }
 
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode_block(&bytes, BlockType::Data);
+            let _ = decode_block(&Slice::from(bytes.clone()), BlockType::Data);
         }
 
         #[test]
         fn any_contents_round_trip(raw in prop::collection::vec(any::<u8>(), 0..500)) {
             let block = encoded(BlockType::Data, CompressionType::default(), &raw);
-            prop_assert_eq!(decode_block(&block, BlockType::Data).unwrap(), raw);
+            prop_assert_eq!(decode_block(&Slice::from(block.clone()), BlockType::Data).unwrap(), raw);
         }
     }
 }

@@ -280,15 +280,18 @@ impl DataBlock {
         Ok(())
     }
 
-    fn restart_key(&self, i: usize) -> Result<(Vec<u8>, SeqNo), CorruptionKind> {
+    /// The key of restart point `i`, borrowed from the block (a restart key is stored whole).
+    fn restart_key(&self, i: usize) -> Result<(&[u8], SeqNo), CorruptionKind> {
         let entry = self.decode_entry(self.restart(i)?)?;
         if entry.shared != 0 {
             return Err(CorruptionKind::InvalidField(
                 "restart entry shares a prefix",
             ));
         }
-        let mut key = Vec::new();
-        self.apply_key(&mut key, &entry)?;
+        let key = self
+            .data
+            .get(entry.suffix)
+            .ok_or(CorruptionKind::Truncated)?;
         Ok((key, entry.seqno))
     }
 
@@ -329,7 +332,7 @@ impl DataBlock {
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             let (mid_key, mid_seqno) = self.restart_key(mid)?;
-            if cmp.internal((&mid_key, mid_seqno), (key, seqno)) == Ordering::Less {
+            if cmp.internal((mid_key, mid_seqno), (key, seqno)) == Ordering::Less {
                 lo = mid;
             } else {
                 hi = mid;

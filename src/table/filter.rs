@@ -1,14 +1,13 @@
 //! The bloom filter of a table: lets a point read skip a table that cannot hold its key without
 //! touching the table's index or data blocks.
 //!
-//! Where it sits: the table writer (tables milestone) feeds every user key's [`key_hash`] to a
+//! Where it sits: the table writer feeds every user key's [`key_hash`] to a
 //! [`FilterBuilder`] and stores [`FilterBuilder::finish`]'s bytes as the table's filter block; the
 //! table reader wraps those bytes in a [`FilterReader`]. A point read computes [`key_hash`] once
 //! and asks every candidate table's filter with the same 64-bit hash, so the key is hashed once per
 //! lookup, not once per table.
 //!
-//! Byte layout (format tag 1, "classic"; all integers little-endian; `docs/format.md` gets this
-//! table with the tables milestone):
+//! Byte layout (format tag 1, "classic"; all integers little-endian; see `docs/format.md`):
 //!
 //! ```text
 //! offset        size  field
@@ -29,14 +28,6 @@
 //! and never trusts the length field for an allocation (it allocates nothing) or an index.
 //! Thread safety: [`FilterReader`] is an immutable view, `Send + Sync`; [`FilterBuilder`] is owned
 //! by one writer.
-
-#![cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "used by the table writer and reader of the tables milestone"
-    )
-)]
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -126,6 +117,7 @@ impl FilterBuilder {
     }
 
     /// A builder sized for the false-positive rate `fpr` (see [`bits_per_key_for_fpr`]).
+    #[cfg(test)]
     pub(crate) fn with_false_positive_rate(fpr: f64) -> Self {
         Self::new(bits_per_key_for_fpr(fpr))
     }

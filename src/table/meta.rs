@@ -178,7 +178,7 @@ impl Footer {
             }
         };
         let filter = if u64_at(24) == 0 {
-            if u64_at(16) != 0 {
+            if u64_at(16) != 0 || flags & FLAG_FILTER_PARTITIONED != 0 {
                 return Err(corrupt("filter handle"));
             }
             None

@@ -11,11 +11,6 @@
 //! `table/` knows nothing of versions or trees: the CLI and the fuzz targets open a table file on
 //! their own. The byte layout of every part is in `docs/format.md`.
 
-#![allow(
-    dead_code,
-    reason = "the table writer and reader, the next step of the tables milestone, use these"
-)]
-
 pub(crate) mod block;
 pub(crate) mod data_block;
 pub(crate) mod filter;

@@ -1,6 +1,7 @@
 //! The table reader: opens a table file, validates it, and serves point reads and scans.
 //!
-//! Opening reads the footer, then the meta block and the (top-level) index block, and checks the
+//! Opening reads the footer, then the meta block, the (top-level) index block (always kept in
+//! memory) and, when pinned or partitioned, the filter block or filter index, and checks the
 //! comparator name. Every block read afterwards goes through the block cache: a miss reads the
 //! block's bytes at its handle (bounded by the file's size, never by a length from the file
 //! alone), verifies the checksum, decompresses and caches the raw contents.
@@ -40,7 +41,6 @@ pub(crate) struct TableContext {
     pub(crate) cache: Arc<Cache>,
     pub(crate) descriptors: Option<Arc<DescriptorTable>>,
     pub(crate) cmp: Comparator,
-    pub(crate) pin_index: bool,
     pub(crate) pin_filter: bool,
 }
 
@@ -77,6 +77,15 @@ fn corruption(path: &Path, offset: u64, what: CorruptionKind) -> Error {
         offset,
         what,
     }
+}
+
+/// Reads `len` bytes at `offset` straight into a shared buffer (no copy afterwards).
+fn read_exact(file: &dyn FsReadFile, path: &Path, offset: u64, len: usize) -> Result<Slice> {
+    let mut buf: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+    let target = Arc::get_mut(&mut buf).unwrap_or_default();
+    file.read_exact_at(target, offset)
+        .map_err(|e| Error::io("read table block", Some(path.to_path_buf()), e))?;
+    Ok(Slice::from(buf))
 }
 
 impl Table {
@@ -116,7 +125,7 @@ impl Table {
             }
             None => FileSource::Owned(Arc::clone(&file)),
         };
-        let read_raw = |handle: BlockHandle, block_type| -> Result<Vec<u8>> {
+        let read_raw = |handle: BlockHandle, block_type| -> Result<Slice> {
             let len = usize::try_from(handle.len).map_err(|_| {
                 corruption(
                     path,
@@ -124,9 +133,7 @@ impl Table {
                     CorruptionKind::InvalidField("block length"),
                 )
             })?;
-            let mut bytes = vec![0u8; len];
-            file.read_exact_at(&mut bytes, handle.offset)
-                .map_err(|e| Error::io("read table block", Some(path.to_path_buf()), e))?;
+            let bytes = read_exact(file.as_ref(), path, handle.offset, len)?;
             decode_block(&bytes, block_type).map_err(|what| corruption(path, handle.offset, what))
         };
         let meta = TableMeta::decode(&read_raw(footer.meta, BlockType::Meta)?)
@@ -137,7 +144,7 @@ impl Table {
                 supplied: ctx.cmp.name().to_string(),
             });
         }
-        let index = DataBlock::new(Slice::from(read_raw(footer.index, BlockType::Index)?))
+        let index = DataBlock::new(read_raw(footer.index, BlockType::Index)?)
             .map_err(|what| corruption(path, footer.index.offset, what))?;
         let pinned_filter = match footer.filter {
             Some(handle) if ctx.pin_filter || footer.filter_partitioned => {
@@ -146,7 +153,7 @@ impl Table {
                 } else {
                     BlockType::Filter
                 };
-                Some(Slice::from(read_raw(handle, block_type)?))
+                Some(read_raw(handle, block_type)?)
             }
             _ => None,
         };
@@ -209,10 +216,12 @@ impl Table {
         if let Some(block) = self.cache.get_block(self.cache_id, handle.offset) {
             return Ok(block);
         }
+        // Every block lies before the footer.
+        let body_end = self.file_size.saturating_sub(FOOTER_LEN as u64);
         let in_bounds = handle
             .offset
             .checked_add(handle.len)
-            .is_some_and(|end| end <= self.file_size);
+            .is_some_and(|end| end <= body_end);
         let len = usize::try_from(handle.len)
             .ok()
             .filter(|_| in_bounds)
@@ -223,13 +232,9 @@ impl Table {
                     CorruptionKind::InvalidField("block handle"),
                 )
             })?;
-        let mut bytes = vec![0u8; len];
-        self.file()?
-            .read_exact_at(&mut bytes, handle.offset)
-            .map_err(|e| Error::io("read table block", Some(self.path.clone()), e))?;
-        let raw = decode_block(&bytes, block_type)
+        let bytes = read_exact(self.file()?.as_ref(), &self.path, handle.offset, len)?;
+        let block = decode_block(&bytes, block_type)
             .map_err(|what| corruption(&self.path, handle.offset, what))?;
-        let block = Slice::from(raw);
         self.cache
             .insert_block(self.cache_id, handle.offset, block.clone());
         Ok(block)

@@ -30,7 +30,6 @@ fn ctx(cache_bytes: u64, descriptors: bool) -> TableContext {
         cache: Arc::new(Cache::with_capacity_bytes(cache_bytes)),
         descriptors: descriptors.then(|| Arc::new(DescriptorTable::new(1))),
         cmp: Comparator::default(),
-        pin_index: true,
         pin_filter: false,
     }
 }

@@ -8,7 +8,7 @@
 //!                                                  the partitions; full index: the index block
 //!                                                  points to the data blocks)
 //! [filter partitions..] [filter index block]      (or one filter block; or nothing)
-//! [meta block] [footer: 64 bytes]
+//! [meta block] [footer: 72 bytes]
 //! ```
 //!
 //! Entries must arrive in internal-key order (user key through the comparator, then seqno

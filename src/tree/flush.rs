@@ -100,7 +100,8 @@ impl Tree {
     }
 
     /// Seals the active memtable and writes it, with any other sealed memtables, to table files.
-    /// Durable when it returns.
+    /// The table files and their directory are synced before it returns. (A reopened tree finds
+    /// them once the manifest of the recovery milestone, issue #4, records them.)
     ///
     /// `seqno_threshold` promises that no read below it will happen again: versions only such
     /// reads could see are dropped.
@@ -131,7 +132,8 @@ impl Tree {
     }
 
     /// Writes the sealed memtables (not the active one) to one level-0 run of tables. Returns the
-    /// bytes written, or `None` if nothing was sealed.
+    /// bytes written, or `None` if nothing was sealed (or if a concurrent change replaced the
+    /// sealed memtables meanwhile, in which case the tables written are discarded).
     ///
     /// # Errors
     /// As [`Tree::flush_active_memtable`].
@@ -213,7 +215,9 @@ impl Tree {
                 let mut last_key: Option<crate::slice::Slice> = None;
                 while let Some(entry) = stream.next_if(|next| {
                     // Cut only between user keys, once the table reached its target size.
-                    let full = writer.size_bytes() >= inner.config.table_target_size;
+                    // A table always takes at least one entry, whatever the target size.
+                    let full = writer.entry_count() > 0
+                        && writer.size_bytes() >= inner.config.table_target_size;
                     let same_key = match (next, &last_key) {
                         (Ok(e), Some(k)) => inner.cmp.user(&e.key.user_key, k).is_eq(),
                         _ => false,

@@ -1,8 +1,8 @@
 //! Scans: `iter`, `range` and `prefix`, and the reads built on them.
 //!
-//! A scan takes the current SuperVersion, opens one source per memtable (plus the optional
-//! `index` overlay, at its own seqno) bounded by the range, merges them ([`Merger`]) and picks the
-//! visible version per key ([`MvccStream`]). The iterator owns its SuperVersion and its bounds, so
+//! A scan takes the current SuperVersion, opens one source per memtable and one per run of tables
+//! (plus the optional `index` overlay, at its own seqno) bounded by the range, merges them
+//! ([`Merger`]) and picks the visible version per key ([`MvccStream`]). The iterator owns its SuperVersion and its bounds, so
 //! it is `Send + 'static` and may outlive the tree handle.
 
 use std::ops::{Bound, RangeBounds};
