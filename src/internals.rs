@@ -114,6 +114,8 @@ pub struct TableOptions {
     pub filter_partitioned: bool,
     /// Data block compression.
     pub compression: CompressionType,
+    /// In-block hash index buckets per key (0: none).
+    pub hash_ratio: f64,
 }
 
 impl Default for TableOptions {
@@ -125,6 +127,7 @@ impl Default for TableOptions {
             index_partitioned: false,
             filter_partitioned: false,
             compression: CompressionType::None,
+            hash_ratio: 0.0,
         }
     }
 }
@@ -148,6 +151,7 @@ pub fn write_table(
         index_partitioned: options.index_partitioned,
         filter_partitioned: options.filter_partitioned,
         data_compression: options.compression,
+        hash_ratio: options.hash_ratio,
         ..TableWriterOptions::default()
     };
     let mut writer = TableWriter::new(file, path, opts, Comparator::default());

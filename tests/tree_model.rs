@@ -161,7 +161,9 @@ fn configure(config: Config, set: usize) -> Config {
     };
     let config = config.table_target_size(2048);
     match set % 5 {
-        0 => config.data_block_size_policy(BlockSizePolicy::all(256)),
+        0 => config
+            .data_block_size_policy(BlockSizePolicy::all(256))
+            .data_block_hash_ratio_policy(strata::config::HashRatioPolicy::all(0.75)),
         1 => config
             .data_block_size_policy(BlockSizePolicy::all(64))
             .data_block_restart_interval_policy(RestartIntervalPolicy::all(1))

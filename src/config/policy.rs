@@ -70,10 +70,6 @@ macro_rules! per_level_policy {
             }
 
             /// The entry of `level`: the last entry for levels past the end of the list.
-            #[allow(
-                dead_code,
-                reason = "HashRatioPolicy's entries are read once the in-block hash index exists"
-            )]
             pub(crate) fn get(&self, level: usize) -> $entry {
                 self.0.get(level)
             }

@@ -25,6 +25,16 @@
 //! 4. The restart offsets (each the byte offset of a restart entry, ascending; the first is 0)
 //!    and their count close the block. A point read binary-searches the restart keys, then scans
 //!    at most one restart interval.
+//! 5. Optional in-block hash index (`HashRatioPolicy`), between the restart offsets and the count:
+//!    `buckets: u8 × m` then `m: u16`; the top bit of the count word says it is present. Bucket
+//!    `xxh3(user key) → [0, m)` holds the restart interval where that key's first version lies,
+//!    254 for "no key of this block hashes here" and 255 for "several restarts collide: binary
+//!    search". A point read then skips the binary search.
+//!
+//! ```text
+//! with a hash index:
+//! | entries | restart offsets: u32 × count | buckets: u8 × m | m: u16 | count | 1 << 31: u32 |
+//! ```
 //!
 //! An index block uses the same layout; its keys are the last internal key of each data block and
 //! its values are encoded block handles.
@@ -83,6 +93,22 @@ pub(crate) struct DataBlockBuilder {
     since_restart: usize,
     last_key: Vec<u8>,
     count: usize,
+    /// Buckets per distinct user key of the hash index; 0 builds none.
+    hash_ratio: f64,
+    /// The hash of each distinct user key and the restart interval of its first version.
+    hashes: Vec<(u64, usize)>,
+}
+
+/// Bucket value: no key of the block hashes here.
+const BUCKET_EMPTY: u8 = 254;
+/// Bucket value: keys of several restart intervals hash here.
+const BUCKET_COLLISION: u8 = 255;
+/// The count word's flag for a block with a hash index.
+const HASH_INDEX_FLAG: u32 = 1 << 31;
+
+fn bucket_of(hash: u64, buckets: usize) -> usize {
+    // Multiply-shift onto [0, buckets) with the high half of the hash.
+    (((hash >> 32) * buckets as u64) >> 32) as usize
 }
 
 impl DataBlockBuilder {
@@ -94,7 +120,20 @@ impl DataBlockBuilder {
             since_restart: 0,
             last_key: Vec::new(),
             count: 0,
+            hash_ratio: 0.0,
+            hashes: Vec::new(),
         }
+    }
+
+    /// Builds an in-block hash index with `ratio` buckets per distinct user key (0: none). Only
+    /// valid when key equality is byte equality (the lexicographic comparator).
+    pub(crate) fn with_hash_index(mut self, ratio: f64) -> Self {
+        self.hash_ratio = if ratio.is_finite() {
+            ratio.clamp(0.0, 16.0)
+        } else {
+            0.0
+        };
+        self
     }
 
     /// The number of entries added.
@@ -104,7 +143,21 @@ impl DataBlockBuilder {
 
     /// The size the finished block will have, in bytes.
     pub(crate) fn estimated_size(&self) -> usize {
-        self.buf.len() + 4 * (self.restarts.len() + 1)
+        self.buf.len() + 4 * (self.restarts.len() + 1) + self.bucket_count() + 2
+    }
+
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "a small positive bucket count, clamped to u16"
+    )]
+    fn bucket_count(&self) -> usize {
+        if self.hash_ratio <= 0.0 || self.hashes.is_empty() {
+            return 0;
+        }
+        ((self.hashes.len() as f64 * self.hash_ratio).ceil() as usize)
+            .clamp(1, usize::from(u16::MAX))
     }
 
     /// Adds an entry; entries must come in internal-key order.
@@ -112,6 +165,7 @@ impl DataBlockBuilder {
     /// # Panics
     /// Panics if the key or value is longer than `u32::MAX` bytes (refused at write time).
     pub(crate) fn add(&mut self, key: &[u8], seqno: SeqNo, value_type: ValueType, value: &[u8]) {
+        let new_user_key = self.count == 0 || self.last_key != key;
         let shared = if self.since_restart == 0 {
             let offset = u32::try_from(self.buf.len())
                 .unwrap_or_else(|_| panic!("data block grew past u32::MAX bytes"));
@@ -135,6 +189,10 @@ impl DataBlockBuilder {
         self.buf
             .extend_from_slice(key.get(shared..).unwrap_or_default());
         self.buf.extend_from_slice(value);
+        if self.hash_ratio > 0.0 && new_user_key {
+            self.hashes
+                .push((super::filter::key_hash(key), self.restarts.len() - 1));
+        }
         self.last_key.clear();
         self.last_key.extend_from_slice(key);
         self.since_restart = (self.since_restart + 1) % self.restart_interval;
@@ -147,8 +205,27 @@ impl DataBlockBuilder {
         for offset in &self.restarts {
             out.extend_from_slice(&offset.to_le_bytes());
         }
-        let count = u32::try_from(self.restarts.len()).unwrap_or(u32::MAX);
+        let mut count = u32::try_from(self.restarts.len()).unwrap_or(u32::MAX);
+        let buckets = self.bucket_count();
+        // Restart numbers must fit below the two reserved bucket values.
+        if buckets > 0 && self.restarts.len() < usize::from(BUCKET_EMPTY) {
+            let mut table = vec![BUCKET_EMPTY; buckets];
+            for &(hash, restart) in &self.hashes {
+                let restart = u8::try_from(restart).unwrap_or(BUCKET_COLLISION);
+                if let Some(slot) = table.get_mut(bucket_of(hash, buckets)) {
+                    *slot = match *slot {
+                        BUCKET_EMPTY => restart,
+                        same if same == restart => same,
+                        _ => BUCKET_COLLISION,
+                    };
+                }
+            }
+            out.extend_from_slice(&table);
+            out.extend_from_slice(&u16::try_from(buckets).unwrap_or(u16::MAX).to_le_bytes());
+            count |= HASH_INDEX_FLAG;
+        }
         out.extend_from_slice(&count.to_le_bytes());
+        self.hashes.clear();
         self.restarts.clear();
         self.since_restart = 0;
         self.last_key.clear();
@@ -174,6 +251,8 @@ pub(crate) struct DataBlock {
     /// Where the restart array starts; entries occupy `0..entries_end`.
     entries_end: usize,
     restart_count: usize,
+    /// The hash index's buckets, if the block has one.
+    buckets: Option<std::ops::Range<usize>>,
 }
 
 impl DataBlock {
@@ -184,10 +263,29 @@ impl DataBlock {
             .get(len.checked_sub(4).ok_or(CorruptionKind::Truncated)?..)
             .and_then(|b| b.try_into().ok())
             .ok_or(CorruptionKind::Truncated)?;
-        let restart_count = u32::from_le_bytes(count_bytes) as usize;
+        let count_word = u32::from_le_bytes(count_bytes);
+        let restart_count = (count_word & !HASH_INDEX_FLAG) as usize;
+        let mut tail = 4;
+        let mut buckets = None;
+        if count_word & HASH_INDEX_FLAG != 0 {
+            let m_bytes: [u8; 2] = len
+                .checked_sub(6)
+                .and_then(|at| data.get(at..at + 2))
+                .and_then(|b| b.try_into().ok())
+                .ok_or(CorruptionKind::Truncated)?;
+            let m = usize::from(u16::from_le_bytes(m_bytes));
+            let start = len
+                .checked_sub(6 + m)
+                .ok_or(CorruptionKind::InvalidField("hash index"))?;
+            if m == 0 || restart_count >= usize::from(BUCKET_EMPTY) {
+                return Err(CorruptionKind::InvalidField("hash index"));
+            }
+            buckets = Some(start..start + m);
+            tail += 2 + m;
+        }
         let trailer = restart_count
             .checked_mul(4)
-            .and_then(|n| n.checked_add(4))
+            .and_then(|n| n.checked_add(tail))
             .ok_or(CorruptionKind::InvalidField("restart count"))?;
         let entries_end = len
             .checked_sub(trailer)
@@ -199,7 +297,16 @@ impl DataBlock {
             data,
             entries_end,
             restart_count,
+            buckets,
         };
+        if let Some(range) = &block.buckets {
+            let table = block.data.get(range.clone()).unwrap_or_default();
+            if table.iter().any(|&b| {
+                b != BUCKET_EMPTY && b != BUCKET_COLLISION && usize::from(b) >= restart_count
+            }) {
+                return Err(CorruptionKind::InvalidField("hash bucket"));
+            }
+        }
         let mut previous = None;
         for i in 0..restart_count {
             let offset = block.restart(i)?;
@@ -312,6 +419,54 @@ impl DataBlock {
             pos = entry.next;
         }
         Ok(out)
+    }
+
+    /// The newest version of `key` at or below `seqno` in this block, if any: the in-block hash
+    /// index when the block has one, else [`DataBlock::seek`]. Only for point reads under the
+    /// lexicographic comparator (the only one a hash index is built for).
+    pub(crate) fn point_get(
+        &self,
+        cmp: &Comparator,
+        key: &[u8],
+        seqno: SeqNo,
+    ) -> Result<Option<InternalValue>, CorruptionKind> {
+        let matching =
+            |found: Option<InternalValue>| found.filter(|e| cmp.user(&e.key.user_key, key).is_eq());
+        let Some(range) = &self.buckets else {
+            return self.seek(cmp, key, seqno).map(matching);
+        };
+        let table = self.data.get(range.clone()).unwrap_or_default();
+        let bucket = table
+            .get(bucket_of(super::filter::key_hash(key), table.len()))
+            .copied()
+            .unwrap_or(BUCKET_COLLISION);
+        match bucket {
+            BUCKET_EMPTY => Ok(None),
+            BUCKET_COLLISION => self.seek(cmp, key, seqno).map(matching),
+            restart => {
+                let mut current = Vec::new();
+                let mut pos = self.restart(usize::from(restart))?;
+                while pos < self.entries_end {
+                    let entry = self.decode_entry(pos)?;
+                    self.apply_key(&mut current, &entry)?;
+                    match cmp.user(&current, key) {
+                        Ordering::Greater => return Ok(None),
+                        Ordering::Equal if entry.seqno <= seqno => {
+                            return Ok(Some(InternalValue::from_components(
+                                Slice::new(&current),
+                                self.data.slice(entry.value),
+                                entry.seqno,
+                                entry.value_type,
+                            )));
+                        }
+                        // An earlier key of the interval, or a version too new for the read.
+                        Ordering::Less | Ordering::Equal => {}
+                    }
+                    pos = entry.next;
+                }
+                Ok(None)
+            }
+        }
     }
 
     /// The first entry at or after internal key `(key, seqno)` within this block, if any.

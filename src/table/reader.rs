@@ -325,10 +325,9 @@ impl Table {
             return Ok(None);
         };
         let block = self.data_block(handle, BlockType::Data)?;
-        let found = block
-            .seek(&self.cmp, key, target)
-            .map_err(|what| corruption(&self.path, handle.offset, what))?;
-        Ok(found.filter(|e| self.cmp.user(&e.key.user_key, key).is_eq()))
+        block
+            .point_get(&self.cmp, key, target)
+            .map_err(|what| corruption(&self.path, handle.offset, what))
     }
 
     /// The handles of every data block, in order.

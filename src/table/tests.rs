@@ -95,6 +95,19 @@ fn option_sets() -> Vec<TableWriterOptions> {
             });
         }
     }
+    for hash_ratio in [0.75, 2.0] {
+        sets.push(TableWriterOptions {
+            hash_ratio,
+            block_size: 512,
+            ..TableWriterOptions::default()
+        });
+    }
+    sets.push(TableWriterOptions {
+        hash_ratio: 0.1,
+        restart_interval: 1,
+        block_size: 256,
+        ..TableWriterOptions::default()
+    });
     #[cfg(feature = "lz4")]
     sets.push(TableWriterOptions {
         data_compression: CompressionType::Lz4,

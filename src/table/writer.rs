@@ -43,6 +43,8 @@ pub(crate) struct TableWriterOptions {
     pub(crate) filter_bits_per_key: Option<f64>,
     pub(crate) index_partitioned: bool,
     pub(crate) filter_partitioned: bool,
+    /// Hash index buckets per distinct key in data blocks (0: none; lexicographic order only).
+    pub(crate) hash_ratio: f64,
 }
 
 impl Default for TableWriterOptions {
@@ -57,6 +59,7 @@ impl Default for TableWriterOptions {
             filter_bits_per_key: Some(10.0),
             index_partitioned: false,
             filter_partitioned: false,
+            hash_ratio: 0.0,
         }
     }
 }
@@ -135,7 +138,13 @@ impl TableWriter {
             file,
             path: path.to_path_buf(),
             offset: 0,
-            block: DataBlockBuilder::new(opts.restart_interval),
+            block: DataBlockBuilder::new(opts.restart_interval).with_hash_index(
+                if cmp.is_lexicographic() {
+                    opts.hash_ratio
+                } else {
+                    0.0
+                },
+            ),
             opts,
             cmp,
             index: Vec::new(),

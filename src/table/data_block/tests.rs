@@ -154,3 +154,54 @@ fn varint_u64_round_trips_and_rejects_overlong() {
     assert_eq!(decode_varint_u64(&[0xff; 11]), None);
     assert_eq!(decode_varint_u64(&[0x80]), None);
 }
+
+proptest! {
+    #[test]
+    fn hash_index_point_reads_agree_with_the_binary_search(
+        keys in prop::collection::btree_set((prop::collection::vec(0u8..4, 0..4), 0u64..4), 0..60),
+        targets in prop::collection::vec((prop::collection::vec(0u8..4, 0..4), 0u64..5), 1..20),
+        interval in 1u8..5,
+        ratio in prop_oneof![Just(0.3f64), Just(1.0), Just(4.0)],
+    ) {
+        let cmp = Comparator::default();
+        let mut sorted: Vec<_> = keys.into_iter().collect();
+        sorted.sort_by(|a, b| cmp.internal((&a.0, a.1), (&b.0, b.1)));
+        let mut plain = DataBlockBuilder::new(interval);
+        let mut hashed = DataBlockBuilder::new(interval).with_hash_index(ratio);
+        for (k, s) in &sorted {
+            plain.add(k, *s, ValueType::Value, &s.to_le_bytes());
+            hashed.add(k, *s, ValueType::Value, &s.to_le_bytes());
+        }
+        let plain = DataBlock::new(Slice::from(plain.finish())).unwrap();
+        let hashed = DataBlock::new(Slice::from(hashed.finish())).unwrap();
+        prop_assert_eq!(hashed.entries().unwrap(), plain.entries().unwrap());
+        for (key, seqno) in targets {
+            let expected = plain.point_get(&cmp, &key, seqno).unwrap();
+            let got = hashed.point_get(&cmp, &key, seqno).unwrap();
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
+
+#[test]
+fn a_hash_bucket_naming_a_missing_restart_is_corruption() {
+    let mut builder = DataBlockBuilder::new(1).with_hash_index(1.0);
+    builder.add(b"a", 1, ValueType::Value, b"x");
+    builder.add(b"b", 1, ValueType::Value, b"y");
+    let mut raw = builder.finish();
+    let len = raw.len();
+    // Layout tail: ... buckets (2) | m: u16 | count word. Point a bucket at restart 9.
+    assert_eq!(
+        u32::from_le_bytes(raw[len - 4..].try_into().unwrap()),
+        2 | (1 << 31)
+    );
+    assert_eq!(
+        u16::from_le_bytes(raw[len - 6..len - 4].try_into().unwrap()),
+        2
+    );
+    raw[len - 8] = 9;
+    assert_eq!(
+        DataBlock::new(Slice::from(raw)).unwrap_err(),
+        CorruptionKind::InvalidField("hash bucket")
+    );
+}
