@@ -27,7 +27,9 @@ use crate::merge::{BoxedSource, Merger};
 use crate::seqno::SeqNo;
 use crate::table::reader::Table;
 use crate::table::writer::TableWriter;
-use crate::version::Run;
+use crate::version::edit::VersionEdit;
+use crate::version::recovery::snapshot;
+use crate::version::{Run, Version};
 
 /// Drops, per user key, the versions that no read at or above `threshold` can see.
 struct GcStream<I> {
@@ -158,7 +160,7 @@ impl Tree {
             }
         };
         let (tables, bytes) = written;
-        if !self.publish_run(&flushing, tables) {
+        if !self.publish_run(&flushing, tables)? {
             return Ok(None);
         }
         Ok(Some(bytes))
@@ -263,9 +265,14 @@ impl Tree {
         }
     }
 
-    /// Publishes `tables` as the newest level-0 run and drops `flushed` from the sealed
-    /// memtables. Returns `false` (and deletes the tables) if the sealed memtables changed.
-    fn publish_run(&self, flushed: &[Arc<Memtable>], tables: Vec<Arc<Table>>) -> bool {
+    /// Commits `tables` as the newest level-0 run to the manifest, then publishes it and drops
+    /// `flushed` from the sealed memtables. Returns `false` (and deletes the tables) if the sealed
+    /// memtables changed meanwhile.
+    ///
+    /// # Errors
+    /// `Io` if the manifest cannot be written; the tree is then poisoned, the flushed memtables stay
+    /// readable, and the table files are left for the next open to remove.
+    fn publish_run(&self, flushed: &[Arc<Memtable>], tables: Vec<Arc<Table>>) -> Result<bool> {
         let inner = &self.0;
         let _guard = inner.version_lock.lock();
         let current = inner.super_version.load_full();
@@ -279,7 +286,25 @@ impl Tree {
             for table in &tables {
                 let _ = inner.config.fs.remove(table.path());
             }
-            return false;
+            return Ok(false);
+        }
+        if !tables.is_empty() {
+            let highest = tables
+                .iter()
+                .map(|t| t.meta().seqno_max)
+                .chain(current.version.tables().map(|t| t.meta().seqno_max))
+                .max();
+            let edit = VersionEdit {
+                next_table_id: Some(inner.next_table_id.load(Ordering::Acquire)),
+                highest_seqno: highest,
+                add_runs: vec![(0, tables.iter().map(|t| t.meta().table_id).collect())],
+                ..VersionEdit::default()
+            };
+            let mut manifest = inner.manifest.lock();
+            if let Err(err) = manifest.append(&edit) {
+                inner.poisoned.store(true, Ordering::Release);
+                return Err(err);
+            }
         }
         let version = if tables.is_empty() {
             Arc::clone(&current.version)
@@ -293,8 +318,29 @@ impl Tree {
                 .get(flushed.len()..)
                 .unwrap_or_default()
                 .to_vec(),
-            version,
+            version: Arc::clone(&version),
         }));
-        true
+        self.rewrite_manifest_if_large(&version)?;
+        Ok(true)
+    }
+
+    /// Rewrites the manifest as one snapshot once it outgrows its bound. Called with the version
+    /// lock held, so the snapshot is the latest version.
+    fn rewrite_manifest_if_large(&self, version: &Version) -> Result<()> {
+        let inner = &self.0;
+        let mut manifest = inner.manifest.lock();
+        if !manifest.needs_rewrite() {
+            return Ok(());
+        }
+        let highest = version.tables().map(|t| t.meta().seqno_max).max();
+        let snapshot = snapshot(
+            inner.cmp.name(),
+            version,
+            inner.next_table_id.load(Ordering::Acquire),
+            highest,
+        );
+        manifest.rewrite(&snapshot).inspect_err(|_| {
+            inner.poisoned.store(true, Ordering::Release);
+        })
     }
 }

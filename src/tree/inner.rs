@@ -15,6 +15,8 @@ use crate::memtable::Memtable;
 use crate::seqno::SeqNo;
 use crate::table::reader::TableContext;
 use crate::version::Version;
+use crate::version::manifest::ManifestWriter;
+use crate::version::recovery::recover;
 
 /// The name of the lock file in a tree's directory.
 const LOCK_FILE: &str = "LOCK";
@@ -59,6 +61,8 @@ pub(crate) struct TreeInner {
     pub(crate) table_ctx: TableContext,
     /// `<path>/tables`.
     pub(crate) tables_dir: PathBuf,
+    /// The live manifest; held while an edit is appended (inside the version lock).
+    pub(crate) manifest: Mutex<ManifestWriter>,
     /// Holds the directory's exclusive lock until the last handle drops.
     _lock: Box<dyn FsLock>,
 }
@@ -121,27 +125,25 @@ impl Tree {
         let tables_dir = path.join(TABLES_FOLDER);
         fs.create_dir(&tables_dir)
             .map_err(|e| Error::io("create directory", Some(tables_dir.clone()), e))?;
-        // NB: until the manifest (recovery milestone) records the next table id, start past every
-        // table file present so that no file is ever overwritten.
-        let next_table_id = fs
-            .list(&tables_dir)
-            .map_err(|e| Error::io("list directory", Some(tables_dir.clone()), e))?
-            .iter()
-            .filter_map(|p| p.file_stem()?.to_str()?.parse::<u64>().ok())
-            .max()
-            .map_or(0, |id| id + 1);
         let cmp = Comparator::new(Arc::clone(&config.comparator));
-        let super_version = SuperVersion {
-            active: Arc::new(Memtable::with_comparator(cmp.clone())),
-            sealed: Vec::new(),
-            version: Arc::new(Version::default()),
-        };
         let table_ctx = TableContext {
             fs: Arc::clone(&config.fs),
             cache: Arc::clone(&config.cache),
             descriptors: config.descriptor_table.clone(),
             cmp: cmp.clone(),
             pin_filter: config.filter_pinning.get(0),
+        };
+        let recovered = recover(&config, &tables_dir, &table_ctx)?;
+        if let Some(highest) = recovered.highest_seqno {
+            // Writes and reads continue after everything recovered.
+            config.seqno.fetch_max(highest + 1);
+            config.visible_seqno.fetch_max(highest + 1);
+        }
+        let next_table_id = recovered.next_table_id;
+        let super_version = SuperVersion {
+            active: Arc::new(Memtable::with_comparator(cmp.clone())),
+            sealed: Vec::new(),
+            version: Arc::new(recovered.version),
         };
         Ok(Self(Arc::new(TreeInner {
             config,
@@ -153,6 +155,7 @@ impl Tree {
             poisoned: AtomicBool::new(false),
             table_ctx,
             tables_dir,
+            manifest: Mutex::new(recovered.manifest),
             _lock: lock,
         })))
     }

@@ -5,10 +5,16 @@
 //!   deeper levels (built by compaction, a later milestone) hold one run each.
 //! - [`RunIter`]: a double-ended scan over one run.
 //!
-//! A version never changes: a flush builds a new one and publishes it in a new SuperVersion. A
-//! reader that holds a version keeps its tables (and their open files) alive.
-//! The manifest that persists versions arrives with the recovery milestone.
+//! - [`edit`]: a version edit, the manifest's record; [`manifest`]: the append-only log of edits
+//!   and `CURRENT`; [`recovery`]: creating or recovering a tree's directory.
+//!
+//! A version never changes: a flush builds a new one, commits its edit to the manifest (synced),
+//! and publishes it in a new SuperVersion. A reader that holds a version keeps its tables (and
+//! their open files) alive.
 
+pub(crate) mod edit;
+pub(crate) mod manifest;
+pub(crate) mod recovery;
 mod run;
 
 pub(crate) use run::{Run, RunIter};

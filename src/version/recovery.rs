@@ -1,0 +1,262 @@
+//! Opening a tree's directory: create a new tree, or recover the last version.
+//!
+//! Recovery protocol:
+//! 1. Read `CURRENT`. Without it, the directory is a new tree, unless table files exist (then
+//!    `CURRENT` was lost, which is corruption: refusing is safer than starting empty).
+//! 2. Replay the manifest `CURRENT` names (a torn last record is ignored; other damage is
+//!    `Error::Corruption`), giving the tables of every level and run, the next table id, the highest
+//!    seqno, the comparator name and the format version. Refuse another comparator
+//!    (`ComparatorMismatch`) or another format version (`UnsupportedFormat`).
+//! 3. Open every table the version names (a missing or damaged one is an error).
+//! 4. Write a fresh manifest holding one snapshot of the recovered state, point `CURRENT` at it,
+//!    and only then delete what no version names: older manifests, `CURRENT.tmp`, and table files
+//!    left by a flush that crashed before its edit was durable.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::edit::VersionEdit;
+use super::manifest::{ManifestWriter, manifest_number, read_current, read_manifest};
+use super::{LEVEL_COUNT, Level, Run, Version};
+use crate::config::Config;
+use crate::error::{CorruptionKind, Error, Result};
+use crate::seqno::SeqNo;
+use crate::table::meta::FORMAT_VERSION;
+use crate::table::reader::{Table, TableContext};
+
+/// The state a tree opens with.
+pub(crate) struct Recovered {
+    pub(crate) version: Version,
+    pub(crate) next_table_id: u64,
+    pub(crate) highest_seqno: Option<SeqNo>,
+    pub(crate) manifest: ManifestWriter,
+}
+
+/// The path of table `id`.
+pub(crate) fn table_path(tables_dir: &Path, id: u64) -> PathBuf {
+    tables_dir.join(format!("{id}.sst"))
+}
+
+/// The edit that recreates `version` with its counters from nothing.
+pub(crate) fn snapshot(
+    comparator: &str,
+    version: &Version,
+    next_table_id: u64,
+    highest_seqno: Option<SeqNo>,
+) -> VersionEdit {
+    let mut add_runs = Vec::new();
+    for (level, contents) in version.levels.iter().enumerate() {
+        // Runs are added newest first by replay, so the oldest goes first.
+        for run in contents.runs.iter().rev() {
+            let ids = run.tables().iter().map(|t| t.meta().table_id).collect();
+            add_runs.push((u8::try_from(level).unwrap_or(u8::MAX), ids));
+        }
+    }
+    VersionEdit {
+        comparator: Some(comparator.to_string()),
+        format_version: Some(FORMAT_VERSION),
+        next_table_id: Some(next_table_id),
+        highest_seqno,
+        add_runs,
+        ..VersionEdit::default()
+    }
+}
+
+/// Creates or recovers the tree in `config.path`; see the module documentation.
+pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) -> Result<Recovered> {
+    let fs = config.fs.as_ref();
+    let dir = config.path.as_path();
+    let names = |d: &Path| -> Result<Vec<PathBuf>> {
+        fs.list(d)
+            .map_err(|e| Error::io("list directory", Some(d.to_path_buf()), e))
+    };
+    let table_files: Vec<(u64, PathBuf)> = names(tables_dir)?
+        .into_iter()
+        .filter_map(|p| {
+            let id = p
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".sst")?
+                .parse()
+                .ok()?;
+            Some((id, p))
+        })
+        .collect();
+    let Some(current) = read_current(fs, dir)? else {
+        if !table_files.is_empty() {
+            return Err(Error::Corruption {
+                file: dir.join(super::manifest::CURRENT),
+                offset: 0,
+                what: CorruptionKind::InvalidField("CURRENT is missing but table files exist"),
+            });
+        }
+        remove_stray_manifests(config, None)?;
+        let manifest = ManifestWriter::create(
+            Arc::clone(&config.fs),
+            dir,
+            1,
+            &snapshot(ctx.cmp.name(), &Version::default(), 0, None),
+        )?;
+        return Ok(Recovered {
+            version: Version::default(),
+            next_table_id: 0,
+            highest_seqno: None,
+            manifest,
+        });
+    };
+    let manifest_path = dir.join(&current);
+    let replayed = replay(read_manifest(fs, &manifest_path)?, &manifest_path)?;
+    let stored = replayed.comparator.ok_or_else(|| Error::Corruption {
+        file: manifest_path.clone(),
+        offset: 0,
+        what: CorruptionKind::InvalidField("missing comparator"),
+    })?;
+    if stored != ctx.cmp.name() {
+        return Err(Error::ComparatorMismatch {
+            stored,
+            supplied: ctx.cmp.name().to_string(),
+        });
+    }
+    if replayed.format_version != Some(FORMAT_VERSION) {
+        return Err(Error::UnsupportedFormat {
+            file: manifest_path,
+            version: replayed.format_version.unwrap_or(0),
+        });
+    }
+    let highest_seqno = replayed.highest_seqno;
+    let (version, table_ids) = open_tables(replayed.levels, tables_dir, ctx)?;
+    let mut next_table_id = replayed.next_table_id;
+    if let Some(max) = table_ids.iter().max() {
+        next_table_id = next_table_id.max(max + 1);
+    }
+    // Never reuse the id of a file present on disk, named or not.
+    if let Some(max) = table_files.iter().map(|(id, _)| *id).max() {
+        next_table_id = next_table_id.max(max + 1);
+    }
+    let number = manifest_number(&current).unwrap_or(0) + 1;
+    let manifest = ManifestWriter::create(
+        Arc::clone(&config.fs),
+        dir,
+        number,
+        &snapshot(ctx.cmp.name(), &version, next_table_id, highest_seqno),
+    )?;
+    // The new manifest is durable: what no version names can go.
+    for (id, path) in &table_files {
+        if !table_ids.contains(id) {
+            let _ = config.fs.remove(path);
+        }
+    }
+    remove_stray_manifests(config, Some(number))?;
+    Ok(Recovered {
+        version,
+        next_table_id,
+        highest_seqno,
+        manifest,
+    })
+}
+
+/// What replaying a manifest's edits yields.
+struct Replayed {
+    comparator: Option<String>,
+    format_version: Option<u32>,
+    next_table_id: u64,
+    highest_seqno: Option<SeqNo>,
+    /// Per level, its runs newest first, each a list of table ids in key order.
+    levels: Vec<Vec<Vec<u64>>>,
+}
+
+fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Replayed> {
+    let mut state = Replayed {
+        comparator: None,
+        format_version: None,
+        next_table_id: 0,
+        highest_seqno: None,
+        levels: vec![Vec::new(); LEVEL_COUNT],
+    };
+    for edit in edits {
+        state.comparator = edit.comparator.or(state.comparator);
+        state.format_version = edit.format_version.or(state.format_version);
+        state.next_table_id = edit.next_table_id.unwrap_or(state.next_table_id);
+        state.highest_seqno = edit.highest_seqno.max(state.highest_seqno);
+        for id in &edit.remove_tables {
+            for level in &mut state.levels {
+                for run in level.iter_mut() {
+                    run.retain(|t| t != id);
+                }
+                level.retain(|run| !run.is_empty());
+            }
+        }
+        for (level, ids) in edit.add_runs {
+            let slot =
+                state
+                    .levels
+                    .get_mut(usize::from(level))
+                    .ok_or_else(|| Error::Corruption {
+                        file: manifest_path.to_path_buf(),
+                        offset: 0,
+                        what: CorruptionKind::InvalidField("level"),
+                    })?;
+            if !ids.is_empty() {
+                slot.insert(0, ids);
+            }
+        }
+    }
+    Ok(state)
+}
+
+/// Opens the tables of `levels`; returns the version and the ids it names.
+fn open_tables(
+    levels: Vec<Vec<Vec<u64>>>,
+    tables_dir: &Path,
+    ctx: &TableContext,
+) -> Result<(Version, std::collections::HashSet<u64>)> {
+    let mut version = Version::default();
+    let mut ids_named = std::collections::HashSet::new();
+    for (level, runs) in levels.into_iter().enumerate() {
+        let mut opened_runs = Vec::with_capacity(runs.len());
+        for ids in runs {
+            let mut tables = Vec::with_capacity(ids.len());
+            for id in ids {
+                let path = table_path(tables_dir, id);
+                let table = Table::open(&path, ctx)?;
+                if table.meta().table_id != id {
+                    return Err(Error::Corruption {
+                        file: path,
+                        offset: 0,
+                        what: CorruptionKind::InvalidField("table id"),
+                    });
+                }
+                ids_named.insert(id);
+                tables.push(Arc::new(table));
+            }
+            opened_runs.push(Arc::new(Run::new(tables)));
+        }
+        if let Some(slot) = version.levels.get_mut(level) {
+            *slot = Level { runs: opened_runs };
+        }
+    }
+    Ok((version, ids_named))
+}
+
+/// Removes manifests other than `keep` and a leftover `CURRENT.tmp`.
+fn remove_stray_manifests(config: &Config, keep: Option<u64>) -> Result<()> {
+    let dir = config.path.as_path();
+    let entries = config
+        .fs
+        .list(dir)
+        .map_err(|e| Error::io("list directory", Some(dir.to_path_buf()), e))?;
+    for path in entries {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let stray = match manifest_number(name) {
+            Some(number) => Some(number) != keep,
+            None => name == "CURRENT.tmp",
+        };
+        if stray {
+            // NB: best effort; a leftover is removed at the next open.
+            let _ = config.fs.remove(&path);
+        }
+    }
+    Ok(())
+}
