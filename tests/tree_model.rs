@@ -70,6 +70,8 @@ enum Op {
     Flush {
         back: u64,
     },
+    /// Closes and reopens the tree: what was not flushed is gone (Tree has no write-ahead log).
+    Reopen,
 }
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -104,6 +106,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => back().prop_map(|back| Op::Ends { back }),
         1 => Just(Op::Rotate),
         2 => prop_oneof![Just(u64::MAX), 0u64..20].prop_map(|back| Op::Flush { back }),
+        1 => Just(Op::Reopen),
     ]
 }
 
@@ -152,6 +155,7 @@ struct Counters {
     scans: u64,
     rotations: u64,
     flushes: u64,
+    reopens: u64,
 }
 
 /// The option sets the model runs under (metamorphic: the same reads are expected from each).
@@ -186,26 +190,33 @@ fn configure(config: Config, set: usize) -> Config {
     }
 }
 
+/// The seqno of a write: the last write's for a batch member, else the next one.
+fn take_seqno(seqno: &SequenceNumberCounter, last: &mut Option<SeqNo>, batch: bool) -> SeqNo {
+    match (batch, *last) {
+        (true, Some(s)) => s,
+        _ => {
+            let s = seqno.next();
+            *last = Some(s);
+            s
+        }
+    }
+}
+
 fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let seqno = SequenceNumberCounter::default();
-    let config = Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default());
-    let tree: Tree = configure(config, set)
-        .open()
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let open = || {
+        let config = Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default());
+        configure(config, set).open()
+    };
+    let mut tree: Tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    // The oracle as of the last flush: what a reopen brings back.
+    let mut durable = Oracle::default();
     // Reads never go below the highest GC threshold a flush was given.
     let mut min_read: SeqNo = 0;
     let mut oracle = Oracle::default();
     // The seqno of the last write; a batch op reuses it.
     let mut last_write: Option<SeqNo> = None;
-    let mut write_seqno = |batch: bool| match (batch, last_write) {
-        (true, Some(s)) => s,
-        _ => {
-            let s = seqno.next();
-            last_write = Some(s);
-            s
-        }
-    };
     for op in ops {
         counters.ops += 1;
         let read_at = |back: u64| {
@@ -217,7 +228,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
         };
         match op {
             Op::Insert { key, value, batch } => {
-                let s = write_seqno(*batch);
+                let s = take_seqno(&seqno, &mut last_write, *batch);
                 tree.insert(key.as_slice(), value.as_slice(), s);
                 oracle
                     .0
@@ -227,7 +238,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 counters.writes += 1;
             }
             Op::Remove { key, batch } | Op::RemoveWeak { key, batch } => {
-                let s = write_seqno(*batch);
+                let s = take_seqno(&seqno, &mut last_write, *batch);
                 if matches!(op, Op::Remove { .. }) {
                     tree.remove(key.as_slice(), s);
                 } else {
@@ -346,6 +357,15 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 prop_assert_eq!(tree.sealed_memtable_count(), 0);
                 prop_assert!(tree.table_count() >= tables_before);
                 counters.flushes += 1;
+                durable.0.clone_from(&oracle.0);
+            }
+            Op::Reopen => {
+                drop(tree);
+                tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                oracle.0.clone_from(&durable.0);
+                // Writes after the reopen take fresh seqnos, never a lost write's batch.
+                last_write = None;
+                counters.reopens += 1;
             }
             Op::Rotate => {
                 let before = tree.sealed_memtable_count();
@@ -401,13 +421,14 @@ fn tree_matches_a_btreemap_model() {
     });
     let counters = counters.into_inner();
     println!(
-        "model: {} ops ({} writes, {} point reads, {} scans, {} rotations, {} flushes) in {} cases, {} mismatches",
+        "model: {} ops ({} writes, {} point reads, {} scans, {} rotations, {} flushes, {} reopens) in {} cases, {} mismatches",
         counters.ops,
         counters.writes,
         counters.reads,
         counters.scans,
         counters.rotations,
         counters.flushes,
+        counters.reopens,
         cases,
         u8::from(result.is_err())
     );
