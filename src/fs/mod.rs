@@ -2,8 +2,8 @@
 //!
 //! Where it sits: below everything that touches disk (opening a tree, and from the tables
 //! milestone on, table files, the manifest and the wal). Because no code reaches around it, a test
-//! can swap [`StdFs`] for an in-memory file system that simulates power loss, or for one that
-//! fails chosen calls (the recovery milestone adds both), and exercise every I/O path.
+//! can swap [`StdFs`] for [`MemFs`], an in-memory file system that simulates power loss, or wrap
+//! any `Fs` in [`FaultFs`], which fails chosen calls, and exercise every I/O path.
 //!
 //! The operations are the ones a storage engine needs and no more: create a file for appending,
 //! open one for positional reads, rename, remove, list, create a directory, sync a file and a
@@ -13,12 +13,16 @@
 //! Thread safety: an `Fs` is shared by all handles of a tree (`Send + Sync`); a [`FsReadFile`] is
 //! read concurrently through `&self`; a [`FsWriteFile`] has one owner.
 
+mod fault_fs;
+mod mem_fs;
 mod std_fs;
 
 use std::fmt::Debug;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use fault_fs::{Fault, FaultFs, FaultOp};
+pub use mem_fs::{CrashMode, MemFs};
 pub use std_fs::StdFs;
 
 /// A file opened for positional reads; shared by concurrent readers.
