@@ -125,6 +125,14 @@ impl Tree {
         let tables_dir = path.join(TABLES_FOLDER);
         fs.create_dir(&tables_dir)
             .map_err(|e| Error::io("create directory", Some(tables_dir.clone()), e))?;
+        // Make both directories' entries durable before anything in them counts.
+        for dir in [path.parent(), Some(path.as_path())].into_iter().flatten() {
+            if dir.as_os_str().is_empty() {
+                continue;
+            }
+            fs.sync_dir(dir)
+                .map_err(|e| Error::io("fsync directory", Some(dir.to_path_buf()), e))?;
+        }
         let cmp = Comparator::new(Arc::clone(&config.comparator));
         let table_ctx = TableContext {
             fs: Arc::clone(&config.fs),
