@@ -1,4 +1,5 @@
-//! Concurrency: 4 writer threads, 2 reader threads and a rotating thread on one tree.
+//! Concurrency: 4 writer threads, 2 reader threads and a thread that rotates and flushes, on one
+//! tree.
 //!
 //! Writers take seqnos from the shared counter and write a batch of three keys per seqno (all with
 //! the seqno as value), plus one unique key per batch. They publish in seqno order: a reader reads
@@ -30,12 +31,12 @@ use strata::{Config, Guard, SeqNo, SequenceNumberCounter, Tree};
 const WRITERS: u64 = 4;
 const READERS: usize = 2;
 
+/// Batches per writer; `STRATA_CONCURRENCY_BATCHES=N` runs longer.
 fn batches_per_writer() -> u64 {
-    if cfg!(debug_assertions) {
-        3_000
-    } else {
-        30_000
-    }
+    std::env::var("STRATA_CONCURRENCY_BATCHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000)
 }
 
 fn batch_key(writer: u64, i: u64) -> String {
@@ -156,14 +157,19 @@ fn writers_readers_and_rotation_keep_every_invariant() {
     let rotator = {
         let (tree, stop) = (tree.clone(), Arc::clone(&stop));
         std::thread::spawn(move || {
-            // Without flush (a later issue) sealed memtables pile up and every read visits them
-            // all, so rotate a bounded number of times.
-            let mut rotations = 0;
+            // Rotate, and every other time flush everything sealed while writers and readers run.
+            // Bounded: without compaction (a later issue) every flush adds a run that reads visit.
+            let (mut rotations, mut flushes) = (0, 0);
             while !stop.load(Ordering::Acquire) && rotations < 40 {
                 std::thread::sleep(std::time::Duration::from_millis(5));
                 rotations += usize::from(tree.rotate_memtable().is_some());
+                if rotations % 2 == 0 {
+                    // Threshold 0: readers may still read at any seqno they took earlier.
+                    let lock = tree.get_flush_lock();
+                    flushes += usize::from(tree.flush(&lock, 0).unwrap().is_some());
+                }
             }
-            rotations
+            (rotations, flushes)
         })
     };
 
@@ -172,7 +178,7 @@ fn writers_readers_and_rotation_keep_every_invariant() {
     }
     stop.store(true, Ordering::Release);
     let rounds: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-    let rotations = rotator.join().unwrap();
+    let (rotations, flushes) = rotator.join().unwrap();
 
     let total = WRITERS * per_writer;
     assert_eq!(seqno.get(), total);
@@ -191,7 +197,7 @@ fn writers_readers_and_rotation_keep_every_invariant() {
         assert_eq!(last, seqno_of(&last_unique));
     }
     println!(
-        "concurrency: {total} batches, {rounds} reader rounds, {rotations} rotations, 0 violations"
+        "concurrency: {total} batches, {rounds} reader rounds, {rotations} rotations, {flushes} flushes, 0 violations"
     );
     assert!(rounds > 0);
 }
