@@ -37,7 +37,14 @@ pub(crate) fn varint_len_u32(value: u32) -> usize {
 
 /// Decodes a LEB128 `u32` from the start of `input`; returns the value and the bytes read, or
 /// `None` if the input ends early or the encoding overflows 32 bits.
+#[inline]
 pub(crate) fn decode_varint_u32(input: &[u8]) -> Option<(u32, usize)> {
+    // Fast path: most lengths in a block fit in one byte.
+    if let Some(&byte) = input.first()
+        && byte < 0x80
+    {
+        return Some((u32::from(byte), 1));
+    }
     let mut value: u32 = 0;
     for (i, &byte) in input.iter().enumerate().take(5) {
         let bits = u32::from(byte & 0x7f);

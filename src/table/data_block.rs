@@ -70,7 +70,13 @@ fn put_varint_u32(out: &mut Vec<u8>, value: u32) {
 }
 
 /// Decodes a LEB128 `u64` at the start of `input`.
+#[inline]
 pub(crate) fn decode_varint_u64(input: &[u8]) -> Option<(u64, usize)> {
+    if let Some(&byte) = input.first()
+        && byte < 0x80
+    {
+        return Some((u64::from(byte), 1));
+    }
     let mut value: u64 = 0;
     for (i, &byte) in input.iter().enumerate().take(10) {
         let bits = u64::from(byte & 0x7f);
