@@ -6,7 +6,7 @@
 )]
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -205,17 +205,7 @@ fn scans_match_the_model_in_both_directions() {
                     .keys()
                     .filter(|(k, s)| {
                         let k = std::str::from_utf8(k).unwrap();
-                        let lo_ok = match lo {
-                            Bound::Included(b) => k >= b,
-                            Bound::Excluded(b) => k > b,
-                            Bound::Unbounded => true,
-                        };
-                        let hi_ok = match hi {
-                            Bound::Included(b) => k <= b,
-                            Bound::Excluded(b) => k < b,
-                            Bound::Unbounded => true,
-                        };
-                        lo_ok && hi_ok && s.0 < read
+                        (lo, hi).contains(&k) && s.0 < read
                     })
                     .map(|(k, s)| (k.clone(), s.0))
                     .collect();

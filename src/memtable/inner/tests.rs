@@ -1,5 +1,6 @@
 use super::*;
 use std::collections::BTreeSet;
+use std::ops::RangeBounds;
 use std::sync::Arc;
 
 fn put(m: &Memtable, key: &str, value: &str, seqno: SeqNo) {
@@ -92,17 +93,7 @@ fn bounded_iteration_in_both_directions_matches_a_btreemap() {
                 .iter()
                 .filter(|(k, s)| {
                     let k = k.as_str();
-                    let lo_ok = match lo {
-                        Bound::Included(b) => k >= b,
-                        Bound::Excluded(b) => k > b,
-                        Bound::Unbounded => true,
-                    };
-                    let hi_ok = match hi {
-                        Bound::Included(b) => k <= b,
-                        Bound::Excluded(b) => k < b,
-                        Bound::Unbounded => true,
-                    };
-                    lo_ok && hi_ok && s.0 < read
+                    (lo, hi).contains(&k) && s.0 < read
                 })
                 .map(|(k, s)| (k.clone(), s.0))
                 .collect();
