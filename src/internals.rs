@@ -182,6 +182,7 @@ impl TableFile {
             cache: Arc::new(Cache::with_capacity_bytes(cache_bytes)),
             descriptors: None,
             cmp: Comparator::default(),
+            pin_index: true,
             pin_filter: true,
         };
         Ok(Self {

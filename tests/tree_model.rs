@@ -176,7 +176,8 @@ fn configure(config: Config, set: usize) -> Config {
             .data_block_size_policy(BlockSizePolicy::all(128))
             .index_block_partitioning_policy(PinningPolicy::all(true))
             .filter_block_partitioning_policy(PinningPolicy::all(true))
-            .filter_block_pinning_policy(PinningPolicy::all(false)),
+            .filter_block_pinning_policy(PinningPolicy::all(false))
+            .index_block_pinning_policy(PinningPolicy::all(false)),
         3 => {
             #[cfg(feature = "lz4")]
             let config = config.data_block_compression_policy(CompressionPolicy::all(

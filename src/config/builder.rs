@@ -191,10 +191,8 @@ impl Config {
         self
     }
 
-    /// Whether each level's index blocks stay in memory (default yes).
-    ///
-    /// Accepted for compatibility; today the top-level index of an open table is always held in
-    /// memory, and with a partitioned index the partitions go through the block cache.
+    /// Whether each level's (top-level) index blocks stay in memory (default yes); unpinned ones
+    /// go through the block cache. Index partitions always go through the block cache.
     #[must_use]
     pub fn index_block_pinning_policy(mut self, policy: PinningPolicy) -> Self {
         self.index_pinning = policy;

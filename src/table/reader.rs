@@ -41,6 +41,7 @@ pub(crate) struct TableContext {
     pub(crate) cache: Arc<Cache>,
     pub(crate) descriptors: Option<Arc<DescriptorTable>>,
     pub(crate) cmp: Comparator,
+    pub(crate) pin_index: bool,
     pub(crate) pin_filter: bool,
 }
 
@@ -55,8 +56,8 @@ pub(crate) struct Table {
     cmp: Comparator,
     meta: TableMeta,
     footer: Footer,
-    /// The top-level index block, pinned in memory.
-    index: DataBlock,
+    /// The top-level index block, if pinned in memory; otherwise read through the block cache.
+    pinned_index: Option<DataBlock>,
     /// The filter (or filter index) block if pinned.
     pinned_filter: Option<Slice>,
 }
@@ -167,7 +168,7 @@ impl Table {
             cmp: ctx.cmp.clone(),
             meta,
             footer,
-            index,
+            pinned_index: ctx.pin_index.then_some(index),
             pinned_filter,
         })
     }
@@ -249,6 +250,16 @@ impl Table {
         BlockHandle::decode(&entry.value).map_err(|what| corruption(&self.path, at, what))
     }
 
+    /// The top-level index block: pinned, or through the block cache.
+    fn top_index(&self) -> Result<std::borrow::Cow<'_, DataBlock>> {
+        match &self.pinned_index {
+            Some(index) => Ok(std::borrow::Cow::Borrowed(index)),
+            None => self
+                .data_block(self.footer.index, BlockType::Index)
+                .map(std::borrow::Cow::Owned),
+        }
+    }
+
     /// Whether `key` lies within the table's key range.
     pub(crate) fn key_in_range(&self, key: &[u8]) -> bool {
         self.cmp.user(key, &self.meta.min_key).is_ge()
@@ -291,7 +302,7 @@ impl Table {
     fn find_data_block(&self, key: &[u8], seqno: SeqNo) -> Result<Option<BlockHandle>> {
         let at = self.footer.index.offset;
         let Some(entry) = self
-            .index
+            .top_index()?
             .seek(&self.cmp, key, seqno)
             .map_err(|what| corruption(&self.path, at, what))?
         else {
@@ -334,7 +345,7 @@ impl Table {
     pub(crate) fn data_block_handles(&self) -> Result<Vec<(Slice, BlockHandle)>> {
         let at = self.footer.index.offset;
         let top = self
-            .index
+            .top_index()?
             .entries()
             .map_err(|what| corruption(&self.path, at, what))?;
         let mut out = Vec::with_capacity(top.len());

@@ -30,6 +30,7 @@ fn ctx(cache_bytes: u64, descriptors: bool) -> TableContext {
         cache: Arc::new(Cache::with_capacity_bytes(cache_bytes)),
         descriptors: descriptors.then(|| Arc::new(DescriptorTable::new(1))),
         cmp: Comparator::default(),
+        pin_index: true,
         pin_filter: false,
     }
 }
@@ -134,7 +135,10 @@ fn point_reads_match_the_model_under_every_option_set() {
     for (i, opts) in option_sets().into_iter().enumerate() {
         let path = dir.path().join(format!("{i}.sst"));
         write(&path, &model, opts.clone());
-        let table = Table::open(&path, &ctx(1 << 20, i % 2 == 0)).unwrap();
+        let mut context = ctx(1 << 20, i % 2 == 0);
+        context.pin_index = i % 3 != 0;
+        context.pin_filter = i % 4 == 0;
+        let table = Table::open(&path, &context).unwrap();
         assert_eq!(table.meta().entry_count, model.len() as u64);
         let probe_keys: Vec<Vec<u8>> = (0..620u32)
             .map(|i| format!("key{i:06}").into_bytes())

@@ -139,6 +139,7 @@ impl Tree {
             cache: Arc::clone(&config.cache),
             descriptors: config.descriptor_table.clone(),
             cmp: cmp.clone(),
+            pin_index: config.index_pinning.get(0),
             pin_filter: config.filter_pinning.get(0),
         };
         let recovered = recover(&config, &tables_dir, &table_ctx)?;
