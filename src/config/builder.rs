@@ -54,6 +54,8 @@ pub struct Config {
     pub(crate) cache: Arc<Cache>,
     pub(crate) descriptor_table: Option<Arc<DescriptorTable>>,
     pub(crate) table_target_size: u64,
+    /// The manifest size past which a flush rewrites it as one snapshot.
+    pub(crate) manifest_rewrite_bytes: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -123,6 +125,7 @@ impl Config {
             cache: Arc::new(Cache::default()),
             descriptor_table: Some(Arc::new(DescriptorTable::new(512))),
             table_target_size: 64 << 20,
+            manifest_rewrite_bytes: crate::version::manifest::REWRITE_BYTES,
         }
     }
 

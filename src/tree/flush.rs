@@ -329,7 +329,7 @@ impl Tree {
     fn rewrite_manifest_if_large(&self, version: &Version) -> Result<()> {
         let inner = &self.0;
         let mut manifest = inner.manifest.lock();
-        if !manifest.needs_rewrite() {
+        if !manifest.needs_rewrite(inner.config.manifest_rewrite_bytes) {
             return Ok(());
         }
         let highest = version.tables().map(|t| t.meta().seqno_max).max();
@@ -342,5 +342,66 @@ impl Tree {
         manifest.rewrite(&snapshot).inspect_err(|_| {
             inner.poisoned.store(true, Ordering::Release);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::fs::{CrashMode, Fs, MemFs};
+    use crate::{Config, SeqNo, SequenceNumberCounter};
+
+    /// Many flushes with a tiny rewrite bound: the manifest is replaced by snapshots again and
+    /// again, power is lost, and every flush still comes back.
+    #[test]
+    fn manifest_rewrites_keep_every_flush_across_a_crash() {
+        let fs = MemFs::new();
+        let open = || {
+            let mut config = Config::new(
+                "/db",
+                SequenceNumberCounter::default(),
+                SequenceNumberCounter::default(),
+            )
+            .fs(Arc::new(fs.clone()));
+            config.manifest_rewrite_bytes = 200;
+            config.open().unwrap()
+        };
+        let tree = open();
+        let seqno = SequenceNumberCounter::new(1);
+        for i in 0..60u32 {
+            tree.insert(format!("k{i:03}"), format!("v{i}"), seqno.next());
+            tree.flush_active_memtable(0).unwrap();
+        }
+        let manifests: Vec<_> = fs
+            .list(std::path::Path::new("/db"))
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("MANIFEST-"))
+            .collect();
+        assert_eq!(
+            manifests.len(),
+            1,
+            "old manifests are removed: {manifests:?}"
+        );
+        let number: u64 = manifests[0]
+            .to_string_lossy()
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(number > 5, "the manifest was rewritten: {number}");
+        drop(tree);
+        fs.crash(CrashMode::DropUnsynced, 7);
+        fs.disarm();
+        let tree = open();
+        assert_eq!(tree.table_count(), 60);
+        for i in 0..60u32 {
+            assert_eq!(
+                tree.get(format!("k{i:03}"), SeqNo::MAX).unwrap().unwrap(),
+                format!("v{i}").as_bytes()
+            );
+        }
     }
 }

@@ -30,7 +30,7 @@ pub(crate) const CURRENT: &str = "CURRENT";
 const CURRENT_TMP: &str = "CURRENT.tmp";
 const MAGIC: [u8; 2] = *b"SE";
 const HEADER_LEN: usize = 14;
-/// A manifest past this size is rewritten as one snapshot record.
+/// A manifest past this size is rewritten as one snapshot record (`Config` may lower it).
 pub(crate) const REWRITE_BYTES: u64 = 1 << 20;
 
 /// The file name of manifest `number`.
@@ -215,8 +215,8 @@ impl ManifestWriter {
     }
 
     /// Whether the manifest has grown past its bound and should be rewritten.
-    pub(crate) fn needs_rewrite(&self) -> bool {
-        self.size > REWRITE_BYTES
+    pub(crate) fn needs_rewrite(&self, bound: u64) -> bool {
+        self.size > bound
     }
 
     /// Replaces the manifest by a new one holding only `snapshot`.
