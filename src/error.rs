@@ -62,7 +62,10 @@ pub enum Error {
         /// The locked directory.
         path: PathBuf,
     },
-    /// An earlier fsync or background job failed; writes are refused until the tree is reopened.
+    /// An earlier write or fsync of a flush or of the manifest failed: flushes (and, later,
+    /// compactions and durable writes) are refused until the tree is reopened, because an fsync
+    /// that failed is never retried and taken for success. In-memory inserts still work; they are
+    /// not durable anyway until a flush.
     Poisoned,
     /// The caller passed something the engine cannot use.
     InvalidArgument(String),

@@ -12,7 +12,7 @@
 //! The harness tests itself: with one fsync silently skipped (`MemFs::skip_syncs`), it must
 //! report a failure.
 //!
-//! CI runs about 1,500 crash points plus an exhaustive run of a short workload at every k;
+//! CI runs about 3,000 crash points plus an exhaustive run of a short workload at every k;
 //! `STRATA_POWER_LOSS_CASES=N` runs N random crash points.
 
 #![allow(
@@ -208,7 +208,7 @@ fn random_crash_points_in_every_mode_recover_a_flushed_prefix() {
     let cases: u64 = std::env::var("STRATA_POWER_LOSS_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1500);
+        .unwrap_or(3000);
     let mut rng = Rng(0x5eed);
     let (mut lost_in_workload, mut lost_in_recovery) = (0, 0);
     for case in 0..cases {

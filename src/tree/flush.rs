@@ -9,9 +9,11 @@
 //! 3. The stream is written as tables cut at the target size, always between two user keys, so a
 //!    key's versions never span two tables of a run. Each table file is synced, then the tables
 //!    directory is synced, before the tables become visible.
-//! 4. Under the version lock, the new run is published as the newest run of level 0, and the
-//!    flushed memtables leave the SuperVersion, in one atomic swap. If a concurrent change
-//!    replaced the sealed memtables meanwhile, the flush discards its tables instead.
+//! 4. Under the version lock, the version edit adding the run is appended to the manifest and
+//!    synced; only then is the new run published as the newest run of level 0, and the flushed
+//!    memtables leave the SuperVersion, in one atomic swap. If a concurrent change replaced the
+//!    sealed memtables meanwhile, the flush discards its tables instead. A manifest past its
+//!    bound is then rewritten as one snapshot.
 //!
 //! A failed write or fsync poisons the tree: it is never retried and taken for success.
 
@@ -102,15 +104,16 @@ impl Tree {
     }
 
     /// Seals the active memtable and writes it, with any other sealed memtables, to table files.
-    /// The table files and their directory are synced before it returns. (A reopened tree finds
-    /// them once the manifest of the recovery milestone, issue #4, records them.)
+    /// Durable when it returns: the table files and their directory are synced, and the manifest
+    /// edit naming them is appended and synced, so a reopened tree (even after power loss) finds
+    /// them.
     ///
     /// `seqno_threshold` promises that no read below it will happen again: versions only such
     /// reads could see are dropped.
     ///
     /// # Errors
-    /// `Io` if a table cannot be written or synced (the tree is then poisoned);
-    /// `Poisoned` after an earlier failure.
+    /// `Io` if a table or the manifest cannot be written or synced (the tree is then poisoned and
+    /// the flushed memtables stay readable); `Poisoned` after an earlier failure.
     ///
     /// ```
     /// # use strata::{Config, SequenceNumberCounter};
@@ -320,17 +323,17 @@ impl Tree {
                 .to_vec(),
             version: Arc::clone(&version),
         }));
-        self.rewrite_manifest_if_large(&version)?;
+        self.rewrite_manifest_if_large(&version);
         Ok(true)
     }
 
     /// Rewrites the manifest as one snapshot once it outgrows its bound. Called with the version
     /// lock held, so the snapshot is the latest version.
-    fn rewrite_manifest_if_large(&self, version: &Version) -> Result<()> {
+    fn rewrite_manifest_if_large(&self, version: &Version) {
         let inner = &self.0;
         let mut manifest = inner.manifest.lock();
         if !manifest.needs_rewrite(inner.config.manifest_rewrite_bytes) {
-            return Ok(());
+            return;
         }
         let highest = version.tables().map(|t| t.meta().seqno_max).max();
         let snapshot = snapshot(
@@ -339,9 +342,12 @@ impl Tree {
             inner.next_table_id.load(Ordering::Acquire),
             highest,
         );
-        manifest.rewrite(&snapshot).inspect_err(|_| {
+        // NB: the flush itself is already durable (its edit is in the old manifest, which CURRENT
+        // names until the rewrite's rename lands). A failed rewrite leaves the manifest files in
+        // an unknown state, so later manifest writes are refused, but this flush still succeeded.
+        if manifest.rewrite(&snapshot).is_err() {
             inner.poisoned.store(true, Ordering::Release);
-        })
+        }
     }
 }
 

@@ -126,10 +126,11 @@ impl Tree {
         fs.create_dir(&tables_dir)
             .map_err(|e| Error::io("create directory", Some(tables_dir.clone()), e))?;
         // Make both directories' entries durable before anything in them counts.
-        for dir in [path.parent(), Some(path.as_path())].into_iter().flatten() {
-            if dir.as_os_str().is_empty() {
-                continue;
-            }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        for dir in [parent, path.as_path()] {
             fs.sync_dir(dir)
                 .map_err(|e| Error::io("fsync directory", Some(dir.to_path_buf()), e))?;
         }
@@ -145,8 +146,8 @@ impl Tree {
         let recovered = recover(&config, &tables_dir, &table_ctx)?;
         if let Some(highest) = recovered.highest_seqno {
             // Writes and reads continue after everything recovered.
-            config.seqno.fetch_max(highest + 1);
-            config.visible_seqno.fetch_max(highest + 1);
+            config.seqno.fetch_max(highest.saturating_add(1));
+            config.visible_seqno.fetch_max(highest.saturating_add(1));
         }
         let next_table_id = recovered.next_table_id;
         let super_version = SuperVersion {

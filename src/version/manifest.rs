@@ -221,7 +221,11 @@ impl ManifestWriter {
 
     /// Replaces the manifest by a new one holding only `snapshot`.
     pub(crate) fn rewrite(&mut self, snapshot: &VersionEdit) -> Result<()> {
-        *self = Self::create(Arc::clone(&self.fs), &self.dir, self.number + 1, snapshot)?;
+        let number = self
+            .number
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidArgument("manifest numbers are exhausted".to_string()))?;
+        *self = Self::create(Arc::clone(&self.fs), &self.dir, number, snapshot)?;
         Ok(())
     }
 

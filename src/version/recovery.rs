@@ -133,7 +133,20 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
     if let Some(max) = table_files.iter().map(|(id, _)| *id).max() {
         next_table_id = next_table_id.max(max + 1);
     }
-    let number = manifest_number(&current).unwrap_or(0) + 1;
+    let number = manifest_number(&current)
+        .and_then(|n| n.checked_add(1))
+        .ok_or_else(|| Error::Corruption {
+            file: dir.join(super::manifest::CURRENT),
+            offset: 0,
+            what: CorruptionKind::InvalidField("manifest number"),
+        })?;
+    if highest_seqno.is_some_and(|s| s > crate::seqno::MAX_SEQNO) {
+        return Err(Error::Corruption {
+            file: dir.join(&current),
+            offset: 0,
+            what: CorruptionKind::InvalidField("highest seqno"),
+        });
+    }
     let manifest = ManifestWriter::create(
         Arc::clone(&config.fs),
         dir,
@@ -228,6 +241,19 @@ fn open_tables(
                 }
                 ids_named.insert(id);
                 tables.push(Arc::new(table));
+            }
+            // A run's tables must be sorted with disjoint key ranges; a manifest that says
+            // otherwise would make reads wrong, so it is corruption.
+            for pair in tables.windows(2) {
+                if let [a, b] = pair
+                    && ctx.cmp.user(&a.meta().max_key, &b.meta().min_key).is_ge()
+                {
+                    return Err(Error::Corruption {
+                        file: b.path().to_path_buf(),
+                        offset: 0,
+                        what: CorruptionKind::InvalidField("run order"),
+                    });
+                }
             }
             opened_runs.push(Arc::new(Run::new(tables)));
         }
