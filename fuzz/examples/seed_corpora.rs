@@ -1,0 +1,186 @@
+//! Writes seed corpora for the fuzz targets: a few valid table files (`write_table` under several
+//! option sets) into `corpus/table/`, every index block of those files into `corpus/index_block/`,
+//! and the raw contents of their data blocks plus a few hand-built blocks, each with a seek target
+//! in front, into `corpus/data_block/`.
+//!
+//! Run from `fuzz/`: `cargo run --example seed_corpora` (optionally with an output folder; the
+//! default is `fuzz/corpus`). The corpora are git-ignored: regenerate them, do not commit them.
+
+use std::path::{Path, PathBuf};
+
+use strata::fs::{Fs, StdFs};
+use strata::internals::{TableOptions, build_data_block, decode_any_block, write_table};
+use strata::{CompressionType, InternalValue, SeqNo, ValueType};
+use strata_fuzz::{BLOCK_HEADER_LEN, FOOTER_LEN, SeekInput};
+
+/// Entries in internal-key order: `keys` user keys, `versions` versions each (newest first), with
+/// a tombstone or a merge operand now and then.
+fn entries(keys: usize, versions: u64, value_len: usize) -> Vec<InternalValue> {
+    let mut out = Vec::new();
+    for k in 0..keys {
+        let key = format!("key{:05}", k * 7);
+        for v in (1..=versions).rev() {
+            let seqno: SeqNo = (k as u64) * versions + v;
+            let value_type = match (k + v as usize) % 7 {
+                0 => ValueType::Tombstone,
+                3 => ValueType::MergeOperand,
+                5 if v == 1 => ValueType::WeakTombstone,
+                _ => ValueType::Value,
+            };
+            let value = if value_type.is_tombstone() {
+                Vec::new()
+            } else {
+                format!("value-{k}-{v}-")
+                    .repeat(value_len / 10 + 1)
+                    .into_bytes()
+            };
+            out.push(InternalValue::from_components(
+                key.as_bytes(),
+                value,
+                seqno,
+                value_type,
+            ));
+        }
+    }
+    out
+}
+
+/// Splits a table file into its blocks, laid end to end before the footer.
+fn blocks(file: &[u8]) -> Vec<&[u8]> {
+    let body_end = file.len().saturating_sub(FOOTER_LEN);
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + BLOCK_HEADER_LEN <= body_end {
+        let stored_len = u32::from_le_bytes(file[pos + 2..pos + 6].try_into().unwrap()) as usize;
+        let end = pos + BLOCK_HEADER_LEN + stored_len;
+        assert!(end <= body_end, "a written table's blocks fill its body");
+        out.push(&file[pos..end]);
+        pos = end;
+    }
+    out
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    StdFs.create_dir(dir).unwrap();
+    StdFs
+        .create(&dir.join(name))
+        .unwrap()
+        .append(bytes)
+        .unwrap();
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    let file = StdFs.open(path).unwrap();
+    let mut bytes = vec![0; usize::try_from(file.size_bytes().unwrap()).unwrap()];
+    file.read_exact_at(&mut bytes, 0).unwrap();
+    bytes
+}
+
+fn main() {
+    let out: PathBuf = std::env::args_os().nth(1).map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
+        PathBuf::from,
+    );
+    let scratch = std::env::temp_dir().join(format!("strata-fuzz-seeds-{}", std::process::id()));
+    StdFs.create_dir(&scratch).unwrap();
+
+    let base = TableOptions::default();
+    let tables = [
+        ("single", entries(1, 1, 0), base.clone()),
+        ("small-filter", entries(20, 1, 8), base.clone()),
+        (
+            "tiny-blocks-partitioned",
+            entries(30, 3, 4),
+            TableOptions {
+                block_size: 64,
+                restart_interval: 1,
+                index_partitioned: true,
+                filter_partitioned: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "lz4-no-filter",
+            entries(25, 2, 40),
+            TableOptions {
+                block_size: 256,
+                restart_interval: 4,
+                filter_bits_per_key: None,
+                compression: CompressionType::Lz4,
+                ..base.clone()
+            },
+        ),
+        (
+            "partitioned-index-full-filter",
+            entries(40, 1, 2),
+            TableOptions {
+                block_size: 128,
+                restart_interval: 2,
+                index_partitioned: true,
+                ..base.clone()
+            },
+        ),
+    ];
+
+    let (mut data_seeds, mut index_seeds) = (0, 0);
+    for (name, entries, options) in tables {
+        let path = scratch.join(format!("{name}.sst"));
+        let middle = entries[entries.len() / 2].clone();
+        write_table(&path, entries, &options).unwrap();
+        let file = read(&path);
+        StdFs.remove(&path).unwrap();
+        write(&out.join("table"), &format!("seed-{name}"), &file);
+        for (i, block) in blocks(&file).into_iter().enumerate() {
+            match block[0] {
+                0 => {
+                    let raw = decode_any_block(block, 0).unwrap();
+                    let seed = SeekInput::encode(&middle.key.user_key, 5, &raw);
+                    write(&out.join("data_block"), &format!("seed-{name}-{i}"), &seed);
+                    data_seeds += 1;
+                }
+                1 => {
+                    write(&out.join("index_block"), &format!("seed-{name}-{i}"), block);
+                    index_seeds += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let handmade = [
+        ("empty", Vec::new()),
+        (
+            "shared-prefixes",
+            vec![
+                (b"apple".to_vec(), 9, ValueType::Value, b"red".to_vec()),
+                (b"apple".to_vec(), 4, ValueType::Tombstone, Vec::new()),
+                (
+                    b"applesauce".to_vec(),
+                    7,
+                    ValueType::MergeOperand,
+                    b"+1".to_vec(),
+                ),
+                (b"apricot".to_vec(), 2, ValueType::WeakTombstone, Vec::new()),
+                (b"b".to_vec(), 1, ValueType::Value, Vec::new()),
+            ],
+        ),
+    ];
+    for (name, parts) in handmade {
+        for restart_interval in [1, 2, 16] {
+            let raw = build_data_block(&parts, restart_interval);
+            let seed = SeekInput::encode(b"apple", 5, &raw);
+            write(
+                &out.join("data_block"),
+                &format!("seed-{name}-r{restart_interval}"),
+                &seed,
+            );
+            data_seeds += 1;
+        }
+    }
+
+    std::fs::remove_dir_all(&scratch).unwrap();
+    println!(
+        "seeds in {}: 5 tables, {index_seeds} index blocks, {data_seeds} data blocks",
+        out.display()
+    );
+}

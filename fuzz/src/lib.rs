@@ -1,0 +1,133 @@
+//! Helpers shared by Strata's fuzz targets and the seed-corpus generator.
+//!
+//! Every block and every table footer carries an xxh3 checksum, which libFuzzer's mutations
+//! practically never repair; without help the fuzzer would only ever reach the checksum check.
+//! The targets therefore decode each input twice: as is, and *re-sealed* (lengths and checksums
+//! recomputed over the mutated bytes), so that the decoders behind the checksums see mutated
+//! contents too. The byte layouts re-sealed here are those of `src/table/block.rs` and
+//! `src/table/meta.rs`.
+
+use strata::SeqNo;
+
+/// The length of a block header.
+pub const BLOCK_HEADER_LEN: usize = 18;
+
+/// The length of a table footer.
+pub const FOOTER_LEN: usize = 72;
+
+/// The magic bytes that end every table file.
+pub const MAGIC: [u8; 8] = *b"STRATAT1";
+
+/// The checksum of a block: xxh3-64 over the first ten header bytes, then the stored bytes.
+fn block_checksum(header_prefix: &[u8], stored: &[u8]) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(header_prefix);
+    hasher.update(stored);
+    hasher.digest()
+}
+
+/// Recomputes the checksum of the block at `block[..]` (header and stored bytes) in place.
+fn seal_block_at(block: &mut [u8]) {
+    if block.len() < BLOCK_HEADER_LEN {
+        return;
+    }
+    let (header, stored) = block.split_at_mut(BLOCK_HEADER_LEN);
+    let sum = block_checksum(&header[..10], stored);
+    header[10..18].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// Re-seals a single block that fills `bytes`: `stored_len` becomes the actual length of the
+/// stored bytes (and so does `raw_len` for an uncompressed block), and the checksum is
+/// recomputed. Inputs shorter than a header come back unchanged.
+pub fn reseal_block(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let Some(stored_len) = out
+        .len()
+        .checked_sub(BLOCK_HEADER_LEN)
+        .and_then(|n| u32::try_from(n).ok())
+    else {
+        return out;
+    };
+    out[2..6].copy_from_slice(&stored_len.to_le_bytes());
+    if out[1] == 0 {
+        out[6..10].copy_from_slice(&stored_len.to_le_bytes());
+    }
+    seal_block_at(&mut out);
+    out
+}
+
+/// Re-seals a whole table file: walks the blocks laid end to end from offset 0 (as the writer
+/// lays them out) recomputing each checksum until a header's length leaves the file body, then
+/// restores the footer's magic and recomputes its checksum. The format version and every length
+/// and offset are left as the fuzzer made them.
+pub fn reseal_table(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let Some(body_end) = out.len().checked_sub(FOOTER_LEN) else {
+        return out;
+    };
+    let mut pos = 0;
+    while pos + BLOCK_HEADER_LEN <= body_end {
+        let stored_len =
+            u32::from_le_bytes([out[pos + 2], out[pos + 3], out[pos + 4], out[pos + 5]]) as usize;
+        let end = pos + BLOCK_HEADER_LEN + stored_len;
+        if end > body_end {
+            break;
+        }
+        seal_block_at(&mut out[pos..end]);
+        pos = end;
+    }
+    let footer = &mut out[body_end..];
+    let sum = xxhash_rust::xxh3::xxh3_64(&footer[..56]);
+    footer[56..64].copy_from_slice(&sum.to_le_bytes());
+    footer[64..72].copy_from_slice(&MAGIC);
+    out
+}
+
+/// The input of the `data_block` target: a seek target, then the raw block contents.
+///
+/// Layout: `key_len: u8` (only the low 6 bits count), the key, `seqno: u8` (255 means
+/// `SeqNo::MAX`), then the raw block. Short inputs give an empty key, seqno 0 or an empty block.
+#[derive(Debug)]
+pub struct SeekInput<'a> {
+    /// The user key to seek.
+    pub key: &'a [u8],
+    /// The seqno to seek.
+    pub seqno: SeqNo,
+    /// The raw contents of a data block.
+    pub raw: &'a [u8],
+}
+
+impl<'a> SeekInput<'a> {
+    /// Splits a fuzz input.
+    pub fn parse(data: &'a [u8]) -> Self {
+        let (key_len, rest) = match data.split_first() {
+            Some((&len, rest)) => (usize::from(len & 0x3f).min(rest.len()), rest),
+            None => (0, data),
+        };
+        let (key, rest) = rest.split_at(key_len);
+        let (seqno, raw) = match rest.split_first() {
+            Some((&255, raw)) => (SeqNo::MAX, raw),
+            Some((&seqno, raw)) => (SeqNo::from(seqno), raw),
+            None => (0, rest),
+        };
+        Self { key, seqno, raw }
+    }
+
+    /// Encodes a seek target and a raw block as a fuzz input (the inverse of [`Self::parse`]
+    /// for keys of at most 63 bytes and seqnos below 255).
+    pub fn encode(key: &[u8], seqno: u8, raw: &[u8]) -> Vec<u8> {
+        let key = &key[..key.len().min(0x3f)];
+        let mut out = Vec::with_capacity(2 + key.len() + raw.len());
+        out.push(key.len() as u8);
+        out.extend_from_slice(key);
+        out.push(seqno);
+        out.extend_from_slice(raw);
+        out
+    }
+}
+
+/// Internal-key order: user key ascending (bytewise, the default comparator), then seqno
+/// descending.
+pub fn internal_cmp(a: (&[u8], SeqNo), b: (&[u8], SeqNo)) -> std::cmp::Ordering {
+    a.0.cmp(b.0).then_with(|| b.1.cmp(&a.1))
+}
