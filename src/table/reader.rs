@@ -214,10 +214,8 @@ impl Table {
 
     /// Reads, verifies and caches the block at `handle`; returns its raw contents.
     pub(crate) fn read_block(&self, handle: BlockHandle, block_type: BlockType) -> Result<Slice> {
-        if let Some(block) = self.cache.get_block(self.cache_id, handle.offset) {
-            return Ok(block);
-        }
-        // Every block lies before the footer.
+        // Every block lies before the footer; checked before the cache, so that no handle can
+        // alias another block's cache key.
         let body_end = self.file_size.saturating_sub(FOOTER_LEN as u64);
         let in_bounds = handle
             .offset
@@ -233,11 +231,18 @@ impl Table {
                     CorruptionKind::InvalidField("block handle"),
                 )
             })?;
+        // NB: the block type is part of the cache key, so a handle pointing a read of one kind at
+        // a block cached as another still goes through `decode_block`'s type check. Offsets are
+        // below the file size, far below 2^62, so the key is unique.
+        let cache_key = (handle.offset << 2) | u64::from(block_type as u8);
+        if let Some(block) = self.cache.get_block(self.cache_id, cache_key) {
+            return Ok(block);
+        }
         let bytes = read_exact(self.file()?.as_ref(), &self.path, handle.offset, len)?;
         let block = decode_block(&bytes, block_type)
             .map_err(|what| corruption(&self.path, handle.offset, what))?;
         self.cache
-            .insert_block(self.cache_id, handle.offset, block.clone());
+            .insert_block(self.cache_id, cache_key, block.clone());
         Ok(block)
     }
 
