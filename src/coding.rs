@@ -59,6 +59,41 @@ pub(crate) fn decode_varint_u32(input: &[u8]) -> Option<(u32, usize)> {
     None
 }
 
+/// Appends `value` as a LEB128 varint.
+pub(crate) fn put_varint_u64(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Decodes a LEB128 `u64` at the start of `input`.
+#[inline]
+pub(crate) fn decode_varint_u64(input: &[u8]) -> Option<(u64, usize)> {
+    if let Some(&byte) = input.first()
+        && byte < 0x80
+    {
+        return Some((u64::from(byte), 1));
+    }
+    let mut value: u64 = 0;
+    for (i, &byte) in input.iter().enumerate().take(10) {
+        let bits = u64::from(byte & 0x7f);
+        if i == 9 && bits > 1 {
+            return None;
+        }
+        value |= bits << (7 * i);
+        if byte < 0x80 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,50 +45,16 @@
 use std::cmp::Ordering;
 
 use crate::coding::{decode_varint_u32, encode_varint_u32};
+use crate::coding::{decode_varint_u64, put_varint_u64};
 use crate::error::CorruptionKind;
 use crate::key::{Comparator, InternalValue, ValueType};
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 
-/// Appends `value` as a LEB128 varint.
-pub(crate) fn put_varint_u64(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 fn put_varint_u32(out: &mut Vec<u8>, value: u32) {
     let mut buf = [0u8; 5];
     let n = encode_varint_u32(value, &mut buf);
     out.extend_from_slice(buf.get(..n).unwrap_or_default());
-}
-
-/// Decodes a LEB128 `u64` at the start of `input`.
-#[inline]
-pub(crate) fn decode_varint_u64(input: &[u8]) -> Option<(u64, usize)> {
-    if let Some(&byte) = input.first()
-        && byte < 0x80
-    {
-        return Some((u64::from(byte), 1));
-    }
-    let mut value: u64 = 0;
-    for (i, &byte) in input.iter().enumerate().take(10) {
-        let bits = u64::from(byte & 0x7f);
-        if i == 9 && bits > 1 {
-            return None;
-        }
-        value |= bits << (7 * i);
-        if byte < 0x80 {
-            return Some((value, i + 1));
-        }
-    }
-    None
 }
 
 /// Builds the raw contents of a data block from entries added in internal-key order.

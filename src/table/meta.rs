@@ -34,7 +34,7 @@
 //! A reader checks the magic, then the checksum, then the version: a damaged footer is
 //! corruption, and only an intact footer with another version is an unsupported format.
 
-use super::data_block::{decode_varint_u64, put_varint_u64};
+use crate::coding::{decode_varint_u64, put_varint_u64};
 use crate::error::CorruptionKind;
 use crate::slice::Slice;
 

@@ -16,8 +16,8 @@
 //!
 //! Tags are persisted values: never renumber. A decoder refuses unknown tags.
 
+use crate::coding::{decode_varint_u64, put_varint_u64};
 use crate::error::CorruptionKind;
-use crate::table::data_block::{decode_varint_u64, put_varint_u64};
 
 /// One change of the version, as stored in the manifest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
