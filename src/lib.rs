@@ -42,6 +42,7 @@
 
 mod cache;
 mod coding;
+mod compaction;
 mod compression;
 pub mod config;
 mod error;

@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, PoisonError};
 
 use super::inner::{SuperVersion, Tree};
+use crate::compaction::stream::{CompactionStream, GcRules};
 use crate::error::{Error, Result};
-use crate::key::InternalValue;
 use crate::memtable::{Memtable, MemtableIter};
 use crate::merge::{BoxedSource, Merger};
 use crate::seqno::SeqNo;
@@ -32,54 +32,6 @@ use crate::table::writer::TableWriter;
 use crate::version::edit::VersionEdit;
 use crate::version::recovery::snapshot;
 use crate::version::{Run, Version};
-
-/// Drops, per user key, the versions that no read at or above `threshold` can see.
-struct GcStream<I> {
-    inner: I,
-    cmp: crate::key::Comparator,
-    threshold: SeqNo,
-    /// The user key and seqno of the last entry kept.
-    last: Option<(crate::slice::Slice, SeqNo)>,
-    /// Whether the current key already kept a version below the threshold.
-    kept_below: bool,
-}
-
-impl<I: Iterator<Item = Result<InternalValue>>> Iterator for GcStream<I> {
-    type Item = Result<InternalValue>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let entry = match self.inner.next()? {
-                Ok(entry) => entry,
-                Err(err) => return Some(Err(err)),
-            };
-            let same_key = self
-                .last
-                .as_ref()
-                .is_some_and(|(k, _)| self.cmp.user(k, &entry.key.user_key).is_eq());
-            if same_key {
-                // An identical internal key from an older memtable: the newer one was kept.
-                if self
-                    .last
-                    .as_ref()
-                    .is_some_and(|(_, s)| *s == entry.key.seqno)
-                {
-                    continue;
-                }
-                if self.kept_below {
-                    continue;
-                }
-            } else {
-                self.kept_below = false;
-            }
-            if entry.key.seqno < self.threshold {
-                self.kept_below = true;
-            }
-            self.last = Some((entry.key.user_key.clone(), entry.key.seqno));
-            return Some(Ok(entry));
-        }
-    }
-}
 
 impl Tree {
     /// The lock that serializes flushes; pass it to [`Tree::flush`].
@@ -190,13 +142,18 @@ impl Tree {
                 )
             })
             .collect();
-        let mut stream = GcStream {
-            inner: Merger::new(sources, inner.cmp.clone()),
-            cmp: inner.cmp.clone(),
+        // NB: level 0 is never the bottom, and a flush does not cancel weak tombstones: the
+        // single-delete promise is the compaction's to rely on, with the whole key in view.
+        let rules = GcRules {
             threshold,
-            last: None,
-            kept_below: false,
-        }
+            bottommost: false,
+            cancel_weak: false,
+        };
+        let mut stream = CompactionStream::new(
+            Merger::new(sources, inner.cmp.clone()),
+            inner.cmp.clone(),
+            rules,
+        )
         .peekable();
         let mut tables = Vec::new();
         let mut bytes = 0;
