@@ -42,7 +42,7 @@
 
 mod cache;
 mod coding;
-mod compaction;
+pub mod compaction;
 mod compression;
 pub mod config;
 mod error;

@@ -37,6 +37,8 @@ enum Op {
     Put(u8, u16),
     Delete(u8),
     Flush,
+    /// A major compaction at the latest seqno (reads are at `SeqNo::MAX` only).
+    Compact,
 }
 
 struct Rng(u64);
@@ -56,6 +58,8 @@ fn workload(seed: u64, len: usize) -> Vec<Op> {
         .map(|_| match rng.next() % 10 {
             0..=5 => Op::Put((rng.next() % 40) as u8, (rng.next() % 1000) as u16),
             6 | 7 => Op::Delete((rng.next() % 40) as u8),
+            8 => Op::Flush,
+            _ if rng.next().is_multiple_of(2) => Op::Compact,
             _ => Op::Flush,
         })
         .collect()
@@ -137,6 +141,12 @@ fn crash_case(
                     acked.clone_from(&model);
                     in_flight = None;
                 }
+                Op::Compact => {
+                    // A compaction changes no content: a crash in it must leave the acked state.
+                    if tree.major_compact(512, seqno.get()).is_err() {
+                        break;
+                    }
+                }
             }
         }
         drop(tree);
@@ -190,6 +200,7 @@ fn op_count(ops: &[Op]) -> u64 {
             Op::Put(k, v) => drop(tree.insert(format!("k{k:02}"), format!("v{v}"), seqno.next())),
             Op::Delete(k) => drop(tree.remove(format!("k{k:02}"), seqno.next())),
             Op::Flush => tree.flush_active_memtable(0).unwrap(),
+            Op::Compact => drop(tree.major_compact(512, seqno.get()).unwrap()),
         }
     }
     fs.mutating_op_count()

@@ -72,6 +72,10 @@ enum Op {
     },
     /// Closes and reopens the tree: what was not flushed is gone (Tree has no write-ahead log).
     Reopen,
+    /// Merges every table into the last level with a GC threshold `back` below the latest.
+    MajorCompact {
+        back: u64,
+    },
 }
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -107,6 +111,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Rotate),
         2 => prop_oneof![Just(u64::MAX), 0u64..20].prop_map(|back| Op::Flush { back }),
         1 => Just(Op::Reopen),
+        1 => prop_oneof![Just(u64::MAX), 0u64..20].prop_map(|back| Op::MajorCompact { back }),
     ]
 }
 
@@ -156,6 +161,7 @@ struct Counters {
     rotations: u64,
     flushes: u64,
     reopens: u64,
+    compactions: u64,
 }
 
 /// The option sets the model runs under (metamorphic: the same reads are expected from each).
@@ -360,6 +366,17 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 counters.flushes += 1;
                 durable.0.clone_from(&oracle.0);
             }
+            Op::MajorCompact { back } => {
+                let threshold = if *back == u64::MAX {
+                    0
+                } else {
+                    seqno.get().saturating_sub(*back)
+                };
+                min_read = min_read.max(threshold);
+                tree.major_compact(4096, threshold).unwrap();
+                prop_assert!(tree.l0_run_count() == 0);
+                counters.compactions += 1;
+            }
             Op::Reopen => {
                 drop(tree);
                 tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -380,7 +397,9 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
     prop_assert_eq!(tree.get_highest_seqno(), highest);
     // Approximate: a batch that wrote one key twice around a rotation leaves two entries, and a
     // flush drops versions below its threshold.
-    let flushed = ops.iter().any(|op| matches!(op, Op::Flush { .. }));
+    let flushed = ops
+        .iter()
+        .any(|op| matches!(op, Op::Flush { .. } | Op::MajorCompact { .. }));
     let versions: usize = if flushed {
         0
     } else {
@@ -422,13 +441,14 @@ fn tree_matches_a_btreemap_model() {
     });
     let counters = counters.into_inner();
     println!(
-        "model: {} ops ({} writes, {} point reads, {} scans, {} rotations, {} flushes, {} reopens) in {} cases, {} mismatches",
+        "model: {} ops ({} writes, {} point reads, {} scans, {} rotations, {} flushes, {} major compactions, {} reopens) in {} cases, {} mismatches",
         counters.ops,
         counters.writes,
         counters.reads,
         counters.scans,
         counters.rotations,
         counters.flushes,
+        counters.compactions,
         counters.reopens,
         cases,
         u8::from(result.is_err())

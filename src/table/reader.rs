@@ -60,6 +60,9 @@ pub(crate) struct Table {
     pinned_index: Option<DataBlock>,
     /// The filter (or filter index) block if pinned.
     pinned_filter: Option<Slice>,
+    /// Set once a durable version edit removed this table: the file is deleted when the last
+    /// reader lets go of the table.
+    obsolete: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Table {
@@ -170,6 +173,7 @@ impl Table {
             footer,
             pinned_index: ctx.pin_index.then_some(index),
             pinned_filter,
+            obsolete: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -382,10 +386,23 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Marks the table's file for deletion once no reader holds the table. Call only after the
+    /// version edit that removes the table is durable.
+    pub(crate) fn mark_obsolete(&self) {
+        self.obsolete
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 impl Drop for Table {
     fn drop(&mut self) {
         if let FileSource::Shared(table) = &self.source {
             table.remove(self.cache_id);
+        }
+        if *self.obsolete.get_mut() {
+            // NB: best effort; a file left behind is an orphan the next open removes.
+            let _ = self.fs.remove(&self.path);
         }
     }
 }

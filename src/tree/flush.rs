@@ -149,12 +149,25 @@ impl Tree {
             bottommost: false,
             cancel_weak: false,
         };
-        let mut stream = CompactionStream::new(
+        let stream = CompactionStream::new(
             Merger::new(sources, inner.cmp.clone()),
             inner.cmp.clone(),
             rules,
-        )
-        .peekable();
+        );
+        self.write_tables(stream, 0, inner.config.table_target_size)
+    }
+
+    /// Writes a sorted stream as tables of `level`, cut at `target_size` between user keys;
+    /// syncs each file and then the directory; returns the tables opened, in key order, and the
+    /// bytes written. On an error the files written are removed (best effort).
+    pub(crate) fn write_tables(
+        &self,
+        stream: impl Iterator<Item = Result<crate::key::InternalValue>>,
+        level: usize,
+        target_size: u64,
+    ) -> Result<(Vec<Arc<Table>>, u64)> {
+        let inner = &self.0;
+        let mut stream = stream.peekable();
         let mut tables = Vec::new();
         let mut bytes = 0;
         let mut created = Vec::new();
@@ -171,15 +184,14 @@ impl Tree {
                 let mut writer = TableWriter::new(
                     file,
                     &path,
-                    inner.config.writer_options(0, id),
+                    inner.config.writer_options(level, id),
                     inner.cmp.clone(),
                 );
                 let mut last_key: Option<crate::slice::Slice> = None;
                 while let Some(entry) = stream.next_if(|next| {
                     // Cut only between user keys, once the table reached its target size.
                     // A table always takes at least one entry, whatever the target size.
-                    let full = writer.entry_count() > 0
-                        && writer.size_bytes() >= inner.config.table_target_size;
+                    let full = writer.entry_count() > 0 && writer.size_bytes() >= target_size;
                     let same_key = match (next, &last_key) {
                         (Ok(e), Some(k)) => inner.cmp.user(&e.key.user_key, k).is_eq(),
                         _ => false,
@@ -286,7 +298,7 @@ impl Tree {
 
     /// Rewrites the manifest as one snapshot once it outgrows its bound. Called with the version
     /// lock held, so the snapshot is the latest version.
-    fn rewrite_manifest_if_large(&self, version: &Version) {
+    pub(crate) fn rewrite_manifest_if_large(&self, version: &Version) {
         let inner = &self.0;
         let mut manifest = inner.manifest.lock();
         if !manifest.needs_rewrite(inner.config.manifest_rewrite_bytes) {

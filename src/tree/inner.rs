@@ -51,6 +51,8 @@ pub(crate) struct TreeInner {
     pub(crate) super_version: ArcSwap<SuperVersion>,
     /// Held while a structural change builds and publishes the next SuperVersion.
     pub(crate) version_lock: Mutex<()>,
+    /// Serializes compactions.
+    pub(crate) compaction_lock: Mutex<()>,
     /// Serializes flushes (`get_flush_lock`).
     pub(crate) flush_lock: std::sync::Mutex<()>,
     /// The id the next table file gets.
@@ -161,6 +163,7 @@ impl Tree {
             super_version: ArcSwap::from_pointee(super_version),
             version_lock: Mutex::new(()),
             flush_lock: std::sync::Mutex::new(()),
+            compaction_lock: Mutex::new(()),
             next_table_id: AtomicU64::new(next_table_id),
             poisoned: AtomicBool::new(false),
             table_ctx,

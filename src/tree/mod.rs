@@ -11,6 +11,7 @@
 //! Structural changes (rotation) hold one mutex only while building and publishing the next
 //! SuperVersion. `Tree` starts no threads.
 
+mod compact;
 mod flush;
 mod inner;
 mod iter;

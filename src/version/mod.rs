@@ -54,6 +54,45 @@ impl Version {
         next
     }
 
+    /// A new version without the tables `removed` (runs left empty disappear) and with `run`
+    /// added as the newest run of `level`.
+    pub(crate) fn with_replaced(
+        &self,
+        removed: &std::collections::HashSet<u64>,
+        level: usize,
+        run: Option<Run>,
+    ) -> Self {
+        let mut next = Self::default();
+        for (i, old) in self.levels.iter().enumerate() {
+            let Some(slot) = next.levels.get_mut(i) else {
+                continue;
+            };
+            for old_run in &old.runs {
+                if old_run
+                    .tables()
+                    .iter()
+                    .any(|t| removed.contains(&t.meta().table_id))
+                {
+                    let kept: Vec<_> = old_run
+                        .tables()
+                        .iter()
+                        .filter(|t| !removed.contains(&t.meta().table_id))
+                        .cloned()
+                        .collect();
+                    if !kept.is_empty() {
+                        slot.runs.push(Arc::new(Run::new(kept)));
+                    }
+                } else {
+                    slot.runs.push(Arc::clone(old_run));
+                }
+            }
+        }
+        if let (Some(run), Some(slot)) = (run, next.levels.get_mut(level)) {
+            slot.runs.insert(0, Arc::new(run));
+        }
+        next
+    }
+
     /// Every run, in read order: level 0 newest first, then the deeper levels.
     pub(crate) fn runs(&self) -> impl Iterator<Item = &Arc<Run>> {
         self.levels.iter().flat_map(|level| level.runs.iter())
