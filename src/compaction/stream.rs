@@ -10,18 +10,23 @@
 //! 3. nothing older than that version.
 //!
 //! Two rules then drop more:
-//! - at the bottom of the tree (`bottommost`: nothing below the output can hold the key), the
-//!   version of rule 2 is dropped if it is a tombstone or a weak tombstone: with nothing beneath
-//!   it, the key reads as absent either way;
+//! - a tombstone or weak tombstone of rule 2 whose seqno is below `tombstone_floor` is dropped:
+//!   the caller sets the floor so that no table outside the compaction that overlaps it holds a
+//!   version older than the floor (at the bottom of the tree, nothing does: the floor is
+//!   `SeqNo::MAX`), so with nothing beneath it the key reads as absent either way;
 //! - with `cancel_weak`, a weak tombstone of rule 2 directly above a value cancels with it (both
 //!   dropped): a weak tombstone deletes exactly one older value (RocksDB's SingleDelete), so the
 //!   caller promises no older version lies anywhere below.
 //!
 //! Every read at X >= `threshold` returns the same answer before and after (the property test
 //! below checks this against the input).
+//!
+//! Last, a compaction filter (if any) sees each value or merge operand the rules keep and may
+//! keep, replace, remove (a tombstone at the same seqno) or destroy it.
 
 use std::iter::Peekable;
 
+use super::filter::{CompactionFilter, Context, ItemAccessor, Verdict};
 use crate::error::Result;
 use crate::key::{Comparator, InternalValue, ValueType};
 use crate::seqno::SeqNo;
@@ -31,8 +36,24 @@ use crate::slice::Slice;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GcRules {
     pub(crate) threshold: SeqNo,
-    pub(crate) bottommost: bool,
+    /// Tombstones of rule 2 below this seqno have nothing beneath them outside the compaction.
+    pub(crate) tombstone_floor: SeqNo,
     pub(crate) cancel_weak: bool,
+}
+
+impl GcRules {
+    /// The floor at which no tombstone is dropped.
+    pub(crate) const NO_FLOOR: SeqNo = 0;
+    /// The floor of the bottom of the tree: every tombstone of rule 2 can go.
+    pub(crate) const BOTTOM: SeqNo = SeqNo::MAX;
+}
+
+/// A compaction filter at work in a stream.
+pub(crate) struct ActiveFilter {
+    pub(crate) filter: Box<dyn CompactionFilter>,
+    pub(crate) ctx: Context,
+    /// How many items got another verdict than `Keep`.
+    pub(crate) changed: u64,
 }
 
 /// Applies [`GcRules`] to a sorted stream.
@@ -44,6 +65,7 @@ pub(crate) struct CompactionStream<I: Iterator<Item = Result<InternalValue>>> {
     last: Option<(Slice, SeqNo)>,
     /// Whether the current key's rule-2 version was already decided (all older ones drop).
     below_done: bool,
+    filter: Option<ActiveFilter>,
 }
 
 impl<I: Iterator<Item = Result<InternalValue>>> CompactionStream<I> {
@@ -54,7 +76,56 @@ impl<I: Iterator<Item = Result<InternalValue>>> CompactionStream<I> {
             rules,
             last: None,
             below_done: false,
+            filter: None,
         }
+    }
+
+    /// Runs `filter` on every value the rules keep.
+    pub(crate) fn with_filter(mut self, filter: Option<ActiveFilter>) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// The filter, once the stream is done (to call `finish` and read its count).
+    pub(crate) fn take_filter(&mut self) -> Option<ActiveFilter> {
+        self.filter.take()
+    }
+
+    /// Applies the filter to an entry the rules keep; `None` destroys it.
+    fn filtered(&mut self, mut entry: InternalValue) -> Option<Result<InternalValue>> {
+        let Some(active) = self.filter.as_mut() else {
+            return Some(Ok(entry));
+        };
+        if !matches!(
+            entry.key.value_type,
+            ValueType::Value | ValueType::MergeOperand
+        ) {
+            return Some(Ok(entry));
+        }
+        let verdict = match active
+            .filter
+            .filter_item(ItemAccessor::new(&entry), &active.ctx)
+        {
+            Ok(verdict) => verdict,
+            Err(err) => return Some(Err(err)),
+        };
+        if verdict != Verdict::Keep {
+            active.changed += 1;
+        }
+        match verdict {
+            Verdict::Keep => {}
+            Verdict::Remove => {
+                entry.key.value_type = ValueType::Tombstone;
+                entry.value = Slice::empty();
+            }
+            Verdict::RemoveWeak => {
+                entry.key.value_type = ValueType::WeakTombstone;
+                entry.value = Slice::empty();
+            }
+            Verdict::ReplaceValue(value) => entry.value = value,
+            Verdict::Destroy => return None,
+        }
+        Some(Ok(entry))
     }
 
     /// Whether the next input entry is an older version of `key` that is a plain value.
@@ -95,21 +166,29 @@ impl<I: Iterator<Item = Result<InternalValue>>> Iterator for CompactionStream<I>
                 continue;
             }
             if entry.key.seqno >= self.rules.threshold {
-                return Some(Ok(entry));
+                match self.filtered(entry) {
+                    Some(out) => return Some(out),
+                    None => continue,
+                }
             }
             if self.below_done {
                 continue;
             }
             self.below_done = true;
             match entry.key.value_type {
-                ValueType::Tombstone | ValueType::WeakTombstone if self.rules.bottommost => {}
+                ValueType::Tombstone | ValueType::WeakTombstone
+                    if entry.key.seqno < self.rules.tombstone_floor => {}
                 ValueType::WeakTombstone
                     if self.rules.cancel_weak && self.next_is_value_of(&entry.key.user_key) =>
                 {
                     // Cancel: drop the value beneath too (it is older, so also below threshold).
                     let _ = self.inner.next();
                 }
-                _ => return Some(Ok(entry)),
+                _ => {
+                    if let Some(out) = self.filtered(entry) {
+                        return Some(out);
+                    }
+                }
             }
         }
     }
@@ -167,7 +246,7 @@ mod tests {
         ]);
         let rules = GcRules {
             threshold: 6,
-            bottommost: false,
+            tombstone_floor: GcRules::NO_FLOOR,
             cancel_weak: false,
         };
         let kept: Vec<(u8, SeqNo)> = run(&input, rules)
@@ -176,7 +255,7 @@ mod tests {
             .collect();
         assert_eq!(kept, [(1, 9), (1, 7), (1, 5), (2, 2)]);
         let bottom = GcRules {
-            bottommost: true,
+            tombstone_floor: GcRules::BOTTOM,
             ..rules
         };
         let kept: Vec<(u8, SeqNo)> = run(&input, bottom)
@@ -195,7 +274,7 @@ mod tests {
         let input = sorted(vec![(1, 5, 3), (1, 4, 0), (2, 5, 3), (2, 4, 2)]);
         let rules = GcRules {
             threshold: 10,
-            bottommost: false,
+            tombstone_floor: GcRules::NO_FLOOR,
             cancel_weak: true,
         };
         let kept: Vec<(u8, SeqNo)> = run(&input, rules)
@@ -214,11 +293,11 @@ mod tests {
         fn every_read_at_or_above_the_threshold_is_unchanged(
             raw in prop::collection::vec((0u8..5, 0u64..12, 0u8..4), 0..40),
             threshold in 0u64..14,
-            bottommost: bool,
+            floor in prop_oneof![Just(GcRules::NO_FLOOR), Just(GcRules::BOTTOM)],
         ) {
             let input = sorted(raw);
             // Weak cancellation needs the single-delete contract, which random input breaks.
-            let rules = GcRules { threshold, bottommost, cancel_weak: false };
+            let rules = GcRules { threshold, tombstone_floor: floor, cancel_weak: false };
             let output = run(&input, rules);
             for k in 0..5u8 {
                 for x in threshold..14 {

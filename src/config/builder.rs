@@ -56,6 +56,7 @@ pub struct Config {
     pub(crate) table_target_size: u64,
     /// The manifest size past which a flush rewrites it as one snapshot.
     pub(crate) manifest_rewrite_bytes: u64,
+    pub(crate) compaction_filter_factory: Option<Arc<dyn crate::compaction::filter::Factory>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -126,6 +127,7 @@ impl Config {
             descriptor_table: Some(Arc::new(DescriptorTable::new(512))),
             table_target_size: 64 << 20,
             manifest_rewrite_bytes: crate::version::manifest::REWRITE_BYTES,
+            compaction_filter_factory: None,
         }
     }
 
@@ -245,6 +247,17 @@ impl Config {
     #[must_use]
     pub fn fs(mut self, fs: Arc<dyn Fs>) -> Self {
         self.fs = fs;
+        self
+    }
+
+    /// Runs a compaction filter made by `factory` in every compaction (not in flushes); `None`
+    /// (the default) runs none. See [`crate::compaction::filter`].
+    #[must_use]
+    pub fn with_compaction_filter_factory(
+        mut self,
+        factory: Option<Arc<dyn crate::compaction::filter::Factory>>,
+    ) -> Self {
+        self.compaction_filter_factory = factory;
         self
     }
 

@@ -118,6 +118,8 @@ impl Tree {
         if !self.publish_run(&flushing, tables)? {
             return Ok(None);
         }
+        self.0.bytes_flushed.fetch_add(bytes, Ordering::Relaxed);
+        self.prune_history(seqno_threshold);
         Ok(Some(bytes))
     }
 
@@ -146,7 +148,7 @@ impl Tree {
         // single-delete promise is the compaction's to rely on, with the whole key in view.
         let rules = GcRules {
             threshold,
-            bottommost: false,
+            tombstone_floor: GcRules::NO_FLOOR,
             cancel_weak: false,
         };
         let stream = CompactionStream::new(

@@ -51,8 +51,19 @@ pub(crate) struct TreeInner {
     pub(crate) super_version: ArcSwap<SuperVersion>,
     /// Held while a structural change builds and publishes the next SuperVersion.
     pub(crate) version_lock: Mutex<()>,
-    /// Serializes compactions.
-    pub(crate) compaction_lock: Mutex<()>,
+    /// The tables running compactions hold.
+    pub(crate) compactions: Mutex<super::compact::CompactionState>,
+    /// Signalled whenever a compaction ends (major compaction waits for the others).
+    pub(crate) compaction_done: parking_lot::Condvar,
+    /// SuperVersions kept for reads at older seqnos: `(C, before)` means reads at seqnos up to C
+    /// see `before` (a step at C changed what reads see). Ascending by C.
+    pub(crate) history: Mutex<Vec<(SeqNo, Arc<SuperVersion>)>>,
+    /// The highest C in `history` (0 when empty): reads above it need not look.
+    pub(crate) history_max: AtomicU64,
+    /// Bytes written by flushes.
+    pub(crate) bytes_flushed: AtomicU64,
+    /// Bytes written by compactions.
+    pub(crate) bytes_compacted: AtomicU64,
     /// Serializes flushes (`get_flush_lock`).
     pub(crate) flush_lock: std::sync::Mutex<()>,
     /// The id the next table file gets.
@@ -163,7 +174,12 @@ impl Tree {
             super_version: ArcSwap::from_pointee(super_version),
             version_lock: Mutex::new(()),
             flush_lock: std::sync::Mutex::new(()),
-            compaction_lock: Mutex::new(()),
+            compactions: Mutex::new(super::compact::CompactionState::default()),
+            compaction_done: parking_lot::Condvar::new(),
+            history: Mutex::new(Vec::new()),
+            history_max: AtomicU64::new(0),
+            bytes_flushed: AtomicU64::new(0),
+            bytes_compacted: AtomicU64::new(0),
             next_table_id: AtomicU64::new(next_table_id),
             poisoned: AtomicBool::new(false),
             table_ctx,
@@ -175,6 +191,23 @@ impl Tree {
 
     pub(crate) fn super_version(&self) -> Arc<SuperVersion> {
         self.0.super_version.load_full()
+    }
+
+    /// The SuperVersion a read at `seqno` sees: the current one, unless a step that changed what
+    /// reads see (a drop, `clear`, a compaction filter) happened at a seqno at or above `seqno`;
+    /// then the one from before the earliest such step.
+    pub(crate) fn super_version_for(&self, seqno: SeqNo) -> Arc<SuperVersion> {
+        // NB: load the current one first; a step pushes its history entry before it publishes,
+        // so a reader that sees the new SuperVersion also sees the entry.
+        let current = self.0.super_version.load_full();
+        if seqno > self.0.history_max.load(Ordering::Acquire) {
+            return current;
+        }
+        let history = self.0.history.lock();
+        history
+            .iter()
+            .find(|(at, _)| *at >= seqno)
+            .map_or(current, |(_, before)| Arc::clone(before))
     }
 
     /// The memtable that takes writes now.
@@ -305,6 +338,39 @@ impl Tree {
             .tables()
             .map(|t| t.meta().tombstone_count)
             .sum()
+    }
+
+    /// Bytes written to table files by flushes since the tree was opened.
+    pub fn bytes_flushed(&self) -> u64 {
+        self.0.bytes_flushed.load(Ordering::Relaxed)
+    }
+
+    /// Bytes written to table files by compactions since the tree was opened.
+    pub fn bytes_compacted(&self) -> u64 {
+        self.0.bytes_compacted.load(Ordering::Relaxed)
+    }
+
+    /// Write amplification since the tree was opened: bytes written to table files by flushes
+    /// and compactions, divided by the bytes flushed (1.0 before any flush).
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// tree.insert("k", "v", 0);
+    /// tree.flush_active_memtable(0)?;
+    /// assert_eq!(tree.write_amplification(), 1.0);
+    /// tree.major_compact(64 << 20, 0)?;
+    /// assert!(tree.write_amplification() > 1.9);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    #[expect(clippy::cast_precision_loss, reason = "a ratio")]
+    pub fn write_amplification(&self) -> f64 {
+        let flushed = self.bytes_flushed();
+        if flushed == 0 {
+            return 1.0;
+        }
+        (flushed + self.bytes_compacted()) as f64 / flushed as f64
     }
 
     /// The number of weak tombstones in the tables.

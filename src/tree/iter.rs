@@ -48,7 +48,7 @@ impl Tree {
         seqno: SeqNo,
         index: Option<(Arc<Memtable>, SeqNo)>,
     ) -> MvccStream<Merger> {
-        let super_version = self.super_version();
+        let super_version = self.super_version_for(seqno);
         let mut sources: Vec<BoxedSource> = Vec::with_capacity(2 + super_version.sealed.len());
         if let Some((memtable, index_seqno)) = index {
             sources.push(Box::new(

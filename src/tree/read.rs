@@ -8,7 +8,7 @@
 //! whose key range holds the key, and a table's filter is probed with one key hash computed once
 //! for the whole read.
 
-use super::inner::Tree;
+use super::inner::{SuperVersion, Tree};
 use crate::error::Result;
 use crate::key::{InternalValue, ValueType};
 use crate::memtable::Memtable;
@@ -19,7 +19,27 @@ use crate::table::filter::key_hash;
 impl Tree {
     /// The newest version of `key` visible at `seqno`, tombstones included.
     pub(crate) fn get_internal(&self, key: &[u8], seqno: SeqNo) -> Result<Option<InternalValue>> {
-        let super_version = self.0.super_version.load();
+        // NB: load the current SuperVersion before looking at the history (see
+        // `super_version_for`); most reads are above every kept step and stop here.
+        let current = self.0.super_version.load();
+        if seqno
+            > self
+                .0
+                .history_max
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return self.get_in(&current, key, seqno);
+        }
+        drop(current);
+        self.get_in(&self.super_version_for(seqno), key, seqno)
+    }
+
+    fn get_in(
+        &self,
+        super_version: &SuperVersion,
+        key: &[u8],
+        seqno: SeqNo,
+    ) -> Result<Option<InternalValue>> {
         let mut best: Option<InternalValue> = None;
         for memtable in super_version.memtables() {
             best = newer_of(best, memtable, key, seqno);

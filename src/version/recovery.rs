@@ -261,6 +261,7 @@ fn open_tables(
             *slot = Level { runs: opened_runs };
         }
     }
+    version.sort_level0();
     Ok((version, ids_named))
 }
 

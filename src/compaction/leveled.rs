@@ -1,0 +1,392 @@
+//! Leveled compaction: level 0 takes flushes; every deeper level is one run about `ratio` times
+//! larger than the one above it.
+//!
+//! How a step is chosen:
+//! 1. Each level gets a score. Level 0: its runs over `l0_threshold`. Levels 1 to the one before
+//!    last: their bytes over their target size. With dynamic level sizes, a level above the base
+//!    level that still holds data scores highest, so it drains downward.
+//! 2. The level with the highest score of at least 1.0 is compacted (ties go to the upper level).
+//! 3. Level 0: if its oldest run overlaps nothing in the base level, that run moves down as it is
+//!    (a trivial move). Else, if level 0 is small (less than one target table) or the base level's
+//!    overlapping tables are busy, its runs merge into one level-0 run (intra-L0). Else all of level
+//!    0 merges into the base level, with the base level's overlapping tables.
+//! 4. A deeper level: of its tables, the one whose overlap with the next level is smallest
+//!    relative to its size; moved down as it is if nothing overlaps, else merged.
+//!
+//! Target sizes, static (the default): the base level is level 1, of `l0_threshold ×
+//! table_target_size` bytes, and each next level is `ratio` times larger. Dynamic
+//! (`with_dynamic_level_bytes(true)`, RocksDB's `level_compaction_dynamic_level_bytes`): the last
+//! level's actual size sets the targets from the bottom up (each level `ratio` times smaller than
+//! the one below it); level 0 merges into the highest level whose target is not below the base
+//! size, and the levels above it stay empty. Space amplification then stays near `1 + 1/ratio`.
+
+use super::{Choice, CompactionStrategy, LevelInfo, TableInfo, TreeView};
+
+/// Leveled compaction; see the module documentation.
+///
+/// ```
+/// use strata::compaction::Leveled;
+///
+/// let strategy = Leveled::default()
+///     .with_l0_threshold(4)
+///     .with_table_target_size(32 << 20)
+///     .with_level_ratio_policy(vec![10.0])
+///     .with_dynamic_level_bytes(true);
+/// # let _ = strategy;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Leveled {
+    l0_threshold: u8,
+    target_size: u64,
+    ratios: Vec<f32>,
+    dynamic: bool,
+}
+
+impl Default for Leveled {
+    /// Level 0 compacts at 4 runs, 64 MiB tables, ratio 10, static level sizes.
+    fn default() -> Self {
+        Self {
+            l0_threshold: 4,
+            target_size: 64 << 20,
+            ratios: vec![10.0],
+            dynamic: false,
+        }
+    }
+}
+
+impl Leveled {
+    /// The number of level-0 runs at which level 0 is compacted (at least 1).
+    #[must_use]
+    pub fn with_l0_threshold(mut self, runs: u8) -> Self {
+        self.l0_threshold = runs.max(1);
+        self
+    }
+
+    /// The size at which compaction output tables are cut.
+    #[must_use]
+    pub fn with_table_target_size(mut self, bytes: u64) -> Self {
+        self.target_size = bytes.max(1);
+        self
+    }
+
+    /// The size ratio between each level and the next: entry `i` is the ratio between level
+    /// `i + 1` and level `i + 2`; the last entry repeats. Ratios below 1.1 count as 1.1.
+    #[must_use]
+    pub fn with_level_ratio_policy(mut self, ratios: Vec<f32>) -> Self {
+        self.ratios = ratios;
+        self
+    }
+
+    /// Sizes the levels from the last one up (see the module documentation).
+    #[must_use]
+    pub fn with_dynamic_level_bytes(mut self, enabled: bool) -> Self {
+        self.dynamic = enabled;
+        self
+    }
+
+    /// The ratio between level `level` and the next.
+    fn ratio(&self, level: usize) -> f64 {
+        let i = level.saturating_sub(1);
+        let r = self
+            .ratios
+            .get(i)
+            .or_else(|| self.ratios.last())
+            .copied()
+            .unwrap_or(10.0);
+        f64::from(r).max(1.1)
+    }
+
+    #[expect(clippy::cast_precision_loss, reason = "sizes as floats for ratios")]
+    fn base_size(&self) -> f64 {
+        f64::from(self.l0_threshold) * self.target_size as f64
+    }
+
+    /// The base level (where level 0 goes) and the target size of each level (index 0 unused).
+    #[expect(clippy::cast_precision_loss, reason = "sizes as floats for ratios")]
+    fn targets(&self, levels: &[LevelInfo]) -> (usize, Vec<f64>) {
+        let last = levels.len().saturating_sub(1);
+        let mut targets = vec![0.0; levels.len()];
+        if !self.dynamic {
+            let mut size = self.base_size();
+            for (i, target) in targets.iter_mut().enumerate().skip(1) {
+                *target = size;
+                size *= self.ratio(i);
+            }
+            return (1.min(last), targets);
+        }
+        let last_size = levels.get(last).map_or(0, LevelInfo::size_bytes) as f64;
+        let base = self.base_size();
+        let mut size = last_size.max(base);
+        let mut level = last;
+        if let Some(t) = targets.get_mut(level) {
+            *t = size;
+        }
+        while level > 1 && size > base {
+            size /= self.ratio(level - 1);
+            level -= 1;
+            if let Some(t) = targets.get_mut(level) {
+                *t = size.max(base);
+            }
+        }
+        (level.max(1).min(last), targets)
+    }
+
+    /// The step for level 0, if any.
+    fn choose_l0(&self, view: &TreeView, base: usize) -> Option<Choice> {
+        let l0 = view.levels().first()?;
+        let free: Vec<_> = l0.runs.iter().filter(|r| !r.is_busy()).collect();
+        if free.is_empty() {
+            return None;
+        }
+        // A trivial move of the oldest run if it overlaps nothing in the base level (runs are
+        // newest first) and nothing else holds its keys.
+        if let Some(oldest) = l0.runs.last().filter(|r| !r.is_busy())
+            && let Some((lo, hi)) = view.key_range(&oldest.tables)
+            && view.overlapping(base, &lo, &hi).next().is_none()
+        {
+            return Some(Choice::Move {
+                table_ids: oldest.tables.iter().map(|t| t.id).collect(),
+                dest_level: u8::try_from(base).unwrap_or(u8::MAX),
+            });
+        }
+        let tables: Vec<&TableInfo> = free.iter().flat_map(|r| r.tables.iter()).collect();
+        let free_bytes: u64 = tables.iter().map(|t| t.size_bytes).sum();
+        let (lo, hi) = view.key_range(tables.iter().copied())?;
+        let base_busy = view.overlapping(base, &lo, &hi).any(|t| t.busy);
+        let some_busy = free.len() < l0.runs.len();
+        if free.len() >= 2 && (free_bytes < self.target_size || base_busy || some_busy) {
+            return Some(Choice::Merge {
+                table_ids: tables.iter().map(|t| t.id).collect(),
+                dest_level: 0,
+                target_size: self.target_size,
+            });
+        }
+        if base_busy || some_busy {
+            return None;
+        }
+        Some(Choice::Merge {
+            table_ids: tables.iter().map(|t| t.id).collect(),
+            dest_level: u8::try_from(base).unwrap_or(u8::MAX),
+            target_size: self.target_size,
+        })
+    }
+
+    /// The step for `level` (not level 0, not the last), if any.
+    #[expect(clippy::cast_precision_loss, reason = "sizes as floats for ratios")]
+    fn choose_deeper(&self, view: &TreeView, level: usize) -> Option<Choice> {
+        let dest = level + 1;
+        let mut best: Option<(f64, &TableInfo, bool)> = None;
+        for table in view.levels().get(level)?.tables().filter(|t| !t.busy) {
+            let mut overlap = 0u64;
+            let mut any = false;
+            let mut busy = false;
+            for t in view.overlapping(dest, &table.min_key, &table.max_key) {
+                overlap += t.size_bytes;
+                any = true;
+                busy |= t.busy;
+            }
+            if busy {
+                continue;
+            }
+            let score = overlap as f64 / table.size_bytes.max(1) as f64;
+            if best.as_ref().is_none_or(|(s, _, _)| score < *s) {
+                best = Some((score, table, any));
+            }
+        }
+        let (_, table, overlaps) = best?;
+        let dest_level = u8::try_from(dest).unwrap_or(u8::MAX);
+        Some(if overlaps {
+            Choice::Merge {
+                table_ids: vec![table.id],
+                dest_level,
+                target_size: self.target_size,
+            }
+        } else {
+            Choice::Move {
+                table_ids: vec![table.id],
+                dest_level,
+            }
+        })
+    }
+}
+
+impl CompactionStrategy for Leveled {
+    fn name(&self) -> &'static str {
+        "leveled"
+    }
+
+    #[expect(clippy::cast_precision_loss, reason = "sizes as floats for ratios")]
+    fn choose(&self, view: &TreeView) -> Choice {
+        let levels = view.levels();
+        let last = view.last_level();
+        if levels.is_empty() {
+            return Choice::DoNothing;
+        }
+        let (base, targets) = self.targets(levels);
+        let mut scores: Vec<(f64, usize)> = Vec::with_capacity(levels.len());
+        if let Some(l0) = levels.first() {
+            let runs = l0.runs.iter().filter(|r| !r.is_busy()).count();
+            scores.push((runs as f64 / f64::from(self.l0_threshold), 0));
+        }
+        for (i, level) in levels.iter().enumerate().take(last).skip(1) {
+            let bytes: u64 = level
+                .tables()
+                .filter(|t| !t.busy)
+                .map(|t| t.size_bytes)
+                .sum();
+            if bytes == 0 {
+                continue;
+            }
+            let score = if i < base {
+                f64::from(u32::MAX)
+            } else {
+                bytes as f64 / targets.get(i).copied().unwrap_or(f64::MAX).max(1.0)
+            };
+            scores.push((score, i));
+        }
+        // Highest score first; ties go to the upper level.
+        scores.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (score, level) in scores {
+            if score < 1.0 {
+                break;
+            }
+            let choice = if level == 0 {
+                self.choose_l0(view, base)
+            } else {
+                self.choose_deeper(view, level)
+            };
+            if let Some(choice) = choice {
+                return choice;
+            }
+        }
+        Choice::DoNothing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 1 << 20;
+
+    fn ids(choice: &Choice) -> Vec<u64> {
+        match choice {
+            Choice::Move { table_ids, .. }
+            | Choice::Merge { table_ids, .. }
+            | Choice::Drop { table_ids } => table_ids.clone(),
+            Choice::DoNothing => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn below_the_threshold_nothing_happens() {
+        let view = TreeView::for_test(&[
+            vec![vec![(1, "a", "z", MB, 3)], vec![(2, "a", "z", MB, 2)]],
+            vec![],
+            vec![],
+        ]);
+        assert_eq!(Leveled::default().choose(&view), Choice::DoNothing);
+    }
+
+    #[test]
+    fn the_oldest_l0_run_moves_down_when_nothing_overlaps() {
+        let view = TreeView::for_test(&[
+            vec![
+                vec![(4, "m", "n", MB, 4)],
+                vec![(3, "k", "l", MB, 3)],
+                vec![(2, "g", "h", MB, 2)],
+                vec![(1, "a", "b", MB, 1)],
+            ],
+            vec![vec![(9, "c", "d", MB, 0)]],
+            vec![],
+        ]);
+        let choice = Leveled::default().with_table_target_size(MB).choose(&view);
+        assert_eq!(
+            choice,
+            Choice::Move {
+                table_ids: vec![1],
+                dest_level: 1
+            }
+        );
+    }
+
+    #[test]
+    fn overlapping_l0_runs_merge_into_level_1_or_within_level_0_when_small() {
+        let runs: Vec<Vec<_>> = (1..=4u64)
+            .rev()
+            .map(|i| vec![(i, "a", "z", MB, i)])
+            .collect();
+        let view = TreeView::for_test(&[runs, vec![vec![(9, "c", "d", MB, 0)]], vec![]]);
+        let big = Leveled::default().with_table_target_size(MB).choose(&view);
+        assert!(
+            matches!(big, Choice::Merge { dest_level: 1, .. }),
+            "{big:?}"
+        );
+        assert_eq!(ids(&big).len(), 4);
+        let small = Leveled::default()
+            .with_table_target_size(64 * MB)
+            .choose(&view);
+        assert!(
+            matches!(small, Choice::Merge { dest_level: 0, .. }),
+            "{small:?}"
+        );
+    }
+
+    #[test]
+    fn an_oversized_level_pushes_its_cheapest_table_down() {
+        // Level 1's target: 4 × 1 MiB; it holds 6 MiB.
+        let l1: Vec<_> = [(1, "a", "b"), (2, "c", "d"), (3, "e", "f")]
+            .iter()
+            .map(|&(id, lo, hi)| (id, lo, hi, 2 * MB, 1))
+            .collect();
+        let l2 = vec![(10, "a", "b", 8 * MB, 0), (11, "e", "f", MB, 0)];
+        let view = TreeView::for_test(&[vec![], vec![l1], vec![l2], vec![]]);
+        let choice = Leveled::default().with_table_target_size(MB).choose(&view);
+        assert_eq!(
+            choice,
+            Choice::Move {
+                table_ids: vec![2],
+                dest_level: 2
+            },
+            "table 2 overlaps nothing below"
+        );
+    }
+
+    #[test]
+    fn dynamic_levels_send_level_0_to_the_last_level_of_a_small_tree() {
+        let runs: Vec<Vec<_>> = (1..=4u64)
+            .rev()
+            .map(|i| vec![(i, "a", "z", MB, i)])
+            .collect();
+        let mut levels = vec![runs];
+        levels.extend((1..7).map(|_| vec![]));
+        let view = TreeView::for_test(&levels);
+        let choice = Leveled::default()
+            .with_table_target_size(MB)
+            .with_dynamic_level_bytes(true)
+            .choose(&view);
+        assert_eq!(
+            choice,
+            Choice::Move {
+                table_ids: vec![1],
+                dest_level: 6
+            },
+            "the empty tree's base level is the last"
+        );
+        let (base, targets) = Leveled::default()
+            .with_table_target_size(MB)
+            .with_dynamic_level_bytes(true)
+            .targets(&{
+                let mut levels: Vec<LevelInfo> = view.levels().to_vec();
+                levels[6] = TreeView::for_test(&[vec![vec![(1, "a", "z", 1000 * MB, 1)]]]).levels()
+                    [0]
+                .clone();
+                levels
+            });
+        assert_eq!(
+            base, 3,
+            "1000 MiB at the bottom, then 100, 10, and 4 (the base size)"
+        );
+        assert!((targets[5] - 100.0 * MB as f64).abs() < 1.0);
+    }
+}

@@ -1,0 +1,221 @@
+//! Size-tiered compaction (RocksDB's universal compaction): few merges, each of runs of similar
+//! size, at the price of more space and more runs to read.
+//!
+//! The sorted runs, newest first, are the level-0 runs and then each deeper level's runs. Nothing
+//! happens below `trigger` runs. Then, in order:
+//! 1. Space amplification: if the bytes of all runs but the oldest exceed
+//!    `max_space_amplification` times the oldest run's bytes, everything merges into the last
+//!    level.
+//! 2. Size ratio: from the newest run on, runs join a merge while the next one is at most
+//!    `1 + size_ratio` times the bytes gathered so far (between `min_merge_width` and
+//!    `max_merge_width` runs). The first window of at least `min_merge_width` runs merges.
+//! 3. Run count: past twice the trigger, the newest runs merge to bring the count back to the
+//!    trigger.
+//!
+//! Output goes to the deepest level among the inputs (the last level if the oldest run is one of
+//! them). A window never includes a busy run.
+
+use super::{Choice, CompactionStrategy, RunInfo, TreeView};
+
+/// Size-tiered compaction; see the module documentation.
+///
+/// ```
+/// use strata::compaction::SizeTiered;
+///
+/// let strategy = SizeTiered::default()
+///     .with_size_ratio(0.5)
+///     .with_merge_width(2, 8)
+///     .with_max_space_amplification(1.5);
+/// # let _ = strategy;
+/// ```
+#[derive(Clone, Debug)]
+pub struct SizeTiered {
+    size_ratio: f64,
+    min_width: usize,
+    max_width: usize,
+    max_space_amp: f64,
+    trigger: usize,
+    target_size: u64,
+}
+
+impl Default for SizeTiered {
+    /// Size ratio 0.01 (1 %), merge width 2 to 32, space amplification up to 2.0, 4 runs to start,
+    /// 64 MiB tables.
+    fn default() -> Self {
+        Self {
+            size_ratio: 0.01,
+            min_width: 2,
+            max_width: 32,
+            max_space_amp: 2.0,
+            trigger: 4,
+            target_size: 64 << 20,
+        }
+    }
+}
+
+impl SizeTiered {
+    /// How much larger than the runs gathered so far the next run may be and still join
+    /// (0.01 = 1 %).
+    #[must_use]
+    pub fn with_size_ratio(mut self, ratio: f64) -> Self {
+        self.size_ratio = ratio.max(0.0);
+        self
+    }
+
+    /// The fewest and most runs one merge takes (at least 2).
+    #[must_use]
+    pub fn with_merge_width(mut self, min: usize, max: usize) -> Self {
+        self.min_width = min.max(2);
+        self.max_width = max.max(self.min_width);
+        self
+    }
+
+    /// The space amplification (bytes of the newer runs over the oldest run's) past which
+    /// everything merges.
+    #[must_use]
+    pub fn with_max_space_amplification(mut self, ratio: f64) -> Self {
+        self.max_space_amp = ratio.max(0.0);
+        self
+    }
+
+    /// The number of runs below which nothing happens (at least 2).
+    #[must_use]
+    pub fn with_run_trigger(mut self, runs: usize) -> Self {
+        self.trigger = runs.max(2);
+        self
+    }
+
+    /// The size at which output tables are cut.
+    #[must_use]
+    pub fn with_table_target_size(mut self, bytes: u64) -> Self {
+        self.target_size = bytes.max(1);
+        self
+    }
+
+    fn merge(&self, runs: &[(usize, &RunInfo)], last_level: usize, oldest: bool) -> Choice {
+        let deepest = runs.iter().map(|(level, _)| *level).max().unwrap_or(0);
+        let dest = if oldest { last_level } else { deepest };
+        Choice::Merge {
+            table_ids: runs
+                .iter()
+                .flat_map(|(_, r)| r.tables.iter().map(|t| t.id))
+                .collect(),
+            dest_level: u8::try_from(dest).unwrap_or(u8::MAX),
+            target_size: self.target_size,
+        }
+    }
+}
+
+impl CompactionStrategy for SizeTiered {
+    fn name(&self) -> &'static str {
+        "size-tiered"
+    }
+
+    #[expect(clippy::cast_precision_loss, reason = "sizes as floats for ratios")]
+    fn choose(&self, view: &TreeView) -> Choice {
+        let runs: Vec<(usize, &RunInfo)> = view
+            .levels()
+            .iter()
+            .enumerate()
+            .flat_map(|(i, level)| level.runs.iter().map(move |r| (i, r)))
+            .filter(|(_, r)| !r.tables.is_empty())
+            .collect();
+        let n = runs.len();
+        if n < self.trigger {
+            return Choice::DoNothing;
+        }
+        let last = view.last_level();
+        // 1. Space amplification.
+        if let Some(((_, oldest), newer)) = runs.split_last()
+            && runs.iter().all(|(_, r)| !r.is_busy())
+        {
+            let newer_bytes: u64 = newer.iter().map(|(_, r)| r.size_bytes()).sum();
+            if newer_bytes as f64 > self.max_space_amp * oldest.size_bytes().max(1) as f64 {
+                return self.merge(&runs, last, true);
+            }
+        }
+        // 2. Size ratio.
+        for start in 0..n {
+            let Some((_, first)) = runs.get(start) else {
+                break;
+            };
+            if first.is_busy() {
+                continue;
+            }
+            let mut gathered = first.size_bytes() as f64;
+            let mut end = start + 1;
+            while end < n && end - start < self.max_width {
+                let Some((_, next)) = runs.get(end) else {
+                    break;
+                };
+                if next.is_busy() || next.size_bytes() as f64 > gathered * (1.0 + self.size_ratio) {
+                    break;
+                }
+                gathered += next.size_bytes() as f64;
+                end += 1;
+            }
+            if end - start >= self.min_width
+                && let Some(window) = runs.get(start..end)
+            {
+                return self.merge(window, last, end == n);
+            }
+        }
+        // 3. Run count.
+        if n >= 2 * self.trigger {
+            let take = (n - self.trigger + 1).min(self.max_width);
+            if let Some(window) = runs.get(..take)
+                && window.iter().all(|(_, r)| !r.is_busy())
+            {
+                return self.merge(window, last, take == n);
+            }
+        }
+        Choice::DoNothing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l0(sizes: &[u64]) -> TreeView {
+        let runs: Vec<Vec<_>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| vec![(i as u64 + 1, "a", "z", s, 100 - i as u64)])
+            .collect();
+        TreeView::for_test(&[runs, vec![], vec![]])
+    }
+
+    #[test]
+    fn similar_runs_merge_and_a_much_larger_one_stays() {
+        // Newest first: 10, 10, 10, 10, then an old 1000-byte run.
+        let view = l0(&[10, 10, 10, 10, 1000]);
+        let choice = SizeTiered::default().choose(&view);
+        assert_eq!(
+            choice,
+            Choice::Merge {
+                table_ids: vec![1, 2, 3, 4],
+                dest_level: 0,
+                target_size: 64 << 20
+            }
+        );
+    }
+
+    #[test]
+    fn too_much_space_amplification_merges_everything_into_the_last_level() {
+        let view = l0(&[100, 300, 900, 100]);
+        let choice = SizeTiered::default().choose(&view);
+        assert!(
+            matches!(&choice, Choice::Merge { table_ids, dest_level: 2, .. } if table_ids.len() == 4),
+            "{choice:?}"
+        );
+    }
+
+    #[test]
+    fn few_runs_do_nothing() {
+        assert_eq!(
+            SizeTiered::default().choose(&l0(&[10, 10, 10])),
+            Choice::DoNothing
+        );
+    }
+}
