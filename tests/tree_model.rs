@@ -3,7 +3,9 @@
 //! Operations: insert / remove / remove_weak at increasing seqnos (sometimes several sharing one
 //! seqno, a batch, including the same key twice in one batch), point reads and multi-gets at random
 //! past seqnos, range and prefix scans in both directions (and mixed from both ends), first / last /
-//! len / contains_prefix, memtable rotation, and flushes to tables (with GC thresholds) under five
+//! len / contains_prefix, memtable rotation, flushes to tables (with GC thresholds), major
+//! compactions, steps of every compaction strategy (Leveled static and dynamic, SizeTiered), clears
+//! and reopens, under five
 //! option sets: tiny blocks and tables, restart interval 1 and 16, filters on and off,
 //! partitioned index and filter, LZ4 (with `--features lz4`). Keys come from a three-letter alphabet so that
 //! keys overwrite each other and share prefixes.
@@ -76,6 +78,46 @@ enum Op {
     MajorCompact {
         back: u64,
     },
+    /// Up to `steps` steps of a strategy (see `strategy`) with a GC threshold `back` below the
+    /// latest.
+    Compact {
+        strategy: u8,
+        steps: u8,
+        back: u64,
+    },
+    /// Removes everything (a read at a seqno before the clear still sees the old data).
+    Clear,
+}
+
+/// The compaction strategies the model runs: Leveled (static and dynamic level sizes, two L0
+/// thresholds) and SizeTiered, all with tiny tables.
+fn strategy(which: u8) -> std::sync::Arc<dyn strata::compaction::CompactionStrategy> {
+    use strata::compaction::{Leveled, SizeTiered};
+    match which % 4 {
+        0 => std::sync::Arc::new(
+            Leveled::default()
+                .with_l0_threshold(2)
+                .with_table_target_size(1024)
+                .with_level_ratio_policy(vec![2.0]),
+        ),
+        1 => std::sync::Arc::new(
+            Leveled::default()
+                .with_l0_threshold(3)
+                .with_table_target_size(512)
+                .with_level_ratio_policy(vec![3.0])
+                .with_dynamic_level_bytes(true),
+        ),
+        2 => std::sync::Arc::new(
+            SizeTiered::default()
+                .with_run_trigger(2)
+                .with_table_target_size(2048),
+        ),
+        _ => std::sync::Arc::new(
+            Leveled::default()
+                .with_l0_threshold(1)
+                .with_table_target_size(4096),
+        ),
+    }
 }
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -112,17 +154,35 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop_oneof![Just(u64::MAX), 0u64..20].prop_map(|back| Op::Flush { back }),
         1 => Just(Op::Reopen),
         1 => prop_oneof![Just(u64::MAX), 0u64..20].prop_map(|back| Op::MajorCompact { back }),
+        4 => (0u8..4, prop_oneof![Just(1u8), Just(20u8)], prop_oneof![Just(u64::MAX), 0u64..20])
+            .prop_map(|(strategy, steps, back)| Op::Compact { strategy, steps, back }),
+        1 => (0u8..5).prop_map(|x| if x == 0 { Op::Clear } else { Op::Rotate }),
     ]
 }
 
-/// Every version ever written: key -> (seqno -> value, `None` for a tombstone).
-#[derive(Default)]
-struct Oracle(BTreeMap<Vec<u8>, BTreeMap<SeqNo, Option<Vec<u8>>>>);
+/// Every version ever written: key -> (seqno -> value, `None` for a tombstone); and the seqnos
+/// of the clears (a read above a clear sees nothing written below it).
+#[derive(Default, Clone)]
+struct Oracle(BTreeMap<Vec<u8>, BTreeMap<SeqNo, Option<Vec<u8>>>>, Vec<SeqNo>);
 
 impl Oracle {
     fn get(&self, key: &[u8], read: SeqNo) -> Option<Vec<u8>> {
         let versions = self.0.get(key)?;
-        versions.range(..read).next_back()?.1.clone()
+        let floor = self.1.iter().copied().filter(|&c| c < read).max().unwrap_or(0);
+        versions.range(floor..read).next_back()?.1.clone()
+    }
+
+    /// Whether `key` holds exactly one value, older than `seqno`, since its last delete (or the
+    /// last clear), the single-delete contract of `remove_weak`.
+    fn written_once(&self, key: &[u8], seqno: SeqNo) -> bool {
+        let floor = self.1.iter().copied().max().unwrap_or(0);
+        let Some(versions) = self.0.get(key) else {
+            return false;
+        };
+        let mut newest_first = versions.range(floor..seqno).rev();
+        matches!(newest_first.next(), Some((_, Some(_))))
+            && matches!(newest_first.next(), None | Some((_, None)))
+            && !versions.contains_key(&seqno)
     }
 
     fn visible(&self, read: SeqNo) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -162,6 +222,8 @@ struct Counters {
     flushes: u64,
     reopens: u64,
     compactions: u64,
+    strategy_steps: u64,
+    clears: u64,
 }
 
 /// The option sets the model runs under (metamorphic: the same reads are expected from each).
@@ -246,10 +308,12 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
             }
             Op::Remove { key, batch } | Op::RemoveWeak { key, batch } => {
                 let s = take_seqno(&seqno, &mut last_write, *batch);
-                if matches!(op, Op::Remove { .. }) {
-                    tree.remove(key.as_slice(), s);
-                } else {
+                // A weak tombstone only where its contract holds (the key written once since
+                // its last delete); elsewhere a plain one, which reads the same.
+                if matches!(op, Op::RemoveWeak { .. }) && oracle.written_once(key, s) {
                     tree.remove_weak(key.as_slice(), s);
+                } else {
+                    tree.remove(key.as_slice(), s);
                 }
                 oracle.0.entry(key.clone()).or_default().insert(s, None);
                 counters.writes += 1;
@@ -364,7 +428,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 prop_assert_eq!(tree.sealed_memtable_count(), 0);
                 prop_assert!(tree.table_count() >= tables_before);
                 counters.flushes += 1;
-                durable.0.clone_from(&oracle.0);
+                durable.clone_from(&oracle);
             }
             Op::MajorCompact { back } => {
                 let threshold = if *back == u64::MAX {
@@ -377,12 +441,47 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 prop_assert!(tree.l0_run_count() == 0);
                 counters.compactions += 1;
             }
+            Op::Compact {
+                strategy: which,
+                steps,
+                back,
+            } => {
+                let threshold = if *back == u64::MAX {
+                    0
+                } else {
+                    seqno.get().saturating_sub(*back)
+                };
+                min_read = min_read.max(threshold);
+                let strategy = strategy(*which);
+                for _ in 0..*steps {
+                    let result = tree.compact(strategy.clone(), threshold).unwrap();
+                    if result.action == strata::compaction::CompactionAction::Nothing {
+                        break;
+                    }
+                    counters.strategy_steps += 1;
+                }
+            }
+            Op::Clear => {
+                let at = seqno.get();
+                tree.clear().unwrap();
+                prop_assert_eq!(seqno.get(), at + 1, "clear takes one seqno");
+                prop_assert_eq!(tree.table_count(), 0);
+                oracle.1.push(at);
+                durable.1.push(at);
+                // A batch never spans a clear.
+                last_write = None;
+                counters.clears += 1;
+            }
             Op::Reopen => {
                 drop(tree);
                 tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
-                oracle.0.clone_from(&durable.0);
+                oracle.clone_from(&durable);
                 // Writes after the reopen take fresh seqnos, never a lost write's batch.
                 last_write = None;
+                // A reopened tree keeps no state from before a clear for older reads.
+                if let Some(&c) = oracle.1.iter().max() {
+                    min_read = min_read.max(c + 1);
+                }
                 counters.reopens += 1;
             }
             Op::Rotate => {
@@ -393,13 +492,25 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
             }
         }
     }
-    let highest = oracle.0.values().flat_map(|v| v.keys()).max().copied();
+    let cleared = oracle.1.iter().copied().max();
+    let highest = oracle
+        .0
+        .values()
+        .flat_map(|v| v.keys())
+        .filter(|&&s| cleared.is_none_or(|c| s > c))
+        .max()
+        .copied();
     prop_assert_eq!(tree.get_highest_seqno(), highest);
     // Approximate: a batch that wrote one key twice around a rotation leaves two entries, and a
     // flush drops versions below its threshold.
     let flushed = ops
         .iter()
-        .any(|op| matches!(op, Op::Flush { .. } | Op::MajorCompact { .. }));
+        .any(|op| {
+            matches!(
+                op,
+                Op::Flush { .. } | Op::MajorCompact { .. } | Op::Compact { .. } | Op::Clear
+            )
+        });
     let versions: usize = if flushed {
         0
     } else {
@@ -441,7 +552,7 @@ fn tree_matches_a_btreemap_model() {
     });
     let counters = counters.into_inner();
     println!(
-        "model: {} ops ({} writes, {} point reads, {} scans, {} rotations, {} flushes, {} major compactions, {} reopens) in {} cases, {} mismatches",
+        "model: {} ops ({} writes, {} point reads, {} scans, {} rotations, {} flushes, {} major compactions, {} strategy steps, {} clears, {} reopens) in {} cases, {} mismatches",
         counters.ops,
         counters.writes,
         counters.reads,
@@ -449,6 +560,8 @@ fn tree_matches_a_btreemap_model() {
         counters.rotations,
         counters.flushes,
         counters.compactions,
+        counters.strategy_steps,
+        counters.clears,
         counters.reopens,
         cases,
         u8::from(result.is_err())
