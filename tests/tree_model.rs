@@ -163,12 +163,21 @@ fn op() -> impl Strategy<Value = Op> {
 /// Every version ever written: key -> (seqno -> value, `None` for a tombstone); and the seqnos
 /// of the clears (a read above a clear sees nothing written below it).
 #[derive(Default, Clone)]
-struct Oracle(BTreeMap<Vec<u8>, BTreeMap<SeqNo, Option<Vec<u8>>>>, Vec<SeqNo>);
+struct Oracle(
+    BTreeMap<Vec<u8>, BTreeMap<SeqNo, Option<Vec<u8>>>>,
+    Vec<SeqNo>,
+);
 
 impl Oracle {
     fn get(&self, key: &[u8], read: SeqNo) -> Option<Vec<u8>> {
         let versions = self.0.get(key)?;
-        let floor = self.1.iter().copied().filter(|&c| c < read).max().unwrap_or(0);
+        let floor = self
+            .1
+            .iter()
+            .copied()
+            .filter(|&c| c < read)
+            .max()
+            .unwrap_or(0);
         versions.range(floor..read).next_back()?.1.clone()
     }
 
@@ -503,14 +512,12 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
     prop_assert_eq!(tree.get_highest_seqno(), highest);
     // Approximate: a batch that wrote one key twice around a rotation leaves two entries, and a
     // flush drops versions below its threshold.
-    let flushed = ops
-        .iter()
-        .any(|op| {
-            matches!(
-                op,
-                Op::Flush { .. } | Op::MajorCompact { .. } | Op::Compact { .. } | Op::Clear
-            )
-        });
+    let flushed = ops.iter().any(|op| {
+        matches!(
+            op,
+            Op::Flush { .. } | Op::MajorCompact { .. } | Op::Compact { .. } | Op::Clear
+        )
+    });
     let versions: usize = if flushed {
         0
     } else {

@@ -12,6 +12,8 @@
 //! +----------------+------------+------------------+---------------------+---------------------+
 //! | filter_bits_per_key_milli u32 | comparator name: varint len + UTF-8 bytes |
 //! +-------------------------------+-------------------------------------------+
+//! | weak_tombstone_reclaimable u64 (optional: absent in older tables, read as 0) |
+//! +------------------------------------------------------------------------------+
 //! ```
 //!
 //! Footer: the last 72 bytes of the file.
@@ -222,6 +224,9 @@ pub(crate) struct TableMeta {
     pub(crate) max_key: Slice,
     pub(crate) settings: TableSettings,
     pub(crate) comparator: String,
+    /// Weak tombstones stored directly above a value of their key (optional trailing field;
+    /// 0 in tables written before it existed).
+    pub(crate) weak_tombstone_reclaimable: u64,
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -298,6 +303,7 @@ impl TableMeta {
         ]);
         out.extend_from_slice(&s.filter_bits_per_key_milli.to_le_bytes());
         put_bytes(&mut out, self.comparator.as_bytes());
+        out.extend_from_slice(&self.weak_tombstone_reclaimable.to_le_bytes());
         out
     }
 
@@ -326,6 +332,9 @@ impl TableMeta {
         };
         meta.comparator = String::from_utf8(c.bytes()?.to_vec())
             .map_err(|_| CorruptionKind::InvalidField("comparator name"))?;
+        if c.pos != bytes.len() {
+            meta.weak_tombstone_reclaimable = c.u64()?;
+        }
         if c.pos != bytes.len() {
             return Err(CorruptionKind::InvalidField("meta length"));
         }
@@ -361,6 +370,7 @@ mod tests {
                 filter_bits_per_key_milli: 10_000,
             },
             comparator: "strata.lexicographic".into(),
+            weak_tombstone_reclaimable: 1,
         }
     }
 
@@ -370,6 +380,12 @@ mod tests {
         let bytes = meta.encode();
         assert_eq!(TableMeta::decode(&bytes).unwrap(), meta);
         for len in 0..bytes.len() {
+            if len == bytes.len() - 8 {
+                // A meta block from before the optional trailing field.
+                let old = TableMeta::decode(&bytes[..len]).unwrap();
+                assert_eq!(old.weak_tombstone_reclaimable, 0);
+                continue;
+            }
             assert!(TableMeta::decode(&bytes[..len]).is_err(), "len {len}");
         }
         let mut longer = bytes.clone();

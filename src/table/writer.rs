@@ -105,6 +105,8 @@ pub(crate) struct TableWriter {
     filter: Option<FilterBuilder>,
     filter_keys: usize,
     last: Option<(Vec<u8>, SeqNo)>,
+    /// The type of the last entry added.
+    last_type: Option<ValueType>,
     meta: TableMeta,
     scratch: Vec<u8>,
 }
@@ -152,6 +154,7 @@ impl TableWriter {
             filter,
             filter_keys: 0,
             last: None,
+            last_type: None,
             meta,
             scratch: Vec::new(),
         }
@@ -236,8 +239,16 @@ impl TableWriter {
         match value_type {
             ValueType::Tombstone => meta.tombstone_count += 1,
             ValueType::WeakTombstone => meta.weak_tombstone_count += 1,
-            ValueType::Value | ValueType::MergeOperand => {}
+            ValueType::Value => {
+                // A weak tombstone directly above a value of its key: a pair a compaction can
+                // cancel.
+                if !new_user_key && self.last_type == Some(ValueType::WeakTombstone) {
+                    meta.weak_tombstone_reclaimable += 1;
+                }
+            }
+            ValueType::MergeOperand => {}
         }
+        self.last_type = Some(value_type);
         meta.seqno_min = meta.seqno_min.min(seqno);
         meta.seqno_max = meta.seqno_max.max(seqno);
         match &mut self.last {

@@ -373,6 +373,33 @@ impl Tree {
         (flushed + self.bytes_compacted()) as f64 / flushed as f64
     }
 
+    /// The number of weak tombstones in the tables that sit directly above a value of their key,
+    /// so that a compaction can cancel the pair.
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// tree.insert("a", "1", 0);
+    /// tree.remove_weak("a", 1);
+    /// tree.remove_weak("b", 2);
+    /// tree.flush_active_memtable(0)?;
+    /// assert_eq!(tree.weak_tombstone_count(), 2);
+    /// assert_eq!(tree.weak_tombstone_reclaimable_count(), 1);
+    /// tree.major_compact(64 << 20, 3)?;
+    /// assert_eq!(tree.weak_tombstone_count(), 0);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn weak_tombstone_reclaimable_count(&self) -> u64 {
+        self.0
+            .super_version
+            .load()
+            .version
+            .tables()
+            .map(|t| t.meta().weak_tombstone_reclaimable)
+            .sum()
+    }
+
     /// The number of weak tombstones in the tables.
     pub fn weak_tombstone_count(&self) -> u64 {
         self.0
