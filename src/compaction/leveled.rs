@@ -12,6 +12,12 @@
 //!    0 merges into the base level, with the base level's overlapping tables.
 //! 4. A deeper level: of its tables, the one whose overlap with the next level is smallest
 //!    relative to its size; moved down as it is if nothing overlaps, else merged.
+//! 5. With no level over its target, a table above the last level that is at least half
+//!    tombstones is pushed down the same way, so deletes reach the bottom and reclaim space
+//!    without waiting for their level to fill.
+//!
+//! A table with tombstones is never moved into the last level as it is: it is rewritten there, so
+//! that the tombstones with nothing beneath them drop.
 //!
 //! Target sizes, static (the default): the base level is level 1, of `l0_threshold ×
 //! table_target_size` bytes, and each next level is `ratio` times larger. Dynamic
@@ -21,6 +27,11 @@
 //! size, and the levels above it stay empty. Space amplification then stays near `1 + 1/ratio`.
 
 use super::{Choice, CompactionStrategy, LevelInfo, TableInfo, TreeView};
+
+/// Whether a table holds tombstones of either kind.
+fn has_tombstones(table: &TableInfo) -> bool {
+    table.tombstone_count + table.weak_tombstone_count > 0
+}
 
 /// Leveled compaction; see the module documentation.
 ///
@@ -143,6 +154,7 @@ impl Leveled {
         if let Some(oldest) = l0.runs.last().filter(|r| !r.is_busy())
             && let Some((lo, hi)) = view.key_range(&oldest.tables)
             && view.overlapping(base, &lo, &hi).next().is_none()
+            && !(base == view.last_level() && oldest.tables.iter().any(has_tombstones))
         {
             return Some(Choice::Move {
                 table_ids: oldest.tables.iter().map(|t| t.id).collect(),
@@ -171,6 +183,33 @@ impl Leveled {
         })
     }
 
+    /// With no level over its target: a table above the last level that is at least half
+    /// tombstones is pushed down, so deletes reach the bottom (where they and what they hide are
+    /// dropped) without waiting for the level to fill.
+    fn choose_by_tombstones(&self, view: &TreeView, base: usize) -> Option<Choice> {
+        let last = view.last_level();
+        for (level, info) in view.levels().iter().enumerate().take(last) {
+            let dense = info.tables().any(|t| {
+                !t.busy
+                    && t.entry_count > 0
+                    && (t.tombstone_count + t.weak_tombstone_count).saturating_mul(2)
+                        >= t.entry_count
+            });
+            if !dense {
+                continue;
+            }
+            let choice = if level == 0 {
+                self.choose_l0(view, base)
+            } else {
+                self.choose_deeper(view, level)
+            };
+            if choice.is_some() {
+                return choice;
+            }
+        }
+        None
+    }
+
     /// The step for `level` (not level 0, not the last), if any.
     #[expect(clippy::cast_precision_loss, reason = "sizes as floats for ratios")]
     fn choose_deeper(&self, view: &TreeView, level: usize) -> Option<Choice> {
@@ -195,7 +234,9 @@ impl Leveled {
         }
         let (_, table, overlaps) = best?;
         let dest_level = u8::try_from(dest).unwrap_or(u8::MAX);
-        Some(if overlaps {
+        // Tombstones bound for the last level are rewritten, so that they drop there.
+        let rewrite = dest == view.last_level() && has_tombstones(table);
+        Some(if overlaps || rewrite {
             Choice::Merge {
                 table_ids: vec![table.id],
                 dest_level,
@@ -259,7 +300,8 @@ impl CompactionStrategy for Leveled {
                 return choice;
             }
         }
-        Choice::DoNothing
+        self.choose_by_tombstones(view, base)
+            .unwrap_or(Choice::DoNothing)
     }
 }
 

@@ -8,8 +8,8 @@
 //!    also takes that level's overlapping tables; a move that would overlap becomes a merge. The
 //!    job's tables are marked busy, so compactions on other threads take disjoint tables.
 //! 2. A merge reads its inputs (one source per run) through the compaction stream with the
-//!    caller's GC watermark, the tombstone floor (the lowest seqno of any table outside the job
-//!    whose range overlaps it: a tombstone below it has nothing beneath it) and the compaction
+//!    caller's GC watermark, the tables outside the job whose ranges overlap it (a tombstone older
+//!    than every such table that could hold its key has nothing beneath it) and the compaction
 //!    filter, and writes tables of the destination level; each file and then the directory are
 //!    synced. A move or a drop writes nothing.
 //! 3. Under the version lock, the job checks that its inputs are all still in the current
@@ -54,7 +54,11 @@ pub(crate) struct CompactionState {
 
 /// What a checked choice does.
 enum JobKind {
-    Merge { target_size: u64, floor: SeqNo },
+    Merge {
+        target_size: u64,
+        /// The tables outside the job whose ranges overlap it: `(min, max, seqno_min)`.
+        beneath: Vec<(Slice, Slice, SeqNo)>,
+    },
     Move,
     Drop,
 }
@@ -204,7 +208,7 @@ impl Tree {
                 Some(usize::from(dest_level)),
                 JobKind::Merge {
                     target_size: target_size.max(1),
-                    floor: 0,
+                    beneath: Vec::new(),
                 },
             ),
         };
@@ -233,7 +237,7 @@ impl Tree {
             if !fits {
                 kind = JobKind::Merge {
                     target_size: self.0.config.table_target_size,
-                    floor: 0,
+                    beneath: Vec::new(),
                 };
             }
         }
@@ -252,16 +256,15 @@ impl Tree {
         {
             return None;
         }
-        if let JobKind::Merge { floor, .. } = &mut kind {
-            *floor = version
+        if let JobKind::Merge { beneath, .. } = &mut kind {
+            *beneath = version
                 .tables()
-                .filter(|t| {
-                    let m = t.meta();
+                .map(|t| t.meta())
+                .filter(|m| {
                     !seen.contains(&m.table_id) && self.overlap(&m.min_key, &m.max_key, &lo, &hi)
                 })
-                .map(|t| t.meta().seqno_min)
-                .min()
-                .unwrap_or(GcRules::BOTTOM);
+                .map(|m| (m.min_key.clone(), m.max_key.clone(), m.seqno_min))
+                .collect();
         }
         let groups = self.group_by_run(chosen);
         let id = state.next_job;
@@ -501,8 +504,11 @@ impl Tree {
                 },
                 false,
             ),
-            JobKind::Merge { target_size, floor } => {
-                let (tables, changed) = self.merge(job, target_size, floor, threshold)?;
+            JobKind::Merge {
+                target_size,
+                ref beneath,
+            } => {
+                let (tables, changed) = self.merge(job, target_size, beneath, threshold)?;
                 (CompactionAction::Merged, tables, changed)
             }
         };
@@ -540,7 +546,7 @@ impl Tree {
         &self,
         job: &Job,
         target_size: u64,
-        floor: SeqNo,
+        beneath: &[(Slice, Slice, SeqNo)],
         threshold: SeqNo,
     ) -> Result<(Vec<Arc<Table>>, bool)> {
         let inner = &self.0;
@@ -558,7 +564,7 @@ impl Tree {
             .collect();
         let rules = GcRules {
             threshold,
-            tombstone_floor: floor,
+            tombstone_floor: beneath.iter().map(|b| b.2).min().unwrap_or(GcRules::BOTTOM),
             cancel_weak: true,
         };
         let filter = inner
@@ -578,7 +584,8 @@ impl Tree {
             inner.cmp.clone(),
             rules,
         )
-        .with_filter(filter);
+        .with_filter(filter)
+        .with_beneath(beneath.to_vec());
         let written = self.write_tables(stream.by_ref(), job.dest_level, target_size);
         let filter = stream.take_filter();
         let changed = filter.as_ref().is_some_and(|f| f.changed > 0);

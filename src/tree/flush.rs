@@ -98,6 +98,7 @@ impl Tree {
         if self.is_poisoned() {
             return Err(Error::Poisoned);
         }
+        self.prune_history(seqno_threshold);
         let flushing: Vec<Arc<Memtable>> = self.super_version().sealed.clone();
         if flushing.is_empty() {
             return Ok(None);
@@ -119,7 +120,6 @@ impl Tree {
             return Ok(None);
         }
         self.0.bytes_flushed.fetch_add(bytes, Ordering::Relaxed);
-        self.prune_history(seqno_threshold);
         Ok(Some(bytes))
     }
 
