@@ -205,7 +205,12 @@ impl<I: Iterator<Item = Result<InternalValue>>> Iterator for CompactionStream<I>
                     if self.rules.cancel_weak && self.next_is_value_of(&entry.key.user_key) =>
                 {
                     // Cancel: drop the value beneath too (it is older, so also below threshold).
-                    let _ = self.inner.next();
+                    // What lies below the pair (an older tombstone, say) is judged afresh: it
+                    // is now the newest version below the threshold.
+                    if let Some(Ok(value)) = self.inner.next() {
+                        self.last = Some((value.key.user_key, value.key.seqno));
+                    }
+                    self.below_done = false;
                 }
                 _ => {
                     if let Some(out) = self.filtered(entry) {
@@ -309,6 +314,41 @@ mod tests {
             [(2, 5)],
             "cancelled with a value; kept above a tombstone"
         );
+    }
+
+    #[test]
+    fn after_a_weak_cancel_the_older_tombstone_still_hides_what_lies_outside() {
+        // Delete at 17, write at 18, weak delete at 20 (the single-delete contract holds), and
+        // an old value at 6 in a table outside the compaction.
+        let input = sorted(vec![(3, 20, 3), (3, 18, 0), (3, 17, 2)]);
+        let outside = sorted(vec![(3, 6, 0)]);
+        let rules = GcRules {
+            threshold: 30,
+            tombstone_floor: 6,
+            cancel_weak: true,
+        };
+        let output: Vec<_> =
+            CompactionStream::new(input.iter().cloned().map(Ok), Comparator::default(), rules)
+                .with_beneath(vec![(Slice::from([3u8]), Slice::from([3u8]), 6)])
+                .map(|e| e.unwrap())
+                .collect();
+        let kept: Vec<(u8, SeqNo)> = output
+            .iter()
+            .map(|e| (e.key.user_key[0], e.key.seqno))
+            .collect();
+        assert_eq!(kept, [(3, 17)], "the pair cancels; the tombstone stays");
+        let after: Vec<_> = output.iter().chain(&outside).cloned().collect();
+        assert_eq!(read(&after, 3, 30), None);
+        // At the bottom, the tombstone goes too.
+        let bottom = GcRules {
+            tombstone_floor: GcRules::BOTTOM,
+            ..rules
+        };
+        let output: Vec<_> =
+            CompactionStream::new(input.iter().cloned().map(Ok), Comparator::default(), bottom)
+                .map(|e| e.unwrap())
+                .collect();
+        assert!(output.is_empty());
     }
 
     proptest! {
