@@ -374,6 +374,53 @@ impl DataBlock {
         Ok((key, entry.seqno))
     }
 
+    /// The number of restart points (restart intervals).
+    pub(crate) fn restart_count(&self) -> usize {
+        self.restart_count
+    }
+
+    /// The number of restart points whose user key satisfies `pred`, which must hold for a
+    /// prefix of the restarts (binary search).
+    pub(crate) fn restart_partition_point(
+        &self,
+        pred: impl Fn(&[u8]) -> bool,
+    ) -> Result<usize, CorruptionKind> {
+        let (mut lo, mut hi) = (0usize, self.restart_count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if pred(self.restart_key(mid)?.0) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The entries of restart interval `i`: from restart point `i` up to the next one.
+    pub(crate) fn interval_entries(&self, i: usize) -> Result<Vec<InternalValue>, CorruptionKind> {
+        let mut pos = self.restart(i)?;
+        let end = if i + 1 < self.restart_count {
+            self.restart(i + 1)?
+        } else {
+            self.entries_end
+        };
+        let mut out = Vec::new();
+        let mut key = Vec::new();
+        while pos < end {
+            let entry = self.decode_entry(pos)?;
+            self.apply_key(&mut key, &entry)?;
+            out.push(InternalValue::from_components(
+                Slice::new(&key),
+                self.data.slice(entry.value.clone()),
+                entry.seqno,
+                entry.value_type,
+            ));
+            pos = entry.next;
+        }
+        Ok(out)
+    }
+
     /// Every entry, in order; values are zero-copy sub-slices of the block.
     pub(crate) fn entries(&self) -> Result<Vec<InternalValue>, CorruptionKind> {
         let mut out = Vec::new();

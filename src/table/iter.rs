@@ -1,8 +1,10 @@
 //! [`TableIter`]: a double-ended scan over one table within user-key bounds, showing only the
 //! entries visible at a read seqno.
 //!
-//! The iterator picks the data blocks that can hold keys in the bounds from the index, then loads
-//! them one at a time from either end. It is a deque over the remaining entries: each end keeps
+//! The iterator finds, by binary search in the index, the index segments (restart intervals of a
+//! full index, or partitions) that can hold blocks within the bounds, and reads them lazily from
+//! either end, so a short scan of a large table reads a few index entries, not all of them. It
+//! loads the data blocks one at a time from either end. It is a deque over the remaining entries: each end keeps
 //! the entries of the block it loaded last, and when the two ends reach the same block the one
 //! that gets there second takes its entries from the other's buffer, so no entry is yielded twice.
 
@@ -11,11 +13,23 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use super::meta::BlockHandle;
-use super::reader::Table;
+use super::reader::{IndexSegments, Table};
 use crate::error::Result;
 use crate::key::InternalValue;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
+
+/// The data blocks a scan has yet to load: index segments not yet read (`next_front ..
+/// end_back`), and the handles read from them at either end.
+struct Handles {
+    segments: IndexSegments,
+    next_front: usize,
+    end_back: usize,
+    front: VecDeque<BlockHandle>,
+    back: VecDeque<BlockHandle>,
+    /// The front found the last block needed.
+    done_front: bool,
+}
 
 /// A scan over one table; see the module documentation.
 pub(crate) struct TableIter {
@@ -23,8 +37,8 @@ pub(crate) struct TableIter {
     lower: Bound<Slice>,
     upper: Bound<Slice>,
     read_seqno: SeqNo,
-    /// The data blocks not yet loaded, in order; `None` until the index was read.
-    blocks: Option<VecDeque<BlockHandle>>,
+    /// The data blocks not yet loaded; `None` until the index was read.
+    blocks: Option<Handles>,
     front: VecDeque<InternalValue>,
     back: VecDeque<InternalValue>,
     failed: bool,
@@ -48,38 +62,139 @@ impl TableIter {
         }
     }
 
-    /// Reads the index and keeps the blocks that can hold keys within the bounds.
+    /// Reads the index's top and picks the segments that can hold blocks within the bounds.
     fn init(&mut self) -> Result<()> {
         if self.blocks.is_some() {
             return Ok(());
         }
+        let segments = self.table.index_segments()?;
         let cmp = self.table.cmp().clone();
-        let mut blocks = VecDeque::new();
-        for (last_key, handle) in self.table.data_block_handles()? {
-            // A block whose last key is below the lower bound holds nothing in range.
-            let below = match &self.lower {
-                Bound::Included(k) => cmp.user(&last_key, k).is_lt(),
-                Bound::Excluded(k) => cmp.user(&last_key, k).is_le(),
-                Bound::Unbounded => false,
-            };
-            if below {
+        let below = |k: &[u8]| match &self.lower {
+            Bound::Included(b) => cmp.user(k, b).is_lt(),
+            Bound::Excluded(b) => cmp.user(k, b).is_le(),
+            Bound::Unbounded => false,
+        };
+        let not_reaching = |k: &[u8]| match &self.upper {
+            Bound::Included(b) => cmp.user(k, b).is_le(),
+            Bound::Excluded(b) => cmp.user(k, b).is_lt(),
+            Bound::Unbounded => true,
+        };
+        let len = segments.len();
+        let below_count = self.table.segment_partition_point(&segments, below)?;
+        let short_count = self
+            .table
+            .segment_partition_point(&segments, not_reaching)?;
+        // Keyed by first key (a full index's restart intervals): interval r lies wholly below
+        // the bound only if the next interval's first key does; the first block that reaches
+        // the upper bound is the first key of interval `short_count` or lies in the one before.
+        // Keyed by last key (partitions): exact.
+        let (front, back) = if segments.keyed_by_first() {
+            (below_count.saturating_sub(1), (short_count + 1).min(len))
+        } else {
+            (below_count, (short_count + 1).min(len))
+        };
+        self.blocks = Some(Handles {
+            segments,
+            next_front: front,
+            end_back: back.max(front),
+            front: VecDeque::new(),
+            back: VecDeque::new(),
+            done_front: false,
+        });
+        Ok(())
+    }
+
+    /// Whether a block whose last key is `last_key` lies wholly below the lower bound.
+    fn block_below(&self, last_key: &[u8]) -> bool {
+        let cmp = self.table.cmp();
+        match &self.lower {
+            Bound::Included(k) => cmp.user(last_key, k).is_lt(),
+            Bound::Excluded(k) => cmp.user(last_key, k).is_le(),
+            Bound::Unbounded => false,
+        }
+    }
+
+    /// Whether a block whose last key is `last_key` passes the upper bound (it is the last block
+    /// needed; with an inclusive bound, a block ending exactly at it may be followed by more
+    /// versions of that key).
+    fn block_reaches_end(&self, last_key: &[u8]) -> bool {
+        let cmp = self.table.cmp();
+        match &self.upper {
+            Bound::Included(k) => cmp.user(last_key, k).is_gt(),
+            Bound::Excluded(k) => cmp.user(last_key, k).is_ge(),
+            Bound::Unbounded => false,
+        }
+    }
+
+    /// The handles of segment `i` within the bounds: none wholly below the lower bound, none
+    /// after the first that reaches the upper one. Returns them and whether one reached it.
+    fn load_segment(&self, segments: &IndexSegments, i: usize) -> Result<(Vec<BlockHandle>, bool)> {
+        let mut out = Vec::new();
+        for (last_key, handle) in self.table.segment_handles(segments, i)? {
+            if self.block_below(&last_key) {
                 continue;
             }
-            blocks.push_back(handle);
-            // The first block whose last key passes the upper bound is the last one needed. With an
-            // inclusive bound, a block ending exactly at the bound may be followed by more
-            // versions of that key.
-            let reaches_end = match &self.upper {
-                Bound::Included(k) => cmp.user(&last_key, k).is_gt(),
-                Bound::Excluded(k) => cmp.user(&last_key, k).is_ge(),
-                Bound::Unbounded => false,
-            };
-            if reaches_end {
-                break;
+            out.push(handle);
+            if self.block_reaches_end(&last_key) {
+                return Ok((out, true));
             }
         }
-        self.blocks = Some(blocks);
-        Ok(())
+        Ok((out, false))
+    }
+
+    /// The next data block from the front or the back, loading index segments as needed.
+    fn next_block(&mut self, forward: bool) -> Result<Option<BlockHandle>> {
+        loop {
+            let Some(handles) = self.blocks.as_mut() else {
+                return Ok(None);
+            };
+            let own = if forward {
+                handles.front.pop_front()
+            } else {
+                handles.back.pop_back()
+            };
+            if let Some(handle) = own {
+                return Ok(Some(handle));
+            }
+            if handles.next_front >= handles.end_back || (forward && handles.done_front) {
+                // No segment left: the rest is in the other end's buffer.
+                return Ok(if forward {
+                    handles.back.pop_front()
+                } else {
+                    handles.front.pop_back()
+                });
+            }
+            let i = if forward {
+                handles.next_front += 1;
+                handles.next_front - 1
+            } else {
+                handles.end_back -= 1;
+                handles.end_back
+            };
+            let segments = std::mem::replace(
+                &mut handles.segments,
+                IndexSegments::Partitioned(Vec::new()),
+            );
+            let loaded = self.load_segment(&segments, i);
+            let Some(handles) = self.blocks.as_mut() else {
+                return Ok(None);
+            };
+            handles.segments = segments;
+            let (blocks, reached) = loaded?;
+            if forward {
+                handles.front.extend(blocks);
+                if reached {
+                    // Nothing after this block is needed: drop the later segments.
+                    handles.end_back = handles.next_front;
+                    handles.back.clear();
+                    handles.done_front = true;
+                }
+            } else {
+                for handle in blocks.into_iter().rev() {
+                    handles.back.push_front(handle);
+                }
+            }
+        }
     }
 
     fn wanted(&self, entry: &InternalValue) -> bool {
@@ -117,13 +232,7 @@ impl TableIter {
                 }
                 continue;
             }
-            let next_block = self.blocks.as_mut().and_then(|blocks| {
-                if forward {
-                    blocks.pop_front()
-                } else {
-                    blocks.pop_back()
-                }
-            });
+            let next_block = self.next_block(forward)?;
             if let Some(handle) = next_block {
                 let entries = self.table.block_entries(handle)?;
                 let own = if forward {

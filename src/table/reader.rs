@@ -26,6 +26,27 @@ use crate::key::{Comparator, InternalValue};
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 
+/// A table's index, split into segments a scan loads one at a time: the restart intervals of a
+/// full index block, or the partitions of a partitioned index (whose top level is decoded whole).
+pub(crate) enum IndexSegments {
+    Full(DataBlock),
+    Partitioned(Vec<(Slice, BlockHandle)>),
+}
+
+impl IndexSegments {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Full(index) => index.restart_count(),
+            Self::Partitioned(parts) => parts.len(),
+        }
+    }
+
+    /// Whether segments are judged by their first key (full index) rather than their last.
+    pub(crate) fn keyed_by_first(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+}
+
 /// Where a table reads its file from.
 enum FileSource {
     /// The table keeps its file open.
@@ -350,32 +371,66 @@ impl Table {
             .map_err(|what| corruption(&self.path, handle.offset, what))
     }
 
-    /// The handles of every data block, in order.
-    pub(crate) fn data_block_handles(&self) -> Result<Vec<(Slice, BlockHandle)>> {
+    /// The table's index as segments that scans load one at a time (see [`IndexSegments`]).
+    pub(crate) fn index_segments(&self) -> Result<IndexSegments> {
         let at = self.footer.index.offset;
-        let top = self
-            .top_index()?
-            .entries()
-            .map_err(|what| corruption(&self.path, at, what))?;
-        let mut out = Vec::with_capacity(top.len());
-        for entry in top {
-            let handle = self.decode_handle(&entry, at)?;
-            if self.footer.index_partitioned {
-                let part = self.data_block(handle, BlockType::Index)?;
-                let entries = part
-                    .entries()
-                    .map_err(|what| corruption(&self.path, handle.offset, what))?;
-                for e in entries {
-                    out.push((
-                        e.key.user_key.clone(),
-                        self.decode_handle(&e, handle.offset)?,
-                    ));
-                }
-            } else {
-                out.push((entry.key.user_key, handle));
-            }
+        let top = self.top_index()?;
+        if !self.footer.index_partitioned {
+            return Ok(IndexSegments::Full(top.into_owned()));
         }
-        Ok(out)
+        let partitions = top
+            .entries()
+            .map_err(|what| corruption(&self.path, at, what))?
+            .into_iter()
+            .map(|e| Ok((e.key.user_key.clone(), self.decode_handle(&e, at)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(IndexSegments::Partitioned(partitions))
+    }
+
+    /// The `(last key, handle)` of each data block in segment `i`, in order.
+    pub(crate) fn segment_handles(
+        &self,
+        segments: &IndexSegments,
+        i: usize,
+    ) -> Result<Vec<(Slice, BlockHandle)>> {
+        let (block, at) = match segments {
+            IndexSegments::Full(index) => {
+                (std::borrow::Cow::Borrowed(index), self.footer.index.offset)
+            }
+            IndexSegments::Partitioned(parts) => {
+                let Some((_, handle)) = parts.get(i) else {
+                    return Ok(Vec::new());
+                };
+                (
+                    std::borrow::Cow::Owned(self.data_block(*handle, BlockType::Index)?),
+                    handle.offset,
+                )
+            }
+        };
+        let entries = match segments {
+            IndexSegments::Full(_) => block.interval_entries(i),
+            IndexSegments::Partitioned(_) => block.entries(),
+        }
+        .map_err(|what| corruption(&self.path, at, what))?;
+        entries
+            .into_iter()
+            .map(|e| Ok((e.key.user_key.clone(), self.decode_handle(&e, at)?)))
+            .collect()
+    }
+
+    /// The number of leading segments that `pred` holds for, judged by each segment's first
+    /// key (full index) or last key (partitioned); `pred` must hold for a prefix.
+    pub(crate) fn segment_partition_point(
+        &self,
+        segments: &IndexSegments,
+        pred: impl Fn(&[u8]) -> bool,
+    ) -> Result<usize> {
+        match segments {
+            IndexSegments::Full(index) => index
+                .restart_partition_point(pred)
+                .map_err(|what| corruption(&self.path, self.footer.index.offset, what)),
+            IndexSegments::Partitioned(parts) => Ok(parts.partition_point(|(k, _)| pred(k))),
+        }
     }
 
     /// The entries of the data block at `handle`.
