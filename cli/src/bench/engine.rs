@@ -1,0 +1,415 @@
+//! The engines a benchmark drives, and the driver they share.
+//!
+//! Every engine is an LSM-tree without threads of its own (Strata's `Tree`, `lsm-tree`,
+//! `coordinode-lsm-tree`), so all are driven the same way (BENCH.md): writers insert with seqnos
+//! from the engine's counter and rotate the memtable at 64 MiB; one flush thread writes sealed
+//! memtables to tables; one compaction thread then runs leveled compaction until it has nothing to
+//! do. Writers wait while four memtables are sealed or level 0 holds 20 runs (the same
+//! back-pressure for every engine). [`Lsm`] is what an engine must offer; [`Driven`] adds the
+//! threads and implements [`Engine`], which the workloads use.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A benchmark error: one line for the user.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The memtable size at which writers rotate (BENCH.md parity).
+pub(crate) const MEMTABLE_BYTES: u64 = 64 << 20;
+/// Sealed memtables at which writers wait for the flush thread.
+const MAX_SEALED: usize = 4;
+/// Level-0 runs at which writers wait for the compaction thread.
+const MAX_L0_RUNS: usize = 20;
+
+/// The settings every engine gets (BENCH.md parity settings).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    pub(crate) cache_bytes: u64,
+    pub(crate) block_size: u32,
+    pub(crate) bloom_bits: u8,
+    pub(crate) l0_threshold: u8,
+    pub(crate) table_bytes: u64,
+}
+
+impl Settings {
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "no compression, no WAL, {} MiB memtable, {} KiB blocks, bloom {} bits/key, {} MiB block cache, leveled compaction (L0 trigger {}, {} MiB tables, ratio 10); one flush thread and one compaction thread per engine",
+            MEMTABLE_BYTES >> 20,
+            self.block_size >> 10,
+            self.bloom_bits,
+            self.cache_bytes >> 20,
+            self.l0_threshold,
+            self.table_bytes >> 20
+        )
+    }
+}
+
+/// What the driver needs from an engine. Reads are at the latest seqno.
+pub(crate) trait Lsm: Send + Sync + 'static {
+    /// Writes `key = value` with the next seqno; returns the active memtable's size.
+    fn insert(&self, key: &[u8], value: &[u8]) -> u64;
+    /// Deletes `key` with the next seqno; returns the active memtable's size.
+    fn remove(&self, key: &[u8]) -> u64;
+    /// Seals the active memtable; `false` if it was empty.
+    fn rotate(&self) -> bool;
+    fn sealed_count(&self) -> usize;
+    fn l0_runs(&self) -> usize;
+    /// Writes the sealed memtables to tables.
+    fn flush_sealed(&self) -> Result<(), BoxError>;
+    /// One leveled compaction step; `false` when there was nothing to do.
+    fn compact_step(&self) -> Result<bool, BoxError>;
+    /// The length of `key`'s value, if it has one.
+    fn get(&self, key: &[u8]) -> Result<Option<usize>, BoxError>;
+    /// A full scan: (entries, bytes).
+    fn scan(&self, reverse: bool) -> Result<(u64, u64), BoxError>;
+    /// Seeks `from` and reads up to `n` entries: the entries read.
+    fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError>;
+    /// The entries whose keys start with `prefix`.
+    fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError>;
+}
+
+/// Messages to the flush thread.
+enum Job {
+    /// A memtable was sealed.
+    Flush,
+    /// Flush everything, compact until done, then answer.
+    Settle(mpsc::Sender<Result<(), String>>),
+}
+
+/// An engine and its flush and compaction threads.
+pub(crate) struct Driven<T: Lsm> {
+    name: &'static str,
+    lsm: Arc<T>,
+    dir: PathBuf,
+    flush_tx: Mutex<Option<mpsc::Sender<Job>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The first error a background thread hit.
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+fn compact_until_done<T: Lsm>(lsm: &T) -> Result<(), BoxError> {
+    while lsm.compact_step()? {}
+    Ok(())
+}
+
+impl<T: Lsm> Driven<T> {
+    pub(crate) fn start(name: &'static str, lsm: T, dir: &Path) -> Self {
+        let lsm = Arc::new(lsm);
+        let failed = Arc::new(Mutex::new(None));
+        let (flush_tx, flush_rx) = mpsc::channel::<Job>();
+        let (compact_tx, compact_rx) = mpsc::channel::<Job>();
+        let record = |failed: &Arc<Mutex<Option<String>>>, err: &BoxError| {
+            if let Ok(mut slot) = failed.lock() {
+                slot.get_or_insert_with(|| err.to_string());
+            }
+        };
+        let flusher = {
+            let lsm = Arc::clone(&lsm);
+            let failed = Arc::clone(&failed);
+            std::thread::spawn(move || {
+                while let Ok(job) = flush_rx.recv() {
+                    if let Job::Settle(_) = job {
+                        lsm.rotate();
+                    }
+                    if let Err(err) = lsm.flush_sealed() {
+                        record(&failed, &err);
+                    }
+                    // NB: the compaction thread outlives this one; a failed send means it stopped.
+                    let _ = compact_tx.send(job);
+                }
+            })
+        };
+        let compactor = {
+            let lsm = Arc::clone(&lsm);
+            let failed = Arc::clone(&failed);
+            std::thread::spawn(move || {
+                while let Ok(job) = compact_rx.recv() {
+                    let result = compact_until_done(&*lsm);
+                    if let Err(err) = &result {
+                        record(&failed, err);
+                    }
+                    if let Job::Settle(done) = job {
+                        let _ = done.send(result.map_err(|e| e.to_string()));
+                    }
+                }
+            })
+        };
+        Self {
+            name,
+            lsm,
+            dir: dir.to_path_buf(),
+            flush_tx: Mutex::new(Some(flush_tx)),
+            threads: Mutex::new(vec![flusher, compactor]),
+            failed,
+        }
+    }
+
+    fn send(&self, job: Job) {
+        if let Ok(tx) = self.flush_tx.lock()
+            && let Some(tx) = tx.as_ref()
+        {
+            // NB: a failed send means the flush thread stopped; `settle` reports it.
+            let _ = tx.send(job);
+        }
+    }
+
+    /// After a write: rotate at the memtable size, and wait while the background threads lag.
+    fn after_write(&self, memtable_bytes: u64) {
+        if memtable_bytes >= MEMTABLE_BYTES && self.lsm.rotate() {
+            self.send(Job::Flush);
+        }
+        while self.lsm.sealed_count() >= MAX_SEALED || self.lsm.l0_runs() >= MAX_L0_RUNS {
+            if self.failed.lock().map_or(true, |f| f.is_some()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+impl<T: Lsm> Drop for Driven<T> {
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.flush_tx.lock() {
+            tx.take();
+        }
+        if let Ok(mut threads) = self.threads.lock() {
+            for handle in threads.drain(..) {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// What the workloads use.
+pub(crate) trait Engine: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn put(&self, key: &[u8], value: &[u8]);
+    fn delete(&self, key: &[u8]);
+    fn get(&self, key: &[u8]) -> Result<Option<usize>, BoxError>;
+    fn scan(&self, reverse: bool) -> Result<(u64, u64), BoxError>;
+    fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError>;
+    fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError>;
+    /// Flushes everything and waits until compaction has nothing left to do.
+    fn settle(&self) -> Result<(), BoxError>;
+    /// The bytes of the engine's directory.
+    fn disk_bytes(&self) -> u64;
+}
+
+impl<T: Lsm> Engine for Driven<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) {
+        let size = self.lsm.insert(key, value);
+        self.after_write(size);
+    }
+
+    fn delete(&self, key: &[u8]) {
+        let size = self.lsm.remove(key);
+        self.after_write(size);
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<usize>, BoxError> {
+        self.lsm.get(key)
+    }
+
+    fn scan(&self, reverse: bool) -> Result<(u64, u64), BoxError> {
+        self.lsm.scan(reverse)
+    }
+
+    fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError> {
+        self.lsm.seek(from, n)
+    }
+
+    fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError> {
+        self.lsm.prefix(prefix)
+    }
+
+    fn settle(&self) -> Result<(), BoxError> {
+        let (done_tx, done_rx) = mpsc::channel();
+        self.send(Job::Settle(done_tx));
+        let result = done_rx
+            .recv()
+            .map_err(|_| format!("{}: the background threads stopped", self.name))?;
+        result.map_err(|e| format!("{}: {e}", self.name))?;
+        if let Some(err) = self.failed.lock().ok().and_then(|f| f.clone()) {
+            return Err(format!("{}: background error: {err}", self.name).into());
+        }
+        Ok(())
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        dir_bytes(&self.dir)
+    }
+}
+
+/// The bytes of the files under `dir`.
+#[expect(clippy::disallowed_methods, reason = "the CLI measures directories it created")]
+pub(crate) fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Implements [`Lsm`] for a tree type whose API follows lsm-tree's (Strata and its peers share
+/// method names). `$engine` is the struct to define, `$tree` the tree type, `$krate` the crate,
+/// `$guard` its iterator item trait, `$step` one compaction step, returning whether it did
+/// something.
+macro_rules! impl_lsm {
+    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr) => {
+        pub(crate) struct $engine {
+            pub(crate) tree: $tree,
+            pub(crate) seqno: $krate::SequenceNumberCounter,
+            pub(crate) visible: $krate::SequenceNumberCounter,
+            pub(crate) strategy: std::sync::Arc<dyn $krate::compaction::CompactionStrategy>,
+        }
+
+        impl $crate::bench::engine::Lsm for $engine {
+            fn insert(&self, key: &[u8], value: &[u8]) -> u64 {
+                let seqno = self.seqno.next();
+                let (_, size) = self.tree.insert(key, value, seqno);
+                self.visible.fetch_max(seqno + 1);
+                size
+            }
+
+            fn remove(&self, key: &[u8]) -> u64 {
+                let seqno = self.seqno.next();
+                let (_, size) = self.tree.remove(key, seqno);
+                self.visible.fetch_max(seqno + 1);
+                size
+            }
+
+            fn rotate(&self) -> bool {
+                self.tree.rotate_memtable().is_some()
+            }
+
+            fn sealed_count(&self) -> usize {
+                self.tree.sealed_memtable_count()
+            }
+
+            fn l0_runs(&self) -> usize {
+                self.tree.l0_run_count()
+            }
+
+            fn flush_sealed(&self) -> Result<(), $crate::bench::engine::BoxError> {
+                let lock = self.tree.get_flush_lock();
+                self.tree.flush(&lock, self.visible.get())?;
+                Ok(())
+            }
+
+            fn compact_step(&self) -> Result<bool, $crate::bench::engine::BoxError> {
+                let step: fn(&Self) -> Result<bool, $crate::bench::engine::BoxError> = $step;
+                step(self)
+            }
+
+            fn get(&self, key: &[u8]) -> Result<Option<usize>, $crate::bench::engine::BoxError> {
+                Ok(self.tree.get(key, self.visible.get())?.map(|v| v.len()))
+            }
+
+            fn scan(&self, reverse: bool) -> Result<(u64, u64), $crate::bench::engine::BoxError> {
+                use $guard as _;
+                let (mut n, mut bytes) = (0u64, 0u64);
+                let iter = self.tree.iter(self.visible.get(), None);
+                let mut count = |item: $krate::Result<($krate::Slice, $krate::Slice)>| -> Result<(), $crate::bench::engine::BoxError> {
+                    let (k, v) = item?;
+                    n += 1;
+                    bytes += (k.len() + v.len()) as u64;
+                    Ok(())
+                };
+                if reverse {
+                    for item in iter.rev() {
+                        count(item.into_inner())?;
+                    }
+                } else {
+                    for item in iter {
+                        count(item.into_inner())?;
+                    }
+                }
+                Ok((n, bytes))
+            }
+
+            fn seek(&self, from: &[u8], n: usize) -> Result<usize, $crate::bench::engine::BoxError> {
+                use $guard as _;
+                let mut read = 0;
+                for item in self.tree.range(from.., self.visible.get(), None).take(n) {
+                    item.into_inner()?;
+                    read += 1;
+                }
+                Ok(read)
+            }
+
+            fn prefix(&self, prefix: &[u8]) -> Result<usize, $crate::bench::engine::BoxError> {
+                use $guard as _;
+                let mut read = 0;
+                for item in self.tree.prefix(prefix, self.visible.get(), None) {
+                    item.into_inner()?;
+                    read += 1;
+                }
+                Ok(read)
+            }
+        }
+    };
+}
+
+#[cfg(feature = "compare")]
+pub(crate) use impl_lsm;
+
+impl_lsm!(
+    StrataLsm,
+    strata::Tree,
+    strata,
+    strata::Guard,
+    |lsm: &StrataLsm| {
+        let result = lsm
+            .tree
+            .compact(std::sync::Arc::clone(&lsm.strategy), lsm.visible.get())?;
+        Ok(result.action != strata::compaction::CompactionAction::Nothing)
+    }
+);
+
+/// Opens Strata's tree at `dir` with `settings`.
+pub(crate) fn open_strata(dir: &Path, settings: &Settings) -> Result<Box<dyn Engine>, BoxError> {
+    use strata::config::{BlockSizePolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry};
+    let seqno = strata::SequenceNumberCounter::default();
+    let visible = strata::SequenceNumberCounter::default();
+    let tree = strata::Config::new(dir, seqno.clone(), visible.clone())
+        .use_cache(Arc::new(strata::Cache::with_capacity_bytes(
+            settings.cache_bytes,
+        )))
+        .data_block_size_policy(BlockSizePolicy::all(settings.block_size))
+        .data_block_compression_policy(CompressionPolicy::disabled())
+        .index_block_compression_policy(CompressionPolicy::disabled())
+        .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
+            strata::config::BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
+        )))
+        .table_target_size(settings.table_bytes)
+        .open()?;
+    let strategy = Arc::new(
+        strata::compaction::Leveled::default()
+            .with_l0_threshold(settings.l0_threshold)
+            .with_table_target_size(settings.table_bytes),
+    );
+    Ok(Box::new(Driven::start(
+        "strata",
+        StrataLsm {
+            tree,
+            seqno,
+            visible,
+            strategy,
+        },
+        dir,
+    )))
+}

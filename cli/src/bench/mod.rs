@@ -1,0 +1,454 @@
+//! `strata bench`: db_bench-style workloads on Strata and, with `--compare`, on the peer engines
+//! in the same run (BENCH.md).
+//!
+//! A run opens each engine on a fresh directory and runs the workloads in the order given; a
+//! write workload settles the database afterwards; a read workload refills it first (untimed) if
+//! it is not full. With several engines, runs alternate (A B C A B C) so that a noisy neighbour
+//! hurts all alike; each workload's figures are the median run's (at least three runs with
+//! `--compare`). See [`workloads`] for what each workload does and [`engine`] for how the engines
+//! are driven.
+
+pub(crate) mod engine;
+#[cfg(feature = "compare")]
+mod peers;
+mod report;
+mod sys;
+pub(crate) mod workloads;
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use engine::{BoxError, Engine, Settings};
+use workloads::{Measurement, Params};
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct BenchArgs {
+    /// Entries per write workload.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) num: u64,
+    /// Operations of each read workload (default: --num).
+    #[arg(long)]
+    pub(crate) reads: Option<u64>,
+    /// Key size in bytes (the zero-padded decimal index).
+    #[arg(long, default_value_t = 16)]
+    pub(crate) key_size: usize,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) value_size: usize,
+    /// Reader threads of readrandom, readmissing and readwhilewriting.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) threads: usize,
+    /// Block cache size in MiB (every engine).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) cache_mb: u64,
+    /// Comma-separated workloads, in order (see `--help` of each in the README).
+    #[arg(long, default_value = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,prefixscan,readwhilewriting,deleterandom")]
+    pub(crate) benchmarks: String,
+    /// Peer engines to run too: lsm-tree, coordinode-lsm-tree (feature `compare`), rocksdb
+    /// (feature `compare-rocksdb`).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) compare: Vec<String>,
+    /// Runs per engine (default: 3 with --compare, else 1).
+    #[arg(long)]
+    pub(crate) runs: Option<usize>,
+    /// Seed of the random orders.
+    #[arg(long, default_value_t = 0x5eed)]
+    pub(crate) seed: u64,
+    /// Directory for the databases (default: a temporary directory, removed afterwards).
+    #[arg(long, alias = "dir")]
+    pub(crate) db: Option<PathBuf>,
+    /// Writes the results as JSON to this file.
+    #[arg(long)]
+    pub(crate) json: Option<PathBuf>,
+    /// Draws ops/s per workload per engine as an SVG chart to this file.
+    #[arg(long)]
+    pub(crate) plot: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+/// Opens engine `name` on a fresh directory.
+type Opener = fn(&std::path::Path, &Settings) -> Result<Box<dyn Engine>, BoxError>;
+
+fn opener(name: &str) -> Result<Opener, BoxError> {
+    match name {
+        "strata" => Ok(engine::open_strata),
+        #[cfg(feature = "compare")]
+        "lsm-tree" => Ok(peers::open_lsm_tree),
+        #[cfg(feature = "compare")]
+        "coordinode-lsm-tree" | "coordinode" => Ok(peers::open_coordinode),
+        #[cfg(feature = "compare-rocksdb")]
+        "rocksdb" => Ok(peers::open_rocksdb),
+        "lsm-tree" | "coordinode-lsm-tree" | "coordinode" => Err(format!(
+            "--compare {name} needs the cargo feature `compare`: cargo run --release -p strata-cli --features compare -- bench --compare {name}"
+        )
+        .into()),
+        "rocksdb" => Err(
+            "--compare rocksdb needs the cargo feature `compare-rocksdb` (a long C++ build): cargo run --release -p strata-cli --features compare-rocksdb -- bench --compare rocksdb"
+                .into(),
+        ),
+        other => Err(format!(
+            "unknown engine {other:?}; known: lsm-tree, coordinode-lsm-tree, rocksdb"
+        )
+        .into()),
+    }
+}
+
+/// The state of one engine's database during a run.
+struct Db {
+    engine: Box<dyn Engine>,
+    /// Whether every key of `0..num` holds a value.
+    full: bool,
+}
+
+/// Runs `workloads` on engine `name` in `dir`; returns one measurement per workload.
+fn run_engine(
+    name: &str,
+    open: Opener,
+    dir: &std::path::Path,
+    workloads: &[&'static str],
+    params: &Params,
+    settings: &Settings,
+) -> Result<Vec<Measurement>, BoxError> {
+    let mut db: Option<Db> = None;
+    let mut fresh = 0;
+    let new_db = |fresh: &mut u32| -> Result<Box<dyn Engine>, BoxError> {
+        *fresh += 1;
+        let path = dir.join(format!("{name}-{fresh}"));
+        open(&path, settings)
+    };
+    let mut out = Vec::with_capacity(workloads.len());
+    let reads = params.reads;
+    for &workload in workloads {
+        sys::reset_peak_rss();
+        let needs_full = !matches!(workload, "fillseq" | "fillrandom");
+        if needs_full && !db.as_ref().is_some_and(|d| d.full) {
+            // Refill, unmeasured (the old database goes first, with its memory).
+            drop(db.take());
+            let engine = new_db(&mut fresh)?;
+            let order: Vec<u64> = (0..params.num).collect();
+            workloads::write(&*engine, params, "prefill", &order, false)?;
+            db = Some(Db { engine, full: true });
+        }
+        let mut m = match workload {
+            "fillseq" | "fillrandom" => {
+                drop(db.take());
+                let engine = new_db(&mut fresh)?;
+                let order: Vec<u64> = if workload == "fillseq" {
+                    (0..params.num).collect()
+                } else {
+                    workloads::permutation(params.num, params.seed)
+                };
+                let m = workloads::write(&*engine, params, workload, &order, false)?;
+                db = Some(Db { engine, full: true });
+                m
+            }
+            _ => {
+                let Some(current) = db.as_mut() else {
+                    return Err("no database to run on".into());
+                };
+                let engine = &*current.engine;
+                match workload {
+                    "overwrite" => workloads::write(
+                        engine,
+                        params,
+                        workload,
+                        &workloads::permutation(params.num, params.seed ^ 0x0f),
+                        false,
+                    )?,
+                    "readrandom" => workloads::read(
+                        engine,
+                        params,
+                        workload,
+                        &random_keys(reads, params.num, 0, params.seed ^ 0x1234),
+                        true,
+                    )?,
+                    "readmissing" => workloads::read(
+                        engine,
+                        params,
+                        workload,
+                        &random_keys(reads, params.num, params.num, params.seed ^ 0x4321),
+                        false,
+                    )?,
+                    "readseq" => workloads::scan(engine, params, false, params.num)?,
+                    "readreverse" => workloads::scan(engine, params, true, params.num)?,
+                    "seekrandom" => workloads::seek(engine, params, (reads / 10).max(1), 10)?,
+                    "prefixscan" => workloads::prefix(engine, params, (reads / 1000).max(1))?,
+                    "readwhilewriting" => workloads::read_while_writing(
+                        engine,
+                        params,
+                        &random_keys(reads, params.num, 0, params.seed ^ 0x99),
+                    )?,
+                    "deleterandom" => {
+                        let m = workloads::write(
+                            engine,
+                            params,
+                            workload,
+                            &workloads::permutation(params.num, params.seed ^ 0xde1),
+                            true,
+                        )?;
+                        current.full = false;
+                        m
+                    }
+                    other => return Err(format!("unknown workload {other:?}").into()),
+                }
+            }
+        };
+        if matches!(
+            workload,
+            "fillseq" | "fillrandom" | "overwrite" | "deleterandom"
+        ) {
+            let live = if workload == "deleterandom" {
+                0
+            } else {
+                params.num * (params.key_size + params.value_size) as u64
+            };
+            m.live_bytes = Some(live);
+        }
+        m.peak_rss = sys::peak_rss();
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// `n` keys drawn from `offset..offset + space` by a seeded permutation (repeating if `n` is
+/// larger than `space`).
+fn random_keys(n: u64, space: u64, offset: u64, seed: u64) -> Vec<u64> {
+    let perm = workloads::permutation(space, seed);
+    perm.iter()
+        .cycle()
+        .take(usize::try_from(n).unwrap_or(usize::MAX))
+        .map(|i| i + offset)
+        .collect()
+}
+
+/// Every engine's runs of every workload.
+pub(crate) struct Results {
+    pub(crate) engines: Vec<String>,
+    pub(crate) workloads: Vec<&'static str>,
+    /// `runs[e][r][w]`: engine `e`, run `r`, workload `w`.
+    pub(crate) runs: Vec<Vec<Vec<Measurement>>>,
+    pub(crate) settings: Settings,
+    pub(crate) params: Params,
+}
+
+/// The workloads `--benchmarks` names.
+fn parse_workloads(list: &str) -> Result<Vec<&'static str>, BoxError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            workloads::ALL
+                .iter()
+                .find(|k| **k == w)
+                .copied()
+                .ok_or_else(|| -> BoxError {
+                    if w == "mergerandom" {
+                        "mergerandom needs merge operators, which Strata does not have yet".into()
+                    } else {
+                        format!("unknown workload {w:?}; known: {}", workloads::ALL.join(",")).into()
+                    }
+                })
+        })
+        .collect()
+}
+
+pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
+    let workloads = parse_workloads(&args.benchmarks)?;
+    if workloads.is_empty() {
+        return Err("--benchmarks names no workload".into());
+    }
+    if args.num == 0 {
+        return Err("--num must be at least 1".into());
+    }
+    let digits = args.num.saturating_mul(2).to_string().len();
+    if args.key_size < digits {
+        return Err(format!(
+            "--key-size {} cannot hold {} distinct keys (needs {digits} bytes)",
+            args.key_size,
+            args.num * 2
+        )
+        .into());
+    }
+    let mut engines = vec!["strata".to_string()];
+    for peer in &args.compare {
+        let peer = peer.trim();
+        if !peer.is_empty() && !engines.iter().any(|e| e == peer) {
+            engines.push(peer.to_string());
+        }
+    }
+    let openers: Vec<Opener> = engines
+        .iter()
+        .map(|e| opener(e))
+        .collect::<Result<_, _>>()?;
+    let runs = args
+        .runs
+        .unwrap_or(if engines.len() > 1 { 3 } else { 1 })
+        .max(1);
+    let params = Params {
+        num: args.num,
+        reads: args.reads.unwrap_or(args.num).max(1),
+        key_size: args.key_size,
+        value_size: args.value_size,
+        threads: args.threads.max(1),
+        seed: args.seed,
+        progress: !args.quiet,
+    };
+    let settings = Settings {
+        cache_bytes: args.cache_mb << 20,
+        block_size: 4096,
+        bloom_bits: 10,
+        l0_threshold: 4,
+        table_bytes: 64 << 20,
+    };
+    let tmp;
+    let dir = if let Some(dir) = &args.db {
+        dir.clone()
+    } else {
+        tmp = tempfile::tempdir()?;
+        tmp.path().to_path_buf()
+    };
+    eprintln!(
+        "strata bench: {} entries, {}-byte keys, {}-byte values, {} reads, {} thread(s); engines {}; {runs} run(s) each; in {}",
+        params.num,
+        params.key_size,
+        params.value_size,
+        params.reads,
+        params.threads,
+        engines.join(", "),
+        dir.display()
+    );
+    eprintln!("settings: {}", settings.describe());
+    let mut all: Vec<Vec<Vec<Measurement>>> = vec![Vec::new(); engines.len()];
+    for run in 0..runs {
+        for (e, (name, open)) in engines.iter().zip(&openers).enumerate() {
+            if !args.quiet {
+                eprintln!("run {}/{runs}: {name}", run + 1);
+            }
+            let run_dir = dir.join(format!("run{run}"));
+            let measured = run_engine(name, *open, &run_dir, &workloads, &params, &settings)
+                .map_err(|e| format!("{name}: {e}"))?;
+            remove_dir(&run_dir);
+            if let Some(slot) = all.get_mut(e) {
+                slot.push(measured);
+            }
+        }
+    }
+    let results = Results {
+        engines,
+        workloads,
+        runs: all,
+        settings,
+        params,
+    };
+    report::print(&results);
+    if let Some(path) = &args.json {
+        report::write_json(&results, path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        report::write_plot(&results, path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+#[expect(clippy::disallowed_methods, reason = "removes the benchmark's own directories")]
+fn remove_dir(dir: &std::path::Path) {
+    // NB: best effort; a leftover goes with the temporary directory.
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_zero_padded_decimal_in_numeric_order() {
+        assert_eq!(workloads::key(42, 16), b"0000000000000042");
+        assert!(workloads::key(9, 16) < workloads::key(10, 16));
+        assert_eq!(workloads::key(7, 3), b"007");
+    }
+
+    #[test]
+    fn permutation_is_a_reproducible_shuffle() {
+        let a = workloads::permutation(1000, 7);
+        assert_eq!(a, workloads::permutation(1000, 7));
+        assert_ne!(a, (0..1000).collect::<Vec<_>>());
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn random_keys_cover_the_space_and_repeat_past_it() {
+        let keys = random_keys(25, 10, 100, 3);
+        assert_eq!(keys.len(), 25);
+        assert!(keys.iter().all(|k| (100..110).contains(k)));
+        let mut first: Vec<_> = keys.iter().take(10).copied().collect();
+        first.sort_unstable();
+        assert_eq!(first, (100..110).collect::<Vec<_>>());
+    }
+
+    fn args(dir: &std::path::Path) -> BenchArgs {
+        BenchArgs {
+            num: 3000,
+            reads: Some(2000),
+            key_size: 16,
+            value_size: 100,
+            threads: 2,
+            cache_mb: 8,
+            benchmarks: workloads::ALL.join(","),
+            compare: Vec::new(),
+            runs: Some(2),
+            seed: 1,
+            db: Some(dir.to_path_buf()),
+            json: Some(dir.join("out.json")),
+            plot: Some(dir.join("out.svg")),
+            quiet: true,
+        }
+    }
+
+    #[test]
+    fn every_workload_runs_and_the_reports_have_their_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = args(dir.path());
+        // `run` fails if a read misses a key, a scan sees the wrong count, or a prefix scan
+        // finds the wrong number of keys.
+        run(&args).unwrap();
+        #[expect(clippy::disallowed_methods, reason = "reads the report")]
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
+                .unwrap();
+        let results = json["results"].as_array().unwrap();
+        assert_eq!(results.len(), workloads::ALL.len());
+        for r in results {
+            assert_eq!(r["engine"], "strata");
+            assert_eq!(r["runs"].as_array().unwrap().len(), 2);
+            assert!(r["median_ops_per_sec"].as_f64().unwrap() > 0.0);
+        }
+        let fill = results.iter().find(|r| r["workload"] == "fillrandom").unwrap();
+        assert!(fill["space_amp"].as_f64().unwrap() > 0.5);
+        // Prefix truncation makes the table smaller than the raw bytes, so this may be below 1.
+        assert!(fill["write_amp"].as_f64().unwrap() > 0.5);
+        #[expect(clippy::disallowed_methods, reason = "reads the chart")]
+        let svg = std::fs::read_to_string(dir.path().join("out.svg")).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("readrandom") && svg.contains("strata"));
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_with_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bad = args(dir.path());
+        bad.benchmarks = "fillseq,nosuch".into();
+        assert!(run(&bad).unwrap_err().to_string().contains("unknown workload"));
+        let mut bad = args(dir.path());
+        bad.key_size = 2;
+        assert!(run(&bad).unwrap_err().to_string().contains("--key-size"));
+        let mut bad = args(dir.path());
+        bad.compare = vec!["nosuch".into()];
+        assert!(run(&bad).unwrap_err().to_string().contains("unknown engine"));
+    }
+}

@@ -1,0 +1,438 @@
+//! The workloads (RocksDB db_bench names and meanings; BENCH.md).
+//!
+//! Keys are the zero-padded decimal index, `--key-size` bytes; values windows of a pre-generated
+//! random buffer (as db_bench does), so the engines, not the generation of bytes, are measured.
+//! Random orders come from a fixed seed, so every engine and every run does the same work.
+//!
+//! - `fillseq` / `fillrandom`: a fresh database, `num` keys in order / in a random order;
+//! - `overwrite`: every key written again, in a random order;
+//! - `readrandom`: `reads` gets of existing keys in a random order (`--threads` readers);
+//! - `readmissing`: `reads` gets of keys that do not exist;
+//! - `readseq` / `readreverse`: a full forward / reverse scan;
+//! - `seekrandom`: `reads / 10` seeks to random existing keys, each reading the next 10 entries;
+//! - `prefixscan`: `reads / 1000` prefix scans, each over a random 1000-key prefix;
+//! - `deleterandom`: every key deleted, in a random order (the database is then empty; a later read
+//!   workload refills it first, unmeasured);
+//! - `readwhilewriting`: `--threads` readers do `reads` random gets in all while one writer
+//!   overwrites random keys as fast as it can; the readers' rate is reported.
+//!
+//! A write workload's time covers the writes; then the database is settled (flushed, compaction
+//! run to the end), untimed, and its bytes on disk and bytes written are taken.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::engine::{BoxError, Engine};
+use super::sys;
+
+/// Every workload, in the default order.
+pub(crate) const ALL: &[&str] = &[
+    "fillseq",
+    "fillrandom",
+    "overwrite",
+    "readrandom",
+    "readmissing",
+    "readseq",
+    "readreverse",
+    "seekrandom",
+    "prefixscan",
+    "readwhilewriting",
+    "deleterandom",
+];
+
+/// What the workloads need to know.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Params {
+    pub(crate) num: u64,
+    pub(crate) reads: u64,
+    pub(crate) key_size: usize,
+    pub(crate) value_size: usize,
+    pub(crate) threads: usize,
+    pub(crate) seed: u64,
+    pub(crate) progress: bool,
+}
+
+/// One workload's measurement in one run.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Measurement {
+    pub(crate) ops: u64,
+    pub(crate) bytes: u64,
+    pub(crate) elapsed: Duration,
+    /// Sampled latencies of single operations, nanoseconds, sorted.
+    pub(crate) latencies: Vec<u64>,
+    pub(crate) peak_rss: Option<u64>,
+    /// After a write workload settled: bytes on disk, live bytes, bytes written, user bytes.
+    pub(crate) disk_bytes: Option<u64>,
+    pub(crate) live_bytes: Option<u64>,
+    pub(crate) written_bytes: Option<u64>,
+    pub(crate) user_bytes: Option<u64>,
+}
+
+#[expect(clippy::cast_precision_loss, reason = "rates as f64")]
+impl Measurement {
+    pub(crate) fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub(crate) fn mb_per_sec(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The latency at quantile `q` (0..=1), nanoseconds.
+    pub(crate) fn latency(&self, q: f64) -> Option<u64> {
+        let last = self.latencies.len().checked_sub(1)?;
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index")]
+        let i = ((last as f64) * q).round() as usize;
+        self.latencies.get(i.min(last)).copied()
+    }
+
+    pub(crate) fn space_amp(&self) -> Option<f64> {
+        let live = self.live_bytes.filter(|&l| l > 0)?;
+        Some(self.disk_bytes? as f64 / live as f64)
+    }
+
+    pub(crate) fn write_amp(&self) -> Option<f64> {
+        let user = self.user_bytes.filter(|&u| u > 0)?;
+        Some(self.written_bytes? as f64 / user as f64)
+    }
+}
+
+/// A deterministic generator (xorshift64*).
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// Key `i`: its decimal digits, zero-padded to `size` bytes.
+pub(crate) fn key(i: u64, size: usize) -> Vec<u8> {
+    let mut out = vec![b'0'; size];
+    let mut rest = i;
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        rest /= 10;
+    }
+    out
+}
+
+/// A random permutation of `0..n`.
+pub(crate) fn permutation(n: u64, seed: u64) -> Vec<u64> {
+    let mut order: Vec<u64> = (0..n).collect();
+    let mut rng = Rng::new(seed);
+    for i in (1..order.len()).rev() {
+        let j = usize::try_from(rng.below(i as u64 + 1)).unwrap_or(i);
+        order.swap(i, j);
+    }
+    order
+}
+
+/// Values: windows of one random buffer.
+pub(crate) struct Values {
+    buf: Vec<u8>,
+    size: usize,
+    pos: usize,
+}
+
+impl Values {
+    pub(crate) fn new(seed: u64, size: usize) -> Self {
+        let mut rng = Rng::new(seed);
+        let len = (1 << 20).max(size * 2);
+        let buf = (0..len)
+            .map(|_| b' ' + u8::try_from(rng.below(95)).unwrap_or(b'?'))
+            .collect();
+        Self { buf, size, pos: 0 }
+    }
+
+    pub(crate) fn next(&mut self) -> &[u8] {
+        if self.pos + self.size > self.buf.len() {
+            self.pos = 0;
+        }
+        let start = self.pos;
+        self.pos += 97;
+        self.buf.get(start..start + self.size).unwrap_or_default()
+    }
+}
+
+/// Every 16th operation is timed on its own.
+const SAMPLE_EVERY: u64 = 16;
+
+/// Times `op` if `i` is a sample; records into `samples`.
+fn timed<R>(i: u64, samples: &mut Vec<u64>, op: impl FnOnce() -> R) -> R {
+    if i.is_multiple_of(SAMPLE_EVERY) {
+        let start = Instant::now();
+        let r = op();
+        samples.push(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        r
+    } else {
+        op()
+    }
+}
+
+pub(crate) fn bar(params: &Params, label: String, total: u64) -> ProgressBar {
+    if !params.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("  {msg:<28} [{bar:30}] {pos:>9}/{len:9} {per_sec:>14} {eta:>4}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(label);
+    bar
+}
+
+pub(crate) fn spinner(params: &Params, label: String) -> ProgressBar {
+    if !params.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("  {msg:<28} {spinner} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(label);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Writes keys in `order` (put, or delete when `delete`); returns the measurement.
+pub(crate) fn write(
+    engine: &dyn Engine,
+    params: &Params,
+    label: &str,
+    order: &[u64],
+    delete: bool,
+) -> Result<Measurement, BoxError> {
+    let mut values = Values::new(params.seed ^ 0xabcd, params.value_size);
+    let progress = bar(params, format!("{} {label}", engine.name()), order.len() as u64);
+    let written_before = sys::bytes_written();
+    let mut samples = Vec::with_capacity(order.len() / 16 + 1);
+    let started = Instant::now();
+    for (n, &i) in (0u64..).zip(order) {
+        let k = key(i, params.key_size);
+        if delete {
+            timed(n, &mut samples, || engine.delete(&k));
+        } else {
+            let v = values.next();
+            timed(n, &mut samples, || engine.put(&k, v));
+        }
+        if (n + 1).is_multiple_of(1024) {
+            progress.inc(1024);
+        }
+    }
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    let settling = spinner(params, format!("{} settle", engine.name()));
+    engine.settle()?;
+    settling.finish_and_clear();
+    let ops = order.len() as u64;
+    let entry = (params.key_size + if delete { 0 } else { params.value_size }) as u64;
+    samples.sort_unstable();
+    Ok(Measurement {
+        ops,
+        bytes: ops * entry,
+        elapsed,
+        latencies: samples,
+        disk_bytes: Some(engine.disk_bytes()),
+        written_bytes: sys::bytes_written()
+            .zip(written_before)
+            .map(|(after, before)| after.saturating_sub(before)),
+        user_bytes: Some(ops * entry),
+        ..Measurement::default()
+    })
+}
+
+/// `reads` gets of `key(order[i])` over `threads` threads; `expect` says whether every key must
+/// be found (`true`) or missing (`false`).
+pub(crate) fn read(
+    engine: &dyn Engine,
+    params: &Params,
+    label: &str,
+    order: &[u64],
+    expect: bool,
+) -> Result<Measurement, BoxError> {
+    let progress = bar(params, format!("{} {label}", engine.name()), order.len() as u64);
+    let threads = params.threads.max(1);
+    let chunk = order.len().div_ceil(threads).max(1);
+    let started = Instant::now();
+    let results: Vec<Result<(u64, Vec<u64>), BoxError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = order
+            .chunks(chunk)
+            .map(|part| {
+                let progress = &progress;
+                scope.spawn(move || -> Result<(u64, Vec<u64>), BoxError> {
+                    let mut samples = Vec::with_capacity(part.len() / 16 + 1);
+                    let mut bytes = 0;
+                    for (n, &i) in (0u64..).zip(part) {
+                        let k = key(i, params.key_size);
+                        let found = timed(n, &mut samples, || engine.get(&k))?;
+                        match (found, expect) {
+                            (Some(len), true) => bytes += (k.len() + len) as u64,
+                            (None, false) => bytes += k.len() as u64,
+                            (Some(_), false) => return Err(format!("{label}: key {i} exists").into()),
+                            (None, true) => return Err(format!("{label}: key {i} is missing").into()),
+                        }
+                        if (n + 1).is_multiple_of(1024) {
+                            progress.inc(1024);
+                        }
+                    }
+                    Ok((bytes, samples))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a reader thread panicked".into())))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    let mut bytes = 0;
+    let mut latencies = Vec::new();
+    for result in results {
+        let (b, s) = result?;
+        bytes += b;
+        latencies.extend(s);
+    }
+    latencies.sort_unstable();
+    Ok(Measurement {
+        ops: order.len() as u64,
+        bytes,
+        elapsed,
+        latencies,
+        ..Measurement::default()
+    })
+}
+
+/// A full scan; fails unless it sees exactly `expect` entries.
+pub(crate) fn scan(
+    engine: &dyn Engine,
+    params: &Params,
+    reverse: bool,
+    expect: u64,
+) -> Result<Measurement, BoxError> {
+    let label = if reverse { "readreverse" } else { "readseq" };
+    let spin = spinner(params, format!("{} {label}", engine.name()));
+    let started = Instant::now();
+    let (ops, bytes) = engine.scan(reverse)?;
+    let elapsed = started.elapsed();
+    spin.finish_and_clear();
+    if ops != expect {
+        return Err(format!("{label}: saw {ops} entries, expected {expect}").into());
+    }
+    Ok(Measurement {
+        ops,
+        bytes,
+        elapsed,
+        ..Measurement::default()
+    })
+}
+
+/// `count` seeks to random keys, each reading up to `next` entries.
+pub(crate) fn seek(
+    engine: &dyn Engine,
+    params: &Params,
+    count: u64,
+    next: usize,
+) -> Result<Measurement, BoxError> {
+    let progress = bar(params, format!("{} seekrandom", engine.name()), count);
+    let mut rng = Rng::new(params.seed ^ 0x5eec);
+    let mut samples = Vec::new();
+    let mut entries = 0u64;
+    let started = Instant::now();
+    for n in 0..count {
+        let k = key(rng.below(params.num), params.key_size);
+        let read = timed(n, &mut samples, || engine.seek(&k, next))?;
+        if read == 0 {
+            return Err(format!("seekrandom: nothing at or after an existing key {n}").into());
+        }
+        entries += read as u64;
+        if (n + 1).is_multiple_of(1024) {
+            progress.inc(1024);
+        }
+    }
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    samples.sort_unstable();
+    Ok(Measurement {
+        ops: count,
+        bytes: entries * (params.key_size + params.value_size) as u64,
+        elapsed,
+        latencies: samples,
+        ..Measurement::default()
+    })
+}
+
+/// `count` prefix scans, each over the 1000 keys sharing all but their last three digits.
+pub(crate) fn prefix(engine: &dyn Engine, params: &Params, count: u64) -> Result<Measurement, BoxError> {
+    let progress = bar(params, format!("{} prefixscan", engine.name()), count);
+    let mut rng = Rng::new(params.seed ^ 0x9f1e);
+    let blocks = params.num / 1000;
+    let mut samples = Vec::new();
+    let mut entries = 0u64;
+    let started = Instant::now();
+    for n in 0..count {
+        let block = rng.below(blocks.max(1));
+        let k = key(block * 1000, params.key_size);
+        let p = k.get(..k.len().saturating_sub(3)).unwrap_or_default();
+        let read = timed(n, &mut samples, || engine.prefix(p))?;
+        let expected = params.num.saturating_sub(block * 1000).min(1000);
+        if read as u64 != expected {
+            return Err(format!("prefixscan: {read} entries under a prefix, expected {expected}").into());
+        }
+        entries += read as u64;
+        progress.inc(1);
+    }
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    samples.sort_unstable();
+    Ok(Measurement {
+        ops: count,
+        bytes: entries * (params.key_size + params.value_size) as u64,
+        elapsed,
+        latencies: samples,
+        ..Measurement::default()
+    })
+}
+
+/// Readers do `reads` gets of existing keys while one writer overwrites random keys.
+pub(crate) fn read_while_writing(
+    engine: &dyn Engine,
+    params: &Params,
+    order: &[u64],
+) -> Result<Measurement, BoxError> {
+    let stop = AtomicBool::new(false);
+    let writes = AtomicU64::new(0);
+    let result = std::thread::scope(|scope| {
+        let overwriter = scope.spawn(|| {
+            let mut values = Values::new(params.seed ^ 0x77, params.value_size);
+            let mut rng = Rng::new(params.seed ^ 0x78);
+            while !stop.load(Ordering::Relaxed) {
+                engine.put(&key(rng.below(params.num), params.key_size), values.next());
+                writes.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let measured = read(engine, params, "readwhilewriting", order, true);
+        stop.store(true, Ordering::Relaxed);
+        let _ = overwriter.join();
+        measured
+    });
+    engine.settle()?;
+    result
+}
