@@ -249,7 +249,10 @@ impl<T: Lsm> Engine for Driven<T> {
 }
 
 /// The bytes of the files under `dir`.
-#[expect(clippy::disallowed_methods, reason = "the CLI measures directories it created")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the CLI measures directories it created"
+)]
 pub(crate) fn dir_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -274,7 +277,8 @@ macro_rules! impl_lsm {
             pub(crate) tree: $tree,
             pub(crate) seqno: $krate::SequenceNumberCounter,
             pub(crate) visible: $krate::SequenceNumberCounter,
-            pub(crate) strategy: std::sync::Arc<dyn $krate::compaction::CompactionStrategy>,
+            pub(crate) strategy:
+                std::sync::Arc<dyn $krate::compaction::CompactionStrategy + Send + Sync>,
         }
 
         impl $crate::bench::engine::Lsm for $engine {
@@ -373,9 +377,7 @@ impl_lsm!(
     strata,
     strata::Guard,
     |lsm: &StrataLsm| {
-        let result = lsm
-            .tree
-            .compact(std::sync::Arc::clone(&lsm.strategy), lsm.visible.get())?;
+        let result = lsm.tree.compact(lsm.strategy.clone(), lsm.visible.get())?;
         Ok(result.action != strata::compaction::CompactionAction::Nothing)
     }
 );

@@ -57,7 +57,10 @@ fn micros(ns: Option<u64>) -> String {
 }
 
 fn mib(bytes: Option<u64>) -> String {
-    bytes.map_or_else(|| "-".into(), |b| format!("{:.1}", b as f64 / (1u64 << 20) as f64))
+    bytes.map_or_else(
+        || "-".into(),
+        |b| format!("{:.1}", b as f64 / (1u64 << 20) as f64),
+    )
 }
 
 fn ratio(x: Option<f64>) -> String {
@@ -266,7 +269,9 @@ pub(crate) fn write_plot(results: &Results, path: &Path) -> Result<(), BoxError>
                 .draw_series(bars)
                 .map_err(|e| e.to_string())?
                 .label(engine.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
+                });
         }
         chart
             .configure_series_labels()

@@ -12,7 +12,10 @@ pub(crate) fn peak_rss() -> Option<u64> {
 }
 
 /// Resets the peak resident set size to the current one (Linux 4.0+: `5` to `clear_refs`).
-#[expect(clippy::disallowed_methods, reason = "a procfs control file, not a database file")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a procfs control file, not a database file"
+)]
 pub(crate) fn reset_peak_rss() {
     // NB: best effort; without it the peak covers the whole process.
     let _ = std::fs::write("/proc/self/clear_refs", "5");

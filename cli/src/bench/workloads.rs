@@ -83,7 +83,11 @@ impl Measurement {
     /// The latency at quantile `q` (0..=1), nanoseconds.
     pub(crate) fn latency(&self, q: f64) -> Option<u64> {
         let last = self.latencies.len().checked_sub(1)?;
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "an index"
+        )]
         let i = ((last as f64) * q).round() as usize;
         self.latencies.get(i.min(last)).copied()
     }
@@ -189,9 +193,11 @@ pub(crate) fn bar(params: &Params, label: String, total: u64) -> ProgressBar {
     }
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("  {msg:<28} [{bar:30}] {pos:>9}/{len:9} {per_sec:>14} {eta:>4}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "  {msg:<28} [{bar:30}] {pos:>9}/{len:9} {per_sec:>14} {eta:>4}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_message(label);
     bar
@@ -220,7 +226,11 @@ pub(crate) fn write(
     delete: bool,
 ) -> Result<Measurement, BoxError> {
     let mut values = Values::new(params.seed ^ 0xabcd, params.value_size);
-    let progress = bar(params, format!("{} {label}", engine.name()), order.len() as u64);
+    let progress = bar(
+        params,
+        format!("{} {label}", engine.name()),
+        order.len() as u64,
+    );
     let written_before = sys::bytes_written();
     let mut samples = Vec::with_capacity(order.len() / 16 + 1);
     let started = Instant::now();
@@ -267,7 +277,11 @@ pub(crate) fn read(
     order: &[u64],
     expect: bool,
 ) -> Result<Measurement, BoxError> {
-    let progress = bar(params, format!("{} {label}", engine.name()), order.len() as u64);
+    let progress = bar(
+        params,
+        format!("{} {label}", engine.name()),
+        order.len() as u64,
+    );
     let threads = params.threads.max(1);
     let chunk = order.len().div_ceil(threads).max(1);
     let started = Instant::now();
@@ -285,8 +299,12 @@ pub(crate) fn read(
                         match (found, expect) {
                             (Some(len), true) => bytes += (k.len() + len) as u64,
                             (None, false) => bytes += k.len() as u64,
-                            (Some(_), false) => return Err(format!("{label}: key {i} exists").into()),
-                            (None, true) => return Err(format!("{label}: key {i} is missing").into()),
+                            (Some(_), false) => {
+                                return Err(format!("{label}: key {i} exists").into());
+                            }
+                            (None, true) => {
+                                return Err(format!("{label}: key {i} is missing").into());
+                            }
                         }
                         if (n + 1).is_multiple_of(1024) {
                             progress.inc(1024);
@@ -298,7 +316,10 @@ pub(crate) fn read(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a reader thread panicked".into())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a reader thread panicked".into()))
+            })
             .collect()
     });
     let elapsed = started.elapsed();
@@ -380,7 +401,11 @@ pub(crate) fn seek(
 }
 
 /// `count` prefix scans, each over the 1000 keys sharing all but their last three digits.
-pub(crate) fn prefix(engine: &dyn Engine, params: &Params, count: u64) -> Result<Measurement, BoxError> {
+pub(crate) fn prefix(
+    engine: &dyn Engine,
+    params: &Params,
+    count: u64,
+) -> Result<Measurement, BoxError> {
     let progress = bar(params, format!("{} prefixscan", engine.name()), count);
     let mut rng = Rng::new(params.seed ^ 0x9f1e);
     let blocks = params.num / 1000;
@@ -394,7 +419,9 @@ pub(crate) fn prefix(engine: &dyn Engine, params: &Params, count: u64) -> Result
         let read = timed(n, &mut samples, || engine.prefix(p))?;
         let expected = params.num.saturating_sub(block * 1000).min(1000);
         if read as u64 != expected {
-            return Err(format!("prefixscan: {read} entries under a prefix, expected {expected}").into());
+            return Err(
+                format!("prefixscan: {read} entries under a prefix, expected {expected}").into(),
+            );
         }
         entries += read as u64;
         progress.inc(1);

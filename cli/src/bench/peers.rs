@@ -1,0 +1,122 @@
+//! The peer engines (cargo feature `compare`): `lsm-tree` 3.x (the fjall engine) and
+//! `coordinode-lsm-tree` 4.2, driven exactly like Strata (see [`super::engine`]), with the same
+//! parity settings (BENCH.md).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::engine::{BoxError, Driven, Engine, Settings, impl_lsm};
+
+use {coordinode_lsm_tree::AbstractTree as _, lsm_tree::AbstractTree as _};
+
+impl_lsm!(
+    LsmTreeLsm,
+    lsm_tree::AnyTree,
+    lsm_tree,
+    lsm_tree::Guard,
+    |lsm: &LsmTreeLsm| {
+        // lsm-tree 3 reports nothing: a step that changed no table did nothing.
+        let before = (
+            lsm.tree.table_count(),
+            lsm.tree.next_table_id(),
+            lsm.tree.l0_run_count(),
+        );
+        lsm.tree.compact(lsm.strategy.clone(), lsm.visible.get())?;
+        let after = (
+            lsm.tree.table_count(),
+            lsm.tree.next_table_id(),
+            lsm.tree.l0_run_count(),
+        );
+        Ok(before != after)
+    }
+);
+
+/// Opens `lsm-tree` at `dir` with `settings`.
+pub(crate) fn open_lsm_tree(dir: &Path, settings: &Settings) -> Result<Box<dyn Engine>, BoxError> {
+    use lsm_tree::config::{
+        BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, FilterPolicy,
+        FilterPolicyEntry,
+    };
+    let seqno = lsm_tree::SequenceNumberCounter::default();
+    let visible = lsm_tree::SequenceNumberCounter::default();
+    let tree = lsm_tree::Config::new(dir, seqno.clone(), visible.clone())
+        .use_cache(Arc::new(lsm_tree::Cache::with_capacity_bytes(
+            settings.cache_bytes,
+        )))
+        .data_block_size_policy(BlockSizePolicy::all(settings.block_size))
+        .data_block_compression_policy(CompressionPolicy::all(lsm_tree::CompressionType::None))
+        .index_block_compression_policy(CompressionPolicy::all(lsm_tree::CompressionType::None))
+        .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
+            BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
+        )))
+        .open()?;
+    let strategy = Arc::new(
+        lsm_tree::compaction::Leveled::default()
+            .with_l0_threshold(settings.l0_threshold)
+            .with_table_target_size(settings.table_bytes),
+    );
+    Ok(Box::new(Driven::start(
+        "lsm-tree",
+        LsmTreeLsm {
+            tree,
+            seqno,
+            visible,
+            strategy,
+        },
+        dir,
+    )))
+}
+
+impl_lsm!(
+    CoordinodeLsm,
+    coordinode_lsm_tree::AnyTree,
+    coordinode_lsm_tree,
+    coordinode_lsm_tree::Guard,
+    |lsm: &CoordinodeLsm| {
+        let result = lsm.tree.compact(lsm.strategy.clone(), lsm.visible.get())?;
+        Ok(result.action != coordinode_lsm_tree::compaction::CompactionAction::Nothing)
+    }
+);
+
+/// Opens `coordinode-lsm-tree` at `dir` with `settings`.
+pub(crate) fn open_coordinode(
+    dir: &Path,
+    settings: &Settings,
+) -> Result<Box<dyn Engine>, BoxError> {
+    use coordinode_lsm_tree::config::{
+        BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, FilterPolicy,
+        FilterPolicyEntry,
+    };
+    let seqno = coordinode_lsm_tree::SequenceNumberCounter::default();
+    let visible = coordinode_lsm_tree::SequenceNumberCounter::default();
+    let tree = coordinode_lsm_tree::Config::new(dir, seqno.clone(), visible.clone())
+        .use_cache(Arc::new(coordinode_lsm_tree::Cache::with_capacity_bytes(
+            settings.cache_bytes,
+        )))
+        .data_block_size_policy(BlockSizePolicy::all(settings.block_size))
+        .data_block_compression_policy(CompressionPolicy::all(
+            coordinode_lsm_tree::CompressionType::None,
+        ))
+        .index_block_compression_policy(CompressionPolicy::all(
+            coordinode_lsm_tree::CompressionType::None,
+        ))
+        .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
+            BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
+        )))
+        .open()?;
+    let strategy = Arc::new(
+        coordinode_lsm_tree::compaction::Leveled::default()
+            .with_l0_threshold(settings.l0_threshold)
+            .with_table_target_size(settings.table_bytes),
+    );
+    Ok(Box::new(Driven::start(
+        "coordinode-lsm-tree",
+        CoordinodeLsm {
+            tree,
+            seqno,
+            visible,
+            strategy,
+        },
+        dir,
+    )))
+}
