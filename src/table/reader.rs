@@ -371,6 +371,12 @@ impl Table {
             .map_err(|what| corruption(&self.path, handle.offset, what))
     }
 
+    /// The footer: where the index, filter and meta blocks lie.
+    #[cfg(feature = "internals")]
+    pub(crate) fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
     /// The table's index as segments that scans load one at a time (see [`IndexSegments`]).
     pub(crate) fn index_segments(&self) -> Result<IndexSegments> {
         let at = self.footer.index.offset;

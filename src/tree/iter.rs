@@ -11,13 +11,13 @@ use std::sync::Arc;
 use super::inner::Tree;
 use crate::error::Result;
 use crate::guard::IterGuardImpl;
-use crate::key::InternalValue;
+use crate::key::{Comparator, InternalValue};
 use crate::memtable::{Memtable, MemtableIter};
 use crate::merge::{BoxedSource, Merger};
 use crate::mvcc::MvccStream;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
-use crate::version::RunIter;
+use crate::version::{RunIter, Version};
 
 /// An owned user-key range.
 type OwnedBounds = (Bound<Slice>, Bound<Slice>);
@@ -40,6 +40,31 @@ fn prefix_successor(prefix: &[u8]) -> Option<Slice> {
     Some(Slice::from(succ))
 }
 
+/// One scan source per run of `version`, in read order (level 0 newest first, then deeper).
+fn run_sources<'a>(
+    version: &'a Version,
+    cmp: &'a Comparator,
+    bounds: &'a OwnedBounds,
+    seqno: SeqNo,
+) -> impl Iterator<Item = BoxedSource> + 'a {
+    version.runs().map(move |run| -> BoxedSource {
+        Box::new(RunIter::new(Arc::clone(run), cmp, bounds.clone(), seqno))
+    })
+}
+
+/// The visible entries of `version`'s tables alone (no memtable) in `bounds` at `seqno`: what a
+/// tree opened on these tables reads. For tools that read a directory without opening it.
+#[cfg(feature = "internals")]
+pub(crate) fn scan_version(
+    version: &Version,
+    cmp: &Comparator,
+    bounds: OwnedBounds,
+    seqno: SeqNo,
+) -> MvccStream<Merger> {
+    let sources = run_sources(version, cmp, &bounds, seqno).collect();
+    MvccStream::new(Merger::new(sources, cmp.clone()), cmp.clone())
+}
+
 impl Tree {
     /// The visible entries in `bounds`, in key order from either end.
     pub(crate) fn scan(
@@ -60,14 +85,12 @@ impl Tree {
                 MemtableIter::new(Arc::clone(memtable), bounds.clone(), seqno).map(Ok),
             ));
         }
-        for run in super_version.version.runs() {
-            sources.push(Box::new(RunIter::new(
-                Arc::clone(run),
-                &self.0.cmp,
-                bounds.clone(),
-                seqno,
-            )));
-        }
+        sources.extend(run_sources(
+            &super_version.version,
+            &self.0.cmp,
+            &bounds,
+            seqno,
+        ));
         MvccStream::new(Merger::new(sources, self.0.cmp.clone()), self.0.cmp.clone())
     }
 

@@ -4,7 +4,8 @@
 //!   memtable rotation and introspection;
 //! - [`write`]: insert, remove, remove_weak;
 //! - [`read`]: point reads (get, multi_get, contains_key, size_of);
-//! - [`iter`]: scans (iter, range, prefix) and what is built on them.
+//! - [`iter`]: scans (iter, range, prefix) and what is built on them; also a scan of a version's
+//!   tables alone, for tools that read a directory in place.
 //!
 //! Thread safety: `Tree` is `Clone + Send + Sync` (an `Arc` inside). Writers touch only the active
 //! memtable (no lock). Readers take the current SuperVersion with one atomic load and never wait.
@@ -18,4 +19,8 @@ mod iter;
 mod read;
 mod write;
 
+#[cfg(feature = "internals")]
+pub(crate) use inner::TABLES_FOLDER;
 pub use inner::{AbstractTree, Tree};
+#[cfg(feature = "internals")]
+pub(crate) use iter::scan_version;

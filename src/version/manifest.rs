@@ -74,8 +74,33 @@ fn record_at(bytes: &[u8], pos: usize) -> Option<(&[u8], usize)> {
     (xxhash_rust::xxh3::xxh3_64(payload) == sum).then_some((payload, start + len))
 }
 
+/// What [`read_manifest_records`] finds in a manifest file.
+#[derive(Debug)]
+#[cfg_attr(
+    not(any(feature = "internals", test)),
+    expect(
+        dead_code,
+        reason = "only the tools (feature `internals`) read the size and torn tail"
+    )
+)]
+pub(crate) struct ManifestRecords {
+    /// Every edit with the offset of its record, in file order.
+    pub(crate) edits: Vec<(u64, VersionEdit)>,
+    /// The file's size in bytes.
+    pub(crate) size_bytes: u64,
+    /// Where an ignored torn tail starts, if the file has one.
+    pub(crate) torn_tail: Option<u64>,
+}
+
 /// Reads every edit of the manifest at `path`, ignoring a torn tail.
 pub(crate) fn read_manifest(fs: &dyn Fs, path: &Path) -> Result<Vec<VersionEdit>> {
+    read_manifest_records(fs, path)
+        .map(|records| records.edits.into_iter().map(|(_, edit)| edit).collect())
+}
+
+/// Reads every record of the manifest at `path` with its offset, and where a torn tail (which
+/// is ignored) starts. Reads only: tools use it to inspect and verify a tree in place.
+pub(crate) fn read_manifest_records(fs: &dyn Fs, path: &Path) -> Result<ManifestRecords> {
     let file = fs
         .open(path)
         .map_err(|e| Error::io("open manifest", Some(path.to_path_buf()), e))?;
@@ -91,6 +116,7 @@ pub(crate) fn read_manifest(fs: &dyn Fs, path: &Path) -> Result<Vec<VersionEdit>
         what,
     };
     let mut edits = Vec::new();
+    let mut torn_tail = None;
     let mut pos = 0;
     while pos < bytes.len() {
         let Some((payload, end)) = record_at(&bytes, pos) else {
@@ -101,12 +127,18 @@ pub(crate) fn read_manifest(fs: &dyn Fs, path: &Path) -> Result<Vec<VersionEdit>
                     CorruptionKind::InvalidField("manifest record"),
                 ));
             }
+            torn_tail = Some(pos as u64);
             break;
         };
-        edits.push(VersionEdit::decode(payload).map_err(|what| corrupt(pos, what))?);
+        let edit = VersionEdit::decode(payload).map_err(|what| corrupt(pos, what))?;
+        edits.push((pos as u64, edit));
         pos = end;
     }
-    Ok(edits)
+    Ok(ManifestRecords {
+        edits,
+        size_bytes: size,
+        torn_tail,
+    })
 }
 
 /// Reads `CURRENT`: the live manifest's name, or `None` if there is no `CURRENT`.
@@ -307,6 +339,31 @@ mod tests {
         assert!(
             matches!(read_manifest(&StdFs, &path), Err(Error::Corruption { offset, .. }) if offset == second as u64)
         );
+    }
+
+    #[test]
+    fn records_come_with_their_offsets_and_a_torn_tail_with_where_it_starts() {
+        let mut bytes = Vec::new();
+        let mut offsets = Vec::new();
+        for n in 0..3 {
+            offsets.push(bytes.len() as u64);
+            bytes.extend_from_slice(&encode_record(&edit(n)));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("M");
+        StdFs.create(&path).unwrap().append(&bytes).unwrap();
+        let records = read_manifest_records(&StdFs, &path).unwrap();
+        assert_eq!(
+            records.edits.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+            offsets
+        );
+        assert_eq!(records.size_bytes, bytes.len() as u64);
+        assert_eq!(records.torn_tail, None);
+        let cut = bytes.len() - 3;
+        StdFs.create(&path).unwrap().append(&bytes[..cut]).unwrap();
+        let records = read_manifest_records(&StdFs, &path).unwrap();
+        assert_eq!(records.edits.len(), 2);
+        assert_eq!(records.torn_tail, Some(offsets[2]));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`RunIter`]: a double-ended scan over one run.
 //!
 //! - [`edit`]: a version edit, the manifest's record; [`manifest`]: the append-only log of edits
-//!   and `CURRENT`; [`recovery`]: creating or recovering a tree's directory.
+//!   and `CURRENT`; [`recovery`]: creating or recovering a tree's directory; [`read_only`]:
+//!   reading a directory's manifest and tables in place, for tools.
 //!
 //! A version never changes: a flush builds a new one, commits its edit to the manifest (synced),
 //! and publishes it in a new SuperVersion. A reader that holds a version keeps its tables (and
@@ -14,6 +15,8 @@
 
 pub(crate) mod edit;
 pub(crate) mod manifest;
+#[cfg(any(feature = "internals", test))]
+pub(crate) mod read_only;
 pub(crate) mod recovery;
 mod run;
 

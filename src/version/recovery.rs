@@ -20,6 +20,7 @@ use super::manifest::{ManifestWriter, manifest_number, read_current, read_manife
 use super::{LEVEL_COUNT, Level, Run, Version};
 use crate::config::Config;
 use crate::error::{CorruptionKind, Error, Result};
+use crate::fs::Fs;
 use crate::seqno::SeqNo;
 use crate::table::meta::FORMAT_VERSION;
 use crate::table::reader::{Table, TableContext};
@@ -62,15 +63,12 @@ pub(crate) fn snapshot(
     }
 }
 
-/// Creates or recovers the tree in `config.path`; see the module documentation.
-pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) -> Result<Recovered> {
-    let fs = config.fs.as_ref();
-    let dir = config.path.as_path();
-    let names = |d: &Path| -> Result<Vec<PathBuf>> {
-        fs.list(d)
-            .map_err(|e| Error::io("list directory", Some(d.to_path_buf()), e))
-    };
-    let table_files: Vec<(u64, PathBuf)> = names(tables_dir)?
+/// The table files in `tables_dir` (named `<id>.sst`), with their ids, in no particular order.
+pub(crate) fn list_table_files(fs: &dyn Fs, tables_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let names = fs
+        .list(tables_dir)
+        .map_err(|e| Error::io("list directory", Some(tables_dir.to_path_buf()), e))?;
+    Ok(names
         .into_iter()
         .filter_map(|p| {
             let id = p
@@ -81,7 +79,14 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
                 .ok()?;
             Some((id, p))
         })
-        .collect();
+        .collect())
+}
+
+/// Creates or recovers the tree in `config.path`; see the module documentation.
+pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) -> Result<Recovered> {
+    let fs = config.fs.as_ref();
+    let dir = config.path.as_path();
+    let table_files = list_table_files(fs, tables_dir)?;
     let Some(current) = read_current(fs, dir)? else {
         if !table_files.is_empty() {
             return Err(Error::Corruption {
@@ -106,23 +111,7 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
     };
     let manifest_path = dir.join(&current);
     let replayed = replay(read_manifest(fs, &manifest_path)?, &manifest_path)?;
-    let stored = replayed.comparator.ok_or_else(|| Error::Corruption {
-        file: manifest_path.clone(),
-        offset: 0,
-        what: CorruptionKind::InvalidField("missing comparator"),
-    })?;
-    if stored != ctx.cmp.name() {
-        return Err(Error::ComparatorMismatch {
-            stored,
-            supplied: ctx.cmp.name().to_string(),
-        });
-    }
-    if replayed.format_version != Some(FORMAT_VERSION) {
-        return Err(Error::UnsupportedFormat {
-            file: manifest_path,
-            version: replayed.format_version.unwrap_or(0),
-        });
-    }
+    check_replayed(&replayed, &manifest_path, ctx.cmp.name())?;
     let highest_seqno = replayed.highest_seqno;
     let (version, table_ids) = open_tables(replayed.levels, tables_dir, ctx)?;
     let mut next_table_id = replayed.next_table_id;
@@ -169,16 +158,18 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
 }
 
 /// What replaying a manifest's edits yields.
-struct Replayed {
-    comparator: Option<String>,
-    format_version: Option<u32>,
-    next_table_id: u64,
-    highest_seqno: Option<SeqNo>,
+#[derive(Debug)]
+pub(crate) struct Replayed {
+    pub(crate) comparator: Option<String>,
+    pub(crate) format_version: Option<u32>,
+    pub(crate) next_table_id: u64,
+    pub(crate) highest_seqno: Option<SeqNo>,
     /// Per level, its runs newest first, each a list of table ids in key order.
-    levels: Vec<Vec<Vec<u64>>>,
+    pub(crate) levels: Vec<Vec<Vec<u64>>>,
 }
 
-fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Replayed> {
+/// Replays `edits` from nothing (`docs/format.md`, 10.3); touches no file.
+pub(crate) fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Replayed> {
     let mut state = Replayed {
         comparator: None,
         format_version: None,
@@ -217,8 +208,37 @@ fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Replayed> {
     Ok(state)
 }
 
-/// Opens the tables of `levels`; returns the version and the ids it names.
-fn open_tables(
+/// Checks that a replayed manifest names `comparator` and this build's format version.
+pub(crate) fn check_replayed(
+    replayed: &Replayed,
+    manifest_path: &Path,
+    comparator: &str,
+) -> Result<()> {
+    let stored = replayed
+        .comparator
+        .as_deref()
+        .ok_or_else(|| Error::Corruption {
+            file: manifest_path.to_path_buf(),
+            offset: 0,
+            what: CorruptionKind::InvalidField("missing comparator"),
+        })?;
+    if stored != comparator {
+        return Err(Error::ComparatorMismatch {
+            stored: stored.to_string(),
+            supplied: comparator.to_string(),
+        });
+    }
+    if replayed.format_version != Some(FORMAT_VERSION) {
+        return Err(Error::UnsupportedFormat {
+            file: manifest_path.to_path_buf(),
+            version: replayed.format_version.unwrap_or(0),
+        });
+    }
+    Ok(())
+}
+
+/// Opens the tables of `levels` (reading only); returns the version and the ids it names.
+pub(crate) fn open_tables(
     levels: Vec<Vec<Vec<u64>>>,
     tables_dir: &Path,
     ctx: &TableContext,

@@ -1,0 +1,324 @@
+//! `strata inspect DIR`: the shape of a tree, read in place.
+//!
+//! Replays the manifest that `CURRENT` names and opens its tables for reading
+//! ([`ReadOnlyTree`]); nothing in the directory is written, and no recovery runs (an open would
+//! write a fresh manifest and delete orphans). Prints the manifest, one summary row per level,
+//! every run with its tables (id, size, entries, tombstones, seqno range, key range), the bytes on
+//! disk, and the space amplification: the bytes of the tables the manifest names divided by the
+//! bytes of the live data, the sum of key and value lengths of every key visible at the latest
+//! seqno. The live data comes from a full scan that merges the tables as a tree's read path does.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use strata::fs::{Fs, StdFs};
+use strata::internals::{ManifestInfo, ReadOnlyTree, TableInfo, table_files};
+
+use super::output::{Encoding, ToolError, count, with_stdout, write_columns};
+
+/// Keys longer than this (printed) are cut in the table listing; `dump-table` prints them whole.
+const KEY_DISPLAY_CHARS: usize = 40;
+
+/// Arguments of `strata inspect`.
+#[derive(Args, Debug)]
+pub(crate) struct InspectArgs {
+    /// The tree's directory.
+    dir: PathBuf,
+    #[command(flatten)]
+    encoding: Encoding,
+}
+
+/// The size of the file at `path`.
+fn file_size(path: &Path) -> Result<u64, ToolError> {
+    StdFs
+        .open(path)
+        .and_then(|file| file.size_bytes())
+        .map_err(|e| ToolError::Failed(format!("cannot read {}: {e}", path.display())))
+}
+
+/// A key as the listing shows it: escaped (or hex) and cut to [`KEY_DISPLAY_CHARS`].
+fn short_key(encoding: Encoding, key: &[u8]) -> String {
+    let shown = encoding.show(key);
+    if shown.chars().count() <= KEY_DISPLAY_CHARS {
+        return shown;
+    }
+    let mut cut: String = shown.chars().take(KEY_DISPLAY_CHARS).collect();
+    cut.push_str("...");
+    cut
+}
+
+/// Sums over tables.
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    runs: usize,
+    tables: usize,
+    bytes: u64,
+    entries: u64,
+    tombstones: u64,
+    weak_tombstones: u64,
+}
+
+impl Totals {
+    fn add(&mut self, table: &TableInfo) {
+        self.tables += 1;
+        self.bytes += table.file_size;
+        self.entries += table.entry_count;
+        self.tombstones += table.tombstone_count;
+        self.weak_tombstones += table.weak_tombstone_count;
+    }
+
+    fn row(&self, name: String) -> Vec<String> {
+        vec![
+            name,
+            self.runs.to_string(),
+            self.tables.to_string(),
+            self.bytes.to_string(),
+            self.entries.to_string(),
+            self.tombstones.to_string(),
+            self.weak_tombstones.to_string(),
+        ]
+    }
+}
+
+/// The live data: keys visible at the latest seqno and their bytes.
+struct Live {
+    keys: u64,
+    key_bytes: u64,
+    value_bytes: u64,
+}
+
+fn live_data(tree: &ReadOnlyTree) -> Result<Live, ToolError> {
+    let mut live = Live {
+        keys: 0,
+        key_bytes: 0,
+        value_bytes: 0,
+    };
+    for item in tree.scan() {
+        let (key, value) = item?;
+        live.keys += 1;
+        live.key_bytes += key.len() as u64;
+        live.value_bytes += value.len() as u64;
+    }
+    Ok(live)
+}
+
+/// The files of the directory besides the named tables.
+struct Disk {
+    current_bytes: u64,
+    /// Table files no manifest names, with their sizes.
+    orphans: Vec<(PathBuf, u64)>,
+    /// Every other file of the directory (`LOCK`, leftover manifests).
+    other_bytes: u64,
+}
+
+fn disk_files(dir: &Path, manifest: &ManifestInfo) -> Result<Disk, ToolError> {
+    let named: HashSet<u64> = manifest.table_ids().collect();
+    let mut orphans = Vec::new();
+    for (id, path) in table_files(dir)? {
+        if !named.contains(&id) {
+            let size = file_size(&path)?;
+            orphans.push((path, size));
+        }
+    }
+    let mut other_bytes = 0;
+    let entries = StdFs
+        .list(dir)
+        .map_err(|e| ToolError::Failed(format!("cannot list {}: {e}", dir.display())))?;
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path.is_file() && name != "CURRENT" && name != manifest.name {
+            other_bytes += file_size(&path)?;
+        }
+    }
+    Ok(Disk {
+        current_bytes: file_size(&dir.join("CURRENT"))?,
+        orphans,
+        other_bytes,
+    })
+}
+
+fn write_manifest(out: &mut dyn Write, manifest: &ManifestInfo) -> Result<(), ToolError> {
+    writeln!(
+        out,
+        "manifest    {}: {}, {}{}",
+        manifest.name,
+        count(manifest.record_offsets.len() as u64, "record"),
+        count(manifest.size_bytes, "byte"),
+        manifest
+            .torn_tail
+            .map(|at| format!(" (torn tail at offset {at}, ignored)"))
+            .unwrap_or_default()
+    )?;
+    writeln!(
+        out,
+        "comparator  {}, format version {}",
+        manifest.comparator.as_deref().unwrap_or("?"),
+        manifest
+            .format_version
+            .map_or_else(|| "?".to_string(), |v| v.to_string())
+    )?;
+    writeln!(
+        out,
+        "seqnos      highest {}, next table id {}",
+        manifest
+            .highest_seqno
+            .map_or_else(|| "none".to_string(), |s| s.to_string()),
+        manifest.next_table_id
+    )?;
+    Ok(())
+}
+
+/// One row per level and a total row; returns the totals.
+fn write_levels(out: &mut dyn Write, levels: &[Vec<Vec<TableInfo>>]) -> Result<Totals, ToolError> {
+    let header = [
+        "level",
+        "runs",
+        "tables",
+        "bytes",
+        "entries",
+        "tombstones",
+        "weak",
+    ];
+    let mut rows = Vec::new();
+    let mut all = Totals::default();
+    for (i, runs) in levels.iter().enumerate() {
+        let mut level = Totals {
+            runs: runs.len(),
+            ..Totals::default()
+        };
+        for table in runs.iter().flatten() {
+            level.add(table);
+            all.add(table);
+        }
+        all.runs += runs.len();
+        rows.push(level.row(format!("L{i}")));
+    }
+    rows.push(all.row("total".to_string()));
+    write_columns(out, &header, &rows)?;
+    Ok(all)
+}
+
+/// Every run with one row per table.
+fn write_runs(
+    out: &mut dyn Write,
+    levels: &[Vec<Vec<TableInfo>>],
+    encoding: Encoding,
+) -> Result<(), ToolError> {
+    let header = [
+        "table",
+        "bytes",
+        "entries",
+        "tombstones",
+        "weak",
+        "seqnos",
+        "keys",
+    ];
+    for (i, runs) in levels.iter().enumerate() {
+        for (r, run) in runs.iter().enumerate() {
+            let order = if i == 0 && r == 0 && runs.len() > 1 {
+                " (newest)"
+            } else {
+                ""
+            };
+            writeln!(out)?;
+            writeln!(
+                out,
+                "L{i} run {r}{order}: {}",
+                count(run.len() as u64, "table")
+            )?;
+            let rows: Vec<Vec<String>> = run
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.table_id.to_string(),
+                        t.file_size.to_string(),
+                        t.entry_count.to_string(),
+                        t.tombstone_count.to_string(),
+                        t.weak_tombstone_count.to_string(),
+                        format!("{}..{}", t.seqno_min, t.seqno_max),
+                        format!(
+                            "{} .. {}",
+                            short_key(encoding, &t.min_key),
+                            short_key(encoding, &t.max_key)
+                        ),
+                    ]
+                })
+                .collect();
+            write_columns(out, &header, &rows)?;
+        }
+    }
+    Ok(())
+}
+
+/// Bytes on disk, live data and space amplification.
+fn write_space(
+    out: &mut dyn Write,
+    table_bytes: u64,
+    manifest: &ManifestInfo,
+    disk: &Disk,
+    live: &Live,
+) -> Result<(), ToolError> {
+    let orphan_bytes: u64 = disk.orphans.iter().map(|(_, size)| size).sum();
+    let disk_bytes =
+        table_bytes + manifest.size_bytes + disk.current_bytes + orphan_bytes + disk.other_bytes;
+    writeln!(
+        out,
+        "disk        {disk_bytes} bytes: tables {table_bytes}, manifest {}, CURRENT {}, \
+         orphan tables {orphan_bytes} ({}), other files {}",
+        manifest.size_bytes,
+        disk.current_bytes,
+        count(disk.orphans.len() as u64, "file"),
+        disk.other_bytes
+    )?;
+    for (path, size) in &disk.orphans {
+        writeln!(
+            out,
+            "orphan      {} ({size} bytes): named by no manifest; the next open deletes it",
+            path.display()
+        )?;
+    }
+    let live_bytes = live.key_bytes + live.value_bytes;
+    writeln!(
+        out,
+        "live data   {}, {} (keys {}, values {}) at the latest seqno",
+        count(live.keys, "key"),
+        count(live_bytes, "byte"),
+        live.key_bytes,
+        live.value_bytes
+    )?;
+    if live_bytes == 0 {
+        writeln!(out, "space amp   n/a (no live data)")?;
+    } else {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a ratio for display; 52 bits of precision are plenty"
+        )]
+        let amp = table_bytes as f64 / live_bytes as f64;
+        writeln!(
+            out,
+            "space amp   {amp:.2} (table bytes {table_bytes} / live data bytes {live_bytes})"
+        )?;
+    }
+    Ok(())
+}
+
+/// Prints the tree's shape; see the module documentation.
+pub(crate) fn run(args: &InspectArgs) -> Result<(), ToolError> {
+    let dir = args.dir.as_path();
+    let tree = ReadOnlyTree::open(dir)?;
+    let manifest = tree.manifest();
+    let levels = tree.levels();
+    let live = live_data(&tree)?;
+    let disk = disk_files(dir, manifest)?;
+    with_stdout(|out| {
+        writeln!(out, "tree        {}", dir.display())?;
+        write_manifest(out, manifest)?;
+        writeln!(out)?;
+        let all = write_levels(out, &levels)?;
+        write_runs(out, &levels, args.encoding)?;
+        writeln!(out)?;
+        write_space(out, all.bytes, manifest, &disk, &live)
+    })
+}

@@ -1,0 +1,286 @@
+//! `strata verify DIR`: checks every byte the tree's state depends on, read in place.
+//!
+//! 1. `CURRENT`: present, and naming a manifest.
+//! 2. The manifest: every record's checksum and every edit's decoding (a torn tail, which
+//!    recovery ignores, is a warning), the comparator and the format version.
+//! 3. Every table the manifest names: every block (data, index and partitions, filter and
+//!    partitions, meta) read, its checksum verified and its contents decoded, then the blocks
+//!    checked against each other ([`verify_table`]), and the table id against the file name.
+//! 4. Once all of that is clean, the tables are opened as a tree opens them, which also checks
+//!    that each run's tables are sorted and disjoint.
+//!
+//! Table files that the manifest does not name (orphans) and leftover manifests are warnings:
+//! the next open deletes them. Without a readable manifest, every table file found is checked.
+//!
+//! Each damage is one line, `damage: ...`, naming the file and the byte offset of the damaged
+//! record, block or footer. Nothing is written: the tree is not opened.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use strata::fs::{Fs, StdFs};
+use strata::internals::{
+    ManifestInfo, ReadOnlyTree, read_manifest, table_files, table_path, verify_table,
+};
+
+use super::output::{ToolError, count, with_stdout};
+
+/// The comparator whose order the table checks know.
+const DEFAULT_COMPARATOR: &str = "strata.lexicographic";
+
+/// Arguments of `strata verify`.
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    /// The tree's directory.
+    dir: PathBuf,
+}
+
+/// What was checked and found.
+#[derive(Default)]
+struct Findings {
+    damages: Vec<String>,
+    warnings: Vec<String>,
+    files: u64,
+    blocks: u64,
+    bytes: u64,
+    records: usize,
+    tables: u64,
+    /// Whether `CURRENT` was found.
+    current: bool,
+}
+
+fn stat(path: &Path) -> Result<Option<u64>, ToolError> {
+    let cannot =
+        |e: std::io::Error| ToolError::Failed(format!("cannot read {}: {e}", path.display()));
+    if !StdFs.exists(path).map_err(cannot)? {
+        return Ok(None);
+    }
+    StdFs
+        .open(path)
+        .and_then(|file| file.size_bytes())
+        .map(Some)
+        .map_err(cannot)
+}
+
+/// Verifies one table file and adds what it found.
+fn check_table(found: &mut Findings, id: u64, path: &Path) {
+    let report = match verify_table(path) {
+        Ok(report) => report,
+        Err(err) => {
+            found.damages.push(err.to_string());
+            return;
+        }
+    };
+    found.files += 1;
+    found.tables += 1;
+    found.blocks += report.blocks_checked;
+    found.bytes += report.bytes_checked;
+    found
+        .damages
+        .extend(report.damages.iter().map(ToString::to_string));
+    if let Some(recorded) = report.table_id
+        && recorded != id
+    {
+        found.damages.push(format!(
+            "corruption in {} at offset 0: the meta block records table id {recorded}, the file \
+             name says {id}",
+            path.display()
+        ));
+    }
+}
+
+/// Reads `CURRENT` and the manifest it names; `None` (with the damage recorded) if either is
+/// missing or damaged. An error if `dir` holds no tree at all.
+fn read_state(
+    dir: &Path,
+    on_disk: &[(u64, PathBuf)],
+    found: &mut Findings,
+) -> Result<Option<ManifestInfo>, ToolError> {
+    let current = dir.join("CURRENT");
+    match stat(&current)? {
+        None if on_disk.is_empty() => Err(ToolError::Failed(format!(
+            "{} holds no tree (no CURRENT file)",
+            dir.display()
+        ))),
+        None => {
+            found.damages.push(format!(
+                "{} is missing but {} exist: the tree cannot open",
+                current.display(),
+                count(on_disk.len() as u64, "table file")
+            ));
+            Ok(None)
+        }
+        Some(size) => {
+            found.files += 1;
+            found.current = true;
+            found.bytes += size;
+            match read_manifest(dir) {
+                Ok(manifest) => {
+                    found.files += 1;
+                    found.bytes += manifest.size_bytes;
+                    found.records = manifest.record_offsets.len();
+                    Ok(Some(manifest))
+                }
+                Err(err) => {
+                    found.damages.push(err.to_string());
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+/// Checks what the manifest says (torn tail, comparator, format version, tables named once),
+/// warns about files it does not name, and returns the tables to verify.
+fn check_manifest(
+    dir: &Path,
+    manifest: &ManifestInfo,
+    on_disk: &[(u64, PathBuf)],
+    found: &mut Findings,
+) -> Vec<(u64, PathBuf)> {
+    if let Some(at) = manifest.torn_tail {
+        found.warnings.push(format!(
+            "{} ends in a torn tail at offset {at}: an append that never completed, ignored \
+             (the next open drops it)",
+            manifest.path.display()
+        ));
+    }
+    match manifest.comparator.as_deref() {
+        None => found.damages.push(format!(
+            "corruption in {} at offset 0: the manifest records no comparator",
+            manifest.path.display()
+        )),
+        Some(DEFAULT_COMPARATOR) => {}
+        Some(other) => found.warnings.push(format!(
+            "the tree was written with comparator {other:?}: the order of table entries is \
+             not checked"
+        )),
+    }
+    if manifest.format_version != Some(1) {
+        found.damages.push(format!(
+            "unsupported format version {} in {}",
+            manifest
+                .format_version
+                .map_or_else(|| "(none)".to_string(), |v| v.to_string()),
+            manifest.path.display()
+        ));
+    }
+    let mut to_check = Vec::new();
+    let mut seen = HashSet::new();
+    for id in manifest.table_ids() {
+        if seen.insert(id) {
+            to_check.push((id, table_path(dir, id)));
+        } else {
+            found.damages.push(format!(
+                "corruption in {}: table {id} is named twice",
+                manifest.path.display()
+            ));
+        }
+    }
+    for (id, path) in on_disk {
+        if !seen.contains(id) {
+            found.warnings.push(format!(
+                "orphan table file {}: named by no manifest (the next open deletes it)",
+                path.display()
+            ));
+        }
+    }
+    for path in StdFs.list(dir).unwrap_or_default() {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == "CURRENT.tmp" || (name.starts_with("MANIFEST-") && name != manifest.name) {
+            found.warnings.push(format!(
+                "leftover file {}: not the live manifest (the next open deletes it)",
+                path.display()
+            ));
+        }
+    }
+    to_check
+}
+
+/// Verifies the tree at `args.dir`; see the module documentation.
+pub(crate) fn run(args: &VerifyArgs) -> Result<(), ToolError> {
+    let dir = args.dir.as_path();
+    if !StdFs.exists(dir).unwrap_or(false) {
+        return Err(ToolError::Failed(format!(
+            "{} does not exist",
+            dir.display()
+        )));
+    }
+    let mut found = Findings::default();
+    let on_disk = table_files(dir)?;
+    let manifest = read_state(dir, &on_disk, &mut found)?;
+    let to_check = match &manifest {
+        Some(manifest) => check_manifest(dir, manifest, &on_disk, &mut found),
+        None => on_disk.clone(),
+    };
+    for (id, path) in &to_check {
+        if stat(path)?.is_none() {
+            found.damages.push(format!(
+                "missing table file {}: named by the manifest",
+                path.display()
+            ));
+            continue;
+        }
+        check_table(&mut found, *id, path);
+    }
+    if found.damages.is_empty()
+        && manifest.is_some()
+        && let Err(err) = ReadOnlyTree::open(dir)
+    {
+        found.damages.push(err.to_string());
+    }
+
+    let mut parts = Vec::new();
+    if found.files > found.tables + u64::from(manifest.is_some()) {
+        parts.push("CURRENT".to_string());
+    }
+    parts.push(match &manifest {
+        Some(m) => format!("{} with {}", m.name, count(found.records as u64, "record")),
+        None => "no readable manifest".to_string(),
+    });
+    parts.push(count(found.tables, "table"));
+    let mut parts = Vec::new();
+    if found.current {
+        parts.push("CURRENT".to_string());
+    }
+    parts.push(match &manifest {
+        Some(m) => format!("{} with {}", m.name, count(found.records as u64, "record")),
+        None => "no readable manifest".to_string(),
+    });
+    parts.push(count(found.tables, "table"));
+    let summary = format!(
+        "{} ({}), {}, {} checked",
+        count(found.files, "file"),
+        parts.join(", "),
+        count(found.blocks, "block"),
+        count(found.bytes, "byte")
+    );
+    with_stdout(|out| {
+        for line in &found.damages {
+            writeln!(out, "damage: {line}")?;
+        }
+        for line in &found.warnings {
+            writeln!(out, "warning: {line}")?;
+        }
+        if found.damages.is_empty() {
+            writeln!(out, "clean: {summary}")?;
+        } else {
+            writeln!(
+                out,
+                "damaged: {}; {summary}",
+                count(found.damages.len() as u64, "damage")
+            )?;
+        }
+        Ok(())
+    })?;
+    if found.damages.is_empty() {
+        Ok(())
+    } else {
+        Err(ToolError::Failed(format!(
+            "{} holds {} (listed above)",
+            dir.display(),
+            count(found.damages.len() as u64, "damage")
+        )))
+    }
+}
