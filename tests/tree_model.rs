@@ -607,3 +607,42 @@ fn tree_matches_a_btreemap_model() {
         counters.ops
     );
 }
+
+/// Regression (shrunk from a model failure): a weak delete cancelled with the value beneath it in
+/// an intra-L0 merge took the tombstone of the key's last delete with it, and the value that
+/// delete hid, in level 1 outside the merge, came back.
+#[test]
+fn a_weak_delete_cancelled_in_a_compaction_keeps_the_older_delete() {
+    use strata::compaction::{CompactionAction, Leveled};
+
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    let tree = Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default())
+        .open()
+        .unwrap();
+    tree.insert("a", "v1", seqno.next());
+    tree.flush_active_memtable(0).unwrap();
+    tree.remove("a", seqno.next());
+    tree.flush_active_memtable(0).unwrap();
+    // Written once since its last delete: the contract of `remove_weak` holds.
+    tree.insert("a", "v2", seqno.next());
+    tree.remove_weak("a", seqno.next());
+    tree.flush_active_memtable(0).unwrap();
+    assert_eq!(tree.get("a", SeqNo::MAX).unwrap(), None);
+    // Step 1 moves the oldest run (v1) to level 1; step 2 merges the other two level-0 runs.
+    let strategy = std::sync::Arc::new(Leveled::default().with_l0_threshold(1));
+    let mut steps = Vec::new();
+    loop {
+        let result = tree.compact(strategy.clone(), seqno.get()).unwrap();
+        if result.action == CompactionAction::Nothing {
+            break;
+        }
+        steps.push(result.action);
+        assert_eq!(tree.get("a", SeqNo::MAX).unwrap(), None, "after {steps:?}");
+    }
+    assert_eq!(
+        steps[..2],
+        [CompactionAction::Moved, CompactionAction::Merged]
+    );
+    assert_eq!(tree.get("a", SeqNo::MAX).unwrap(), None);
+}

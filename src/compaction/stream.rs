@@ -17,7 +17,9 @@
 //!   either way;
 //! - with `cancel_weak`, a weak tombstone of rule 2 directly above a value cancels with it (both
 //!   dropped): a weak tombstone deletes exactly one older value (RocksDB's SingleDelete), so the
-//!   caller promises no older version lies anywhere below.
+//!   caller promises that value is the only one written since the key's last delete. The version
+//!   after the pair (that delete's tombstone, if any) then takes rule 2's place: it still hides
+//!   what lies beneath it, here or in tables outside the compaction.
 //!
 //! Every read at X >= `threshold` returns the same answer before and after (the property test
 //! below checks this against the input).
@@ -205,8 +207,10 @@ impl<I: Iterator<Item = Result<InternalValue>>> Iterator for CompactionStream<I>
                     if self.rules.cancel_weak && self.next_is_value_of(&entry.key.user_key) =>
                 {
                     // Cancel: drop the value beneath too (it is older, so also below threshold).
-                    // What lies below the pair (an older tombstone, say) is judged afresh: it
-                    // is now the newest version below the threshold.
+                    // The next older version (the tombstone of the key's last delete, if any)
+                    // is then the newest below the threshold: it must still hide what lies
+                    // beneath it, so it goes through rule 2 in turn. Copies of the cancelled
+                    // value from older sources (same seqno) are skipped as duplicates.
                     if let Some(Ok(value)) = self.inner.next() {
                         self.last = Some((value.key.user_key, value.key.seqno));
                     }
@@ -349,6 +353,34 @@ mod tests {
                 .map(|e| e.unwrap())
                 .collect();
         assert!(output.is_empty());
+    }
+
+    /// Regression: the cancelled pair took every older version with it, so the tombstone of the
+    /// key's last delete went too and a value beneath it, outside the compaction, came back.
+    #[test]
+    fn after_a_weak_cancel_the_last_delete_still_hides_what_is_beneath() {
+        // Inside: weak@3 over the value @2 (written once since the delete @1). Outside: a table
+        // holding key 1 @0, beneath the delete.
+        let input = sorted(vec![(1, 3, 3), (1, 2, 0), (1, 1, 2), (2, 3, 3), (2, 2, 0)]);
+        let rules = GcRules {
+            threshold: 10,
+            tombstone_floor: 0,
+            cancel_weak: true,
+        };
+        let beneath = vec![(Slice::from([1u8]), Slice::from([1u8]), 0)];
+        let kept: Vec<(u8, SeqNo)> =
+            CompactionStream::new(input.iter().cloned().map(Ok), Comparator::default(), rules)
+                .with_beneath(beneath)
+                .map(|e| e.unwrap())
+                .map(|e| (e.key.user_key[0], e.key.seqno))
+                .collect();
+        assert_eq!(kept, [(1, 1)], "the delete stays; key 2's pair cancels");
+        // A copy of the cancelled value from an older source (same seqno) is not the next
+        // version: it goes with the pair.
+        let mut input = sorted(vec![(1, 3, 3), (1, 2, 0)]);
+        input.push(entry(1, 2, 1));
+        let kept = run(&input, rules);
+        assert!(kept.is_empty(), "{kept:?}");
     }
 
     proptest! {

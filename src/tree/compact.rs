@@ -20,8 +20,10 @@
 //!    `drop_range`, `clear`) take the next seqno C from the write counter; the SuperVersion from
 //!    before is kept for reads at seqnos up to C, until a GC watermark above C lets it go.
 //! 5. Only then are the inputs marked obsolete: a file is deleted when the last reader lets go
-//!    of its table. A crash before that leaves orphans the next open removes; a failure before the
-//!    edit is durable deletes only the new files and poisons the tree.
+//!    of its table. A crash before that leaves orphans the next open removes. A failure while
+//!    writing the tables deletes them; a failure of the manifest edit keeps them (the edit may be
+//!    on disk anyway and name them; if it is not, the next open removes them as orphans). Either
+//!    failure poisons the tree.
 
 use std::collections::HashSet;
 use std::ops::{Bound, RangeBounds};
@@ -653,8 +655,11 @@ impl Tree {
             ..VersionEdit::default()
         };
         if let Err(err) = inner.manifest.lock().append(&edit) {
+            // NB: the new files stay. A failed append or fsync does not mean the edit is absent:
+            // its bytes may be on disk (a failed fsync says nothing about what reached it), and
+            // a later open that replays the edit needs the tables it names. If the edit did not
+            // land, the next open removes the files as orphans (as after a failed flush).
             inner.poisoned.store(true, Ordering::Release);
-            discard();
             return Err(err);
         }
         let next = Arc::new(next);
