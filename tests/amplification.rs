@@ -69,7 +69,10 @@ fn run(keys: u64, dynamic: bool) -> Report {
             .with_dynamic_level_bytes(dynamic),
     );
     let compact = |tree: &strata::Tree, watermark| {
-        while tree.compact(Arc::clone(&strategy), watermark).unwrap().action
+        while tree
+            .compact(Arc::clone(&strategy), watermark)
+            .unwrap()
+            .action
             != CompactionAction::Nothing
         {}
     };

@@ -1,7 +1,11 @@
 //! `strata`: the command-line tool of the Strata storage engine.
 //!
-//! `strata bench` runs db_bench-style workloads against a tree in a temporary directory and prints
-//! a result table. Later issues add put/get/scan/delete, inspect, verify and peer comparisons.
+//! - `strata bench`: db_bench-style workloads on a temporary directory, with a result table, JSON
+//!   and an SVG chart; `--compare` runs the peer engines in the same run (feature `compare`).
+//! - `strata put / get / delete / scan / prefix`: key-value commands on a tree's directory.
+//! - `strata inspect / verify / dump-table`: read-only views and checks of the files on disk.
+//!
+//! Errors are one line on stderr and a non-zero exit.
 
 mod bench;
 mod tools;

@@ -206,6 +206,67 @@ impl DataBlockBuilder {
     }
 }
 
+/// A forward cursor over a data block: entries are decoded one at a time, on demand, so a short
+/// scan decodes only what it reads.
+pub(crate) struct BlockCursor {
+    block: DataBlock,
+    /// The block's offset in its file (for errors).
+    pub(crate) offset: u64,
+    pos: usize,
+    key: Vec<u8>,
+}
+
+impl BlockCursor {
+    pub(crate) fn new(block: DataBlock, offset: u64) -> Self {
+        Self {
+            block,
+            offset,
+            pos: 0,
+            key: Vec::new(),
+        }
+    }
+
+    /// Moves to the restart interval that may hold the first entry whose user key is at or
+    /// after `key` (the entries before it in that interval are still yielded).
+    pub(crate) fn seek(&mut self, cmp: &Comparator, key: &[u8]) -> Result<(), CorruptionKind> {
+        let before = self
+            .block
+            .restart_partition_point(|k| cmp.user(k, key).is_lt())?;
+        self.pos = if before == 0 {
+            0
+        } else {
+            self.block.restart(before - 1)?
+        };
+        self.key.clear();
+        Ok(())
+    }
+
+    /// The next entry, if any.
+    pub(crate) fn next_entry(&mut self) -> Option<Result<InternalValue, CorruptionKind>> {
+        if self.pos >= self.block.entries_end {
+            return None;
+        }
+        let entry = match self.block.decode_entry(self.pos) {
+            Ok(entry) => entry,
+            Err(what) => {
+                self.pos = self.block.entries_end;
+                return Some(Err(what));
+            }
+        };
+        if let Err(what) = self.block.apply_key(&mut self.key, &entry) {
+            self.pos = self.block.entries_end;
+            return Some(Err(what));
+        }
+        self.pos = entry.next;
+        Some(Ok(InternalValue::from_components(
+            Slice::new(&self.key),
+            self.block.data.slice(entry.value),
+            entry.seqno,
+            entry.value_type,
+        )))
+    }
+}
+
 /// One decoded entry: where its parts lie in the block.
 struct RawEntry {
     shared: usize,

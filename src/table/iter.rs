@@ -4,7 +4,9 @@
 //! The iterator finds, by binary search in the index, the index segments (restart intervals of a
 //! full index, or partitions) that can hold blocks within the bounds, and reads them lazily from
 //! either end, so a short scan of a large table reads a few index entries, not all of them. It
-//! loads the data blocks one at a time from either end. It is a deque over the remaining entries: each end keeps
+//! loads the data blocks one at a time from either end: the front end decodes its block one entry
+//! at a time (after a binary search of the block's restarts for the lower bound), the back end
+//! decodes whole blocks. It is a deque over the remaining entries: each end keeps
 //! the entries of the block it loaded last, and when the two ends reach the same block the one
 //! that gets there second takes its entries from the other's buffer, so no entry is yielded twice.
 
@@ -12,6 +14,7 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use super::data_block::BlockCursor;
 use super::meta::BlockHandle;
 use super::reader::{IndexSegments, Table};
 use crate::error::Result;
@@ -39,7 +42,10 @@ pub(crate) struct TableIter {
     read_seqno: SeqNo,
     /// The data blocks not yet loaded; `None` until the index was read.
     blocks: Option<Handles>,
+    /// Entries the back end handed to the front (only once no block is left).
     front: VecDeque<InternalValue>,
+    /// The block the front end reads, one entry at a time.
+    cursor: Option<BlockCursor>,
     back: VecDeque<InternalValue>,
     failed: bool,
 }
@@ -57,6 +63,7 @@ impl TableIter {
             read_seqno,
             blocks: None,
             front: VecDeque::new(),
+            cursor: None,
             back: VecDeque::new(),
             failed: false,
         }
@@ -80,10 +87,18 @@ impl TableIter {
             Bound::Unbounded => true,
         };
         let len = segments.len();
-        let below_count = self.table.segment_partition_point(&segments, below)?;
-        let short_count = self
-            .table
-            .segment_partition_point(&segments, not_reaching)?;
+        // NB: an unbounded side needs no search (a seek with no upper bound is the common case).
+        let below_count = if matches!(self.lower, Bound::Unbounded) {
+            0
+        } else {
+            self.table.segment_partition_point(&segments, below)?
+        };
+        let short_count = if matches!(self.upper, Bound::Unbounded) {
+            len
+        } else {
+            self.table
+                .segment_partition_point(&segments, not_reaching)?
+        };
         // Keyed by first key (a full index's restart intervals): interval r lies wholly below
         // the bound only if the next interval's first key does; the first block that reaches
         // the upper bound is the first key of interval `short_count` or lies in the one before.
@@ -215,45 +230,81 @@ impl TableIter {
 
     fn step(&mut self, forward: bool) -> Result<Option<InternalValue>> {
         self.init()?;
+        if forward {
+            self.step_forward()
+        } else {
+            self.step_backward()
+        }
+    }
+
+    /// Forward: entries the back end handed over, then the block under the cursor (decoded one
+    /// entry at a time), then the next block; with no block left, the back end's buffer.
+    fn step_forward(&mut self) -> Result<Option<InternalValue>> {
         loop {
-            let own = if forward {
-                &mut self.front
-            } else {
-                &mut self.back
-            };
-            let popped = if forward {
-                own.pop_front()
-            } else {
-                own.pop_back()
-            };
-            if let Some(entry) = popped {
+            if let Some(entry) = self.front.pop_front() {
                 if self.wanted(&entry) {
                     return Ok(Some(entry));
                 }
                 continue;
             }
-            let next_block = self.next_block(forward)?;
-            if let Some(handle) = next_block {
-                let entries = self.table.block_entries(handle)?;
-                let own = if forward {
-                    &mut self.front
-                } else {
-                    &mut self.back
-                };
-                own.extend(entries);
+            if let Some(cursor) = self.cursor.as_mut() {
+                match cursor.next_entry() {
+                    Some(Ok(entry)) => {
+                        if self.wanted(&entry) {
+                            return Ok(Some(entry));
+                        }
+                    }
+                    Some(Err(what)) => {
+                        let offset = cursor.offset;
+                        return Err(self.table.corruption_at(offset, what));
+                    }
+                    None => self.cursor = None,
+                }
                 continue;
             }
-            // No block left: what remains is in the other end's buffer.
-            let other = if forward {
-                &mut self.back
-            } else {
-                &mut self.front
+            if let Some(handle) = self.next_block(true)? {
+                let mut cursor = self.table.block_cursor(handle)?;
+                if let Bound::Included(k) | Bound::Excluded(k) = &self.lower {
+                    cursor
+                        .seek(self.table.cmp(), k)
+                        .map_err(|what| self.table.corruption_at(handle.offset, what))?;
+                }
+                self.cursor = Some(cursor);
+                continue;
+            }
+            // No block left: what remains is in the back end's buffer.
+            let Some(entry) = self.back.pop_front() else {
+                return Ok(None);
             };
-            let Some(entry) = (if forward {
-                other.pop_front()
-            } else {
-                other.pop_back()
-            }) else {
+            if self.wanted(&entry) {
+                return Ok(Some(entry));
+            }
+        }
+    }
+
+    /// Backward: whole blocks from the end; with no block left, the front end's buffer and the
+    /// rest of the block under its cursor.
+    fn step_backward(&mut self) -> Result<Option<InternalValue>> {
+        loop {
+            if let Some(entry) = self.back.pop_back() {
+                if self.wanted(&entry) {
+                    return Ok(Some(entry));
+                }
+                continue;
+            }
+            if let Some(handle) = self.next_block(false)? {
+                let entries = self.table.block_entries(handle)?;
+                self.back.extend(entries);
+                continue;
+            }
+            if let Some(mut cursor) = self.cursor.take() {
+                while let Some(entry) = cursor.next_entry() {
+                    let entry =
+                        entry.map_err(|what| self.table.corruption_at(cursor.offset, what))?;
+                    self.front.push_back(entry);
+                }
+            }
+            let Some(entry) = self.front.pop_back() else {
                 return Ok(None);
             };
             if self.wanted(&entry) {

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::block::{BlockType, decode_block};
+use super::data_block::BlockCursor;
 use super::data_block::DataBlock;
 use super::filter::FilterReader;
 use super::meta::{BlockHandle, FOOTER_LEN, Footer, FooterError, TableMeta};
@@ -440,6 +441,19 @@ impl Table {
     }
 
     /// The entries of the data block at `handle`.
+    /// A cursor over the data block at `handle`, positioned at its first entry.
+    pub(crate) fn block_cursor(&self, handle: BlockHandle) -> Result<BlockCursor> {
+        Ok(BlockCursor::new(
+            self.data_block(handle, BlockType::Data)?,
+            handle.offset,
+        ))
+    }
+
+    /// The corruption `what` in the block at `offset` of this table.
+    pub(crate) fn corruption_at(&self, offset: u64, what: CorruptionKind) -> Error {
+        corruption(&self.path, offset, what)
+    }
+
     pub(crate) fn block_entries(&self, handle: BlockHandle) -> Result<Vec<InternalValue>> {
         self.data_block(handle, BlockType::Data)?
             .entries()

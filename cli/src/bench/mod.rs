@@ -69,6 +69,13 @@ pub(crate) struct BenchArgs {
     /// No progress bars.
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Runs every engine in this process instead of one child process per engine and run (peak
+    /// RSS then mixes the engines).
+    #[arg(long)]
+    pub(crate) in_process: bool,
+    /// Internal: run one engine's workloads in `--db` and print the measurements as JSON.
+    #[arg(long, hide = true)]
+    pub(crate) child_engine: Option<String>,
 }
 
 /// Opens engine `name` on a fresh directory.
@@ -209,7 +216,7 @@ fn run_engine(
             m.live_bytes = Some(live);
         }
         m.peak_rss = sys::peak_rss();
-        out.push(m);
+        out.push(m.summarized());
     }
     Ok(out)
 }
@@ -260,8 +267,48 @@ fn parse_workloads(list: &str) -> Result<Vec<&'static str>, BoxError> {
         .collect()
 }
 
-pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
-    let workloads = parse_workloads(&args.benchmarks)?;
+/// Runs one engine's workloads in a child process (so that its peak RSS is its own) and reads
+/// back its measurements.
+fn run_child(
+    args: &BenchArgs,
+    engine: &str,
+    dir: &std::path::Path,
+) -> Result<Vec<Measurement>, BoxError> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("bench")
+        .args(["--num", &args.num.to_string()])
+        .args(["--key-size", &args.key_size.to_string()])
+        .args(["--value-size", &args.value_size.to_string()])
+        .args(["--threads", &args.threads.to_string()])
+        .args(["--cache-mb", &args.cache_mb.to_string()])
+        .args(["--benchmarks", &args.benchmarks])
+        .args(["--seed", &args.seed.to_string()])
+        .arg("--db")
+        .arg(dir)
+        .args(["--child-engine", engine])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    if let Some(reads) = args.reads {
+        cmd.args(["--reads", &reads.to_string()]);
+    }
+    if args.quiet {
+        cmd.arg("--quiet");
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!("the benchmark process failed ({})", out.status).into());
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    json.as_array()
+        .ok_or("the benchmark process printed no measurements")?
+        .iter()
+        .map(|m| Measurement::from_json(m).ok_or_else(|| "a malformed measurement".into()))
+        .collect()
+}
+
+/// Refuses arguments no run can use, with a message.
+fn check_args(args: &BenchArgs, workloads: &[&str]) -> Result<(), BoxError> {
     if workloads.is_empty() {
         return Err("--benchmarks names no workload".into());
     }
@@ -277,6 +324,11 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         )
         .into());
     }
+    Ok(())
+}
+
+/// Strata, then the peers `--compare` names (each once).
+fn engine_names(args: &BenchArgs) -> Vec<String> {
     let mut engines = vec!["strata".to_string()];
     for peer in &args.compare {
         let peer = peer.trim();
@@ -284,6 +336,13 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
             engines.push(peer.to_string());
         }
     }
+    engines
+}
+
+pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
+    let workloads = parse_workloads(&args.benchmarks)?;
+    check_args(args, &workloads)?;
+    let engines = engine_names(args);
     let openers: Vec<Opener> = engines
         .iter()
         .map(|e| opener(e))
@@ -308,6 +367,13 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         l0_threshold: 4,
         table_bytes: 64 << 20,
     };
+    if let Some(engine) = &args.child_engine {
+        let dir = args.db.as_ref().ok_or("--child-engine needs --db")?;
+        let measured = run_engine(engine, opener(engine)?, dir, &workloads, &params, &settings)?;
+        let json: Vec<_> = measured.iter().map(Measurement::to_json).collect();
+        println!("{}", serde_json::Value::Array(json));
+        return Ok(());
+    }
     let tmp;
     let dir = if let Some(dir) = &args.db {
         dir.clone()
@@ -333,8 +399,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
                 eprintln!("run {}/{runs}: {name}", run + 1);
             }
             let run_dir = dir.join(format!("run{run}"));
-            let measured = run_engine(name, *open, &run_dir, &workloads, &params, &settings)
-                .map_err(|e| format!("{name}: {e}"))?;
+            let measured = if args.in_process {
+                run_engine(name, *open, &run_dir, &workloads, &params, &settings)
+            } else {
+                run_child(args, name, &run_dir)
+            }
+            .map_err(|e| format!("{name}: {e}"))?;
             remove_dir(&run_dir);
             if let Some(slot) = all.get_mut(e) {
                 slot.push(measured);
@@ -416,6 +486,9 @@ mod tests {
             json: Some(dir.join("out.json")),
             plot: Some(dir.join("out.svg")),
             quiet: true,
+            // NB: the test binary is not `strata`: no child processes here.
+            in_process: true,
+            child_engine: None,
         }
     }
 
@@ -447,6 +520,31 @@ mod tests {
         #[expect(clippy::disallowed_methods, reason = "reads the chart")]
         let svg = std::fs::read_to_string(dir.path().join("out.svg")).unwrap();
         assert!(svg.contains("<svg") && svg.contains("readrandom") && svg.contains("strata"));
+    }
+
+    /// The peers run the same workloads and every engine's reads check out.
+    #[cfg(feature = "compare")]
+    #[test]
+    fn the_peers_run_every_workload_beside_strata() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args(dir.path());
+        args.num = 1500;
+        args.runs = Some(1);
+        args.compare = vec!["lsm-tree".into(), "coordinode-lsm-tree".into()];
+        run(&args).unwrap();
+        #[expect(clippy::disallowed_methods, reason = "reads the report")]
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
+                .unwrap();
+        let results = json["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3 * workloads::ALL.len());
+        for engine in ["lsm-tree", "coordinode-lsm-tree"] {
+            let fill = results
+                .iter()
+                .find(|r| r["engine"] == engine && r["workload"] == "fillrandom")
+                .unwrap();
+            assert!(fill["strata_ratio"].as_f64().unwrap() > 0.0);
+        }
     }
 
     #[test]

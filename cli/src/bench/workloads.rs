@@ -60,8 +60,12 @@ pub(crate) struct Measurement {
     pub(crate) ops: u64,
     pub(crate) bytes: u64,
     pub(crate) elapsed: Duration,
-    /// Sampled latencies of single operations, nanoseconds, sorted.
+    /// Sampled latencies of single operations, nanoseconds, sorted (emptied by
+    /// [`Measurement::summarized`]).
     pub(crate) latencies: Vec<u64>,
+    /// The median and 99th percentile of the sampled latencies, nanoseconds.
+    pub(crate) p50_ns: Option<u64>,
+    pub(crate) p99_ns: Option<u64>,
     pub(crate) peak_rss: Option<u64>,
     /// After a write workload settled: bytes on disk, live bytes, bytes written, user bytes.
     pub(crate) disk_bytes: Option<u64>,
@@ -80,8 +84,16 @@ impl Measurement {
         self.bytes as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// The latency at quantile `q` (0..=1), nanoseconds.
-    pub(crate) fn latency(&self, q: f64) -> Option<u64> {
+    /// Keeps the p50 and p99 of the samples and drops the samples.
+    pub(crate) fn summarized(mut self) -> Self {
+        self.p50_ns = self.latency(0.5);
+        self.p99_ns = self.latency(0.99);
+        self.latencies = Vec::new();
+        self
+    }
+
+    /// The latency at quantile `q` (0..=1) of the samples, nanoseconds.
+    fn latency(&self, q: f64) -> Option<u64> {
         let last = self.latencies.len().checked_sub(1)?;
         #[expect(
             clippy::cast_possible_truncation,
@@ -100,6 +112,40 @@ impl Measurement {
     pub(crate) fn write_amp(&self) -> Option<f64> {
         let user = self.user_bytes.filter(|&u| u > 0)?;
         Some(self.written_bytes? as f64 / user as f64)
+    }
+
+    /// The measurement as JSON (what a child process reports to the parent).
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ops": self.ops,
+            "bytes": self.bytes,
+            "elapsed_ns": u64::try_from(self.elapsed.as_nanos()).unwrap_or(u64::MAX),
+            "p50_ns": self.p50_ns,
+            "p99_ns": self.p99_ns,
+            "peak_rss": self.peak_rss,
+            "disk_bytes": self.disk_bytes,
+            "live_bytes": self.live_bytes,
+            "written_bytes": self.written_bytes,
+            "user_bytes": self.user_bytes,
+        })
+    }
+
+    /// The measurement [`Measurement::to_json`] wrote.
+    pub(crate) fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let opt = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+        Some(Self {
+            ops: opt("ops")?,
+            bytes: opt("bytes")?,
+            elapsed: Duration::from_nanos(opt("elapsed_ns")?),
+            latencies: Vec::new(),
+            p50_ns: opt("p50_ns"),
+            p99_ns: opt("p99_ns"),
+            peak_rss: opt("peak_rss"),
+            disk_bytes: opt("disk_bytes"),
+            live_bytes: opt("live_bytes"),
+            written_bytes: opt("written_bytes"),
+            user_bytes: opt("user_bytes"),
+        })
     }
 }
 

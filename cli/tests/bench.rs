@@ -1,0 +1,54 @@
+//! `strata bench` as a user runs it: the binary, child processes per engine run, the table.
+
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+use std::process::Command;
+
+#[test]
+fn a_short_bench_prints_the_table_with_every_workload_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "bench",
+            "--num",
+            "3000",
+            "--benchmarks",
+            "fillrandom,readrandom,readseq,seekrandom",
+            "--runs",
+            "2",
+            "--quiet",
+            "--db",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    for workload in ["fillrandom", "readrandom", "readseq", "seekrandom"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(workload))
+            .unwrap_or_else(|| panic!("no {workload} row in:\n{stdout}"));
+        assert!(line.contains("strata"), "{line}");
+    }
+    assert!(stdout.contains("settings: no compression"));
+    // Each run was a process of its own, which reported a peak RSS.
+    let fill = stdout
+        .lines()
+        .find(|l| l.starts_with("fillrandom"))
+        .unwrap();
+    assert!(fill.split_whitespace().count() >= 10, "{fill}");
+}
+
+#[test]
+fn an_unknown_workload_is_one_line_and_a_non_zero_exit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["bench", "--benchmarks", "nosuch", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown workload"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
