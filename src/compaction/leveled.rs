@@ -6,8 +6,9 @@
 //!    last: their bytes over their target size. With dynamic level sizes, a level above the base
 //!    level that still holds data scores highest, so it drains downward.
 //! 2. The level with the highest score of at least 1.0 is compacted (ties go to the upper level).
-//! 3. Level 0: if its oldest run overlaps nothing in the base level, that run moves down as it is
-//!    (a trivial move). Else, if level 0 is small (less than one target table) or the base level's
+//! 3. Level 0: if its tables are disjoint from each other and overlap nothing in the base level,
+//!    they all move down as they are (a trivial move); else, if its oldest run overlaps nothing
+//!    there, that run moves down. Else, if level 0 is small (less than one target table) or the base level's
 //!    overlapping tables are busy, its runs merge into one level-0 run (intra-L0). Else all of level
 //!    0 merges into the base level, with the base level's overlapping tables.
 //! 4. A deeper level: of its tables, the one whose overlap with the next level is smallest
@@ -149,8 +150,15 @@ impl Leveled {
         if free.is_empty() {
             return None;
         }
-        // A trivial move of the oldest run if it overlaps nothing in the base level (runs are
-        // newest first) and nothing else holds its keys.
+        // A trivial move of all of level 0 when its tables are disjoint from each other and from
+        // the base level (sequential writes flush such runs).
+        if free.len() == l0.runs.len()
+            && let Some(choice) = self.move_all_of_l0(view, l0, base)
+        {
+            return Some(choice);
+        }
+        // Else a trivial move of the oldest run if it overlaps nothing in the base level (runs
+        // are newest first).
         if let Some(oldest) = l0.runs.last().filter(|r| !r.is_busy())
             && let Some((lo, hi)) = view.key_range(&oldest.tables)
             && view.overlapping(base, &lo, &hi).next().is_none()
@@ -208,6 +216,30 @@ impl Leveled {
             }
         }
         None
+    }
+
+    /// Moves every level-0 table to the base level if they are pairwise disjoint and overlap
+    /// nothing there.
+    fn move_all_of_l0(&self, view: &TreeView, l0: &LevelInfo, base: usize) -> Option<Choice> {
+        let mut tables: Vec<&TableInfo> = l0.tables().collect();
+        if tables.len() < 2 {
+            return None;
+        }
+        tables.sort_by(|a, b| view.compare(&a.min_key, &b.min_key));
+        let disjoint = tables
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if view.compare(&a.max_key, &b.min_key).is_lt()));
+        let free_below = tables.iter().all(|t| {
+            view.overlapping(base, &t.min_key, &t.max_key)
+                .next()
+                .is_none()
+        });
+        let tombstones_to_bottom =
+            base == view.last_level() && tables.iter().any(|t| has_tombstones(t));
+        (disjoint && free_below && !tombstones_to_bottom).then(|| Choice::Move {
+            table_ids: tables.iter().map(|t| t.id).collect(),
+            dest_level: u8::try_from(base).unwrap_or(u8::MAX),
+        })
     }
 
     /// The step for `level` (not level 0, not the last), if any.
@@ -337,6 +369,26 @@ mod tests {
                 vec![(4, "m", "n", MB, 4)],
                 vec![(3, "k", "l", MB, 3)],
                 vec![(2, "g", "h", MB, 2)],
+                vec![(1, "a", "b", MB, 1)],
+            ],
+            vec![vec![(9, "c", "d", MB, 0)]],
+            vec![],
+        ]);
+        let choice = Leveled::default().with_table_target_size(MB).choose(&view);
+        assert_eq!(
+            choice,
+            Choice::Move {
+                table_ids: vec![1, 2, 3, 4],
+                dest_level: 1
+            },
+            "disjoint runs that overlap nothing below move together"
+        );
+        // Runs that overlap each other: only the oldest, which overlaps nothing below, moves.
+        let view = TreeView::for_test(&[
+            vec![
+                vec![(4, "e", "z", MB, 4)],
+                vec![(3, "e", "z", MB, 3)],
+                vec![(2, "e", "z", MB, 2)],
                 vec![(1, "a", "b", MB, 1)],
             ],
             vec![vec![(9, "c", "d", MB, 0)]],
