@@ -153,7 +153,7 @@ impl Leveled {
         // A trivial move of all of level 0 when its tables are disjoint from each other and from
         // the base level (sequential writes flush such runs).
         if free.len() == l0.runs.len()
-            && let Some(choice) = self.move_all_of_l0(view, l0, base)
+            && let Some(choice) = Self::move_all_of_l0(view, l0, base)
         {
             return Some(choice);
         }
@@ -220,7 +220,7 @@ impl Leveled {
 
     /// Moves every level-0 table to the base level if they are pairwise disjoint and overlap
     /// nothing there.
-    fn move_all_of_l0(&self, view: &TreeView, l0: &LevelInfo, base: usize) -> Option<Choice> {
+    fn move_all_of_l0(view: &TreeView, l0: &LevelInfo, base: usize) -> Option<Choice> {
         let mut tables: Vec<&TableInfo> = l0.tables().collect();
         if tables.len() < 2 {
             return None;
