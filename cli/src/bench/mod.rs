@@ -12,6 +12,8 @@ pub(crate) mod engine;
 #[cfg(feature = "compare")]
 mod peers;
 mod report;
+#[cfg(feature = "compare-rocksdb")]
+mod rocks;
 mod sys;
 pub(crate) mod workloads;
 
@@ -48,7 +50,8 @@ pub(crate) struct BenchArgs {
         default_value = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,prefixscan,readwhilewriting,deleterandom"
     )]
     pub(crate) benchmarks: String,
-    /// Peer engines to run too: lsm-tree, coordinode-lsm-tree (cargo feature `compare`).
+    /// Peer engines to run too: lsm-tree, coordinode-lsm-tree (cargo feature `compare`), rocksdb
+    /// (cargo feature `compare-rocksdb`).
     #[arg(long, value_delimiter = ',')]
     pub(crate) compare: Vec<String>,
     /// Runs per engine (default: 3 with --compare, else 1).
@@ -93,8 +96,11 @@ fn opener(name: &str) -> Result<Opener, BoxError> {
             "--compare {name} needs the cargo feature `compare`: cargo run --release -p strata-cli --features compare -- bench --compare {name}"
         )
         .into()),
+        #[cfg(feature = "compare-rocksdb")]
+        "rocksdb" => Ok(rocks::open_rocksdb),
+        #[cfg(not(feature = "compare-rocksdb"))]
         "rocksdb" => Err(
-            "--compare rocksdb is not available yet: the RocksDB driver (feature `compare-rocksdb`, a 45-minute C++ build) is not built"
+            "--compare rocksdb needs the cargo feature `compare-rocksdb` (a long C++ build that needs libclang: apt install libclang-dev): cargo run --release -p strata-cli --features compare-rocksdb -- bench --compare rocksdb"
                 .into(),
         ),
         other => Err(format!(
