@@ -460,34 +460,29 @@ impl DataBlock {
 
     /// The entries of restart interval `i`: from restart point `i` up to the next one.
     pub(crate) fn interval_entries(&self, i: usize) -> Result<Vec<InternalValue>, CorruptionKind> {
-        let mut pos = self.restart(i)?;
+        let pos = self.restart(i)?;
         let end = if i + 1 < self.restart_count {
             self.restart(i + 1)?
         } else {
             self.entries_end
         };
-        let mut out = Vec::new();
-        let mut key = Vec::new();
-        while pos < end {
-            let entry = self.decode_entry(pos)?;
-            self.apply_key(&mut key, &entry)?;
-            out.push(InternalValue::from_components(
-                Slice::new(&key),
-                self.data.slice(entry.value.clone()),
-                entry.seqno,
-                entry.value_type,
-            ));
-            pos = entry.next;
-        }
-        Ok(out)
+        self.decode_range(pos, end)
     }
 
     /// Every entry, in order; values are zero-copy sub-slices of the block.
     pub(crate) fn entries(&self) -> Result<Vec<InternalValue>, CorruptionKind> {
+        self.decode_range(0, self.entries_end)
+    }
+
+    /// The entries from byte `pos` (a restart point) up to byte `end`.
+    fn decode_range(
+        &self,
+        mut pos: usize,
+        end: usize,
+    ) -> Result<Vec<InternalValue>, CorruptionKind> {
         let mut out = Vec::new();
         let mut key = Vec::new();
-        let mut pos = 0;
-        while pos < self.entries_end {
+        while pos < end {
             let entry = self.decode_entry(pos)?;
             self.apply_key(&mut key, &entry)?;
             out.push(InternalValue::from_components(

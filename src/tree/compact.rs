@@ -413,21 +413,12 @@ impl Tree {
         strategy: Arc<dyn CompactionStrategy>,
         seqno_threshold: SeqNo,
     ) -> Result<CompactionResult> {
-        if self.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
-        self.prune_history(seqno_threshold);
-        let job = {
-            let mut state = self.0.compactions.lock();
-            let version = Arc::clone(&self.super_version().version);
-            let view = self.view(&version, &state.busy);
+        self.step(seqno_threshold, |tree, state| {
+            let version = Arc::clone(&tree.super_version().version);
+            let view = tree.view(&version, &state.busy);
             let choice = strategy.choose(&view);
-            self.plan(choice, &version, &mut state)
-        };
-        match job {
-            Some(job) => self.run_job(&job, seqno_threshold),
-            None => Ok(CompactionResult::nothing()),
-        }
+            tree.plan(choice, &version, &mut *state)
+        })
     }
 
     /// Merges every table into the last level, dropping each version that no read at or above
@@ -459,27 +450,36 @@ impl Tree {
         target_size: u64,
         seqno_threshold: SeqNo,
     ) -> Result<CompactionResult> {
-        if self.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
-        self.prune_history(seqno_threshold);
-        let job = {
-            let mut state = self.0.compactions.lock();
+        self.step(seqno_threshold, |tree, state| {
             while !state.busy.is_empty() || !state.writing.is_empty() {
-                self.0.compaction_done.wait(&mut state);
+                tree.0.compaction_done.wait(state);
             }
-            let version = Arc::clone(&self.super_version().version);
+            let version = Arc::clone(&tree.super_version().version);
             let table_ids: Vec<u64> = version.tables().map(|t| t.meta().table_id).collect();
-            self.plan(
+            tree.plan(
                 Choice::Merge {
                     table_ids,
                     dest_level: level_u8(LEVEL_COUNT - 1),
                     target_size,
                 },
                 &version,
-                &mut state,
+                &mut *state,
             )
-        };
+        })
+    }
+
+    /// One compaction step: refuses a poisoned tree, releases the history below the watermark,
+    /// plans a job with `plan` under the compaction state lock, and runs it.
+    fn step(
+        &self,
+        seqno_threshold: SeqNo,
+        plan: impl FnOnce(&Self, &mut parking_lot::MutexGuard<'_, CompactionState>) -> Option<Job>,
+    ) -> Result<CompactionResult> {
+        if self.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        self.prune_history(seqno_threshold);
+        let job = plan(self, &mut self.0.compactions.lock());
         match job {
             Some(job) => self.run_job(&job, seqno_threshold),
             None => Ok(CompactionResult::nothing()),

@@ -23,8 +23,11 @@ fn median(runs: &[&Measurement]) -> Option<Measurement> {
     sorted.get(mid).map(|m| (*m).clone())
 }
 
-/// Per engine, per workload: (median run, min ops/s, max ops/s).
-fn summarize(results: &Results) -> Vec<Vec<Option<(Measurement, f64, f64)>>> {
+/// A workload's runs on one engine: (median run, min ops/s, max ops/s).
+type Summary = (Measurement, f64, f64);
+
+/// Per engine, per workload: its [`Summary`].
+fn summarize(results: &Results) -> Vec<Vec<Option<Summary>>> {
     results
         .runs
         .iter()
@@ -40,6 +43,15 @@ fn summarize(results: &Results) -> Vec<Vec<Option<(Measurement, f64, f64)>>> {
                 .collect()
         })
         .collect()
+}
+
+/// Strata's (the first engine's) median ops/s on workload `w`.
+fn strata_rate(summary: &[Vec<Option<Summary>>], w: usize) -> Option<f64> {
+    summary
+        .first()
+        .and_then(|s| s.get(w))
+        .and_then(|s| s.as_ref())
+        .map(|(m, _, _)| m.ops_per_sec())
 }
 
 fn human(rate: f64) -> String {
@@ -98,11 +110,7 @@ pub(crate) fn print(results: &Results) {
     );
     println!("{}", "-".repeat(140));
     for (w, workload) in results.workloads.iter().enumerate() {
-        let strata_rate = summary
-            .first()
-            .and_then(|s| s.get(w))
-            .and_then(|s| s.as_ref())
-            .map(|(m, _, _)| m.ops_per_sec());
+        let strata_rate = strata_rate(&summary, w);
         for (e, engine) in results.engines.iter().enumerate() {
             let Some(Some((m, min, max))) = summary.get(e).and_then(|s| s.get(w)) else {
                 continue;
@@ -139,11 +147,7 @@ pub(crate) fn write_json(results: &Results, path: &Path) -> Result<(), BoxError>
     let summary = summarize(results);
     let mut rows = Vec::new();
     for (w, workload) in results.workloads.iter().enumerate() {
-        let strata_rate = summary
-            .first()
-            .and_then(|s| s.get(w))
-            .and_then(|s| s.as_ref())
-            .map(|(m, _, _)| m.ops_per_sec());
+        let strata_rate = strata_rate(&summary, w);
         for (e, engine) in results.engines.iter().enumerate() {
             let Some(Some((m, min, max))) = summary.get(e).and_then(|s| s.get(w)) else {
                 continue;
