@@ -211,10 +211,34 @@ impl<I: Iterator<Item = Result<InternalValue>>> Iterator for CompactionStream<I>
                     // is then the newest below the threshold: it must still hide what lies
                     // beneath it, so it goes through rule 2 in turn. Copies of the cancelled
                     // value from older sources (same seqno) are skipped as duplicates.
-                    if let Some(Ok(value)) = self.inner.next() {
-                        self.last = Some((value.key.user_key, value.key.seqno));
+                    //
+                    // That holds only if the key's last delete is still there (the next version
+                    // is a tombstone) or nothing older exists anywhere: GC may have dropped that
+                    // delete's tombstone, shadowed by the value. Otherwise the weak tombstone
+                    // stays, as a plain tombstone (it reads the same), and hides what is older.
+                    let Some(Ok(value)) = self.inner.next() else {
+                        continue;
+                    };
+                    let value_seqno = value.key.seqno;
+                    self.last = Some((value.key.user_key, value_seqno));
+                    let safe = match self.inner.peek() {
+                        Some(Ok(next))
+                            if self
+                                .cmp
+                                .user(&next.key.user_key, &entry.key.user_key)
+                                .is_eq() =>
+                        {
+                            next.key.value_type.is_tombstone()
+                        }
+                        _ => self.nothing_beneath(&entry.key.user_key, value_seqno),
+                    };
+                    if safe {
+                        self.below_done = false;
+                        continue;
                     }
-                    self.below_done = false;
+                    let mut tombstone = entry;
+                    tombstone.key.value_type = ValueType::Tombstone;
+                    return Some(Ok(tombstone));
                 }
                 _ => {
                     if let Some(out) = self.filtered(entry) {
@@ -304,9 +328,10 @@ mod tests {
     #[test]
     fn a_weak_tombstone_cancels_with_the_value_beneath() {
         let input = sorted(vec![(1, 5, 3), (1, 4, 0), (2, 5, 3), (2, 4, 2)]);
+        // Floor 5: nothing outside holds a version older than 5, so key 1's pair may cancel.
         let rules = GcRules {
             threshold: 10,
-            tombstone_floor: GcRules::NO_FLOOR,
+            tombstone_floor: 5,
             cancel_weak: true,
         };
         let kept: Vec<(u8, SeqNo)> = run(&input, rules)
@@ -318,6 +343,48 @@ mod tests {
             [(2, 5)],
             "cancelled with a value; kept above a tombstone"
         );
+    }
+
+    /// Regression (model test): delete @1, write @2, weak delete @4, where a flush already
+    /// dropped the delete @1 (shadowed by @2) and an old value @0 lies outside. The pair must not
+    /// cancel; the weak tombstone stays as a tombstone.
+    #[test]
+    fn a_weak_tombstone_whose_older_delete_was_collected_does_not_cancel() {
+        let input = sorted(vec![(3, 4, 3), (3, 2, 0)]);
+        let outside = sorted(vec![(3, 0, 0)]);
+        let rules = GcRules {
+            threshold: 12,
+            tombstone_floor: 0,
+            cancel_weak: true,
+        };
+        let output: Vec<_> =
+            CompactionStream::new(input.iter().cloned().map(Ok), Comparator::default(), rules)
+                .with_beneath(vec![(Slice::from([3u8]), Slice::from([3u8]), 0)])
+                .map(|e| e.unwrap())
+                .collect();
+        let kept: Vec<(u8, SeqNo, bool)> = output
+            .iter()
+            .map(|e| {
+                (
+                    e.key.user_key[0],
+                    e.key.seqno,
+                    e.key.value_type.is_tombstone(),
+                )
+            })
+            .collect();
+        assert_eq!(kept, [(3, 4, true)]);
+        let after: Vec<_> = output.iter().chain(&outside).cloned().collect();
+        assert_eq!(read(&after, 3, 12), None);
+        // With nothing outside, the pair cancels.
+        let bottom = GcRules {
+            tombstone_floor: GcRules::BOTTOM,
+            ..rules
+        };
+        let output: Vec<_> =
+            CompactionStream::new(input.iter().cloned().map(Ok), Comparator::default(), bottom)
+                .map(|e| e.unwrap())
+                .collect();
+        assert!(output.is_empty());
     }
 
     #[test]
@@ -379,8 +446,19 @@ mod tests {
         // version: it goes with the pair.
         let mut input = sorted(vec![(1, 3, 3), (1, 2, 0)]);
         input.push(entry(1, 2, 1));
-        let kept = run(&input, rules);
-        assert!(kept.is_empty(), "{kept:?}");
+        // With a second copy beneath, the pair does not cancel: the weak tombstone stays as a
+        // plain tombstone, which reads the same.
+        let kept: Vec<(u8, SeqNo, bool)> = run(&input, rules)
+            .iter()
+            .map(|e| {
+                (
+                    e.key.user_key[0],
+                    e.key.seqno,
+                    e.key.value_type.is_tombstone(),
+                )
+            })
+            .collect();
+        assert_eq!(kept, [(1, 3, true)]);
     }
 
     proptest! {
