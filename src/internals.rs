@@ -194,6 +194,7 @@ impl TableFile {
             cmp: Comparator::default(),
             pin_index: true,
             pin_filter: true,
+            level_pins: std::sync::Arc::from([]),
         };
         Ok(Self {
             table: Arc::new(Table::open(path, &ctx)?),
@@ -490,7 +491,7 @@ pub fn read_manifest(dir: &Path) -> Result<ManifestInfo> {
 
 /// The path of table `id` in the tree at `dir`.
 pub fn table_path(dir: &Path, id: u64) -> PathBuf {
-    crate::version::recovery::table_path(&dir.join(crate::tree::TABLES_FOLDER), id)
+    crate::layout::table_path(&dir.join(crate::layout::TABLES_FOLDER), id)
 }
 
 /// The table files in `<dir>/tables/` (named `<id>.sst`), named by the manifest or not, with
@@ -499,7 +500,7 @@ pub fn table_path(dir: &Path, id: u64) -> PathBuf {
 /// # Errors
 /// `Io` if the folder cannot be listed.
 pub fn table_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let tables_dir = dir.join(crate::tree::TABLES_FOLDER);
+    let tables_dir = dir.join(crate::layout::TABLES_FOLDER);
     if !StdFs
         .exists(&tables_dir)
         .map_err(|e| Error::io("stat", Some(tables_dir.clone()), e))?
@@ -558,8 +559,9 @@ impl ReadOnlyTree {
             cmp: cmp.clone(),
             pin_index: false,
             pin_filter: false,
+            level_pins: std::sync::Arc::from([]),
         };
-        let version = open_version(&state, &dir.join(crate::tree::TABLES_FOLDER), &ctx)?;
+        let version = open_version(&state, &dir.join(crate::layout::TABLES_FOLDER), &ctx)?;
         Ok(Self {
             manifest: ManifestInfo::of(&state),
             version,

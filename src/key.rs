@@ -111,6 +111,18 @@ pub trait UserComparator: Send + Sync + 'static {
     fn is_lexicographic(&self) -> bool {
         false
     }
+
+    /// Whether [`compare`](Self::compare) may call two different byte strings equal (a
+    /// case-insensitive order, say). Bloom filters and in-block hash indexes hash a key's bytes,
+    /// so they can only rule a key out when equal means byte-equal: for a comparator that returns
+    /// `true` here, point reads skip them (and stay correct), at the cost of reading the blocks.
+    ///
+    /// The default is `true` unless the comparator [`is_lexicographic`](Self::is_lexicographic):
+    /// a custom order whose equal keys are always byte-equal (a reverse order, an order on
+    /// decoded integers with one encoding each) should return `false` to keep its filters.
+    fn can_keys_with_different_bytes_be_equal(&self) -> bool {
+        !self.is_lexicographic()
+    }
 }
 
 /// The default comparator: lexicographic byte order (like `memcmp`, shorter first on a tie).
@@ -126,7 +138,7 @@ pub struct DefaultUserComparator;
 
 impl UserComparator for DefaultUserComparator {
     fn name(&self) -> &'static str {
-        "strata.lexicographic"
+        DEFAULT_COMPARATOR_NAME
     }
 
     fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
@@ -138,11 +150,26 @@ impl UserComparator for DefaultUserComparator {
     }
 }
 
+/// The persisted name of [`DefaultUserComparator`] (the seed's name, so trees move both ways).
+pub(crate) const DEFAULT_COMPARATOR_NAME: &str = "default";
+
+/// The name earlier Strata versions stored for [`DefaultUserComparator`]; such trees keep opening.
+pub(crate) const LEGACY_DEFAULT_COMPARATOR_NAME: &str = "strata.lexicographic";
+
+/// Whether a file that stored comparator name `stored` may be read with the comparator named
+/// `supplied` (the same name, or the default comparator under its earlier name).
+pub(crate) fn comparator_names_match(stored: &str, supplied: &str) -> bool {
+    stored == supplied
+        || (stored == LEGACY_DEFAULT_COMPARATOR_NAME && supplied == DEFAULT_COMPARATOR_NAME)
+}
+
 /// The engine's handle on the user comparator; every key comparison goes through it.
 #[derive(Clone)]
 pub(crate) struct Comparator {
     user: Arc<dyn UserComparator>,
     lexicographic: bool,
+    /// Whether filters and hash indexes may rule keys out (equal means byte-equal).
+    hashable: bool,
 }
 
 impl Default for Comparator {
@@ -160,10 +187,18 @@ impl fmt::Debug for Comparator {
 impl Comparator {
     pub(crate) fn new(user: Arc<dyn UserComparator>) -> Self {
         let lexicographic = user.is_lexicographic();
+        let hashable = !user.can_keys_with_different_bytes_be_equal();
         Self {
             user,
             lexicographic,
+            hashable,
         }
+    }
+
+    /// Whether keys the comparator calls equal are always byte-equal, so that filters and hash
+    /// indexes (which hash bytes) may rule a key out.
+    pub(crate) fn equal_means_byte_equal(&self) -> bool {
+        self.hashable
     }
 
     /// The persisted name of the user comparator.

@@ -50,10 +50,13 @@ pub mod fs;
 mod guard;
 #[cfg(feature = "internals")]
 pub mod internals;
+mod iter;
 mod key;
+mod key_range;
+mod layout;
 mod memtable;
-mod merge;
-mod mvcc;
+mod poison;
+mod run_writer;
 mod seqno;
 mod slice;
 mod table;

@@ -135,7 +135,7 @@ fn another_comparator_is_refused_with_both_names() {
     .unwrap_err();
     match err {
         Error::ComparatorMismatch { stored, supplied } => {
-            assert_eq!(stored, "strata.lexicographic");
+            assert_eq!(stored, "default");
             assert_eq!(supplied, "test.reverse");
         }
         other => panic!("expected a comparator mismatch, got {other}"),

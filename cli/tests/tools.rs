@@ -205,10 +205,7 @@ fn inspect_prints_levels_runs_tables_disk_bytes_and_space_amplification_and_chan
         ),
         "a snapshot and the delete's flush"
     );
-    assert_eq!(
-        lines[2],
-        "comparator  strata.lexicographic, format version 1"
-    );
+    assert_eq!(lines[2], "comparator  default, format version 1");
     assert_eq!(lines[3], "seqnos      highest 2, next table id 3");
     let header = lines.iter().position(|l| l.starts_with("level")).unwrap();
     let words =
@@ -425,7 +422,7 @@ fn dump_table_prints_meta_footer_index_and_the_entries_within_bounds() {
     assert_eq!(field("min key"), "key000");
     assert_eq!(field("max key"), "key049");
     assert_eq!(field("block size"), "64");
-    assert_eq!(field("comparator"), "strata.lexicographic");
+    assert_eq!(field("comparator"), "default");
     let blocks: usize = field("data blocks").parse().unwrap();
     assert!(blocks > 2, "{out}");
     assert!(out.contains(&format!("\ndata blocks: {blocks}\n")), "{out}");

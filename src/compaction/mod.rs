@@ -7,6 +7,8 @@
 //! - `stream`: the compaction stream, the rules that decide which versions of a key survive a
 //!   merge (flush is its first user: a compaction of sealed memtables into level 0).
 //! - [`filter`]: compaction filters, user code that sees every value a compaction writes.
+//! - `plan`: a choice checked and completed into a job (busy tables, what must move with it);
+//!   `job`: a job's merge (stream → run writer) and the version edit placing its output.
 //! - [`CompactionResult`] and [`CompactionAction`]: what one compaction step did.
 //!
 //! `Tree::major_compact` merges everything into the last level; `Tree::drop_range` and
@@ -14,7 +16,9 @@
 
 mod fifo;
 pub mod filter;
+pub(crate) mod job;
 mod leveled;
+pub(crate) mod plan;
 pub(crate) mod stream;
 mod tiered;
 

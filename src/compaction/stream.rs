@@ -11,15 +11,21 @@
 //!
 //! Two rules then drop more:
 //! - a tombstone or weak tombstone of rule 2 with nothing beneath it is dropped: its seqno is below
-//!   `tombstone_floor` (the lowest seqno of every table outside the compaction that overlaps it;
-//!   `SeqNo::MAX` at the bottom of the tree), or below the lowest seqno of each such table whose
-//!   key range holds its key (`with_beneath`). With nothing beneath it, the key reads as absent
-//!   either way;
+//!   `tombstone_floor`, or below the lowest seqno of every source outside the compaction that may
+//!   hold its key (`with_beneath`: the tables outside the job whose key range holds it, and every
+//!   memtable, whatever its keys, since callers choose seqnos and a newer memtable may hold an
+//!   older one). With nothing beneath it, the key reads as absent either way;
 //! - with `cancel_weak`, a weak tombstone of rule 2 directly above a value cancels with it (both
 //!   dropped): a weak tombstone deletes exactly one older value (RocksDB's SingleDelete), so the
 //!   caller promises that value is the only one written since the key's last delete. The version
 //!   after the pair (that delete's tombstone, if any) then takes rule 2's place: it still hides
-//!   what lies beneath it, here or in tables outside the compaction.
+//!   what lies beneath it, here or in tables outside the compaction. No source outside the
+//!   compaction may hold a version of the key between the value and the weak tombstone (that
+//!   version would come back); else the weak tombstone stays, as a plain tombstone.
+//!
+//! [`CompactionStream::max_decided`] reports the highest seqno of a tombstone whose fate rested
+//! on what lies outside the compaction: the job checks, when it commits, that no source that
+//! appeared meanwhile (a memtable written since, a flushed table) is older than that.
 //!
 //! Every read at X >= `threshold` returns the same answer before and after (the property test
 //! below checks this against the input).
@@ -51,6 +57,15 @@ impl GcRules {
     pub(crate) const BOTTOM: SeqNo = SeqNo::MAX;
 }
 
+/// A source outside a compaction that may hold older versions of its keys.
+#[derive(Clone, Debug)]
+pub(crate) struct Beneath {
+    /// The keys it may hold; `None`: any key (a memtable).
+    pub(crate) range: Option<crate::key_range::KeyRange>,
+    pub(crate) seqno_min: SeqNo,
+    pub(crate) seqno_max: SeqNo,
+}
+
 /// A compaction filter at work in a stream.
 pub(crate) struct ActiveFilter {
     pub(crate) filter: Box<dyn CompactionFilter>,
@@ -69,8 +84,10 @@ pub(crate) struct CompactionStream<I: Iterator<Item = Result<InternalValue>>> {
     /// Whether the current key's rule-2 version was already decided (all older ones drop).
     below_done: bool,
     filter: Option<ActiveFilter>,
-    /// Tables outside the compaction that may hold older versions: `(min, max, seqno_min)`.
-    beneath: Vec<(Slice, Slice, SeqNo)>,
+    /// Sources outside the compaction that may hold older versions.
+    beneath: Vec<Beneath>,
+    /// The highest seqno of a tombstone dropped or cancelled because of `beneath`.
+    max_decided: Option<SeqNo>,
 }
 
 impl<I: Iterator<Item = Result<InternalValue>>> CompactionStream<I> {
@@ -83,26 +100,51 @@ impl<I: Iterator<Item = Result<InternalValue>>> CompactionStream<I> {
             below_done: false,
             filter: None,
             beneath: Vec::new(),
+            max_decided: None,
         }
+    }
+
+    /// The highest seqno of a tombstone whose drop or cancel relied on what lies outside the
+    /// compaction; see the module documentation.
+    pub(crate) fn max_decided(&self) -> Option<SeqNo> {
+        self.max_decided
+    }
+
+    fn decided(&mut self, seqno: SeqNo) {
+        self.max_decided = self.max_decided.max(Some(seqno));
     }
 
     /// Names the tables outside the compaction whose ranges overlap it, so that a tombstone at
     /// or above `tombstone_floor` still drops when every such table that could hold its key
     /// holds only newer versions.
-    pub(crate) fn with_beneath(mut self, beneath: Vec<(Slice, Slice, SeqNo)>) -> Self {
+    pub(crate) fn with_beneath(mut self, beneath: Vec<Beneath>) -> Self {
         self.beneath = beneath;
         self
+    }
+
+    fn may_hold(&self, source: &Beneath, key: &[u8]) -> bool {
+        source
+            .range
+            .as_ref()
+            .is_none_or(|r| r.contains_key(key, &self.cmp))
     }
 
     /// Whether nothing outside the compaction can hold a version of `key` older than `seqno`.
     fn nothing_beneath(&self, key: &[u8], seqno: SeqNo) -> bool {
         seqno < self.rules.tombstone_floor
             || (!self.beneath.is_empty()
-                && self.beneath.iter().all(|(min, max, seqno_min)| {
-                    seqno < *seqno_min
-                        || self.cmp.user(key, min).is_lt()
-                        || self.cmp.user(key, max).is_gt()
-                }))
+                && self
+                    .beneath
+                    .iter()
+                    .all(|b| seqno < b.seqno_min || !self.may_hold(b, key)))
+    }
+
+    /// Whether nothing outside the compaction can hold a version of `key` with a seqno in
+    /// `[low, high]`.
+    fn nothing_between(&self, key: &[u8], low: SeqNo, high: SeqNo) -> bool {
+        self.beneath
+            .iter()
+            .all(|b| b.seqno_max < low || b.seqno_min > high || !self.may_hold(b, key))
     }
 
     /// Runs `filter` on every value the rules keep.
@@ -202,7 +244,10 @@ impl<I: Iterator<Item = Result<InternalValue>>> Iterator for CompactionStream<I>
             self.below_done = true;
             match entry.key.value_type {
                 ValueType::Tombstone | ValueType::WeakTombstone
-                    if self.nothing_beneath(&entry.key.user_key, entry.key.seqno) => {}
+                    if self.nothing_beneath(&entry.key.user_key, entry.key.seqno) =>
+                {
+                    self.decided(entry.key.seqno);
+                }
                 ValueType::WeakTombstone
                     if self.rules.cancel_weak && self.next_is_value_of(&entry.key.user_key) =>
                 {
@@ -231,8 +276,13 @@ impl<I: Iterator<Item = Result<InternalValue>>> Iterator for CompactionStream<I>
                             next.key.value_type.is_tombstone()
                         }
                         _ => self.nothing_beneath(&entry.key.user_key, value_seqno),
-                    };
+                    } && self.nothing_between(
+                        &entry.key.user_key,
+                        value_seqno,
+                        entry.key.seqno,
+                    );
                     if safe {
+                        self.decided(entry.key.seqno);
                         self.below_done = false;
                         continue;
                     }
@@ -262,6 +312,18 @@ mod tests {
             _ => ValueType::WeakTombstone,
         };
         InternalValue::from_components([k], s.to_le_bytes(), s, vt)
+    }
+
+    /// A table outside the compaction holding key `k` at seqnos `[seqno_min, seqno_max]`.
+    fn table_beneath(k: u8, seqno_min: SeqNo, seqno_max: SeqNo) -> Beneath {
+        Beneath {
+            range: Some(crate::key_range::KeyRange::new(
+                Slice::from([k]),
+                Slice::from([k]),
+            )),
+            seqno_min,
+            seqno_max,
+        }
     }
 
     fn run(input: &[InternalValue], rules: GcRules) -> Vec<InternalValue> {
@@ -345,6 +407,36 @@ mod tests {
         );
     }
 
+    /// Regression (core review): value @4, weak delete @6 in the compaction, and a value @5 of the
+    /// same key outside it (a memtable written by a writer that took its seqno before a
+    /// rotation). Cancelling the pair would bring @5 back: the weak tombstone must stay.
+    #[test]
+    fn a_weak_tombstone_does_not_cancel_over_a_version_outside_between_the_pair() {
+        let input = sorted(vec![(3, 6, 3), (3, 4, 0)]);
+        let outside = sorted(vec![(3, 5, 0)]);
+        let rules = GcRules {
+            threshold: 12,
+            tombstone_floor: 5,
+            cancel_weak: true,
+        };
+        let memtable = Beneath {
+            range: None,
+            seqno_min: 5,
+            seqno_max: 5,
+        };
+        let mut stream =
+            CompactionStream::new(input.iter().cloned().map(Ok), Comparator::default(), rules)
+                .with_beneath(vec![memtable]);
+        let output: Vec<_> = stream.by_ref().map(|e| e.unwrap()).collect();
+        let after: Vec<_> = output.iter().chain(&outside).cloned().collect();
+        assert_eq!(read(&after, 3, 12), None, "{output:?}");
+        assert_eq!(
+            stream.max_decided(),
+            None,
+            "nothing was decided by what lies outside"
+        );
+    }
+
     /// Regression (model test): delete @1, write @2, weak delete @4, where a flush already
     /// dropped the delete @1 (shadowed by @2) and an old value @0 lies outside. The pair must not
     /// cancel; the weak tombstone stays as a tombstone.
@@ -359,7 +451,7 @@ mod tests {
         };
         let output: Vec<_> =
             CompactionStream::new(input.iter().cloned().map(Ok), Comparator::default(), rules)
-                .with_beneath(vec![(Slice::from([3u8]), Slice::from([3u8]), 0)])
+                .with_beneath(vec![table_beneath(3, 0, 0)])
                 .map(|e| e.unwrap())
                 .collect();
         let kept: Vec<(u8, SeqNo, bool)> = output
@@ -400,7 +492,7 @@ mod tests {
         };
         let output: Vec<_> =
             CompactionStream::new(input.iter().cloned().map(Ok), Comparator::default(), rules)
-                .with_beneath(vec![(Slice::from([3u8]), Slice::from([3u8]), 6)])
+                .with_beneath(vec![table_beneath(3, 6, 6)])
                 .map(|e| e.unwrap())
                 .collect();
         let kept: Vec<(u8, SeqNo)> = output
@@ -434,7 +526,7 @@ mod tests {
             tombstone_floor: 0,
             cancel_weak: true,
         };
-        let beneath = vec![(Slice::from([1u8]), Slice::from([1u8]), 0)];
+        let beneath = vec![table_beneath(1, 0, 0)];
         let kept: Vec<(u8, SeqNo)> =
             CompactionStream::new(input.iter().cloned().map(Ok), Comparator::default(), rules)
                 .with_beneath(beneath)
@@ -483,10 +575,10 @@ mod tests {
                 let part: Vec<_> = outside.iter().filter(|e| (lo..=hi).contains(&e.key.user_key[0])).collect();
                 if let (Some(first), Some(last)) = (part.first(), part.last()) {
                     let seqno_min = part.iter().map(|e| e.key.seqno).min().unwrap_or(0);
-                    beneath.push((first.key.user_key.clone(), last.key.user_key.clone(), seqno_min));
+                    beneath.push(Beneath { range: Some(crate::key_range::KeyRange::new(first.key.user_key.clone(), last.key.user_key.clone())), seqno_min, seqno_max: SeqNo::MAX });
                 }
             }
-            let floor = beneath.iter().map(|b| b.2).min().unwrap_or(GcRules::BOTTOM);
+            let floor = beneath.iter().map(|b| b.seqno_min).min().unwrap_or(GcRules::BOTTOM);
             let rules = GcRules { threshold, tombstone_floor: floor, cancel_weak: false };
             let output: Vec<_> = CompactionStream::new(inside.iter().cloned().map(Ok), Comparator::default(), rules)
                 .with_beneath(beneath)

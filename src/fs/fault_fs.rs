@@ -304,6 +304,14 @@ impl Fs for FaultFs {
         }))
     }
 
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn FsWriteFile>> {
+        Self::check(&self.plan, FaultOp::Create)?;
+        Ok(Box::new(FaultWriteFile {
+            inner: self.inner.create_new(path)?,
+            plan: Arc::clone(&self.plan),
+        }))
+    }
+
     fn open(&self, path: &Path) -> io::Result<Box<dyn FsReadFile>> {
         Self::check(&self.plan, FaultOp::Open)?;
         Ok(Box::new(FaultReadFile {

@@ -224,6 +224,25 @@ impl Fs for MemFs {
         Ok(Box::new(self.handle(&mut state, ino)?))
     }
 
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn FsWriteFile>> {
+        let mut state = self.state.lock();
+        state.mutation()?;
+        let ino = match state.lookup(path) {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", path.display()),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let (dir, name) = split(path)?;
+                state.link_new(&dir, name)?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Box::new(self.handle(&mut state, ino)?))
+    }
+
     fn open(&self, path: &Path) -> io::Result<Box<dyn FsReadFile>> {
         let mut state = self.state.lock();
         state.powered()?;

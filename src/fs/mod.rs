@@ -91,6 +91,23 @@ pub trait Fs: Send + Sync + Debug + 'static {
     /// The operating system's error.
     fn create(&self, path: &Path) -> io::Result<Box<dyn FsWriteFile>>;
 
+    /// Creates the file at `path` for appending, failing with [`io::ErrorKind::AlreadyExists`]
+    /// if it exists: new table files are created this way, so that no counter or stray file can
+    /// ever make the engine truncate a live file. The default checks [`Fs::exists`] first (not
+    /// atomic); file systems that can should create exclusively.
+    ///
+    /// # Errors
+    /// The operating system's error, or `AlreadyExists`.
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn FsWriteFile>> {
+        if self.exists(path)? {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} already exists", path.display()),
+            ));
+        }
+        self.create(path)
+    }
+
     /// Opens the file at `path` for positional reads.
     ///
     /// # Errors

@@ -81,6 +81,11 @@ impl Fs for StdFs {
         Ok(Box::new(StdWriteFile(file)))
     }
 
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn FsWriteFile>> {
+        let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        Ok(Box::new(StdWriteFile(file)))
+    }
+
     fn open(&self, path: &Path) -> io::Result<Box<dyn FsReadFile>> {
         Ok(Box::new(StdReadFile(File::open(path)?)))
     }

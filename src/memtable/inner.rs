@@ -41,6 +41,8 @@ pub struct Memtable {
     size_bytes: AtomicU64,
     /// The highest seqno written plus one; 0 while empty.
     highest_seqno_plus_one: AtomicU64,
+    /// The lowest seqno written; `u64::MAX` while empty.
+    lowest_seqno: AtomicU64,
     sealed: AtomicBool,
     writers: AtomicUsize,
 }
@@ -85,6 +87,7 @@ impl Memtable {
             len: AtomicUsize::new(0),
             size_bytes: AtomicU64::new(0),
             highest_seqno_plus_one: AtomicU64::new(0),
+            lowest_seqno: AtomicU64::new(u64::MAX),
             sealed: AtomicBool::new(false),
             writers: AtomicUsize::new(0),
         }
@@ -139,6 +142,11 @@ impl Memtable {
         if seqno >= self.highest_seqno_plus_one.load(Ordering::Relaxed) {
             self.highest_seqno_plus_one
                 .fetch_max(seqno + 1, Ordering::AcqRel);
+        }
+        // NB: likewise the lowest, so that a compaction that sees the entry's memtable also
+        // sees how old it may be (seqnos arrive out of order across rotations).
+        if seqno < self.lowest_seqno.load(Ordering::Relaxed) {
+            self.lowest_seqno.fetch_min(seqno, Ordering::AcqRel);
         }
         let record = self.values.append(value_type, value);
         // SAFETY: `record` was just appended to this memtable's own value store.
@@ -212,6 +220,14 @@ impl Memtable {
         self.highest_seqno_plus_one
             .load(Ordering::Acquire)
             .checked_sub(1)
+    }
+
+    /// The lowest seqno written, if any.
+    pub(crate) fn get_lowest_seqno(&self) -> Option<SeqNo> {
+        match self.lowest_seqno.load(Ordering::Acquire) {
+            u64::MAX => None,
+            lowest => Some(lowest),
+        }
     }
 
     /// An iterator over every entry in internal key order.

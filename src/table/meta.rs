@@ -369,7 +369,7 @@ mod tests {
                 index_compression: 0,
                 filter_bits_per_key_milli: 10_000,
             },
-            comparator: "strata.lexicographic".into(),
+            comparator: "default".into(),
             weak_tombstone_reclaimable: 1,
         }
     }

@@ -65,7 +65,25 @@ pub(crate) struct TableContext {
     pub(crate) cmp: Comparator,
     pub(crate) pin_index: bool,
     pub(crate) pin_filter: bool,
+    /// Per level, whether its tables pin their index and filter (`(index, filter)`; the last
+    /// entry repeats). Empty: `pin_index` and `pin_filter` hold for every level.
+    pub(crate) level_pins: Arc<[(bool, bool)]>,
 }
+
+impl TableContext {
+    /// The context for opening a table of `level`: that level's pinning.
+    pub(crate) fn at_level(&self, level: usize) -> Self {
+        let mut ctx = self.clone();
+        if let Some(&(index, filter)) = self.level_pins.get(level).or(self.level_pins.last()) {
+            ctx.pin_index = index;
+            ctx.pin_filter = filter;
+        }
+        ctx
+    }
+}
+
+/// Where the paths of obsolete tables go once their last reader drops them.
+pub(crate) type ObsoleteSink = Arc<parking_lot::Mutex<Vec<PathBuf>>>;
 
 /// An open table file; see the module documentation.
 pub(crate) struct Table {
@@ -84,7 +102,8 @@ pub(crate) struct Table {
     pinned_filter: Option<Slice>,
     /// Set once a durable version edit removed this table: the file is deleted when the last
     /// reader lets go of the table.
-    obsolete: std::sync::atomic::AtomicBool,
+    /// Set once the table left every version: where its file goes when the last reader drops it.
+    obsolete: std::sync::OnceLock<ObsoleteSink>,
 }
 
 impl std::fmt::Debug for Table {
@@ -164,7 +183,7 @@ impl Table {
         };
         let meta = TableMeta::decode(&read_raw(footer.meta, BlockType::Meta)?)
             .map_err(|what| corruption(path, footer.meta.offset, what))?;
-        if meta.comparator != ctx.cmp.name() {
+        if !crate::key::comparator_names_match(&meta.comparator, ctx.cmp.name()) {
             return Err(Error::ComparatorMismatch {
                 stored: meta.comparator.clone(),
                 supplied: ctx.cmp.name().to_string(),
@@ -195,7 +214,7 @@ impl Table {
             footer,
             pinned_index: ctx.pin_index.then_some(index),
             pinned_filter,
-            obsolete: std::sync::atomic::AtomicBool::new(false),
+            obsolete: std::sync::OnceLock::new(),
         })
     }
 
@@ -360,16 +379,24 @@ impl Table {
         let Some(target) = seqno.checked_sub(1) else {
             return Ok(None);
         };
-        if !self.key_in_range(key) || !self.filter_may_contain(key, hash)? {
+        // NB: filters and hash indexes hash bytes; they rule nothing out for a comparator that
+        // may call different bytes equal.
+        let hashable = self.cmp.equal_means_byte_equal();
+        if !self.key_in_range(key) || (hashable && !self.filter_may_contain(key, hash)?) {
             return Ok(None);
         }
         let Some(handle) = self.find_data_block(key, target)? else {
             return Ok(None);
         };
         let block = self.data_block(handle, BlockType::Data)?;
-        block
-            .point_get(&self.cmp, key, target)
-            .map_err(|what| corruption(&self.path, handle.offset, what))
+        if hashable {
+            block.point_get(&self.cmp, key, target)
+        } else {
+            block
+                .seek(&self.cmp, key, target)
+                .map(|found| found.filter(|e| self.cmp.user(&e.key.user_key, key).is_eq()))
+        }
+        .map_err(|what| corruption(&self.path, handle.offset, what))
     }
 
     /// The footer: where the index, filter and meta blocks lie.
@@ -464,9 +491,17 @@ impl Table {
 impl Table {
     /// Marks the table's file for deletion once no reader holds the table. Call only after the
     /// version edit that removes the table is durable.
-    pub(crate) fn mark_obsolete(&self) {
-        self.obsolete
-            .store(true, std::sync::atomic::Ordering::Release);
+    /// Whether the table keeps its (top-level) index and its filter in memory.
+    #[cfg(test)]
+    pub(crate) fn pins(&self) -> (bool, bool) {
+        (self.pinned_index.is_some(), self.pinned_filter.is_some())
+    }
+
+    /// Marks the table as gone from every version: when the last reader drops it, its path is
+    /// handed to `sink`, whose owner deletes the file later on a maintenance call (never on the
+    /// reader's thread).
+    pub(crate) fn mark_obsolete(&self, sink: &ObsoleteSink) {
+        let _ = self.obsolete.set(Arc::clone(sink));
     }
 }
 
@@ -475,9 +510,8 @@ impl Drop for Table {
         if let FileSource::Shared(table) = &self.source {
             table.remove(self.cache_id);
         }
-        if *self.obsolete.get_mut() {
-            // NB: best effort; a file left behind is an orphan the next open removes.
-            let _ = self.fs.remove(&self.path);
+        if let Some(sink) = self.obsolete.get() {
+            sink.lock().push(std::mem::take(&mut self.path));
         }
     }
 }

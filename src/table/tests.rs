@@ -32,6 +32,7 @@ fn ctx(cache_bytes: u64, descriptors: bool) -> TableContext {
         cmp: Comparator::default(),
         pin_index: true,
         pin_filter: false,
+        level_pins: std::sync::Arc::from([]),
     }
 }
 
@@ -288,7 +289,7 @@ fn another_comparator_is_refused_at_open() {
     context.cmp = Comparator::new(Arc::new(Rev));
     match Table::open(&path, &context) {
         Err(Error::ComparatorMismatch { stored, supplied }) => {
-            assert_eq!(stored, "strata.lexicographic");
+            assert_eq!(stored, "default");
             assert_eq!(supplied, "test.rev");
         }
         other => panic!("expected a comparator mismatch, got {other:?}"),

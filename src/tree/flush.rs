@@ -21,17 +21,16 @@ use std::ops::Bound;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, PoisonError};
 
-use super::inner::{SuperVersion, Tree};
+use super::handle::Tree;
+use super::super_version::SuperVersion;
 use crate::compaction::stream::{CompactionStream, GcRules};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::iter::merging::{BoxedSource, MergingIter};
 use crate::memtable::{Memtable, MemtableIter};
-use crate::merge::{BoxedSource, Merger};
+use crate::run_writer::{RunWriter, WrittenRun};
 use crate::seqno::SeqNo;
 use crate::table::reader::Table;
-use crate::table::writer::TableWriter;
 use crate::version::edit::VersionEdit;
-use crate::version::recovery::snapshot;
-use crate::version::{Run, Version};
 
 impl Tree {
     /// The lock that serializes flushes; pass it to [`Tree::flush`].
@@ -81,9 +80,7 @@ impl Tree {
     /// ```
     pub fn flush_active_memtable(&self, seqno_threshold: SeqNo) -> Result<()> {
         let lock = self.get_flush_lock();
-        if self.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
+        self.0.versions.poison.check()?;
         self.rotate_memtable();
         self.flush(&lock, seqno_threshold).map(|_| ())
     }
@@ -95,10 +92,8 @@ impl Tree {
     /// # Errors
     /// As [`Tree::flush_active_memtable`].
     pub fn flush(&self, _lock: &MutexGuard<'_, ()>, seqno_threshold: SeqNo) -> Result<Option<u64>> {
-        if self.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
-        self.prune_history(seqno_threshold);
+        self.0.versions.poison.check()?;
+        self.release_below(seqno_threshold);
         let flushing: Vec<Arc<Memtable>> = self.super_version().sealed.clone();
         if flushing.is_empty() {
             return Ok(None);
@@ -106,29 +101,31 @@ impl Tree {
         for memtable in &flushing {
             memtable.wait_for_writers();
         }
-        let written = match self.write_run(&flushing, seqno_threshold) {
-            Ok(written) => written,
-            Err(err) => {
-                if matches!(err, Error::Io { .. }) {
-                    self.0.poisoned.store(true, Ordering::Release);
-                }
-                return Err(err);
-            }
-        };
-        let (tables, bytes) = written;
-        if !self.publish_run(&flushing, tables)? {
+        let written = self
+            .write_run(&flushing, seqno_threshold)
+            .map_err(|err| self.0.versions.poison.on_io(err))?;
+        let bytes = written.bytes;
+        if !self.publish_run(&flushing, &written.tables)? {
             return Ok(None);
         }
         self.0.bytes_flushed.fetch_add(bytes, Ordering::Relaxed);
         Ok(Some(bytes))
     }
 
-    /// Writes `memtables` as tables; returns them opened, in key order, and the bytes written.
-    fn write_run(
-        &self,
-        memtables: &[Arc<Memtable>],
-        threshold: SeqNo,
-    ) -> Result<(Vec<Arc<Table>>, u64)> {
+    /// The run writer of this tree.
+    pub(crate) fn run_writer(&self) -> RunWriter<'_> {
+        let inner = &self.0;
+        RunWriter {
+            config: &inner.config,
+            cmp: &inner.cmp,
+            files: &inner.versions.files,
+            tables_dir: &inner.tables_dir,
+            table_ctx: &inner.table_ctx,
+        }
+    }
+
+    /// Writes `memtables` as tables of level 0.
+    fn write_run(&self, memtables: &[Arc<Memtable>], threshold: SeqNo) -> Result<WrittenRun> {
         let inner = &self.0;
         let sources: Vec<BoxedSource> = memtables
             .iter()
@@ -144,99 +141,27 @@ impl Tree {
                 )
             })
             .collect();
-        // NB: level 0 is never the bottom, and a flush does not cancel weak tombstones: the
-        // single-delete promise is the compaction's to rely on, with the whole key in view.
+        // NB: a flush drops no tombstone and cancels no weak tombstone: older versions of a key
+        // may sit anywhere (tables, and other memtables, whose seqnos callers choose).
         let rules = GcRules {
             threshold,
             tombstone_floor: GcRules::NO_FLOOR,
             cancel_weak: false,
         };
         let stream = CompactionStream::new(
-            Merger::new(sources, inner.cmp.clone()),
+            MergingIter::new(sources, inner.cmp.clone()),
             inner.cmp.clone(),
             rules,
         );
-        self.write_tables(stream, 0, inner.config.table_target_size)
+        self.run_writer()
+            .write(stream, 0, inner.config.table_target_size)
     }
 
-    /// Writes a sorted stream as tables of `level`, cut at `target_size` between user keys;
-    /// syncs each file and then the directory; returns the tables opened, in key order, and the
-    /// bytes written. On an error the files written are removed (best effort).
-    pub(crate) fn write_tables(
-        &self,
-        stream: impl Iterator<Item = Result<crate::key::InternalValue>>,
-        level: usize,
-        target_size: u64,
-    ) -> Result<(Vec<Arc<Table>>, u64)> {
-        let inner = &self.0;
-        let mut stream = stream.peekable();
-        let mut tables = Vec::new();
-        let mut bytes = 0;
-        let mut created = Vec::new();
-        let result = (|| -> Result<()> {
-            while stream.peek().is_some() {
-                let id = inner.next_table_id.fetch_add(1, Ordering::AcqRel);
-                let path = inner.tables_dir.join(format!("{id}.sst"));
-                let file = inner
-                    .config
-                    .fs
-                    .create(&path)
-                    .map_err(|e| Error::io("create table", Some(path.clone()), e))?;
-                created.push(path.clone());
-                let mut writer = TableWriter::new(
-                    file,
-                    &path,
-                    inner.config.writer_options(level, id),
-                    inner.cmp.clone(),
-                );
-                let mut last_key: Option<crate::slice::Slice> = None;
-                while let Some(entry) = stream.next_if(|next| {
-                    // Cut only between user keys, once the table reached its target size.
-                    // A table always takes at least one entry, whatever the target size.
-                    let full = writer.entry_count() > 0 && writer.size_bytes() >= target_size;
-                    let same_key = match (next, &last_key) {
-                        (Ok(e), Some(k)) => inner.cmp.user(&e.key.user_key, k).is_eq(),
-                        _ => false,
-                    };
-                    !full || same_key
-                }) {
-                    let entry = entry?;
-                    writer.add(
-                        &entry.key.user_key,
-                        entry.key.seqno,
-                        entry.key.value_type,
-                        &entry.value,
-                    )?;
-                    last_key = Some(entry.key.user_key);
-                }
-                if let Some((_, size)) = writer.finish()? {
-                    bytes += size;
-                    tables.push(path);
-                }
-            }
-            inner
-                .config
-                .fs
-                .sync_dir(&inner.tables_dir)
-                .map_err(|e| Error::io("fsync directory", Some(inner.tables_dir.clone()), e))?;
-            Ok(())
-        })();
-        let opened = result.and_then(|()| {
-            tables
-                .iter()
-                .map(|path| Table::open(path, &inner.table_ctx).map(Arc::new))
-                .collect::<Result<Vec<_>>>()
-        });
-        match opened {
-            Ok(opened) => Ok((opened, bytes)),
-            Err(err) => {
-                for path in &created {
-                    // NB: best effort; a leftover file is never named by a version.
-                    let _ = inner.config.fs.remove(path);
-                }
-                Err(err)
-            }
-        }
+    /// The durable-through seqno once `next` is published: every write below it is in a table.
+    /// The lowest seqno still in a memtable, or the write counter when none holds anything.
+    pub(crate) fn durable_through(&self, next: &SuperVersion) -> SeqNo {
+        next.lowest_memtable_seqno()
+            .unwrap_or_else(|| self.0.config.seqno.get())
     }
 
     /// Commits `tables` as the newest level-0 run to the manifest, then publishes it and drops
@@ -245,10 +170,11 @@ impl Tree {
     ///
     /// # Errors
     /// `Io` if the manifest cannot be written; the tree is then poisoned, the flushed memtables stay
-    /// readable, and the table files are left for the next open to remove.
-    fn publish_run(&self, flushed: &[Arc<Memtable>], tables: Vec<Arc<Table>>) -> Result<bool> {
+    /// readable, and the table files are left for the next open to remove. `Poisoned` if another
+    /// step failed meanwhile (checked right before the append).
+    fn publish_run(&self, flushed: &[Arc<Memtable>], tables: &[Arc<Table>]) -> Result<bool> {
         let inner = &self.0;
-        let _guard = inner.version_lock.lock();
+        let mut lock = inner.versions.lock();
         let current = inner.super_version.load_full();
         let still_sealed = current.sealed.len() >= flushed.len()
             && current
@@ -257,68 +183,34 @@ impl Tree {
                 .zip(flushed)
                 .all(|(a, b)| Arc::ptr_eq(a, b));
         if !still_sealed {
-            for table in &tables {
+            for table in tables {
                 let _ = inner.config.fs.remove(table.path());
             }
             return Ok(false);
         }
-        if !tables.is_empty() {
-            let highest = tables
-                .iter()
-                .map(|t| t.meta().seqno_max)
-                .chain(current.version.tables().map(|t| t.meta().seqno_max))
-                .max();
-            let edit = VersionEdit {
-                next_table_id: Some(inner.next_table_id.load(Ordering::Acquire)),
-                highest_seqno: highest,
-                add_runs: vec![(0, tables.iter().map(|t| t.meta().table_id).collect())],
-                ..VersionEdit::default()
-            };
-            let mut manifest = inner.manifest.lock();
-            if let Err(err) = manifest.append(&edit) {
-                inner.poisoned.store(true, Ordering::Release);
-                return Err(err);
-            }
-        }
-        let version = if tables.is_empty() {
-            Arc::clone(&current.version)
-        } else {
-            Arc::new(current.version.with_l0_run(Run::new(tables)))
-        };
-        inner.super_version.store(Arc::new(SuperVersion {
+        let mut next = SuperVersion {
             active: Arc::clone(&current.active),
             sealed: current
                 .sealed
                 .get(flushed.len()..)
                 .unwrap_or_default()
                 .to_vec(),
-            version: Arc::clone(&version),
-        }));
-        self.rewrite_manifest_if_large(&version);
+            version: Arc::clone(lock.current()),
+        };
+        // NB: an empty flush is recorded too: it advances the durable-through seqno, so that a
+        // write-ahead log above the tree is never pinned by an idle or emptied memtable.
+        let edit = VersionEdit {
+            add_runs: if tables.is_empty() {
+                Vec::new()
+            } else {
+                vec![(0, tables.iter().map(|t| t.meta().table_id).collect())]
+            },
+            durable_through: Some(self.durable_through(&next)),
+            ..VersionEdit::default()
+        };
+        next.version = lock.log_and_apply(edit, tables)?;
+        self.publish(&lock, next);
         Ok(true)
-    }
-
-    /// Rewrites the manifest as one snapshot once it outgrows its bound. Called with the version
-    /// lock held, so the snapshot is the latest version.
-    pub(crate) fn rewrite_manifest_if_large(&self, version: &Version) {
-        let inner = &self.0;
-        let mut manifest = inner.manifest.lock();
-        if !manifest.needs_rewrite(inner.config.manifest_rewrite_bytes) {
-            return;
-        }
-        let highest = version.tables().map(|t| t.meta().seqno_max).max();
-        let snapshot = snapshot(
-            inner.cmp.name(),
-            version,
-            inner.next_table_id.load(Ordering::Acquire),
-            highest,
-        );
-        // NB: the flush itself is already durable (its edit is in the old manifest, which CURRENT
-        // names until the rewrite's rename lands). A failed rewrite leaves the manifest files in
-        // an unknown state, so later manifest writes are refused, but this flush still succeeded.
-        if manifest.rewrite(&snapshot).is_err() {
-            inner.poisoned.store(true, Ordering::Release);
-        }
     }
 }
 

@@ -2,19 +2,19 @@
 //!
 //! A scan takes the current SuperVersion, opens one source per memtable and one per run of tables
 //! (plus the optional `index` overlay, at its own seqno) bounded by the range, merges them
-//! ([`Merger`]) and picks the visible version per key ([`MvccStream`]). The iterator owns its SuperVersion and its bounds, so
+//! ([`MergingIter`]) and picks the visible version per key ([`MvccStream`]). The iterator owns its SuperVersion and its bounds, so
 //! it is `Send + 'static` and may outlive the tree handle.
 
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use super::inner::Tree;
+use super::handle::Tree;
 use crate::error::Result;
 use crate::guard::IterGuardImpl;
+use crate::iter::merging::{BoxedSource, MergingIter};
+use crate::iter::mvcc::MvccStream;
 use crate::key::{Comparator, InternalValue};
 use crate::memtable::{Memtable, MemtableIter};
-use crate::merge::{BoxedSource, Merger};
-use crate::mvcc::MvccStream;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 use crate::version::{RunIter, Version};
@@ -60,9 +60,9 @@ pub(crate) fn scan_version(
     cmp: &Comparator,
     bounds: OwnedBounds,
     seqno: SeqNo,
-) -> MvccStream<Merger> {
+) -> MvccStream<MergingIter> {
     let sources = run_sources(version, cmp, &bounds, seqno).collect();
-    MvccStream::new(Merger::new(sources, cmp.clone()), cmp.clone())
+    MvccStream::new(MergingIter::new(sources, cmp.clone()), cmp.clone())
 }
 
 impl Tree {
@@ -72,7 +72,7 @@ impl Tree {
         bounds: OwnedBounds,
         seqno: SeqNo,
         index: Option<(Arc<Memtable>, SeqNo)>,
-    ) -> MvccStream<Merger> {
+    ) -> MvccStream<MergingIter> {
         let super_version = self.super_version_for(seqno);
         let mut sources: Vec<BoxedSource> = Vec::with_capacity(2 + super_version.sealed.len());
         if let Some((memtable, index_seqno)) = index {
@@ -91,7 +91,10 @@ impl Tree {
             &bounds,
             seqno,
         ));
-        MvccStream::new(Merger::new(sources, self.0.cmp.clone()), self.0.cmp.clone())
+        MvccStream::new(
+            MergingIter::new(sources, self.0.cmp.clone()),
+            self.0.cmp.clone(),
+        )
     }
 
     /// The visible entries whose keys start with `prefix`.

@@ -1,7 +1,11 @@
 //! [`Tree`]: the orchestration layer, the only place that wires the engine's layers together.
 //!
-//! - [`inner`]: the handle, opening (directory and lock), the SuperVersion and its publication,
-//!   memtable rotation and introspection;
+//! - [`handle`]: the handle, opening (directory and lock), memtable rotation and introspection;
+//! - [`super_version`]: the SuperVersion readers load, its publication, and the history kept for
+//!   reads at older seqnos;
+//! - [`flush`]: sealed memtables to a level-0 run; [`compact`]: compaction steps (planning in
+//!   [`crate::compaction::plan`], the merge in [`crate::compaction::job`]);
+//! - [`maintenance`]: `drop_range` and `clear`;
 //! - [`write`]: insert, remove, remove_weak;
 //! - [`read`]: point reads (get, multi_get, contains_key, size_of);
 //! - [`iter`]: scans (iter, range, prefix) and what is built on them; also a scan of a version's
@@ -9,18 +13,20 @@
 //!
 //! Thread safety: `Tree` is `Clone + Send + Sync` (an `Arc` inside). Writers touch only the active
 //! memtable (no lock). Readers take the current SuperVersion with one atomic load and never wait.
-//! Structural changes (rotation) hold one mutex only while building and publishing the next
-//! SuperVersion. `Tree` starts no threads.
+//! Structural changes hold the version lock (the version set's) only while committing an edit and
+//! publishing the next SuperVersion. `Tree` starts no threads.
 
 mod compact;
 mod flush;
-mod inner;
+mod handle;
 mod iter;
+mod maintenance;
 mod read;
+#[cfg(test)]
+mod regressions;
+mod super_version;
 mod write;
 
-#[cfg(feature = "internals")]
-pub(crate) use inner::TABLES_FOLDER;
-pub use inner::{AbstractTree, Tree};
+pub use handle::{AbstractTree, Tree};
 #[cfg(feature = "internals")]
 pub(crate) use iter::scan_version;

@@ -8,7 +8,8 @@
 //! whose key range holds the key, and a table's filter is probed with one key hash computed once
 //! for the whole read.
 
-use super::inner::{SuperVersion, Tree};
+use super::handle::Tree;
+use super::super_version::SuperVersion;
 use crate::error::Result;
 use crate::key::{InternalValue, ValueType};
 use crate::memtable::Memtable;
@@ -22,12 +23,7 @@ impl Tree {
         // NB: load the current SuperVersion before looking at the history (see
         // `super_version_for`); most reads are above every kept step and stop here.
         let current = self.0.super_version.load();
-        if seqno
-            > self
-                .0
-                .history_max
-                .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if !self.history_reaches(seqno) {
             return self.get_in(&current, key, seqno);
         }
         drop(current);

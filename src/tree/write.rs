@@ -4,7 +4,7 @@
 //! memtable in the meantime, it reloads the SuperVersion and writes to the new active one. So a
 //! write never lands in a memtable after a flush has waited for its writers.
 
-use super::inner::Tree;
+use super::handle::Tree;
 use crate::key::ValueType;
 use crate::seqno::SeqNo;
 use crate::slice::{UserKey, UserValue};

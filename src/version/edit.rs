@@ -12,12 +12,32 @@
 //!                             in key order; the run becomes the newest run of its level
 //! tag 6  remove table         table id: varint u64
 //! tag 7  durable through      varint u64: every write with a lower seqno is in a table
+//! tag 8  insert run           level: u8, position: varint (0: as the oldest run of the level;
+//!                             n > 0: just before the run holding table n - 1), table count:
+//!                             varint, table ids: varint u64 each, in key order
 //! ```
+//!
+//! [`VersionEdit::apply`] is the only code that interprets an edit: live commits and recovery
+//! both call it, on a [`Shape`] (levels of runs of table ids). It refuses an edit that names a
+//! table twice, removes a table that is not there, names a level past the last, or anchors a run
+//! at a table that is not in that level: a manifest that says so is corrupt.
 //!
 //! Tags are persisted values: never renumber. A decoder refuses unknown tags.
 
+use std::collections::HashSet;
+
+use super::{LEVEL_COUNT, Shape};
 use crate::coding::{decode_varint_u64, put_varint_u64};
 use crate::error::CorruptionKind;
+
+/// Where an inserted run goes in its level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunPosition {
+    /// After every run of the level: the oldest.
+    Oldest,
+    /// Just before the run holding this table.
+    Before(u64),
+}
 
 /// One change of the version, as stored in the manifest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +50,9 @@ pub(crate) struct VersionEdit {
     pub(crate) add_runs: Vec<(u8, Vec<u64>)>,
     pub(crate) remove_tables: Vec<u64>,
     pub(crate) durable_through: Option<u64>,
+    /// Runs inserted at a position: (level, position, table ids in key order), applied after
+    /// `add_runs`, in order.
+    pub(crate) insert_runs: Vec<(u8, RunPosition, Vec<u64>)>,
 }
 
 const TAG_COMPARATOR: u8 = 1;
@@ -39,6 +62,7 @@ const TAG_HIGHEST_SEQNO: u8 = 4;
 const TAG_ADD_RUN: u8 = 5;
 const TAG_REMOVE_TABLE: u8 = 6;
 const TAG_DURABLE_THROUGH: u8 = 7;
+const TAG_INSERT_RUN: u8 = 8;
 
 impl VersionEdit {
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -77,7 +101,79 @@ impl VersionEdit {
             out.push(TAG_DURABLE_THROUGH);
             put_varint_u64(&mut out, seqno);
         }
+        for (level, position, ids) in &self.insert_runs {
+            out.push(TAG_INSERT_RUN);
+            out.push(*level);
+            put_varint_u64(
+                &mut out,
+                match position {
+                    RunPosition::Oldest => 0,
+                    RunPosition::Before(id) => id.saturating_add(1),
+                },
+            );
+            put_varint_u64(&mut out, ids.len() as u64);
+            for id in ids {
+                put_varint_u64(&mut out, *id);
+            }
+        }
         out
+    }
+
+    /// Applies the edit to `shape`: removals first, then the added runs (each the newest of its
+    /// level), then the inserted runs. Touches nothing on error only if the caller discards the
+    /// shape; see the module documentation for what is refused.
+    pub(crate) fn apply(&self, shape: &mut Shape) -> Result<(), CorruptionKind> {
+        let mut present: HashSet<u64> = shape.ids().collect();
+        for id in &self.remove_tables {
+            if !present.remove(id) {
+                return Err(CorruptionKind::InvalidField(
+                    "removed table is not in the version",
+                ));
+            }
+            for level in &mut shape.levels {
+                for run in level.iter_mut() {
+                    run.retain(|t| t != id);
+                }
+                level.retain(|run| !run.is_empty());
+            }
+        }
+        let mut claim = |ids: &[u64]| -> Result<(), CorruptionKind> {
+            for id in ids {
+                if !present.insert(*id) {
+                    return Err(CorruptionKind::InvalidField("table named twice"));
+                }
+            }
+            Ok(())
+        };
+        for (level, ids) in &self.add_runs {
+            claim(ids)?;
+            let slot = shape
+                .levels
+                .get_mut(usize::from(*level))
+                .ok_or(CorruptionKind::InvalidField("level"))?;
+            if !ids.is_empty() {
+                slot.insert(0, ids.clone());
+            }
+        }
+        for (level, position, ids) in &self.insert_runs {
+            claim(ids)?;
+            let slot = shape
+                .levels
+                .get_mut(usize::from(*level))
+                .ok_or(CorruptionKind::InvalidField("level"))?;
+            let at = match position {
+                RunPosition::Oldest => slot.len(),
+                RunPosition::Before(anchor) => slot
+                    .iter()
+                    .position(|run| run.contains(anchor))
+                    .ok_or(CorruptionKind::InvalidField("run anchor"))?,
+            };
+            if !ids.is_empty() {
+                slot.insert(at, ids.clone());
+            }
+        }
+        debug_assert_eq!(shape.levels.len(), LEVEL_COUNT);
+        Ok(())
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CorruptionKind> {
@@ -118,7 +214,7 @@ impl VersionEdit {
                     pos += 1;
                     let count = varint(&mut pos)?;
                     // NB: every id takes at least one byte, so the count is bounded by the input.
-                    if count > (bytes.len() - pos) as u64 {
+                    if count > bytes.len().saturating_sub(pos) as u64 {
                         return Err(CorruptionKind::InvalidField("run length"));
                     }
                     let ids = (0..count)
@@ -128,6 +224,22 @@ impl VersionEdit {
                 }
                 TAG_REMOVE_TABLE => edit.remove_tables.push(varint(&mut pos)?),
                 TAG_DURABLE_THROUGH => edit.durable_through = Some(varint(&mut pos)?),
+                TAG_INSERT_RUN => {
+                    let level = *bytes.get(pos).ok_or(CorruptionKind::Truncated)?;
+                    pos += 1;
+                    let position = match varint(&mut pos)? {
+                        0 => RunPosition::Oldest,
+                        n => RunPosition::Before(n - 1),
+                    };
+                    let count = varint(&mut pos)?;
+                    if count > bytes.len().saturating_sub(pos) as u64 {
+                        return Err(CorruptionKind::InvalidField("run length"));
+                    }
+                    let ids = (0..count)
+                        .map(|_| varint(&mut pos))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    edit.insert_runs.push((level, position, ids));
+                }
                 _ => return Err(CorruptionKind::InvalidField("manifest tag")),
             }
         }
@@ -150,12 +262,17 @@ mod tests {
             add_runs: vec![(0, vec![3, 4])],
             remove_tables: vec![1],
             durable_through: Some(301),
+            insert_runs: vec![
+                (0, RunPosition::Before(3), vec![6]),
+                (1, RunPosition::Oldest, vec![]),
+            ],
         };
         let bytes = edit.encode();
         assert_eq!(
             bytes,
             [
-                1, 1, b'c', 2, 1, 0, 0, 0, 3, 5, 4, 0xac, 0x02, 5, 0, 2, 3, 4, 6, 1, 7, 0xad, 0x02
+                1, 1, b'c', 2, 1, 0, 0, 0, 3, 5, 4, 0xac, 0x02, 5, 0, 2, 3, 4, 6, 1, 7, 0xad, 0x02,
+                8, 0, 4, 1, 6, 8, 1, 0, 0
             ]
         );
         assert_eq!(VersionEdit::decode(&bytes), Ok(edit));
@@ -164,6 +281,68 @@ mod tests {
         for len in 1..bytes.len() {
             // A cut inside a field is an error; a cut between fields decodes a shorter edit.
             let _ = VersionEdit::decode(&bytes[..len]);
+        }
+    }
+
+    fn shape(levels: &[&[&[u64]]]) -> Shape {
+        let mut shape = Shape::default();
+        for (slot, runs) in shape.levels.iter_mut().zip(levels) {
+            *slot = runs.iter().map(|r| r.to_vec()).collect();
+        }
+        shape
+    }
+
+    #[test]
+    fn apply_removes_adds_and_inserts_runs_in_place() {
+        let mut s = shape(&[&[&[5], &[3, 4], &[1]], &[&[0]]]);
+        let edit = VersionEdit {
+            remove_tables: vec![3, 4, 5],
+            add_runs: vec![(0, vec![9])],
+            insert_runs: vec![
+                (0, RunPosition::Before(1), vec![7, 8]),
+                (1, RunPosition::Oldest, vec![2]),
+            ],
+            ..VersionEdit::default()
+        };
+        edit.apply(&mut s).unwrap();
+        assert_eq!(s, shape(&[&[&[9], &[7, 8], &[1]], &[&[0], &[2]]]));
+    }
+
+    #[test]
+    fn apply_refuses_what_a_sound_manifest_never_says() {
+        let base = shape(&[&[&[1]], &[&[2]]]);
+        let refused = [
+            VersionEdit {
+                add_runs: vec![(0, vec![1])],
+                ..VersionEdit::default()
+            },
+            VersionEdit {
+                add_runs: vec![(0, vec![7, 7])],
+                ..VersionEdit::default()
+            },
+            VersionEdit {
+                add_runs: vec![(0, vec![7]), (3, vec![7])],
+                ..VersionEdit::default()
+            },
+            VersionEdit {
+                remove_tables: vec![9],
+                ..VersionEdit::default()
+            },
+            VersionEdit {
+                remove_tables: vec![1, 1],
+                ..VersionEdit::default()
+            },
+            VersionEdit {
+                add_runs: vec![(LEVEL_COUNT as u8, vec![8])],
+                ..VersionEdit::default()
+            },
+            VersionEdit {
+                insert_runs: vec![(0, RunPosition::Before(2), vec![8])],
+                ..VersionEdit::default()
+            },
+        ];
+        for edit in refused {
+            assert!(edit.apply(&mut base.clone()).is_err(), "{edit:?}");
         }
     }
 

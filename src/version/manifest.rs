@@ -25,27 +25,12 @@ use super::edit::VersionEdit;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsWriteFile};
 
-/// The file naming the live manifest.
-pub(crate) const CURRENT: &str = "CURRENT";
-const CURRENT_TMP: &str = "CURRENT.tmp";
+use crate::layout::CURRENT_TMP;
+pub(crate) use crate::layout::{CURRENT, manifest_name, manifest_number};
 const MAGIC: [u8; 2] = *b"SE";
 const HEADER_LEN: usize = 14;
 /// A manifest past this size is rewritten as one snapshot record (`Config` may lower it).
 pub(crate) const REWRITE_BYTES: u64 = 1 << 20;
-
-/// The file name of manifest `number`.
-pub(crate) fn manifest_name(number: u64) -> String {
-    format!("MANIFEST-{number:06}")
-}
-
-/// The number of a manifest file name, if it is one.
-pub(crate) fn manifest_number(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("MANIFEST-")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
 
 fn encode_record(edit: &VersionEdit) -> Vec<u8> {
     let payload = edit.encode();
@@ -195,6 +180,9 @@ pub(crate) struct ManifestWriter {
     number: u64,
     file: Box<dyn FsWriteFile>,
     size: u64,
+    /// Set by the first failed append or rewrite: the tail (or which manifest `CURRENT` names)
+    /// is unknown from then on, so every later append and rewrite is refused.
+    failed: bool,
 }
 
 impl ManifestWriter {
@@ -228,22 +216,37 @@ impl ManifestWriter {
             number,
             file,
             size: record.len() as u64,
+            failed: false,
         })
     }
 
-    /// Appends `edit` and syncs it. After an error the manifest's tail is unknown: the caller
-    /// must poison the tree.
+    /// Appends `edit` and syncs it. After an error the manifest's tail is unknown: this writer
+    /// refuses every later append (`Error::Poisoned`), and the caller must poison the tree.
     pub(crate) fn append(&mut self, edit: &VersionEdit) -> Result<()> {
+        if self.failed {
+            return Err(Error::Poisoned);
+        }
         let path = self.dir.join(manifest_name(self.number));
         let record = encode_record(edit);
-        self.file
+        let result = self
+            .file
             .append(&record)
-            .map_err(|e| Error::io("write manifest", Some(path.clone()), e))?;
-        self.file
-            .sync()
-            .map_err(|e| Error::io("fsync manifest", Some(path), e))?;
-        self.size += record.len() as u64;
-        Ok(())
+            .map_err(|e| Error::io("write manifest", Some(path.clone()), e))
+            .and_then(|()| {
+                self.file
+                    .sync()
+                    .map_err(|e| Error::io("fsync manifest", Some(path), e))
+            });
+        match result {
+            Ok(()) => {
+                self.size += record.len() as u64;
+                Ok(())
+            }
+            Err(err) => {
+                self.failed = true;
+                Err(err)
+            }
+        }
     }
 
     /// Whether the manifest has grown past its bound and should be rewritten.
@@ -252,13 +255,29 @@ impl ManifestWriter {
     }
 
     /// Replaces the manifest by a new one holding only `snapshot`.
+    ///
+    /// A failure may happen after `CURRENT` already names the new manifest: this writer then
+    /// refuses every later append, so nothing is ever appended to a manifest `CURRENT` no
+    /// longer names.
     pub(crate) fn rewrite(&mut self, snapshot: &VersionEdit) -> Result<()> {
+        if self.failed {
+            return Err(Error::Poisoned);
+        }
         let number = self
             .number
             .checked_add(1)
+            .filter(|n| *n <= crate::layout::MAX_FILE_NUMBER)
             .ok_or_else(|| Error::InvalidArgument("manifest numbers are exhausted".to_string()))?;
-        *self = Self::create(Arc::clone(&self.fs), &self.dir, number, snapshot)?;
-        Ok(())
+        match Self::create(Arc::clone(&self.fs), &self.dir, number, snapshot) {
+            Ok(next) => {
+                *self = next;
+                Ok(())
+            }
+            Err(err) => {
+                self.failed = true;
+                Err(err)
+            }
+        }
     }
 
     #[cfg(test)]

@@ -9,31 +9,28 @@
 //!   and `CURRENT`; [`recovery`]: creating or recovering a tree's directory; [`read_only`]:
 //!   reading a directory's manifest and tables in place, for tools.
 //!
+//! - [`set`]: the [`set::VersionSet`]: the current version, the manifest writer, file numbers
+//!   and the poison state behind the version lock, with one `log_and_apply`; [`obsolete`]:
+//!   files whose last reader went, deleted by maintenance calls, never on a read's thread.
+//!
 //! A version never changes: a flush builds a new one, commits its edit to the manifest (synced),
 //! and publishes it in a new SuperVersion. A reader that holds a version keeps its tables (and
 //! their open files) alive.
 
 pub(crate) mod edit;
 pub(crate) mod manifest;
+pub(crate) mod obsolete;
 #[cfg(any(feature = "internals", test))]
 pub(crate) mod read_only;
 pub(crate) mod recovery;
 mod run;
+pub(crate) mod set;
 
 pub(crate) use run::{Run, RunIter};
 
 use std::sync::Arc;
 
-use crate::key::Comparator;
 use crate::table::reader::Table;
-
-/// How a change made by [`Version::with_changes`] is recorded: the tables of the run it added
-/// or rebuilt, and the ids of an existing run's tables that the edit removes and re-adds.
-#[derive(Debug, Default)]
-pub(crate) struct Placement {
-    pub(crate) run: Vec<u64>,
-    pub(crate) readded: Vec<u64>,
-}
 
 /// The number of levels of a tree.
 pub(crate) const LEVEL_COUNT: usize = 7;
@@ -58,101 +55,93 @@ impl Default for Version {
     }
 }
 
-impl Version {
-    /// A new version with `run` added to level 0 as its newest run.
-    pub(crate) fn with_l0_run(&self, run: Run) -> Self {
-        let mut next = self.clone();
-        if let Some(l0) = next.levels.first_mut() {
-            l0.runs.insert(0, Arc::new(run));
+/// The ids of a version's tables: per level, its runs in read order (level 0: newest first),
+/// each run's table ids in key order. Version edits apply to a shape ([`edit::VersionEdit::apply`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Shape {
+    pub(crate) levels: Vec<Vec<Vec<u64>>>,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Self {
+            levels: vec![Vec::new(); LEVEL_COUNT],
         }
-        next.sort_level0();
-        next
+    }
+}
+
+impl Shape {
+    /// Every table id.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.levels.iter().flatten().flatten().copied()
+    }
+}
+
+impl Version {
+    /// The ids of this version's tables.
+    pub(crate) fn shape(&self) -> Shape {
+        Shape {
+            levels: self
+                .levels
+                .iter()
+                .map(|level| {
+                    level
+                        .runs
+                        .iter()
+                        .map(|run| run.tables().iter().map(|t| t.meta().table_id).collect())
+                        .collect()
+                })
+                .collect(),
+        }
     }
 
-    /// A new version without the tables `removed` (runs left empty disappear) and with `added`
-    /// (sorted by key, disjoint) placed in `level`; also returns how to record the change in a
-    /// version edit.
-    ///
-    /// Level 0: `added` becomes a run of its own. Deeper levels: `added` joins a run of the level
-    /// whose tables it does not overlap (the edit then removes and re-adds that run's tables, so
-    /// replaying it yields the same run), or else becomes a new run. Level 0's runs stay ordered
-    /// by their highest seqno, newest first.
-    pub(crate) fn with_changes(
-        &self,
-        removed: &std::collections::HashSet<u64>,
-        level: usize,
-        added: Vec<Arc<Table>>,
-        cmp: &Comparator,
-    ) -> (Self, Placement) {
-        let mut next = Self::default();
-        for (i, old) in self.levels.iter().enumerate() {
-            let Some(slot) = next.levels.get_mut(i) else {
+    /// The version of `shape`, with each table found by `lookup`; a run whose tables are the
+    /// same as one of `reuse`'s is shared, not rebuilt. Returns the id `lookup` did not find.
+    pub(crate) fn from_shape(
+        shape: &Shape,
+        reuse: Option<&Version>,
+        mut lookup: impl FnMut(u64) -> Option<Arc<Table>>,
+    ) -> Result<Self, u64> {
+        let mut version = Self::default();
+        for (i, runs) in shape.levels.iter().enumerate() {
+            let Some(slot) = version.levels.get_mut(i) else {
                 continue;
             };
-            for old_run in &old.runs {
-                if old_run
-                    .tables()
-                    .iter()
-                    .any(|t| removed.contains(&t.meta().table_id))
-                {
-                    let kept: Vec<_> = old_run
-                        .tables()
-                        .iter()
-                        .filter(|t| !removed.contains(&t.meta().table_id))
-                        .cloned()
-                        .collect();
-                    if !kept.is_empty() {
-                        slot.runs.push(Arc::new(Run::new(kept)));
-                    }
-                } else {
-                    slot.runs.push(Arc::clone(old_run));
-                }
-            }
-        }
-        let mut placement = Placement::default();
-        let Some(slot) = next.levels.get_mut(level) else {
-            return (next, placement);
-        };
-        if added.is_empty() {
-            return (next, placement);
-        }
-        let joined = if level == 0 {
-            None
-        } else {
-            slot.runs.iter().position(|run| {
-                run.tables().iter().all(|t| {
-                    added.iter().all(|a| {
-                        cmp.user(&t.meta().max_key, &a.meta().min_key).is_lt()
-                            || cmp.user(&a.meta().max_key, &t.meta().min_key).is_lt()
+            for ids in runs {
+                let shared = reuse.and_then(|old| {
+                    old.levels.get(i)?.runs.iter().find(|run| {
+                        run.tables().len() == ids.len()
+                            && run
+                                .tables()
+                                .iter()
+                                .zip(ids)
+                                .all(|(t, id)| t.meta().table_id == *id)
                     })
-                })
-            })
-        };
-        let run_tables = match joined {
-            Some(i) => {
-                let old = slot.runs.remove(i);
-                placement
-                    .readded
-                    .extend(old.tables().iter().map(|t| t.meta().table_id));
-                let mut merged: Vec<_> = old.tables().iter().cloned().chain(added).collect();
-                merged.sort_by(|a, b| cmp.user(&a.meta().min_key, &b.meta().min_key));
-                merged
+                });
+                if let Some(run) = shared {
+                    slot.runs.push(Arc::clone(run));
+                    continue;
+                }
+                let tables = ids
+                    .iter()
+                    .map(|id| lookup(*id).ok_or(*id))
+                    .collect::<Result<Vec<_>, _>>()?;
+                slot.runs.push(Arc::new(Run::new(tables)));
             }
-            None => added,
-        };
-        placement.run = run_tables.iter().map(|t| t.meta().table_id).collect();
-        slot.runs.insert(0, Arc::new(Run::new(run_tables)));
-        next.sort_level0();
-        (next, placement)
+        }
+        Ok(version)
     }
 
-    /// Orders level 0's runs by their highest seqno, newest first (stable).
-    pub(crate) fn sort_level0(&mut self) {
-        if let Some(l0) = self.levels.first_mut() {
-            l0.runs.sort_by_key(|run| {
-                std::cmp::Reverse(run.tables().iter().map(|t| t.meta().seqno_max).max())
-            });
-        }
+    /// The level of table `id`, the position of its run in that level, and the table.
+    pub(crate) fn locate(&self, id: u64) -> Option<(usize, usize, &Arc<Table>)> {
+        self.levels.iter().enumerate().find_map(|(li, level)| {
+            level.runs.iter().enumerate().find_map(|(ri, run)| {
+                run.tables()
+                    .iter()
+                    .find(|t| t.meta().table_id == id)
+                    .map(|t| (li, ri, t))
+            })
+        })
     }
 
     /// Every run, in read order: level 0 newest first, then the deeper levels.

@@ -78,7 +78,7 @@ pub(crate) fn open_version(
     ctx: &TableContext,
 ) -> Result<Version> {
     check_replayed(&state.replayed, &state.path, ctx.cmp.name())?;
-    open_tables(state.replayed.levels.clone(), tables_dir, ctx).map(|(version, _)| version)
+    open_tables(&state.replayed.shape(), tables_dir, ctx).map(|(version, _)| version)
 }
 
 #[cfg(test)]

@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::edit::VersionEdit;
-use super::manifest::{ManifestWriter, manifest_number, read_current, read_manifest};
-use super::{LEVEL_COUNT, Level, Run, Version};
+use super::manifest::{ManifestWriter, read_current, read_manifest};
+use super::{Level, Run, Shape, Version};
 use crate::config::Config;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::Fs;
-use crate::seqno::SeqNo;
+use crate::layout::{self, MAX_FILE_NUMBER, manifest_number, table_path};
+use crate::seqno::{MAX_SEQNO, SeqNo};
 use crate::table::meta::FORMAT_VERSION;
 use crate::table::reader::{Table, TableContext};
 
@@ -30,12 +31,8 @@ pub(crate) struct Recovered {
     pub(crate) version: Version,
     pub(crate) next_table_id: u64,
     pub(crate) highest_seqno: Option<SeqNo>,
+    pub(crate) durable_through: Option<SeqNo>,
     pub(crate) manifest: ManifestWriter,
-}
-
-/// The path of table `id`.
-pub(crate) fn table_path(tables_dir: &Path, id: u64) -> PathBuf {
-    tables_dir.join(format!("{id}.sst"))
 }
 
 /// The edit that recreates `version` with its counters from nothing.
@@ -44,6 +41,7 @@ pub(crate) fn snapshot(
     version: &Version,
     next_table_id: u64,
     highest_seqno: Option<SeqNo>,
+    durable_through: Option<SeqNo>,
 ) -> VersionEdit {
     let mut add_runs = Vec::new();
     for (level, contents) in version.levels.iter().enumerate() {
@@ -59,11 +57,14 @@ pub(crate) fn snapshot(
         next_table_id: Some(next_table_id),
         highest_seqno,
         add_runs,
+        durable_through,
         ..VersionEdit::default()
     }
 }
 
-/// The table files in `tables_dir` (named `<id>.sst`), with their ids, in no particular order.
+/// The table files in `tables_dir` (named `<id>.sst` with an id a table can have), with their
+/// ids, in no particular order. Other files are not Strata's: they are neither listed nor ever
+/// deleted.
 pub(crate) fn list_table_files(fs: &dyn Fs, tables_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let names = fs
         .list(tables_dir)
@@ -71,12 +72,7 @@ pub(crate) fn list_table_files(fs: &dyn Fs, tables_dir: &Path) -> Result<Vec<(u6
     Ok(names
         .into_iter()
         .filter_map(|p| {
-            let id = p
-                .file_name()?
-                .to_str()?
-                .strip_suffix(".sst")?
-                .parse()
-                .ok()?;
+            let id = layout::table_id(p.file_name()?.to_str()?)?;
             Some((id, p))
         })
         .collect())
@@ -90,7 +86,7 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
     let Some(current) = read_current(fs, dir)? else {
         if !table_files.is_empty() {
             return Err(Error::Corruption {
-                file: dir.join(super::manifest::CURRENT),
+                file: dir.join(layout::CURRENT),
                 offset: 0,
                 what: CorruptionKind::InvalidField("CURRENT is missing but table files exist"),
             });
@@ -100,12 +96,13 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
             Arc::clone(&config.fs),
             dir,
             1,
-            &snapshot(ctx.cmp.name(), &Version::default(), 0, None),
+            &snapshot(ctx.cmp.name(), &Version::default(), 0, None, None),
         )?;
         return Ok(Recovered {
             version: Version::default(),
             next_table_id: 0,
             highest_seqno: None,
+            durable_through: None,
             manifest,
         });
     };
@@ -113,34 +110,35 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
     let replayed = replay(read_manifest(fs, &manifest_path)?, &manifest_path)?;
     check_replayed(&replayed, &manifest_path, ctx.cmp.name())?;
     let highest_seqno = replayed.highest_seqno;
-    let (version, table_ids) = open_tables(replayed.levels, tables_dir, ctx)?;
+    let durable_through = replayed.durable_through;
+    let (version, table_ids) = open_tables(&replayed.shape(), tables_dir, ctx)?;
     let mut next_table_id = replayed.next_table_id;
     if let Some(max) = table_ids.iter().max() {
-        next_table_id = next_table_id.max(max + 1);
+        next_table_id = next_table_id.max(max.saturating_add(1));
     }
-    // Never reuse the id of a file present on disk, named or not.
+    // Never reuse the id of a file present on disk, named or not (ids are bounded far below
+    // u64::MAX, so this cannot overflow).
     if let Some(max) = table_files.iter().map(|(id, _)| *id).max() {
-        next_table_id = next_table_id.max(max + 1);
+        next_table_id = next_table_id.max(max.saturating_add(1));
     }
     let number = manifest_number(&current)
         .and_then(|n| n.checked_add(1))
         .ok_or_else(|| Error::Corruption {
-            file: dir.join(super::manifest::CURRENT),
+            file: dir.join(layout::CURRENT),
             offset: 0,
             what: CorruptionKind::InvalidField("manifest number"),
         })?;
-    if highest_seqno.is_some_and(|s| s > crate::seqno::MAX_SEQNO) {
-        return Err(Error::Corruption {
-            file: dir.join(&current),
-            offset: 0,
-            what: CorruptionKind::InvalidField("highest seqno"),
-        });
-    }
     let manifest = ManifestWriter::create(
         Arc::clone(&config.fs),
         dir,
         number,
-        &snapshot(ctx.cmp.name(), &version, next_table_id, highest_seqno),
+        &snapshot(
+            ctx.cmp.name(),
+            &version,
+            next_table_id,
+            highest_seqno,
+            durable_through,
+        ),
     )?;
     // The new manifest is durable: what no version names can go.
     for (id, path) in &table_files {
@@ -153,6 +151,7 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
         version,
         next_table_id,
         highest_seqno,
+        durable_through,
         manifest,
     })
 }
@@ -164,47 +163,62 @@ pub(crate) struct Replayed {
     pub(crate) format_version: Option<u32>,
     pub(crate) next_table_id: u64,
     pub(crate) highest_seqno: Option<SeqNo>,
+    pub(crate) durable_through: Option<SeqNo>,
     /// Per level, its runs newest first, each a list of table ids in key order.
     pub(crate) levels: Vec<Vec<Vec<u64>>>,
 }
 
-/// Replays `edits` from nothing (`docs/format.md`, 10.3); touches no file.
+impl Replayed {
+    /// The replayed tables as a [`Shape`].
+    pub(crate) fn shape(&self) -> Shape {
+        Shape {
+            levels: self.levels.clone(),
+        }
+    }
+}
+
+/// Replays `edits` from nothing (`docs/format.md`, 10.3) through [`VersionEdit::apply`], the
+/// same code live commits use; touches no file. Numbers read from disk are bounded here: a next
+/// table id or a table id past [`MAX_FILE_NUMBER`], or a highest seqno at or past
+/// [`MAX_SEQNO`] (a tree whose next write would have no seqno left), is corruption.
 pub(crate) fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Replayed> {
+    let corrupt = |what| Error::Corruption {
+        file: manifest_path.to_path_buf(),
+        offset: 0,
+        what,
+    };
+    let mut shape = Shape::default();
     let mut state = Replayed {
         comparator: None,
         format_version: None,
         next_table_id: 0,
         highest_seqno: None,
-        levels: vec![Vec::new(); LEVEL_COUNT],
+        durable_through: None,
+        levels: Vec::new(),
     };
     for edit in edits {
+        edit.apply(&mut shape).map_err(corrupt)?;
+        if edit
+            .next_table_id
+            .is_some_and(|n| n > MAX_FILE_NUMBER.saturating_add(1))
+        {
+            return Err(corrupt(CorruptionKind::InvalidField("next table id")));
+        }
+        if edit.highest_seqno.is_some_and(|s| s >= MAX_SEQNO)
+            || edit.durable_through.is_some_and(|s| s > MAX_SEQNO)
+        {
+            return Err(corrupt(CorruptionKind::InvalidField("highest seqno")));
+        }
         state.comparator = edit.comparator.or(state.comparator);
         state.format_version = edit.format_version.or(state.format_version);
         state.next_table_id = edit.next_table_id.unwrap_or(state.next_table_id);
         state.highest_seqno = edit.highest_seqno.max(state.highest_seqno);
-        for id in &edit.remove_tables {
-            for level in &mut state.levels {
-                for run in level.iter_mut() {
-                    run.retain(|t| t != id);
-                }
-                level.retain(|run| !run.is_empty());
-            }
-        }
-        for (level, ids) in edit.add_runs {
-            let slot =
-                state
-                    .levels
-                    .get_mut(usize::from(level))
-                    .ok_or_else(|| Error::Corruption {
-                        file: manifest_path.to_path_buf(),
-                        offset: 0,
-                        what: CorruptionKind::InvalidField("level"),
-                    })?;
-            if !ids.is_empty() {
-                slot.insert(0, ids);
-            }
-        }
+        state.durable_through = edit.durable_through.or(state.durable_through);
     }
+    if shape.ids().any(|id| id > MAX_FILE_NUMBER) {
+        return Err(corrupt(CorruptionKind::InvalidField("table id")));
+    }
+    state.levels = shape.levels;
     Ok(state)
 }
 
@@ -222,7 +236,7 @@ pub(crate) fn check_replayed(
             offset: 0,
             what: CorruptionKind::InvalidField("missing comparator"),
         })?;
-    if stored != comparator {
+    if !crate::key::comparator_names_match(stored, comparator) {
         return Err(Error::ComparatorMismatch {
             stored: stored.to_string(),
             supplied: comparator.to_string(),
@@ -239,19 +253,20 @@ pub(crate) fn check_replayed(
 
 /// Opens the tables of `levels` (reading only); returns the version and the ids it names.
 pub(crate) fn open_tables(
-    levels: Vec<Vec<Vec<u64>>>,
+    shape: &Shape,
     tables_dir: &Path,
     ctx: &TableContext,
 ) -> Result<(Version, std::collections::HashSet<u64>)> {
     let mut version = Version::default();
     let mut ids_named = std::collections::HashSet::new();
-    for (level, runs) in levels.into_iter().enumerate() {
+    for (level, runs) in shape.levels.iter().enumerate() {
         let mut opened_runs = Vec::with_capacity(runs.len());
+        let level_ctx = ctx.at_level(level);
         for ids in runs {
             let mut tables = Vec::with_capacity(ids.len());
-            for id in ids {
+            for &id in ids {
                 let path = table_path(tables_dir, id);
-                let table = Table::open(&path, ctx)?;
+                let table = Table::open(&path, &level_ctx)?;
                 if table.meta().table_id != id {
                     return Err(Error::Corruption {
                         file: path,
@@ -281,7 +296,6 @@ pub(crate) fn open_tables(
             *slot = Level { runs: opened_runs };
         }
     }
-    version.sort_level0();
     Ok((version, ids_named))
 }
 
@@ -298,7 +312,7 @@ fn remove_stray_manifests(config: &Config, keep: Option<u64>) -> Result<()> {
         };
         let stray = match manifest_number(name) {
             Some(number) => Some(number) != keep,
-            None => name == "CURRENT.tmp",
+            None => name == layout::CURRENT_TMP,
         };
         if stray {
             // NB: best effort; a leftover is removed at the next open.

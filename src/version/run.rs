@@ -42,24 +42,17 @@ impl Run {
         cmp: &Comparator,
         bounds: &(Bound<Slice>, Bound<Slice>),
     ) -> std::ops::Range<usize> {
-        let start = match &bounds.0 {
-            Bound::Included(k) => self
-                .tables
-                .partition_point(|t| cmp.user(&t.meta().max_key, k).is_lt()),
-            Bound::Excluded(k) => self
-                .tables
-                .partition_point(|t| cmp.user(&t.meta().max_key, k).is_le()),
-            Bound::Unbounded => 0,
+        let bounds = crate::key_range::Bounds {
+            start: bounds.0.clone(),
+            end: bounds.1.clone(),
         };
-        let end = match &bounds.1 {
-            Bound::Included(k) => self
-                .tables
-                .partition_point(|t| cmp.user(&t.meta().min_key, k).is_le()),
-            Bound::Excluded(k) => self
-                .tables
-                .partition_point(|t| cmp.user(&t.meta().min_key, k).is_lt()),
-            Bound::Unbounded => self.tables.len(),
-        };
+        // The first table whose last key reaches the start, and the first past the end.
+        let start = self
+            .tables
+            .partition_point(|t| !bounds.after_start(&t.meta().max_key, cmp));
+        let end = self
+            .tables
+            .partition_point(|t| bounds.before_end(&t.meta().min_key, cmp));
         start..end.max(start)
     }
 }

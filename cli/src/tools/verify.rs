@@ -27,7 +27,9 @@ use strata::internals::{
 use super::output::{ToolError, count, with_stdout};
 
 /// The comparator whose order the table checks know.
-const DEFAULT_COMPARATOR: &str = "strata.lexicographic";
+const DEFAULT_COMPARATOR: &str = "default";
+/// The default comparator's name in trees written before it took the seed's name.
+const LEGACY_DEFAULT_COMPARATOR: &str = "strata.lexicographic";
 
 /// Arguments of `strata verify`.
 #[derive(Args, Debug)]
@@ -151,7 +153,7 @@ fn check_manifest(
             "corruption in {} at offset 0: the manifest records no comparator",
             manifest.path.display()
         )),
-        Some(DEFAULT_COMPARATOR) => {}
+        Some(DEFAULT_COMPARATOR | LEGACY_DEFAULT_COMPARATOR) => {}
         Some(other) => found.warnings.push(format!(
             "the tree was written with comparator {other:?}: the order of table entries is \
              not checked"

@@ -1,7 +1,7 @@
 //! The k-way merge of sorted sources: the first stage of every scan.
 //!
 //! Each source (a memtable, or a run of tables) yields its entries in internal-key order and
-//! only the entries its read seqno can see. [`Merger`] interleaves them into one stream in
+//! only the entries its read seqno can see. [`MergingIter`] interleaves them into one stream in
 //! internal-key order, from either end. Entries with equal internal keys come from the earlier
 //! (newer) source first when reading forward and last when reading backward, so both directions
 //! are exact mirror images.
@@ -73,7 +73,7 @@ impl Source {
 }
 
 /// Merges sorted sources into one sorted stream; see the module documentation.
-pub(crate) struct Merger {
+pub(crate) struct MergingIter {
     sources: Vec<Source>,
     cmp: Comparator,
     /// Set after a source failed: the merger ends rather than continue with a gap.
@@ -87,7 +87,7 @@ fn order(cmp: &Comparator, a: &InternalValue, b: &InternalValue) -> Ordering {
     )
 }
 
-impl Merger {
+impl MergingIter {
     /// Merges `sources`, given newest first.
     pub(crate) fn new(sources: Vec<BoxedSource>, cmp: Comparator) -> Self {
         Self {
@@ -106,7 +106,7 @@ impl Merger {
     }
 }
 
-impl Merger {
+impl MergingIter {
     /// The index of the source whose head (front or back) comes first in the given direction.
     fn pick(&mut self, forward: bool) -> Result<Option<usize>> {
         if self.failed {
@@ -142,7 +142,7 @@ impl Merger {
     }
 }
 
-impl Iterator for Merger {
+impl Iterator for MergingIter {
     type Item = Result<InternalValue>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -155,7 +155,7 @@ impl Iterator for Merger {
     }
 }
 
-impl DoubleEndedIterator for Merger {
+impl DoubleEndedIterator for MergingIter {
     fn next_back(&mut self) -> Option<Self::Item> {
         match self.pick(false) {
             Ok(best) => best
@@ -211,12 +211,12 @@ mod tests {
             )
         };
         let forward: Vec<_> =
-            Merger::new(vec![tagged("new"), tagged("old")], Comparator::default())
+            MergingIter::new(vec![tagged("new"), tagged("old")], Comparator::default())
                 .map(|e| e.unwrap().value)
                 .collect();
         assert_eq!(forward, ["new", "old"]);
         let backward: Vec<_> =
-            Merger::new(vec![tagged("new"), tagged("old")], Comparator::default())
+            MergingIter::new(vec![tagged("new"), tagged("old")], Comparator::default())
                 .rev()
                 .map(|e| e.unwrap().value)
                 .collect();
@@ -227,7 +227,7 @@ mod tests {
     fn an_error_from_a_source_is_passed_through() {
         let failing: BoxedSource =
             Box::new(vec![Err(crate::Error::InvalidArgument("boom".into()))].into_iter());
-        let mut m = Merger::new(vec![source(vec![(1, 1)]), failing], Comparator::default());
+        let mut m = MergingIter::new(vec![source(vec![(1, 1)]), failing], Comparator::default());
         assert!(matches!(
             m.next(),
             Some(Err(crate::Error::InvalidArgument(_)))
@@ -247,7 +247,7 @@ mod tests {
             let sources: Vec<Vec<(u8, u64)>> = sources.into_iter().map(sorted).collect();
             let mut all: Vec<(u8, u64)> = sources.iter().flatten().copied().collect();
             all.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-            let mut m = Merger::new(sources.into_iter().map(source).collect(), Comparator::default());
+            let mut m = MergingIter::new(sources.into_iter().map(source).collect(), Comparator::default());
             let (mut front, mut back) = (Vec::new(), Vec::new());
             let mut dirs = directions.into_iter();
             loop {

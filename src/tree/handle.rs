@@ -2,82 +2,61 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
-use parking_lot::Mutex;
 
+use super::super_version::{History, SuperVersion};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fs::FsLock;
 use crate::key::Comparator;
+use crate::layout;
 use crate::memtable::Memtable;
 use crate::seqno::SeqNo;
 use crate::table::reader::TableContext;
-use crate::version::Version;
-use crate::version::manifest::ManifestWriter;
+use crate::version::LEVEL_COUNT;
 use crate::version::recovery::recover;
-
-/// The name of the lock file in a tree's directory.
-const LOCK_FILE: &str = "LOCK";
-
-/// The folder of a tree's table files.
-pub(crate) const TABLES_FOLDER: &str = "tables";
-
-/// What a read needs, published as one unit: the active memtable, the sealed ones and the
-/// version (the tables).
-///
-/// A reader loads the current `SuperVersion` with one atomic load and reads from it alone; the
-/// memtables it holds stay alive as long as the reader does, whatever rotations happen meanwhile.
-pub(crate) struct SuperVersion {
-    /// The memtable that takes writes.
-    pub(crate) active: Arc<Memtable>,
-    /// Sealed memtables, oldest first (reads walk them from the back).
-    pub(crate) sealed: Vec<Arc<Memtable>>,
-    /// The tables.
-    pub(crate) version: Arc<Version>,
-}
-
-impl SuperVersion {
-    /// The memtables, newest first.
-    pub(crate) fn memtables(&self) -> impl Iterator<Item = &Arc<Memtable>> {
-        std::iter::once(&self.active).chain(self.sealed.iter().rev())
-    }
-}
+use crate::version::set::VersionSet;
 
 pub(crate) struct TreeInner {
     pub(crate) config: Config,
     pub(crate) cmp: Comparator,
     pub(crate) super_version: ArcSwap<SuperVersion>,
-    /// Held while a structural change builds and publishes the next SuperVersion.
-    pub(crate) version_lock: Mutex<()>,
+    /// The current version, the manifest, file numbers, the poison state, obsolete files and the
+    /// version lock.
+    pub(crate) versions: VersionSet,
     /// The tables running compactions hold.
-    pub(crate) compactions: Mutex<super::compact::CompactionState>,
-    /// Signalled whenever a compaction ends (major compaction waits for the others).
+    pub(crate) compactions: parking_lot::Mutex<crate::compaction::plan::CompactionState>,
+    /// Signalled whenever a compaction or a `drop_range` ends (others wait for their tables).
     pub(crate) compaction_done: parking_lot::Condvar,
-    /// SuperVersions kept for reads at older seqnos: `(C, before)` means reads at seqnos up to C
-    /// see `before` (a step at C changed what reads see). Ascending by C.
-    pub(crate) history: Mutex<Vec<(SeqNo, Arc<SuperVersion>)>>,
-    /// The highest C in `history` (0 when empty): reads above it need not look.
-    pub(crate) history_max: AtomicU64,
+    /// SuperVersions kept for reads at older seqnos.
+    pub(crate) history: History,
     /// Bytes written by flushes.
     pub(crate) bytes_flushed: AtomicU64,
     /// Bytes written by compactions.
     pub(crate) bytes_compacted: AtomicU64,
     /// Serializes flushes (`get_flush_lock`).
     pub(crate) flush_lock: std::sync::Mutex<()>,
-    /// The id the next table file gets.
-    pub(crate) next_table_id: AtomicU64,
-    /// Set by a failed write or fsync of a flush: flushes are refused until the tree is reopened.
-    pub(crate) poisoned: AtomicBool,
     /// What table readers need.
     pub(crate) table_ctx: TableContext,
     /// `<path>/tables`.
     pub(crate) tables_dir: PathBuf,
-    /// The live manifest; held while an edit is appended (inside the version lock).
-    pub(crate) manifest: Mutex<ManifestWriter>,
     /// Holds the directory's exclusive lock until the last handle drops.
     _lock: Box<dyn FsLock>,
+}
+
+impl Drop for TreeInner {
+    fn drop(&mut self) {
+        // The files of tables only old SuperVersions held go now, not at the next open.
+        self.history.store(Arc::new(Vec::new()));
+        self.super_version.store(Arc::new(SuperVersion {
+            active: Arc::new(Memtable::with_comparator(self.cmp.clone())),
+            sealed: Vec::new(),
+            version: Arc::default(),
+        }));
+        self.versions.obsolete.purge();
+    }
 }
 
 /// A log-structured merge tree: a sorted, versioned key-value map.
@@ -127,7 +106,7 @@ impl Tree {
         let fs = Arc::clone(&config.fs);
         fs.create_dir(&path)
             .map_err(|e| Error::io("create directory", Some(path.clone()), e))?;
-        let lock_path = path.join(LOCK_FILE);
+        let lock_path = path.join(layout::LOCK);
         let lock = match fs.lock(&lock_path) {
             Ok(lock) => lock,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -135,7 +114,7 @@ impl Tree {
             }
             Err(e) => return Err(Error::io("lock", Some(lock_path), e)),
         };
-        let tables_dir = path.join(TABLES_FOLDER);
+        let tables_dir = path.join(layout::TABLES_FOLDER);
         fs.create_dir(&tables_dir)
             .map_err(|e| Error::io("create directory", Some(tables_dir.clone()), e))?;
         // Make both directories' entries durable before anything in them counts.
@@ -155,6 +134,14 @@ impl Tree {
             cmp: cmp.clone(),
             pin_index: config.index_pinning.get(0),
             pin_filter: config.filter_pinning.get(0),
+            level_pins: (0..LEVEL_COUNT)
+                .map(|level| {
+                    (
+                        config.index_pinning.get(level),
+                        config.filter_pinning.get(level),
+                    )
+                })
+                .collect(),
         };
         let recovered = recover(&config, &tables_dir, &table_ctx)?;
         if let Some(highest) = recovered.highest_seqno {
@@ -162,52 +149,36 @@ impl Tree {
             config.seqno.fetch_max(highest.saturating_add(1));
             config.visible_seqno.fetch_max(highest.saturating_add(1));
         }
-        let next_table_id = recovered.next_table_id;
+        let version = Arc::new(recovered.version.clone());
+        let versions = VersionSet::new(
+            Arc::clone(&config.fs),
+            &path,
+            cmp.name(),
+            config.manifest_rewrite_bytes,
+            recovered,
+        );
         let super_version = SuperVersion {
             active: Arc::new(Memtable::with_comparator(cmp.clone())),
             sealed: Vec::new(),
-            version: Arc::new(recovered.version),
+            version,
         };
         Ok(Self(Arc::new(TreeInner {
             config,
             cmp,
             super_version: ArcSwap::from_pointee(super_version),
-            version_lock: Mutex::new(()),
+            versions,
             flush_lock: std::sync::Mutex::new(()),
-            compactions: Mutex::new(super::compact::CompactionState::default()),
+            compactions: parking_lot::Mutex::new(
+                crate::compaction::plan::CompactionState::default(),
+            ),
             compaction_done: parking_lot::Condvar::new(),
-            history: Mutex::new(Vec::new()),
-            history_max: AtomicU64::new(0),
+            history: ArcSwap::from_pointee(Vec::new()),
             bytes_flushed: AtomicU64::new(0),
             bytes_compacted: AtomicU64::new(0),
-            next_table_id: AtomicU64::new(next_table_id),
-            poisoned: AtomicBool::new(false),
             table_ctx,
             tables_dir,
-            manifest: Mutex::new(recovered.manifest),
             _lock: lock,
         })))
-    }
-
-    pub(crate) fn super_version(&self) -> Arc<SuperVersion> {
-        self.0.super_version.load_full()
-    }
-
-    /// The SuperVersion a read at `seqno` sees: the current one, unless a step that changed what
-    /// reads see (a drop, `clear`, a compaction filter) happened at a seqno at or above `seqno`;
-    /// then the one from before the earliest such step.
-    pub(crate) fn super_version_for(&self, seqno: SeqNo) -> Arc<SuperVersion> {
-        // NB: load the current one first; a step pushes its history entry before it publishes,
-        // so a reader that sees the new SuperVersion also sees the entry.
-        let current = self.0.super_version.load_full();
-        if seqno > self.0.history_max.load(Ordering::Acquire) {
-            return current;
-        }
-        let history = self.0.history.lock();
-        history
-            .iter()
-            .find(|(at, _)| *at >= seqno)
-            .map_or(current, |(_, before)| Arc::clone(before))
     }
 
     /// The memtable that takes writes now.
@@ -234,7 +205,7 @@ impl Tree {
     /// # Ok::<(), strata::Error>(())
     /// ```
     pub fn rotate_memtable(&self) -> Option<Arc<Memtable>> {
-        let _guard = self.0.version_lock.lock();
+        let lock = self.0.versions.lock();
         let current = self.0.super_version.load_full();
         if current.active.is_empty() {
             return None;
@@ -242,11 +213,14 @@ impl Tree {
         current.active.seal();
         let mut sealed = current.sealed.clone();
         sealed.push(Arc::clone(&current.active));
-        self.0.super_version.store(Arc::new(SuperVersion {
-            active: Arc::new(Memtable::with_comparator(self.0.cmp.clone())),
-            sealed,
-            version: Arc::clone(&current.version),
-        }));
+        self.publish(
+            &lock,
+            SuperVersion {
+                active: Arc::new(Memtable::with_comparator(self.0.cmp.clone())),
+                sealed,
+                version: Arc::clone(&current.version),
+            },
+        );
         Some(Arc::clone(&current.active))
     }
 
@@ -258,13 +232,14 @@ impl Tree {
     /// The approximate number of entries (versions and tombstones included) in the tree.
     pub fn approximate_len(&self) -> usize {
         let super_version = self.0.super_version.load();
-        let in_memory: usize = super_version.memtables().map(|m| m.len()).sum();
-        let on_disk: u64 = super_version
+        let in_memory = super_version
+            .memtables()
+            .fold(0usize, |sum, m| sum.saturating_add(m.len()));
+        let on_disk = super_version
             .version
             .tables()
-            .map(|t| t.meta().entry_count)
-            .sum();
-        in_memory + usize::try_from(on_disk).unwrap_or(usize::MAX)
+            .fold(0u64, |sum, t| sum.saturating_add(t.meta().entry_count));
+        in_memory.saturating_add(usize::try_from(on_disk).unwrap_or(usize::MAX))
     }
 
     /// The highest seqno written to the tree, if any.
@@ -314,8 +289,7 @@ impl Tree {
             .load()
             .version
             .tables()
-            .map(|t| t.file_size())
-            .sum()
+            .fold(0u64, |sum, t| sum.saturating_add(t.file_size()))
     }
 
     /// The bytes of the tables' bloom filters.
@@ -325,8 +299,7 @@ impl Tree {
             .load()
             .version
             .tables()
-            .map(|t| t.filter_size())
-            .sum()
+            .fold(0u64, |sum, t| sum.saturating_add(t.filter_size()))
     }
 
     /// The number of tombstones in the tables.
@@ -336,8 +309,7 @@ impl Tree {
             .load()
             .version
             .tables()
-            .map(|t| t.meta().tombstone_count)
-            .sum()
+            .fold(0u64, |sum, t| sum.saturating_add(t.meta().tombstone_count))
     }
 
     /// Bytes written to table files by flushes since the tree was opened.
@@ -396,8 +368,9 @@ impl Tree {
             .load()
             .version
             .tables()
-            .map(|t| t.meta().weak_tombstone_reclaimable)
-            .sum()
+            .fold(0u64, |sum, t| {
+                sum.saturating_add(t.meta().weak_tombstone_reclaimable)
+            })
     }
 
     /// The number of weak tombstones in the tables.
@@ -407,22 +380,14 @@ impl Tree {
             .load()
             .version
             .tables()
-            .map(|t| t.meta().weak_tombstone_count)
-            .sum()
-    }
-
-    pub(crate) fn is_poisoned(&self) -> bool {
-        self.0.poisoned.load(Ordering::Acquire)
+            .fold(0u64, |sum, t| {
+                sum.saturating_add(t.meta().weak_tombstone_count)
+            })
     }
 
     /// The highest seqno in the active or sealed memtables, if any.
     pub fn get_highest_memtable_seqno(&self) -> Option<SeqNo> {
-        self.0
-            .super_version
-            .load()
-            .memtables()
-            .filter_map(|m| m.get_highest_seqno())
-            .max()
+        self.0.super_version.load().highest_memtable_seqno()
     }
 
     /// The tree's directory.

@@ -1,0 +1,540 @@
+//! Regression tests of the core review's bugs, each telling its story. Each failed before its
+//! fix (the commit that added it says how it failed).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use crate::compaction::filter::{CompactionFilter, Context, Factory, ItemAccessor, Verdict};
+use crate::compaction::{CompactionAction, Leveled};
+use crate::config::PinningPolicy;
+use crate::fs::{Fault, FaultFs, FaultOp, Fs, MemFs};
+use crate::{Config, Error, SeqNo, SequenceNumberCounter, Tree};
+
+fn config(fs: &Arc<dyn Fs>, seqno: &SequenceNumberCounter) -> Config {
+    Config::new("/db", seqno.clone(), SequenceNumberCounter::default()).fs(Arc::clone(fs))
+}
+
+fn mem() -> Arc<dyn Fs> {
+    Arc::new(MemFs::new())
+}
+
+fn table_files(fs: &dyn Fs) -> Vec<String> {
+    let mut names: Vec<String> = fs
+        .list(Path::new("/db/tables"))
+        .unwrap()
+        .into_iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Bug 1: `remove("k", 6); rotate; insert("k", "v", 5)` (two writers that took seqnos before a
+/// rotation), flush only the sealed memtable, then a major compaction at 7 dropped the tombstone
+/// as "nothing beneath" (it counted only tables) and `get("k", 7)` returned the value at 5.
+#[test]
+fn a_tombstone_is_kept_while_a_newer_memtable_holds_an_older_version() {
+    for strategy in ["major", "leveled"] {
+        let fs = mem();
+        let seqno = SequenceNumberCounter::new(10);
+        let tree = config(&fs, &seqno).open().unwrap();
+        tree.remove("k", 6);
+        tree.rotate_memtable();
+        tree.insert("k", "v", 5);
+        let lock = tree.get_flush_lock();
+        tree.flush(&lock, 0).unwrap();
+        drop(lock);
+        assert_eq!(tree.get("k", 7).unwrap(), None);
+        if strategy == "major" {
+            tree.major_compact(64 << 20, 7).unwrap();
+        } else {
+            let leveled = Arc::new(Leveled::default().with_l0_threshold(1));
+            while tree.compact(leveled.clone(), 7).unwrap().action != CompactionAction::Nothing {}
+        }
+        assert_eq!(tree.get("k", 7).unwrap(), None, "{strategy}");
+        assert_eq!(tree.get("k", 6).unwrap(), Some("v".into()), "{strategy}");
+        tree.flush_active_memtable(0).unwrap();
+        assert_eq!(
+            tree.get("k", 7).unwrap(),
+            None,
+            "{strategy}: after the flush"
+        );
+    }
+}
+
+/// Bug 1, weak variant: value @4 and weak delete @6 in a table, a value @5 in a newer memtable.
+/// Cancelling the pair brought @5 back.
+#[test]
+fn a_weak_tombstone_does_not_cancel_over_an_older_version_in_a_newer_memtable() {
+    let fs = mem();
+    let seqno = SequenceNumberCounter::new(10);
+    let tree = config(&fs, &seqno).open().unwrap();
+    tree.insert("k", "old", 4);
+    tree.remove_weak("k", 6);
+    tree.rotate_memtable();
+    tree.insert("k", "late", 5);
+    let lock = tree.get_flush_lock();
+    tree.flush(&lock, 0).unwrap();
+    drop(lock);
+    assert_eq!(tree.get("k", 7).unwrap(), None);
+    tree.major_compact(64 << 20, 7).unwrap();
+    assert_eq!(tree.get("k", 7).unwrap(), None);
+}
+
+/// A write with an old seqno that lands while a compaction runs (after it looked at the
+/// memtables) must not let the compaction's tombstone drop stand: the job gives up instead.
+#[test]
+fn a_compaction_gives_up_if_an_older_write_arrives_while_it_runs() {
+    let fs = mem();
+    let seqno = SequenceNumberCounter::new(10);
+    let (parked, resume, factory) = ParkingFilter::start();
+    let tree = config(&fs, &seqno)
+        .with_compaction_filter_factory(Some(factory))
+        .open()
+        .unwrap();
+    tree.insert("a", "1", 1);
+    tree.remove("k", 6);
+    tree.flush_active_memtable(0).unwrap();
+    let compactor = {
+        let tree = tree.clone();
+        std::thread::spawn(move || tree.major_compact(64 << 20, 7))
+    };
+    parked.recv().unwrap();
+    tree.insert("k", "late", 5);
+    resume.send(()).unwrap();
+    let result = compactor.join().unwrap().unwrap();
+    assert_eq!(result.action, CompactionAction::Nothing);
+    assert_eq!(tree.get("k", 7).unwrap(), None);
+    assert_eq!(tree.get("a", 7).unwrap(), Some("1".into()));
+}
+
+/// A compaction filter factory whose filters stop at their first item until told to go on.
+struct ParkingFilter {
+    parked: Mutex<mpsc::Sender<()>>,
+    resume: Arc<Mutex<mpsc::Receiver<()>>>,
+}
+
+impl ParkingFilter {
+    fn start() -> (mpsc::Receiver<()>, mpsc::Sender<()>, Arc<dyn Factory>) {
+        let (parked_tx, parked_rx) = mpsc::channel();
+        let (resume_tx, resume_rx) = mpsc::channel();
+        let factory = Arc::new(Self {
+            parked: Mutex::new(parked_tx),
+            resume: Arc::new(Mutex::new(resume_rx)),
+        });
+        (parked_rx, resume_tx, factory)
+    }
+}
+
+struct Parked {
+    parked: Option<mpsc::Sender<()>>,
+    resume: Arc<Mutex<mpsc::Receiver<()>>>,
+}
+
+impl Factory for ParkingFilter {
+    fn name(&self) -> &'static str {
+        "test.parking"
+    }
+
+    fn make_filter(&self, _: &Context) -> Box<dyn CompactionFilter> {
+        Box::new(Parked {
+            parked: Some(self.parked.lock().unwrap().clone()),
+            resume: Arc::clone(&self.resume),
+        })
+    }
+}
+
+impl CompactionFilter for Parked {
+    fn filter_item(&mut self, _: ItemAccessor<'_>, _: &Context) -> crate::Result<Verdict> {
+        if let Some(parked) = self.parked.take() {
+            let _ = parked.send(());
+            let _ = self.resume.lock().unwrap().recv();
+        }
+        Ok(Verdict::Keep)
+    }
+}
+
+/// How many appends a flush of one key makes on a fresh tree (its table's, then the manifest's).
+fn appends_of_one_flush() -> u64 {
+    let faults = FaultFs::new(mem());
+    let fs: Arc<dyn Fs> = Arc::new(faults.clone());
+    let tree = config(&fs, &SequenceNumberCounter::new(1)).open().unwrap();
+    tree.insert("f", "1", 1);
+    let before = faults.calls(FaultOp::Append);
+    tree.flush_active_memtable(0).unwrap();
+    faults.calls(FaultOp::Append) - before
+}
+
+/// Bug 2a: a flush's manifest append fails (a short write leaves half a record) while a
+/// compaction that started earlier is running. The compaction then appended a valid record after
+/// the damage: the next open saw damage followed by a valid record and refused to open. Now the
+/// compaction's append is refused under the version lock, and the tree reopens with every
+/// acknowledged write.
+#[test]
+fn a_step_that_started_before_a_failed_append_never_appends_after_it() {
+    let appends = appends_of_one_flush();
+    let inner = mem();
+    let faults = FaultFs::new(Arc::clone(&inner));
+    let fs: Arc<dyn Fs> = Arc::new(faults.clone());
+    let seqno = SequenceNumberCounter::new(1);
+    let (parked, resume, factory) = ParkingFilter::start();
+    let tree = config(&fs, &seqno)
+        .with_compaction_filter_factory(Some(factory))
+        .open()
+        .unwrap();
+    for key in ["a", "b"] {
+        tree.insert(key, "1", seqno.next());
+        tree.flush_active_memtable(0).unwrap();
+    }
+    let compactor = {
+        let tree = tree.clone();
+        std::thread::spawn(move || tree.major_compact(64 << 20, 0))
+    };
+    parked.recv().unwrap();
+    tree.insert("f", "1", seqno.next());
+    faults.fail(FaultOp::Append, appends, Fault::ShortWrite);
+    assert!(matches!(
+        tree.flush_active_memtable(0),
+        Err(Error::Io { .. })
+    ));
+    resume.send(()).unwrap();
+    assert!(matches!(compactor.join().unwrap(), Err(Error::Poisoned)));
+    drop(tree);
+    let tree = config(&inner, &SequenceNumberCounter::default())
+        .open()
+        .unwrap();
+    for key in ["a", "b"] {
+        assert_eq!(
+            tree.get(key, SeqNo::MAX).unwrap(),
+            Some("1".into()),
+            "{key}"
+        );
+    }
+}
+
+/// Bugs 2b and 2c: a manifest rewrite fails after its `CURRENT` rename landed (the directory
+/// sync fails), leaving the writer on the old manifest. A compaction parked meanwhile then
+/// appended to the old manifest, returned `Ok` and deleted its inputs, which the new manifest
+/// (the one `CURRENT` names) still listed: the next open failed, data lost. Now the writer and
+/// the version set refuse the append, and nothing is deleted.
+#[test]
+fn after_a_failed_manifest_rewrite_nothing_appends_to_the_old_manifest() {
+    let inner = mem();
+    let faults = FaultFs::new(Arc::clone(&inner));
+    let fs: Arc<dyn Fs> = Arc::new(faults.clone());
+    let seqno = SequenceNumberCounter::new(1);
+    let (parked, resume, factory) = ParkingFilter::start();
+    let mut config = config(&fs, &seqno).with_compaction_filter_factory(Some(factory));
+    let tree = {
+        config.manifest_rewrite_bytes = u64::MAX;
+        config.clone().open().unwrap()
+    };
+    for key in ["a", "b"] {
+        tree.insert(key, "1", seqno.next());
+        tree.flush_active_memtable(0).unwrap();
+    }
+    drop(tree);
+    // Reopen with a rewrite at every commit.
+    config.manifest_rewrite_bytes = 0;
+    let tree = config.open().unwrap();
+    let compactor = {
+        let tree = tree.clone();
+        std::thread::spawn(move || tree.major_compact(64 << 20, 0))
+    };
+    parked.recv().unwrap();
+    tree.insert("f", "1", seqno.next());
+    // The flush: its tables directory sync, then the rewrite's manifest directory sync, then the
+    // one after the CURRENT rename, which fails.
+    faults.fail(FaultOp::SyncDir, 3, Fault::Io);
+    tree.flush_active_memtable(0).unwrap();
+    assert!(matches!(
+        tree.flush_active_memtable(0),
+        Err(Error::Poisoned)
+    ));
+    resume.send(()).unwrap();
+    assert!(matches!(compactor.join().unwrap(), Err(Error::Poisoned)));
+    drop(tree);
+    let tree = Config::new(
+        "/db",
+        SequenceNumberCounter::default(),
+        SequenceNumberCounter::default(),
+    )
+    .fs(inner)
+    .open()
+    .unwrap();
+    for key in ["a", "b", "f"] {
+        assert_eq!(
+            tree.get(key, SeqNo::MAX).unwrap(),
+            Some("1".into()),
+            "{key}"
+        );
+    }
+}
+
+/// Bug 3: `clear()` kept the whole old SuperVersion (memtables and table files) for reads at
+/// older seqnos, and nothing ever let it go. Now the next flush or compaction whose watermark
+/// passes the clear releases it, and the files go.
+#[test]
+fn disk_space_comes_back_after_clear_once_the_watermark_passes() {
+    let fs = mem();
+    let seqno = SequenceNumberCounter::new(1);
+    let tree = config(&fs, &seqno).open().unwrap();
+    for i in 0..3 {
+        tree.insert(format!("k{i}"), "v", seqno.next());
+        tree.flush_active_memtable(0).unwrap();
+    }
+    let before = seqno.get();
+    tree.clear().unwrap();
+    assert_eq!(
+        table_files(fs.as_ref()).len(),
+        3,
+        "old reads still need them"
+    );
+    assert_eq!(tree.get("k1", before).unwrap(), Some("v".into()));
+    tree.flush_active_memtable(0).unwrap();
+    assert_eq!(table_files(fs.as_ref()).len(), 3, "watermark 0 keeps them");
+    tree.flush_active_memtable(seqno.get()).unwrap();
+    assert!(table_files(fs.as_ref()).is_empty());
+    assert!(tree.0.history.load().is_empty());
+    assert_eq!(tree.get("k1", before).unwrap(), None);
+}
+
+/// Bug 5: every table opened with level 0's index and filter pinning.
+#[test]
+fn each_level_opens_its_tables_with_its_own_pinning() {
+    let fs = mem();
+    let seqno = SequenceNumberCounter::new(1);
+    let open = || {
+        config(&fs, &seqno)
+            .index_block_pinning_policy(PinningPolicy::new([true, false]))
+            .filter_block_pinning_policy(PinningPolicy::new([false, true]))
+            .open()
+            .unwrap()
+    };
+    let tree = open();
+    tree.insert("a", "1", seqno.next());
+    tree.flush_active_memtable(0).unwrap();
+    tree.insert("b", "1", seqno.next());
+    tree.flush_active_memtable(0).unwrap();
+    tree.major_compact(64 << 20, 0).unwrap();
+    tree.insert("c", "1", seqno.next());
+    tree.flush_active_memtable(0).unwrap();
+    let pins = |tree: &Tree| -> Vec<(usize, (bool, bool))> {
+        let sv = tree.super_version();
+        let mut out = Vec::new();
+        for (level, contents) in sv.version.levels.iter().enumerate() {
+            for table in contents.runs.iter().flat_map(|r| r.tables()) {
+                out.push((level, table.pins()));
+            }
+        }
+        out
+    };
+    let expected = vec![(0, (true, false)), (6, (false, true))];
+    assert_eq!(pins(&tree), expected);
+    drop(tree);
+    assert_eq!(pins(&open()), expected, "after a reopen");
+}
+
+/// Bug 6: `drop_range` returned `Ok(())` having dropped nothing when a matching table was busy in
+/// a compaction. Now it waits for the compaction and drops what it wrote in the range.
+#[test]
+fn drop_range_waits_for_a_compaction_holding_its_tables() {
+    let fs = mem();
+    let seqno = SequenceNumberCounter::new(1);
+    let (parked, resume, factory) = ParkingFilter::start();
+    let tree = config(&fs, &seqno)
+        .with_compaction_filter_factory(Some(factory))
+        .open()
+        .unwrap();
+    for key in ["a", "b"] {
+        tree.insert(key, "1", seqno.next());
+        tree.flush_active_memtable(0).unwrap();
+    }
+    let compactor = {
+        let tree = tree.clone();
+        std::thread::spawn(move || tree.major_compact(64 << 20, 0))
+    };
+    parked.recv().unwrap();
+    let dropper = {
+        let tree = tree.clone();
+        std::thread::spawn(move || {
+            tree.drop_tables_in(&crate::key_range::Bounds::from_range(&("a"..="z")))
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(
+        !dropper.is_finished(),
+        "drop_range waits for the busy tables"
+    );
+    resume.send(()).unwrap();
+    assert_eq!(
+        compactor.join().unwrap().unwrap().action,
+        CompactionAction::Merged
+    );
+    assert_eq!(
+        dropper.join().unwrap().unwrap(),
+        1,
+        "the compaction's output is dropped"
+    );
+    assert_eq!(tree.table_count(), 0);
+    assert_eq!(tree.get("a", seqno.get()).unwrap(), None);
+}
+
+/// Bug 7: equal (key, seqno) entries in two level-0 runs resolved by the runs' highest seqnos,
+/// so a newer flush whose highest seqno was lower lost to an older one. Newer memtable wins.
+#[test]
+fn level_0_ties_resolve_to_the_newer_flush() {
+    let fs = mem();
+    let seqno = SequenceNumberCounter::new(200);
+    let tree = config(&fs, &seqno).open().unwrap();
+    tree.insert("k", "older", 5);
+    tree.insert("x", "1", 100);
+    tree.flush_active_memtable(0).unwrap();
+    tree.insert("k", "newer", 5);
+    assert_eq!(tree.get("k", 6).unwrap(), Some("newer".into()));
+    tree.flush_active_memtable(0).unwrap();
+    assert_eq!(tree.l0_run_count(), 2);
+    assert_eq!(
+        tree.get("k", 6).unwrap(),
+        Some("newer".into()),
+        "after the flush"
+    );
+    let scanned: Vec<_> = tree
+        .range("k"..="k", 6, None)
+        .map(|g| crate::Guard::value(g).unwrap())
+        .collect();
+    assert_eq!(scanned, ["newer"]);
+    drop(tree);
+    let tree = config(&fs, &seqno).open().unwrap();
+    assert_eq!(
+        tree.get("k", 6).unwrap(),
+        Some("newer".into()),
+        "after a reopen"
+    );
+    tree.major_compact(64 << 20, 0).unwrap();
+    assert_eq!(
+        tree.get("k", 6).unwrap(),
+        Some("newer".into()),
+        "after a compaction"
+    );
+}
+
+/// Bug 11: a stray `tables/18446744073709551614.sst` made the id counter wrap: the second flush
+/// re-created `0.sst` with truncate and the reopened tree lost keys. Named `u64::MAX`, it
+/// panicked on open. Now such names are not Strata's: ignored, never deleted.
+#[test]
+fn stray_table_files_with_huge_ids_are_ignored_and_ids_never_wrap() {
+    for stray in ["18446744073709551614.sst", "18446744073709551615.sst"] {
+        let fs = mem();
+        let seqno = SequenceNumberCounter::new(1);
+        drop(config(&fs, &seqno).open().unwrap());
+        fs.create(&Path::new("/db/tables").join(stray)).unwrap();
+        let tree = config(&fs, &seqno).open().unwrap();
+        for key in ["a", "b", "c"] {
+            tree.insert(key, "1", seqno.next());
+            tree.flush_active_memtable(0).unwrap();
+        }
+        drop(tree);
+        let tree = config(&fs, &seqno).open().unwrap();
+        for key in ["a", "b", "c"] {
+            assert_eq!(
+                tree.get(key, SeqNo::MAX).unwrap(),
+                Some("1".into()),
+                "{stray} {key}"
+            );
+        }
+        assert!(table_files(fs.as_ref()).contains(&stray.to_string()));
+    }
+}
+
+/// Bug 11: a new table file is created exclusively: an existing file is never truncated.
+#[test]
+fn a_table_file_is_never_created_over_an_existing_one() {
+    let fs = mem();
+    let seqno = SequenceNumberCounter::new(1);
+    let tree = config(&fs, &seqno).open().unwrap();
+    let next = tree.0.versions.files.peek();
+    let path = crate::layout::table_path(Path::new("/db/tables"), next);
+    fs.create(&path).unwrap().append(b"precious").unwrap();
+    tree.insert("a", "1", seqno.next());
+    let err = tree.flush_active_memtable(0).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    let file = fs.open(&path).unwrap();
+    assert_eq!(
+        file.size_bytes().unwrap(),
+        8,
+        "the existing file is untouched"
+    );
+}
+
+/// Bugs 11 and 12: a manifest whose next table id is `u64::MAX`, or whose highest seqno is
+/// `MAX_SEQNO` (the next `insert(.., seqno.next())` panicked), is corruption at open.
+#[test]
+fn a_manifest_with_numbers_at_their_maximum_is_corruption() {
+    use crate::version::Version;
+    use crate::version::manifest::ManifestWriter;
+    use crate::version::recovery::snapshot;
+    for (next_id, highest) in [
+        (u64::MAX, None),
+        (0, Some(crate::MAX_SEQNO)),
+        (0, Some(u64::MAX)),
+    ] {
+        let fs = mem();
+        drop(
+            config(&fs, &SequenceNumberCounter::default())
+                .open()
+                .unwrap(),
+        );
+        let edit = snapshot("default", &Version::default(), next_id, highest, None);
+        ManifestWriter::create(Arc::clone(&fs), Path::new("/db"), 50, &edit).unwrap();
+        let err = config(&fs, &SequenceNumberCounter::default())
+            .open()
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Corruption { .. }),
+            "{next_id} {highest:?}: {err:?}"
+        );
+    }
+}
+
+/// Bug 4: a comparator that calls different byte strings equal (case-insensitive) got false
+/// negatives from the bloom filter once data was flushed. Filters and hash indexes now rule
+/// nothing out for such a comparator (`can_keys_with_different_bytes_be_equal`).
+#[test]
+fn a_case_insensitive_comparator_finds_its_keys_in_tables() {
+    struct CaseInsensitive;
+    impl crate::UserComparator for CaseInsensitive {
+        fn name(&self) -> &'static str {
+            "test.case-insensitive"
+        }
+        fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+            a.to_ascii_lowercase().cmp(&b.to_ascii_lowercase())
+        }
+    }
+    let fs = mem();
+    let seqno = SequenceNumberCounter::new(1);
+    let tree = config(&fs, &seqno)
+        .comparator(Arc::new(CaseInsensitive))
+        .data_block_hash_ratio_policy(crate::config::HashRatioPolicy::all(0.75))
+        .open()
+        .unwrap();
+    for i in 0..200 {
+        tree.insert(format!("Key{i:03}"), format!("v{i}"), seqno.next());
+    }
+    assert_eq!(tree.get("KEY007", SeqNo::MAX).unwrap(), Some("v7".into()));
+    tree.flush_active_memtable(0).unwrap();
+    for i in 0..200 {
+        assert_eq!(
+            tree.get(format!("kEy{i:03}"), SeqNo::MAX).unwrap(),
+            Some(format!("v{i}").into()),
+            "{i}"
+        );
+    }
+}
