@@ -54,6 +54,7 @@ mod key;
 mod memtable;
 mod merge;
 mod mvcc;
+mod record;
 mod seqno;
 mod slice;
 mod table;
