@@ -56,6 +56,7 @@ mod key_range;
 mod layout;
 mod memtable;
 mod poison;
+mod record;
 mod run_writer;
 mod seqno;
 mod slice;

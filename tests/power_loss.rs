@@ -4,8 +4,8 @@
 //! `Leveled` and `SizeTiered` with tiny tables, run until they do nothing) runs on a tree whose
 //! file system loses power at its k-th mutating call (k anywhere: in the first open, in a flush, in
 //! a compaction, in a manifest write); the file system then keeps only what a real disk could have
-//! kept, in one of three modes (drop every unsynced byte; keep a torn prefix of unsynced appends
-//! with garbage after it; keep a random subset of unsynced directory entries), sometimes loses
+//! kept, in one of three modes (drop every unsynced byte; keep a torn prefix of unsynced appends,
+//! then nothing or zeros; keep a random subset of unsynced directory entries), sometimes loses
 //! power again inside recovery, and the tree is reopened. The recovered state must equal the model as of the last flush that returned, or as of
 //! the flush in progress when the power went (never anything else: no hole, no resurrected key); a
 //! second reopen must give the same state; after each reopen every `.sst` file in the table folder

@@ -201,9 +201,14 @@ fn damaged_current_or_manifest_is_an_error_never_a_panic() {
             }
             std::fs::write(manifest_path(work.path()), &bytes).unwrap();
             match open(work.path(), &SequenceNumberCounter::default()) {
-                // A damaged manifest may only open if the damage looks like a torn tail: then the
-                // state is exactly the first n flushes of ten keys each, never a hole.
+                // A damaged manifest may only open if the damage is a torn tail (a truncation;
+                // a flipped bit never is): then the state is exactly the first n flushes of ten
+                // keys each, never a hole.
                 Ok(tree) => {
+                    assert!(
+                        matches!(damage, Damage::Truncate(_)),
+                        "{damage:?}: opened over a flipped bit"
+                    );
                     let keys: Vec<_> = tree
                         .iter(SeqNo::MAX, None)
                         .map(|g| g.key().unwrap())

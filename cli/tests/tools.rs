@@ -342,13 +342,13 @@ fn verify_reports_a_damaged_manifest_record_and_a_damaged_current() {
     ok(&["put", d, "k1", "v1"]);
     ok(&["put", d, "k2", "v2"]);
     let manifest = manifest_of(&dir);
-    // A byte in the first record's payload (its header is 14 bytes); a valid record follows, so
-    // this is damage, not a torn tail.
+    // A byte in the first record's payload (its header is 18 bytes): a complete record with a
+    // wrong checksum is damage, never a torn tail.
     flip(&manifest, 20);
     let (out, _) = fails(&["verify", d]);
     assert!(
         out.starts_with(&format!(
-            "damage: corruption in {} at offset 0: invalid manifest record\n",
+            "damage: corruption in {} at offset 0: checksum mismatch (stored ",
             manifest.display()
         )),
         "{out}"

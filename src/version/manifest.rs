@@ -1,22 +1,27 @@
 //! The manifest: an append-only log of version edits, and `CURRENT`, which names the live one.
 //!
-//! Record layout (little-endian; see `docs/format.md`):
+//! Each edit is one record of [`crate::record`]'s framing (little-endian; `docs/format.md`,
+//! sections 10.2 and 10.6):
 //!
 //! ```text
-//! +-------------+--------------+---------------------------+-------------------------+
-//! | magic "SE"  | length: u32  | checksum: u64             | payload: a VersionEdit  |
-//! | 2 bytes     | payload size | xxh3-64 of the payload    | `length` bytes          |
-//! +-------------+--------------+---------------------------+-------------------------+
+//! +--------+----------+------------+----------+-------------------------+---------+
+//! | "SR"   | len: u32 | !len: u32  | sum: u64 | payload: a VersionEdit  | 0xA5    |
+//! | 53 52  |          | complement | xxh3-64  | `len` bytes             | trailer |
+//! +--------+----------+------------+----------+-------------------------+---------+
 //! ```
+//!
+//! Manifests written before that framing (`"SE" | len u32 | xxh3-64 | payload`) are still read;
+//! only the new framing is written, and every open rewrites the manifest.
 //!
 //! `CURRENT` holds the live manifest's file name and a newline (`MANIFEST-000001\n`). It is
 //! replaced by writing `CURRENT.tmp`, syncing it, renaming it over `CURRENT` and syncing the
 //! directory, so it is always either the old or the new name, whole.
 //!
-//! Every append is synced before it counts. Reading tolerates exactly one kind of damage: a torn
-//! tail, the last record cut short or followed by garbage after a crash. A record that fails its
-//! checks is a torn tail only if no valid record follows it anywhere in the file; otherwise the
-//! manifest is corrupt (a bit flip in the middle of the log), and opening the tree fails.
+//! Every append is synced before it counts. Reading tolerates exactly one kind of damage, LevelDB's
+//! rule: a torn tail, the last record cut short or zero-filled from some point to the end of the
+//! file, which is what a crash during an append leaves. Anything else (a complete record with a
+//! wrong checksum, a bad magic, non-zero bytes after the last record) is `Corruption` at that
+//! record's offset, and opening the tree fails before it deletes anything.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,39 +29,18 @@ use std::sync::Arc;
 use super::edit::VersionEdit;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsWriteFile};
+use crate::record::{End, Framing, RecordReader, RecordTooLarge};
 
 use crate::layout::CURRENT_TMP;
 pub(crate) use crate::layout::{CURRENT, manifest_name, manifest_number};
-const MAGIC: [u8; 2] = *b"SE";
-const HEADER_LEN: usize = 14;
 /// A manifest past this size is rewritten as one snapshot record (`Config` may lower it).
 pub(crate) const REWRITE_BYTES: u64 = 1 << 20;
 
-fn encode_record(edit: &VersionEdit) -> Vec<u8> {
-    let payload = edit.encode();
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(
-        &u32::try_from(payload.len())
-            .unwrap_or(u32::MAX)
-            .to_le_bytes(),
-    );
-    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
-    out
-}
-
-/// The record at `pos`, if one starts there and verifies: (payload, end offset).
-fn record_at(bytes: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let header = bytes.get(pos..pos.checked_add(HEADER_LEN)?)?;
-    if header.get(..2)? != MAGIC {
-        return None;
-    }
-    let len = u32::from_le_bytes(header.get(2..6)?.try_into().ok()?) as usize;
-    let sum = u64::from_le_bytes(header.get(6..14)?.try_into().ok()?);
-    let start = pos + HEADER_LEN;
-    let payload = bytes.get(start..start.checked_add(len)?)?;
-    (xxhash_rust::xxh3::xxh3_64(payload) == sum).then_some((payload, start + len))
+/// The record framing `edit`.
+fn encode_record(edit: &VersionEdit) -> Result<Vec<u8>> {
+    crate::record::encode(&edit.encode()).map_err(|RecordTooLarge| {
+        Error::InvalidArgument("a version edit exceeds a manifest record's 4 GiB".to_string())
+    })
 }
 
 /// What [`read_manifest_records`] finds in a manifest file.
@@ -95,30 +79,23 @@ pub(crate) fn read_manifest_records(fs: &dyn Fs, path: &Path) -> Result<Manifest
     let mut bytes = vec![0u8; usize::try_from(size).unwrap_or(0)];
     file.read_exact_at(&mut bytes, 0)
         .map_err(|e| Error::io("read manifest", Some(path.to_path_buf()), e))?;
-    let corrupt = |offset: usize, what| Error::Corruption {
+    let corrupt = |offset: u64, what| Error::Corruption {
         file: path.to_path_buf(),
-        offset: offset as u64,
+        offset,
         what,
     };
+    let mut reader = RecordReader::new(&bytes, Framing::detect(&bytes));
     let mut edits = Vec::new();
-    let mut torn_tail = None;
-    let mut pos = 0;
-    while pos < bytes.len() {
-        let Some((payload, end)) = record_at(&bytes, pos) else {
-            // A torn tail, unless a valid record follows the damage.
-            if (pos + 1..bytes.len()).any(|p| record_at(&bytes, p).is_some()) {
-                return Err(corrupt(
-                    pos,
-                    CorruptionKind::InvalidField("manifest record"),
-                ));
-            }
-            torn_tail = Some(pos as u64);
-            break;
-        };
-        let edit = VersionEdit::decode(payload).map_err(|what| corrupt(pos, what))?;
-        edits.push((pos as u64, edit));
-        pos = end;
+    for record in reader.by_ref() {
+        let edit =
+            VersionEdit::decode(record.payload).map_err(|what| corrupt(record.offset, what))?;
+        edits.push((record.offset, edit));
     }
+    let torn_tail = match reader.end() {
+        Some(End::Clean) | None => None,
+        Some(End::Torn { offset }) => Some(*offset),
+        Some(End::Corrupt { offset, what }) => return Err(corrupt(*offset, what.clone())),
+    };
     Ok(ManifestRecords {
         edits,
         size_bytes: size,
@@ -198,7 +175,7 @@ impl ManifestWriter {
         let mut file = fs
             .create(&path)
             .map_err(|e| Error::io("create manifest", Some(path.clone()), e))?;
-        let record = encode_record(snapshot);
+        let record = encode_record(snapshot)?;
         file.append(&record)
             .map_err(|e| Error::io("write manifest", Some(path.clone()), e))?;
         file.sync()
@@ -227,7 +204,7 @@ impl ManifestWriter {
             return Err(Error::Poisoned);
         }
         let path = self.dir.join(manifest_name(self.number));
-        let record = encode_record(edit);
+        let record = encode_record(edit)?;
         let result = self
             .file
             .append(&record)
@@ -321,43 +298,98 @@ mod tests {
         assert!(!fs.exists(&dir.path().join("MANIFEST-000001")).unwrap());
     }
 
-    #[test]
-    fn a_torn_tail_is_ignored_but_damage_before_a_valid_record_is_corruption() {
+    /// Three edits' records, the offset of the last, and a writer of a manifest file.
+    fn three_records() -> (Vec<u8>, usize) {
         let mut bytes = Vec::new();
+        let mut last = 0;
         for n in 0..3 {
-            bytes.extend_from_slice(&encode_record(&edit(n)));
+            last = bytes.len();
+            bytes.extend_from_slice(&encode_record(&edit(n)).unwrap());
         }
-        let second = encode_record(&edit(0)).len();
+        (bytes, last)
+    }
+
+    fn write(path: &Path, bytes: &[u8]) {
+        StdFs.create(path).unwrap().append(bytes).unwrap();
+    }
+
+    #[test]
+    fn a_cut_or_zero_filled_last_record_is_a_torn_tail_and_ignored() {
+        let (bytes, last) = three_records();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("M");
-        let write = |b: &[u8]| {
-            let mut f = StdFs.create(&path).unwrap();
-            f.append(b).unwrap();
-        };
-        // Cut anywhere inside the last record, or garbage after it: the first two survive.
-        let last_start = bytes.len() - encode_record(&edit(2)).len();
-        for cut in last_start..bytes.len() {
-            write(&bytes[..cut]);
-            assert_eq!(
-                read_manifest(&StdFs, &path).unwrap(),
-                vec![edit(0), edit(1)],
-                "cut {cut}"
-            );
-            let mut garbage = bytes[..cut].to_vec();
-            garbage.extend_from_slice(&[0xab; 40]);
-            write(&garbage);
+        for cut in last + 1..bytes.len() {
+            write(&path, &bytes[..cut]);
+            let records = read_manifest_records(&StdFs, &path).unwrap();
+            let edits: Vec<_> = records.edits.into_iter().map(|(_, e)| e).collect();
+            assert_eq!(edits, vec![edit(0), edit(1)], "cut {cut}");
+            assert_eq!(records.torn_tail, Some(last as u64), "cut {cut}");
+            let mut zeroed = bytes[..cut].to_vec();
+            zeroed.resize(bytes.len(), 0);
+            write(&path, &zeroed);
             assert_eq!(
                 read_manifest(&StdFs, &path).unwrap(),
                 vec![edit(0), edit(1)]
             );
         }
-        // A flipped bit in the second record, with a valid third after it, is corruption.
-        let mut flipped = bytes.clone();
-        flipped[second + HEADER_LEN] ^= 1;
-        write(&flipped);
-        assert!(
-            matches!(read_manifest(&StdFs, &path), Err(Error::Corruption { offset, .. }) if offset == second as u64)
+    }
+
+    #[test]
+    fn every_bit_flip_in_the_last_record_is_corruption_at_its_offset() {
+        let (bytes, last) = three_records();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("M");
+        for pos in last..bytes.len() {
+            for bit in 0..8 {
+                let mut flipped = bytes.clone();
+                flipped[pos] ^= 1 << bit;
+                write(&path, &flipped);
+                let result = read_manifest(&StdFs, &path);
+                assert!(
+                    matches!(result, Err(Error::Corruption { offset, .. }) if offset == last as u64),
+                    "byte {pos} bit {bit}: {result:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nonzero_garbage_after_the_last_record_is_corruption() {
+        let (mut bytes, _) = three_records();
+        let end = bytes.len() as u64;
+        bytes.extend_from_slice(&[0xab; 40]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("M");
+        write(&path, &bytes);
+        assert!(matches!(
+            read_manifest(&StdFs, &path),
+            Err(Error::Corruption { offset, .. }) if offset == end
+        ));
+    }
+
+    #[test]
+    fn a_manifest_in_the_old_se_framing_still_reads() {
+        let mut bytes = Vec::new();
+        for n in 0..3 {
+            bytes.extend_from_slice(&crate::record::encode_legacy(&edit(n).encode()));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("M");
+        write(&path, &bytes);
+        let records = read_manifest_records(&StdFs, &path).unwrap();
+        let len = bytes.len() as u64 / 3;
+        assert_eq!(
+            records.edits.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+            [0, len, 2 * len]
         );
+        assert_eq!(records.torn_tail, None);
+        assert_eq!(
+            read_manifest(&StdFs, &path).unwrap(),
+            vec![edit(0), edit(1), edit(2)]
+        );
+        write(&path, &bytes[..bytes.len() - 1]);
+        let records = read_manifest_records(&StdFs, &path).unwrap();
+        assert_eq!((records.edits.len(), records.torn_tail), (2, Some(2 * len)));
     }
 
     #[test]
@@ -366,7 +398,7 @@ mod tests {
         let mut offsets = Vec::new();
         for n in 0..3 {
             offsets.push(bytes.len() as u64);
-            bytes.extend_from_slice(&encode_record(&edit(n)));
+            bytes.extend_from_slice(&encode_record(&edit(n)).unwrap());
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("M");

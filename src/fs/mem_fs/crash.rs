@@ -3,7 +3,8 @@
 //! Every directory keeps its durable entries, plus (in [`CrashMode::PartialDirectory`]) a random
 //! subset of its pending entry operations, replayed in their order. Every surviving file keeps its
 //! synced bytes, plus (in [`CrashMode::TornWrites`]) a random prefix of its unsynced appends
-//! followed by garbage. The result is then both the current and the durable state: a fresh boot.
+//! followed by nothing or by zeros, as a real file system leaves a file whose size reached the
+//! disk before its data. The result is then both the current and the durable state: a fresh boot.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -37,9 +38,9 @@ use super::state::{DirOp, Durable, Ino, Inode};
 pub enum CrashMode {
     /// Every file keeps exactly its synced bytes, every directory exactly its durable entries.
     DropUnsynced,
-    /// Like `DropUnsynced`, but each file with unsynced appends may keep a random prefix of them
-    /// followed by random garbage (never longer than what was appended; each garbage byte
-    /// differs from the byte written at its offset).
+    /// Like `DropUnsynced`, but each file with unsynced appends may keep a random prefix of them,
+    /// followed (half the time) by zero bytes up to a random length no longer than what was
+    /// appended: the file's size reached the disk, its data did not. Never any other bytes.
     TornWrites,
     /// Like `DropUnsynced` for file contents, but each directory operation not yet made durable by
     /// `sync_dir` survives or not at random, applied in order: a surviving create links the file
@@ -78,11 +79,6 @@ impl Rng {
     fn coin(&mut self) -> bool {
         self.next() & 1 == 1
     }
-
-    /// A byte in `1..=255`.
-    fn nonzero_byte(&mut self) -> u8 {
-        u8::try_from(self.next() % 255).unwrap_or(0) + 1
-    }
 }
 
 impl DirOp {
@@ -111,17 +107,15 @@ impl Inode {
     fn crash(&mut self, mode: CrashMode, rng: &mut Rng) {
         match std::mem::replace(&mut self.durable, Durable::Prefix(0)) {
             Durable::Prefix(synced) if mode == CrashMode::TornWrites => {
-                let unsynced = self.data.get(synced..).unwrap_or_default();
-                let tail = rng.below(unsynced.len() + 1);
-                let keep = rng.below(tail + 1);
-                let garbage: Vec<u8> = unsynced
-                    .get(keep..tail)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|b| b ^ rng.nonzero_byte())
-                    .collect();
+                let unsynced = self.data.len().saturating_sub(synced);
+                let keep = rng.below(unsynced + 1);
+                let len = if rng.coin() {
+                    keep + rng.below(unsynced - keep + 1)
+                } else {
+                    keep
+                };
                 self.data.truncate(synced + keep);
-                self.data.extend_from_slice(&garbage);
+                self.data.resize(synced + len, 0);
             }
             Durable::Prefix(synced) => self.data.truncate(synced),
             Durable::Detached(bytes) => self.data = bytes,
