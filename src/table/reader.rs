@@ -162,7 +162,7 @@ impl Table {
             let bytes = read_exact(file.as_ref(), path, handle.offset, len)?;
             decode_block(&bytes, block_type).map_err(|what| corruption(path, handle.offset, what))
         };
-        let meta = TableMeta::decode(&read_raw(footer.meta, BlockType::Meta)?)
+        let meta = TableMeta::decode(&read_raw(footer.meta, BlockType::Meta)?, file_size)
             .map_err(|what| corruption(path, footer.meta.offset, what))?;
         if meta.comparator != ctx.cmp.name() {
             return Err(Error::ComparatorMismatch {
@@ -447,6 +447,11 @@ impl Table {
             self.data_block(handle, BlockType::Data)?,
             handle.offset,
         ))
+    }
+
+    /// The offset of the meta block (where a key range that the entries break is recorded).
+    pub(crate) fn footer_meta_offset(&self) -> u64 {
+        self.footer.meta.offset
     }
 
     /// The corruption `what` in the block at `offset` of this table.

@@ -421,7 +421,7 @@ pub(crate) fn verify_table(fs: &dyn Fs, path: &Path, cmp: &Comparator) -> Result
         }
     };
     let meta = match v.block(footer.meta, BlockType::Meta)? {
-        Some(raw) => match TableMeta::decode(&raw) {
+        Some(raw) => match TableMeta::decode(&raw, file_size) {
             Ok(meta) => Some(meta),
             Err(what) => {
                 v.damage(footer.meta.offset, what);

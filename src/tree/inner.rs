@@ -258,13 +258,16 @@ impl Tree {
     /// The approximate number of entries (versions and tombstones included) in the tree.
     pub fn approximate_len(&self) -> usize {
         let super_version = self.0.super_version.load();
-        let in_memory: usize = super_version.memtables().map(|m| m.len()).sum();
-        let on_disk: u64 = super_version
+        let in_memory = super_version
+            .memtables()
+            .map(|m| m.len())
+            .fold(0, usize::saturating_add);
+        let on_disk = super_version
             .version
             .tables()
             .map(|t| t.meta().entry_count)
-            .sum();
-        in_memory + usize::try_from(on_disk).unwrap_or(usize::MAX)
+            .fold(0, u64::saturating_add);
+        in_memory.saturating_add(usize::try_from(on_disk).unwrap_or(usize::MAX))
     }
 
     /// The highest seqno written to the tree, if any.
@@ -315,7 +318,7 @@ impl Tree {
             .version
             .tables()
             .map(|t| t.file_size())
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     /// The bytes of the tables' bloom filters.
@@ -326,7 +329,7 @@ impl Tree {
             .version
             .tables()
             .map(|t| t.filter_size())
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     /// The number of tombstones in the tables.
@@ -337,7 +340,7 @@ impl Tree {
             .version
             .tables()
             .map(|t| t.meta().tombstone_count)
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     /// Bytes written to table files by flushes since the tree was opened.
@@ -397,7 +400,7 @@ impl Tree {
             .version
             .tables()
             .map(|t| t.meta().weak_tombstone_reclaimable)
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     /// The number of weak tombstones in the tables.
@@ -408,7 +411,7 @@ impl Tree {
             .version
             .tables()
             .map(|t| t.meta().weak_tombstone_count)
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     pub(crate) fn is_poisoned(&self) -> bool {
