@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use std::path::{Path, PathBuf};
 
-use strata::config::{BlockSizePolicy, PinningPolicy};
+use strata::config::{BlockSizePolicy, PinningPolicy, RestartIntervalPolicy};
 use strata::{
     Cache, Config, CorruptionKind, Error, Guard, MAX_SEQNO, SeqNo, SequenceNumberCounter,
 };
@@ -168,4 +168,87 @@ fn a_table_claiming_a_seqno_above_max_seqno_fails_the_open_cleanly() {
     std::fs::write(&table, &original).unwrap();
     let tree = config().open().unwrap();
     assert_eq!(tree.get("k3", SeqNo::MAX).unwrap().unwrap(), "v");
+}
+
+/// Regression: a compaction that read a block whose keys are out of order (checksum intact)
+/// fed them to the table writer, which refused them as `Error::InvalidArgument`, as if the
+/// caller had made a mistake. Reading the table now notices the order and reports corruption
+/// naming the table and the block, for compactions and scans in both directions alike.
+#[test]
+fn a_block_with_keys_out_of_order_is_corruption_naming_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        Config::new(
+            dir.path(),
+            SequenceNumberCounter::default(),
+            SequenceNumberCounter::default(),
+        )
+        // Every key stored whole, one data block: the keys can be swapped in place.
+        .data_block_restart_interval_policy(RestartIntervalPolicy::all(1))
+        .data_block_size_policy(BlockSizePolicy::all(1 << 16))
+        .use_cache(Arc::new(Cache::with_capacity_bytes(0)))
+    };
+    {
+        let tree = config().open().unwrap();
+        for i in 0..100u32 {
+            tree.insert(format!("key{i:05}"), value_of(i), u64::from(i));
+        }
+        tree.flush_active_memtable(0).unwrap();
+        for i in 50..150u32 {
+            tree.insert(format!("key{i:05}"), value_of(i), 1000 + u64::from(i));
+        }
+        tree.flush_active_memtable(0).unwrap();
+    }
+    let tables = table_files(dir.path());
+    assert_eq!(tables.len(), 2);
+    let damaged = &tables[0];
+    let mut bytes = std::fs::read(damaged).unwrap();
+    let find = |bytes: &[u8], pattern: &[u8]| {
+        let hits: Vec<usize> = bytes
+            .windows(pattern.len())
+            .enumerate()
+            .filter(|(_, w)| *w == pattern)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(hits.len(), 1, "{:?}", Slice(pattern));
+        hits[0]
+    };
+    let (a, b) = (find(&bytes, b"key00030"), find(&bytes, b"key00031"));
+    bytes[a + 7] = b'1';
+    bytes[b + 7] = b'0';
+    fix_block_checksum(&mut bytes, 0);
+    std::fs::write(damaged, &bytes).unwrap();
+
+    let tree = config().open().unwrap();
+    let is_misordered = |err: Error| match err {
+        Error::Corruption { file, offset, what } => {
+            assert_eq!(&file, damaged);
+            assert_eq!(offset, 0, "the data block's offset");
+            assert_eq!(what, CorruptionKind::InvalidField("entry order"));
+        }
+        other => panic!("unexpected error {other}"),
+    };
+    let forward: Vec<_> = tree.iter(SeqNo::MAX, None).map(Guard::into_inner).collect();
+    is_misordered(forward.into_iter().find_map(Result::err).unwrap());
+    let backward: Vec<_> = tree
+        .iter(SeqNo::MAX, None)
+        .rev()
+        .map(Guard::into_inner)
+        .collect();
+    is_misordered(backward.into_iter().find_map(Result::err).unwrap());
+    is_misordered(tree.major_compact(u64::MAX, SeqNo::MAX).unwrap_err());
+    assert_eq!(
+        table_files(dir.path()),
+        tables,
+        "the failed compaction left no table"
+    );
+}
+
+/// Prints a byte pattern readably in an assertion message.
+struct Slice<'a>(&'a [u8]);
+
+impl std::fmt::Debug for Slice<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", String::from_utf8_lossy(self.0))
+    }
 }
