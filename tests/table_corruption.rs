@@ -109,7 +109,9 @@ fn table_files(dir: &Path) -> Vec<PathBuf> {
 /// The `(offset, len)` of the footer's handle at `at` (0 index, 32 meta).
 fn footer_handle(bytes: &[u8], at: usize) -> (usize, usize) {
     let footer = &bytes[bytes.len() - 72..];
-    let word = |i: usize| u64::from_le_bytes(footer[i..i + 8].try_into().unwrap()) as usize;
+    let word = |i: usize| {
+        usize::try_from(u64::from_le_bytes(footer[i..i + 8].try_into().unwrap())).unwrap()
+    };
     (word(at), word(at + 8))
 }
 

@@ -18,6 +18,8 @@
 //! entries must be ascending and end before the block loaded before it, with the mirror checks
 //! against the key range.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -95,12 +97,11 @@ impl TableIter {
     /// decoded before it (or, for the first, is not below the table's smallest key).
     fn check_front(&mut self, entry: &InternalValue, offset: u64) -> Result<()> {
         let key = (entry.key.user_key.as_bytes(), entry.key.seqno);
-        let ordered = match &self.last_front {
-            Some((last, seqno)) => self.before((last, *seqno), key),
-            None => {
-                let cmp = self.table.cmp();
-                cmp.user(key.0, &self.table.meta().min_key).is_ge()
-            }
+        let ordered = if let Some((last, seqno)) = &self.last_front {
+            self.before((last, *seqno), key)
+        } else {
+            let cmp = self.table.cmp();
+            cmp.user(key.0, &self.table.meta().min_key).is_ge()
         };
         if !ordered {
             return Err(self.table.corruption_at(offset, MISORDERED));
@@ -118,9 +119,10 @@ impl TableIter {
         let ascending = entries
             .windows(2)
             .all(|pair| matches!(pair, [a, b] if self.before(key(a), key(b))));
-        let ends_in_place = entries.last().is_none_or(|last| match &self.first_back {
-            Some((first, seqno)) => self.before(key(last), (first, *seqno)),
-            None => {
+        let ends_in_place = entries.last().is_none_or(|last| {
+            if let Some((first, seqno)) = &self.first_back {
+                self.before(key(last), (first, *seqno))
+            } else {
                 let cmp = self.table.cmp();
                 cmp.user(key(last).0, &self.table.meta().max_key).is_le()
             }

@@ -12,6 +12,8 @@
 //! Thread safety: a [`Table`] is immutable and `Send + Sync`; any number of reads and scans may
 //! run on it at once.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

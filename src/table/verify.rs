@@ -19,6 +19,8 @@
 //! reported, each as an [`Error::Corruption`] naming the file and the offset of the block (or of
 //! the footer). Only an I/O failure ends it early. Reads only, through no cache.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -16,6 +16,8 @@
 //!
 //! Tags are persisted values: never renumber. A decoder refuses unknown tags.
 
+#![deny(clippy::indexing_slicing)]
+
 use crate::coding::{decode_varint_u64, put_varint_u64};
 use crate::error::CorruptionKind;
 

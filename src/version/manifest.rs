@@ -18,6 +18,8 @@
 //! checks is a torn tail only if no valid record follows it anywhere in the file; otherwise the
 //! manifest is corrupt (a bit flip in the middle of the log), and opening the tree fails.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
