@@ -2,6 +2,8 @@
 //! entry. Decoders never trust their input: they return `None` on a truncated or overlong
 //! encoding instead of panicking.
 
+#![deny(clippy::indexing_slicing)]
+
 /// Writes `value` as LEB128 into `out` and returns the bytes written (1 to 5).
 ///
 /// # Panics

@@ -31,7 +31,10 @@ use super::{Choice, CompactionStrategy, LevelInfo, TableInfo, TreeView};
 
 /// Whether a table holds tombstones of either kind.
 fn has_tombstones(table: &TableInfo) -> bool {
-    table.tombstone_count + table.weak_tombstone_count > 0
+    table
+        .tombstone_count
+        .saturating_add(table.weak_tombstone_count)
+        > 0
 }
 
 /// Leveled compaction; see the module documentation.
@@ -200,7 +203,9 @@ impl Leveled {
             let dense = info.tables().any(|t| {
                 !t.busy
                     && t.entry_count > 0
-                    && (t.tombstone_count + t.weak_tombstone_count).saturating_mul(2)
+                    && t.tombstone_count
+                        .saturating_add(t.weak_tombstone_count)
+                        .saturating_mul(2)
                         >= t.entry_count
             });
             if !dense {

@@ -18,12 +18,25 @@
 //! 5. `checksum`: xxh3-64 of the first ten header bytes followed by the stored bytes, so that a
 //!    flipped bit in the type, the lengths or the payload is caught.
 //!
-//! A decoder never trusts a length before the checksum has matched, and never allocates more than
-//! `stored_len * 255` bytes (LZ4's largest possible expansion) for a decompressed block.
+//! A decoder never trusts a length before the checksum has matched. For an LZ4 block it then
+//! walks the stored stream's sequence headers ([`lz4_decoded_len`]) and allocates the `raw_len`
+//! buffer only if the stream decodes to exactly `raw_len` bytes: a header that claims more (up to
+//! `u32::MAX`) than its stored bytes produce is corruption found without allocating.
+//!
+//! NB: the table's block size is no bound on `raw_len`. The writer cuts a data block once it
+//! reaches the block size, so a block's last entry may carry a key and a value of up to
+//! `u32::MAX` bytes each, and the writer compresses such a block like any other. The stream's own
+//! decoded length is the exact bound that every block the writer produced meets. It also stays
+//! below 255 × `stored_len` (LZ4's largest expansion), and `stored_len` is bounded by the file: the
+//! reader only reads a block whose handle lies inside it.
+
+#![deny(clippy::indexing_slicing)]
 
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::compression::CompressionType;
+#[cfg(feature = "lz4")]
+use crate::compression::lz4_decoded_len;
 use crate::error::CorruptionKind;
 use crate::slice::Slice;
 
@@ -174,7 +187,9 @@ pub(crate) fn decode_block(bytes: &Slice, expected: BlockType) -> Result<Slice, 
         #[cfg(feature = "lz4")]
         CompressionType::Lz4 => {
             let raw_len = header.raw_len as usize;
-            if raw_len > stored.len().saturating_mul(255) {
+            if raw_len > stored.len().saturating_mul(255)
+                || lz4_decoded_len(stored) != Some(u64::from(header.raw_len))
+            {
                 return Err(CorruptionKind::InvalidField("raw length"));
             }
             let mut raw = vec![0u8; raw_len];
@@ -187,6 +202,11 @@ pub(crate) fn decode_block(bytes: &Slice, expected: BlockType) -> Result<Slice, 
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    reason = "test code: an out-of-bounds index is a failed test"
+)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -265,6 +285,110 @@ mod tests {
         assert_eq!(
             decode_block(&Slice::from(block.clone()), BlockType::Data).unwrap(),
             noise
+        );
+    }
+
+    /// A block of `stored` bytes as LZ4 whose header claims `raw_len`, with a valid checksum.
+    #[cfg(feature = "lz4")]
+    fn lz4_block_claiming(stored: &[u8], raw_len: u32) -> Vec<u8> {
+        let mut out = vec![BlockType::Data as u8, 1];
+        out.extend_from_slice(&u32::try_from(stored.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(&raw_len.to_le_bytes());
+        let sum = checksum(&out, stored);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out.extend_from_slice(stored);
+        out
+    }
+
+    /// An LZ4 stream of one literal run of `n` bytes, built by hand (no compressor needed).
+    #[cfg(feature = "lz4")]
+    fn literal_stream(n: usize) -> Vec<u8> {
+        let mut out = vec![0xf0];
+        let mut rest = n - 15;
+        while rest >= 255 {
+            out.push(255);
+            rest -= 255;
+        }
+        out.push(u8::try_from(rest).unwrap());
+        out.extend((0..n).map(|i| (i % 251) as u8));
+        out
+    }
+
+    /// Runs the test named `name` again in a child process whose address space is capped at
+    /// 2 GiB, so that an allocation of `u32::MAX` bytes aborts the child (it would succeed
+    /// lazily on a machine that overcommits memory, and hide the bug).
+    #[cfg(all(feature = "lz4", target_os = "linux"))]
+    fn in_child_under_2_gib(name: &str) -> bool {
+        const CHILD: &str = "STRATA_TEST_UNDER_MEMORY_LIMIT";
+        if std::env::var_os(CHILD).is_some() {
+            return false;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 2097152 && exec \"$0\" \"$@\"")
+            .arg(exe)
+            .args(["--exact", name, "--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .status()
+            .unwrap();
+        assert!(status.success(), "the child test failed: {status}");
+        true
+    }
+
+    /// Regression: an LZ4 block of ~17 MB stored bytes claiming `u32::MAX` raw bytes passed the
+    /// 255 × `stored_len` cap, and the reader allocated 4 GiB before decompression could fail,
+    /// which aborted the process under a 2 GiB memory limit. The claim is now checked against
+    /// the stream's decoded length first.
+    #[cfg(all(feature = "lz4", target_os = "linux"))]
+    #[test]
+    fn lz4_block_claiming_u32_max_raw_bytes_is_corruption_without_allocating() {
+        if in_child_under_2_gib(
+            "table::block::tests::lz4_block_claiming_u32_max_raw_bytes_is_corruption_without_allocating",
+        ) {
+            return;
+        }
+        let n = (u32::MAX / 255) as usize + 1000;
+        let stored = literal_stream(n);
+        assert!(
+            u32::MAX as usize <= stored.len() * 255,
+            "passes the old cap"
+        );
+        let lying = lz4_block_claiming(&stored, u32::MAX);
+        assert_eq!(
+            decode_block(&Slice::from(lying), BlockType::Data),
+            Err(CorruptionKind::InvalidField("raw length"))
+        );
+        // The same stream with its true length decodes.
+        let honest = lz4_block_claiming(&stored, u32::try_from(n).unwrap());
+        let raw = decode_block(&Slice::from(honest), BlockType::Data).unwrap();
+        assert_eq!(raw.len(), n);
+        assert_eq!(raw.get(n - 1), Some(&(((n - 1) % 251) as u8)));
+    }
+
+    #[cfg(feature = "lz4")]
+    #[test]
+    fn lz4_block_claiming_one_byte_more_or_less_is_corruption() {
+        let raw: Vec<u8> = b"0123456789abcdef".repeat(50);
+        let stored = lz4_flex::block::compress(&raw);
+        let len = u32::try_from(raw.len()).unwrap();
+        for claim in [0, 1, len - 1, len + 1] {
+            assert_eq!(
+                decode_block(
+                    &Slice::from(lz4_block_claiming(&stored, claim)),
+                    BlockType::Data
+                ),
+                Err(CorruptionKind::InvalidField("raw length")),
+                "claim {claim}"
+            );
+        }
+        assert_eq!(
+            decode_block(
+                &Slice::from(lz4_block_claiming(&stored, len)),
+                BlockType::Data
+            )
+            .unwrap(),
+            raw
         );
     }
 

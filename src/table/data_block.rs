@@ -40,7 +40,11 @@
 //! its values are encoded block handles.
 //!
 //! Decoding checks every offset and length against the block's bounds and returns
-//! [`CorruptionKind`] for anything out of place: never a panic, never an out-of-bounds read.
+//! [`CorruptionKind`] for anything out of place: never a panic, never an out-of-bounds read. An
+//! entry's seqno above [`MAX_SEQNO`] is corruption too (the writer never stores one; the top bit
+//! is the engine's).
+
+#![deny(clippy::indexing_slicing)]
 
 use std::cmp::Ordering;
 
@@ -48,7 +52,7 @@ use crate::coding::{decode_varint_u32, encode_varint_u32};
 use crate::coding::{decode_varint_u64, put_varint_u64};
 use crate::error::CorruptionKind;
 use crate::key::{Comparator, InternalValue, ValueType};
-use crate::seqno::SeqNo;
+use crate::seqno::{MAX_SEQNO, SeqNo};
 use crate::slice::Slice;
 
 fn put_varint_u32(out: &mut Vec<u8>, value: u32) {
@@ -380,6 +384,7 @@ impl DataBlock {
         let unshared = varint(&mut pos)? as usize;
         let value_len = varint(&mut pos)? as usize;
         let (seqno, n) = decode_varint_u64(bytes.get(pos..).unwrap_or_default())
+            .filter(|&(seqno, _)| seqno <= MAX_SEQNO)
             .ok_or(CorruptionKind::InvalidField("entry seqno"))?;
         pos += n;
         let type_byte = *bytes.get(pos).ok_or(CorruptionKind::Truncated)?;

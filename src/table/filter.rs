@@ -29,6 +29,8 @@
 //! Thread safety: [`FilterReader`] is an immutable view, `Send + Sync`; [`FilterBuilder`] is owned
 //! by one writer.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::cmp::Ordering;
 use std::fmt;
 

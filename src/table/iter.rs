@@ -9,6 +9,16 @@
 //! decodes whole blocks. It is a deque over the remaining entries: each end keeps
 //! the entries of the block it loaded last, and when the two ends reach the same block the one
 //! that gets there second takes its entries from the other's buffer, so no entry is yielded twice.
+//!
+//! Each end checks the order of what it decodes, so that misordered keys in a table are
+//! `Error::Corruption` naming the table and the block, whoever reads them (a compaction would
+//! otherwise feed them to the table writer, which refuses them as a caller's mistake): at the
+//! front, every entry must follow the one decoded before it, the first must be at or after the
+//! meta block's smallest key and the last at or before its largest; at the back, every block's
+//! entries must be ascending and end before the block loaded before it, with the mirror checks
+//! against the key range.
+
+#![deny(clippy::indexing_slicing)]
 
 use std::collections::VecDeque;
 use std::ops::Bound;
@@ -17,7 +27,7 @@ use std::sync::Arc;
 use super::data_block::BlockCursor;
 use super::meta::BlockHandle;
 use super::reader::{IndexSegments, Table};
-use crate::error::Result;
+use crate::error::{CorruptionKind, Result};
 use crate::key::InternalValue;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
@@ -47,8 +57,15 @@ pub(crate) struct TableIter {
     /// The block the front end reads, one entry at a time.
     cursor: Option<BlockCursor>,
     back: VecDeque<InternalValue>,
+    /// The internal key of the last entry the front end decoded (see the order checks).
+    last_front: Option<(Slice, SeqNo)>,
+    /// The first internal key of the last block the back end loaded.
+    first_back: Option<(Slice, SeqNo)>,
     failed: bool,
 }
+
+/// The error for entries out of order (or outside the table's key range) at `offset`.
+const MISORDERED: CorruptionKind = CorruptionKind::InvalidField("entry order");
 
 impl TableIter {
     pub(crate) fn new(
@@ -65,8 +82,79 @@ impl TableIter {
             front: VecDeque::new(),
             cursor: None,
             back: VecDeque::new(),
+            last_front: None,
+            first_back: None,
             failed: false,
         }
+    }
+
+    /// Whether internal key `a` sorts strictly before `b`.
+    fn before(&self, a: (&[u8], SeqNo), b: (&[u8], SeqNo)) -> bool {
+        self.table.cmp().internal(a, b).is_lt()
+    }
+
+    /// Checks that `entry`, decoded at the front from the block at `offset`, follows the entry
+    /// decoded before it (or, for the first, is not below the table's smallest key).
+    fn check_front(&mut self, entry: &InternalValue, offset: u64) -> Result<()> {
+        let key = (entry.key.user_key.as_bytes(), entry.key.seqno);
+        let ordered = if let Some((last, seqno)) = &self.last_front {
+            self.before((last, *seqno), key)
+        } else {
+            let cmp = self.table.cmp();
+            cmp.user(key.0, &self.table.meta().min_key).is_ge()
+        };
+        if !ordered {
+            return Err(self.table.corruption_at(offset, MISORDERED));
+        }
+        self.last_front = Some((entry.key.user_key.clone(), entry.key.seqno));
+        Ok(())
+    }
+
+    /// Checks a block the back end loaded from `offset`: ascending, and before the block it
+    /// loaded before (or, for the first, not above the table's largest key).
+    fn check_back(&mut self, entries: &[InternalValue], offset: u64) -> Result<()> {
+        fn key(e: &InternalValue) -> (&[u8], SeqNo) {
+            (e.key.user_key.as_bytes(), e.key.seqno)
+        }
+        let ascending = entries
+            .windows(2)
+            .all(|pair| matches!(pair, [a, b] if self.before(key(a), key(b))));
+        let ends_in_place = entries.last().is_none_or(|last| {
+            if let Some((first, seqno)) = &self.first_back {
+                self.before(key(last), (first, *seqno))
+            } else {
+                let cmp = self.table.cmp();
+                cmp.user(key(last).0, &self.table.meta().max_key).is_le()
+            }
+        });
+        if !ascending || !ends_in_place {
+            return Err(self.table.corruption_at(offset, MISORDERED));
+        }
+        if let Some(first) = entries.first() {
+            self.first_back = Some((first.key.user_key.clone(), first.key.seqno));
+        }
+        Ok(())
+    }
+
+    /// At the end of a table: the front's last key must not be above the table's largest key,
+    /// nor the back's first key below its smallest.
+    fn check_range_ends(&self) -> Result<()> {
+        let cmp = self.table.cmp();
+        let meta = self.table.meta();
+        let above = self
+            .last_front
+            .as_ref()
+            .is_some_and(|(k, _)| cmp.user(k, &meta.max_key).is_gt());
+        let below = self
+            .first_back
+            .as_ref()
+            .is_some_and(|(k, _)| cmp.user(k, &meta.min_key).is_lt());
+        if above || below {
+            return Err(self
+                .table
+                .corruption_at(self.table.footer_meta_offset(), MISORDERED));
+        }
+        Ok(())
     }
 
     /// Reads the index's top and picks the segments that can hold blocks within the bounds.
@@ -248,14 +336,15 @@ impl TableIter {
                 continue;
             }
             if let Some(cursor) = self.cursor.as_mut() {
+                let offset = cursor.offset;
                 match cursor.next_entry() {
                     Some(Ok(entry)) => {
+                        self.check_front(&entry, offset)?;
                         if self.wanted(&entry) {
                             return Ok(Some(entry));
                         }
                     }
                     Some(Err(what)) => {
-                        let offset = cursor.offset;
                         return Err(self.table.corruption_at(offset, what));
                     }
                     None => self.cursor = None,
@@ -274,6 +363,7 @@ impl TableIter {
             }
             // No block left: what remains is in the back end's buffer.
             let Some(entry) = self.back.pop_front() else {
+                self.check_range_ends()?;
                 return Ok(None);
             };
             if self.wanted(&entry) {
@@ -294,6 +384,7 @@ impl TableIter {
             }
             if let Some(handle) = self.next_block(false)? {
                 let entries = self.table.block_entries(handle)?;
+                self.check_back(&entries, handle.offset)?;
                 self.back.extend(entries);
                 continue;
             }
@@ -301,10 +392,12 @@ impl TableIter {
                 while let Some(entry) = cursor.next_entry() {
                     let entry =
                         entry.map_err(|what| self.table.corruption_at(cursor.offset, what))?;
+                    self.check_front(&entry, cursor.offset)?;
                     self.front.push_back(entry);
                 }
             }
             let Some(entry) = self.front.pop_back() else {
+                self.check_range_ends()?;
                 return Ok(None);
             };
             if self.wanted(&entry) {

@@ -35,9 +35,20 @@
 //!
 //! A reader checks the magic, then the checksum, then the version: a damaged footer is
 //! corruption, and only an intact footer with another version is an unsupported format.
+//!
+//! A decoded meta block is also checked against the file that holds it ([`TableMeta::decode`]):
+//! counts that the file's size cannot back (an entry takes at least [`MIN_ENTRY_LEN`] raw bytes,
+//! and LZ4 expands stored bytes at most 255×; a data block takes at least a block header), parts
+//! that exceed their whole (tombstones above entries), and seqnos above
+//! [`MAX_SEQNO`](crate::MAX_SEQNO) are corruption. So every count a tree sums is below 51 × the
+//! table's file size, and no seqno from a table can push the tree's clock into the reserved range.
 
+#![deny(clippy::indexing_slicing)]
+
+use super::block::HEADER_LEN;
 use crate::coding::{decode_varint_u64, put_varint_u64};
 use crate::error::CorruptionKind;
+use crate::seqno::MAX_SEQNO;
 use crate::slice::Slice;
 
 /// The footer length in bytes.
@@ -48,6 +59,13 @@ pub(crate) const MAGIC: [u8; 8] = *b"STRATAT1";
 
 /// The table format version this build writes and reads.
 pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// The fewest raw bytes an entry of a data block takes: one byte each for `shared`, `unshared`,
+/// `value_len`, the seqno and the type.
+pub(crate) const MIN_ENTRY_LEN: u64 = 5;
+
+/// LZ4's largest expansion: raw bytes per stored byte.
+const MAX_EXPANSION: u64 = 255;
 
 const FLAG_INDEX_PARTITIONED: u8 = 1;
 const FLAG_FILTER_PARTITIONED: u8 = 2;
@@ -307,7 +325,9 @@ impl TableMeta {
         out
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CorruptionKind> {
+    /// Decodes the raw contents of the meta block of a table file of `file_len` bytes, and checks
+    /// its counts and seqnos against what such a file can hold (see the module documentation).
+    pub(crate) fn decode(bytes: &[u8], file_len: u64) -> Result<Self, CorruptionKind> {
         let mut c = Cursor { bytes, pos: 0 };
         let mut meta = Self {
             table_id: c.u64()?,
@@ -341,13 +361,49 @@ impl TableMeta {
         if meta.seqno_min > meta.seqno_max || meta.entry_count == 0 {
             return Err(CorruptionKind::InvalidField("meta counts"));
         }
+        meta.check_bounds(file_len)?;
         Ok(meta)
+    }
+
+    /// Checks the counts and the seqno range against a file of `file_len` bytes.
+    fn check_bounds(&self, file_len: u64) -> Result<(), CorruptionKind> {
+        let max_entries = file_len.saturating_mul(MAX_EXPANSION) / MIN_ENTRY_LEN;
+        let deletes = self
+            .tombstone_count
+            .checked_add(self.weak_tombstone_count)
+            .ok_or(CorruptionKind::InvalidField("meta tombstone count"))?;
+        let max_blocks = (file_len / HEADER_LEN as u64).min(self.entry_count);
+        let checks = [
+            (self.entry_count > max_entries, "meta entry count"),
+            (deletes > self.entry_count, "meta tombstone count"),
+            (
+                // Each reclaimable pair holds a weak tombstone of its own.
+                self.weak_tombstone_reclaimable > self.weak_tombstone_count,
+                "meta weak tombstone reclaimable count",
+            ),
+            (
+                self.data_block_count == 0 || self.data_block_count > max_blocks,
+                "meta data block count",
+            ),
+            (self.seqno_max > MAX_SEQNO, "meta seqno range"),
+        ];
+        match checks.into_iter().find(|(bad, _)| *bad) {
+            Some((_, what)) => Err(CorruptionKind::InvalidField(what)),
+            None => Ok(()),
+        }
     }
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "test code: an out-of-bounds index is a failed test"
+)]
 mod tests {
     use super::*;
+
+    /// A file size large enough for [`sample_meta`]'s counts.
+    const FILE_LEN: u64 = 1 << 20;
 
     fn sample_meta() -> TableMeta {
         TableMeta {
@@ -378,19 +434,101 @@ mod tests {
     fn meta_round_trips_and_rejects_every_truncation() {
         let meta = sample_meta();
         let bytes = meta.encode();
-        assert_eq!(TableMeta::decode(&bytes).unwrap(), meta);
+        assert_eq!(TableMeta::decode(&bytes, FILE_LEN).unwrap(), meta);
         for len in 0..bytes.len() {
             if len == bytes.len() - 8 {
                 // A meta block from before the optional trailing field.
-                let old = TableMeta::decode(&bytes[..len]).unwrap();
+                let old = TableMeta::decode(&bytes[..len], FILE_LEN).unwrap();
                 assert_eq!(old.weak_tombstone_reclaimable, 0);
                 continue;
             }
-            assert!(TableMeta::decode(&bytes[..len]).is_err(), "len {len}");
+            assert!(
+                TableMeta::decode(&bytes[..len], FILE_LEN).is_err(),
+                "len {len}"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(TableMeta::decode(&longer).is_err());
+        assert!(TableMeta::decode(&longer, FILE_LEN).is_err());
+    }
+
+    /// Regression: counts of `u64::MAX` were accepted and overflowed the tree's sums
+    /// (`Tree::approximate_len`), and a seqno above `MAX_SEQNO` was accepted and later written
+    /// to a manifest that the next open refused.
+    #[test]
+    fn counts_and_seqnos_the_file_cannot_hold_are_corruption() {
+        let sample = sample_meta();
+        let bad = |what: &'static str, edit: &dyn Fn(&mut TableMeta), file_len: u64| {
+            let mut meta = sample.clone();
+            edit(&mut meta);
+            assert_eq!(
+                TableMeta::decode(&meta.encode(), file_len),
+                Err(CorruptionKind::InvalidField(what)),
+                "{what}"
+            );
+        };
+        bad("meta entry count", &|m| m.entry_count = u64::MAX, FILE_LEN);
+        // 10 entries need at least 10 × 5 raw bytes: 50 / 255 stored bytes round up to 1.
+        bad("meta entry count", &|_| {}, 0);
+        bad(
+            "meta tombstone count",
+            &|m| m.tombstone_count = u64::MAX,
+            FILE_LEN,
+        );
+        bad(
+            "meta tombstone count",
+            &|m| m.weak_tombstone_count = u64::MAX,
+            FILE_LEN,
+        );
+        bad(
+            "meta tombstone count",
+            &|m| m.tombstone_count = 10,
+            FILE_LEN,
+        );
+        bad(
+            "meta weak tombstone reclaimable count",
+            &|m| m.weak_tombstone_reclaimable = u64::MAX,
+            FILE_LEN,
+        );
+        bad(
+            "meta data block count",
+            &|m| m.data_block_count = 0,
+            FILE_LEN,
+        );
+        bad(
+            "meta data block count",
+            &|m| m.data_block_count = 11,
+            FILE_LEN,
+        );
+        bad(
+            "meta data block count",
+            &|m| m.data_block_count = u64::MAX,
+            FILE_LEN,
+        );
+        // Three data blocks need three headers in the file.
+        bad("meta data block count", &|_| {}, 3 * HEADER_LEN as u64 - 1);
+        bad(
+            "meta seqno range",
+            &|m| m.seqno_max = MAX_SEQNO + 1,
+            FILE_LEN,
+        );
+        bad(
+            "meta seqno range",
+            &|m| {
+                m.seqno_min = u64::MAX;
+                m.seqno_max = u64::MAX;
+            },
+            FILE_LEN,
+        );
+        // The largest values a file of this size can back are accepted.
+        let mut edge = sample.clone();
+        edge.entry_count = FILE_LEN * 255 / MIN_ENTRY_LEN;
+        edge.tombstone_count = edge.entry_count - 1;
+        edge.weak_tombstone_count = 1;
+        edge.weak_tombstone_reclaimable = 1;
+        edge.data_block_count = FILE_LEN / HEADER_LEN as u64;
+        edge.seqno_max = MAX_SEQNO;
+        assert_eq!(TableMeta::decode(&edge.encode(), FILE_LEN), Ok(edge));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! Thread safety: a [`Table`] is immutable and `Send + Sync`; any number of reads and scans may
 //! run on it at once.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -181,7 +183,7 @@ impl Table {
             let bytes = read_exact(file.as_ref(), path, handle.offset, len)?;
             decode_block(&bytes, block_type).map_err(|what| corruption(path, handle.offset, what))
         };
-        let meta = TableMeta::decode(&read_raw(footer.meta, BlockType::Meta)?)
+        let meta = TableMeta::decode(&read_raw(footer.meta, BlockType::Meta)?, file_size)
             .map_err(|what| corruption(path, footer.meta.offset, what))?;
         if !crate::key::comparator_names_match(&meta.comparator, ctx.cmp.name()) {
             return Err(Error::ComparatorMismatch {
@@ -474,6 +476,11 @@ impl Table {
             self.data_block(handle, BlockType::Data)?,
             handle.offset,
         ))
+    }
+
+    /// The offset of the meta block (where a key range that the entries break is recorded).
+    pub(crate) fn footer_meta_offset(&self) -> u64 {
+        self.footer.meta.offset
     }
 
     /// The corruption `what` in the block at `offset` of this table.

@@ -19,6 +19,8 @@
 //! reported, each as an [`Error::Corruption`] naming the file and the offset of the block (or of
 //! the footer). Only an I/O failure ends it early. Reads only, through no cache.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -421,7 +423,7 @@ pub(crate) fn verify_table(fs: &dyn Fs, path: &Path, cmp: &Comparator) -> Result
         }
     };
     let meta = match v.block(footer.meta, BlockType::Meta)? {
-        Some(raw) => match TableMeta::decode(&raw) {
+        Some(raw) => match TableMeta::decode(&raw, file_size) {
             Ok(meta) => Some(meta),
             Err(what) => {
                 v.damage(footer.meta.offset, what);

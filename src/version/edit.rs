@@ -24,6 +24,8 @@
 //!
 //! Tags are persisted values: never renumber. A decoder refuses unknown tags.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::HashSet;
 
 use super::{LEVEL_COUNT, Shape};

@@ -23,6 +23,8 @@
 //! wrong checksum, a bad magic, non-zero bytes after the last record) is `Corruption` at that
 //! record's offset, and opening the tree fails before it deletes anything.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
