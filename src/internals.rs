@@ -27,7 +27,7 @@ use crate::table::data_block::{DataBlock, DataBlockBuilder};
 use crate::table::filter::{FilterBuilder, FilterReader, key_hash};
 use crate::table::iter::TableIter;
 use crate::table::meta::BlockHandle as RawHandle;
-use crate::table::reader::{IndexSegments, Table, TableContext};
+use crate::table::reader::{IndexSpans, Table, TableContext};
 use crate::table::writer::{TableWriter, TableWriterOptions};
 use crate::version::Version;
 use crate::version::read_only::{ManifestState, open_version, read_manifest_state};
@@ -213,17 +213,17 @@ impl TableFile {
     /// `Io` or `Corruption` if an index block cannot be read.
     pub fn layout(&self) -> Result<TableLayout> {
         let footer = self.table.footer();
-        let segments = self.table.index_segments()?;
-        let index_partitions = match &segments {
-            IndexSegments::Partitioned(parts) => parts
+        let spans = self.table.index_spans()?;
+        let index_partitions = match &spans {
+            IndexSpans::Partitioned(parts) => parts
                 .iter()
                 .map(|(k, h)| (k.clone(), (*h).into()))
                 .collect(),
-            IndexSegments::Full(_) => Vec::new(),
+            IndexSpans::Full(_) => Vec::new(),
         };
         let mut data_blocks = Vec::new();
-        for i in 0..segments.len() {
-            let handles = self.table.segment_handles(&segments, i)?;
+        for i in 0..spans.len() {
+            let handles = self.table.span_handles(&spans, i)?;
             data_blocks.extend(handles.into_iter().map(|(k, h)| (k, h.into())));
         }
         Ok(TableLayout {

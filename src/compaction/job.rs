@@ -46,7 +46,7 @@ pub(crate) fn merge(
     job: &Job,
     target_size: u64,
     beneath: &[Beneath],
-    threshold: SeqNo,
+    watermark: SeqNo,
     writer: &RunWriter<'_>,
     filters: Option<&Arc<dyn Factory>>,
 ) -> Result<MergeOutput> {
@@ -64,7 +64,7 @@ pub(crate) fn merge(
         })
         .collect();
     let rules = GcRules {
-        threshold,
+        watermark,
         tombstone_floor: beneath
             .iter()
             .map(|b| b.seqno_min)

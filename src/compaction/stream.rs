@@ -3,10 +3,10 @@
 //! Input: entries sorted by internal key (user key ascending, seqno descending), as a merge of
 //! memtables or tables yields them; identical internal keys may repeat (the first, from the newer
 //! source, wins). Output: the same order, keeping exactly what some read at a seqno at or above the
-//! GC watermark `threshold` can still see:
+//! GC watermark `watermark` can still see:
 //!
-//! 1. every version with seqno >= `threshold` (a read at X >= threshold may land between them);
-//! 2. the newest version below `threshold` (what a read at exactly `threshold` sees);
+//! 1. every version with seqno >= `watermark` (a read at X >= watermark may land between them);
+//! 2. the newest version below `watermark` (what a read at exactly `watermark` sees);
 //! 3. nothing older than that version.
 //!
 //! Two rules then drop more:
@@ -27,7 +27,7 @@
 //! on what lies outside the compaction: the job checks, when it commits, that no source that
 //! appeared meanwhile (a memtable written since, a flushed table) is older than that.
 //!
-//! Every read at X >= `threshold` returns the same answer before and after (the property test
+//! Every read at X >= `watermark` returns the same answer before and after (the property test
 //! below checks this against the input).
 //!
 //! Last, a compaction filter (if any) sees each value or merge operand the rules keep and may
@@ -44,7 +44,7 @@ use crate::slice::Slice;
 /// The rules of one compaction; see the module documentation.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GcRules {
-    pub(crate) threshold: SeqNo,
+    pub(crate) watermark: SeqNo,
     /// Tombstones of rule 2 below this seqno have nothing beneath them outside the compaction.
     pub(crate) tombstone_floor: SeqNo,
     pub(crate) cancel_weak: bool,
@@ -232,7 +232,7 @@ impl<I: Iterator<Item = Result<InternalValue>>> Iterator for CompactionStream<I>
             if duplicate {
                 continue;
             }
-            if entry.key.seqno >= self.rules.threshold {
+            if entry.key.seqno >= self.rules.watermark {
                 match self.filtered(entry) {
                     Some(out) => return Some(out),
                     None => continue,
@@ -251,9 +251,9 @@ impl<I: Iterator<Item = Result<InternalValue>>> Iterator for CompactionStream<I>
                 ValueType::WeakTombstone
                     if self.rules.cancel_weak && self.next_is_value_of(&entry.key.user_key) =>
                 {
-                    // Cancel: drop the value beneath too (it is older, so also below threshold).
+                    // Cancel: drop the value beneath too (it is older, so also below watermark).
                     // The next older version (the tombstone of the key's last delete, if any)
-                    // is then the newest below the threshold: it must still hide what lies
+                    // is then the newest below the watermark: it must still hide what lies
                     // beneath it, so it goes through rule 2 in turn. Copies of the cancelled
                     // value from older sources (same seqno) are skipped as duplicates.
                     //
@@ -363,7 +363,7 @@ mod tests {
             (2, 1, 0),
         ]);
         let rules = GcRules {
-            threshold: 6,
+            watermark: 6,
             tombstone_floor: GcRules::NO_FLOOR,
             cancel_weak: false,
         };
@@ -392,7 +392,7 @@ mod tests {
         let input = sorted(vec![(1, 5, 3), (1, 4, 0), (2, 5, 3), (2, 4, 2)]);
         // Floor 5: nothing outside holds a version older than 5, so key 1's pair may cancel.
         let rules = GcRules {
-            threshold: 10,
+            watermark: 10,
             tombstone_floor: 5,
             cancel_weak: true,
         };
@@ -415,7 +415,7 @@ mod tests {
         let input = sorted(vec![(3, 6, 3), (3, 4, 0)]);
         let outside = sorted(vec![(3, 5, 0)]);
         let rules = GcRules {
-            threshold: 12,
+            watermark: 12,
             tombstone_floor: 5,
             cancel_weak: true,
         };
@@ -445,7 +445,7 @@ mod tests {
         let input = sorted(vec![(3, 4, 3), (3, 2, 0)]);
         let outside = sorted(vec![(3, 0, 0)]);
         let rules = GcRules {
-            threshold: 12,
+            watermark: 12,
             tombstone_floor: 0,
             cancel_weak: true,
         };
@@ -486,7 +486,7 @@ mod tests {
         let input = sorted(vec![(3, 20, 3), (3, 18, 0), (3, 17, 2)]);
         let outside = sorted(vec![(3, 6, 0)]);
         let rules = GcRules {
-            threshold: 30,
+            watermark: 30,
             tombstone_floor: 6,
             cancel_weak: true,
         };
@@ -522,7 +522,7 @@ mod tests {
         // holding key 1 @0, beneath the delete.
         let input = sorted(vec![(1, 3, 3), (1, 2, 0), (1, 1, 2), (2, 3, 3), (2, 2, 0)]);
         let rules = GcRules {
-            threshold: 10,
+            watermark: 10,
             tombstone_floor: 0,
             cancel_weak: true,
         };
@@ -555,11 +555,11 @@ mod tests {
 
     proptest! {
         /// A compaction of some entries, with the rest in tables outside it (two tables, by key
-        /// range): every read at or above the threshold over everything is unchanged.
+        /// range): every read at or above the watermark over everything is unchanged.
         #[test]
         fn tombstones_drop_only_with_nothing_beneath_them_outside(
             raw in prop::collection::vec((0u8..5, 0u64..12, 0u8..3, any::<bool>()), 0..40),
-            threshold in 0u64..14,
+            watermark in 0u64..14,
         ) {
             let (inside_raw, outside_raw): (Vec<_>, Vec<_>) = raw.into_iter().partition(|e| e.3);
             let strip = |v: Vec<(u8, u64, u8, bool)>| v.into_iter().map(|(k, s, t, _)| (k, s, t)).collect();
@@ -579,7 +579,7 @@ mod tests {
                 }
             }
             let floor = beneath.iter().map(|b| b.seqno_min).min().unwrap_or(GcRules::BOTTOM);
-            let rules = GcRules { threshold, tombstone_floor: floor, cancel_weak: false };
+            let rules = GcRules { watermark, tombstone_floor: floor, cancel_weak: false };
             let output: Vec<_> = CompactionStream::new(inside.iter().cloned().map(Ok), Comparator::default(), rules)
                 .with_beneath(beneath)
                 .map(|e| e.unwrap())
@@ -587,7 +587,7 @@ mod tests {
             let before: Vec<_> = inside.iter().chain(&outside).cloned().collect();
             let after: Vec<_> = output.iter().chain(&outside).cloned().collect();
             for k in 0..5u8 {
-                for x in threshold..14 {
+                for x in watermark..14 {
                     prop_assert_eq!(read(&after, k, x), read(&before, k, x), "key {} read at {}", k, x);
                 }
             }
@@ -596,15 +596,15 @@ mod tests {
         #[test]
         fn every_read_at_or_above_the_threshold_is_unchanged(
             raw in prop::collection::vec((0u8..5, 0u64..12, 0u8..4), 0..40),
-            threshold in 0u64..14,
+            watermark in 0u64..14,
             floor in prop_oneof![Just(GcRules::NO_FLOOR), Just(GcRules::BOTTOM)],
         ) {
             let input = sorted(raw);
             // Weak cancellation needs the single-delete contract, which random input breaks.
-            let rules = GcRules { threshold, tombstone_floor: floor, cancel_weak: false };
+            let rules = GcRules { watermark, tombstone_floor: floor, cancel_weak: false };
             let output = run(&input, rules);
             for k in 0..5u8 {
-                for x in threshold..14 {
+                for x in watermark..14 {
                     prop_assert_eq!(read(&output, k, x), read(&input, k, x), "key {} read at {}", k, x);
                 }
             }
@@ -613,7 +613,7 @@ mod tests {
                 prop_assert!((&pair[0].key.user_key, std::cmp::Reverse(pair[0].key.seqno)) < (&pair[1].key.user_key, std::cmp::Reverse(pair[1].key.seqno)));
             }
             for k in 0..5u8 {
-                let below = output.iter().filter(|e| e.key.user_key[0] == k && e.key.seqno < threshold).count();
+                let below = output.iter().filter(|e| e.key.user_key[0] == k && e.key.seqno < watermark).count();
                 prop_assert!(below <= 1);
             }
         }

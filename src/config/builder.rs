@@ -16,7 +16,6 @@ use crate::fs::{Fs, StdFs};
 use crate::key::{DefaultUserComparator, UserComparator};
 use crate::seqno::{SequenceNumberCounter, SequenceNumberGenerator};
 use crate::table::writer::TableWriterOptions;
-use crate::tree::Tree;
 
 /// The settings of a tree; [`Config::open`] creates or recovers it.
 ///
@@ -126,7 +125,7 @@ impl Config {
             cache: Arc::new(Cache::default()),
             descriptor_table: Some(Arc::new(DescriptorTable::new(512))),
             table_target_size: 64 << 20,
-            manifest_rewrite_bytes: crate::version::manifest::REWRITE_BYTES,
+            manifest_rewrite_bytes: super::MANIFEST_REWRITE_BYTES,
             compaction_filter_factory: None,
         }
     }
@@ -307,24 +306,13 @@ impl Config {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    /// Creates or opens the tree.
-    ///
-    /// The tree holds an exclusive lock on its directory until its last handle drops.
-    ///
-    /// # Errors
-    /// [`Error::Locked`](crate::Error::Locked) if another handle holds the directory;
-    /// [`Error::Io`](crate::Error::Io) if the directory cannot be created or locked.
-    pub fn open(self) -> crate::Result<Tree> {
-        Tree::open(self)
-    }
 }
 
 impl Config {
     /// How a table at `level` is written.
     pub(crate) fn writer_options(&self, level: usize, table_id: u64) -> TableWriterOptions {
         use super::policy::FilterPolicyEntry;
-        let last_level = level + 1 >= crate::version::LEVEL_COUNT;
+        let last_level = level + 1 >= super::LEVEL_COUNT;
         let filter_bits_per_key = match self.filter.get(level) {
             _ if last_level && self.expect_point_read_hits => None,
             FilterPolicyEntry::Bloom(bloom) if bloom.is_active() => Some(bloom.bits_per_key()),

@@ -4,6 +4,12 @@
 //! carries the settings that the layers below read. Every builder method takes and returns `Self`.
 //! A per-level policy holds one entry per level; levels past the last entry repeat it.
 
+/// The number of levels of a tree.
+pub(crate) const LEVEL_COUNT: usize = 7;
+
+/// A manifest past this size is rewritten as one snapshot record (a test may lower it).
+pub(crate) const MANIFEST_REWRITE_BYTES: u64 = 1 << 20;
+
 mod builder;
 mod policy;
 

@@ -1,7 +1,7 @@
 //! [`TableIter`]: a double-ended scan over one table within user-key bounds, showing only the
 //! entries visible at a read seqno.
 //!
-//! The iterator finds, by binary search in the index, the index segments (restart intervals of a
+//! The iterator finds, by binary search in the index, the index spans (restart intervals of a
 //! full index, or partitions) that can hold blocks within the bounds, and reads them lazily from
 //! either end, so a short scan of a large table reads a few index entries, not all of them. It
 //! loads the data blocks one at a time from either end: the front end decodes its block one entry
@@ -26,16 +26,16 @@ use std::sync::Arc;
 
 use super::data_block::BlockCursor;
 use super::meta::BlockHandle;
-use super::reader::{IndexSegments, Table};
+use super::reader::{IndexSpans, Table};
 use crate::error::{CorruptionKind, Result};
 use crate::key::InternalValue;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 
-/// The data blocks a scan has yet to load: index segments not yet read (`next_front ..
+/// The data blocks a scan has yet to load: index spans not yet read (`next_front ..
 /// end_back`), and the handles read from them at either end.
 struct Handles {
-    segments: IndexSegments,
+    spans: IndexSpans,
     next_front: usize,
     end_back: usize,
     front: VecDeque<BlockHandle>,
@@ -157,12 +157,12 @@ impl TableIter {
         Ok(())
     }
 
-    /// Reads the index's top and picks the segments that can hold blocks within the bounds.
+    /// Reads the index's top and picks the spans that can hold blocks within the bounds.
     fn init(&mut self) -> Result<()> {
         if self.blocks.is_some() {
             return Ok(());
         }
-        let segments = self.table.index_segments()?;
+        let spans = self.table.index_spans()?;
         let cmp = self.table.cmp().clone();
         let below = |k: &[u8]| match &self.lower {
             Bound::Included(b) => cmp.user(k, b).is_lt(),
@@ -174,30 +174,29 @@ impl TableIter {
             Bound::Excluded(b) => cmp.user(k, b).is_lt(),
             Bound::Unbounded => true,
         };
-        let len = segments.len();
+        let len = spans.len();
         // NB: an unbounded side needs no search (a seek with no upper bound is the common case).
         let below_count = if matches!(self.lower, Bound::Unbounded) {
             0
         } else {
-            self.table.segment_partition_point(&segments, below)?
+            self.table.segment_partition_point(&spans, below)?
         };
         let short_count = if matches!(self.upper, Bound::Unbounded) {
             len
         } else {
-            self.table
-                .segment_partition_point(&segments, not_reaching)?
+            self.table.segment_partition_point(&spans, not_reaching)?
         };
         // Keyed by first key (a full index's restart intervals): interval r lies wholly below
         // the bound only if the next interval's first key does; the first block that reaches
         // the upper bound is the first key of interval `short_count` or lies in the one before.
         // Keyed by last key (partitions): exact.
-        let (front, back) = if segments.keyed_by_first() {
+        let (front, back) = if spans.keyed_by_first() {
             (below_count.saturating_sub(1), (short_count + 1).min(len))
         } else {
             (below_count, (short_count + 1).min(len))
         };
         self.blocks = Some(Handles {
-            segments,
+            spans,
             next_front: front,
             end_back: back.max(front),
             front: VecDeque::new(),
@@ -229,11 +228,11 @@ impl TableIter {
         }
     }
 
-    /// The handles of segment `i` within the bounds: none wholly below the lower bound, none
+    /// The handles of span `i` within the bounds: none wholly below the lower bound, none
     /// after the first that reaches the upper one. Returns them and whether one reached it.
-    fn load_segment(&self, segments: &IndexSegments, i: usize) -> Result<(Vec<BlockHandle>, bool)> {
+    fn load_segment(&self, spans: &IndexSpans, i: usize) -> Result<(Vec<BlockHandle>, bool)> {
         let mut out = Vec::new();
-        for (last_key, handle) in self.table.segment_handles(segments, i)? {
+        for (last_key, handle) in self.table.span_handles(spans, i)? {
             if self.block_below(&last_key) {
                 continue;
             }
@@ -245,7 +244,7 @@ impl TableIter {
         Ok((out, false))
     }
 
-    /// The next data block from the front or the back, loading index segments as needed.
+    /// The next data block from the front or the back, loading index spans as needed.
     fn next_block(&mut self, forward: bool) -> Result<Option<BlockHandle>> {
         loop {
             let Some(handles) = self.blocks.as_mut() else {
@@ -260,7 +259,7 @@ impl TableIter {
                 return Ok(Some(handle));
             }
             if handles.next_front >= handles.end_back || (forward && handles.done_front) {
-                // No segment left: the rest is in the other end's buffer.
+                // No span left: the rest is in the other end's buffer.
                 return Ok(if forward {
                     handles.back.pop_front()
                 } else {
@@ -274,20 +273,17 @@ impl TableIter {
                 handles.end_back -= 1;
                 handles.end_back
             };
-            let segments = std::mem::replace(
-                &mut handles.segments,
-                IndexSegments::Partitioned(Vec::new()),
-            );
-            let loaded = self.load_segment(&segments, i);
+            let spans = std::mem::replace(&mut handles.spans, IndexSpans::Partitioned(Vec::new()));
+            let loaded = self.load_segment(&spans, i);
             let Some(handles) = self.blocks.as_mut() else {
                 return Ok(None);
             };
-            handles.segments = segments;
+            handles.spans = spans;
             let (blocks, reached) = loaded?;
             if forward {
                 handles.front.extend(blocks);
                 if reached {
-                    // Nothing after this block is needed: drop the later segments.
+                    // Nothing after this block is needed: drop the later spans.
                     handles.end_back = handles.next_front;
                     handles.back.clear();
                     handles.done_front = true;

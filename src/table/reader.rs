@@ -29,14 +29,14 @@ use crate::key::{Comparator, InternalValue};
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 
-/// A table's index, split into segments a scan loads one at a time: the restart intervals of a
+/// A table's index, split into spans a scan loads one at a time: the restart intervals of a
 /// full index block, or the partitions of a partitioned index (whose top level is decoded whole).
-pub(crate) enum IndexSegments {
+pub(crate) enum IndexSpans {
     Full(DataBlock),
     Partitioned(Vec<(Slice, BlockHandle)>),
 }
 
-impl IndexSegments {
+impl IndexSpans {
     pub(crate) fn len(&self) -> usize {
         match self {
             Self::Full(index) => index.restart_count(),
@@ -44,7 +44,7 @@ impl IndexSegments {
         }
     }
 
-    /// Whether segments are judged by their first key (full index) rather than their last.
+    /// Whether spans are judged by their first key (full index) rather than their last.
     pub(crate) fn keyed_by_first(&self) -> bool {
         matches!(self, Self::Full(_))
     }
@@ -407,12 +407,12 @@ impl Table {
         &self.footer
     }
 
-    /// The table's index as segments that scans load one at a time (see [`IndexSegments`]).
-    pub(crate) fn index_segments(&self) -> Result<IndexSegments> {
+    /// The table's index as spans that scans load one at a time (see [`IndexSpans`]).
+    pub(crate) fn index_spans(&self) -> Result<IndexSpans> {
         let at = self.footer.index.offset;
         let top = self.top_index()?;
         if !self.footer.index_partitioned {
-            return Ok(IndexSegments::Full(top.into_owned()));
+            return Ok(IndexSpans::Full(top.into_owned()));
         }
         let partitions = top
             .entries()
@@ -420,20 +420,20 @@ impl Table {
             .into_iter()
             .map(|e| Ok((e.key.user_key.clone(), self.decode_handle(&e, at)?)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(IndexSegments::Partitioned(partitions))
+        Ok(IndexSpans::Partitioned(partitions))
     }
 
-    /// The `(last key, handle)` of each data block in segment `i`, in order.
-    pub(crate) fn segment_handles(
+    /// The `(last key, handle)` of each data block in span `i`, in order.
+    pub(crate) fn span_handles(
         &self,
-        segments: &IndexSegments,
+        spans: &IndexSpans,
         i: usize,
     ) -> Result<Vec<(Slice, BlockHandle)>> {
-        let (block, at) = match segments {
-            IndexSegments::Full(index) => {
+        let (block, at) = match spans {
+            IndexSpans::Full(index) => {
                 (std::borrow::Cow::Borrowed(index), self.footer.index.offset)
             }
-            IndexSegments::Partitioned(parts) => {
+            IndexSpans::Partitioned(parts) => {
                 let Some((_, handle)) = parts.get(i) else {
                     return Ok(Vec::new());
                 };
@@ -443,9 +443,9 @@ impl Table {
                 )
             }
         };
-        let entries = match segments {
-            IndexSegments::Full(_) => block.interval_entries(i),
-            IndexSegments::Partitioned(_) => block.entries(),
+        let entries = match spans {
+            IndexSpans::Full(_) => block.interval_entries(i),
+            IndexSpans::Partitioned(_) => block.entries(),
         }
         .map_err(|what| corruption(&self.path, at, what))?;
         entries
@@ -454,18 +454,18 @@ impl Table {
             .collect()
     }
 
-    /// The number of leading segments that `pred` holds for, judged by each segment's first
+    /// The number of leading spans that `pred` holds for, judged by each span's first
     /// key (full index) or last key (partitioned); `pred` must hold for a prefix.
     pub(crate) fn segment_partition_point(
         &self,
-        segments: &IndexSegments,
+        spans: &IndexSpans,
         pred: impl Fn(&[u8]) -> bool,
     ) -> Result<usize> {
-        match segments {
-            IndexSegments::Full(index) => index
+        match spans {
+            IndexSpans::Full(index) => index
                 .restart_partition_point(pred)
                 .map_err(|what| corruption(&self.path, self.footer.index.offset, what)),
-            IndexSegments::Partitioned(parts) => Ok(parts.partition_point(|(k, _)| pred(k))),
+            IndexSpans::Partitioned(parts) => Ok(parts.partition_point(|(k, _)| pred(k))),
         }
     }
 

@@ -184,7 +184,7 @@ impl Tree {
     }
 
     /// Carries out a planned job; its tables stay busy until it returns.
-    fn run_job(&self, job: &Job, threshold: SeqNo) -> Result<CompactionResult> {
+    fn run_job(&self, job: &Job, watermark: SeqNo) -> Result<CompactionResult> {
         let _busy = BusyGuard {
             tree: self,
             job: job.id,
@@ -216,7 +216,7 @@ impl Tree {
                     job,
                     *target_size,
                     beneath,
-                    threshold,
+                    watermark,
                     &self.run_writer(),
                     self.0.config.compaction_filter_factory.as_ref(),
                 )
@@ -300,7 +300,7 @@ impl Tree {
         if outcome.changes {
             self.publish_changing(&lock, current, next);
         } else {
-            self.publish(&lock, next);
+            inner.super_version.publish(&lock, next);
         }
         Ok(true)
     }

@@ -3,8 +3,8 @@
 //! 1. Rotation seals the active memtable; the flush waits until every writer that entered a
 //!    sealed memtable has left it.
 //! 2. The sealed memtables are merged (newest first) into one sorted stream; identical internal
-//!    keys keep the newer memtable's entry, and versions no read at or above the seqno threshold
-//!    can see are dropped: per user key, every version at or above the threshold plus the newest
+//!    keys keep the newer memtable's entry, and versions no read at or above the seqno watermark
+//!    can see are dropped: per user key, every version at or above the watermark plus the newest
 //!    one below it. Tombstones stay (older data may lie in tables below).
 //! 3. The stream is written as tables cut at the target size, always between two user keys, so a
 //!    key's versions never span two tables of a run. Each table file is synced, then the tables
@@ -125,7 +125,7 @@ impl Tree {
     }
 
     /// Writes `memtables` as tables of level 0.
-    fn write_run(&self, memtables: &[Arc<Memtable>], threshold: SeqNo) -> Result<WrittenRun> {
+    fn write_run(&self, memtables: &[Arc<Memtable>], watermark: SeqNo) -> Result<WrittenRun> {
         let inner = &self.0;
         let sources: Vec<BoxedSource> = memtables
             .iter()
@@ -144,7 +144,7 @@ impl Tree {
         // NB: a flush drops no tombstone and cancels no weak tombstone: older versions of a key
         // may sit anywhere (tables, and other memtables, whose seqnos callers choose).
         let rules = GcRules {
-            threshold,
+            watermark,
             tombstone_floor: GcRules::NO_FLOOR,
             cancel_weak: false,
         };
@@ -209,7 +209,7 @@ impl Tree {
             ..VersionEdit::default()
         };
         next.version = lock.log_and_apply(edit, tables)?;
-        self.publish(&lock, next);
+        inner.super_version.publish(&lock, next);
         Ok(true)
     }
 }

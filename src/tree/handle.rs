@@ -4,9 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
-
-use super::super_version::{History, SuperVersion};
+use super::super_version::{Published, SuperVersion};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fs::FsLock;
@@ -22,7 +20,8 @@ use crate::version::set::VersionSet;
 pub(crate) struct TreeInner {
     pub(crate) config: Config,
     pub(crate) cmp: Comparator,
-    pub(crate) super_version: ArcSwap<SuperVersion>,
+    /// The SuperVersion readers load, and the history kept for reads at older seqnos.
+    pub(crate) super_version: Published,
     /// The current version, the manifest, file numbers, the poison state, obsolete files and the
     /// version lock.
     pub(crate) versions: VersionSet,
@@ -30,8 +29,6 @@ pub(crate) struct TreeInner {
     pub(crate) compactions: parking_lot::Mutex<crate::compaction::plan::CompactionState>,
     /// Signalled whenever a compaction or a `drop_range` ends (others wait for their tables).
     pub(crate) compaction_done: parking_lot::Condvar,
-    /// SuperVersions kept for reads at older seqnos.
-    pub(crate) history: History,
     /// Bytes written by flushes.
     pub(crate) bytes_flushed: AtomicU64,
     /// Bytes written by compactions.
@@ -49,13 +46,25 @@ pub(crate) struct TreeInner {
 impl Drop for TreeInner {
     fn drop(&mut self) {
         // The files of tables only old SuperVersions held go now, not at the next open.
-        self.history.store(Arc::new(Vec::new()));
-        self.super_version.store(Arc::new(SuperVersion {
+        self.super_version.release_all(SuperVersion {
             active: Arc::new(Memtable::with_comparator(self.cmp.clone())),
             sealed: Vec::new(),
             version: Arc::default(),
-        }));
+        });
         self.versions.obsolete.purge();
+    }
+}
+
+impl Config {
+    /// Creates or opens the tree.
+    ///
+    /// The tree holds an exclusive lock on its directory until its last handle drops.
+    ///
+    /// # Errors
+    /// [`Error::Locked`](crate::Error::Locked) if another handle holds the directory;
+    /// [`Error::Io`](crate::Error::Io) if the directory cannot be created or locked.
+    pub fn open(self) -> crate::Result<Tree> {
+        Tree::open(self)
     }
 }
 
@@ -165,20 +174,49 @@ impl Tree {
         Ok(Self(Arc::new(TreeInner {
             config,
             cmp,
-            super_version: ArcSwap::from_pointee(super_version),
+            super_version: Published::new(super_version),
             versions,
             flush_lock: std::sync::Mutex::new(()),
             compactions: parking_lot::Mutex::new(
                 crate::compaction::plan::CompactionState::default(),
             ),
             compaction_done: parking_lot::Condvar::new(),
-            history: ArcSwap::from_pointee(Vec::new()),
             bytes_flushed: AtomicU64::new(0),
             bytes_compacted: AtomicU64::new(0),
             table_ctx,
             tables_dir,
             _lock: lock,
         })))
+    }
+
+    /// The current SuperVersion.
+    pub(crate) fn super_version(&self) -> Arc<SuperVersion> {
+        self.0.super_version.load_full()
+    }
+
+    /// Publishes a SuperVersion that changes what reads see (see `super_version`).
+    pub(crate) fn publish_changing(
+        &self,
+        lock: &crate::version::set::VersionLock<'_>,
+        before: Arc<SuperVersion>,
+        next: SuperVersion,
+    ) {
+        let config = &self.0.config;
+        self.0.super_version.publish_changing(
+            lock,
+            before,
+            next,
+            config.seqno.as_ref(),
+            config.visible_seqno.as_ref(),
+        );
+    }
+
+    /// Lets go of what only reads below `watermark` could need, and deletes the files whose
+    /// last reader went.
+    pub(crate) fn release_below(&self, watermark: SeqNo) {
+        self.0
+            .super_version
+            .release_below(&self.0.versions, watermark);
     }
 
     /// The memtable that takes writes now.
@@ -213,7 +251,7 @@ impl Tree {
         current.active.seal();
         let mut sealed = current.sealed.clone();
         sealed.push(Arc::clone(&current.active));
-        self.publish(
+        self.0.super_version.publish(
             &lock,
             SuperVersion {
                 active: Arc::new(Memtable::with_comparator(self.0.cmp.clone())),

@@ -73,7 +73,7 @@ impl Tree {
         seqno: SeqNo,
         index: Option<(Arc<Memtable>, SeqNo)>,
     ) -> MvccStream<MergingIter> {
-        let super_version = self.super_version_for(seqno);
+        let super_version = self.0.super_version.for_seqno(seqno);
         let mut sources: Vec<BoxedSource> = Vec::with_capacity(2 + super_version.sealed.len());
         if let Some((memtable, index_seqno)) = index {
             sources.push(Box::new(

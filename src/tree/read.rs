@@ -23,11 +23,11 @@ impl Tree {
         // NB: load the current SuperVersion before looking at the history (see
         // `super_version_for`); most reads are above every kept step and stop here.
         let current = self.0.super_version.load();
-        if !self.history_reaches(seqno) {
+        if !self.0.super_version.history_reaches(seqno) {
             return self.get_in(&current, key, seqno);
         }
         drop(current);
-        self.get_in(&self.super_version_for(seqno), key, seqno)
+        self.get_in(&self.0.super_version.for_seqno(seqno), key, seqno)
     }
 
     fn get_in(

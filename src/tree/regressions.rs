@@ -302,7 +302,7 @@ fn disk_space_comes_back_after_clear_once_the_watermark_passes() {
     assert_eq!(table_files(fs.as_ref()).len(), 3, "watermark 0 keeps them");
     tree.flush_active_memtable(seqno.get()).unwrap();
     assert!(table_files(fs.as_ref()).is_empty());
-    assert!(tree.0.history.load().is_empty());
+    assert_eq!(tree.0.super_version.history_len(), 0);
     assert_eq!(tree.get("k1", before).unwrap(), None);
 }
 

@@ -16,11 +16,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use super::handle::Tree;
 use crate::memtable::Memtable;
-use crate::seqno::SeqNo;
+use crate::seqno::{SeqNo, SequenceNumberGenerator};
 use crate::version::Version;
-use crate::version::set::VersionLock;
+use crate::version::set::{VersionLock, VersionSet};
 
 /// What a read needs; see the module documentation.
 pub(crate) struct SuperVersion {
@@ -51,22 +50,41 @@ impl SuperVersion {
 
 /// SuperVersions kept for reads at older seqnos: `(C, before)` means reads at seqnos up to C see
 /// `before`. Ascending by C.
-pub(crate) type History = ArcSwap<Vec<(SeqNo, Arc<SuperVersion>)>>;
+type History = Vec<(SeqNo, Arc<SuperVersion>)>;
 
-impl Tree {
+/// The SuperVersion readers load and the history; see the module documentation.
+pub(crate) struct Published {
+    current: ArcSwap<SuperVersion>,
+    history: ArcSwap<History>,
+}
+
+impl Published {
+    /// `first` published, with no history.
+    pub(crate) fn new(first: SuperVersion) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(first),
+            history: ArcSwap::from_pointee(Vec::new()),
+        }
+    }
+
+    /// The current SuperVersion, cheaply (a guard; do not hold it across long work).
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<SuperVersion>> {
+        self.current.load()
+    }
+
     /// The current SuperVersion.
-    pub(crate) fn super_version(&self) -> Arc<SuperVersion> {
-        self.0.super_version.load_full()
+    pub(crate) fn load_full(&self) -> Arc<SuperVersion> {
+        self.current.load_full()
     }
 
     /// The SuperVersion a read at `seqno` sees: the current one, unless a step that changed what
     /// reads see happened at a seqno at or above `seqno`; then the one from before the earliest
     /// such step. Lock-free.
-    pub(crate) fn super_version_for(&self, seqno: SeqNo) -> Arc<SuperVersion> {
+    pub(crate) fn for_seqno(&self, seqno: SeqNo) -> Arc<SuperVersion> {
         // NB: load the current one first; a step stores its history entry before it publishes,
         // so a reader that sees the new SuperVersion also sees the entry.
-        let current = self.0.super_version.load_full();
-        let history = self.0.history.load();
+        let current = self.current.load_full();
+        let history = self.history.load();
         history
             .iter()
             .find(|(at, _)| *at >= seqno)
@@ -75,56 +93,68 @@ impl Tree {
 
     /// Whether reads at `seqno` may need the history (a cheap check for the common case).
     pub(crate) fn history_reaches(&self, seqno: SeqNo) -> bool {
-        self.0
-            .history
+        self.history
             .load()
             .last()
             .is_some_and(|(at, _)| seqno <= *at)
     }
 
-    /// Publishes `next` (call with the version lock held).
-    pub(crate) fn publish(&self, _lock: &VersionLock<'_>, next: SuperVersion) {
-        self.0.super_version.store(Arc::new(next));
+    /// How many SuperVersions the history keeps.
+    #[cfg(test)]
+    pub(crate) fn history_len(&self) -> usize {
+        self.history.load().len()
     }
 
-    /// Publishes a SuperVersion that changes what reads see: takes the next seqno C, keeps
-    /// `before` for reads at seqnos up to C, then raises the visible seqno. Call with the version
-    /// lock held.
+    /// Publishes `next` (the version lock is held).
+    pub(crate) fn publish(&self, _lock: &VersionLock<'_>, next: SuperVersion) {
+        self.current.store(Arc::new(next));
+    }
+
+    /// Publishes a SuperVersion that changes what reads see: takes the next seqno C from
+    /// `seqno`, keeps `before` for reads at seqnos up to C, then raises `visible_seqno` to the
+    /// counter (the version lock is held).
     pub(crate) fn publish_changing(
         &self,
         lock: &VersionLock<'_>,
         before: Arc<SuperVersion>,
         next: SuperVersion,
+        seqno: &dyn SequenceNumberGenerator,
+        visible_seqno: &dyn SequenceNumberGenerator,
     ) {
-        let inner = &self.0;
-        let seqno = inner.config.seqno.next();
-        let mut history: Vec<_> = inner.history.load().as_ref().clone();
-        history.push((seqno, before));
-        inner.history.store(Arc::new(history));
+        let at = seqno.next();
+        let mut history: History = self.history.load().as_ref().clone();
+        history.push((at, before));
+        self.history.store(Arc::new(history));
         self.publish(lock, next);
-        inner
-            .config
-            .visible_seqno
-            .fetch_max(inner.config.seqno.get());
+        visible_seqno.fetch_max(seqno.get());
     }
 
-    /// Lets go of the SuperVersions kept for reads below `watermark`, then deletes the files
-    /// whose last reader went.
-    pub(crate) fn release_below(&self, watermark: SeqNo) {
-        let inner = &self.0;
-        let history = inner.history.load();
-        if history.first().is_some_and(|(at, _)| *at < watermark) {
-            let _lock = inner.versions.lock();
-            let kept: Vec<_> = inner
+    /// Lets go of the SuperVersions kept for reads below `watermark` (taking the version lock of
+    /// `versions` to change the history), then deletes the files whose last reader went.
+    pub(crate) fn release_below(&self, versions: &VersionSet, watermark: SeqNo) {
+        if self
+            .history
+            .load()
+            .first()
+            .is_some_and(|(at, _)| *at < watermark)
+        {
+            let _lock = versions.lock();
+            let kept: History = self
                 .history
                 .load()
                 .iter()
                 .filter(|(at, _)| *at >= watermark)
                 .cloned()
                 .collect();
-            inner.history.store(Arc::new(kept));
+            self.history.store(Arc::new(kept));
         }
-        drop(history);
-        inner.versions.obsolete.purge();
+        versions.obsolete.purge();
+    }
+
+    /// Lets go of everything: the history and the current SuperVersion's memtables and tables
+    /// (the tree is closing).
+    pub(crate) fn release_all(&self, empty: SuperVersion) {
+        self.history.store(Arc::new(Vec::new()));
+        self.current.store(Arc::new(empty));
     }
 }

@@ -35,8 +35,6 @@ use crate::record::{End, Framing, RecordReader, RecordTooLarge};
 
 use crate::layout::CURRENT_TMP;
 pub(crate) use crate::layout::{CURRENT, manifest_name, manifest_number};
-/// A manifest past this size is rewritten as one snapshot record (`Config` may lower it).
-pub(crate) const REWRITE_BYTES: u64 = 1 << 20;
 
 /// The record framing `edit`.
 fn encode_record(edit: &VersionEdit) -> Result<Vec<u8>> {

@@ -32,8 +32,7 @@ use std::sync::Arc;
 
 use crate::table::reader::Table;
 
-/// The number of levels of a tree.
-pub(crate) const LEVEL_COUNT: usize = 7;
+pub(crate) use crate::config::LEVEL_COUNT;
 
 /// One level: its runs (level 0: newest first).
 #[derive(Clone, Default, Debug)]
