@@ -6,9 +6,12 @@
 //!    last: their bytes over their target size. With dynamic level sizes, a level above the base
 //!    level that still holds data scores highest, so it drains downward.
 //! 2. The level with the highest score of at least 1.0 is compacted (ties go to the upper level).
-//! 3. Level 0: if its tables are disjoint from each other and overlap nothing in the base level,
-//!    they all move down as they are (a trivial move); else, if its oldest run overlaps nothing
-//!    there, that run moves down. Else, if level 0 is small (less than one target table) or the base level's
+//! 0. Before any score, whatever level 0's run count: level 0's tables (if disjoint from each
+//!    other), else its oldest run, move as they are to the last level if they overlap nothing in
+//!    any level below (one flushed table of fresh keys lands in the last level, as in the seed; a
+//!    sequential load is written once).
+//! 3. Level 0: the same trivial move into the base level, if nothing there overlaps. Else, if
+//!    level 0 is small (less than one target table) or the base level's
 //!    overlapping tables are busy, its runs merge into one level-0 run (intra-L0). Else all of level
 //!    0 merges into the base level, with the base level's overlapping tables.
 //! 4. A deeper level: of its tables, the one whose overlap with the next level is smallest
@@ -147,30 +150,74 @@ impl Leveled {
     }
 
     /// The step for level 0, if any.
+    /// A trivial move out of level 0: all of level 0 when its tables are disjoint from each
+    /// other (sequential writes flush such runs), else its oldest run; into the last level when
+    /// they overlap nothing in any level below (one flushed table of fresh keys thus lands there,
+    /// as in the seed, and a sequential load is written once), else into the base level when
+    /// that one is free of overlap. With `only_to_the_bottom` (the step taken whatever level 0's
+    /// score), only the former.
+    fn trivial_l0_move(view: &TreeView, base: usize, only_to_the_bottom: bool) -> Option<Choice> {
+        let l0 = view.levels().first()?;
+        if l0.runs.is_empty() || l0.runs.iter().any(super::RunInfo::is_busy) {
+            return None;
+        }
+        let mut all: Vec<&TableInfo> = l0.tables().collect();
+        all.sort_by(|a, b| view.compare(&a.min_key, &b.min_key));
+        let disjoint = all
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if view.compare(&a.max_key, &b.min_key).is_lt()));
+        let oldest: Vec<&TableInfo> = l0.runs.last()?.tables.iter().collect();
+        let tables = if disjoint { all } else { oldest };
+        // Into the last level when nothing below overlaps at all; else into the base level.
+        let deepest = Self::deepest_free(view, &tables, base)?;
+        let dest = if deepest == view.last_level() {
+            deepest
+        } else if only_to_the_bottom {
+            return None;
+        } else {
+            base
+        };
+        Some(Choice::Move {
+            table_ids: tables.iter().map(|t| t.id).collect(),
+            dest_level: u8::try_from(dest).unwrap_or(u8::MAX),
+        })
+    }
+
+    /// The deepest level at or below `from` such that no level from `from` to it holds a table
+    /// overlapping `tables`; tables with tombstones stop above the last level (they are
+    /// rewritten there, so that the tombstones drop). `None` if `from` itself overlaps.
+    fn deepest_free(view: &TreeView, tables: &[&TableInfo], from: usize) -> Option<usize> {
+        let last = view.last_level();
+        let limit = if tables.iter().any(|t| has_tombstones(t)) {
+            last.checked_sub(1)?
+        } else {
+            last
+        };
+        let free = |level: usize| {
+            tables.iter().all(|t| {
+                view.overlapping(level, &t.min_key, &t.max_key)
+                    .next()
+                    .is_none()
+            })
+        };
+        let mut dest = None;
+        for level in from..=limit {
+            if !free(level) {
+                break;
+            }
+            dest = Some(level);
+        }
+        dest
+    }
+
     fn choose_l0(&self, view: &TreeView, base: usize) -> Option<Choice> {
         let l0 = view.levels().first()?;
         let free: Vec<_> = l0.runs.iter().filter(|r| !r.is_busy()).collect();
         if free.is_empty() {
             return None;
         }
-        // A trivial move of all of level 0 when its tables are disjoint from each other and from
-        // the base level (sequential writes flush such runs).
-        if free.len() == l0.runs.len()
-            && let Some(choice) = Self::move_all_of_l0(view, l0, base)
-        {
+        if let Some(choice) = Self::trivial_l0_move(view, base, false) {
             return Some(choice);
-        }
-        // Else a trivial move of the oldest run if it overlaps nothing in the base level (runs
-        // are newest first).
-        if let Some(oldest) = l0.runs.last().filter(|r| !r.is_busy())
-            && let Some((lo, hi)) = view.key_range(&oldest.tables)
-            && view.overlapping(base, &lo, &hi).next().is_none()
-            && !(base == view.last_level() && oldest.tables.iter().any(has_tombstones))
-        {
-            return Some(Choice::Move {
-                table_ids: oldest.tables.iter().map(|t| t.id).collect(),
-                dest_level: u8::try_from(base).unwrap_or(u8::MAX),
-            });
         }
         let tables: Vec<&TableInfo> = free.iter().flat_map(|r| r.tables.iter()).collect();
         let free_bytes: u64 = tables.iter().map(|t| t.size_bytes).sum();
@@ -221,30 +268,6 @@ impl Leveled {
             }
         }
         None
-    }
-
-    /// Moves every level-0 table to the base level if they are pairwise disjoint and overlap
-    /// nothing there.
-    fn move_all_of_l0(view: &TreeView, l0: &LevelInfo, base: usize) -> Option<Choice> {
-        let mut tables: Vec<&TableInfo> = l0.tables().collect();
-        if tables.len() < 2 {
-            return None;
-        }
-        tables.sort_by(|a, b| view.compare(&a.min_key, &b.min_key));
-        let disjoint = tables
-            .windows(2)
-            .all(|w| matches!(w, [a, b] if view.compare(&a.max_key, &b.min_key).is_lt()));
-        let free_below = tables.iter().all(|t| {
-            view.overlapping(base, &t.min_key, &t.max_key)
-                .next()
-                .is_none()
-        });
-        let tombstones_to_bottom =
-            base == view.last_level() && tables.iter().any(|t| has_tombstones(t));
-        (disjoint && free_below && !tombstones_to_bottom).then(|| Choice::Move {
-            table_ids: tables.iter().map(|t| t.id).collect(),
-            dest_level: u8::try_from(base).unwrap_or(u8::MAX),
-        })
     }
 
     /// The step for `level` (not level 0, not the last), if any.
@@ -301,6 +324,9 @@ impl CompactionStrategy for Leveled {
             return Choice::DoNothing;
         }
         let (base, targets) = self.targets(levels);
+        if let Some(choice) = Self::trivial_l0_move(view, base, true) {
+            return choice;
+        }
         let mut scores: Vec<(f64, usize)> = Vec::with_capacity(levels.len());
         if let Some(l0) = levels.first() {
             let runs = l0.runs.iter().filter(|r| !r.is_busy()).count();
@@ -362,9 +388,25 @@ mod tests {
         let view = TreeView::for_test(&[
             vec![vec![(1, "a", "z", MB, 3)], vec![(2, "a", "z", MB, 2)]],
             vec![],
-            vec![],
+            vec![vec![(3, "m", "n", MB, 1)]],
         ]);
         assert_eq!(Leveled::default().choose(&view), Choice::DoNothing);
+    }
+
+    #[test]
+    fn below_the_threshold_a_run_that_overlaps_nothing_below_moves_to_the_last_level() {
+        let view = TreeView::for_test(&[
+            vec![vec![(1, "a", "z", MB, 3)], vec![(2, "a", "z", MB, 2)]],
+            vec![],
+            vec![],
+        ]);
+        assert_eq!(
+            Leveled::default().choose(&view),
+            Choice::Move {
+                table_ids: vec![2],
+                dest_level: 2
+            }
+        );
     }
 
     #[test]
@@ -384,9 +426,9 @@ mod tests {
             choice,
             Choice::Move {
                 table_ids: vec![1, 2, 3, 4],
-                dest_level: 1
+                dest_level: 2
             },
-            "disjoint runs that overlap nothing below move together"
+            "disjoint runs that overlap nothing below move together, to the last level"
         );
         // Runs that overlap each other: only the oldest, which overlaps nothing below, moves.
         let view = TreeView::for_test(&[
@@ -404,7 +446,7 @@ mod tests {
             choice,
             Choice::Move {
                 table_ids: vec![1],
-                dest_level: 1
+                dest_level: 2
             }
         );
     }

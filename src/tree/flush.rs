@@ -23,6 +23,7 @@ use std::sync::{Arc, MutexGuard, PoisonError};
 
 use super::handle::Tree;
 use super::super_version::SuperVersion;
+use crate::compaction::plan::range_of;
 use crate::compaction::stream::{CompactionStream, GcRules};
 use crate::error::Result;
 use crate::iter::merging::{BoxedSource, MergingIter};
@@ -30,6 +31,7 @@ use crate::memtable::{Memtable, MemtableIter};
 use crate::run_writer::{RunWriter, WrittenRun};
 use crate::seqno::SeqNo;
 use crate::table::reader::Table;
+use crate::version::Version;
 use crate::version::edit::VersionEdit;
 
 impl Tree {
@@ -157,6 +159,41 @@ impl Tree {
             .write(stream, 0, inner.config.table_target_size)
     }
 
+    /// The edit that adds a flush's `tables` to level 0: as the newest run, or, when they are
+    /// disjoint from every table of the newest run, joined with it (disjoint level-0 tables form
+    /// one run, as in the seed: a point read then looks at one table for them). Joining keeps the
+    /// order reads rely on, since the joined run stays the newest.
+    fn level0_edit(&self, version: &Version, tables: &[Arc<Table>]) -> VersionEdit {
+        let ids: Vec<u64> = tables.iter().map(|t| t.meta().table_id).collect();
+        if tables.is_empty() {
+            return VersionEdit::default();
+        }
+        let cmp = &self.0.cmp;
+        let newest = version.levels.first().and_then(|l0| l0.runs.first());
+        let joinable = newest.filter(|run| {
+            run.tables().iter().all(|old| {
+                tables
+                    .iter()
+                    .all(|new| !range_of(old).overlaps(&range_of(new), cmp))
+            })
+        });
+        match joinable {
+            Some(run) => {
+                let mut joined: Vec<&Arc<Table>> = run.tables().iter().chain(tables).collect();
+                joined.sort_by(|a, b| cmp.user(&a.meta().min_key, &b.meta().min_key));
+                VersionEdit {
+                    remove_tables: run.tables().iter().map(|t| t.meta().table_id).collect(),
+                    add_runs: vec![(0, joined.iter().map(|t| t.meta().table_id).collect())],
+                    ..VersionEdit::default()
+                }
+            }
+            None => VersionEdit {
+                add_runs: vec![(0, ids)],
+                ..VersionEdit::default()
+            },
+        }
+    }
+
     /// The durable-through seqno once `next` is published: every write below it is in a table.
     /// The lowest seqno still in a memtable, or the write counter when none holds anything.
     pub(crate) fn durable_through(&self, next: &SuperVersion) -> SeqNo {
@@ -199,15 +236,8 @@ impl Tree {
         };
         // NB: an empty flush is recorded too: it advances the durable-through seqno, so that a
         // write-ahead log above the tree is never pinned by an idle or emptied memtable.
-        let edit = VersionEdit {
-            add_runs: if tables.is_empty() {
-                Vec::new()
-            } else {
-                vec![(0, tables.iter().map(|t| t.meta().table_id).collect())]
-            },
-            durable_through: Some(self.durable_through(&next)),
-            ..VersionEdit::default()
-        };
+        let mut edit = self.level0_edit(lock.current(), tables);
+        edit.durable_through = Some(self.durable_through(&next));
         next.version = lock.log_and_apply(edit, tables)?;
         inner.super_version.publish(&lock, next);
         Ok(true)

@@ -306,6 +306,30 @@ fn disk_space_comes_back_after_clear_once_the_watermark_passes() {
     assert_eq!(tree.get("k1", before).unwrap(), None);
 }
 
+/// Bug 3, with a watermark that never rises: the history keeps at most `HISTORY_LIMIT` steps,
+/// so a caller that clears in a loop and always flushes at 0 does not keep every cleared table
+/// file until the tree closes.
+#[test]
+fn a_watermark_that_never_rises_still_bounds_the_history() {
+    use super::super_version::HISTORY_LIMIT;
+    let fs = mem();
+    let seqno = SequenceNumberCounter::new(1);
+    let tree = config(&fs, &seqno).open().unwrap();
+    let rounds = HISTORY_LIMIT + 10;
+    for round in 0..rounds {
+        tree.insert(format!("k{round}"), "v", seqno.next());
+        tree.flush_active_memtable(0).unwrap();
+        tree.clear().unwrap();
+        assert!(tree.0.super_version.history_len() <= HISTORY_LIMIT);
+    }
+    tree.flush_active_memtable(0).unwrap();
+    assert_eq!(
+        table_files(fs.as_ref()).len(),
+        HISTORY_LIMIT,
+        "one table per kept clear"
+    );
+}
+
 /// Bug 5: every table opened with level 0's index and filter pinning.
 #[test]
 fn each_level_opens_its_tables_with_its_own_pinning() {

@@ -7,10 +7,13 @@
 //! SuperVersion from before in the history: reads at seqnos up to C see it. The history is an
 //! immutable list behind an atomic pointer too, so reads at old seqnos never take a lock.
 //!
-//! The history is bounded by the GC watermark: every flush and compaction step lets go of the
-//! entries below its watermark (nothing reads there any more), and with them of their memtables
-//! and of the obsolete table files only they still held, whose files the version set's queue
-//! then deletes.
+//! The history is bounded. Every flush and compaction step lets go of the entries below its GC
+//! watermark (nothing reads there any more), and with them of their memtables and of the
+//! obsolete table files only they still held, whose files the version set's queue then deletes.
+//! And it keeps at most [`HISTORY_LIMIT`] entries: a caller that never raises the watermark
+//! (always 0) would otherwise keep every cleared memtable and dropped file until the tree
+//! closes. Past the limit the oldest entry goes, and reads at its seqnos see the state after its
+//! step, as in the seed (whose drops and clears keep nothing for older reads).
 
 use std::sync::Arc;
 
@@ -51,6 +54,9 @@ impl SuperVersion {
 /// SuperVersions kept for reads at older seqnos: `(C, before)` means reads at seqnos up to C see
 /// `before`. Ascending by C.
 type History = Vec<(SeqNo, Arc<SuperVersion>)>;
+
+/// The most steps the history keeps for reads at older seqnos; see the module documentation.
+pub(crate) const HISTORY_LIMIT: usize = 16;
 
 /// The SuperVersion readers load and the history; see the module documentation.
 pub(crate) struct Published {
@@ -124,6 +130,8 @@ impl Published {
         let at = seqno.next();
         let mut history: History = self.history.load().as_ref().clone();
         history.push((at, before));
+        let excess = history.len().saturating_sub(HISTORY_LIMIT);
+        history.drain(..excess);
         self.history.store(Arc::new(history));
         self.publish(lock, next);
         visible_seqno.fetch_max(seqno.get());

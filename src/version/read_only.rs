@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(Some(state.size_bytes), manifest_bytes);
         assert_eq!(state.replayed.highest_seqno, Some(2));
         let runs: Vec<_> = state.replayed.levels[0].clone();
-        assert_eq!(runs, vec![vec![2], vec![1], vec![0]]);
+        assert_eq!(runs, vec![vec![0, 1, 2]], "disjoint flushes join one run");
         let version = open_version(&state, &dir.path().join("tables"), &ctx).unwrap();
         assert_eq!(version.tables().count(), 3);
         drop(version);
