@@ -395,6 +395,9 @@ struct Counters {
     strategy_steps: u64,
     clears: u64,
     faults: u64,
+    /// Failed flushes whose tables the reopen found / did not find.
+    failed_flushes_landed: u64,
+    failed_flushes_lost: u64,
 }
 
 /// One write: in a memtable once written, or pending (its seqno taken, not written yet).
@@ -484,6 +487,15 @@ impl Model {
         }
     }
 
+    /// The oldest seqno in the memtables (active and sealed).
+    fn oldest_in_memtables(&self) -> Option<SeqNo> {
+        self.active
+            .iter()
+            .chain(&self.sealed)
+            .map(|w| w.seqno)
+            .min()
+    }
+
     /// `durable` with the sealed memtables flushed.
     fn durable_with_sealed(&self) -> Oracle {
         let mut with = self.durable.clone();
@@ -557,7 +569,8 @@ fn with_fault<T>(
 /// After a step (`what`) whose planned fault fired: it returned an I/O error (and the tree is
 /// then poisoned), `Poisoned` (an earlier call of the step failed after its edit was durable),
 /// or success (a best-effort call failed); either way reads are unchanged. Then the tree is
-/// reopened, as after a crash with the power on, and must hold one of `candidates`.
+/// reopened, as after a crash with the power on, and must hold one of `candidates`; returns it
+/// with the index of the candidate it holds.
 fn after_fault(
     tree: Tree,
     open: &dyn Fn() -> strata::Result<Tree>,
@@ -566,7 +579,7 @@ fn after_fault(
     candidates: Vec<Oracle>,
     latest: SeqNo,
     what: &str,
-) -> Result<Tree, TestCaseError> {
+) -> Result<(Tree, usize), TestCaseError> {
     match result {
         Ok(()) | Err(Error::Poisoned) => {}
         Err(Error::Io { .. }) => {
@@ -592,10 +605,10 @@ fn after_fault(
     drop(tree);
     let tree = open().map_err(|e| TestCaseError::fail(format!("{what}: reopen failed: {e}")))?;
     let count = candidates.len();
-    for candidate in candidates {
+    for (index, candidate) in candidates.into_iter().enumerate() {
         model.reopened(candidate);
         if Model::scans_match(&tree, &model.live, &model.read_points(latest)) {
-            return Ok(tree);
+            return Ok((tree, index));
         }
     }
     Err(TestCaseError::fail(format!(
@@ -649,7 +662,17 @@ fn take_seqno(seqno: &SequenceNumberCounter, last: &mut Option<SeqNo>, batch: bo
     }
 }
 
+/// With `STRATA_MODEL_MASK_GC_BUG=1`, compactions keep their GC threshold at or below the oldest
+/// seqno in the memtables, so that a tombstone is never collected above an older version in a
+/// memtable: this hides the known bug of
+/// `a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_major_compaction` (which
+/// otherwise fails nearly every seed within a few thousand ops), to search for other bugs.
+fn mask_gc_bug() -> bool {
+    std::env::var("STRATA_MODEL_MASK_GC_BUG").is_ok_and(|v| v == "1")
+}
+
 fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestCaseError> {
+    let mask = mask_gc_bug();
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let seqno = SequenceNumberCounter::default();
     // Option set 4 runs on the real file system, the others in memory; all through `FaultFs`.
@@ -854,7 +877,8 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                         candidates.push(model.durable.clone());
                     }
                     let what = format!("flush (sealed only: {sealed_only}) with {fault:?}");
-                    tree = after_fault(
+                    let landed;
+                    (tree, landed) = after_fault(
                         tree,
                         &open,
                         &mut model,
@@ -863,6 +887,11 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                         seqno.get(),
                         &what,
                     )?;
+                    if landed == 0 {
+                        counters.failed_flushes_landed += 1;
+                    } else {
+                        counters.failed_flushes_lost += 1;
+                    }
                     last_write = None;
                 } else {
                     if let Err(e) = result {
@@ -880,7 +909,10 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
             }
             Op::MajorCompact { back, fault } => {
                 counters.landed += model.land_all(&tree, i);
-                let threshold = threshold_at(&seqno, *back);
+                let mut threshold = threshold_at(&seqno, *back);
+                if mask {
+                    threshold = threshold.min(model.oldest_in_memtables().unwrap_or(SeqNo::MAX));
+                }
                 model.min_read = model.min_read.max(threshold);
                 let (result, fired) = with_fault(&faulty, *fault, || {
                     tree.major_compact(4096, threshold).map(|_| ())
@@ -891,7 +923,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     // A failed compaction never loses data: the tables hold what they held.
                     let candidates = vec![model.durable.clone()];
                     let what = format!("major compaction with {fault:?}");
-                    tree = after_fault(
+                    (tree, _) = after_fault(
                         tree,
                         &open,
                         &mut model,
@@ -916,7 +948,10 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 fault,
             } => {
                 counters.landed += model.land_all(&tree, i);
-                let threshold = threshold_at(&seqno, *back);
+                let mut threshold = threshold_at(&seqno, *back);
+                if mask {
+                    threshold = threshold.min(model.oldest_in_memtables().unwrap_or(SeqNo::MAX));
+                }
                 model.min_read = model.min_read.max(threshold);
                 let strategy = strategy(*which);
                 let mut done = 0;
@@ -936,7 +971,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     counters.reopens += 1;
                     let candidates = vec![model.durable.clone()];
                     let what = format!("compaction {which} with {fault:?}");
-                    tree = after_fault(
+                    (tree, _) = after_fault(
                         tree,
                         &open,
                         &mut model,
@@ -1044,7 +1079,14 @@ fn tree_matches_a_btreemap_model() {
     let cases = u32::try_from(target.div_ceil(OPS_PER_CASE as u64 * 2 / 5)).unwrap_or(u32::MAX);
     // `STRATA_MODEL_SEED=N` replays a run; every run prints its seed.
     let seed = common::seed_from_env("STRATA_MODEL_SEED");
-    println!("model seed: {seed} (replay with STRATA_MODEL_SEED={seed})");
+    println!(
+        "model seed: {seed} (replay with STRATA_MODEL_SEED={seed}){}",
+        if mask_gc_bug() {
+            ", known GC bug masked"
+        } else {
+            ""
+        }
+    );
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut runner = TestRunner::new_with_rng(
@@ -1066,7 +1108,7 @@ fn tree_matches_a_btreemap_model() {
     let counters = counters.into_inner();
     let mismatches = u8::from(result.is_err());
     println!(
-        "model (seed {seed}): {} writes ({} landed out of order), {} point reads, {} scans, {} rotations, {} flushes of sealed memtables only, {} major compactions, {} strategy steps, {} clears, {} injected faults, in {} cases",
+        "model (seed {seed}): {} writes ({} landed out of order), {} point reads, {} scans, {} rotations, {} flushes of sealed memtables only, {} major compactions, {} strategy steps, {} clears, {} injected faults ({} failed flushes landed, {} did not), in {} cases",
         counters.writes,
         counters.landed,
         counters.reads,
@@ -1077,6 +1119,8 @@ fn tree_matches_a_btreemap_model() {
         counters.strategy_steps,
         counters.clears,
         counters.faults,
+        counters.failed_flushes_landed,
+        counters.failed_flushes_lost,
         cases,
     );
     println!(
@@ -1142,7 +1186,8 @@ fn regression_tree(dir: &tempfile::TempDir, seqno: &SequenceNumberCounter) -> Tr
         .unwrap()
 }
 
-/// Regression (the out-of-order write the pending writers of the model produce): a tombstone at
+/// Regression (model seeds 1, 5 and most others with the default op count: `STRATA_MODEL_SEED=1`
+/// shrinks to this; the out-of-order write the pending writers of the model produce): a tombstone at
 /// seqno 6 is flushed from a sealed memtable while an older value (seqno 5, taken before the
 /// tombstone's and written after it) sits in the active memtable. A major compaction with GC
 /// watermark 7 sees nothing beneath the tombstone in the tables and drops it, so a read at 7,
@@ -1167,4 +1212,63 @@ fn a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_major_compac
         None,
         "the tombstone was collected"
     );
+}
+
+/// Regression (model seed 18, `STRATA_MODEL_SEED=18`, shrunk): the weak form of the bug above. A
+/// writer takes seqno 5 for a value and writes it after a weak delete at 6 (the single-delete
+/// contract holds: one value beneath, in seqno order). The weak tombstone is flushed from a sealed
+/// memtable; the major compaction finds nothing beneath it in the tables and drops it, and the
+/// value at 5 in the active memtable comes back.
+#[test]
+#[ignore = "known bug: tombstone GC ignores older seqnos in memtables (fixed on another branch)"]
+fn a_weak_tombstone_above_an_older_value_in_the_active_memtable_survives_major_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::new(5);
+    let tree = regression_tree(&dir, &seqno);
+    tree.remove_weak("k", 6);
+    tree.rotate_memtable();
+    tree.insert("k", "v", 5);
+    let lock = tree.get_flush_lock();
+    tree.flush(&lock, 0).unwrap();
+    drop(lock);
+    assert_eq!(tree.get("k", 7).unwrap(), None);
+    tree.major_compact(64 << 20, 7).unwrap();
+    assert_eq!(
+        tree.get("k", 7).unwrap(),
+        None,
+        "the weak tombstone was collected"
+    );
+}
+
+/// Regression (model seeds 26 and 39, shrunk): the same through `Leveled` steps. The tombstone at
+/// 6 reaches the bottom of the tables through level-0 merges and moves; the step that collects it
+/// ignores the value at 5 in the active memtable, which comes back.
+#[test]
+#[ignore = "known bug: tombstone GC ignores older seqnos in memtables (fixed on another branch)"]
+fn a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_leveled_steps() {
+    use strata::compaction::{CompactionAction, Leveled};
+
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::new(5);
+    let tree = regression_tree(&dir, &seqno);
+    tree.remove("k", 6);
+    tree.rotate_memtable();
+    tree.insert("k", "v", 5);
+    let lock = tree.get_flush_lock();
+    tree.flush(&lock, 0).unwrap();
+    drop(lock);
+    assert_eq!(tree.get("k", 7).unwrap(), None);
+    let strategy = Arc::new(Leveled::default().with_l0_threshold(1));
+    for _ in 0..20 {
+        let step = tree.compact(strategy.clone(), 7).unwrap();
+        assert_eq!(
+            tree.get("k", 7).unwrap(),
+            None,
+            "after a {:?} step",
+            step.action
+        );
+        if step.action == CompactionAction::Nothing {
+            break;
+        }
+    }
 }
