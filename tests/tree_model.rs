@@ -56,16 +56,19 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
-use strata::fs::{Fault, FaultFs, FaultOp, Fs, MemFs, StdFs};
+use strata::fs::{CrashMode, Fault, FaultFs, FaultOp, Fs, MemFs, StdFs};
 use strata::{Config, Error, Guard, SeqNo, SequenceNumberCounter, Tree};
 
 /// A planned fault: the `nth` call of kind `op` during one flush or compaction fails with
-/// `fault` (if the step makes that many calls of the kind; else the step runs clean).
+/// `fault` (if the step makes that many calls of the kind; else the step runs clean). If it
+/// fired, the reopen that follows comes after a power loss in `power_loss` mode (on the in-memory
+/// file system), or with the power on.
 #[derive(Clone, Copy, Debug)]
 struct Injected {
     op: FaultOp,
     nth: u64,
     fault: Fault,
+    power_loss: Option<CrashMode>,
 }
 
 /// The kinds of file call a flush or a compaction step makes.
@@ -139,8 +142,11 @@ enum Op {
         back: u64,
         fault: Option<Injected>,
     },
-    /// Closes and reopens the tree: what was not flushed is gone (Tree has no write-ahead log).
-    Reopen,
+    /// Closes and reopens the tree, after a power loss in that mode if `power_loss`: what was
+    /// not flushed is gone (Tree has no write-ahead log), what was flushed is all there.
+    Reopen {
+        power_loss: Option<CrashMode>,
+    },
     /// Merges every table into the last level with a GC threshold `back` below the latest.
     MajorCompact {
         back: u64,
@@ -214,8 +220,22 @@ fn injected() -> impl Strategy<Value = Option<Injected>> {
             prop::sample::select(STEP_CALLS.to_vec()),
             1u64..=8,
             prop::sample::select(Fault::ALL.to_vec()),
+            power_loss(),
         )
-            .prop_map(|(op, nth, fault)| Some(Injected { op, nth, fault })),
+            .prop_map(|(op, nth, fault, power_loss)| Some(Injected {
+                op,
+                nth,
+                fault,
+                power_loss
+            })),
+    ]
+}
+
+/// No power loss, or one in any mode.
+fn power_loss() -> impl Strategy<Value = Option<CrashMode>> {
+    prop_oneof![
+        1 => Just(None),
+        1 => prop::sample::select(CrashMode::ALL.to_vec()).prop_map(Some),
     ]
 }
 
@@ -303,7 +323,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Rotate),
         2 => (threshold_back(), injected()).prop_map(|(back, fault)| Op::Flush { back, fault }),
         2 => (threshold_back(), injected()).prop_map(|(back, fault)| Op::FlushSealed { back, fault }),
-        1 => Just(Op::Reopen),
+        1 => power_loss().prop_map(|power_loss| Op::Reopen { power_loss }),
         1 => (threshold_back(), injected()).prop_map(|(back, fault)| Op::MajorCompact { back, fault }),
         4 => (0u8..4, prop_oneof![Just(1u8), Just(20u8)], threshold_back(), injected())
             .prop_map(|(strategy, steps, back, fault)| Op::Compact { strategy, steps, back, fault }),
@@ -569,11 +589,12 @@ fn with_fault<T>(
 /// After a step (`what`) whose planned fault fired: it returned an I/O error (and the tree is
 /// then poisoned), `Poisoned` (an earlier call of the step failed after its edit was durable),
 /// or success (a best-effort call failed); either way reads are unchanged. Then the tree is
-/// reopened, as after a crash with the power on, and must hold one of `candidates`; returns it
+/// reopened by `reopen` (after a crash, with or without a power loss), and must hold one of
+/// `candidates`; returns it
 /// with the index of the candidate it holds.
 fn after_fault(
     tree: Tree,
-    open: &dyn Fn() -> strata::Result<Tree>,
+    reopen: &dyn Fn() -> strata::Result<Tree>,
     model: &mut Model,
     result: &strata::Result<()>,
     candidates: Vec<Oracle>,
@@ -603,7 +624,7 @@ fn after_fault(
         what
     );
     drop(tree);
-    let tree = open().map_err(|e| TestCaseError::fail(format!("{what}: reopen failed: {e}")))?;
+    let tree = reopen().map_err(|e| TestCaseError::fail(format!("{what}: reopen failed: {e}")))?;
     let count = candidates.len();
     for (index, candidate) in candidates.into_iter().enumerate() {
         model.reopened(candidate);
@@ -676,12 +697,20 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let seqno = SequenceNumberCounter::default();
     // Option set 4 runs on the real file system, the others in memory; all through `FaultFs`.
-    let (inner, path): (Arc<dyn Fs>, std::path::PathBuf) = if set % 5 == 4 {
-        (Arc::new(StdFs), dir.path().to_path_buf())
-    } else {
-        (Arc::new(MemFs::new()), common::FS_DIR.into())
+    let mem = (set % 5 != 4).then(MemFs::new);
+    let (inner, path): (Arc<dyn Fs>, std::path::PathBuf) = match &mem {
+        Some(mem) => (Arc::new(mem.clone()), common::FS_DIR.into()),
+        None => (Arc::new(StdFs), dir.path().to_path_buf()),
     };
     let faulty = FaultFs::new(inner);
+    // A power loss (in memory only; the real file system keeps its power): every file keeps
+    // what was synced, the rest is lost or torn as `mode` says.
+    let cut_power = |mode: Option<CrashMode>, salt: usize| {
+        if let (Some(mem), Some(mode)) = (&mem, mode) {
+            mem.crash(mode, salt as u64);
+            mem.disarm();
+        }
+    };
     let open = || {
         let config = Config::new(&path, seqno.clone(), SequenceNumberCounter::default())
             .fs(Arc::new(faulty.clone()));
@@ -880,7 +909,10 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     let landed;
                     (tree, landed) = after_fault(
                         tree,
-                        &open,
+                        &|| {
+                            cut_power(fault.and_then(|f| f.power_loss), i);
+                            open()
+                        },
                         &mut model,
                         &result,
                         candidates,
@@ -925,7 +957,10 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     let what = format!("major compaction with {fault:?}");
                     (tree, _) = after_fault(
                         tree,
-                        &open,
+                        &|| {
+                            cut_power(fault.and_then(|f| f.power_loss), i);
+                            open()
+                        },
                         &mut model,
                         &result,
                         candidates,
@@ -973,7 +1008,10 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     let what = format!("compaction {which} with {fault:?}");
                     (tree, _) = after_fault(
                         tree,
-                        &open,
+                        &|| {
+                            cut_power(fault.and_then(|f| f.power_loss), i);
+                            open()
+                        },
                         &mut model,
                         &result,
                         candidates,
@@ -999,8 +1037,9 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 last_write = None;
                 counters.clears += 1;
             }
-            Op::Reopen => {
+            Op::Reopen { power_loss } => {
                 drop(tree);
+                cut_power(*power_loss, i);
                 tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let durable = model.durable.clone();
                 model.reopened(durable);
