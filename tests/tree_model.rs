@@ -1314,3 +1314,94 @@ fn a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_leveled_step
         }
     }
 }
+
+/// The tables of seed 777 (see below): "k" written at 0, deleted at 1 and deleted again at 4
+/// (weakly if `weak`), a value at 3 whose writer took its seqno before the delete at 4 and wrote
+/// it after that delete was flushed, and "a" written around them. Returns the tree after steps of
+/// `Leveled` (level-0 threshold 1) at GC threshold 0: level 1 holds the deletes and the value at
+/// 0, level 0 holds the value at 3.
+fn tree_with_an_older_value_above_a_delete(dir: &tempfile::TempDir, weak: bool) -> Tree {
+    use strata::compaction::{CompactionAction, Leveled};
+
+    let tree = regression_tree(dir, &SequenceNumberCounter::new(10));
+    tree.insert("k", "v0", 0);
+    tree.rotate_memtable();
+    tree.remove("k", 1);
+    tree.insert("a", "a2", 2);
+    tree.flush(&tree.get_flush_lock(), 0).unwrap();
+    if weak {
+        tree.remove_weak("k", 4);
+    } else {
+        tree.remove("k", 4);
+    }
+    tree.rotate_memtable();
+    tree.insert("k", "v3", 3);
+    // GC threshold 5 collects the delete at 1, shadowed by the one at 4.
+    tree.flush(&tree.get_flush_lock(), 5).unwrap();
+    tree.insert("a", "a5", 5);
+    let strategy = Arc::new(
+        Leveled::default()
+            .with_l0_threshold(1)
+            .with_table_target_size(4096),
+    );
+    while tree.compact(strategy.clone(), 0).unwrap().action != CompactionAction::Nothing {}
+    tree.remove("a", 7);
+    tree.rotate_memtable();
+    tree.flush(&tree.get_flush_lock(), 6).unwrap();
+    tree.insert("a", "a8", 8);
+    tree.remove("a", 6);
+    assert_eq!(tree.level_table_count(0), Some(1));
+    assert_eq!(tree.level_table_count(1), Some(1));
+    assert_eq!(tree.get("k", 9).unwrap(), None);
+    tree
+}
+
+/// Runs dynamic `Leveled` steps at GC threshold 6 (they move level 1 down and merge it at the
+/// bottom, leaving level 0 alone) and checks after each that "k" stays deleted.
+fn leveled_steps_keep_k_deleted(tree: &Tree) {
+    use strata::compaction::{CompactionAction, Leveled};
+
+    let strategy = Arc::new(
+        Leveled::default()
+            .with_l0_threshold(3)
+            .with_table_target_size(512)
+            .with_level_ratio_policy(vec![3.0])
+            .with_dynamic_level_bytes(true),
+    );
+    for _ in 0..20 {
+        let step = tree.compact(strategy.clone(), 6).unwrap();
+        assert_eq!(
+            tree.get("k", 9).unwrap(),
+            None,
+            "after a {:?} step",
+            step.action
+        );
+        if step.action == CompactionAction::Nothing {
+            break;
+        }
+    }
+}
+
+/// Regression (model seed 777 with `STRATA_MODEL_OPS=1000000 STRATA_MODEL_MASK_GC_BUG=1`,
+/// shrunk; no memtable takes part in the compaction that fails): a weak delete at 4 (the contract
+/// holds: one value since the last delete at 1, in seqno order) sits in level 1 with the value at
+/// 0; the value at 3 it deletes was written late and sits in level 0, above it. The bottom merge
+/// cancels the weak tombstone with the value directly beneath it in the merge (0, which the
+/// delete at 1, collected by the flush, used to hide), and the value at 3 in level 0 comes back:
+/// with seqnos out of order, "beneath" must go by seqno, not by level.
+#[test]
+#[ignore = "bug found by the model: a weak tombstone cancels with a value older than the one it deletes"]
+fn a_weak_tombstone_below_an_older_value_in_level_0_is_not_cancelled_with_another_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = tree_with_an_older_value_above_a_delete(&dir, true);
+    leveled_steps_keep_k_deleted(&tree);
+}
+
+/// The plain counterpart of the test above, which holds: a delete at 4 at the bottom is kept,
+/// since the table in level 0 (outside the merge) overlaps it with an older seqno (3).
+#[test]
+fn a_tombstone_below_an_older_value_in_level_0_is_not_collected() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = tree_with_an_older_value_above_a_delete(&dir, false);
+    leveled_steps_keep_k_deleted(&tree);
+}
