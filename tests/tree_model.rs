@@ -610,6 +610,9 @@ fn after_fault(
     latest: SeqNo,
     what: &str,
 ) -> Result<(Tree, usize), TestCaseError> {
+    // The candidates differ only in the writes of the failed flush: a read just above each of
+    // them tells which one the reopened tree holds.
+    let telling: Vec<SeqNo> = model.sealed.iter().map(|w| w.seqno + 1).collect();
     match result {
         Ok(()) | Err(Error::Poisoned) => {}
         Err(Error::Io { .. }) => {
@@ -637,7 +640,9 @@ fn after_fault(
     let count = candidates.len();
     for (index, candidate) in candidates.into_iter().enumerate() {
         model.reopened(candidate);
-        if Model::scans_match(&tree, &model.live, &model.read_points(latest)) {
+        let mut points = model.read_points(latest).to_vec();
+        points.extend(telling.iter().map(|&s| s.max(model.min_read)));
+        if Model::scans_match(&tree, &model.live, &points) {
             return Ok((tree, index));
         }
     }
@@ -726,6 +731,22 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
         let config = Config::new(&path, seqno.clone(), SequenceNumberCounter::default())
             .fs(Arc::new(faulty.clone()));
         configure(config, set).open()
+    };
+    // After a reopen every `.sst` file is a table of the tree: orphans (of a failed step) are gone.
+    let tables_dir = path.join("tables");
+    let no_orphans = |tree: &Tree| -> Result<(), TestCaseError> {
+        let files = faulty
+            .list(&tables_dir)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+            .count();
+        prop_assert_eq!(
+            files,
+            tree.table_count(),
+            "orphan table files after a reopen"
+        );
+        Ok(())
     };
     let mut tree: Tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut model = Model {
@@ -933,6 +954,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                         seqno.get(),
                         &what,
                     )?;
+                    no_orphans(&tree)?;
                     if landed == 0 {
                         counters.failed_flushes_landed += 1;
                     } else {
@@ -981,6 +1003,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                         seqno.get(),
                         &what,
                     )?;
+                    no_orphans(&tree)?;
                     last_write = None;
                 } else {
                     if let Err(e) = result {
@@ -1032,6 +1055,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                         seqno.get(),
                         &what,
                     )?;
+                    no_orphans(&tree)?;
                     last_write = None;
                 } else if let Err(e) = result {
                     return Err(TestCaseError::fail(format!("compaction failed: {e}")));
@@ -1055,6 +1079,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 drop(tree);
                 cut_power(*power_loss, i);
                 tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                no_orphans(&tree)?;
                 let durable = model.durable.clone();
                 model.reopened(durable);
                 // Writes after the reopen take fresh seqnos, never a lost write's batch.
