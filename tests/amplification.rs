@@ -21,28 +21,13 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod common;
+
 use std::sync::Arc;
 
+use common::Rng;
 use strata::compaction::{CompactionAction, CompactionStrategy, Leveled};
 use strata::{Config, SequenceNumberCounter};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn fill(&mut self, out: &mut [u8]) {
-        for chunk in out.chunks_mut(8) {
-            let bytes = self.next().to_le_bytes();
-            chunk.copy_from_slice(bytes.get(..chunk.len()).unwrap());
-        }
-    }
-}
 
 struct Report {
     write_amp_flushed: f64,
@@ -76,7 +61,7 @@ fn run(keys: u64, dynamic: bool) -> Report {
             != CompactionAction::Nothing
         {}
     };
-    let mut rng = Rng(0x5EED);
+    let mut rng = Rng::new(0x5EED);
     let (mut key, mut value) = ([0u8; 16], [0u8; 100]);
     let mut user_bytes = 0u64;
     for _ in 0..keys {

@@ -21,36 +21,20 @@
     reason = "test code; lists the tables folder to see deletions"
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier, Mutex};
 
+use common::{Rng, contents};
 use strata::compaction::filter::{CompactionFilter, Context, Factory, ItemAccessor, Verdict};
 use strata::compaction::{
     Choice, CompactionAction, CompactionStrategy, Fifo, Leveled, SizeTiered, TreeView,
 };
-use strata::config::BlockSizePolicy;
 use strata::{Config, Guard, SeqNo, SequenceNumberCounter, Tree};
 
-/// A deterministic xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() & 0xff) as u8).collect()
-    }
-}
-
 fn config(dir: &std::path::Path, seqno: &SequenceNumberCounter) -> Config {
-    Config::new(dir, seqno.clone(), SequenceNumberCounter::default())
-        .data_block_size_policy(BlockSizePolicy::all(1024))
-        .table_target_size(64 << 10)
+    common::small_config(dir, seqno, 1024, 64 << 10)
 }
 
 fn open(dir: &std::path::Path, seqno: &SequenceNumberCounter) -> Tree {
@@ -70,15 +54,6 @@ fn compact_fully(tree: &Tree, strategy: &Arc<dyn CompactionStrategy>, watermark:
         assert!(steps < 10_000, "a strategy that never settles");
     }
     steps
-}
-
-fn contents(tree: &Tree, at: SeqNo) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    tree.iter(at, None)
-        .map(|g| {
-            let (k, v) = g.into_inner().unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect()
 }
 
 fn table_files(dir: &std::path::Path) -> usize {
@@ -130,7 +105,7 @@ fn five_overwrites_compact_back_to_one_copy_and_deletes_to_nothing() {
             .with_table_target_size(64 << 10)
             .with_dynamic_level_bytes(true),
     );
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let mut model = BTreeMap::new();
     let n = 10_000;
     load(&tree, &seqno, &mut rng, n, 1_000, &strategy, &mut model);
@@ -192,7 +167,7 @@ fn leveled_keeps_level_0_small_pushes_data_down_and_reads_back_exactly() {
                 .with_level_ratio_policy(vec![4.0])
                 .with_dynamic_level_bytes(dynamic),
         );
-        let mut rng = Rng(11);
+        let mut rng = Rng::new(11);
         let mut model = BTreeMap::new();
         for round in 0..3 {
             load(&tree, &seqno, &mut rng, 6_000, 500, &strategy, &mut model);
@@ -235,7 +210,7 @@ fn size_tiered_bounds_the_runs_and_reads_back_exactly() {
             .with_run_trigger(4)
             .with_table_target_size(64 << 10),
     );
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let mut model = BTreeMap::new();
     let mut max_runs = 0;
     for _ in 0..4 {
@@ -463,7 +438,7 @@ fn fifo_drops_the_oldest_tables_by_size_and_by_age() {
     let dir = tempfile::tempdir().unwrap();
     let seqno = SequenceNumberCounter::default();
     let tree = open(dir.path(), &seqno);
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     for batch in 0..10u64 {
         for i in 0..100 {
             tree.insert(key(batch * 100 + i), rng.bytes(100), seqno.next());

@@ -17,27 +17,20 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use strata::compaction::{CompactionAction, Leveled};
-use strata::config::BlockSizePolicy;
 use strata::fs::{CrashMode, Fault, FaultFs, FaultOp, Fs, MemFs};
-use strata::{Config, Error, Guard, SeqNo, SequenceNumberCounter, Tree};
+use strata::{Error, Guard, SeqNo, SequenceNumberCounter, Tree};
 
 type State = BTreeMap<String, String>;
 
 fn open(fs: Arc<dyn Fs>) -> strata::Result<Tree> {
-    Config::new(
-        "/db",
-        SequenceNumberCounter::default(),
-        SequenceNumberCounter::default(),
-    )
-    .fs(fs)
-    .data_block_size_policy(BlockSizePolicy::all(128))
-    .table_target_size(1024)
-    .open()
+    common::open_on_fs(fs)
 }
 
 fn state(tree: &Tree) -> State {

@@ -8,20 +8,15 @@
     reason = "test code; lists the tables folder to see deletions"
 )]
 
+mod common;
+
 use strata::compaction::CompactionAction;
-use strata::config::BlockSizePolicy;
-use strata::{Config, Guard, SeqNo, SequenceNumberCounter, Tree};
+use strata::{Guard, SeqNo, SequenceNumberCounter, Tree};
 
 fn open(dir: &std::path::Path) -> Tree {
-    Config::new(
-        dir,
-        SequenceNumberCounter::default(),
-        SequenceNumberCounter::default(),
-    )
-    .data_block_size_policy(BlockSizePolicy::all(512))
-    .table_target_size(8 << 10)
-    .open()
-    .unwrap()
+    common::small_config(dir, &SequenceNumberCounter::default(), 512, 8 << 10)
+        .open()
+        .unwrap()
 }
 
 fn table_files(dir: &std::path::Path) -> usize {
@@ -29,12 +24,7 @@ fn table_files(dir: &std::path::Path) -> usize {
 }
 
 fn snapshot(tree: &Tree, at: SeqNo) -> Vec<(Vec<u8>, Vec<u8>)> {
-    tree.iter(at, None)
-        .map(|g| {
-            let (k, v) = g.into_inner().unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect()
+    common::contents(tree, at).into_iter().collect()
 }
 
 #[test]

@@ -25,14 +25,16 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::Rng;
 use strata::compaction::{CompactionAction, CompactionStrategy, Leveled, SizeTiered};
-use strata::config::BlockSizePolicy;
 use strata::fs::{CrashMode, Fs, MemFs};
-use strata::{Config, Guard, SeqNo, SequenceNumberCounter, Tree};
+use strata::{Guard, SeqNo, SequenceNumberCounter, Tree};
 
 type State = BTreeMap<String, String>;
 
@@ -49,19 +51,8 @@ enum Op {
     Tiered,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 fn workload(seed: u64, len: usize) -> Vec<Op> {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     (0..len)
         .map(|_| match rng.next() % 20 {
             0..=10 => Op::Put((rng.next() % 40) as u8, (rng.next() % 1000) as u16),
@@ -74,18 +65,10 @@ fn workload(seed: u64, len: usize) -> Vec<Op> {
         .collect()
 }
 
-const DIR: &str = "/db";
+const DIR: &str = common::FS_DIR;
 
 fn open(fs: &MemFs) -> strata::Result<Tree> {
-    Config::new(
-        DIR,
-        SequenceNumberCounter::default(),
-        SequenceNumberCounter::default(),
-    )
-    .fs(Arc::new(fs.clone()))
-    .data_block_size_policy(BlockSizePolicy::all(128))
-    .table_target_size(1024)
-    .open()
+    common::open_on_fs(Arc::new(fs.clone()))
 }
 
 /// Strategy steps that did something.
@@ -314,7 +297,7 @@ fn random_crash_points_in_every_mode_recover_a_flushed_prefix() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000);
-    let mut rng = Rng(0x5eed);
+    let mut rng = Rng::new(0x5eed);
     let (mut lost_in_workload, mut lost_in_recovery, mut lost_in_compaction) = (0, 0, 0);
     let mut steps = Steps::default();
     for case in 0..cases {

@@ -8,16 +8,14 @@
     reason = "test code; some tests damage files behind the engine's back"
 )]
 
+mod common;
+
 use std::sync::Arc;
 
-use strata::config::BlockSizePolicy;
 use strata::{Config, Error, Guard, SeqNo, SequenceNumberCounter, Tree, UserComparator};
 
 fn open(dir: &std::path::Path, seqno: &SequenceNumberCounter) -> Result<Tree, Error> {
-    Config::new(dir, seqno.clone(), SequenceNumberCounter::default())
-        .data_block_size_policy(BlockSizePolicy::all(512))
-        .table_target_size(16 << 10)
-        .open()
+    common::small_config(dir, seqno, 512, 16 << 10).open()
 }
 
 #[test]

@@ -1,17 +1,43 @@
 //! Model test: random operations on a `Tree` against a `BTreeMap` oracle of every version.
 //!
 //! Operations: insert / remove / remove_weak at increasing seqnos (sometimes several sharing one
-//! seqno, a batch, including the same key twice in one batch), point reads and multi-gets at random
-//! past seqnos, range and prefix scans in both directions (and mixed from both ends), first / last /
-//! len / contains_prefix, memtable rotation, flushes to tables (with GC thresholds), major
-//! compactions, steps of every compaction strategy (Leveled static and dynamic, SizeTiered), clears
-//! and reopens, under five
-//! option sets: tiny blocks and tables, restart interval 1 and 16, filters on and off,
-//! partitioned index and filter, LZ4 (with `--features lz4`). Keys come from a three-letter alphabet so that
-//! keys overwrite each other and share prefixes.
+//! seqno, a batch, including the same key twice in one batch), writes whose seqno was taken
+//! earlier ("pending writers", see below), point reads and multi-gets at random past seqnos,
+//! range and prefix scans in both directions (and mixed from both ends), first / last / len /
+//! contains_prefix, memtable rotation, flushes to tables (with GC thresholds; all memtables, or
+//! the sealed ones only), major compactions, steps of every compaction strategy (Leveled static
+//! and dynamic, SizeTiered), clears and reopens (some after a power loss), under five option
+//! sets: tiny blocks and tables, restart interval 1 and 16, filters on and off, partitioned index
+//! and filter, LZ4 (with `--features lz4`). Keys come from a three-letter alphabet so that keys
+//! overwrite each other and share prefixes.
 //!
-//! CI runs about 100,000 operations; `STRATA_MODEL_OPS=N` runs about N (e.g. 5,000,000 in release).
-//! A failing case is shrunk by proptest and printed; keep it as a named regression test.
+//! Pending writers: real callers take a seqno from the counter and write it later, so a newer
+//! memtable can hold an older seqno than a sealed memtable or a table. `Reserve` takes a seqno
+//! and keeps the write pending; `Land` writes one pending write (in any order). Between the two,
+//! other writes, rotations and flushes of the sealed memtables (`get_flush_lock` + `flush`, which
+//! take no seqno and publish nothing new) may run; the GC threshold of such a flush stays at or
+//! below the oldest pending seqno (a writer in flight holds its seqno like a snapshot). Every
+//! structural operation that publishes at the counter (`flush_active_memtable`, compaction,
+//! `clear`) runs between batches, as API.md requires: the pending writes land first. A reopen
+//! drops them (their writer died with the process).
+//!
+//! The oracle is MVCC-exact: per key every version (seqno -> value or tombstone; weak tombstones
+//! read like tombstones); a read at X sees per key the version with the highest seqno below X.
+//! Reads go at the latest seqno and at older snapshots, never below the highest GC threshold
+//! passed so far.
+//!
+//! Faults: a flush or a compaction step may run with one file call failing (`FaultFs`: ENOSPC,
+//! EIO or a short write at the n-th create / append / sync / directory sync / open / read /
+//! remove), sometimes followed by a power loss. The tree must keep its reads, report the failure
+//! (it is poisoned), and reopen to the model with or without the failed flush (a flush either
+//! landed or not, never half of it), and with all data after a failed compaction.
+//!
+//! CI runs about 100,000 operations; `STRATA_MODEL_OPS=N` runs about N (e.g. 5,000,000 in
+//! release). `STRATA_MODEL_SEED=N` replays a run (with the same `STRATA_MODEL_OPS`).
+//! `STRATA_MODEL_MASK_GC_BUG=1` hides the two bugs of the ignored regressions at the end (see
+//! `mask_gc_bug`) to search for others. A failing case is shrunk by proptest and printed; keep it as a named
+//! regression test. The run ends with one line of counters:
+//! `model: N ops, F flushes, C compactions, R reopens, M mismatches`.
 
 #![allow(
     clippy::unwrap_used,
@@ -24,12 +50,39 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
-use strata::{Config, Guard, SeqNo, SequenceNumberCounter, Tree};
+use strata::fs::{CrashMode, Fault, FaultFs, FaultOp, Fs, MemFs, StdFs};
+use strata::{Config, Error, Guard, SeqNo, SequenceNumberCounter, Tree};
+
+/// A planned fault: the `nth` call of kind `op` during one flush or compaction fails with
+/// `fault` (if the step makes that many calls of the kind; else the step runs clean). If it
+/// fired, the reopen that follows comes after a power loss in `power_loss` mode (on the in-memory
+/// file system), or with the power on.
+#[derive(Clone, Copy, Debug)]
+struct Injected {
+    op: FaultOp,
+    nth: u64,
+    fault: Fault,
+    power_loss: Option<CrashMode>,
+}
+
+/// The kinds of file call a flush or a compaction step makes.
+const STEP_CALLS: [FaultOp; 7] = [
+    FaultOp::Create,
+    FaultOp::Append,
+    FaultOp::Sync,
+    FaultOp::SyncDir,
+    FaultOp::Open,
+    FaultOp::Read,
+    FaultOp::Remove,
+];
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -68,15 +121,38 @@ enum Op {
     Ends {
         back: u64,
     },
+    /// Takes a seqno now for a write that lands later (`Land`, or before the next structural
+    /// operation); `value: None` is a tombstone, weak if `weak` and its contract holds.
+    Reserve {
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+        weak: bool,
+    },
+    /// Writes a pending write, if any: `pick` counts back from the newest, modulo how many are
+    /// pending (0 is the newest).
+    Land {
+        pick: usize,
+    },
     Rotate,
+    /// `flush_active_memtable` with a GC threshold `back` below the latest.
     Flush {
         back: u64,
+        fault: Option<Injected>,
     },
-    /// Closes and reopens the tree: what was not flushed is gone (Tree has no write-ahead log).
-    Reopen,
+    /// `flush(&get_flush_lock(), ..)`: writes the sealed memtables only, leaving the active one.
+    FlushSealed {
+        back: u64,
+        fault: Option<Injected>,
+    },
+    /// Closes and reopens the tree, after a power loss in that mode if `power_loss`: what was
+    /// not flushed is gone (Tree has no write-ahead log), what was flushed is all there.
+    Reopen {
+        power_loss: Option<CrashMode>,
+    },
     /// Merges every table into the last level with a GC threshold `back` below the latest.
     MajorCompact {
         back: u64,
+        fault: Option<Injected>,
     },
     /// Up to `steps` steps of a strategy (see `strategy`) with a GC threshold `back` below the
     /// latest.
@@ -84,6 +160,7 @@ enum Op {
         strategy: u8,
         steps: u8,
         back: u64,
+        fault: Option<Injected>,
     },
     /// Removes everything (a read at a seqno before the clear still sees the old data).
     Clear,
@@ -137,6 +214,98 @@ fn back() -> impl Strategy<Value = u64> {
     prop_oneof![3 => 0u64..4, 2 => 0u64..200, 1 => Just(u64::MAX)]
 }
 
+/// Mostly no fault; sometimes one at a call early in the step (where most steps have one).
+fn injected() -> impl Strategy<Value = Option<Injected>> {
+    prop_oneof![
+        12 => Just(None),
+        1 => (
+            prop::sample::select(STEP_CALLS.to_vec()),
+            1u64..=8,
+            prop::sample::select(Fault::ALL.to_vec()),
+            power_loss(),
+        )
+            .prop_map(|(op, nth, fault, power_loss)| Some(Injected {
+                op,
+                nth,
+                fault,
+                power_loss
+            })),
+    ]
+}
+
+/// No power loss, or one in any mode.
+fn power_loss() -> impl Strategy<Value = Option<CrashMode>> {
+    prop_oneof![
+        1 => Just(None),
+        1 => prop::sample::select(CrashMode::ALL.to_vec()).prop_map(Some),
+    ]
+}
+
+fn threshold_back() -> impl Strategy<Value = u64> {
+    prop_oneof![Just(u64::MAX), 0u64..20]
+}
+
+/// A race: a writer takes a seqno for `key`, a newer write of `key` lands first, the memtable
+/// rotates and the sealed memtables are flushed (the pending write lands before or after that
+/// flush), sometimes followed by a compaction: the newer version sits in a table, the older one
+/// in the active memtable.
+fn race() -> impl Strategy<Value = Vec<Op>> {
+    (
+        key(),
+        prop::option::weighted(0.7, prop::collection::vec(any::<u8>(), 0..6)),
+        any::<bool>(),
+        0u8..3,
+        any::<bool>(),
+        prop::option::weighted(
+            0.5,
+            prop_oneof![
+                threshold_back().prop_map(|back| Op::MajorCompact { back, fault: None }),
+                (0u8..4, threshold_back()).prop_map(|(strategy, back)| Op::Compact {
+                    strategy,
+                    steps: 20,
+                    back,
+                    fault: None
+                }),
+            ],
+        ),
+    )
+        .prop_map(|(key, value, weak, newer, land_first, compaction)| {
+            let mut ops = vec![Op::Reserve {
+                key: key.clone(),
+                value,
+                weak,
+            }];
+            ops.push(match newer {
+                0 => Op::Remove { key, batch: false },
+                1 => Op::RemoveWeak { key, batch: false },
+                _ => Op::Insert {
+                    key,
+                    value: b"newer".to_vec(),
+                    batch: false,
+                },
+            });
+            ops.push(Op::Rotate);
+            if land_first {
+                ops.push(Op::Land { pick: 0 });
+            }
+            ops.push(Op::FlushSealed {
+                back: 0,
+                fault: None,
+            });
+            ops.extend(compaction);
+            ops
+        })
+}
+
+/// The op stream: mostly single ops, sometimes a race (see `race`).
+fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(
+        prop_oneof![30 => op().prop_map(|op| vec![op]), 1 => race()],
+        1..=max_len,
+    )
+    .prop_map(|chunks| chunks.concat())
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         30 => (key(), prop::collection::vec(any::<u8>(), 0..6), prop::bool::weighted(0.2))
@@ -150,12 +319,16 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (prop::collection::vec(prop::sample::select(b"abc".to_vec()), 0..=2), back(), any::<bool>())
             .prop_map(|(prefix, back, reverse)| Op::Prefix { prefix, back, reverse }),
         2 => back().prop_map(|back| Op::Ends { back }),
-        1 => Just(Op::Rotate),
-        2 => prop_oneof![Just(u64::MAX), 0u64..20].prop_map(|back| Op::Flush { back }),
-        1 => Just(Op::Reopen),
-        1 => prop_oneof![Just(u64::MAX), 0u64..20].prop_map(|back| Op::MajorCompact { back }),
-        4 => (0u8..4, prop_oneof![Just(1u8), Just(20u8)], prop_oneof![Just(u64::MAX), 0u64..20])
-            .prop_map(|(strategy, steps, back)| Op::Compact { strategy, steps, back }),
+        6 => (key(), prop::option::weighted(0.6, prop::collection::vec(any::<u8>(), 0..6)), any::<bool>())
+            .prop_map(|(key, value, weak)| Op::Reserve { key, value, weak }),
+        6 => any::<usize>().prop_map(|pick| Op::Land { pick }),
+        2 => Just(Op::Rotate),
+        2 => (threshold_back(), injected()).prop_map(|(back, fault)| Op::Flush { back, fault }),
+        2 => (threshold_back(), injected()).prop_map(|(back, fault)| Op::FlushSealed { back, fault }),
+        1 => power_loss().prop_map(|power_loss| Op::Reopen { power_loss }),
+        1 => (threshold_back(), injected()).prop_map(|(back, fault)| Op::MajorCompact { back, fault }),
+        4 => (0u8..4, prop_oneof![Just(1u8), Just(20u8)], threshold_back(), injected())
+            .prop_map(|(strategy, steps, back, fault)| Op::Compact { strategy, steps, back, fault }),
         1 => (0u8..5).prop_map(|x| if x == 0 { Op::Clear } else { Op::Rotate }),
     ]
 }
@@ -182,15 +355,23 @@ impl Oracle {
     }
 
     /// Whether `key` holds exactly one value, older than `seqno`, since its last delete (or the
-    /// last clear), the single-delete contract of `remove_weak`.
-    fn written_once(&self, key: &[u8], seqno: SeqNo) -> bool {
+    /// last clear), the single-delete contract of `remove_weak`. `pending` are writes whose
+    /// seqno is taken and which land before any compaction: they count as written.
+    fn written_once(&self, key: &[u8], seqno: SeqNo, pending: &[Write]) -> bool {
         let floor = self.1.iter().copied().max().unwrap_or(0);
-        let Some(versions) = self.0.get(key) else {
-            return false;
-        };
+        let mut versions: BTreeMap<SeqNo, bool> = self
+            .0
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|(&s, v)| (s, v.is_some()))
+            .collect();
+        for p in pending.iter().filter(|p| p.key == key) {
+            versions.insert(p.seqno, p.value.is_some());
+        }
         let mut newest_first = versions.range(floor..seqno).rev();
-        matches!(newest_first.next(), Some((_, Some(_))))
-            && matches!(newest_first.next(), None | Some((_, None)))
+        matches!(newest_first.next(), Some((_, true)))
+            && matches!(newest_first.next(), None | Some((_, false)))
             && !versions.contains_key(&seqno)
     }
 
@@ -225,14 +406,250 @@ fn pair(item: impl Guard) -> (Vec<u8>, Vec<u8>) {
 struct Counters {
     ops: u64,
     writes: u64,
+    landed: u64,
     reads: u64,
     scans: u64,
     rotations: u64,
     flushes: u64,
+    sealed_flushes: u64,
     reopens: u64,
     compactions: u64,
     strategy_steps: u64,
     clears: u64,
+    faults: u64,
+    /// Failed flushes whose tables the reopen found / did not find.
+    failed_flushes_landed: u64,
+    failed_flushes_lost: u64,
+}
+
+/// One write: in a memtable once written, or pending (its seqno taken, not written yet).
+#[derive(Clone, Debug)]
+struct Write {
+    key: Vec<u8>,
+    seqno: SeqNo,
+    /// `None` for a tombstone.
+    value: Option<Vec<u8>>,
+    /// For a tombstone: asked to be weak (written weak only where its contract holds).
+    weak: bool,
+}
+
+impl Oracle {
+    fn apply(&mut self, write: &Write) {
+        self.0
+            .entry(write.key.clone())
+            .or_default()
+            .insert(write.seqno, write.value.clone());
+    }
+
+    /// What every read at `at` sees, as a map.
+    fn contents(&self, at: SeqNo) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        self.visible(at).into_iter().collect()
+    }
+}
+
+/// What the tree must hold and where: reads see `live`; a reopen brings back `durable` (the
+/// tables); `active` and `sealed` are the writes in memtables, not yet in `durable`.
+#[derive(Default)]
+struct Model {
+    live: Oracle,
+    durable: Oracle,
+    active: Vec<Write>,
+    sealed: Vec<Write>,
+    pending: Vec<Write>,
+    /// Reads never go below the highest GC threshold passed so far.
+    min_read: SeqNo,
+    /// See `mask_gc_bug`.
+    mask: bool,
+}
+
+impl Model {
+    /// Writes `write` to the tree's active memtable and to the model.
+    fn write(&mut self, tree: &Tree, mut write: Write) {
+        // A weak tombstone only where its contract holds: the key written once since its last
+        // delete, in seqno order, counting the pending writes (they land before any
+        // compaction). Elsewhere a plain one, which reads the same.
+        write.weak = write.value.is_none()
+            && write.weak
+            && self
+                .live
+                .written_once(&write.key, write.seqno, &self.pending)
+            && !(self.mask
+                && self
+                    .pending
+                    .iter()
+                    .any(|p| p.key == write.key && p.seqno < write.seqno));
+        match &write.value {
+            Some(value) => {
+                tree.insert(write.key.as_slice(), value.as_slice(), write.seqno);
+            }
+            None if write.weak => {
+                tree.remove_weak(write.key.as_slice(), write.seqno);
+            }
+            None => {
+                tree.remove(write.key.as_slice(), write.seqno);
+            }
+        }
+        self.live.apply(&write);
+        self.active.push(write);
+    }
+
+    /// Lands every pending write, in an order picked by `salt`: a structural operation runs
+    /// only between batches. Returns how many landed.
+    fn land_all(&mut self, tree: &Tree, salt: usize) -> u64 {
+        let mut landed = 0;
+        while !self.pending.is_empty() {
+            let write = self.pending.swap_remove(salt % self.pending.len());
+            self.write(tree, write);
+            landed += 1;
+        }
+        landed
+    }
+
+    fn rotated(&mut self) {
+        self.sealed.append(&mut self.active);
+    }
+
+    /// The sealed memtables are in tables now.
+    fn flushed_sealed(&mut self) {
+        for write in self.sealed.drain(..) {
+            self.durable.apply(&write);
+        }
+    }
+
+    /// The oldest seqno in the memtables (active and sealed).
+    fn oldest_in_memtables(&self) -> Option<SeqNo> {
+        self.active
+            .iter()
+            .chain(&self.sealed)
+            .map(|w| w.seqno)
+            .min()
+    }
+
+    /// `durable` with the sealed memtables flushed.
+    fn durable_with_sealed(&self) -> Oracle {
+        let mut with = self.durable.clone();
+        for write in &self.sealed {
+            with.apply(write);
+        }
+        with
+    }
+
+    /// After a reopen with `durable` on disk: the memtables and the pending writers are gone.
+    fn reopened(&mut self, durable: Oracle) {
+        self.durable = durable;
+        self.live.clone_from(&self.durable);
+        self.active.clear();
+        self.sealed.clear();
+        self.pending.clear();
+        // A reopened tree keeps no state from before a clear for older reads.
+        if let Some(&c) = self.live.1.iter().max() {
+            self.min_read = self.min_read.max(c + 1);
+        }
+    }
+
+    /// The snapshots a full-state check reads at: the latest, the oldest allowed, one between.
+    fn read_points(&self, latest: SeqNo) -> [SeqNo; 3] {
+        let oldest = self.min_read.min(latest);
+        [SeqNo::MAX, oldest, oldest + (latest - oldest) / 2]
+    }
+
+    /// Whether full scans of `tree` at `points` equal `oracle`'s.
+    fn scans_match(tree: &Tree, oracle: &Oracle, points: &[SeqNo]) -> bool {
+        points
+            .iter()
+            .all(|&at| common::contents(tree, at) == oracle.contents(at))
+    }
+}
+
+/// The read seqno `back` below the latest (`u64::MAX`: `SeqNo::MAX`), never below `min_read`.
+fn read_at(seqno: &SequenceNumberCounter, min_read: SeqNo, back: u64) -> SeqNo {
+    if back == u64::MAX {
+        SeqNo::MAX
+    } else {
+        seqno.get().saturating_sub(back).max(min_read)
+    }
+}
+
+/// The GC threshold `back` below the latest (`u64::MAX`: 0, collect nothing).
+fn threshold_at(seqno: &SequenceNumberCounter, back: u64) -> SeqNo {
+    if back == u64::MAX {
+        0
+    } else {
+        seqno.get().saturating_sub(back)
+    }
+}
+
+/// Runs `step` with `fault` planned on `faulty`; returns its result and whether the fault fired.
+fn with_fault<T>(
+    faulty: &FaultFs,
+    fault: Option<Injected>,
+    step: impl FnOnce() -> strata::Result<T>,
+) -> (strata::Result<T>, bool) {
+    let before = faulty.faults_fired();
+    if let Some(f) = fault {
+        faulty.fail(f.op, f.nth, f.fault);
+    }
+    let result = step();
+    let fired = faulty.faults_fired() > before;
+    faulty.clear();
+    (result, fired)
+}
+
+/// After a step (`what`) whose planned fault fired: it returned an I/O error (and the tree is
+/// then poisoned), `Poisoned` (an earlier call of the step failed after its edit was durable),
+/// or success (a best-effort call failed); either way reads are unchanged. Then the tree is
+/// reopened by `reopen` (after a crash, with or without a power loss), and must hold one of
+/// `candidates`; returns it
+/// with the index of the candidate it holds.
+fn after_fault(
+    tree: Tree,
+    reopen: &dyn Fn() -> strata::Result<Tree>,
+    model: &mut Model,
+    result: &strata::Result<()>,
+    candidates: Vec<Oracle>,
+    latest: SeqNo,
+    what: &str,
+) -> Result<(Tree, usize), TestCaseError> {
+    // The candidates differ only in the writes of the failed flush: a read just above each of
+    // them tells which one the reopened tree holds.
+    let telling: Vec<SeqNo> = model.sealed.iter().map(|w| w.seqno + 1).collect();
+    match result {
+        Ok(()) | Err(Error::Poisoned) => {}
+        Err(Error::Io { .. }) => {
+            let refused = matches!(tree.flush(&tree.get_flush_lock(), 0), Err(Error::Poisoned));
+            prop_assert!(
+                refused,
+                "{}: a flush after the I/O error was not refused",
+                what
+            );
+        }
+        Err(other) => {
+            return Err(TestCaseError::fail(format!(
+                "{what}: unexpected error {other}"
+            )));
+        }
+    }
+    let points = model.read_points(latest);
+    prop_assert!(
+        Model::scans_match(&tree, &model.live, &points),
+        "{}: reads changed after the failure",
+        what
+    );
+    drop(tree);
+    let tree = reopen().map_err(|e| TestCaseError::fail(format!("{what}: reopen failed: {e}")))?;
+    let count = candidates.len();
+    for (index, candidate) in candidates.into_iter().enumerate() {
+        model.reopened(candidate);
+        let mut points = model.read_points(latest).to_vec();
+        points.extend(telling.iter().map(|&s| s.max(model.min_read)));
+        if Model::scans_match(&tree, &model.live, &points) {
+            return Ok((tree, index));
+        }
+    }
+    Err(TestCaseError::fail(format!(
+        "{what}: the reopened tree matches none of the {count} allowed states at {:?}",
+        model.read_points(latest)
+    )))
 }
 
 /// The option sets the model runs under (metamorphic: the same reads are expected from each).
@@ -280,57 +697,121 @@ fn take_seqno(seqno: &SequenceNumberCounter, last: &mut Option<SeqNo>, batch: bo
     }
 }
 
+/// With `STRATA_MODEL_MASK_GC_BUG=1`, compactions keep their GC threshold at or below the oldest
+/// seqno in the memtables, so that a tombstone is never collected above an older version in a
+/// memtable, and a delete is weak only if no pending write of its key lies beneath it: this hides
+/// the known bugs of `a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_major_compaction`
+/// (which otherwise fails nearly every seed within a few thousand ops) and
+/// `a_weak_tombstone_below_an_older_value_in_level_0_is_not_cancelled_with_another_value`, to
+/// search for other bugs.
+fn mask_gc_bug() -> bool {
+    std::env::var("STRATA_MODEL_MASK_GC_BUG").is_ok_and(|v| v == "1")
+}
+
 fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestCaseError> {
+    let mask = mask_gc_bug();
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let seqno = SequenceNumberCounter::default();
+    // Option set 4 runs on the real file system, the others in memory; all through `FaultFs`.
+    let mem = (set % 5 != 4).then(MemFs::new);
+    let (inner, path): (Arc<dyn Fs>, std::path::PathBuf) = match &mem {
+        Some(mem) => (Arc::new(mem.clone()), common::FS_DIR.into()),
+        None => (Arc::new(StdFs), dir.path().to_path_buf()),
+    };
+    let faulty = FaultFs::new(inner);
+    // A power loss (in memory only; the real file system keeps its power): every file keeps
+    // what was synced, the rest is lost or torn as `mode` says.
+    let cut_power = |mode: Option<CrashMode>, salt: usize| {
+        if let (Some(mem), Some(mode)) = (&mem, mode) {
+            mem.crash(mode, salt as u64);
+            mem.disarm();
+        }
+    };
     let open = || {
-        let config = Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default());
+        let config = Config::new(&path, seqno.clone(), SequenceNumberCounter::default())
+            .fs(Arc::new(faulty.clone()));
         configure(config, set).open()
     };
+    // After a reopen every `.sst` file is a table of the tree: orphans (of a failed step) are gone.
+    let tables_dir = path.join("tables");
+    let no_orphans = |tree: &Tree| -> Result<(), TestCaseError> {
+        let files = faulty
+            .list(&tables_dir)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+            .count();
+        prop_assert_eq!(
+            files,
+            tree.table_count(),
+            "orphan table files after a reopen"
+        );
+        Ok(())
+    };
     let mut tree: Tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
-    // The oracle as of the last flush: what a reopen brings back.
-    let mut durable = Oracle::default();
-    // Reads never go below the highest GC threshold a flush was given.
-    let mut min_read: SeqNo = 0;
-    let mut oracle = Oracle::default();
+    let mut model = Model {
+        mask,
+        ..Model::default()
+    };
     // The seqno of the last write; a batch op reuses it.
     let mut last_write: Option<SeqNo> = None;
-    for op in ops {
+    for (i, op) in ops.iter().enumerate() {
         counters.ops += 1;
-        let read_at = |back: u64| {
-            if back == u64::MAX {
-                SeqNo::MAX
-            } else {
-                seqno.get().saturating_sub(back).max(min_read)
-            }
-        };
+        let min_read = model.min_read;
+        let read_at = |back: u64| read_at(&seqno, min_read, back);
         match op {
             Op::Insert { key, value, batch } => {
                 let s = take_seqno(&seqno, &mut last_write, *batch);
-                tree.insert(key.as_slice(), value.as_slice(), s);
-                oracle
-                    .0
-                    .entry(key.clone())
-                    .or_default()
-                    .insert(s, Some(value.clone()));
+                let write = Write {
+                    key: key.clone(),
+                    seqno: s,
+                    value: Some(value.clone()),
+                    weak: false,
+                };
+                model.write(&tree, write);
                 counters.writes += 1;
             }
             Op::Remove { key, batch } | Op::RemoveWeak { key, batch } => {
                 let s = take_seqno(&seqno, &mut last_write, *batch);
-                // A weak tombstone only where its contract holds (the key written once since
-                // its last delete); elsewhere a plain one, which reads the same.
-                if matches!(op, Op::RemoveWeak { .. }) && oracle.written_once(key, s) {
-                    tree.remove_weak(key.as_slice(), s);
-                } else {
-                    tree.remove(key.as_slice(), s);
-                }
-                oracle.0.entry(key.clone()).or_default().insert(s, None);
+                let write = Write {
+                    key: key.clone(),
+                    seqno: s,
+                    value: None,
+                    weak: matches!(op, Op::RemoveWeak { .. }),
+                };
+                model.write(&tree, write);
                 counters.writes += 1;
+            }
+            Op::Reserve { key, value, weak } => {
+                let write = Write {
+                    key: key.clone(),
+                    seqno: seqno.next(),
+                    value: value.clone(),
+                    weak: *weak,
+                };
+                model.pending.push(write);
+                // A later batch member takes a fresh seqno, not one older than this one.
+                last_write = None;
+            }
+            Op::Land { pick } => {
+                if !model.pending.is_empty() {
+                    let newest = model.pending.len() - 1;
+                    let write = model.pending.remove(newest - pick % model.pending.len());
+                    model.write(&tree, write);
+                    counters.writes += 1;
+                    counters.landed += 1;
+                }
             }
             Op::Get { key, back } => {
                 let read = read_at(*back);
                 let got = tree.get(key, read).unwrap().map(|v| v.to_vec());
-                prop_assert_eq!(&got, &oracle.get(key, read), "get {:?} at {}", key, read);
+                prop_assert_eq!(
+                    &got,
+                    &model.live.get(key, read),
+                    "get {:?} at {}",
+                    key,
+                    read
+                );
                 prop_assert_eq!(tree.contains_key(key, read).unwrap(), got.is_some());
                 prop_assert_eq!(
                     tree.size_of(key, read).unwrap(),
@@ -346,13 +827,14 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     .into_iter()
                     .map(|v| v.map(|v| v.to_vec()))
                     .collect();
-                let expected: Vec<_> = keys.iter().map(|k| oracle.get(k, read)).collect();
+                let expected: Vec<_> = keys.iter().map(|k| model.live.get(k, read)).collect();
                 prop_assert_eq!(got, expected);
                 counters.reads += 1;
             }
             Op::Range { lo, hi, back, dirs } => {
                 let read = read_at(*back);
-                let expected: Vec<_> = oracle
+                let expected: Vec<_> = model
+                    .live
                     .visible(read)
                     .into_iter()
                     .filter(|(k, _)| in_bounds(k, lo, hi))
@@ -392,7 +874,8 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 reverse,
             } => {
                 let read = read_at(*back);
-                let mut expected: Vec<_> = oracle
+                let mut expected: Vec<_> = model
+                    .live
                     .visible(read)
                     .into_iter()
                     .filter(|(k, _)| k.starts_with(prefix))
@@ -412,7 +895,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
             }
             Op::Ends { back } => {
                 let read = read_at(*back);
-                let visible = oracle.visible(read);
+                let visible = model.live.visible(read);
                 prop_assert_eq!(
                     tree.first_key_value(read, None).map(pair),
                     visible.first().cloned()
@@ -425,82 +908,196 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 prop_assert_eq!(tree.is_empty(read, None).unwrap(), visible.is_empty());
                 counters.scans += 4;
             }
-            Op::Flush { back } => {
-                let threshold = if *back == u64::MAX {
-                    0
+            Op::Flush { back, fault } | Op::FlushSealed { back, fault } => {
+                let sealed_only = matches!(op, Op::FlushSealed { .. });
+                let mut threshold = threshold_at(&seqno, *back);
+                if sealed_only {
+                    // A writer in flight holds its seqno like a snapshot.
+                    if let Some(oldest) = model.pending.iter().map(|w| w.seqno).min() {
+                        threshold = threshold.min(oldest);
+                    }
                 } else {
-                    seqno.get().saturating_sub(*back)
-                };
-                min_read = min_read.max(threshold);
+                    counters.landed += model.land_all(&tree, i);
+                }
+                model.min_read = model.min_read.max(threshold);
                 let tables_before = tree.table_count();
-                tree.flush_active_memtable(threshold).unwrap();
-                prop_assert_eq!(tree.sealed_memtable_count(), 0);
-                prop_assert!(tree.table_count() >= tables_before);
-                counters.flushes += 1;
-                durable.clone_from(&oracle);
-            }
-            Op::MajorCompact { back } => {
-                let threshold = if *back == u64::MAX {
-                    0
+                let (result, fired) = with_fault(&faulty, *fault, || {
+                    if sealed_only {
+                        tree.flush(&tree.get_flush_lock(), threshold).map(|_| ())
+                    } else {
+                        tree.flush_active_memtable(threshold)
+                    }
+                });
+                if !sealed_only {
+                    // `flush_active_memtable` seals the active memtable first.
+                    model.rotated();
+                }
+                if fired {
+                    counters.faults += 1;
+                    counters.reopens += 1;
+                    // Not durable unless it returned success: with or without its tables.
+                    let mut candidates = vec![model.durable_with_sealed()];
+                    if result.is_err() {
+                        candidates.push(model.durable.clone());
+                    }
+                    let what = format!("flush (sealed only: {sealed_only}) with {fault:?}");
+                    let landed;
+                    (tree, landed) = after_fault(
+                        tree,
+                        &|| {
+                            cut_power(fault.and_then(|f| f.power_loss), i);
+                            open()
+                        },
+                        &mut model,
+                        &result,
+                        candidates,
+                        seqno.get(),
+                        &what,
+                    )?;
+                    no_orphans(&tree)?;
+                    if landed == 0 {
+                        counters.failed_flushes_landed += 1;
+                    } else {
+                        counters.failed_flushes_lost += 1;
+                    }
+                    last_write = None;
                 } else {
-                    seqno.get().saturating_sub(*back)
-                };
-                min_read = min_read.max(threshold);
-                tree.major_compact(4096, threshold).unwrap();
-                prop_assert!(tree.l0_run_count() == 0);
-                counters.compactions += 1;
+                    if let Err(e) = result {
+                        return Err(TestCaseError::fail(format!("flush failed: {e}")));
+                    }
+                    prop_assert_eq!(tree.sealed_memtable_count(), 0);
+                    prop_assert!(tree.table_count() >= tables_before);
+                    model.flushed_sealed();
+                    if sealed_only {
+                        counters.sealed_flushes += 1;
+                    } else {
+                        counters.flushes += 1;
+                    }
+                }
+            }
+            Op::MajorCompact { back, fault } => {
+                counters.landed += model.land_all(&tree, i);
+                let mut threshold = threshold_at(&seqno, *back);
+                if mask {
+                    threshold = threshold.min(model.oldest_in_memtables().unwrap_or(SeqNo::MAX));
+                }
+                model.min_read = model.min_read.max(threshold);
+                let (result, fired) = with_fault(&faulty, *fault, || {
+                    tree.major_compact(4096, threshold).map(|_| ())
+                });
+                if fired {
+                    counters.faults += 1;
+                    counters.reopens += 1;
+                    // A failed compaction never loses data: the tables hold what they held.
+                    let candidates = vec![model.durable.clone()];
+                    let what = format!("major compaction with {fault:?}");
+                    (tree, _) = after_fault(
+                        tree,
+                        &|| {
+                            cut_power(fault.and_then(|f| f.power_loss), i);
+                            open()
+                        },
+                        &mut model,
+                        &result,
+                        candidates,
+                        seqno.get(),
+                        &what,
+                    )?;
+                    no_orphans(&tree)?;
+                    last_write = None;
+                } else {
+                    if let Err(e) = result {
+                        return Err(TestCaseError::fail(format!("major compaction failed: {e}")));
+                    }
+                    prop_assert!(tree.l0_run_count() == 0);
+                    counters.compactions += 1;
+                }
             }
             Op::Compact {
                 strategy: which,
                 steps,
                 back,
+                fault,
             } => {
-                let threshold = if *back == u64::MAX {
-                    0
-                } else {
-                    seqno.get().saturating_sub(*back)
-                };
-                min_read = min_read.max(threshold);
+                counters.landed += model.land_all(&tree, i);
+                let mut threshold = threshold_at(&seqno, *back);
+                if mask {
+                    threshold = threshold.min(model.oldest_in_memtables().unwrap_or(SeqNo::MAX));
+                }
+                model.min_read = model.min_read.max(threshold);
                 let strategy = strategy(*which);
-                for _ in 0..*steps {
-                    let result = tree.compact(strategy.clone(), threshold).unwrap();
-                    if result.action == strata::compaction::CompactionAction::Nothing {
-                        break;
+                let mut done = 0;
+                let (result, fired) = with_fault(&faulty, *fault, || {
+                    for _ in 0..*steps {
+                        let result = tree.compact(strategy.clone(), threshold)?;
+                        if result.action == strata::compaction::CompactionAction::Nothing {
+                            break;
+                        }
+                        done += 1;
                     }
-                    counters.strategy_steps += 1;
+                    Ok(())
+                });
+                counters.strategy_steps += done;
+                if fired {
+                    counters.faults += 1;
+                    counters.reopens += 1;
+                    let candidates = vec![model.durable.clone()];
+                    let what = format!("compaction {which} with {fault:?}");
+                    (tree, _) = after_fault(
+                        tree,
+                        &|| {
+                            cut_power(fault.and_then(|f| f.power_loss), i);
+                            open()
+                        },
+                        &mut model,
+                        &result,
+                        candidates,
+                        seqno.get(),
+                        &what,
+                    )?;
+                    no_orphans(&tree)?;
+                    last_write = None;
+                } else if let Err(e) = result {
+                    return Err(TestCaseError::fail(format!("compaction failed: {e}")));
                 }
             }
             Op::Clear => {
+                counters.landed += model.land_all(&tree, i);
                 let at = seqno.get();
                 tree.clear().unwrap();
                 prop_assert_eq!(seqno.get(), at + 1, "clear takes one seqno");
                 prop_assert_eq!(tree.table_count(), 0);
-                oracle.1.push(at);
-                durable.1.push(at);
+                model.live.1.push(at);
+                model.durable.1.push(at);
+                model.active.clear();
+                model.sealed.clear();
                 // A batch never spans a clear.
                 last_write = None;
                 counters.clears += 1;
             }
-            Op::Reopen => {
+            Op::Reopen { power_loss } => {
                 drop(tree);
+                cut_power(*power_loss, i);
                 tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
-                oracle.clone_from(&durable);
+                no_orphans(&tree)?;
+                let durable = model.durable.clone();
+                model.reopened(durable);
                 // Writes after the reopen take fresh seqnos, never a lost write's batch.
                 last_write = None;
-                // A reopened tree keeps no state from before a clear for older reads.
-                if let Some(&c) = oracle.1.iter().max() {
-                    min_read = min_read.max(c + 1);
-                }
                 counters.reopens += 1;
             }
             Op::Rotate => {
                 let before = tree.sealed_memtable_count();
                 let rotated = tree.rotate_memtable().is_some();
                 prop_assert_eq!(tree.sealed_memtable_count(), before + usize::from(rotated));
+                if rotated {
+                    model.rotated();
+                }
                 counters.rotations += 1;
             }
         }
     }
+    let oracle = &model.live;
     let cleared = oracle.1.iter().copied().max();
     let highest = oracle
         .0
@@ -524,7 +1121,11 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
     let flushed = ops.iter().any(|op| {
         matches!(
             op,
-            Op::Flush { .. } | Op::MajorCompact { .. } | Op::Compact { .. } | Op::Clear
+            Op::Flush { .. }
+                | Op::FlushSealed { .. }
+                | Op::MajorCompact { .. }
+                | Op::Compact { .. }
+                | Op::Clear
         )
     });
     let versions: usize = if flushed {
@@ -537,7 +1138,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
         .filter(|op| {
             matches!(
                 op,
-                Op::Insert { .. } | Op::Remove { .. } | Op::RemoveWeak { .. }
+                Op::Insert { .. } | Op::Remove { .. } | Op::RemoveWeak { .. } | Op::Reserve { .. }
             )
         })
         .count();
@@ -555,15 +1156,15 @@ fn tree_matches_a_btreemap_model() {
     // Cases have 1 to OPS_PER_CASE ops (so that a failure shrinks), about half on average.
     let cases = u32::try_from(target.div_ceil(OPS_PER_CASE as u64 * 2 / 5)).unwrap_or(u32::MAX);
     // `STRATA_MODEL_SEED=N` replays a run; every run prints its seed.
-    let seed: u64 = std::env::var("STRATA_MODEL_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-        });
-    println!("model seed: {seed} (replay with STRATA_MODEL_SEED={seed})");
+    let seed = common::seed_from_env("STRATA_MODEL_SEED");
+    println!(
+        "model seed: {seed} (replay with STRATA_MODEL_SEED={seed}){}",
+        if mask_gc_bug() {
+            ", known GC bug masked"
+        } else {
+            ""
+        }
+    );
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut runner = TestRunner::new_with_rng(
@@ -578,28 +1179,37 @@ fn tree_matches_a_btreemap_model() {
         ),
     );
     let counters = std::cell::RefCell::new(Counters::default());
-    let strategy = (prop::collection::vec(op(), 1..=OPS_PER_CASE), 0usize..5);
+    let strategy = (ops(OPS_PER_CASE), 0usize..5);
     let result = runner.run(&strategy, |(ops, set)| {
         run_case(&ops, set, &mut counters.borrow_mut())
     });
     let counters = counters.into_inner();
+    let mismatches = u8::from(result.is_err());
     println!(
-        "model (seed {seed}): {} ops ({} writes, {} point reads, {} scans, {} rotations, {} flushes, {} major compactions, {} strategy steps, {} clears, {} reopens) in {} cases, {} mismatches",
-        counters.ops,
+        "model (seed {seed}): {} writes ({} landed out of order), {} point reads, {} scans, {} rotations, {} flushes of sealed memtables only, {} major compactions, {} strategy steps, {} clears, {} injected faults ({} failed flushes landed, {} did not), in {} cases",
         counters.writes,
+        counters.landed,
         counters.reads,
         counters.scans,
         counters.rotations,
-        counters.flushes,
+        counters.sealed_flushes,
         counters.compactions,
         counters.strategy_steps,
         counters.clears,
-        counters.reopens,
+        counters.faults,
+        counters.failed_flushes_landed,
+        counters.failed_flushes_lost,
         cases,
-        u8::from(result.is_err())
+    );
+    println!(
+        "model: {} ops, {} flushes, {} compactions, {} reopens, {mismatches} mismatches",
+        counters.ops,
+        counters.flushes + counters.sealed_flushes,
+        counters.compactions + counters.strategy_steps,
+        counters.reopens,
     );
     if let Err(err) = result {
-        panic!("model mismatch: {err}");
+        panic!("model mismatch (replay with STRATA_MODEL_SEED={seed}): {err}");
     }
     assert!(
         counters.ops >= target,
@@ -651,4 +1261,189 @@ fn a_weak_delete_cancelled_in_a_compaction_keeps_the_older_delete() {
         ]
     );
     assert_eq!(tree.get("a", SeqNo::MAX).unwrap(), None);
+}
+
+/// The tree of a regression test: default options, seqnos from `seqno`.
+fn regression_tree(dir: &tempfile::TempDir, seqno: &SequenceNumberCounter) -> Tree {
+    Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default())
+        .open()
+        .unwrap()
+}
+
+/// Regression (model seeds 1, 5 and most others with the default op count: `STRATA_MODEL_SEED=1`
+/// shrinks to this; the out-of-order write the pending writers of the model produce): a tombstone at
+/// seqno 6 is flushed from a sealed memtable while an older value (seqno 5, taken before the
+/// tombstone's and written after it) sits in the active memtable. A major compaction with GC
+/// watermark 7 sees nothing beneath the tombstone in the tables and drops it, so a read at 7,
+/// which saw the tombstone before, sees the older value come back: the tombstone GC must count
+/// the memtables as "beneath" too.
+#[test]
+#[ignore = "known bug: tombstone GC ignores older seqnos in memtables (fixed on another branch)"]
+fn a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_major_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::new(5);
+    let tree = regression_tree(&dir, &seqno);
+    tree.remove("k", 6);
+    tree.rotate_memtable();
+    tree.insert("k", "v", 5);
+    let lock = tree.get_flush_lock();
+    tree.flush(&lock, 0).unwrap();
+    drop(lock);
+    assert_eq!(tree.get("k", 7).unwrap(), None);
+    tree.major_compact(64 << 20, 7).unwrap();
+    assert_eq!(
+        tree.get("k", 7).unwrap(),
+        None,
+        "the tombstone was collected"
+    );
+}
+
+/// Regression (model seed 18, `STRATA_MODEL_SEED=18`, shrunk): the weak form of the bug above. A
+/// writer takes seqno 5 for a value and writes it after a weak delete at 6 (the single-delete
+/// contract holds: one value beneath, in seqno order). The weak tombstone is flushed from a sealed
+/// memtable; the major compaction finds nothing beneath it in the tables and drops it, and the
+/// value at 5 in the active memtable comes back.
+#[test]
+#[ignore = "known bug: tombstone GC ignores older seqnos in memtables (fixed on another branch)"]
+fn a_weak_tombstone_above_an_older_value_in_the_active_memtable_survives_major_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::new(5);
+    let tree = regression_tree(&dir, &seqno);
+    tree.remove_weak("k", 6);
+    tree.rotate_memtable();
+    tree.insert("k", "v", 5);
+    let lock = tree.get_flush_lock();
+    tree.flush(&lock, 0).unwrap();
+    drop(lock);
+    assert_eq!(tree.get("k", 7).unwrap(), None);
+    tree.major_compact(64 << 20, 7).unwrap();
+    assert_eq!(
+        tree.get("k", 7).unwrap(),
+        None,
+        "the weak tombstone was collected"
+    );
+}
+
+/// Regression (model seeds 26 and 39, shrunk): the same through `Leveled` steps. The tombstone at
+/// 6 reaches the bottom of the tables through level-0 merges and moves; the step that collects it
+/// ignores the value at 5 in the active memtable, which comes back.
+#[test]
+#[ignore = "known bug: tombstone GC ignores older seqnos in memtables (fixed on another branch)"]
+fn a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_leveled_steps() {
+    use strata::compaction::{CompactionAction, Leveled};
+
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::new(5);
+    let tree = regression_tree(&dir, &seqno);
+    tree.remove("k", 6);
+    tree.rotate_memtable();
+    tree.insert("k", "v", 5);
+    let lock = tree.get_flush_lock();
+    tree.flush(&lock, 0).unwrap();
+    drop(lock);
+    assert_eq!(tree.get("k", 7).unwrap(), None);
+    let strategy = Arc::new(Leveled::default().with_l0_threshold(1));
+    for _ in 0..20 {
+        let step = tree.compact(strategy.clone(), 7).unwrap();
+        assert_eq!(
+            tree.get("k", 7).unwrap(),
+            None,
+            "after a {:?} step",
+            step.action
+        );
+        if step.action == CompactionAction::Nothing {
+            break;
+        }
+    }
+}
+
+/// The tables of seed 777 (see below): "k" written at 0, deleted at 1 and deleted again at 4
+/// (weakly if `weak`), a value at 3 whose writer took its seqno before the delete at 4 and wrote
+/// it after that delete was flushed, and "a" written around them. Returns the tree after steps of
+/// `Leveled` (level-0 threshold 1) at GC threshold 0: level 1 holds the deletes and the value at
+/// 0, level 0 holds the value at 3.
+fn tree_with_an_older_value_above_a_delete(dir: &tempfile::TempDir, weak: bool) -> Tree {
+    use strata::compaction::{CompactionAction, Leveled};
+
+    let tree = regression_tree(dir, &SequenceNumberCounter::new(10));
+    tree.insert("k", "v0", 0);
+    tree.rotate_memtable();
+    tree.remove("k", 1);
+    tree.insert("a", "a2", 2);
+    tree.flush(&tree.get_flush_lock(), 0).unwrap();
+    if weak {
+        tree.remove_weak("k", 4);
+    } else {
+        tree.remove("k", 4);
+    }
+    tree.rotate_memtable();
+    tree.insert("k", "v3", 3);
+    // GC threshold 5 collects the delete at 1, shadowed by the one at 4.
+    tree.flush(&tree.get_flush_lock(), 5).unwrap();
+    tree.insert("a", "a5", 5);
+    let strategy = Arc::new(
+        Leveled::default()
+            .with_l0_threshold(1)
+            .with_table_target_size(4096),
+    );
+    while tree.compact(strategy.clone(), 0).unwrap().action != CompactionAction::Nothing {}
+    tree.remove("a", 7);
+    tree.rotate_memtable();
+    tree.flush(&tree.get_flush_lock(), 6).unwrap();
+    tree.insert("a", "a8", 8);
+    tree.remove("a", 6);
+    assert_eq!(tree.level_table_count(0), Some(1));
+    assert_eq!(tree.level_table_count(1), Some(1));
+    assert_eq!(tree.get("k", 9).unwrap(), None);
+    tree
+}
+
+/// Runs dynamic `Leveled` steps at GC threshold 6 (they move level 1 down and merge it at the
+/// bottom, leaving level 0 alone) and checks after each that "k" stays deleted.
+fn leveled_steps_keep_k_deleted(tree: &Tree) {
+    use strata::compaction::{CompactionAction, Leveled};
+
+    let strategy = Arc::new(
+        Leveled::default()
+            .with_l0_threshold(3)
+            .with_table_target_size(512)
+            .with_level_ratio_policy(vec![3.0])
+            .with_dynamic_level_bytes(true),
+    );
+    for _ in 0..20 {
+        let step = tree.compact(strategy.clone(), 6).unwrap();
+        assert_eq!(
+            tree.get("k", 9).unwrap(),
+            None,
+            "after a {:?} step",
+            step.action
+        );
+        if step.action == CompactionAction::Nothing {
+            break;
+        }
+    }
+}
+
+/// Regression (model seed 777 with `STRATA_MODEL_OPS=1000000 STRATA_MODEL_MASK_GC_BUG=1` as of
+/// commit c0fbcb2, before the mask covered this bug; shrunk; no memtable takes part in the compaction that fails): a weak delete at 4 (the contract
+/// holds: one value since the last delete at 1, in seqno order) sits in level 1 with the value at
+/// 0; the value at 3 it deletes was written late and sits in level 0, above it. The bottom merge
+/// cancels the weak tombstone with the value directly beneath it in the merge (0, which the
+/// delete at 1, collected by the flush, used to hide), and the value at 3 in level 0 comes back:
+/// with seqnos out of order, "beneath" must go by seqno, not by level.
+#[test]
+#[ignore = "bug found by the model: a weak tombstone cancels with a value older than the one it deletes"]
+fn a_weak_tombstone_below_an_older_value_in_level_0_is_not_cancelled_with_another_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = tree_with_an_older_value_above_a_delete(&dir, true);
+    leveled_steps_keep_k_deleted(&tree);
+}
+
+/// The plain counterpart of the test above, which holds: a delete at 4 at the bottom is kept,
+/// since the table in level 0 (outside the merge) overlaps it with an older seqno (3).
+#[test]
+fn a_tombstone_below_an_older_value_in_level_0_is_not_collected() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = tree_with_an_older_value_above_a_delete(&dir, false);
+    leveled_steps_keep_k_deleted(&tree);
 }

@@ -7,6 +7,8 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod common;
+
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -16,13 +18,7 @@ use strata::{
 };
 
 fn open(dir: &tempfile::TempDir) -> Tree {
-    Config::new(
-        dir.path(),
-        SequenceNumberCounter::default(),
-        SequenceNumberCounter::default(),
-    )
-    .open()
-    .unwrap()
+    common::open_default(dir.path())
 }
 
 fn keys(iter: impl Iterator<Item = impl Guard>) -> Vec<String> {
