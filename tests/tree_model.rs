@@ -34,9 +34,8 @@
 //!
 //! CI runs about 100,000 operations; `STRATA_MODEL_OPS=N` runs about N (e.g. 5,000,000 in
 //! release). `STRATA_MODEL_SEED=N` replays a run (with the same `STRATA_MODEL_OPS`).
-//! `STRATA_MODEL_MASK_GC_BUG=1` hides the two bugs of the ignored regressions at the end (see
-//! `mask_gc_bug`) to search for others. A failing case is shrunk by proptest and printed; keep it as a named
-//! regression test. The run ends with one line of counters:
+//! A failing case is shrunk by proptest and printed; keep it as a named regression test (the
+//! ones at the end of this file are such cases). The run ends with one line of counters:
 //! `model: N ops, F flushes, C compactions, R reopens, M mismatches`.
 
 #![allow(
@@ -458,8 +457,6 @@ struct Model {
     pending: Vec<Write>,
     /// Reads never go below the highest GC threshold passed so far.
     min_read: SeqNo,
-    /// See `mask_gc_bug`.
-    mask: bool,
 }
 
 impl Model {
@@ -472,12 +469,7 @@ impl Model {
             && write.weak
             && self
                 .live
-                .written_once(&write.key, write.seqno, &self.pending)
-            && !(self.mask
-                && self
-                    .pending
-                    .iter()
-                    .any(|p| p.key == write.key && p.seqno < write.seqno));
+                .written_once(&write.key, write.seqno, &self.pending);
         match &write.value {
             Some(value) => {
                 tree.insert(write.key.as_slice(), value.as_slice(), write.seqno);
@@ -514,15 +506,6 @@ impl Model {
         for write in self.sealed.drain(..) {
             self.durable.apply(&write);
         }
-    }
-
-    /// The oldest seqno in the memtables (active and sealed).
-    fn oldest_in_memtables(&self) -> Option<SeqNo> {
-        self.active
-            .iter()
-            .chain(&self.sealed)
-            .map(|w| w.seqno)
-            .min()
     }
 
     /// `durable` with the sealed memtables flushed.
@@ -697,19 +680,7 @@ fn take_seqno(seqno: &SequenceNumberCounter, last: &mut Option<SeqNo>, batch: bo
     }
 }
 
-/// With `STRATA_MODEL_MASK_GC_BUG=1`, compactions keep their GC threshold at or below the oldest
-/// seqno in the memtables, so that a tombstone is never collected above an older version in a
-/// memtable, and a delete is weak only if no pending write of its key lies beneath it: this hides
-/// the known bugs of `a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_major_compaction`
-/// (which otherwise fails nearly every seed within a few thousand ops) and
-/// `a_weak_tombstone_below_an_older_value_in_level_0_is_not_cancelled_with_another_value`, to
-/// search for other bugs.
-fn mask_gc_bug() -> bool {
-    std::env::var("STRATA_MODEL_MASK_GC_BUG").is_ok_and(|v| v == "1")
-}
-
 fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestCaseError> {
-    let mask = mask_gc_bug();
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let seqno = SequenceNumberCounter::default();
     // Option set 4 runs on the real file system, the others in memory; all through `FaultFs`.
@@ -749,10 +720,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
         Ok(())
     };
     let mut tree: Tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let mut model = Model {
-        mask,
-        ..Model::default()
-    };
+    let mut model = Model { ..Model::default() };
     // The seqno of the last write; a batch op reuses it.
     let mut last_write: Option<SeqNo> = None;
     for (i, op) in ops.iter().enumerate() {
@@ -977,10 +945,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
             }
             Op::MajorCompact { back, fault } => {
                 counters.landed += model.land_all(&tree, i);
-                let mut threshold = threshold_at(&seqno, *back);
-                if mask {
-                    threshold = threshold.min(model.oldest_in_memtables().unwrap_or(SeqNo::MAX));
-                }
+                let threshold = threshold_at(&seqno, *back);
                 model.min_read = model.min_read.max(threshold);
                 let (result, fired) = with_fault(&faulty, *fault, || {
                     tree.major_compact(4096, threshold).map(|_| ())
@@ -1020,10 +985,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                 fault,
             } => {
                 counters.landed += model.land_all(&tree, i);
-                let mut threshold = threshold_at(&seqno, *back);
-                if mask {
-                    threshold = threshold.min(model.oldest_in_memtables().unwrap_or(SeqNo::MAX));
-                }
+                let threshold = threshold_at(&seqno, *back);
                 model.min_read = model.min_read.max(threshold);
                 let strategy = strategy(*which);
                 let mut done = 0;
@@ -1157,14 +1119,7 @@ fn tree_matches_a_btreemap_model() {
     let cases = u32::try_from(target.div_ceil(OPS_PER_CASE as u64 * 2 / 5)).unwrap_or(u32::MAX);
     // `STRATA_MODEL_SEED=N` replays a run; every run prints its seed.
     let seed = common::seed_from_env("STRATA_MODEL_SEED");
-    println!(
-        "model seed: {seed} (replay with STRATA_MODEL_SEED={seed}){}",
-        if mask_gc_bug() {
-            ", known GC bug masked"
-        } else {
-            ""
-        }
-    );
+    println!("model seed: {seed} (replay with STRATA_MODEL_SEED={seed})");
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut runner = TestRunner::new_with_rng(
@@ -1278,7 +1233,6 @@ fn regression_tree(dir: &tempfile::TempDir, seqno: &SequenceNumberCounter) -> Tr
 /// which saw the tombstone before, sees the older value come back: the tombstone GC must count
 /// the memtables as "beneath" too.
 #[test]
-#[ignore = "known bug: tombstone GC ignores older seqnos in memtables (fixed on another branch)"]
 fn a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_major_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let seqno = SequenceNumberCounter::new(5);
@@ -1304,7 +1258,6 @@ fn a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_major_compac
 /// memtable; the major compaction finds nothing beneath it in the tables and drops it, and the
 /// value at 5 in the active memtable comes back.
 #[test]
-#[ignore = "known bug: tombstone GC ignores older seqnos in memtables (fixed on another branch)"]
 fn a_weak_tombstone_above_an_older_value_in_the_active_memtable_survives_major_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let seqno = SequenceNumberCounter::new(5);
@@ -1328,7 +1281,6 @@ fn a_weak_tombstone_above_an_older_value_in_the_active_memtable_survives_major_c
 /// 6 reaches the bottom of the tables through level-0 merges and moves; the step that collects it
 /// ignores the value at 5 in the active memtable, which comes back.
 #[test]
-#[ignore = "known bug: tombstone GC ignores older seqnos in memtables (fixed on another branch)"]
 fn a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_leveled_steps() {
     use strata::compaction::{CompactionAction, Leveled};
 
@@ -1360,8 +1312,8 @@ fn a_tombstone_above_an_older_seqno_in_the_active_memtable_survives_leveled_step
 /// The tables of seed 777 (see below): "k" written at 0, deleted at 1 and deleted again at 4
 /// (weakly if `weak`), a value at 3 whose writer took its seqno before the delete at 4 and wrote
 /// it after that delete was flushed, and "a" written around them. Returns the tree after steps of
-/// `Leveled` (level-0 threshold 1) at GC threshold 0: level 1 holds the deletes and the value at
-/// 0, level 0 holds the value at 3.
+/// `Leveled` (level-0 threshold 1) at GC threshold 0: one table below level 0 holds the deletes
+/// and the value at 0, level 0 holds the value at 3.
 fn tree_with_an_older_value_above_a_delete(dir: &tempfile::TempDir, weak: bool) -> Tree {
     use strata::compaction::{CompactionAction, Leveled};
 
@@ -1393,15 +1345,44 @@ fn tree_with_an_older_value_above_a_delete(dir: &tempfile::TempDir, weak: bool) 
     tree.insert("a", "a8", 8);
     tree.remove("a", 6);
     assert_eq!(tree.level_table_count(0), Some(1));
-    assert_eq!(tree.level_table_count(1), Some(1));
+    let below: usize = (1..7).map(|l| tree.level_table_count(l).unwrap()).sum();
+    assert_eq!(below, 1);
     assert_eq!(tree.get("k", 9).unwrap(), None);
     tree
 }
 
-/// Runs dynamic `Leveled` steps at GC threshold 6 (they move level 1 down and merge it at the
-/// bottom, leaving level 0 alone) and checks after each that "k" stays deleted.
+/// Merges every table below level 0 into the last level, once, leaving level 0 outside.
+struct MergeBelowLevel0;
+
+impl strata::compaction::CompactionStrategy for MergeBelowLevel0 {
+    fn name(&self) -> &'static str {
+        "test.merge-below-level-0"
+    }
+
+    fn choose(&self, view: &strata::compaction::TreeView) -> strata::compaction::Choice {
+        let table_ids: Vec<u64> = view
+            .levels()
+            .iter()
+            .skip(1)
+            .flat_map(|level| level.tables().map(|t| t.id))
+            .collect();
+        strata::compaction::Choice::Merge {
+            table_ids,
+            dest_level: 6,
+            target_size: 1 << 20,
+        }
+    }
+}
+
+/// Runs a bottom merge of everything below level 0 (level 0 stays outside it), then dynamic
+/// `Leveled` steps, at GC threshold 6, and checks after each that "k" stays deleted.
 fn leveled_steps_keep_k_deleted(tree: &Tree) {
     use strata::compaction::{CompactionAction, Leveled};
+
+    let merged = tree.compact(Arc::new(MergeBelowLevel0), 6).unwrap();
+    assert_eq!(merged.action, CompactionAction::Merged);
+    assert_eq!(tree.level_table_count(0), Some(1), "level 0 stayed outside");
+    assert_eq!(tree.get("k", 9).unwrap(), None, "after the bottom merge");
 
     let strategy = Arc::new(
         Leveled::default()
@@ -1424,15 +1405,14 @@ fn leveled_steps_keep_k_deleted(tree: &Tree) {
     }
 }
 
-/// Regression (model seed 777 with `STRATA_MODEL_OPS=1000000 STRATA_MODEL_MASK_GC_BUG=1` as of
-/// commit c0fbcb2, before the mask covered this bug; shrunk; no memtable takes part in the compaction that fails): a weak delete at 4 (the contract
+/// Regression (model seed 777 with `STRATA_MODEL_OPS=1000000`, with the memtable bug masked, as of
+/// commit c0fbcb2 of the model branch, shrunk; no memtable takes part in the compaction that fails): a weak delete at 4 (the contract
 /// holds: one value since the last delete at 1, in seqno order) sits in level 1 with the value at
 /// 0; the value at 3 it deletes was written late and sits in level 0, above it. The bottom merge
 /// cancels the weak tombstone with the value directly beneath it in the merge (0, which the
 /// delete at 1, collected by the flush, used to hide), and the value at 3 in level 0 comes back:
 /// with seqnos out of order, "beneath" must go by seqno, not by level.
 #[test]
-#[ignore = "bug found by the model: a weak tombstone cancels with a value older than the one it deletes"]
 fn a_weak_tombstone_below_an_older_value_in_level_0_is_not_cancelled_with_another_value() {
     let dir = tempfile::tempdir().unwrap();
     let tree = tree_with_an_older_value_above_a_delete(&dir, true);
