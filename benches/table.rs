@@ -33,8 +33,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use strata::internals::{
-    TableFile, TableOptions, build_data_block, build_filter, filter_may_contain, seek_data_block,
-    write_table,
+    TableFile, TableWriterOptions, build_data_block, build_filter, filter_may_contain,
+    seek_data_block, write_table,
 };
 use strata::{InternalValue, SeqNo, ValueType};
 
@@ -202,11 +202,11 @@ fn table_reads(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let open = |name: &str, filter_bits_per_key: Option<f64>| {
         let path = dir.path().join(name);
-        let options = TableOptions {
+        let options = TableWriterOptions {
             block_size: BLOCK_SIZE_BYTES as u32,
             restart_interval: 16,
             filter_bits_per_key,
-            ..TableOptions::default()
+            ..TableWriterOptions::default()
         };
         let mut values = XorShift::new(0x510e_527f_ade6_82d1);
         let entries = keys.iter().map(|&(key, seqno)| {

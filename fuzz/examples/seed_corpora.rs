@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use strata::fs::{Fs, StdFs};
-use strata::internals::{TableOptions, build_data_block, decode_any_block, write_table};
+use strata::internals::{TableWriterOptions, build_data_block, decode_any_block, write_table};
 use strata::{CompressionType, InternalValue, SeqNo, ValueType};
 use strata_fuzz::{BLOCK_HEADER_LEN, FOOTER_LEN, SeekInput};
 
@@ -84,14 +84,14 @@ fn main() {
     let scratch = std::env::temp_dir().join(format!("strata-fuzz-seeds-{}", std::process::id()));
     StdFs.create_dir(&scratch).unwrap();
 
-    let base = TableOptions::default();
+    let base = TableWriterOptions::default();
     let tables = [
         ("single", entries(1, 1, 0), base.clone()),
         ("small-filter", entries(20, 1, 8), base.clone()),
         (
             "tiny-blocks-partitioned",
             entries(30, 3, 4),
-            TableOptions {
+            TableWriterOptions {
                 block_size: 64,
                 restart_interval: 1,
                 index_partitioned: true,
@@ -102,18 +102,18 @@ fn main() {
         (
             "lz4-no-filter",
             entries(25, 2, 40),
-            TableOptions {
+            TableWriterOptions {
                 block_size: 256,
                 restart_interval: 4,
                 filter_bits_per_key: None,
-                compression: CompressionType::Lz4,
+                data_compression: CompressionType::Lz4,
                 ..base.clone()
             },
         ),
         (
             "partitioned-index-full-filter",
             entries(40, 1, 2),
-            TableOptions {
+            TableWriterOptions {
                 block_size: 128,
                 restart_interval: 2,
                 index_partitioned: true,

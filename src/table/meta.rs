@@ -70,11 +70,13 @@ const MAX_EXPANSION: u64 = 255;
 const FLAG_INDEX_PARTITIONED: u8 = 1;
 const FLAG_FILTER_PARTITIONED: u8 = 2;
 
-/// Where a block lies in the file.
+/// Where a block lies in its table file: its offset and its length on disk, header included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub(crate) struct BlockHandle {
-    pub(crate) offset: u64,
-    pub(crate) len: u64,
+pub struct BlockHandle {
+    /// The offset of the block's first byte.
+    pub offset: u64,
+    /// The block's length on disk, its 18-byte header included.
+    pub len: u64,
 }
 
 impl BlockHandle {
@@ -97,14 +99,19 @@ impl BlockHandle {
     }
 }
 
-/// The parsed footer.
+/// The parsed footer: where the index, filter and meta blocks lie (`docs/format.md`, section 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Footer {
-    pub(crate) index: BlockHandle,
-    pub(crate) filter: Option<BlockHandle>,
-    pub(crate) meta: BlockHandle,
-    pub(crate) index_partitioned: bool,
-    pub(crate) filter_partitioned: bool,
+pub struct Footer {
+    /// The index block (the top-level one if partitioned).
+    pub index: BlockHandle,
+    /// The filter block, or the filter index block if partitioned; `None` without a filter.
+    pub filter: Option<BlockHandle>,
+    /// The meta block.
+    pub meta: BlockHandle,
+    /// Whether the index is partitioned (flags bit 0).
+    pub index_partitioned: bool,
+    /// Whether the filter is partitioned (flags bit 1).
+    pub filter_partitioned: bool,
 }
 
 /// What went wrong reading a footer.
@@ -217,34 +224,52 @@ impl Footer {
 
 /// The settings a table was written with, recorded in its meta block.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub(crate) struct TableSettings {
-    pub(crate) block_size: u32,
-    pub(crate) restart_interval: u8,
-    pub(crate) index_restart_interval: u8,
-    pub(crate) data_compression: u8,
-    pub(crate) index_compression: u8,
+pub struct TableSettings {
+    /// The data block size setting, in bytes.
+    pub block_size: u32,
+    /// The restart interval of data blocks.
+    pub restart_interval: u8,
+    /// The restart interval of index blocks.
+    pub index_restart_interval: u8,
+    /// The compression of data blocks, a `CompressionType` byte (0 none, 1 LZ4); kept as the
+    /// byte so that a table naming a compression this build lacks still describes itself.
+    pub data_compression: u8,
+    /// The compression of index blocks, as [`TableSettings::data_compression`].
+    pub index_compression: u8,
     /// Bloom bits per key × 1000 (0 without a filter).
-    pub(crate) filter_bits_per_key_milli: u32,
+    pub filter_bits_per_key_milli: u32,
 }
 
 /// What a table's meta block records.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub(crate) struct TableMeta {
-    pub(crate) table_id: u64,
-    pub(crate) created_at_micros: u64,
-    pub(crate) entry_count: u64,
-    pub(crate) tombstone_count: u64,
-    pub(crate) weak_tombstone_count: u64,
-    pub(crate) data_block_count: u64,
-    pub(crate) seqno_min: u64,
-    pub(crate) seqno_max: u64,
-    pub(crate) min_key: Slice,
-    pub(crate) max_key: Slice,
-    pub(crate) settings: TableSettings,
-    pub(crate) comparator: String,
+pub struct TableMeta {
+    /// The table's id (its file name is `<table_id>.sst`).
+    pub table_id: u64,
+    /// Creation time, microseconds since the Unix epoch.
+    pub created_at_micros: u64,
+    /// Entries of every type.
+    pub entry_count: u64,
+    /// Tombstones.
+    pub tombstone_count: u64,
+    /// Weak tombstones.
+    pub weak_tombstone_count: u64,
+    /// Data blocks.
+    pub data_block_count: u64,
+    /// The lowest seqno of an entry.
+    pub seqno_min: u64,
+    /// The highest seqno of an entry.
+    pub seqno_max: u64,
+    /// The first user key.
+    pub min_key: Slice,
+    /// The last user key.
+    pub max_key: Slice,
+    /// The settings the table was written with.
+    pub settings: TableSettings,
+    /// The name of the comparator that ordered the keys.
+    pub comparator: String,
     /// Weak tombstones stored directly above a value of their key (optional trailing field;
     /// 0 in tables written before it existed).
-    pub(crate) weak_tombstone_reclaimable: u64,
+    pub weak_tombstone_reclaimable: u64,
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {

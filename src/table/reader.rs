@@ -88,7 +88,10 @@ impl TableContext {
 pub(crate) type ObsoleteSink = Arc<parking_lot::Mutex<Vec<PathBuf>>>;
 
 /// An open table file; see the module documentation.
-pub(crate) struct Table {
+///
+/// Public only for `strata::internals` (feature `internals`): the module is private to the
+/// crate, so tools reach the type, and its `pub` accessors, only through that re-export.
+pub struct Table {
     cache_id: u64,
     path: PathBuf,
     file_size: u64,
@@ -220,15 +223,18 @@ impl Table {
         })
     }
 
-    pub(crate) fn meta(&self) -> &TableMeta {
+    /// What the table's meta block records.
+    pub fn meta(&self) -> &TableMeta {
         &self.meta
     }
 
-    pub(crate) fn path(&self) -> &Path {
+    /// The table file's path.
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub(crate) fn file_size(&self) -> u64 {
+    /// The table file's size in bytes.
+    pub fn file_size(&self) -> u64 {
         self.file_size
     }
 

@@ -36,23 +36,23 @@ use crate::slice::Slice;
 
 /// What verifying one table file found.
 #[derive(Debug, Default)]
-pub(crate) struct TableCheck {
+pub struct TableCheck {
     /// The file's size in bytes.
-    pub(crate) file_size: u64,
+    pub file_size: u64,
     /// The meta block, if it decoded.
-    pub(crate) meta: Option<TableMeta>,
+    pub meta: Option<TableMeta>,
     /// Blocks read and verified (whether or not they were damaged).
-    pub(crate) blocks_checked: u64,
+    pub blocks_checked: u64,
     /// Bytes read and verified: every block read and the footer.
-    pub(crate) bytes_checked: u64,
+    pub bytes_checked: u64,
     /// Entries decoded from data blocks.
-    pub(crate) entries_checked: u64,
+    pub entries_checked: u64,
     /// Whether the cross-block checks (order, index keys, filter, meta counts) ran: they need the
     /// table's comparator.
-    pub(crate) cross_checked: bool,
+    pub cross_checked: bool,
     /// Every damage found, each an `Error::Corruption` (or `UnsupportedFormat` for an intact
     /// footer of another format version), in file order of discovery.
-    pub(crate) damages: Vec<Error>,
+    pub damages: Vec<Error>,
 }
 
 /// What the entries of the data blocks add up to, for the meta block check.

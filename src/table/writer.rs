@@ -32,19 +32,27 @@ use crate::slice::Slice;
 
 /// How a table is written.
 #[derive(Clone, Debug)]
-pub(crate) struct TableWriterOptions {
-    pub(crate) table_id: u64,
-    pub(crate) block_size: u32,
-    pub(crate) restart_interval: u8,
-    pub(crate) index_restart_interval: u8,
-    pub(crate) data_compression: CompressionType,
-    pub(crate) index_compression: CompressionType,
+pub struct TableWriterOptions {
+    /// The table id the meta block records (the file is named `<table_id>.sst`).
+    pub table_id: u64,
+    /// The data block size in bytes: a block is cut once its raw contents reach it.
+    pub block_size: u32,
+    /// The restart interval of data blocks.
+    pub restart_interval: u8,
+    /// The restart interval of index blocks.
+    pub index_restart_interval: u8,
+    /// The compression of data blocks.
+    pub data_compression: CompressionType,
+    /// The compression of index blocks.
+    pub index_compression: CompressionType,
     /// Bloom bits per key; `None` writes no filter.
-    pub(crate) filter_bits_per_key: Option<f64>,
-    pub(crate) index_partitioned: bool,
-    pub(crate) filter_partitioned: bool,
+    pub filter_bits_per_key: Option<f64>,
+    /// Whether the index is partitioned.
+    pub index_partitioned: bool,
+    /// Whether the filter is partitioned.
+    pub filter_partitioned: bool,
     /// Hash index buckets per distinct key in data blocks (0: none; lexicographic order only).
-    pub(crate) hash_ratio: f64,
+    pub hash_ratio: f64,
 }
 
 impl Default for TableWriterOptions {

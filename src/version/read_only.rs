@@ -20,19 +20,20 @@ use crate::table::reader::TableContext;
 
 /// What the manifest named by `CURRENT` holds, replayed.
 #[derive(Debug)]
-pub(crate) struct ManifestState {
-    /// The live manifest's file name, as `CURRENT` gives it.
-    pub(crate) name: String,
+pub struct ManifestState {
+    /// The live manifest's file name (`MANIFEST-000007`), as `CURRENT` gives it.
+    pub name: String,
     /// Its path.
-    pub(crate) path: PathBuf,
+    pub path: PathBuf,
     /// Its size in bytes.
-    pub(crate) size_bytes: u64,
-    /// The offset of every record.
-    pub(crate) record_offsets: Vec<u64>,
-    /// Where an ignored torn tail starts, if there is one.
-    pub(crate) torn_tail: Option<u64>,
+    pub size_bytes: u64,
+    /// The byte offset of each record, in file order.
+    pub record_offsets: Vec<u64>,
+    /// Where a torn tail starts, if the file ends in one (ignored by recovery: the last append
+    /// never completed).
+    pub torn_tail: Option<u64>,
     /// The state the records build.
-    pub(crate) replayed: Replayed,
+    pub replayed: Replayed,
 }
 
 /// Reads `CURRENT` and replays the manifest it names, writing nothing.

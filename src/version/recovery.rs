@@ -158,17 +158,30 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
 
 /// What replaying a manifest's edits yields.
 #[derive(Debug)]
-pub(crate) struct Replayed {
-    pub(crate) comparator: Option<String>,
-    pub(crate) format_version: Option<u32>,
-    pub(crate) next_table_id: u64,
-    pub(crate) highest_seqno: Option<SeqNo>,
-    pub(crate) durable_through: Option<SeqNo>,
-    /// Per level, its runs newest first, each a list of table ids in key order.
-    pub(crate) levels: Vec<Vec<Vec<u64>>>,
+pub struct Replayed {
+    /// The comparator name the manifest records (`None` if no edit recorded one).
+    pub comparator: Option<String>,
+    /// The format version the manifest records.
+    pub format_version: Option<u32>,
+    /// The next table id.
+    pub next_table_id: u64,
+    /// The highest seqno of any table.
+    pub highest_seqno: Option<SeqNo>,
+    /// The last durable-through seqno recorded: every write with a lower seqno is in a table
+    /// (`docs/format.md`, tag 7).
+    pub durable_through: Option<SeqNo>,
+    /// Per level (7 of them), its runs in read order (level 0: newest first), each the ids of its
+    /// tables in key order.
+    pub levels: Vec<Vec<Vec<u64>>>,
 }
 
 impl Replayed {
+    /// Every table id the manifest names, level by level, run by run.
+    #[cfg(feature = "internals")]
+    pub fn table_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.levels.iter().flatten().flatten().copied()
+    }
+
     /// The replayed tables as a [`Shape`].
     pub(crate) fn shape(&self) -> Shape {
         Shape {

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use strata::ValueType;
-use strata::internals::{BlockHandle, TableFile, TableInfo, TableLayout};
+use strata::internals::{BlockHandle, TableFile, TableLayout, TableMeta};
 
 use super::output::{Encoding, ToolError, with_stdout};
 
@@ -64,51 +64,52 @@ fn handle(h: BlockHandle) -> String {
 }
 
 /// The meta block's fields, one a line.
-fn write_meta(out: &mut dyn Write, info: &TableInfo, encoding: Encoding) -> Result<(), ToolError> {
-    let bits = if info.filter_bits_per_key_milli == 0 {
+fn write_meta(out: &mut dyn Write, meta: &TableMeta, encoding: Encoding) -> Result<(), ToolError> {
+    let settings = &meta.settings;
+    let bits = if settings.filter_bits_per_key_milli == 0 {
         "no filter".to_string()
     } else {
         format!(
             "{}.{:03}",
-            info.filter_bits_per_key_milli / 1000,
-            info.filter_bits_per_key_milli % 1000
+            settings.filter_bits_per_key_milli / 1000,
+            settings.filter_bits_per_key_milli % 1000
         )
     };
     let fields = [
-        ("table id", info.table_id.to_string()),
+        ("table id", meta.table_id.to_string()),
         (
             "created at",
-            format!("{} µs since the Unix epoch", info.created_at_micros),
+            format!("{} µs since the Unix epoch", meta.created_at_micros),
         ),
-        ("entries", info.entry_count.to_string()),
-        ("tombstones", info.tombstone_count.to_string()),
-        ("weak tombstones", info.weak_tombstone_count.to_string()),
+        ("entries", meta.entry_count.to_string()),
+        ("tombstones", meta.tombstone_count.to_string()),
+        ("weak tombstones", meta.weak_tombstone_count.to_string()),
         (
             "weak reclaimable",
-            info.weak_tombstone_reclaimable.to_string(),
+            meta.weak_tombstone_reclaimable.to_string(),
         ),
-        ("data blocks", info.data_block_count.to_string()),
-        ("seqnos", format!("{}..{}", info.seqno_min, info.seqno_max)),
-        ("min key", encoding.show(&info.min_key)),
-        ("max key", encoding.show(&info.max_key)),
-        ("block size", info.block_size.to_string()),
+        ("data blocks", meta.data_block_count.to_string()),
+        ("seqnos", format!("{}..{}", meta.seqno_min, meta.seqno_max)),
+        ("min key", encoding.show(&meta.min_key)),
+        ("max key", encoding.show(&meta.max_key)),
+        ("block size", settings.block_size.to_string()),
         (
             "restart interval",
             format!(
                 "{} (index {})",
-                info.restart_interval, info.index_restart_interval
+                settings.restart_interval, settings.index_restart_interval
             ),
         ),
         (
             "compression",
             format!(
                 "data {}, index {}",
-                compression_name(info.data_compression),
-                compression_name(info.index_compression)
+                compression_name(settings.data_compression),
+                compression_name(settings.index_compression)
             ),
         ),
         ("filter bits/key", bits),
-        ("comparator", info.comparator.clone()),
+        ("comparator", meta.comparator.clone()),
     ];
     writeln!(out, "meta block")?;
     for (name, value) in fields {
@@ -124,26 +125,27 @@ fn write_layout(
     encoding: Encoding,
 ) -> Result<(), ToolError> {
     let partitioned = |yes: bool| if yes { "partitioned" } else { "full" };
+    let footer = &layout.footer;
     writeln!(out, "footer")?;
     writeln!(
         out,
         "  index             {} ({})",
-        handle(layout.index),
-        partitioned(layout.index_partitioned)
+        handle(footer.index),
+        partitioned(footer.index_partitioned)
     )?;
-    match layout.filter {
+    match footer.filter {
         Some(h) => writeln!(
             out,
             "  filter            {} ({})",
             handle(h),
-            partitioned(layout.filter_partitioned)
+            partitioned(footer.filter_partitioned)
         )?,
         None => writeln!(out, "  filter            none")?,
     }
-    writeln!(out, "  meta              {}", handle(layout.meta))?;
+    writeln!(out, "  meta              {}", handle(footer.meta))?;
     writeln!(out)?;
     let mut lists = vec![("data blocks", &layout.data_blocks)];
-    if layout.index_partitioned {
+    if footer.index_partitioned {
         lists.insert(0, ("index partitions", &layout.index_partitions));
     }
     for (name, handles) in lists {
@@ -172,17 +174,16 @@ pub(crate) fn run(args: &DumpTableArgs) -> Result<(), ToolError> {
         None => Bound::Unbounded,
     };
     let table = TableFile::open(&args.file, CACHE_BYTES)?;
-    let info = table.info();
     let layout = table.layout()?;
     with_stdout(|out| {
         writeln!(
             out,
             "file        {} ({} bytes)",
-            info.path.display(),
-            info.file_size
+            table.table().path().display(),
+            table.table().file_size()
         )?;
         writeln!(out)?;
-        write_meta(out, &info, encoding)?;
+        write_meta(out, table.table().meta(), encoding)?;
         writeln!(out)?;
         write_layout(out, &layout, encoding)?;
         writeln!(out)?;

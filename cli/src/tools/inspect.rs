@@ -11,10 +11,11 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use strata::fs::{Fs, StdFs};
-use strata::internals::{ManifestInfo, ReadOnlyTree, TableInfo, table_files};
+use strata::internals::{ManifestState, ReadOnlyTree, Table, table_files};
 
 use super::output::{Encoding, ToolError, count, with_stdout, write_columns};
 
@@ -61,12 +62,13 @@ struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, table: &TableInfo) {
+    fn add(&mut self, table: &Table) {
+        let meta = table.meta();
         self.tables += 1;
-        self.bytes += table.file_size;
-        self.entries += table.entry_count;
-        self.tombstones += table.tombstone_count;
-        self.weak_tombstones += table.weak_tombstone_count;
+        self.bytes += table.file_size();
+        self.entries += meta.entry_count;
+        self.tombstones += meta.tombstone_count;
+        self.weak_tombstones += meta.weak_tombstone_count;
     }
 
     fn row(&self, name: String) -> Vec<String> {
@@ -113,8 +115,8 @@ struct Disk {
     other_bytes: u64,
 }
 
-fn disk_files(dir: &Path, manifest: &ManifestInfo) -> Result<Disk, ToolError> {
-    let named: HashSet<u64> = manifest.table_ids().collect();
+fn disk_files(dir: &Path, manifest: &ManifestState) -> Result<Disk, ToolError> {
+    let named: HashSet<u64> = manifest.replayed.table_ids().collect();
     let mut orphans = Vec::new();
     for (id, path) in table_files(dir)? {
         if !named.contains(&id) {
@@ -139,7 +141,7 @@ fn disk_files(dir: &Path, manifest: &ManifestInfo) -> Result<Disk, ToolError> {
     })
 }
 
-fn write_manifest(out: &mut dyn Write, manifest: &ManifestInfo) -> Result<(), ToolError> {
+fn write_manifest(out: &mut dyn Write, manifest: &ManifestState) -> Result<(), ToolError> {
     writeln!(
         out,
         "manifest    {}: {}, {}{}",
@@ -154,8 +156,9 @@ fn write_manifest(out: &mut dyn Write, manifest: &ManifestInfo) -> Result<(), To
     writeln!(
         out,
         "comparator  {}, format version {}",
-        manifest.comparator.as_deref().unwrap_or("?"),
+        manifest.replayed.comparator.as_deref().unwrap_or("?"),
         manifest
+            .replayed
             .format_version
             .map_or_else(|| "?".to_string(), |v| v.to_string())
     )?;
@@ -163,15 +166,16 @@ fn write_manifest(out: &mut dyn Write, manifest: &ManifestInfo) -> Result<(), To
         out,
         "seqnos      highest {}, next table id {}",
         manifest
+            .replayed
             .highest_seqno
             .map_or_else(|| "none".to_string(), |s| s.to_string()),
-        manifest.next_table_id
+        manifest.replayed.next_table_id
     )?;
     Ok(())
 }
 
 /// One row per level and a total row; returns the totals.
-fn write_levels(out: &mut dyn Write, levels: &[Vec<Vec<TableInfo>>]) -> Result<Totals, ToolError> {
+fn write_levels(out: &mut dyn Write, levels: &[Vec<Vec<Arc<Table>>>]) -> Result<Totals, ToolError> {
     let header = [
         "level",
         "runs",
@@ -203,7 +207,7 @@ fn write_levels(out: &mut dyn Write, levels: &[Vec<Vec<TableInfo>>]) -> Result<T
 /// Every run with one row per table.
 fn write_runs(
     out: &mut dyn Write,
-    levels: &[Vec<Vec<TableInfo>>],
+    levels: &[Vec<Vec<Arc<Table>>>],
     encoding: Encoding,
 ) -> Result<(), ToolError> {
     let header = [
@@ -231,17 +235,18 @@ fn write_runs(
             let rows: Vec<Vec<String>> = run
                 .iter()
                 .map(|t| {
+                    let meta = t.meta();
                     vec![
-                        t.table_id.to_string(),
-                        t.file_size.to_string(),
-                        t.entry_count.to_string(),
-                        t.tombstone_count.to_string(),
-                        t.weak_tombstone_count.to_string(),
-                        format!("{}..{}", t.seqno_min, t.seqno_max),
+                        meta.table_id.to_string(),
+                        t.file_size().to_string(),
+                        meta.entry_count.to_string(),
+                        meta.tombstone_count.to_string(),
+                        meta.weak_tombstone_count.to_string(),
+                        format!("{}..{}", meta.seqno_min, meta.seqno_max),
                         format!(
                             "{} .. {}",
-                            short_key(encoding, &t.min_key),
-                            short_key(encoding, &t.max_key)
+                            short_key(encoding, &meta.min_key),
+                            short_key(encoding, &meta.max_key)
                         ),
                     ]
                 })
@@ -256,7 +261,7 @@ fn write_runs(
 fn write_space(
     out: &mut dyn Write,
     table_bytes: u64,
-    manifest: &ManifestInfo,
+    manifest: &ManifestState,
     disk: &Disk,
     live: &Live,
 ) -> Result<(), ToolError> {

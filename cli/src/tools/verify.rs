@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use strata::fs::{Fs, StdFs};
 use strata::internals::{
-    ManifestInfo, ReadOnlyTree, read_manifest, table_files, table_path, verify_table,
+    ManifestState, ReadOnlyTree, read_manifest, table_files, table_path, verify_table,
 };
 
 use super::output::{ToolError, count, with_stdout};
@@ -81,7 +81,7 @@ fn check_table(found: &mut Findings, id: u64, path: &Path) {
     found
         .damages
         .extend(report.damages.iter().map(ToString::to_string));
-    if let Some(recorded) = report.table_id
+    if let Some(recorded) = report.meta.as_ref().map(|meta| meta.table_id)
         && recorded != id
     {
         found.damages.push(format!(
@@ -98,7 +98,7 @@ fn read_state(
     dir: &Path,
     on_disk: &[(u64, PathBuf)],
     found: &mut Findings,
-) -> Result<Option<ManifestInfo>, ToolError> {
+) -> Result<Option<ManifestState>, ToolError> {
     let current = dir.join("CURRENT");
     match stat(&current)? {
         None if on_disk.is_empty() => Err(ToolError::Failed(format!(
@@ -137,7 +137,7 @@ fn read_state(
 /// warns about files it does not name, and returns the tables to verify.
 fn check_manifest(
     dir: &Path,
-    manifest: &ManifestInfo,
+    manifest: &ManifestState,
     on_disk: &[(u64, PathBuf)],
     found: &mut Findings,
 ) -> Vec<(u64, PathBuf)> {
@@ -148,7 +148,8 @@ fn check_manifest(
             manifest.path.display()
         ));
     }
-    match manifest.comparator.as_deref() {
+    let replayed = &manifest.replayed;
+    match replayed.comparator.as_deref() {
         None => found.damages.push(format!(
             "corruption in {} at offset 0: the manifest records no comparator",
             manifest.path.display()
@@ -159,10 +160,10 @@ fn check_manifest(
              not checked"
         )),
     }
-    if manifest.format_version != Some(1) {
+    if replayed.format_version != Some(1) {
         found.damages.push(format!(
             "unsupported format version {} in {}",
-            manifest
+            replayed
                 .format_version
                 .map_or_else(|| "(none)".to_string(), |v| v.to_string()),
             manifest.path.display()
@@ -170,7 +171,7 @@ fn check_manifest(
     }
     let mut to_check = Vec::new();
     let mut seen = HashSet::new();
-    for id in manifest.table_ids() {
+    for id in replayed.table_ids() {
         if seen.insert(id) {
             to_check.push((id, table_path(dir, id)));
         } else {
