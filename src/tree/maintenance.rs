@@ -25,7 +25,8 @@ use crate::version::edit::VersionEdit;
 impl Tree {
     /// Drops the tables whose key ranges lie inside `range`, whole (data in the memtables and in
     /// tables that straddle the range stays). Reads at seqnos before the drop still see the data
-    /// until a GC watermark passes it; the files go when nothing reads them. A table in the range
+    /// until a GC watermark passes it (the tree keeps the 16 latest such steps for older reads);
+    /// the files go when nothing reads them. A table in the range
     /// that a running compaction holds is waited for: the drop then takes what that compaction
     /// wrote in its place, if it lies inside the range.
     ///
@@ -116,7 +117,8 @@ impl Tree {
     }
 
     /// Removes everything: the memtables and every table. Reads at seqnos before the clear still
-    /// see the data until a GC watermark passes it; the files go when nothing reads them.
+    /// see the data until a GC watermark passes it (the tree keeps the 16 latest such steps for
+    /// older reads); the files go when nothing reads them.
     /// A flush or compaction running meanwhile discards its output.
     ///
     /// # Errors
