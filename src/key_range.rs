@@ -93,16 +93,26 @@ impl Bounds {
 
     /// Whether `key` satisfies the start bound (is not before the range).
     pub(crate) fn after_start(&self, key: &[u8], cmp: &Comparator) -> bool {
-        match &self.start {
+        Self::after(&self.start, key, cmp)
+    }
+
+    /// Whether `key` satisfies the end bound (is not past the range).
+    pub(crate) fn before_end(&self, key: &[u8], cmp: &Comparator) -> bool {
+        Self::before(&self.end, key, cmp)
+    }
+
+    /// Whether `key` satisfies `start` as a start bound (for bounds held as a pair).
+    pub(crate) fn after(start: &Bound<Slice>, key: &[u8], cmp: &Comparator) -> bool {
+        match start {
             Bound::Included(s) => cmp.user(key, s).is_ge(),
             Bound::Excluded(s) => cmp.user(key, s).is_gt(),
             Bound::Unbounded => true,
         }
     }
 
-    /// Whether `key` satisfies the end bound (is not past the range).
-    pub(crate) fn before_end(&self, key: &[u8], cmp: &Comparator) -> bool {
-        match &self.end {
+    /// Whether `key` satisfies `end` as an end bound (for bounds held as a pair).
+    pub(crate) fn before(end: &Bound<Slice>, key: &[u8], cmp: &Comparator) -> bool {
+        match end {
             Bound::Included(e) => cmp.user(key, e).is_le(),
             Bound::Excluded(e) => cmp.user(key, e).is_lt(),
             Bound::Unbounded => true,

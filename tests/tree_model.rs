@@ -1194,9 +1194,8 @@ fn a_weak_delete_cancelled_in_a_compaction_keeps_the_older_delete() {
     tree.remove_weak("a", seqno.next());
     tree.flush_active_memtable(0).unwrap();
     assert_eq!(tree.get("a", SeqNo::MAX).unwrap(), None);
-    // Step 1 moves the oldest run (v1) to the last level (nothing below overlaps it), step 2
-    // the delete's run to level 1 (free of overlap); step 3 merges the weak delete's run into
-    // level 1, with the delete.
+    // Step 1 moves the oldest run (v1) to the last level (nothing below overlaps it); then the
+    // other two runs merge (in level 0 or into the last level, which is still small).
     let strategy = std::sync::Arc::new(Leveled::default().with_l0_threshold(1));
     let mut steps = Vec::new();
     loop {
@@ -1207,14 +1206,8 @@ fn a_weak_delete_cancelled_in_a_compaction_keeps_the_older_delete() {
         steps.push(result.action);
         assert_eq!(tree.get("a", SeqNo::MAX).unwrap(), None, "after {steps:?}");
     }
-    assert_eq!(
-        steps[..3],
-        [
-            CompactionAction::Moved,
-            CompactionAction::Moved,
-            CompactionAction::Merged
-        ]
-    );
+    assert_eq!(steps.first(), Some(&CompactionAction::Moved));
+    assert!(steps.contains(&CompactionAction::Merged), "{steps:?}");
     assert_eq!(tree.get("a", SeqNo::MAX).unwrap(), None);
 }
 

@@ -24,7 +24,9 @@
 //! that the tombstones with nothing beneath them drop.
 //!
 //! Target sizes, static (the default): the base level is level 1, of `l0_threshold ×
-//! table_target_size` bytes, and each next level is `ratio` times larger. Dynamic
+//! table_target_size` bytes, and each next level is `ratio` times larger; except that while the
+//! levels between are empty and the last level holds less than that base size (a small tree whose
+//! first tables moved straight to the bottom), the last level is the base level. Dynamic
 //! (`with_dynamic_level_bytes(true)`, RocksDB's `level_compaction_dynamic_level_bytes`): the last
 //! level's actual size sets the targets from the bottom up (each level `ratio` times smaller than
 //! the one below it); level 0 merges into the highest level whose target is not below the base
@@ -129,6 +131,20 @@ impl Leveled {
             for (i, target) in targets.iter_mut().enumerate().skip(1) {
                 *target = size;
                 size *= self.ratio(i);
+            }
+            // NB: trivial moves put fresh keys straight into the last level. While that level is
+            // still smaller than the base level's target and the levels between are empty, level
+            // 0 merges into it, not into level 1 above it: else the tree would be upside down
+            // (new versions in level 1 that never meet the old ones at the bottom), and its space
+            // amplification would stay high until level 1 filled up.
+            let middle_empty = levels
+                .iter()
+                .take(last)
+                .skip(1)
+                .all(|level| level.size_bytes() == 0);
+            let last_size = levels.get(last).map_or(0, LevelInfo::size_bytes) as f64;
+            if middle_empty && last_size > 0.0 && last_size < self.base_size() {
+                return (last, targets);
             }
             return (1.min(last), targets);
         }

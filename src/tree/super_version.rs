@@ -16,6 +16,7 @@
 //! step, as in the seed (whose drops and clears keep nothing for older reads).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
@@ -62,6 +63,9 @@ pub(crate) const HISTORY_LIMIT: usize = 16;
 pub(crate) struct Published {
     current: ArcSwap<SuperVersion>,
     history: ArcSwap<History>,
+    /// The highest C in the history (0 when empty): reads above it need not look (one atomic
+    /// load on the read path instead of loading the history).
+    history_max: AtomicU64,
 }
 
 impl Published {
@@ -70,6 +74,7 @@ impl Published {
         Self {
             current: ArcSwap::from_pointee(first),
             history: ArcSwap::from_pointee(Vec::new()),
+            history_max: AtomicU64::new(0),
         }
     }
 
@@ -90,6 +95,9 @@ impl Published {
         // NB: load the current one first; a step stores its history entry before it publishes,
         // so a reader that sees the new SuperVersion also sees the entry.
         let current = self.current.load_full();
+        if seqno > self.history_max.load(Ordering::Acquire) {
+            return current;
+        }
         let history = self.history.load();
         history
             .iter()
@@ -99,10 +107,12 @@ impl Published {
 
     /// Whether reads at `seqno` may need the history (a cheap check for the common case).
     pub(crate) fn history_reaches(&self, seqno: SeqNo) -> bool {
-        self.history
-            .load()
-            .last()
-            .is_some_and(|(at, _)| seqno <= *at)
+        seqno <= self.history_max.load(Ordering::Acquire)
+            && self
+                .history
+                .load()
+                .last()
+                .is_some_and(|(at, _)| seqno <= *at)
     }
 
     /// How many SuperVersions the history keeps.
@@ -133,6 +143,8 @@ impl Published {
         let excess = history.len().saturating_sub(HISTORY_LIMIT);
         history.drain(..excess);
         self.history.store(Arc::new(history));
+        // NB: raised after the entry is in, so a reader that sees the new maximum finds it.
+        self.history_max.fetch_max(at, Ordering::AcqRel);
         self.publish(lock, next);
         visible_seqno.fetch_max(seqno.get());
     }
@@ -154,7 +166,9 @@ impl Published {
                 .filter(|(at, _)| *at >= watermark)
                 .cloned()
                 .collect();
+            let max = kept.last().map_or(0, |(at, _)| *at);
             self.history.store(Arc::new(kept));
+            self.history_max.store(max, Ordering::Release);
         }
         versions.obsolete.purge();
     }
@@ -163,6 +177,7 @@ impl Published {
     /// (the tree is closing).
     pub(crate) fn release_all(&self, empty: SuperVersion) {
         self.history.store(Arc::new(Vec::new()));
+        self.history_max.store(0, Ordering::Release);
         self.current.store(Arc::new(empty));
     }
 }

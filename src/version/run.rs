@@ -42,17 +42,14 @@ impl Run {
         cmp: &Comparator,
         bounds: &(Bound<Slice>, Bound<Slice>),
     ) -> std::ops::Range<usize> {
-        let bounds = crate::key_range::Bounds {
-            start: bounds.0.clone(),
-            end: bounds.1.clone(),
-        };
+        use crate::key_range::Bounds;
         // The first table whose last key reaches the start, and the first past the end.
         let start = self
             .tables
-            .partition_point(|t| !bounds.after_start(&t.meta().max_key, cmp));
+            .partition_point(|t| !Bounds::after(&bounds.0, &t.meta().max_key, cmp));
         let end = self
             .tables
-            .partition_point(|t| bounds.before_end(&t.meta().min_key, cmp));
+            .partition_point(|t| Bounds::before(&bounds.1, &t.meta().min_key, cmp));
         start..end.max(start)
     }
 }
