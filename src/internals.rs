@@ -221,14 +221,9 @@ impl TableFile {
         lower: Bound<K>,
         upper: Bound<K>,
     ) -> Box<dyn Iterator<Item = Result<InternalValue>> + Send> {
-        let own = |bound: Bound<K>| match bound {
-            Bound::Included(k) => Bound::Included(Slice::new(k.as_ref())),
-            Bound::Excluded(k) => Bound::Excluded(Slice::new(k.as_ref())),
-            Bound::Unbounded => Bound::Unbounded,
-        };
         Box::new(TableIter::new(
             Arc::clone(&self.table),
-            (own(lower), own(upper)),
+            crate::key_range::Bounds::from_range(&(lower, upper)).into_pair(),
             SeqNo::MAX,
         ))
     }

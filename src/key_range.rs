@@ -119,6 +119,11 @@ impl Bounds {
         }
     }
 
+    /// The bounds as a pair, as iterators hold them.
+    pub(crate) fn into_pair(self) -> (Bound<Slice>, Bound<Slice>) {
+        (self.start, self.end)
+    }
+
     /// Whether every key of `range` lies inside the bounds.
     pub(crate) fn covers(&self, range: &KeyRange, cmp: &Comparator) -> bool {
         self.after_start(&range.min, cmp) && self.before_end(&range.max, cmp)

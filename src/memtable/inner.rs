@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use super::skiplist::{NodeRef, RawNode, SkipList};
 use super::value_store::ValueStore;
 use crate::key::{Comparator, InternalValue, UserComparator, ValueType};
+use crate::key_range::Bounds;
 use crate::seqno::{MAX_SEQNO, SeqNo};
 use crate::slice::Slice;
 
@@ -315,21 +316,11 @@ impl<M: Deref<Target = Memtable>> MemtableIter<M> {
     }
 
     fn below_upper(&self, key: &[u8]) -> bool {
-        let cmp = self.memtable.comparator();
-        match &self.upper {
-            Bound::Included(k) => cmp.user(key, k).is_le(),
-            Bound::Excluded(k) => cmp.user(key, k).is_lt(),
-            Bound::Unbounded => true,
-        }
+        Bounds::before(&self.upper, key, self.memtable.comparator())
     }
 
     fn above_lower(&self, key: &[u8]) -> bool {
-        let cmp = self.memtable.comparator();
-        match &self.lower {
-            Bound::Included(k) => cmp.user(key, k).is_ge(),
-            Bound::Excluded(k) => cmp.user(key, k).is_gt(),
-            Bound::Unbounded => true,
-        }
+        Bounds::after(&self.lower, key, self.memtable.comparator())
     }
 }
 

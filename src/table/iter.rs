@@ -29,6 +29,7 @@ use super::meta::BlockHandle;
 use super::reader::{IndexSpans, Table};
 use crate::error::{CorruptionKind, Result};
 use crate::key::InternalValue;
+use crate::key_range::Bounds;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 
@@ -164,16 +165,8 @@ impl TableIter {
         }
         let spans = self.table.index_spans()?;
         let cmp = self.table.cmp().clone();
-        let below = |k: &[u8]| match &self.lower {
-            Bound::Included(b) => cmp.user(k, b).is_lt(),
-            Bound::Excluded(b) => cmp.user(k, b).is_le(),
-            Bound::Unbounded => false,
-        };
-        let not_reaching = |k: &[u8]| match &self.upper {
-            Bound::Included(b) => cmp.user(k, b).is_le(),
-            Bound::Excluded(b) => cmp.user(k, b).is_lt(),
-            Bound::Unbounded => true,
-        };
+        let below = |k: &[u8]| !Bounds::after(&self.lower, k, &cmp);
+        let not_reaching = |k: &[u8]| Bounds::before(&self.upper, k, &cmp);
         let len = spans.len();
         // NB: an unbounded side needs no search (a seek with no upper bound is the common case).
         let below_count = if matches!(self.lower, Bound::Unbounded) {
@@ -208,24 +201,14 @@ impl TableIter {
 
     /// Whether a block whose last key is `last_key` lies wholly below the lower bound.
     fn block_below(&self, last_key: &[u8]) -> bool {
-        let cmp = self.table.cmp();
-        match &self.lower {
-            Bound::Included(k) => cmp.user(last_key, k).is_lt(),
-            Bound::Excluded(k) => cmp.user(last_key, k).is_le(),
-            Bound::Unbounded => false,
-        }
+        !Bounds::after(&self.lower, last_key, self.table.cmp())
     }
 
     /// Whether a block whose last key is `last_key` passes the upper bound (it is the last block
     /// needed; with an inclusive bound, a block ending exactly at it may be followed by more
     /// versions of that key).
     fn block_reaches_end(&self, last_key: &[u8]) -> bool {
-        let cmp = self.table.cmp();
-        match &self.upper {
-            Bound::Included(k) => cmp.user(last_key, k).is_gt(),
-            Bound::Excluded(k) => cmp.user(last_key, k).is_ge(),
-            Bound::Unbounded => false,
-        }
+        !Bounds::before(&self.upper, last_key, self.table.cmp())
     }
 
     /// The handles of span `i` within the bounds: none wholly below the lower bound, none
@@ -299,17 +282,9 @@ impl TableIter {
     fn wanted(&self, entry: &InternalValue) -> bool {
         let cmp = self.table.cmp();
         let key = &entry.key.user_key;
-        let above = match &self.lower {
-            Bound::Included(k) => cmp.user(key, k).is_ge(),
-            Bound::Excluded(k) => cmp.user(key, k).is_gt(),
-            Bound::Unbounded => true,
-        };
-        let below = match &self.upper {
-            Bound::Included(k) => cmp.user(key, k).is_le(),
-            Bound::Excluded(k) => cmp.user(key, k).is_lt(),
-            Bound::Unbounded => true,
-        };
-        above && below && entry.key.seqno < self.read_seqno
+        Bounds::after(&self.lower, key, cmp)
+            && Bounds::before(&self.upper, key, cmp)
+            && entry.key.seqno < self.read_seqno
     }
 
     fn step(&mut self, forward: bool) -> Result<Option<InternalValue>> {

@@ -239,9 +239,7 @@ impl Tree {
             return Ok(CompactionResult::nothing());
         }
         if !moved {
-            for table in job.tables() {
-                table.mark_obsolete(self.0.versions.obsolete.sink());
-            }
+            self.retire(&job.tables().cloned().collect::<Vec<_>>());
         }
         Ok(CompactionResult {
             action,

@@ -12,7 +12,7 @@ use crate::key::Comparator;
 use crate::layout;
 use crate::memtable::Memtable;
 use crate::seqno::SeqNo;
-use crate::table::reader::TableContext;
+use crate::table::reader::{Table, TableContext};
 use crate::version::LEVEL_COUNT;
 use crate::version::recovery::recover;
 use crate::version::set::VersionSet;
@@ -286,6 +286,17 @@ impl Tree {
             .max(self.get_highest_persisted_seqno())
     }
 
+    /// The saturating sum of `f` over the current version's tables (counts read from disk are
+    /// bounded, but a sum of many must still never overflow).
+    fn sum_over_tables(&self, f: impl Fn(&Table) -> u64) -> u64 {
+        self.0
+            .super_version
+            .load()
+            .version
+            .tables()
+            .fold(0u64, |sum, t| sum.saturating_add(f(t)))
+    }
+
     /// The highest seqno in the tables, if any.
     pub fn get_highest_persisted_seqno(&self) -> Option<SeqNo> {
         self.0
@@ -322,32 +333,17 @@ impl Tree {
 
     /// The bytes of the table files.
     pub fn disk_space(&self) -> u64 {
-        self.0
-            .super_version
-            .load()
-            .version
-            .tables()
-            .fold(0u64, |sum, t| sum.saturating_add(t.file_size()))
+        self.sum_over_tables(Table::file_size)
     }
 
     /// The bytes of the tables' bloom filters.
     pub fn filter_size(&self) -> u64 {
-        self.0
-            .super_version
-            .load()
-            .version
-            .tables()
-            .fold(0u64, |sum, t| sum.saturating_add(t.filter_size()))
+        self.sum_over_tables(Table::filter_size)
     }
 
     /// The number of tombstones in the tables.
     pub fn tombstone_count(&self) -> u64 {
-        self.0
-            .super_version
-            .load()
-            .version
-            .tables()
-            .fold(0u64, |sum, t| sum.saturating_add(t.meta().tombstone_count))
+        self.sum_over_tables(|t| t.meta().tombstone_count)
     }
 
     /// Bytes written to table files by flushes since the tree was opened.
@@ -401,26 +397,12 @@ impl Tree {
     /// # Ok::<(), strata::Error>(())
     /// ```
     pub fn weak_tombstone_reclaimable_count(&self) -> u64 {
-        self.0
-            .super_version
-            .load()
-            .version
-            .tables()
-            .fold(0u64, |sum, t| {
-                sum.saturating_add(t.meta().weak_tombstone_reclaimable)
-            })
+        self.sum_over_tables(|t| t.meta().weak_tombstone_reclaimable)
     }
 
     /// The number of weak tombstones in the tables.
     pub fn weak_tombstone_count(&self) -> u64 {
-        self.0
-            .super_version
-            .load()
-            .version
-            .tables()
-            .fold(0u64, |sum, t| {
-                sum.saturating_add(t.meta().weak_tombstone_count)
-            })
+        self.sum_over_tables(|t| t.meta().weak_tombstone_count)
     }
 
     /// The highest seqno in the active or sealed memtables, if any.

@@ -22,14 +22,6 @@ use crate::version::{RunIter, Version};
 /// An owned user-key range.
 type OwnedBounds = (Bound<Slice>, Bound<Slice>);
 
-fn own_bound<K: AsRef<[u8]>>(bound: Bound<&K>) -> Bound<Slice> {
-    match bound {
-        Bound::Included(k) => Bound::Included(Slice::new(k.as_ref())),
-        Bound::Excluded(k) => Bound::Excluded(Slice::new(k.as_ref())),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
 /// The smallest byte string greater than every string that starts with `prefix`, if any.
 fn prefix_successor(prefix: &[u8]) -> Option<Slice> {
     let last = prefix.iter().rposition(|&b| b != u8::MAX)?;
@@ -172,7 +164,7 @@ impl Tree {
         seqno: SeqNo,
         index: Option<(Arc<Memtable>, SeqNo)>,
     ) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
-        let bounds = (own_bound(range.start_bound()), own_bound(range.end_bound()));
+        let bounds = crate::key_range::Bounds::from_range(&range).into_pair();
         self.scan(bounds, seqno, index).map(guard)
     }
 

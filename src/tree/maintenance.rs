@@ -23,6 +23,16 @@ use crate::table::reader::Table;
 use crate::version::edit::VersionEdit;
 
 impl Tree {
+    /// Marks `tables` (gone from every version by a durable edit) obsolete, and deletes the files
+    /// whose last reader already went.
+    pub(crate) fn retire(&self, tables: &[Arc<Table>]) {
+        let obsolete = &self.0.versions.obsolete;
+        for table in tables {
+            table.mark_obsolete(obsolete.sink());
+        }
+        obsolete.purge();
+    }
+
     /// Drops the tables whose key ranges lie inside `range`, whole (data in the memtables and in
     /// tables that straddle the range stays). Reads at seqnos before the drop still see the data
     /// until a GC watermark passes it (the tree keeps the 16 latest such steps for older reads);
@@ -109,10 +119,7 @@ impl Tree {
             self.publish_changing(&lock, current, next);
             dropped
         };
-        for table in &dropped {
-            table.mark_obsolete(inner.versions.obsolete.sink());
-        }
-        inner.versions.obsolete.purge();
+        self.retire(&dropped);
         Ok(dropped.len())
     }
 
@@ -166,10 +173,7 @@ impl Tree {
             self.publish_changing(&lock, current, next);
             removed
         };
-        for table in &removed {
-            table.mark_obsolete(inner.versions.obsolete.sink());
-        }
-        inner.versions.obsolete.purge();
+        self.retire(&removed);
         Ok(())
     }
 }

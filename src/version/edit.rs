@@ -187,6 +187,15 @@ impl VersionEdit {
             *pos += n;
             Ok(value)
         };
+        // A run's table ids: a count, then that many varints. Every id takes at least one byte,
+        // so the count is bounded by the input before anything is allocated.
+        let table_ids = |pos: &mut usize| -> Result<Vec<u64>, CorruptionKind> {
+            let count = varint(pos)?;
+            if count > bytes.len().saturating_sub(*pos) as u64 {
+                return Err(CorruptionKind::InvalidField("run length"));
+            }
+            (0..count).map(|_| varint(pos)).collect()
+        };
         while let Some(&tag) = bytes.get(pos) {
             pos += 1;
             match tag {
@@ -214,14 +223,7 @@ impl VersionEdit {
                 TAG_ADD_RUN => {
                     let level = *bytes.get(pos).ok_or(CorruptionKind::Truncated)?;
                     pos += 1;
-                    let count = varint(&mut pos)?;
-                    // NB: every id takes at least one byte, so the count is bounded by the input.
-                    if count > bytes.len().saturating_sub(pos) as u64 {
-                        return Err(CorruptionKind::InvalidField("run length"));
-                    }
-                    let ids = (0..count)
-                        .map(|_| varint(&mut pos))
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let ids = table_ids(&mut pos)?;
                     edit.add_runs.push((level, ids));
                 }
                 TAG_REMOVE_TABLE => edit.remove_tables.push(varint(&mut pos)?),
@@ -233,13 +235,7 @@ impl VersionEdit {
                         0 => RunPosition::Oldest,
                         n => RunPosition::Before(n - 1),
                     };
-                    let count = varint(&mut pos)?;
-                    if count > bytes.len().saturating_sub(pos) as u64 {
-                        return Err(CorruptionKind::InvalidField("run length"));
-                    }
-                    let ids = (0..count)
-                        .map(|_| varint(&mut pos))
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let ids = table_ids(&mut pos)?;
                     edit.insert_runs.push((level, position, ids));
                 }
                 _ => return Err(CorruptionKind::InvalidField("manifest tag")),
