@@ -91,6 +91,10 @@ pub(crate) fn merge(
         filter.filter.finish();
     }
     let written = written?;
+    let origin = job.tables().map(|t| t.origin()).max().unwrap_or(0);
+    for table in &written.tables {
+        table.set_origin(origin);
+    }
     Ok(MergeOutput {
         tables: written.tables,
         bytes: written.bytes,

@@ -22,6 +22,7 @@ use super::stream::Beneath;
 use super::{Choice, LevelInfo, RunInfo, TableInfo, TreeView};
 use crate::key::Comparator;
 use crate::key_range::KeyRange;
+use crate::memtable::Memtable;
 use crate::table::reader::Table;
 use crate::version::{LEVEL_COUNT, Version};
 
@@ -80,6 +81,8 @@ pub(crate) struct Job {
     pub(crate) dest_level: usize,
     /// The version the job was planned on.
     pub(crate) planned_on: Arc<Version>,
+    /// The memtables the job saw, each with its entry count then.
+    pub(crate) memtables_seen: Vec<(Arc<Memtable>, usize)>,
 }
 
 impl Job {
@@ -109,8 +112,8 @@ pub(crate) struct Planner<'a> {
     pub(crate) cmp: &'a Comparator,
     /// The target size of a move turned into a merge.
     pub(crate) default_target: u64,
-    /// Every memtable's `(lowest, highest)` seqno.
-    pub(crate) memtables: Vec<(u64, u64)>,
+    /// Every memtable.
+    pub(crate) memtables: Vec<Arc<Memtable>>,
 }
 
 impl Planner<'_> {
@@ -232,23 +235,7 @@ impl Planner<'_> {
             return None;
         }
         if let JobKind::Merge { beneath, .. } = &mut kind {
-            *beneath = self
-                .version
-                .tables()
-                .filter(|t| !seen.contains(&t.meta().table_id))
-                .map(|t| (range_of(t), t.meta()))
-                .filter(|(r, _)| r.overlaps(&range, self.cmp))
-                .map(|(r, m)| Beneath {
-                    range: Some(r),
-                    seqno_min: m.seqno_min,
-                    seqno_max: m.seqno_max,
-                })
-                .chain(self.memtables.iter().map(|&(low, high)| Beneath {
-                    range: None,
-                    seqno_min: low,
-                    seqno_max: high,
-                }))
-                .collect();
+            *beneath = self.beneath(&seen, &range);
         }
         let groups = self.group_by_run(chosen);
         let writes = (!matches!(kind, JobKind::Drop)).then_some((dest_level, range));
@@ -259,7 +246,36 @@ impl Planner<'_> {
             groups,
             dest_level,
             planned_on: Arc::clone(self.version),
+            memtables_seen: self
+                .memtables
+                .iter()
+                .map(|m| (Arc::clone(m), m.len()))
+                .collect(),
         })
+    }
+
+    /// What lies outside a job over `seen` writing `range`: the other tables whose range overlaps
+    /// it, and every memtable (any key, its seqno range).
+    fn beneath(&self, seen: &HashSet<u64>, range: &KeyRange) -> Vec<Beneath> {
+        let tables = self
+            .version
+            .tables()
+            .filter(|t| !seen.contains(&t.meta().table_id))
+            .map(|t| (range_of(t), t.meta()))
+            .filter(|(r, _)| r.overlaps(range, self.cmp))
+            .map(|(r, m)| Beneath {
+                range: Some(r),
+                seqno_min: m.seqno_min,
+                seqno_max: m.seqno_max,
+            });
+        let memtables = self.memtables.iter().filter_map(|m| {
+            Some(Beneath {
+                range: None,
+                seqno_min: m.get_lowest_seqno()?,
+                seqno_max: m.get_highest_seqno()?,
+            })
+        });
+        tables.chain(memtables).collect()
     }
 
     /// `chosen` grouped by the run each table belongs to, each group in key order.

@@ -46,7 +46,12 @@ pub struct Memtable {
     lowest_seqno: AtomicU64,
     sealed: AtomicBool,
     writers: AtomicUsize,
+    /// This memtable's place in the order memtables were created (see [`Memtable::generation`]).
+    generation: u64,
 }
+
+/// The generation of the next memtable created (starts at 1: 0 means "from disk").
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 impl Default for Memtable {
     fn default() -> Self {
@@ -91,6 +96,7 @@ impl Memtable {
             lowest_seqno: AtomicU64::new(u64::MAX),
             sealed: AtomicBool::new(false),
             writers: AtomicUsize::new(0),
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -221,6 +227,12 @@ impl Memtable {
         self.highest_seqno_plus_one
             .load(Ordering::Acquire)
             .checked_sub(1)
+    }
+
+    /// A number that grows with every memtable created in the process: a compaction tells the
+    /// memtables it saw from those created after it looked.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The lowest seqno written, if any.

@@ -109,6 +109,8 @@ pub struct Table {
     /// reader lets go of the table.
     /// Set once the table left every version: where its file goes when the last reader drops it.
     obsolete: std::sync::OnceLock<ObsoleteSink>,
+    /// The newest memtable generation whose entries this table holds (0: read from disk).
+    origin: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Table {
@@ -220,6 +222,7 @@ impl Table {
             pinned_index: ctx.pin_index.then_some(index),
             pinned_filter,
             obsolete: std::sync::OnceLock::new(),
+            origin: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -508,6 +511,18 @@ impl Table {
     #[cfg(test)]
     pub(crate) fn pins(&self) -> (bool, bool) {
         (self.pinned_index.is_some(), self.pinned_filter.is_some())
+    }
+
+    /// The newest memtable generation whose entries the table holds (0 for a table read from
+    /// disk): a compaction tells tables written from memtables it saw from newer ones.
+    pub(crate) fn origin(&self) -> u64 {
+        self.origin.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records the newest memtable generation whose entries the table holds.
+    pub(crate) fn set_origin(&self, generation: u64) {
+        self.origin
+            .store(generation, std::sync::atomic::Ordering::Release);
     }
 
     /// Marks the table as gone from every version: when the last reader drops it, its path is

@@ -64,10 +64,7 @@ impl Tree {
             version: &super_version.version,
             cmp: &self.0.cmp,
             default_target: self.0.config.table_target_size,
-            memtables: super_version
-                .memtables()
-                .filter_map(|m| Some((m.get_lowest_seqno()?, m.get_highest_seqno()?)))
-                .collect(),
+            memtables: super_version.memtables().cloned().collect(),
         }
     }
 
@@ -303,13 +300,31 @@ impl Tree {
         Ok(true)
     }
 
-    /// Whether a source that the job did not see may hold a version older than `decided` (the
-    /// highest seqno of a tombstone the job dropped because nothing older lay outside it): a
-    /// memtable written since with an older seqno, or a table flushed since.
+    /// Whether a source that the job did not see may hold a version at or below `decided` (the
+    /// highest seqno whose fate the job decided by what lay outside it): a memtable the job saw
+    /// that took writes since (a writer with an old seqno), a memtable created since, or a table
+    /// flushed since from such a memtable. Tables flushed since from memtables the job saw, and
+    /// tables other jobs wrote from tables it saw, hold nothing it did not consider.
     fn older_source_appeared(&self, job: &Job, current: &SuperVersion, decided: SeqNo) -> bool {
+        let older = |m: &crate::memtable::Memtable| {
+            m.get_lowest_seqno().is_some_and(|lowest| lowest <= decided)
+        };
+        if job
+            .memtables_seen
+            .iter()
+            .any(|(m, len)| m.len() != *len && older(m))
+        {
+            return true;
+        }
+        let seen = job
+            .memtables_seen
+            .iter()
+            .map(|(m, _)| m.generation())
+            .max()
+            .unwrap_or(0);
         if current
-            .lowest_memtable_seqno()
-            .is_some_and(|lowest| lowest <= decided)
+            .memtables()
+            .any(|m| m.generation() > seen && older(m))
         {
             return true;
         }
@@ -320,6 +335,7 @@ impl Tree {
         };
         current.version.tables().any(|t| {
             !planned.contains(&t.meta().table_id)
+                && t.origin() > seen
                 && t.meta().seqno_min <= decided
                 && range_of(t).overlaps(&range, &self.0.cmp)
         })

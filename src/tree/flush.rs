@@ -107,6 +107,10 @@ impl Tree {
             .write_run(&flushing, seqno_threshold)
             .map_err(|err| self.0.versions.poison.on_io(err))?;
         let bytes = written.bytes;
+        let origin = flushing.iter().map(|m| m.generation()).max().unwrap_or(0);
+        for table in &written.tables {
+            table.set_origin(origin);
+        }
         if !self.publish_run(&flushing, &written.tables)? {
             return Ok(None);
         }
