@@ -134,12 +134,7 @@ pub fn write_table(
         .map_err(|e| Error::io("create table", Some(path.to_path_buf()), e))?;
     let mut writer = TableWriter::new(file, path, options.clone(), Comparator::default());
     for entry in entries {
-        writer.add(
-            &entry.key.user_key,
-            entry.key.seqno,
-            entry.key.value_type,
-            &entry.value,
-        )?;
+        writer.add_entry(&entry)?;
     }
     Ok(writer.finish()?.map_or(0, |(_, size)| size))
 }

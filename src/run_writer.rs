@@ -106,12 +106,7 @@ impl RunWriter<'_> {
                 !full || same_key
             }) {
                 let entry = entry?;
-                writer.add(
-                    &entry.key.user_key,
-                    entry.key.seqno,
-                    entry.key.value_type,
-                    &entry.value,
-                )?;
+                writer.add_entry(&entry)?;
                 last_key = Some(entry.key.user_key);
             }
             if let Some((_, size)) = writer.finish()? {

@@ -26,7 +26,7 @@ use super::meta::{BlockHandle, Footer, TableMeta, TableSettings};
 use crate::compression::CompressionType;
 use crate::error::{Error, Result};
 use crate::fs::FsWriteFile;
-use crate::key::{Comparator, ValueType};
+use crate::key::{Comparator, InternalValue, ValueType};
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 
@@ -200,6 +200,19 @@ impl TableWriter {
         written.map_err(|e| self.io(e))?;
         self.offset += len as u64;
         Ok(handle)
+    }
+
+    /// Appends `entry` (see [`TableWriter::add`]).
+    ///
+    /// # Errors
+    /// As [`TableWriter::add`].
+    pub(crate) fn add_entry(&mut self, entry: &InternalValue) -> Result<()> {
+        self.add(
+            &entry.key.user_key,
+            entry.key.seqno,
+            entry.key.value_type,
+            &entry.value,
+        )
     }
 
     /// Appends an entry.

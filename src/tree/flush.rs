@@ -10,7 +10,8 @@
 //!    key's versions never span two tables of a run. Each table file is synced, then the tables
 //!    directory is synced, before the tables become visible.
 //! 4. Under the version lock, the version edit adding the run is appended to the manifest and
-//!    synced; only then is the new run published as the newest run of level 0, and the flushed
+//!    synced; only then is the new run published as the newest run of level 0 (joined with the
+//!    newest run when their tables are disjoint), and the flushed
 //!    memtables leave the SuperVersion, in one atomic swap. If a concurrent change replaced the
 //!    sealed memtables meanwhile, the flush discards its tables instead. A manifest past its
 //!    bound is then rewritten as one snapshot.

@@ -1,7 +1,7 @@
 //! Versions: the immutable set of tables a read sees, and the runs and levels they form.
 //!
 //! - [`Version`]: `LEVEL_COUNT` levels; each level a list of runs; each run a list of tables
-//!   with disjoint key ranges, sorted by key. Level 0 holds one run per flush, newest first;
+//!   with disjoint key ranges, sorted by key. Level 0 holds one run per flush (a flush disjoint from the newest run joins it), newest first;
 //!   deeper levels (built by compaction) usually hold one run each.
 //! - [`RunIter`]: a double-ended scan over one run.
 //!
