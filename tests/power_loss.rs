@@ -67,8 +67,13 @@ fn workload(seed: u64, len: usize) -> Vec<Op> {
 
 const DIR: &str = common::FS_DIR;
 
+/// Opens the tree with a 1 KiB manifest bound, so that crashes land in manifest rewrites after
+/// commits and at open as well as in appends to a reused manifest.
 fn open(fs: &MemFs) -> strata::Result<Tree> {
-    common::open_on_fs(Arc::new(fs.clone()))
+    common::small_config(DIR, &strata::SequenceNumberCounter::default(), 128, 1024)
+        .fs(Arc::new(fs.clone()))
+        .max_manifest_file_size(1024)
+        .open()
 }
 
 /// Strategy steps that did something.

@@ -109,6 +109,123 @@ fn orphan_tables_and_stray_files_are_removed_at_open() {
     assert!(dir.path().join("tables/1000.sst").exists());
 }
 
+/// The manifest files in `dir`, sorted.
+fn manifest_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("MANIFEST-"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The seed's `tree_recover_table_counter`: a clean restart takes no file number, so the next
+/// table id is the same before and after it, and the reopened tree appends to its manifest.
+#[test]
+fn a_clean_reopen_keeps_the_next_table_id_and_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    let (expected, manifests) = {
+        let tree = common::open_default(dir.path());
+        assert_eq!(tree.next_table_id(), 0);
+        tree.insert("a", "a", seqno.next());
+        tree.flush_active_memtable(0).unwrap();
+        tree.insert("b", "b", seqno.next());
+        tree.flush_active_memtable(0).unwrap();
+        (tree.next_table_id(), manifest_names(dir.path()))
+    };
+    assert_eq!(expected, 2);
+    assert_eq!(manifests, ["MANIFEST-000001"]);
+    for _ in 0..3 {
+        let tree = common::open_default(dir.path());
+        assert_eq!(tree.next_table_id(), expected);
+        assert_eq!(manifest_names(dir.path()), manifests);
+        assert_eq!(tree.get("b", SeqNo::MAX).unwrap().unwrap(), "b");
+    }
+    let tree = common::open_default(dir.path());
+    tree.insert("c", "c", 10);
+    tree.flush_active_memtable(0).unwrap();
+    assert!(dir.path().join(format!("tables/{expected}.sst")).exists());
+    drop(tree);
+    let tree = common::open_default(dir.path());
+    assert_eq!(tree.next_table_id(), expected + 1);
+    assert_eq!(tree.len(SeqNo::MAX, None).unwrap(), 3);
+}
+
+/// A manifest that ends in a torn tail (a crash during an append) is not appended to: the open
+/// writes a new one, numbered above every manifest present, so a stray manifest a crashed rewrite
+/// left behind is never overwritten.
+#[test]
+fn a_torn_manifest_is_replaced_by_one_numbered_above_every_manifest_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    {
+        let tree = common::open_default(dir.path());
+        tree.insert("a", "1", seqno.next());
+        tree.flush_active_memtable(0).unwrap();
+    }
+    let live = manifest_path(dir.path());
+    let mut bytes = std::fs::read(&live).unwrap();
+    bytes.extend_from_slice(&[0; 9]);
+    std::fs::write(&live, &bytes).unwrap();
+    // A manifest a crashed rewrite created before CURRENT named it.
+    std::fs::write(dir.path().join("MANIFEST-000040"), b"SR").unwrap();
+    let tree = common::open_default(dir.path());
+    assert_eq!(manifest_names(dir.path()), ["MANIFEST-000041"]);
+    assert_eq!(tree.next_table_id(), 1);
+    assert_eq!(tree.get("a", SeqNo::MAX).unwrap().unwrap(), "1");
+    tree.insert("b", "2", seqno.next());
+    tree.flush_active_memtable(0).unwrap();
+    assert!(dir.path().join("tables/1.sst").exists());
+    drop(tree);
+    let tree = common::open_default(dir.path());
+    assert_eq!(manifest_names(dir.path()), ["MANIFEST-000041"]);
+    assert_eq!(tree.next_table_id(), 2);
+    assert_eq!(tree.len(SeqNo::MAX, None).unwrap(), 2);
+}
+
+/// Past `max_manifest_file_size` the manifest is rewritten after a commit and at open, each time
+/// under the next number, and table ids go on from where they were.
+#[test]
+fn past_its_bound_the_manifest_is_rewritten_after_commits_and_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    let open_small = || {
+        Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default())
+            .max_manifest_file_size(0)
+            .open()
+            .unwrap()
+    };
+    {
+        let tree = open_small();
+        for i in 0..4u32 {
+            tree.insert(format!("k{i}"), "v", seqno.next());
+            tree.flush_active_memtable(0).unwrap();
+        }
+        // Each flush's commit rewrote the manifest: 1 (the new tree's), then 2 to 5.
+        assert_eq!(manifest_names(dir.path()), ["MANIFEST-000005"]);
+        assert_eq!(tree.next_table_id(), 4);
+    }
+    let tree = open_small();
+    assert_eq!(manifest_names(dir.path()), ["MANIFEST-000006"]);
+    assert_eq!(tree.next_table_id(), 4);
+    assert_eq!(tree.len(SeqNo::MAX, None).unwrap(), 4);
+    let mut tables: Vec<u64> = std::fs::read_dir(dir.path().join("tables"))
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".sst")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    tables.sort_unstable();
+    assert_eq!(tables, [0, 1, 2, 3]);
+}
+
 struct Reverse;
 impl UserComparator for Reverse {
     fn name(&self) -> &'static str {

@@ -199,11 +199,11 @@ fn inspect_prints_levels_runs_tables_disk_bytes_and_space_amplification_and_chan
     assert_eq!(
         lines[1],
         format!(
-            "manifest    {}: 2 records, {} bytes",
+            "manifest    {}: 4 records, {} bytes",
             name_of(&manifest),
             before[&manifest].len()
         ),
-        "a snapshot and the delete's flush"
+        "the new tree's snapshot and three flushes, one per invocation (each open goes on with the manifest)"
     );
     assert_eq!(lines[2], "comparator  default, format version 1");
     assert_eq!(lines[3], "seqnos      highest 2, next table id 3");
@@ -289,7 +289,7 @@ fn verify_of_a_clean_tree_exits_zero_with_a_summary_and_changes_nothing() {
     let total: usize = before.values().map(Vec::len).sum();
     // Every byte of CURRENT, the manifest and both tables was read (LOCK is empty).
     let expected = format!(
-        "clean: 4 files (CURRENT, {} with 2 records, 2 tables), 8 blocks, {total} bytes checked\n",
+        "clean: 4 files (CURRENT, {} with 3 records, 2 tables), 8 blocks, {total} bytes checked\n",
         name_of(&manifest_of(&dir))
     );
     assert_eq!(out, expected);

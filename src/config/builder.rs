@@ -219,6 +219,24 @@ impl Config {
         self
     }
 
+    /// The size past which the manifest is rewritten as one snapshot (default 1 MiB, RocksDB's
+    /// `max_manifest_file_size`). A reopen goes on appending to a manifest below it; lower values
+    /// keep recovery's replay short at the price of more rewrites.
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default())
+    ///     .max_manifest_file_size(64 << 10)
+    ///     .open()?;
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    #[must_use]
+    pub fn max_manifest_file_size(mut self, bytes: u64) -> Self {
+        self.manifest_rewrite_bytes = bytes;
+        self
+    }
+
     /// Uses `cache` as the block cache (shareable between trees; default: 16 MiB of its own).
     #[must_use]
     pub fn use_cache(mut self, cache: Arc<Cache>) -> Self {

@@ -312,6 +312,14 @@ impl Fs for FaultFs {
         }))
     }
 
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsWriteFile>> {
+        Self::check(&self.plan, FaultOp::Create)?;
+        Ok(Box::new(FaultWriteFile {
+            inner: self.inner.open_append(path)?,
+            plan: Arc::clone(&self.plan),
+        }))
+    }
+
     fn open(&self, path: &Path) -> io::Result<Box<dyn FsReadFile>> {
         Self::check(&self.plan, FaultOp::Open)?;
         Ok(Box::new(FaultReadFile {

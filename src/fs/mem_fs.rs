@@ -243,6 +243,13 @@ impl Fs for MemFs {
         Ok(Box::new(self.handle(&mut state, ino)?))
     }
 
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsWriteFile>> {
+        let mut state = self.state.lock();
+        state.powered()?;
+        let ino = state.lookup(path)?;
+        Ok(Box::new(self.handle(&mut state, ino)?))
+    }
+
     fn open(&self, path: &Path) -> io::Result<Box<dyn FsReadFile>> {
         let mut state = self.state.lock();
         state.powered()?;

@@ -108,6 +108,24 @@ pub trait Fs: Send + Sync + Debug + 'static {
         self.create(path)
     }
 
+    /// Opens the existing file at `path` for appending after its current end (no truncation):
+    /// a reopened tree appends to its manifest this way instead of writing a new one. The
+    /// default reports [`io::ErrorKind::Unsupported`], and the engine then writes a new file
+    /// instead.
+    ///
+    /// # Errors
+    /// The operating system's error ([`io::ErrorKind::NotFound`] if it does not exist), or
+    /// `Unsupported`.
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsWriteFile>> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "{}: this file system cannot append to an existing file",
+                path.display()
+            ),
+        ))
+    }
+
     /// Opens the file at `path` for positional reads.
     ///
     /// # Errors

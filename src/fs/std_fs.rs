@@ -90,6 +90,11 @@ impl Fs for StdFs {
         Ok(Box::new(StdReadFile(File::open(path)?)))
     }
 
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsWriteFile>> {
+        let file = OpenOptions::new().append(true).open(path)?;
+        Ok(Box::new(StdWriteFile(file)))
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         std::fs::rename(from, to)
     }

@@ -308,6 +308,22 @@ impl Tree {
             .max()
     }
 
+    /// The id the next table will get. Table ids start at 0 in a new tree, are never reused,
+    /// and the counter survives a reopen unchanged.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = strata::Config::new(&dir, Default::default(), Default::default()).open()?;
+    /// let next = tree.next_table_id();
+    /// tree.insert("a", "1", 0);
+    /// tree.flush_active_memtable(0)?;
+    /// assert!(tree.next_table_id() > next);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn next_table_id(&self) -> u64 {
+        self.0.versions.files.peek()
+    }
+
     /// The number of table files.
     pub fn table_count(&self) -> usize {
         self.0.super_version.load().version.tables().count()

@@ -589,3 +589,78 @@ fn a_case_insensitive_comparator_finds_its_keys_in_tables() {
         );
     }
 }
+
+/// A file system that cannot append to an existing file (`Fs::open_append`'s default): every open
+/// then writes a new manifest numbered one higher each time.
+#[derive(Debug)]
+struct NoAppend(MemFs);
+
+impl Fs for NoAppend {
+    fn create(&self, path: &Path) -> std::io::Result<Box<dyn crate::fs::FsWriteFile>> {
+        self.0.create(path)
+    }
+    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn crate::fs::FsWriteFile>> {
+        self.0.create_new(path)
+    }
+    fn open(&self, path: &Path) -> std::io::Result<Box<dyn crate::fs::FsReadFile>> {
+        self.0.open(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.0.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.0.remove(path)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+        self.0.list(dir)
+    }
+    fn create_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.0.create_dir(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.0.sync_dir(dir)
+    }
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        self.0.exists(path)
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn crate::fs::FsLock>> {
+        self.0.lock(path)
+    }
+}
+
+fn manifests(fs: &dyn Fs) -> Vec<String> {
+    let mut names: Vec<String> = fs
+        .list(Path::new("/db"))
+        .unwrap()
+        .into_iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("MANIFEST-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn without_append_every_open_writes_a_new_manifest_numbered_one_higher() {
+    let fs: Arc<dyn Fs> = Arc::new(NoAppend(MemFs::new()));
+    let seqno = SequenceNumberCounter::default();
+    {
+        let tree = config(&fs, &seqno).open().unwrap();
+        tree.insert("a", "1", seqno.next());
+        tree.flush_active_memtable(0).unwrap();
+        assert_eq!(tree.next_table_id(), 1);
+    }
+    for round in 0..3u64 {
+        let tree = config(&fs, &seqno).open().unwrap();
+        assert_eq!(
+            manifests(fs.as_ref()),
+            [format!("MANIFEST-{:06}", 2 + round)]
+        );
+        assert_eq!(tree.next_table_id(), 1);
+        assert_eq!(tree.get("a", SeqNo::MAX).unwrap().unwrap(), "1");
+    }
+    let tree = config(&fs, &seqno).open().unwrap();
+    tree.insert("b", "2", seqno.next());
+    tree.flush_active_memtable(0).unwrap();
+    assert_eq!(table_files(fs.as_ref()), ["0.sst", "1.sst"]);
+}

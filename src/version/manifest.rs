@@ -11,7 +11,11 @@
 //! ```
 //!
 //! Manifests written before that framing (`"SE" | len u32 | xxh3-64 | payload`) are still read;
-//! only the new framing is written, and every open rewrites the manifest.
+//! only the new framing is written: an open rewrites a manifest in the old framing.
+//!
+//! An open appends to the manifest it recovered from when that one ends cleanly, is in the
+//! current framing and is below the rewrite bound (LevelDB's manifest reuse); otherwise it writes
+//! a new manifest holding one snapshot, numbered one above every manifest in the directory.
 //!
 //! `CURRENT` holds the live manifest's file name and a newline (`MANIFEST-000001\n`). It is
 //! replaced by writing `CURRENT.tmp`, syncing it, renaming it over `CURRENT` and syncing the
@@ -45,13 +49,6 @@ fn encode_record(edit: &VersionEdit) -> Result<Vec<u8>> {
 
 /// What [`read_manifest_records`] finds in a manifest file.
 #[derive(Debug)]
-#[cfg_attr(
-    not(any(feature = "internals", test)),
-    expect(
-        dead_code,
-        reason = "only the tools (feature `internals`) read the size and torn tail"
-    )
-)]
 pub(crate) struct ManifestRecords {
     /// Every edit with the offset of its record, in file order.
     pub(crate) edits: Vec<(u64, VersionEdit)>,
@@ -59,9 +56,21 @@ pub(crate) struct ManifestRecords {
     pub(crate) size_bytes: u64,
     /// Where an ignored torn tail starts, if the file has one.
     pub(crate) torn_tail: Option<u64>,
+    /// Whether the file is in the legacy ("SE") framing.
+    pub(crate) legacy: bool,
+}
+
+impl ManifestRecords {
+    /// Whether an open may append to this manifest instead of writing a new one: it ends
+    /// cleanly (nothing may be appended after a torn tail), it is in the framing this build
+    /// writes, and it is at most `bound` bytes.
+    pub(crate) fn reusable(&self, bound: u64) -> bool {
+        self.torn_tail.is_none() && !self.legacy && self.size_bytes <= bound
+    }
 }
 
 /// Reads every edit of the manifest at `path`, ignoring a torn tail.
+#[cfg(test)]
 pub(crate) fn read_manifest(fs: &dyn Fs, path: &Path) -> Result<Vec<VersionEdit>> {
     read_manifest_records(fs, path)
         .map(|records| records.edits.into_iter().map(|(_, edit)| edit).collect())
@@ -84,7 +93,8 @@ pub(crate) fn read_manifest_records(fs: &dyn Fs, path: &Path) -> Result<Manifest
         offset,
         what,
     };
-    let mut reader = RecordReader::new(&bytes, Framing::detect(&bytes));
+    let framing = Framing::detect(&bytes);
+    let mut reader = RecordReader::new(&bytes, framing);
     let mut edits = Vec::new();
     for record in reader.by_ref() {
         let edit =
@@ -100,6 +110,7 @@ pub(crate) fn read_manifest_records(fs: &dyn Fs, path: &Path) -> Result<Manifest
         edits,
         size_bytes: size,
         torn_tail,
+        legacy: matches!(framing, Framing::Legacy),
     })
 }
 
@@ -164,7 +175,7 @@ pub(crate) struct ManifestWriter {
 
 impl ManifestWriter {
     /// Writes manifest `number` holding `snapshot`, syncs it and the directory, and points
-    /// `CURRENT` at it. The previous manifest, if any, is then removed.
+    /// `CURRENT` at it. The caller removes the manifest it replaces.
     pub(crate) fn create(
         fs: Arc<dyn Fs>,
         dir: &Path,
@@ -173,7 +184,7 @@ impl ManifestWriter {
     ) -> Result<Self> {
         let path = dir.join(manifest_name(number));
         let mut file = fs
-            .create(&path)
+            .create_new(&path)
             .map_err(|e| Error::io("create manifest", Some(path.clone()), e))?;
         let record = encode_record(snapshot)?;
         file.append(&record)
@@ -183,10 +194,6 @@ impl ManifestWriter {
         fs.sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", Some(dir.to_path_buf()), e))?;
         write_current(fs.as_ref(), dir, &manifest_name(number))?;
-        if let Some(previous) = number.checked_sub(1) {
-            // NB: best effort; recovery removes any manifest CURRENT does not name.
-            let _ = fs.remove(&dir.join(manifest_name(previous)));
-        }
         Ok(Self {
             fs,
             dir: dir.to_path_buf(),
@@ -195,6 +202,34 @@ impl ManifestWriter {
             size: record.len() as u64,
             failed: false,
         })
+    }
+
+    /// Appends to manifest `number`, which `CURRENT` names and which ends cleanly after `size`
+    /// bytes (see [`ManifestRecords::reusable`]). Syncs it first, so that what recovery read
+    /// from it is durable before the caller deletes anything it does not name. `Ok(None)` if
+    /// the file system cannot append to an existing file: the caller writes a new manifest.
+    pub(crate) fn reopen(
+        fs: Arc<dyn Fs>,
+        dir: &Path,
+        number: u64,
+        size: u64,
+    ) -> Result<Option<Self>> {
+        let path = dir.join(manifest_name(number));
+        let mut file = match fs.open_append(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(None),
+            Err(e) => return Err(Error::io("open manifest", Some(path), e)),
+        };
+        file.sync()
+            .map_err(|e| Error::io("fsync manifest", Some(path), e))?;
+        Ok(Some(Self {
+            fs,
+            dir: dir.to_path_buf(),
+            number,
+            file,
+            size,
+            failed: false,
+        }))
     }
 
     /// Appends `edit` and syncs it. After an error the manifest's tail is unknown: this writer
@@ -231,7 +266,8 @@ impl ManifestWriter {
         self.size > bound
     }
 
-    /// Replaces the manifest by a new one holding only `snapshot`.
+    /// Replaces the manifest by the next-numbered one holding only `snapshot`, then removes the
+    /// old one.
     ///
     /// A failure may happen after `CURRENT` already names the new manifest: this writer then
     /// refuses every later append, so nothing is ever appended to a manifest `CURRENT` no
@@ -247,6 +283,8 @@ impl ManifestWriter {
             .ok_or_else(|| Error::InvalidArgument("manifest numbers are exhausted".to_string()))?;
         match Self::create(Arc::clone(&self.fs), &self.dir, number, snapshot) {
             Ok(next) => {
+                // NB: best effort; recovery removes any manifest CURRENT does not name.
+                let _ = self.fs.remove(&self.dir.join(manifest_name(self.number)));
                 *self = next;
                 Ok(())
             }
@@ -296,6 +334,26 @@ mod tests {
             Some("MANIFEST-000002")
         );
         assert!(!fs.exists(&dir.path().join("MANIFEST-000001")).unwrap());
+        // A reopened writer appends after what is there.
+        drop(writer);
+        let path = dir.path().join("MANIFEST-000002");
+        let records = read_manifest_records(fs.as_ref(), &path).unwrap();
+        assert!(records.reusable(u64::MAX));
+        assert!(!records.reusable(records.size_bytes - 1));
+        let mut writer = ManifestWriter::reopen(Arc::clone(&fs), dir.path(), 2, records.size_bytes)
+            .unwrap()
+            .unwrap();
+        writer.append(&edit(10)).unwrap();
+        assert_eq!(
+            read_manifest(fs.as_ref(), &path).unwrap(),
+            vec![edit(9), edit(10)]
+        );
+        // A manifest number is never reused: creating over an existing one fails.
+        assert!(ManifestWriter::create(Arc::clone(&fs), dir.path(), 2, &edit(0)).is_err());
+        assert_eq!(
+            read_manifest(fs.as_ref(), &path).unwrap(),
+            vec![edit(9), edit(10)]
+        );
     }
 
     /// Three edits' records, the offset of the last, and a writer of a manifest file.

@@ -54,6 +54,7 @@ pub(crate) fn read_manifest_state(fs: &dyn Fs, dir: &Path) -> Result<ManifestSta
         edits,
         size_bytes,
         torn_tail,
+        ..
     } = read_manifest_records(fs, &path)?;
     let record_offsets = edits.iter().map(|(offset, _)| *offset).collect();
     let replayed = replay(edits.into_iter().map(|(_, edit)| edit).collect(), &path)?;

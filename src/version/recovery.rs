@@ -8,15 +8,19 @@
 //!    seqno, the comparator name and the format version. Refuse another comparator
 //!    (`ComparatorMismatch`) or another format version (`UnsupportedFormat`).
 //! 3. Open every table the version names (a missing or damaged one is an error).
-//! 4. Write a fresh manifest holding one snapshot of the recovered state, point `CURRENT` at it,
-//!    and only then delete what no version names: older manifests, `CURRENT.tmp`, and table files
+//! 4. Go on appending to that manifest if it ends cleanly, is in the current framing and is below
+//!    the rewrite bound (syncing it first); otherwise write a fresh manifest holding one snapshot
+//!    of the recovered state, numbered one above every manifest in the directory, and point
+//!    `CURRENT` at it. The next table id is above every id the manifest records or names and
+//!    every table file on disk, so an id is never reused.
+//! 5. Only then delete what no version names: other manifests, `CURRENT.tmp`, and table files
 //!    left by a flush that crashed before its edit was durable.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::edit::VersionEdit;
-use super::manifest::{ManifestWriter, read_current, read_manifest};
+use super::manifest::{ManifestWriter, read_current, read_manifest_records};
 use super::{Level, Run, Shape, Version};
 use crate::config::Config;
 use crate::error::{CorruptionKind, Error, Result};
@@ -106,47 +110,81 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
             manifest,
         });
     };
+    let current_number = manifest_number(&current).ok_or_else(|| Error::Corruption {
+        file: dir.join(layout::CURRENT),
+        offset: 0,
+        what: CorruptionKind::InvalidField("manifest number"),
+    })?;
     let manifest_path = dir.join(&current);
-    let replayed = replay(read_manifest(fs, &manifest_path)?, &manifest_path)?;
+    let records = read_manifest_records(fs, &manifest_path)?;
+    let reusable = records.reusable(config.manifest_rewrite_bytes);
+    let manifest_size = records.size_bytes;
+    let replayed = replay(
+        records.edits.into_iter().map(|(_, edit)| edit).collect(),
+        &manifest_path,
+    )?;
     check_replayed(&replayed, &manifest_path, ctx.cmp.name())?;
     let highest_seqno = replayed.highest_seqno;
     let durable_through = replayed.durable_through;
     let (version, table_ids) = open_tables(&replayed.shape(), tables_dir, ctx)?;
-    let mut next_table_id = replayed.next_table_id;
-    if let Some(max) = table_ids.iter().max() {
-        next_table_id = next_table_id.max(max.saturating_add(1));
-    }
-    // Never reuse the id of a file present on disk, named or not (ids are bounded far below
+    // Never reuse the id of a table file present on disk, named or not (ids are bounded far below
     // u64::MAX, so this cannot overflow).
-    if let Some(max) = table_files.iter().map(|(id, _)| *id).max() {
-        next_table_id = next_table_id.max(max.saturating_add(1));
-    }
-    let number = manifest_number(&current)
-        .and_then(|n| n.checked_add(1))
-        .ok_or_else(|| Error::Corruption {
-            file: dir.join(layout::CURRENT),
-            offset: 0,
-            what: CorruptionKind::InvalidField("manifest number"),
-        })?;
-    let manifest = ManifestWriter::create(
-        Arc::clone(&config.fs),
-        dir,
-        number,
-        &snapshot(
-            ctx.cmp.name(),
-            &version,
-            next_table_id,
-            highest_seqno,
-            durable_through,
-        ),
-    )?;
-    // The new manifest is durable: what no version names can go.
+    let next_table_id = table_ids
+        .iter()
+        .chain(table_files.iter().map(|(id, _)| id))
+        .map(|n| n.saturating_add(1))
+        .fold(replayed.next_table_id, u64::max);
+    let reopened = if reusable {
+        ManifestWriter::reopen(Arc::clone(&config.fs), dir, current_number, manifest_size)?
+    } else {
+        None
+    };
+    let (manifest, kept) = match reopened {
+        Some(mut manifest) => {
+            if next_table_id != replayed.next_table_id {
+                manifest.append(&VersionEdit {
+                    next_table_id: Some(next_table_id),
+                    ..VersionEdit::default()
+                })?;
+            }
+            (manifest, current_number)
+        }
+        None => {
+            // One above every manifest present: a stray one (a rewrite that crashed before
+            // `CURRENT` named it) is never overwritten.
+            let number = manifest_numbers(config)?
+                .into_iter()
+                .chain(std::iter::once(current_number))
+                .max()
+                .and_then(|n| n.checked_add(1))
+                .filter(|n| *n <= MAX_FILE_NUMBER)
+                .ok_or_else(|| Error::Corruption {
+                    file: dir.join(layout::CURRENT),
+                    offset: 0,
+                    what: CorruptionKind::InvalidField("manifest number"),
+                })?;
+            let manifest = ManifestWriter::create(
+                Arc::clone(&config.fs),
+                dir,
+                number,
+                &snapshot(
+                    ctx.cmp.name(),
+                    &version,
+                    next_table_id,
+                    highest_seqno,
+                    durable_through,
+                ),
+            )?;
+            (manifest, number)
+        }
+    };
+    // The manifest is durable: what no version names can go.
     for (id, path) in &table_files {
         if !table_ids.contains(id) {
             let _ = config.fs.remove(path);
         }
     }
-    remove_stray_manifests(config, Some(number))?;
+    remove_stray_manifests(config, Some(kept))?;
     Ok(Recovered {
         version,
         next_table_id,
@@ -310,6 +348,19 @@ pub(crate) fn open_tables(
         }
     }
     Ok((version, ids_named))
+}
+
+/// The numbers of the manifest files in the tree's directory.
+fn manifest_numbers(config: &Config) -> Result<Vec<u64>> {
+    let dir = config.path.as_path();
+    let entries = config
+        .fs
+        .list(dir)
+        .map_err(|e| Error::io("list directory", Some(dir.to_path_buf()), e))?;
+    Ok(entries
+        .iter()
+        .filter_map(|path| manifest_number(path.file_name()?.to_str()?))
+        .collect())
 }
 
 /// Removes manifests other than `keep` and a leftover `CURRENT.tmp`.
