@@ -69,8 +69,10 @@ pub enum Error {
     Poisoned,
     /// The caller passed something the engine cannot use.
     InvalidArgument(String),
-    /// A user's merge operator failed; reads pass this error through unchanged.
-    MergeOperator(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// A user's merge operator failed: the operator returns it
+    /// (`Err(strata::Error::MergeOperator)`), and reads, flushes and compactions pass it through
+    /// unchanged. A unit variant, as in the seed.
+    MergeOperator,
 }
 
 /// What exactly was wrong with corrupt bytes.
@@ -146,7 +148,7 @@ impl fmt::Display for Error {
                 f.write_str("the tree is poisoned by an earlier failed write or fsync; reopen it")
             }
             Self::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
-            Self::MergeOperator(err) => write!(f, "merge operator failed: {err}"),
+            Self::MergeOperator => f.write_str("the merge operator failed"),
         }
     }
 }
@@ -155,7 +157,6 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
-            Self::MergeOperator(err) => Some(err.as_ref()),
             _ => None,
         }
     }
@@ -224,9 +225,10 @@ mod tests {
     }
 
     #[test]
-    fn merge_operator_error_is_user_constructible_and_chains() {
-        let err = Error::MergeOperator("overflow".into());
-        assert_eq!(err.to_string(), "merge operator failed: overflow");
-        assert!(err.source().is_some());
+    fn merge_operator_error_is_a_unit_variant_users_construct() {
+        let err = Error::MergeOperator;
+        assert_eq!(err.to_string(), "the merge operator failed");
+        assert!(err.source().is_none());
+        assert!(matches!(err, Error::MergeOperator));
     }
 }

@@ -55,6 +55,7 @@ mod key;
 mod key_range;
 mod layout;
 mod memtable;
+mod merge;
 mod poison;
 mod record;
 mod run_writer;
@@ -73,6 +74,7 @@ pub use key::{
     DefaultUserComparator, InternalKey, InternalValue, UnknownValueType, UserComparator, ValueType,
 };
 pub use memtable::{Memtable, MemtableIter};
+pub use merge::MergeOperator;
 pub use seqno::{MAX_SEQNO, SeqNo, SequenceNumberCounter, SequenceNumberGenerator};
 pub use slice::{INLINE_CAPACITY, Slice, UserKey, UserValue};
 pub use tree::{AbstractTree, Tree};

@@ -1,6 +1,6 @@
 //! Model test: random operations on a `Tree` against a `BTreeMap` oracle of every version.
 //!
-//! Operations: insert / remove / remove_weak at increasing seqnos (sometimes several sharing one
+//! Operations: insert / remove / remove_weak / merge at increasing seqnos (sometimes several sharing one
 //! seqno, a batch, including the same key twice in one batch), writes whose seqno was taken
 //! earlier ("pending writers", see below), point reads and multi-gets at random past seqnos,
 //! range and prefix scans in both directions (and mixed from both ends), first / last / len /
@@ -21,8 +21,11 @@
 //! `clear`) runs between batches, as API.md requires: the pending writes land first. A reopen
 //! drops them (their writer died with the process).
 //!
-//! The oracle is MVCC-exact: per key every version (seqno -> value or tombstone; weak tombstones
-//! read like tombstones); a read at X sees per key the version with the highest seqno below X.
+//! The oracle is MVCC-exact: per key every version (seqno -> value, merge operand or tombstone;
+//! weak tombstones read like tombstones); a read at X sees per key the version with the highest
+//! seqno below X, and if that is a merge operand, the operands down to the first other version
+//! appended onto it (the tree runs with the list-append operator `Append`: associative, so
+//! partial merges in compactions must read the same as full ones).
 //! Reads go at the latest seqno and at older snapshots, never below the highest GC threshold
 //! passed so far.
 //!
@@ -98,6 +101,11 @@ enum Op {
         key: Vec<u8>,
         batch: bool,
     },
+    Merge {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        batch: bool,
+    },
     Get {
         key: Vec<u8>,
         back: u64,
@@ -126,6 +134,8 @@ enum Op {
         key: Vec<u8>,
         value: Option<Vec<u8>>,
         weak: bool,
+        /// For a value: written as a merge operand.
+        merge: bool,
     },
     /// Writes a pending write, if any: `pick` counts back from the newest, modulo how many are
     /// pending (0 is the newest).
@@ -253,7 +263,8 @@ fn race() -> impl Strategy<Value = Vec<Op>> {
         key(),
         prop::option::weighted(0.7, prop::collection::vec(any::<u8>(), 0..6)),
         any::<bool>(),
-        0u8..3,
+        0u8..4,
+        any::<bool>(),
         any::<bool>(),
         prop::option::weighted(
             0.5,
@@ -268,15 +279,21 @@ fn race() -> impl Strategy<Value = Vec<Op>> {
             ],
         ),
     )
-        .prop_map(|(key, value, weak, newer, land_first, compaction)| {
+        .prop_map(|(key, value, weak, newer, land_first, merge, compaction)| {
             let mut ops = vec![Op::Reserve {
                 key: key.clone(),
                 value,
                 weak,
+                merge,
             }];
             ops.push(match newer {
                 0 => Op::Remove { key, batch: false },
                 1 => Op::RemoveWeak { key, batch: false },
+                2 => Op::Merge {
+                    key,
+                    value: b"+".to_vec(),
+                    batch: false,
+                },
                 _ => Op::Insert {
                     key,
                     value: b"newer".to_vec(),
@@ -311,6 +328,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(key, value, batch)| Op::Insert { key, value, batch }),
         8 => (key(), prop::bool::weighted(0.2)).prop_map(|(key, batch)| Op::Remove { key, batch }),
         4 => (key(), prop::bool::weighted(0.2)).prop_map(|(key, batch)| Op::RemoveWeak { key, batch }),
+        10 => (key(), prop::collection::vec(any::<u8>(), 0..3), prop::bool::weighted(0.2))
+            .prop_map(|(key, value, batch)| Op::Merge { key, value, batch }),
         20 => (key(), back()).prop_map(|(key, back)| Op::Get { key, back }),
         3 => (prop::collection::vec(key(), 0..5), back()).prop_map(|(keys, back)| Op::MultiGet { keys, back }),
         8 => (bound(), bound(), back(), prop::collection::vec(any::<bool>(), 0..8))
@@ -318,8 +337,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (prop::collection::vec(prop::sample::select(b"abc".to_vec()), 0..=2), back(), any::<bool>())
             .prop_map(|(prefix, back, reverse)| Op::Prefix { prefix, back, reverse }),
         2 => back().prop_map(|back| Op::Ends { back }),
-        6 => (key(), prop::option::weighted(0.6, prop::collection::vec(any::<u8>(), 0..6)), any::<bool>())
-            .prop_map(|(key, value, weak)| Op::Reserve { key, value, weak }),
+        6 => (key(), prop::option::weighted(0.6, prop::collection::vec(any::<u8>(), 0..6)), any::<bool>(), prop::bool::weighted(0.3))
+            .prop_map(|(key, value, weak, merge)| Op::Reserve { key, value, weak, merge }),
         6 => any::<usize>().prop_map(|pick| Op::Land { pick }),
         2 => Just(Op::Rotate),
         2 => (threshold_back(), injected()).prop_map(|(back, fault)| Op::Flush { back, fault }),
@@ -332,13 +351,33 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Every version ever written: key -> (seqno -> value, `None` for a tombstone); and the seqnos
-/// of the clears (a read above a clear sees nothing written below it).
+/// Every version ever written: key -> (seqno -> value, `None` for a tombstone); the seqnos
+/// of the clears (a read above a clear sees nothing written below it); and which versions are
+/// merge operands.
 #[derive(Default, Clone)]
 struct Oracle(
     BTreeMap<Vec<u8>, BTreeMap<SeqNo, Option<Vec<u8>>>>,
     Vec<SeqNo>,
+    std::collections::BTreeSet<(Vec<u8>, SeqNo)>,
 );
+
+/// The list-append merge operator the model's trees run with.
+struct Append;
+
+impl strata::MergeOperator for Append {
+    fn merge(
+        &self,
+        _key: &[u8],
+        base: Option<&[u8]>,
+        operands: &[&[u8]],
+    ) -> strata::Result<strata::Slice> {
+        let mut list = base.unwrap_or_default().to_vec();
+        for operand in operands {
+            list.extend_from_slice(operand);
+        }
+        Ok(list.into())
+    }
+}
 
 impl Oracle {
     fn get(&self, key: &[u8], read: SeqNo) -> Option<Vec<u8>> {
@@ -350,7 +389,37 @@ impl Oracle {
             .filter(|&c| c < read)
             .max()
             .unwrap_or(0);
-        versions.range(floor..read).next_back()?.1.clone()
+        // Operands newest first, down to the first other version (the base).
+        let mut operands: Vec<&[u8]> = Vec::new();
+        let mut base = None;
+        for (&s, value) in versions.range(floor..read).rev() {
+            match value {
+                Some(v) if self.2.contains(&(key.to_vec(), s)) => operands.push(v),
+                other => {
+                    base = Some(other.clone());
+                    break;
+                }
+            }
+        }
+        if operands.is_empty() {
+            return base.flatten();
+        }
+        let mut list = base.flatten().unwrap_or_default();
+        for operand in operands.iter().rev() {
+            list.extend_from_slice(operand);
+        }
+        Some(list)
+    }
+
+    /// Whether `key` has a merge operand below `seqno` since the last clear, also among
+    /// `pending`.
+    fn merged_since_clear(&self, key: &[u8], seqno: SeqNo, pending: &[Write]) -> bool {
+        let floor = self.1.iter().copied().max().unwrap_or(0);
+        self.2
+            .range((key.to_vec(), floor)..(key.to_vec(), seqno))
+            .next()
+            .is_some()
+            || pending.iter().any(|p| p.key == key && p.merge)
     }
 
     /// Whether `key` holds exactly one value, older than `seqno`, since its last delete (or the
@@ -369,7 +438,10 @@ impl Oracle {
             versions.insert(p.seqno, p.value.is_some());
         }
         let mut newest_first = versions.range(floor..seqno).rev();
-        matches!(newest_first.next(), Some((_, true)))
+        // NB: merges and single deletes do not mix (as in RocksDB): a merge since the last
+        // clear breaks the contract.
+        !self.merged_since_clear(key, seqno, pending)
+            && matches!(newest_first.next(), Some((_, true)))
             && matches!(newest_first.next(), None | Some((_, false)))
             && !versions.contains_key(&seqno)
     }
@@ -405,6 +477,7 @@ fn pair(item: impl Guard) -> (Vec<u8>, Vec<u8>) {
 struct Counters {
     ops: u64,
     writes: u64,
+    merges: u64,
     landed: u64,
     reads: u64,
     scans: u64,
@@ -430,6 +503,8 @@ struct Write {
     value: Option<Vec<u8>>,
     /// For a tombstone: asked to be weak (written weak only where its contract holds).
     weak: bool,
+    /// For a value: a merge operand.
+    merge: bool,
 }
 
 impl Oracle {
@@ -438,6 +513,12 @@ impl Oracle {
             .entry(write.key.clone())
             .or_default()
             .insert(write.seqno, write.value.clone());
+        let version = (write.key.clone(), write.seqno);
+        if write.merge && write.value.is_some() {
+            self.2.insert(version);
+        } else {
+            self.2.remove(&version);
+        }
     }
 
     /// What every read at `at` sees, as a map.
@@ -470,7 +551,11 @@ impl Model {
             && self
                 .live
                 .written_once(&write.key, write.seqno, &self.pending);
+        write.merge = write.merge && write.value.is_some();
         match &write.value {
+            Some(value) if write.merge => {
+                tree.merge(write.key.as_slice(), value.as_slice(), write.seqno);
+            }
             Some(value) => {
                 tree.insert(write.key.as_slice(), value.as_slice(), write.seqno);
             }
@@ -700,7 +785,8 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
     };
     let open = || {
         let config = Config::new(&path, seqno.clone(), SequenceNumberCounter::default())
-            .fs(Arc::new(faulty.clone()));
+            .fs(Arc::new(faulty.clone()))
+            .with_merge_operator(Some(Arc::new(Append)));
         configure(config, set).open()
     };
     // After a reopen every `.sst` file is a table of the tree: orphans (of a failed step) are gone.
@@ -735,9 +821,28 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     seqno: s,
                     value: Some(value.clone()),
                     weak: false,
+                    merge: false,
                 };
                 model.write(&tree, write);
                 counters.writes += 1;
+            }
+            Op::Merge { key, value, batch } => {
+                // NB: a batch member may not merge a key the batch already wrote: the operand
+                // would replace that write in its memtable, but after a rotation both exist and
+                // what the first one hid may be gone (docs/design.md, "Merge operators").
+                let rewrites = last_write
+                    .is_some_and(|s| model.live.0.get(key).is_some_and(|v| v.contains_key(&s)));
+                let s = take_seqno(&seqno, &mut last_write, *batch && !rewrites);
+                let write = Write {
+                    key: key.clone(),
+                    seqno: s,
+                    value: Some(value.clone()),
+                    weak: false,
+                    merge: true,
+                };
+                model.write(&tree, write);
+                counters.writes += 1;
+                counters.merges += 1;
             }
             Op::Remove { key, batch } | Op::RemoveWeak { key, batch } => {
                 let s = take_seqno(&seqno, &mut last_write, *batch);
@@ -746,16 +851,23 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     seqno: s,
                     value: None,
                     weak: matches!(op, Op::RemoveWeak { .. }),
+                    merge: false,
                 };
                 model.write(&tree, write);
                 counters.writes += 1;
             }
-            Op::Reserve { key, value, weak } => {
+            Op::Reserve {
+                key,
+                value,
+                weak,
+                merge,
+            } => {
                 let write = Write {
                     key: key.clone(),
                     seqno: seqno.next(),
                     value: value.clone(),
                     weak: *weak,
+                    merge: *merge,
                 };
                 model.pending.push(write);
                 // A later batch member takes a fresh seqno, not one older than this one.
@@ -1100,7 +1212,11 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
         .filter(|op| {
             matches!(
                 op,
-                Op::Insert { .. } | Op::Remove { .. } | Op::RemoveWeak { .. } | Op::Reserve { .. }
+                Op::Insert { .. }
+                    | Op::Remove { .. }
+                    | Op::RemoveWeak { .. }
+                    | Op::Merge { .. }
+                    | Op::Reserve { .. }
             )
         })
         .count();
@@ -1141,8 +1257,9 @@ fn tree_matches_a_btreemap_model() {
     let counters = counters.into_inner();
     let mismatches = u8::from(result.is_err());
     println!(
-        "model (seed {seed}): {} writes ({} landed out of order), {} point reads, {} scans, {} rotations, {} flushes of sealed memtables only, {} major compactions, {} strategy steps, {} clears, {} injected faults ({} failed flushes landed, {} did not), in {} cases",
+        "model (seed {seed}): {} writes ({} merges, {} landed out of order), {} point reads, {} scans, {} rotations, {} flushes of sealed memtables only, {} major compactions, {} strategy steps, {} clears, {} injected faults ({} failed flushes landed, {} did not), in {} cases",
         counters.writes,
+        counters.merges,
         counters.landed,
         counters.reads,
         counters.scans,

@@ -83,7 +83,8 @@ pub(crate) fn merge(
     let mut stream =
         CompactionStream::new(MergingIter::new(sources, cmp.clone()), cmp.clone(), rules)
             .with_filter(filter)
-            .with_beneath(beneath.to_vec());
+            .with_beneath(beneath.to_vec())
+            .with_merge(writer.config.merge_operator.clone());
     let written = writer.write(stream.by_ref(), job.dest_level, target_size);
     let filter = stream.take_filter();
     let changed = filter.as_ref().is_some_and(|f| f.changed > 0);

@@ -56,6 +56,7 @@ pub struct Config {
     /// The manifest size past which a flush rewrites it as one snapshot.
     pub(crate) manifest_rewrite_bytes: u64,
     pub(crate) compaction_filter_factory: Option<Arc<dyn crate::compaction::filter::Factory>>,
+    pub(crate) merge_operator: Option<Arc<dyn crate::merge::MergeOperator>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -71,6 +72,7 @@ impl std::fmt::Debug for Config {
             .field("data_block_compression", &self.data_block_compression)
             .field("cache", &self.cache)
             .field("table_target_size", &self.table_target_size)
+            .field("merge_operator", &self.merge_operator.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +129,7 @@ impl Config {
             table_target_size: 64 << 20,
             manifest_rewrite_bytes: super::MANIFEST_REWRITE_BYTES,
             compaction_filter_factory: None,
+            merge_operator: None,
         }
     }
 
@@ -275,6 +278,22 @@ impl Config {
         factory: Option<Arc<dyn crate::compaction::filter::Factory>>,
     ) -> Self {
         self.compaction_filter_factory = factory;
+        self
+    }
+
+    /// Resolves merge operands ([`Tree::merge`](crate::Tree::merge)) with `operator` in every
+    /// read and compaction; `None` (the default) reads the latest operand as a plain value. See
+    /// [`MergeOperator`](crate::MergeOperator) for an example.
+    ///
+    /// The operator is a setting of the open, not persisted: open a tree that holds operands
+    /// with the same operator every time (compactions without one keep only the latest operand
+    /// of a key below the GC watermark).
+    #[must_use]
+    pub fn with_merge_operator(
+        mut self,
+        operator: Option<Arc<dyn crate::merge::MergeOperator>>,
+    ) -> Self {
+        self.merge_operator = operator;
         self
     }
 

@@ -10,18 +10,26 @@
 //! a one-entry lookahead that the other end takes over when the middle runs dry: a key is always
 //! decided by exactly one end, so the two ends never yield a key twice.
 //!
-//! Range tombstones and merge operator resolution (later issues) slot in here: they decide, per
-//! group, what the group yields.
+//! With a merge operator, a group whose newest visible version is a merge operand yields one
+//! value: its operands merged onto the first version beneath them that is not an operand
+//! (`crate::merge::resolve`). Forward, the stream keeps the group's versions only from the
+//! newest down to that base; backward, it keeps the whole group (its newest comes last). An
+//! operator's error is yielded in the key's place, and the stream goes on with the next key (the
+//! group was read whole). Range tombstones (a later issue) slot in here too.
 //!
 //! Thread safety: a single-threaded cursor; `Send` if its input is.
 
+use std::sync::Arc;
+
 use crate::Result;
-use crate::key::{Comparator, InternalValue};
+use crate::key::{Comparator, InternalValue, ValueType};
+use crate::merge::MergeOperator;
 
 /// Picks the visible version per key; see the module documentation.
 pub(crate) struct MvccStream<I> {
     inner: I,
     cmp: Comparator,
+    merge: Option<Arc<dyn MergeOperator>>,
     front: Option<InternalValue>,
     back: Option<InternalValue>,
     inner_done: bool,
@@ -35,10 +43,38 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
         Self {
             inner,
             cmp,
+            merge: None,
             front: None,
             back: None,
             inner_done: false,
             failed: false,
+        }
+    }
+
+    /// Resolves merge operands with `operator` (`None`: the latest operand reads as a value).
+    pub(crate) fn with_merge(mut self, operator: Option<Arc<dyn MergeOperator>>) -> Self {
+        self.merge = operator;
+        self
+    }
+
+    /// The entry a group whose versions are `versions` (newest first, starting with `newest`)
+    /// yields: `newest` itself, or with a merge operator and an operand on top, the merge.
+    fn merged(&self, versions: &[InternalValue]) -> Result<Option<InternalValue>> {
+        let Some(newest) = versions.first() else {
+            return Ok(None);
+        };
+        match &self.merge {
+            Some(operator) if newest.key.value_type == ValueType::MergeOperand => {
+                let value =
+                    crate::merge::resolve(operator.as_ref(), &newest.key.user_key, versions)?;
+                Ok(Some(InternalValue::from_components(
+                    newest.key.user_key.clone(),
+                    value,
+                    newest.key.seqno,
+                    ValueType::Value,
+                )))
+            }
+            _ => Ok(Some(newest.clone())),
         }
     }
 
@@ -68,35 +104,78 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
         Ok(self.front.take())
     }
 
+    /// Ends the stream after a read error; a merge operator's error ends only its key (whose
+    /// group was read whole).
+    fn fail(&mut self, err: crate::Error) -> crate::Error {
+        if !matches!(err, crate::Error::MergeOperator) {
+            self.failed = true;
+        }
+        err
+    }
+
     fn same_key(&self, a: &InternalValue, b: &InternalValue) -> bool {
         self.cmp.user(&a.key.user_key, &b.key.user_key).is_eq()
+    }
+
+    /// Whether a group whose versions so far end with `last` needs more of them to resolve.
+    fn collecting(&self, last: &InternalValue) -> bool {
+        self.merge.is_some() && last.key.value_type == ValueType::MergeOperand
     }
 
     fn next_group_front(&mut self) -> Result<Option<InternalValue>> {
         let Some(newest) = self.pull_front()? else {
             return Ok(None);
         };
+        let mut versions = Vec::new();
+        let mut collecting = self.collecting(&newest);
         while let Some(next) = self.pull_front()? {
             if !self.same_key(&next, &newest) {
                 self.front = Some(next);
                 break;
             }
+            if collecting {
+                let duplicate = versions
+                    .last()
+                    .unwrap_or(&newest)
+                    .key
+                    .seqno
+                    .eq(&next.key.seqno);
+                if !duplicate {
+                    collecting = self.collecting(&next);
+                    versions.push(next);
+                }
+            }
         }
-        Ok(Some(newest))
+        if versions.is_empty() {
+            return Ok(Some(newest));
+        }
+        versions.insert(0, newest);
+        self.merged(&versions)
     }
 
     fn next_group_back(&mut self) -> Result<Option<InternalValue>> {
         let Some(mut newest) = self.pull_back()? else {
             return Ok(None);
         };
+        // Oldest first; kept only with a merge operator (the newest comes last).
+        let mut older = Vec::new();
         while let Some(prev) = self.pull_back()? {
             if !self.same_key(&prev, &newest) {
                 self.back = Some(prev);
                 break;
             }
-            newest = prev;
+            if self.merge.is_some() && prev.key.seqno != newest.key.seqno {
+                older.push(std::mem::replace(&mut newest, prev));
+            } else {
+                newest = prev;
+            }
         }
-        Ok(Some(newest))
+        if !self.collecting(&newest) {
+            return Ok(Some(newest));
+        }
+        older.push(newest);
+        older.reverse();
+        self.merged(&older)
     }
 }
 
@@ -112,10 +191,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> Iterator for MvccStre
                 Ok(Some(entry)) if entry.key.value_type.is_tombstone() => {}
                 Ok(Some(entry)) => return Some(Ok(entry)),
                 Ok(None) => return None,
-                Err(err) => {
-                    self.failed = true;
-                    return Some(Err(err));
-                }
+                Err(err) => return Some(Err(self.fail(err))),
             }
         }
     }
@@ -131,10 +207,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> DoubleEndedIterator f
                 Ok(Some(entry)) if entry.key.value_type.is_tombstone() => {}
                 Ok(Some(entry)) => return Some(Ok(entry)),
                 Ok(None) => return None,
-                Err(err) => {
-                    self.failed = true;
-                    return Some(Err(err));
-                }
+                Err(err) => return Some(Err(self.fail(err))),
             }
         }
     }

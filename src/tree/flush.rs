@@ -155,11 +155,14 @@ impl Tree {
             tombstone_floor: GcRules::NO_FLOOR,
             cancel_weak: false,
         };
+        // NB: with a merge operator a flush keeps every operand below the watermark down to
+        // its base: it names no source beneath, so it never collapses them.
         let stream = CompactionStream::new(
             MergingIter::new(sources, inner.cmp.clone()),
             inner.cmp.clone(),
             rules,
-        );
+        )
+        .with_merge(inner.config.merge_operator.clone());
         self.run_writer()
             .write(stream, 0, inner.config.table_target_size)
     }

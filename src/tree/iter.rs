@@ -87,6 +87,7 @@ impl Tree {
             MergingIter::new(sources, self.0.cmp.clone()),
             self.0.cmp.clone(),
         )
+        .with_merge(self.0.config.merge_operator.clone())
     }
 
     /// The visible entries whose keys start with `prefix`.

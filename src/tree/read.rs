@@ -7,27 +7,111 @@
 //! highest seqno cannot beat the version already found; in a run it looks only at the one table
 //! whose key range holds the key, and a table's filter is probed with one key hash computed once
 //! for the whole read.
+//!
+//! When the newest version is a merge operand and the tree has a merge operator, the read goes on
+//! in the same SuperVersion: it merges the key's versions from every source that may hold it
+//! (memtables, and each run's one table for the key whose filter admits it), newest first, and
+//! stops at the first version that is not an operand (`crate::merge`).
+
+use std::ops::Bound;
+use std::sync::Arc;
 
 use super::handle::Tree;
 use super::super_version::SuperVersion;
 use crate::error::Result;
+use crate::iter::merging::{BoxedSource, MergingIter};
 use crate::key::{InternalValue, ValueType};
-use crate::memtable::Memtable;
+use crate::memtable::{Memtable, MemtableIter};
+use crate::merge::MergeOperator;
 use crate::seqno::SeqNo;
-use crate::slice::UserValue;
+use crate::slice::{Slice, UserValue};
 use crate::table::filter::key_hash;
+use crate::version::RunIter;
 
 impl Tree {
     /// The newest version of `key` visible at `seqno`, tombstones included.
     pub(crate) fn get_internal(&self, key: &[u8], seqno: SeqNo) -> Result<Option<InternalValue>> {
+        self.with_super_version(seqno, |sv| self.get_in(sv, key, seqno))
+    }
+
+    /// Runs `read` on the SuperVersion a read at `seqno` sees.
+    fn with_super_version<R>(&self, seqno: SeqNo, read: impl FnOnce(&SuperVersion) -> R) -> R {
         // NB: load the current SuperVersion before looking at the history (see
-        // `super_version_for`); most reads are above every kept step and stop here.
+        // `Published::for_seqno`); most reads are above every kept step and stop here.
         let current = self.0.super_version.load();
         if !self.0.super_version.history_reaches(seqno) {
-            return self.get_in(&current, key, seqno);
+            return read(&current);
         }
         drop(current);
-        self.get_in(&self.0.super_version.for_seqno(seqno), key, seqno)
+        read(&self.0.super_version.for_seqno(seqno))
+    }
+
+    /// The value of `key` at `seqno`, merge operands resolved.
+    fn get_value(&self, key: &[u8], seqno: SeqNo) -> Result<Option<UserValue>> {
+        self.with_super_version(seqno, |sv| {
+            let newest = self.get_in(sv, key, seqno)?;
+            match (newest, &self.0.config.merge_operator) {
+                (Some(entry), Some(operator))
+                    if entry.key.value_type == ValueType::MergeOperand =>
+                {
+                    self.merge_in(sv, operator.as_ref(), key, seqno).map(Some)
+                }
+                (newest, _) => Ok(resolve(newest)),
+            }
+        })
+    }
+
+    /// `key`'s visible versions in `super_version`, merged (the newest is an operand).
+    fn merge_in(
+        &self,
+        super_version: &SuperVersion,
+        operator: &dyn MergeOperator,
+        key: &[u8],
+        seqno: SeqNo,
+    ) -> Result<UserValue> {
+        let bounds = (
+            Bound::Included(Slice::new(key)),
+            Bound::Included(Slice::new(key)),
+        );
+        let mut sources: Vec<BoxedSource> = Vec::new();
+        for memtable in super_version.memtables() {
+            sources.push(Box::new(
+                MemtableIter::new(Arc::clone(memtable), bounds.clone(), seqno).map(Ok),
+            ));
+        }
+        let hash = key_hash(key);
+        let hashable = self.0.cmp.equal_means_byte_equal();
+        for run in super_version.version.runs() {
+            let Some(table) = run.table_for_key(&self.0.cmp, key) else {
+                continue;
+            };
+            if hashable && !table.filter_may_contain(key, hash)? {
+                continue;
+            }
+            sources.push(Box::new(RunIter::new(
+                Arc::clone(run),
+                &self.0.cmp,
+                bounds.clone(),
+                seqno,
+            )));
+        }
+        let mut versions: Vec<InternalValue> = Vec::new();
+        for entry in MergingIter::new(sources, self.0.cmp.clone()) {
+            let entry = entry?;
+            // Identical versions from two sources (a table and its copy) count once.
+            if versions
+                .last()
+                .is_some_and(|v| v.key.seqno == entry.key.seqno)
+            {
+                continue;
+            }
+            let is_base = entry.key.value_type != ValueType::MergeOperand;
+            versions.push(entry);
+            if is_base {
+                break;
+            }
+        }
+        crate::merge::resolve(operator, key, &versions)
     }
 
     fn get_in(
@@ -77,7 +161,7 @@ impl Tree {
     /// # Ok::<(), strata::Error>(())
     /// ```
     pub fn get<K: AsRef<[u8]>>(&self, key: K, seqno: SeqNo) -> Result<Option<UserValue>> {
-        Ok(resolve(self.get_internal(key.as_ref(), seqno)?))
+        self.get_value(key.as_ref(), seqno)
     }
 
     /// Whether `key` has a value as of `seqno`.

@@ -90,4 +90,47 @@ impl Tree {
         let key = key.into();
         self.append(&key, &[], seqno, ValueType::WeakTombstone)
     }
+
+    /// Writes the merge operand `operand` for `key` at `seqno` (no read, no I/O): reads then see
+    /// the tree's [`MergeOperator`](crate::MergeOperator) applied to the key's operands and the
+    /// newest value beneath them. Without a merge operator the latest operand reads as a plain
+    /// value. Returns `(entry size, memtable size)`.
+    ///
+    /// # Panics
+    /// As [`Tree::insert`].
+    ///
+    /// ```
+    /// # use strata::{Config, MergeOperator, SequenceNumberCounter, Slice};
+    /// # use std::sync::Arc;
+    /// struct Append;
+    /// impl MergeOperator for Append {
+    ///     fn merge(&self, _: &[u8], base: Option<&[u8]>, ops: &[&[u8]]) -> strata::Result<Slice> {
+    ///         let mut list = base.unwrap_or_default().to_vec();
+    ///         for op in ops {
+    ///             list.extend_from_slice(op);
+    ///         }
+    ///         Ok(list.into())
+    ///     }
+    /// }
+    /// # let dir = tempfile::tempdir()?;
+    /// let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default())
+    ///     .with_merge_operator(Some(Arc::new(Append)))
+    ///     .open()?;
+    /// tree.merge("list", "a", 0);
+    /// tree.merge("list", "b", 1);
+    /// assert_eq!(tree.get("list", 2)?, Some("ab".into()));
+    /// tree.remove("list", 2);
+    /// tree.merge("list", "c", 3);
+    /// assert_eq!(tree.get("list", 4)?, Some("c".into()));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn merge<K: Into<UserKey>, V: Into<UserValue>>(
+        &self,
+        key: K,
+        operand: V,
+        seqno: SeqNo,
+    ) -> (u64, u64) {
+        let (key, operand) = (key.into(), operand.into());
+        self.append(&key, &operand, seqno, ValueType::MergeOperand)
+    }
 }

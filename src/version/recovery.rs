@@ -134,49 +134,27 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
         .chain(table_files.iter().map(|(id, _)| id))
         .map(|n| n.saturating_add(1))
         .fold(replayed.next_table_id, u64::max);
-    let reopened = if reusable {
-        ManifestWriter::reopen(Arc::clone(&config.fs), dir, current_number, manifest_size)?
+    let (manifest, kept) = if let Some(mut manifest) = reusable
+        .then(|| ManifestWriter::reopen(Arc::clone(&config.fs), dir, current_number, manifest_size))
+        .transpose()?
+        .flatten()
+    {
+        if next_table_id != replayed.next_table_id {
+            manifest.append(&VersionEdit {
+                next_table_id: Some(next_table_id),
+                ..VersionEdit::default()
+            })?;
+        }
+        (manifest, current_number)
     } else {
-        None
-    };
-    let (manifest, kept) = match reopened {
-        Some(mut manifest) => {
-            if next_table_id != replayed.next_table_id {
-                manifest.append(&VersionEdit {
-                    next_table_id: Some(next_table_id),
-                    ..VersionEdit::default()
-                })?;
-            }
-            (manifest, current_number)
-        }
-        None => {
-            // One above every manifest present: a stray one (a rewrite that crashed before
-            // `CURRENT` named it) is never overwritten.
-            let number = manifest_numbers(config)?
-                .into_iter()
-                .chain(std::iter::once(current_number))
-                .max()
-                .and_then(|n| n.checked_add(1))
-                .filter(|n| *n <= MAX_FILE_NUMBER)
-                .ok_or_else(|| Error::Corruption {
-                    file: dir.join(layout::CURRENT),
-                    offset: 0,
-                    what: CorruptionKind::InvalidField("manifest number"),
-                })?;
-            let manifest = ManifestWriter::create(
-                Arc::clone(&config.fs),
-                dir,
-                number,
-                &snapshot(
-                    ctx.cmp.name(),
-                    &version,
-                    next_table_id,
-                    highest_seqno,
-                    durable_through,
-                ),
-            )?;
-            (manifest, number)
-        }
+        let snapshot = snapshot(
+            ctx.cmp.name(),
+            &version,
+            next_table_id,
+            highest_seqno,
+            durable_through,
+        );
+        new_manifest(config, current_number, &snapshot)?
     };
     // The manifest is durable: what no version names can go.
     for (id, path) in &table_files {
@@ -192,6 +170,30 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
         durable_through,
         manifest,
     })
+}
+
+/// Writes a new manifest holding `snapshot`, numbered one above every manifest present (so a
+/// stray one, a rewrite that crashed before `CURRENT` named it, is never overwritten), and
+/// points `CURRENT` at it.
+fn new_manifest(
+    config: &Config,
+    current_number: u64,
+    snapshot: &VersionEdit,
+) -> Result<(ManifestWriter, u64)> {
+    let dir = config.path.as_path();
+    let number = manifest_numbers(config)?
+        .into_iter()
+        .chain(std::iter::once(current_number))
+        .max()
+        .and_then(|n| n.checked_add(1))
+        .filter(|n| *n <= MAX_FILE_NUMBER)
+        .ok_or_else(|| Error::Corruption {
+            file: dir.join(layout::CURRENT),
+            offset: 0,
+            what: CorruptionKind::InvalidField("manifest number"),
+        })?;
+    let manifest = ManifestWriter::create(Arc::clone(&config.fs), dir, number, snapshot)?;
+    Ok((manifest, number))
 }
 
 /// What replaying a manifest's edits yields.
