@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::error::Error;
 
-/// What [`verify_integrity`] found: how many files it checked and every damage.
+/// What [`verify_integrity`](super::verify_integrity) found: how many files it checked and every damage.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -52,7 +52,7 @@ impl IntegrityReport {
     }
 }
 
-/// One damage [`verify_integrity`] found: the file, and what was wrong as an [`Error`]
+/// One damage [`verify_integrity`](super::verify_integrity) found: the file, and what was wrong as an [`Error`]
 /// (`Corruption` with the offset, `UnsupportedFormat`, or `Io` if the file could not be read).
 ///
 /// Its `Display` is the error's, which names the file already; `source()` is the error.

@@ -34,7 +34,7 @@ pub fn verify_integrity(tree: &Tree) -> IntegrityReport {
     verify_tables(tree.0.config.fs.as_ref(), &tree.0.cmp, tables).report
 }
 
-/// What [`verify_tables`] read, for tools that report more than the [`IntegrityReport`].
+/// What `strata::internals::verify_tables` read, for tools that report more than the [`IntegrityReport`].
 ///
 /// Public only for `strata::internals` (feature `internals`): the module is private to the crate.
 #[derive(Debug, Default)]
