@@ -6,7 +6,7 @@
 //! never a panic.
 //!
 //! Reading a tree in place ([`read_manifest`], [`ReadOnlyTree`], [`table_files`],
-//! [`verify_table`], [`TableFile`]) changes no file: unlike [`Config::open`](crate::Config::open),
+//! [`verify_table`], [`verify_tables`], [`TableFile`]) changes no file: unlike [`Config::open`](crate::Config::open),
 //! which runs recovery (a fresh manifest, orphans deleted), these only read. They take no lock, so
 //! a tree open elsewhere may change the directory meanwhile: the reader then gets an error (a
 //! file not found), never wrong data. They read trees written with the default comparator.
@@ -41,6 +41,7 @@ pub use crate::table::meta::{BlockHandle, Footer, TableMeta, TableSettings};
 pub use crate::table::reader::Table;
 pub use crate::table::verify::TableCheck;
 pub use crate::table::writer::TableWriterOptions;
+pub use crate::verify::walk::TablesChecked;
 pub use crate::version::read_only::ManifestState;
 pub use crate::version::recovery::Replayed;
 
@@ -420,4 +421,29 @@ impl ReadOnlyTree {
 /// `Io` if the file cannot be opened or read; damage is reported in [`TableCheck::damages`].
 pub fn verify_table(path: &Path) -> Result<TableCheck> {
     crate::table::verify::verify_table(&StdFs, path, &Comparator::default())
+}
+
+/// Verifies the table files `(id, path)` of a tree read in place, as
+/// [`verify_integrity`](crate::verify::verify_integrity) verifies an open tree's (the same walk):
+/// each file block by block ([`verify_table`]), and the table id its meta block records against
+/// `id`. Reads only; every damage, and every file that cannot be read, is one error of the report.
+///
+/// ```
+/// use strata::{Config, SequenceNumberCounter};
+/// use strata::internals::{table_files, verify_tables};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let seqno = SequenceNumberCounter::default();
+/// let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default()).open()?;
+/// tree.insert("k", "v", seqno.next());
+/// tree.flush_active_memtable(0)?;
+/// drop(tree);
+/// let checked = verify_tables(table_files(dir.path())?);
+/// assert!(checked.report.is_ok());
+/// assert_eq!(checked.report.sst_files_checked, 1);
+/// assert_eq!(checked.bytes_checked, std::fs::metadata(dir.path().join("tables/0.sst"))?.len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn verify_tables(tables: impl IntoIterator<Item = (u64, PathBuf)>) -> TablesChecked {
+    crate::verify::walk::verify_tables(&StdFs, &Comparator::default(), tables)
 }

@@ -63,6 +63,7 @@ mod seqno;
 mod slice;
 mod table;
 mod tree;
+pub mod verify;
 mod version;
 
 pub use cache::{Cache, DescriptorTable};
@@ -77,7 +78,8 @@ pub use memtable::{Memtable, MemtableIter};
 pub use merge::MergeOperator;
 pub use seqno::{MAX_SEQNO, SeqNo, SequenceNumberCounter, SequenceNumberGenerator};
 pub use slice::{INLINE_CAPACITY, Slice, UserKey, UserValue};
-pub use tree::{AbstractTree, Tree};
+pub use tree::{AbstractTree, Tree, TreeId, TreeType};
+pub use version::view::{BlobFileView, Checksum, TableView, VersionView};
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]

@@ -7,7 +7,7 @@
 //! - [`writer`]: streams sorted entries into a table file;
 //! - [`reader`]: opens and validates a table, point reads through the block cache;
 //! - [`iter`]: double-ended bounded scans over one table;
-//! - [`verify`]: reads and checks every block of a table file, for tools.
+//! - [`verify`]: reads and checks every block of a table file, for `strata::verify` and tools.
 //!
 //! `table/` knows nothing of versions or trees: the CLI and the fuzz targets open a table file on
 //! their own. The byte layout of every part is in `docs/format.md`.
@@ -18,7 +18,6 @@ pub(crate) mod filter;
 pub(crate) mod iter;
 pub(crate) mod meta;
 pub(crate) mod reader;
-#[cfg(any(feature = "internals", test))]
 pub(crate) mod verify;
 pub(crate) mod writer;
 

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::block::{BlockType, decode_block};
+use super::block::{BlockHeader, BlockType, decode_block};
 use super::data_block::BlockCursor;
 use super::data_block::DataBlock;
 use super::filter::FilterReader;
@@ -111,6 +111,10 @@ pub struct Table {
     obsolete: std::sync::OnceLock<ObsoleteSink>,
     /// The newest memtable generation whose entries this table holds (0: read from disk).
     origin: std::sync::atomic::AtomicU64,
+    /// The checksums stored in the headers of the meta block and of the (top-level) index block,
+    /// read at open: what the file records that identifies its contents (it has no whole-file
+    /// checksum).
+    stored_checksums: (u64, u64),
 }
 
 impl std::fmt::Debug for Table {
@@ -177,7 +181,8 @@ impl Table {
             }
             None => FileSource::Owned(Arc::clone(&file)),
         };
-        let read_raw = |handle: BlockHandle, block_type| -> Result<Slice> {
+        // A block's raw contents and the checksum its header stores.
+        let read_raw = |handle: BlockHandle, block_type| -> Result<(Slice, u64)> {
             let len = usize::try_from(handle.len).map_err(|_| {
                 corruption(
                     path,
@@ -186,9 +191,14 @@ impl Table {
                 )
             })?;
             let bytes = read_exact(file.as_ref(), path, handle.offset, len)?;
-            decode_block(&bytes, block_type).map_err(|what| corruption(path, handle.offset, what))
+            let raw = decode_block(&bytes, block_type)
+                .map_err(|what| corruption(path, handle.offset, what))?;
+            // The header parsed for `decode_block` just now: it cannot fail here.
+            let checksum = BlockHeader::parse(&bytes).map_or(0, |header| header.checksum);
+            Ok((raw, checksum))
         };
-        let meta = TableMeta::decode(&read_raw(footer.meta, BlockType::Meta)?, file_size)
+        let (meta_raw, meta_checksum) = read_raw(footer.meta, BlockType::Meta)?;
+        let meta = TableMeta::decode(&meta_raw, file_size)
             .map_err(|what| corruption(path, footer.meta.offset, what))?;
         if !crate::key::comparator_names_match(&meta.comparator, ctx.cmp.name()) {
             return Err(Error::ComparatorMismatch {
@@ -196,7 +206,8 @@ impl Table {
                 supplied: ctx.cmp.name().to_string(),
             });
         }
-        let index = DataBlock::new(read_raw(footer.index, BlockType::Index)?)
+        let (index_raw, index_checksum) = read_raw(footer.index, BlockType::Index)?;
+        let index = DataBlock::new(index_raw)
             .map_err(|what| corruption(path, footer.index.offset, what))?;
         let pinned_filter = match footer.filter {
             Some(handle) if ctx.pin_filter || footer.filter_partitioned => {
@@ -205,7 +216,7 @@ impl Table {
                 } else {
                     BlockType::Filter
                 };
-                Some(read_raw(handle, block_type)?)
+                Some(read_raw(handle, block_type)?.0)
             }
             _ => None,
         };
@@ -223,7 +234,14 @@ impl Table {
             pinned_filter,
             obsolete: std::sync::OnceLock::new(),
             origin: std::sync::atomic::AtomicU64::new(0),
+            stored_checksums: (meta_checksum, index_checksum),
         })
+    }
+
+    /// The checksums stored in the headers of the meta block and of the (top-level) index block,
+    /// as read when the table was opened.
+    pub(crate) fn stored_checksums(&self) -> (u64, u64) {
+        self.stored_checksums
     }
 
     /// What the table's meta block records.

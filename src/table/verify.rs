@@ -1,4 +1,4 @@
-//! Verifying a table file block by block, for `strata verify`.
+//! Verifying a table file block by block, for `strata::verify` and `strata verify`.
 //!
 //! [`Table::open`](super::reader::Table::open) stops at the first bad byte, and a table reads a
 //! data block only when a read needs it. A verifier reads every block the file names instead:
@@ -38,6 +38,10 @@ use crate::slice::Slice;
 #[derive(Debug, Default)]
 pub struct TableCheck {
     /// The file's size in bytes.
+    #[cfg_attr(
+        not(feature = "internals"),
+        allow(dead_code, reason = "read by tools, through `strata::internals`")
+    )]
     pub file_size: u64,
     /// The meta block, if it decoded.
     pub meta: Option<TableMeta>,

@@ -18,6 +18,8 @@ use crate::version::recovery::recover;
 use crate::version::set::VersionSet;
 
 pub(crate) struct TreeInner {
+    /// Unique among the trees opened in this process (`Tree::id`).
+    pub(crate) id: super::introspection::TreeId,
     pub(crate) config: Config,
     pub(crate) cmp: Comparator,
     /// The SuperVersion readers load, and the history kept for reads at older seqnos.
@@ -172,6 +174,7 @@ impl Tree {
             version,
         };
         Ok(Self(Arc::new(TreeInner {
+            id: super::introspection::next_tree_id(),
             config,
             cmp,
             super_version: Published::new(super_version),

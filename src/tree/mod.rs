@@ -1,6 +1,8 @@
 //! [`Tree`]: the orchestration layer, the only place that wires the engine's layers together.
 //!
-//! - [`handle`]: the handle, opening (directory and lock), memtable rotation and introspection;
+//! - [`handle`]: the handle, opening (directory and lock), memtable rotation and the counts;
+//! - [`introspection`]: the tree's id and type, its current version as a read-only view, and a
+//!   key's newest raw entry (`get_internal_entry`);
 //! - [`super_version`]: the SuperVersion readers load, its publication, and the history kept for
 //!   reads at older seqnos;
 //! - [`flush`]: sealed memtables to a level-0 run; [`compact`]: compaction steps (planning in
@@ -19,6 +21,7 @@
 mod compact;
 mod flush;
 mod handle;
+mod introspection;
 mod iter;
 mod maintenance;
 mod read;
@@ -28,5 +31,6 @@ mod super_version;
 mod write;
 
 pub use handle::{AbstractTree, Tree};
+pub use introspection::{TreeId, TreeType};
 #[cfg(feature = "internals")]
 pub(crate) use iter::scan_version;

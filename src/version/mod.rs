@@ -7,7 +7,8 @@
 //!
 //! - [`edit`]: a version edit, the manifest's record; [`manifest`]: the append-only log of edits
 //!   and `CURRENT`; [`recovery`]: creating or recovering a tree's directory; [`read_only`]:
-//!   reading a directory's manifest and tables in place, for tools.
+//!   reading a directory's manifest and tables in place, for tools; [`view`]: the read-only
+//!   views of a version that `Tree::current_version` hands out.
 //!
 //! - [`set`]: the [`set::VersionSet`]: the current version, the manifest writer, file numbers
 //!   and the poison state behind the version lock, with one `log_and_apply`; [`obsolete`]:
@@ -25,6 +26,7 @@ pub(crate) mod read_only;
 pub(crate) mod recovery;
 mod run;
 pub(crate) mod set;
+pub(crate) mod view;
 
 pub(crate) use run::{Run, RunIter};
 

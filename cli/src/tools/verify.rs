@@ -5,7 +5,8 @@
 //!    recovery ignores, is a warning), the comparator and the format version.
 //! 3. Every table the manifest names: every block (data, index and partitions, filter and
 //!    partitions, meta) read, its checksum verified and its contents decoded, then the blocks
-//!    checked against each other ([`verify_table`]), and the table id against the file name.
+//!    checked against each other, and the table id against the file name: the walk of
+//!    `strata::verify::verify_integrity`, run on the files in place ([`verify_tables`]).
 //! 4. Once all of that is clean, the tables are opened as a tree opens them, which also checks
 //!    that each run's tables are sorted and disjoint.
 //!
@@ -13,7 +14,10 @@
 //! the next open deletes them. Without a readable manifest, every table file found is checked.
 //!
 //! Each damage is one line, `damage: ...`, naming the file and the byte offset of the damaged
-//! record, block or footer. Nothing is written: the tree is not opened.
+//! record, block or footer. Nothing is written: the tree is not opened, because an open takes the
+//! directory's lock, may append to the manifest or write a new one, and deletes orphans, and it
+//! stops at the first damaged table; so `verify_integrity`, which takes an open tree, is reached
+//! through the walk it shares with `strata::internals` instead.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -21,7 +25,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use strata::fs::{Fs, StdFs};
 use strata::internals::{
-    ManifestState, ReadOnlyTree, read_manifest, table_files, table_path, verify_table,
+    ManifestState, ReadOnlyTree, read_manifest, table_files, table_path, verify_tables,
 };
 
 use super::output::{ToolError, count, with_stdout};
@@ -63,33 +67,6 @@ fn stat(path: &Path) -> Result<Option<u64>, ToolError> {
         .and_then(|file| file.size_bytes())
         .map(Some)
         .map_err(cannot)
-}
-
-/// Verifies one table file and adds what it found.
-fn check_table(found: &mut Findings, id: u64, path: &Path) {
-    let report = match verify_table(path) {
-        Ok(report) => report,
-        Err(err) => {
-            found.damages.push(err.to_string());
-            return;
-        }
-    };
-    found.files += 1;
-    found.tables += 1;
-    found.blocks += report.blocks_checked;
-    found.bytes += report.bytes_checked;
-    found
-        .damages
-        .extend(report.damages.iter().map(ToString::to_string));
-    if let Some(recorded) = report.meta.as_ref().map(|meta| meta.table_id)
-        && recorded != id
-    {
-        found.damages.push(format!(
-            "corruption in {} at offset 0: the meta block records table id {recorded}, the file \
-             name says {id}",
-            path.display()
-        ));
-    }
 }
 
 /// Reads `CURRENT` and the manifest it names; `None` (with the damage recorded) if either is
@@ -217,16 +194,30 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), ToolError> {
         Some(manifest) => check_manifest(dir, manifest, &on_disk, &mut found),
         None => on_disk.clone(),
     };
-    for (id, path) in &to_check {
-        if stat(path)?.is_none() {
+    let mut present = Vec::with_capacity(to_check.len());
+    for (id, path) in to_check {
+        if stat(&path)?.is_none() {
             found.damages.push(format!(
                 "missing table file {}: named by the manifest",
                 path.display()
             ));
-            continue;
+        } else {
+            present.push((id, path));
         }
-        check_table(&mut found, *id, path);
     }
+    // The same walk as `strata::verify::verify_integrity`, over the files the manifest names.
+    let checked = verify_tables(present);
+    found.tables = checked.report.sst_files_checked as u64;
+    found.files += found.tables;
+    found.blocks += checked.blocks_checked;
+    found.bytes += checked.bytes_checked;
+    found.damages.extend(
+        checked
+            .report
+            .errors
+            .iter()
+            .map(|damage| damage.error.to_string()),
+    );
     if found.damages.is_empty()
         && manifest.is_some()
         && let Err(err) = ReadOnlyTree::open(dir)
@@ -234,15 +225,6 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), ToolError> {
         found.damages.push(err.to_string());
     }
 
-    let mut parts = Vec::new();
-    if found.files > found.tables + u64::from(manifest.is_some()) {
-        parts.push("CURRENT".to_string());
-    }
-    parts.push(match &manifest {
-        Some(m) => format!("{} with {}", m.name, count(found.records as u64, "record")),
-        None => "no readable manifest".to_string(),
-    });
-    parts.push(count(found.tables, "table"));
     let mut parts = Vec::new();
     if found.current {
         parts.push("CURRENT".to_string());
