@@ -126,8 +126,9 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
         let Some(newest) = self.pull_front()? else {
             return Ok(None);
         };
+        let resolve = self.collecting(&newest);
+        let mut collecting = resolve;
         let mut versions = Vec::new();
-        let mut collecting = self.collecting(&newest);
         while let Some(next) = self.pull_front()? {
             if !self.same_key(&next, &newest) {
                 self.front = Some(next);
@@ -146,7 +147,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
                 }
             }
         }
-        if versions.is_empty() {
+        if !resolve {
             return Ok(Some(newest));
         }
         versions.insert(0, newest);
