@@ -52,9 +52,9 @@ impl RunWriter<'_> {
         target_size: u64,
     ) -> Result<WrittenRun> {
         let mut builder = RunBuilder::new(level, target_size);
+        let mut stream = stream;
         let written = stream
-            .map(|entry| builder.add(self, &entry?))
-            .collect::<Result<()>>()
+            .try_for_each(|entry| builder.add(self, &entry?))
             .and_then(|()| builder.finish(self));
         let opened = written.and_then(|(paths, bytes)| {
             let ctx = self.table_ctx.at_level(level);
