@@ -78,7 +78,7 @@ pub use memtable::{Memtable, MemtableIter};
 pub use merge::MergeOperator;
 pub use seqno::{MAX_SEQNO, SeqNo, SequenceNumberCounter, SequenceNumberGenerator};
 pub use slice::{INLINE_CAPACITY, Slice, UserKey, UserValue};
-pub use tree::{AbstractTree, Tree, TreeId, TreeType};
+pub use tree::{AbstractTree, Ingestion, Tree, TreeId, TreeType};
 pub use version::view::{BlobFileView, Checksum, TableView, VersionView};
 
 /// The README's examples run as doctests.

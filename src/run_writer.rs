@@ -1,6 +1,7 @@
 //! The run writer: cuts a sorted stream of entries into table files of one level.
 //!
-//! Flush and compaction (and, later, ingestion) all write through it:
+//! Flush and compaction ([`RunWriter::write`]) and ingestion ([`RunBuilder`], one entry at a
+//! time) all write through it:
 //! - a new table starts once the current one reached the target size, always between two user
 //!   keys, so a key's versions never span two tables of a run;
 //! - every table file gets a fresh number from the version set's allocator and is created
@@ -50,9 +51,12 @@ impl RunWriter<'_> {
         level: usize,
         target_size: u64,
     ) -> Result<WrittenRun> {
-        let mut created = Vec::new();
-        let result = self.write_files(stream, level, target_size, &mut created);
-        let opened = result.and_then(|(paths, bytes)| {
+        let mut builder = RunBuilder::new(level, target_size);
+        let mut stream = stream;
+        let written = stream
+            .try_for_each(|entry| builder.add(self, &entry?))
+            .and_then(|()| builder.finish(self));
+        let opened = written.and_then(|(paths, bytes)| {
             let ctx = self.table_ctx.at_level(level);
             let tables = paths
                 .iter()
@@ -61,63 +65,139 @@ impl RunWriter<'_> {
             Ok(WrittenRun { tables, bytes })
         });
         if opened.is_err() {
-            for path in &created {
-                // NB: best effort; a leftover file is never named by a version.
-                let _ = self.config.fs.remove(path);
-            }
+            builder.remove_files(self);
         }
         opened
     }
+}
 
-    fn write_files(
-        &self,
-        stream: impl Iterator<Item = Result<InternalValue>>,
-        level: usize,
-        target_size: u64,
-        created: &mut Vec<PathBuf>,
-    ) -> Result<(Vec<PathBuf>, u64)> {
-        let mut stream = stream.peekable();
-        let mut tables = Vec::new();
-        let mut bytes = 0;
-        while stream.peek().is_some() {
-            let id = self.files.next()?;
-            let path = table_path(self.tables_dir, id);
-            let file = self
-                .config
-                .fs
-                .create_new(&path)
-                .map_err(|e| Error::io("create table", Some(path.clone()), e))?;
-            created.push(path.clone());
-            let mut writer = TableWriter::new(
-                file,
-                &path,
-                self.config.writer_options(level, id),
-                self.cmp.clone(),
-            );
-            let mut last_key: Option<Slice> = None;
-            while let Some(entry) = stream.next_if(|next| {
-                // Cut only between user keys, once the table reached its target size.
-                // A table always takes at least one entry, whatever the target size.
-                let full = writer.entry_count() > 0 && writer.size_bytes() >= target_size;
-                let same_key = match (next, &last_key) {
-                    (Ok(e), Some(k)) => self.cmp.user(&e.key.user_key, k).is_eq(),
-                    _ => false,
-                };
-                !full || same_key
-            }) {
-                let entry = entry?;
-                writer.add_entry(&entry)?;
-                last_key = Some(entry.key.user_key);
-            }
-            if let Some((_, size)) = writer.finish()? {
-                bytes += size;
-                tables.push(path);
-            }
+/// The table being written.
+struct OpenTable {
+    writer: TableWriter,
+    path: PathBuf,
+    last_key: Slice,
+}
+
+/// A run written one entry at a time (the push form of [`RunWriter::write`], for ingestion):
+/// the same cuts, exclusive creation and syncs. Each call takes the tree's [`RunWriter`].
+pub(crate) struct RunBuilder {
+    level: usize,
+    target_size: u64,
+    current: Option<OpenTable>,
+    /// Every file created, finished or not.
+    created: Vec<PathBuf>,
+    /// The finished tables, in key order.
+    finished: Vec<PathBuf>,
+    bytes: u64,
+}
+
+impl RunBuilder {
+    /// An empty run of `level`, cut at `target_size`.
+    pub(crate) fn new(level: usize, target_size: u64) -> Self {
+        Self {
+            level,
+            target_size,
+            current: None,
+            created: Vec::new(),
+            finished: Vec::new(),
+            bytes: 0,
         }
-        self.config
+    }
+
+    /// Appends `entry`, which must follow the previous one in internal-key order; starts a new
+    /// table first if the current one reached the target size and `entry` starts a new user key.
+    ///
+    /// # Errors
+    /// `Io` if a file cannot be created or written; `InvalidArgument` for an entry out of order.
+    pub(crate) fn add(&mut self, run: &RunWriter<'_>, entry: &InternalValue) -> Result<()> {
+        let cut = self.current.as_ref().is_some_and(|open| {
+            // A table always takes at least one entry, whatever the target size.
+            let full =
+                open.writer.entry_count() > 0 && open.writer.size_bytes() >= self.target_size;
+            full && !run.cmp.user(&entry.key.user_key, &open.last_key).is_eq()
+        });
+        if cut {
+            self.finish_table()?;
+        }
+        if self.current.is_none() {
+            let table = self.create(run)?;
+            self.current = Some(table);
+        }
+        if let Some(open) = &mut self.current {
+            open.writer.add_entry(entry)?;
+            open.last_key = entry.key.user_key.clone();
+        }
+        Ok(())
+    }
+
+    /// Creates the next table file.
+    fn create(&mut self, run: &RunWriter<'_>) -> Result<OpenTable> {
+        let id = run.files.next()?;
+        let path = table_path(run.tables_dir, id);
+        let file = run
+            .config
             .fs
-            .sync_dir(self.tables_dir)
-            .map_err(|e| Error::io("fsync directory", Some(self.tables_dir.to_path_buf()), e))?;
-        Ok((tables, bytes))
+            .create_new(&path)
+            .map_err(|e| Error::io("create table", Some(path.clone()), e))?;
+        self.created.push(path.clone());
+        let writer = TableWriter::new(
+            file,
+            &path,
+            run.config.writer_options(self.level, id),
+            run.cmp.clone(),
+        );
+        Ok(OpenTable {
+            writer,
+            path,
+            last_key: Slice::default(),
+        })
+    }
+
+    /// Finishes (and syncs) the current table.
+    fn finish_table(&mut self) -> Result<()> {
+        if let Some(open) = self.current.take()
+            && let Some((_, size)) = open.writer.finish()?
+        {
+            self.bytes += size;
+            self.finished.push(open.path);
+        }
+        Ok(())
+    }
+
+    /// Finishes the last table and syncs the tables directory; returns the tables' paths in key
+    /// order and their bytes. The files stay until [`RunBuilder::remove_files`].
+    ///
+    /// # Errors
+    /// `Io` if a write or sync fails.
+    pub(crate) fn finish(&mut self, run: &RunWriter<'_>) -> Result<(Vec<PathBuf>, u64)> {
+        self.finish_table()?;
+        run.config
+            .fs
+            .sync_dir(run.tables_dir)
+            .map_err(|e| Error::io("fsync directory", Some(run.tables_dir.to_path_buf()), e))?;
+        Ok((self.finished.clone(), self.bytes))
+    }
+
+    /// Forgets the files (a version names them now, or may): nothing is removed later.
+    pub(crate) fn keep(&mut self) {
+        self.current = None;
+        self.created.clear();
+        self.finished.clear();
+    }
+
+    /// Removes every file created (best effort: a leftover is an orphan no version names, which
+    /// the next open removes).
+    pub(crate) fn remove_files(&mut self, run: &RunWriter<'_>) {
+        self.remove_with(run.config.fs.as_ref());
+    }
+
+    /// [`RunBuilder::remove_files`] through `fs`.
+    pub(crate) fn remove_with(&mut self, fs: &dyn crate::fs::Fs) {
+        // NB: the open file is closed first.
+        self.current = None;
+        for path in self.created.drain(..) {
+            let _ = fs.remove(&path);
+        }
+        self.finished.clear();
     }
 }

@@ -63,6 +63,8 @@ pub(crate) struct TableIter {
     /// The first internal key of the last block the back end loaded.
     first_back: Option<(Slice, SeqNo)>,
     failed: bool,
+    /// The seqno every entry carries out (an ingested table, read above it).
+    global_seqno: Option<SeqNo>,
 }
 
 /// The error for entries out of order (or outside the table's key range) at `offset`.
@@ -74,6 +76,15 @@ impl TableIter {
         bounds: (Bound<Slice>, Bound<Slice>),
         read_seqno: SeqNo,
     ) -> Self {
+        // An ingested table's entries all read at its global seqno: a read at or below it sees
+        // none of them, a read above it sees every one (`reader` module documentation).
+        let global_seqno = table.global_seqno();
+        let hidden = global_seqno.is_some_and(|global| read_seqno <= global);
+        let read_seqno = if global_seqno.is_some() {
+            SeqNo::MAX
+        } else {
+            read_seqno
+        };
         Self {
             table,
             lower: bounds.0,
@@ -85,7 +96,20 @@ impl TableIter {
             back: VecDeque::new(),
             last_front: None,
             first_back: None,
-            failed: false,
+            // NB: a hidden table is a scan that has ended.
+            failed: hidden,
+            global_seqno,
+        }
+    }
+
+    /// Gives an ingested table's entry its global seqno.
+    fn stamp(&self, item: Option<Result<InternalValue>>) -> Option<Result<InternalValue>> {
+        match (item, self.global_seqno) {
+            (Some(Ok(mut entry)), Some(global)) => {
+                entry.key.seqno = global;
+                Some(Ok(entry))
+            }
+            (item, _) => item,
         }
     }
 
@@ -387,7 +411,7 @@ impl Iterator for TableIter {
         }
         let item = self.step(true).transpose();
         self.failed = matches!(item, Some(Err(_)));
-        item
+        self.stamp(item)
     }
 }
 
@@ -398,6 +422,6 @@ impl DoubleEndedIterator for TableIter {
         }
         let item = self.step(false).transpose();
         self.failed = matches!(item, Some(Err(_)));
-        item
+        self.stamp(item)
     }
 }

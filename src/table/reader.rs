@@ -9,6 +9,13 @@
 //! A point read checks, in order: the key range from the meta block, the bloom filter (with the key
 //! hash the caller computed once for all tables), the index, and finally one data block.
 //!
+//! An ingested table is opened with its global seqno ([`Table::open_ingested`], recorded in the
+//! manifest, `docs/format.md` 10.3 tag 9): its entries were written with seqno 0 before the
+//! ingestion took its seqno, and every entry reads as if written at the global seqno. Its meta's
+//! seqno range is set to it in memory, point reads and scans at or below it see nothing, and
+//! above it every entry comes out carrying it (`TableIter` does the same for scans). The file on
+//! its own (the CLI, the verifier) still reads as written, at seqno 0.
+//!
 //! Thread safety: a [`Table`] is immutable and `Send + Sync`; any number of reads and scans may
 //! run on it at once.
 
@@ -115,6 +122,8 @@ pub struct Table {
     /// read at open: what the file records that identifies its contents (it has no whole-file
     /// checksum).
     stored_checksums: (u64, u64),
+    /// The seqno every entry reads at (an ingested table); see the module documentation.
+    global_seqno: Option<SeqNo>,
 }
 
 impl std::fmt::Debug for Table {
@@ -235,6 +244,7 @@ impl Table {
             obsolete: std::sync::OnceLock::new(),
             origin: std::sync::atomic::AtomicU64::new(0),
             stored_checksums: (meta_checksum, index_checksum),
+            global_seqno: None,
         })
     }
 
@@ -242,6 +252,24 @@ impl Table {
     /// as read when the table was opened.
     pub(crate) fn stored_checksums(&self) -> (u64, u64) {
         self.stored_checksums
+    }
+
+    /// Opens the table at `path` as an ingested table whose entries all read at `seqno` (see the
+    /// module documentation).
+    ///
+    /// # Errors
+    /// As [`Table::open`].
+    pub(crate) fn open_ingested(path: &Path, ctx: &TableContext, seqno: SeqNo) -> Result<Self> {
+        let mut table = Self::open(path, ctx)?;
+        table.meta.seqno_min = seqno;
+        table.meta.seqno_max = seqno;
+        table.global_seqno = Some(seqno);
+        Ok(table)
+    }
+
+    /// The seqno every entry reads at, for an ingested table.
+    pub(crate) fn global_seqno(&self) -> Option<SeqNo> {
+        self.global_seqno
     }
 
     /// What the table's meta block records.
@@ -405,6 +433,21 @@ impl Table {
     ///
     /// `hash` is [`key_hash`](super::filter::key_hash) of `key`, computed once per lookup.
     pub(crate) fn get(&self, key: &[u8], seqno: SeqNo, hash: u64) -> Result<Option<InternalValue>> {
+        if let Some(global) = self.global_seqno {
+            if seqno <= global {
+                return Ok(None);
+            }
+            // NB: an ingested table holds one version per key, so the newest one is the one.
+            return Ok(self.get_stored(key, SeqNo::MAX, hash)?.map(|mut found| {
+                found.key.seqno = global;
+                found
+            }));
+        }
+        self.get_stored(key, seqno, hash)
+    }
+
+    /// [`Table::get`] by the seqnos stored in the file.
+    fn get_stored(&self, key: &[u8], seqno: SeqNo, hash: u64) -> Result<Option<InternalValue>> {
         let Some(target) = seqno.checked_sub(1) else {
             return Ok(None);
         };

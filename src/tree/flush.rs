@@ -167,17 +167,24 @@ impl Tree {
             .write(stream, 0, inner.config.table_target_size)
     }
 
-    /// The edit that adds a flush's `tables` to level 0: as the newest run, or, when they are
-    /// disjoint from every table of the newest run, joined with it (disjoint level-0 tables form
-    /// one run, as in the seed: a point read then looks at one table for them). Joining keeps the
-    /// order reads rely on, since the joined run stays the newest.
-    fn level0_edit(&self, version: &Version, tables: &[Arc<Table>]) -> VersionEdit {
+    /// The edit that adds `tables` to `level` (a flush's to level 0, an ingestion's to where it
+    /// fits): as the newest run, or, when they are disjoint from every table of the newest run,
+    /// joined with it (disjoint level-0 tables form one run, as in the seed: a point read then
+    /// looks at one table for them). Joining keeps the order reads rely on, since the joined run
+    /// stays the newest.
+    pub(crate) fn run_edit(
+        &self,
+        version: &Version,
+        level: usize,
+        tables: &[Arc<Table>],
+    ) -> VersionEdit {
         let ids: Vec<u64> = tables.iter().map(|t| t.meta().table_id).collect();
         if tables.is_empty() {
             return VersionEdit::default();
         }
         let cmp = &self.0.cmp;
-        let newest = version.levels.first().and_then(|l0| l0.runs.first());
+        let level_u8 = u8::try_from(level).unwrap_or(u8::MAX);
+        let newest = version.levels.get(level).and_then(|l| l.runs.first());
         let joinable = newest.filter(|run| {
             run.tables().iter().all(|old| {
                 tables
@@ -191,12 +198,12 @@ impl Tree {
                 joined.sort_by(|a, b| cmp.user(&a.meta().min_key, &b.meta().min_key));
                 VersionEdit {
                     remove_tables: run.tables().iter().map(|t| t.meta().table_id).collect(),
-                    add_runs: vec![(0, joined.iter().map(|t| t.meta().table_id).collect())],
+                    add_runs: vec![(level_u8, joined.iter().map(|t| t.meta().table_id).collect())],
                     ..VersionEdit::default()
                 }
             }
             None => VersionEdit {
-                add_runs: vec![(0, ids)],
+                add_runs: vec![(level_u8, ids)],
                 ..VersionEdit::default()
             },
         }
@@ -244,7 +251,7 @@ impl Tree {
         };
         // NB: an empty flush is recorded too: it advances the durable-through seqno, so that a
         // write-ahead log above the tree is never pinned by an idle or emptied memtable.
-        let mut edit = self.level0_edit(lock.current(), tables);
+        let mut edit = self.run_edit(lock.current(), 0, tables);
         edit.durable_through = Some(self.durable_through(&next));
         next.version = lock.log_and_apply(edit, tables)?;
         inner.super_version.publish(&lock, next);

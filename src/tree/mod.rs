@@ -7,7 +7,7 @@
 //!   reads at older seqnos;
 //! - [`flush`]: sealed memtables to a level-0 run; [`compact`]: compaction steps (planning in
 //!   [`crate::compaction::plan`], the merge in [`crate::compaction::job`]);
-//! - [`maintenance`]: `drop_range` and `clear`;
+//! - [`maintenance`]: `drop_range` and `clear`; [`ingest`]: bulk ingestion ([`Ingestion`]);
 //! - [`write`]: insert, remove, remove_weak;
 //! - [`read`]: point reads (get, multi_get, contains_key, size_of);
 //! - [`iter`]: scans (iter, range, prefix) and what is built on them; also a scan of a version's
@@ -21,6 +21,7 @@
 mod compact;
 mod flush;
 mod handle;
+mod ingest;
 mod introspection;
 mod iter;
 mod maintenance;
@@ -31,6 +32,7 @@ mod super_version;
 mod write;
 
 pub use handle::{AbstractTree, Tree};
+pub use ingest::Ingestion;
 pub use introspection::{TreeId, TreeType};
 #[cfg(feature = "internals")]
 pub(crate) use iter::scan_version;

@@ -15,12 +15,17 @@
 //! tag 8  insert run           level: u8, position: varint (0: as the oldest run of the level;
 //!                             n > 0: just before the run holding table n - 1), table count:
 //!                             varint, table ids: varint u64 each, in key order
+//! tag 9  table seqno          table id: varint u64, seqno: varint u64; the table (added by this
+//!                             or an earlier edit, and in the version after this one) is an
+//!                             ingested table whose entries all read at that seqno
 //! ```
 //!
 //! [`VersionEdit::apply`] is the only code that interprets an edit: live commits and recovery
 //! both call it, on a [`Shape`] (levels of runs of table ids). It refuses an edit that names a
-//! table twice, removes a table that is not there, names a level past the last, or anchors a run
-//! at a table that is not in that level: a manifest that says so is corrupt.
+//! table twice, removes a table that is not there, names a level past the last, anchors a run
+//! at a table that is not in that level, or gives a seqno to a table that is not in the version:
+//! a manifest that says so is corrupt. A table's seqno stays with it while it is in the version
+//! (a move removes and adds it in one edit), and goes with it.
 //!
 //! Tags are persisted values: never renumber. A decoder refuses unknown tags.
 
@@ -55,6 +60,8 @@ pub(crate) struct VersionEdit {
     /// Runs inserted at a position: (level, position, table ids in key order), applied after
     /// `add_runs`, in order.
     pub(crate) insert_runs: Vec<(u8, RunPosition, Vec<u64>)>,
+    /// Ingested tables and their global seqnos: (table id, seqno), applied last.
+    pub(crate) table_seqnos: Vec<(u64, u64)>,
 }
 
 const TAG_COMPARATOR: u8 = 1;
@@ -65,6 +72,7 @@ const TAG_ADD_RUN: u8 = 5;
 const TAG_REMOVE_TABLE: u8 = 6;
 const TAG_DURABLE_THROUGH: u8 = 7;
 const TAG_INSERT_RUN: u8 = 8;
+const TAG_TABLE_SEQNO: u8 = 9;
 
 impl VersionEdit {
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -117,6 +125,11 @@ impl VersionEdit {
             for id in ids {
                 put_varint_u64(&mut out, *id);
             }
+        }
+        for (id, seqno) in &self.table_seqnos {
+            out.push(TAG_TABLE_SEQNO);
+            put_varint_u64(&mut out, *id);
+            put_varint_u64(&mut out, *seqno);
         }
         out
     }
@@ -174,6 +187,15 @@ impl VersionEdit {
                 slot.insert(at, ids.clone());
             }
         }
+        for (id, seqno) in &self.table_seqnos {
+            if !present.contains(id) {
+                return Err(CorruptionKind::InvalidField(
+                    "table seqno for a table not in the version",
+                ));
+            }
+            shape.table_seqnos.insert(*id, *seqno);
+        }
+        shape.table_seqnos.retain(|id, _| present.contains(id));
         debug_assert_eq!(shape.levels.len(), LEVEL_COUNT);
         Ok(())
     }
@@ -238,6 +260,11 @@ impl VersionEdit {
                     let ids = table_ids(&mut pos)?;
                     edit.insert_runs.push((level, position, ids));
                 }
+                TAG_TABLE_SEQNO => {
+                    let id = varint(&mut pos)?;
+                    let seqno = varint(&mut pos)?;
+                    edit.table_seqnos.push((id, seqno));
+                }
                 _ => return Err(CorruptionKind::InvalidField("manifest tag")),
             }
         }
@@ -264,6 +291,7 @@ mod tests {
                 (0, RunPosition::Before(3), vec![6]),
                 (1, RunPosition::Oldest, vec![]),
             ],
+            table_seqnos: Vec::new(),
         };
         let bytes = edit.encode();
         assert_eq!(
@@ -280,6 +308,49 @@ mod tests {
             // A cut inside a field is an error; a cut between fields decodes a shorter edit.
             let _ = VersionEdit::decode(&bytes[..len]);
         }
+    }
+
+    /// Tag 9 (an ingested table's seqno): its bytes are pinned, and manifests without it (every
+    /// manifest written before ingestion existed) decode as before.
+    #[test]
+    fn table_seqno_golden_bytes_and_apply() {
+        let edit = VersionEdit {
+            add_runs: vec![(6, vec![7])],
+            table_seqnos: vec![(7, 300)],
+            ..VersionEdit::default()
+        };
+        let bytes = edit.encode();
+        assert_eq!(bytes, [5, 6, 1, 7, 9, 7, 0xac, 0x02]);
+        assert_eq!(VersionEdit::decode(&bytes), Ok(edit.clone()));
+        assert!(
+            VersionEdit::decode(&[9, 7]).is_err(),
+            "a cut tag 9 is an error"
+        );
+        let mut s = Shape::default();
+        edit.apply(&mut s).unwrap();
+        assert_eq!(s.table_seqnos.get(&7), Some(&300));
+        // A move (removed and added in one edit) keeps the seqno; a removal drops it.
+        let moved = VersionEdit {
+            remove_tables: vec![7],
+            add_runs: vec![(5, vec![7])],
+            ..VersionEdit::default()
+        };
+        moved.apply(&mut s).unwrap();
+        assert_eq!(s.table_seqnos.get(&7), Some(&300));
+        let removed = VersionEdit {
+            remove_tables: vec![7],
+            ..VersionEdit::default()
+        };
+        removed.apply(&mut s).unwrap();
+        assert!(s.table_seqnos.is_empty());
+        let stray = VersionEdit {
+            table_seqnos: vec![(8, 1)],
+            ..VersionEdit::default()
+        };
+        assert!(
+            stray.apply(&mut s).is_err(),
+            "a seqno for a table not there"
+        );
     }
 
     fn shape(levels: &[&[&[u64]]]) -> Shape {

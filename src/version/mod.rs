@@ -30,8 +30,10 @@ pub(crate) mod view;
 
 pub(crate) use run::{Run, RunIter};
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::seqno::SeqNo;
 use crate::table::reader::Table;
 
 pub(crate) use crate::config::LEVEL_COUNT;
@@ -57,16 +59,20 @@ impl Default for Version {
 }
 
 /// The ids of a version's tables: per level, its runs in read order (level 0: newest first),
-/// each run's table ids in key order. Version edits apply to a shape ([`edit::VersionEdit::apply`]).
+/// each run's table ids in key order; and the global seqno of each ingested table. Version edits
+/// apply to a shape ([`edit::VersionEdit::apply`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Shape {
     pub(crate) levels: Vec<Vec<Vec<u64>>>,
+    /// Ingested tables (by id) and the seqno all their entries read at.
+    pub(crate) table_seqnos: BTreeMap<u64, SeqNo>,
 }
 
 impl Default for Shape {
     fn default() -> Self {
         Self {
             levels: vec![Vec::new(); LEVEL_COUNT],
+            table_seqnos: BTreeMap::new(),
         }
     }
 }
@@ -82,6 +88,10 @@ impl Version {
     /// The ids of this version's tables.
     pub(crate) fn shape(&self) -> Shape {
         Shape {
+            table_seqnos: self
+                .tables()
+                .filter_map(|t| Some((t.meta().table_id, t.global_seqno()?)))
+                .collect(),
             levels: self
                 .levels
                 .iter()

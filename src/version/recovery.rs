@@ -62,6 +62,7 @@ pub(crate) fn snapshot(
         highest_seqno,
         add_runs,
         durable_through,
+        table_seqnos: version.shape().table_seqnos.into_iter().collect(),
         ..VersionEdit::default()
     }
 }
@@ -213,6 +214,9 @@ pub struct Replayed {
     /// Per level (7 of them), its runs in read order (level 0: newest first), each the ids of its
     /// tables in key order.
     pub levels: Vec<Vec<Vec<u64>>>,
+    /// The ingested tables (by id) and the seqno all their entries read at (`docs/format.md`,
+    /// tag 9).
+    pub table_seqnos: std::collections::BTreeMap<u64, SeqNo>,
 }
 
 impl Replayed {
@@ -226,6 +230,7 @@ impl Replayed {
     pub(crate) fn shape(&self) -> Shape {
         Shape {
             levels: self.levels.clone(),
+            table_seqnos: self.table_seqnos.clone(),
         }
     }
 }
@@ -248,6 +253,7 @@ pub(crate) fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Re
         highest_seqno: None,
         durable_through: None,
         levels: Vec::new(),
+        table_seqnos: std::collections::BTreeMap::new(),
     };
     for edit in edits {
         edit.apply(&mut shape).map_err(corrupt)?;
@@ -259,6 +265,7 @@ pub(crate) fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Re
         }
         if edit.highest_seqno.is_some_and(|s| s >= MAX_SEQNO)
             || edit.durable_through.is_some_and(|s| s > MAX_SEQNO)
+            || edit.table_seqnos.iter().any(|(_, s)| *s >= MAX_SEQNO)
         {
             return Err(corrupt(CorruptionKind::InvalidField("highest seqno")));
         }
@@ -272,6 +279,7 @@ pub(crate) fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Re
         return Err(corrupt(CorruptionKind::InvalidField("table id")));
     }
     state.levels = shape.levels;
+    state.table_seqnos = shape.table_seqnos;
     Ok(state)
 }
 
@@ -319,7 +327,10 @@ pub(crate) fn open_tables(
             let mut tables = Vec::with_capacity(ids.len());
             for &id in ids {
                 let path = table_path(tables_dir, id);
-                let table = Table::open(&path, &level_ctx)?;
+                let table = match shape.table_seqnos.get(&id) {
+                    Some(&seqno) => Table::open_ingested(&path, &level_ctx, seqno)?,
+                    None => Table::open(&path, &level_ctx)?,
+                };
                 if table.meta().table_id != id {
                     return Err(Error::Corruption {
                         file: path,
