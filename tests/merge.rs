@@ -6,7 +6,8 @@
 #![allow(
     clippy::unwrap_used,
     clippy::indexing_slicing,
-    reason = "test code: a failed unwrap is a failed test"
+    clippy::cast_possible_truncation,
+    reason = "test code: a failed unwrap is a failed test; small test sizes"
 )]
 
 mod common;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use strata::compaction::{CompactionAction, CompactionStrategy, Leveled, SizeTiered};
 use strata::{
-    Config, Error, Guard, MergeOperator, SeqNo, SequenceNumberCounter, Slice, Tree, UserComparator,
+    Error, Guard, MergeOperator, SeqNo, SequenceNumberCounter, Slice, Tree, UserComparator,
     ValueType,
 };
 
@@ -88,6 +89,9 @@ fn counter(tree: &Tree, key: &str, seqno: SeqNo) -> Option<u64> {
         .map(|v| u64::from_le_bytes(v.as_ref().try_into().unwrap()))
 }
 
+/// What every read at one seqno sees: key -> value.
+type Contents = BTreeMap<Vec<u8>, Vec<u8>>;
+
 /// Every read API at `read` against `expected` (key -> value).
 fn check_reads(tree: &Tree, expected: &BTreeMap<Vec<u8>, Vec<u8>>, read: SeqNo, reverse: bool) {
     let order = |mut pairs: Vec<(Vec<u8>, Vec<u8>)>| {
@@ -157,7 +161,7 @@ fn merges_survive_everything(reverse: bool) {
     let mut tree = open(dir.path(), &seqno, Arc::new(Append), reverse);
     // The model: per snapshot seqno, what every read sees.
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    let mut snapshots: Vec<(SeqNo, BTreeMap<Vec<u8>, Vec<u8>>)> = Vec::new();
+    let mut snapshots: Vec<(SeqNo, Contents)> = Vec::new();
     let strategies: Vec<Arc<dyn CompactionStrategy>> = vec![
         Arc::new(
             Leveled::default()
