@@ -9,9 +9,12 @@
 //! for the whole read.
 //!
 //! When the newest version is a merge operand and the tree has a merge operator, the read goes on
-//! in the same SuperVersion: it merges the key's versions from every source that may hold it
-//! (memtables, and each run's one table for the key whose filter admits it), newest first, and
-//! stops at the first version that is not an operand (`crate::merge`).
+//! in the same SuperVersion, down to the first version that is not an operand (`crate::merge`):
+//! for the first [`POINT_STEPS`] operands by point reads just below the last version found (each
+//! one keeps every skip of a point read: filters, seqno ranges, the hash index); past them by
+//! one merge of the key's versions from every source that may hold it (memtables, and each run's
+//! one table for the key whose filter admits it), which reads each source once however many
+//! operands it holds.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -27,6 +30,10 @@ use crate::seqno::SeqNo;
 use crate::slice::{Slice, UserValue};
 use crate::table::filter::key_hash;
 use crate::version::RunIter;
+
+/// How many operands a point read resolves by point reads before it merges the key's versions
+/// from every source instead.
+const POINT_STEPS: usize = 8;
 
 impl Tree {
     /// The newest version of `key` visible at `seqno`, tombstones included.
@@ -54,11 +61,39 @@ impl Tree {
                 (Some(entry), Some(operator))
                     if entry.key.value_type == ValueType::MergeOperand =>
                 {
-                    self.merge_in(sv, operator.as_ref(), key, seqno).map(Some)
+                    self.resolve_in(sv, operator.as_ref(), key, seqno, entry)
+                        .map(Some)
                 }
                 (newest, _) => Ok(resolve(newest)),
             }
         })
+    }
+
+    /// `key`'s versions in `super_version` from `newest` (an operand, the newest visible at
+    /// `seqno`) down, merged; see the module documentation.
+    fn resolve_in(
+        &self,
+        super_version: &SuperVersion,
+        operator: &dyn MergeOperator,
+        key: &[u8],
+        seqno: SeqNo,
+        newest: InternalValue,
+    ) -> Result<UserValue> {
+        let mut versions = vec![newest];
+        while let Some(last) = versions.last() {
+            if last.key.value_type != ValueType::MergeOperand {
+                break;
+            }
+            if versions.len() > POINT_STEPS {
+                return self.merge_in(super_version, operator, key, seqno);
+            }
+            // A read at the last version's seqno sees exactly the versions below it.
+            match self.get_in(super_version, key, last.key.seqno)? {
+                Some(older) => versions.push(older),
+                None => break,
+            }
+        }
+        crate::merge::resolve(operator, key, &versions)
     }
 
     /// `key`'s visible versions in `super_version`, merged (the newest is an operand).

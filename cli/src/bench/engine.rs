@@ -54,6 +54,9 @@ pub(crate) trait Lsm: Send + Sync + 'static {
     fn insert(&self, key: &[u8], value: &[u8]) -> u64;
     /// Deletes `key` with the next seqno; returns the active memtable's size.
     fn remove(&self, key: &[u8]) -> u64;
+    /// Writes the merge operand `operand` for `key` with the next seqno; returns the active
+    /// memtable's size, or `None` if the engine has no merge operators.
+    fn merge(&self, key: &[u8], operand: &[u8]) -> Option<u64>;
     /// Seals the active memtable; `false` if it was empty.
     fn rotate(&self) -> bool;
     fn sealed_count(&self) -> usize;
@@ -189,6 +192,10 @@ pub(crate) trait Engine: Send + Sync {
     fn name(&self) -> &'static str;
     fn put(&self, key: &[u8], value: &[u8]);
     fn delete(&self, key: &[u8]);
+    /// Writes a u64-add merge operand; `false` if the engine has no merge operators.
+    fn merge(&self, _key: &[u8], _operand: &[u8]) -> bool {
+        false
+    }
     fn get(&self, key: &[u8]) -> Result<Option<usize>, BoxError>;
     fn scan(&self, reverse: bool) -> Result<(u64, u64), BoxError>;
     fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError>;
@@ -212,6 +219,16 @@ impl<T: Lsm> Engine for Driven<T> {
     fn delete(&self, key: &[u8]) {
         let size = self.lsm.remove(key);
         self.after_write(size);
+    }
+
+    fn merge(&self, key: &[u8], operand: &[u8]) -> bool {
+        match self.lsm.merge(key, operand) {
+            Some(size) => {
+                self.after_write(size);
+                true
+            }
+            None => false,
+        }
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<usize>, BoxError> {
@@ -270,9 +287,9 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
 /// Implements [`Lsm`] for a tree type whose API follows lsm-tree's (Strata and its peers share
 /// method names). `$engine` is the struct to define, `$tree` the tree type, `$krate` the crate,
 /// `$guard` its iterator item trait, `$step` one compaction step, returning whether it did
-/// something.
+/// something, `$merge` one merge write (`None` without merge operators).
 macro_rules! impl_lsm {
-    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr) => {
+    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr, $merge:expr) => {
         pub(crate) struct $engine {
             pub(crate) tree: $tree,
             pub(crate) seqno: $krate::SequenceNumberCounter,
@@ -294,6 +311,11 @@ macro_rules! impl_lsm {
                 let (_, size) = self.tree.remove(key, seqno);
                 self.visible.fetch_max(seqno + 1);
                 size
+            }
+
+            fn merge(&self, key: &[u8], operand: &[u8]) -> Option<u64> {
+                let merge: fn(&Self, &[u8], &[u8]) -> Option<u64> = $merge;
+                merge(self, key, operand)
             }
 
             fn rotate(&self) -> bool {
@@ -379,8 +401,41 @@ impl_lsm!(
     |lsm: &StrataLsm| {
         let result = lsm.tree.compact(lsm.strategy.clone(), lsm.visible.get())?;
         Ok(result.action != strata::compaction::CompactionAction::Nothing)
+    },
+    |lsm: &StrataLsm, key: &[u8], operand: &[u8]| {
+        let seqno = lsm.seqno.next();
+        let (_, size) = lsm.tree.merge(key, operand, seqno);
+        lsm.visible.fetch_max(seqno + 1);
+        Some(size)
     }
 );
+
+/// The little-endian u64 of the first 8 bytes of `bytes` (zero-padded): db_bench's `uint64add`
+/// reads its base and operands as u64s; bases the fill workloads wrote are longer.
+pub(crate) fn u64_prefix(bytes: &[u8]) -> u64 {
+    let mut array = [0u8; 8];
+    for (slot, byte) in array.iter_mut().zip(bytes) {
+        *slot = *byte;
+    }
+    u64::from_le_bytes(array)
+}
+
+/// db_bench's `uint64add` merge operator for Strata.
+struct U64Add;
+
+impl strata::MergeOperator for U64Add {
+    fn merge(
+        &self,
+        _key: &[u8],
+        base: Option<&[u8]>,
+        operands: &[&[u8]],
+    ) -> strata::Result<strata::Slice> {
+        let sum = operands.iter().fold(base.map_or(0, u64_prefix), |sum, op| {
+            sum.wrapping_add(u64_prefix(op))
+        });
+        Ok(strata::Slice::from(sum.to_le_bytes()))
+    }
+}
 
 /// Opens Strata's tree at `dir` with `settings`.
 pub(crate) fn open_strata(dir: &Path, settings: &Settings) -> Result<Box<dyn Engine>, BoxError> {
@@ -398,6 +453,7 @@ pub(crate) fn open_strata(dir: &Path, settings: &Settings) -> Result<Box<dyn Eng
             strata::config::BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
         )))
         .table_target_size(settings.table_bytes)
+        .with_merge_operator(Some(Arc::new(U64Add)))
         .open()?;
     let strategy = Arc::new(
         strata::compaction::Leveled::default()

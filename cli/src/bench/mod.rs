@@ -134,7 +134,6 @@ fn run_engine(
         open(&path, settings)
     };
     let mut out = Vec::with_capacity(workloads.len());
-    let reads = params.reads;
     for &workload in workloads {
         sys::reset_peak_rss();
         let needs_full = !matches!(workload, "fillseq" | "fillrandom");
@@ -164,49 +163,18 @@ fn run_engine(
                     return Err("no database to run on".into());
                 };
                 let engine = &*current.engine;
-                match workload {
-                    "overwrite" => workloads::write(
+                if workload == "deleterandom" {
+                    let m = workloads::write(
                         engine,
                         params,
                         workload,
-                        &workloads::permutation(params.num, params.seed ^ 0x0f),
-                        false,
-                    )?,
-                    "readrandom" => workloads::read(
-                        engine,
-                        params,
-                        workload,
-                        &random_keys(reads, params.num, 0, params.seed ^ 0x1234),
+                        &workloads::permutation(params.num, params.seed ^ 0xde1),
                         true,
-                    )?,
-                    "readmissing" => workloads::read(
-                        engine,
-                        params,
-                        workload,
-                        &random_keys(reads, params.num, params.num, params.seed ^ 0x4321),
-                        false,
-                    )?,
-                    "readseq" => workloads::scan(engine, params, false, params.num)?,
-                    "readreverse" => workloads::scan(engine, params, true, params.num)?,
-                    "seekrandom" => workloads::seek(engine, params, (reads / 10).max(1), 10)?,
-                    "prefixscan" => workloads::prefix(engine, params, (reads / 1000).max(1))?,
-                    "readwhilewriting" => workloads::read_while_writing(
-                        engine,
-                        params,
-                        &random_keys(reads, params.num, 0, params.seed ^ 0x99),
-                    )?,
-                    "deleterandom" => {
-                        let m = workloads::write(
-                            engine,
-                            params,
-                            workload,
-                            &workloads::permutation(params.num, params.seed ^ 0xde1),
-                            true,
-                        )?;
-                        current.full = false;
-                        m
-                    }
-                    other => return Err(format!("unknown workload {other:?}").into()),
+                    )?;
+                    current.full = false;
+                    m
+                } else {
+                    run_on_full(engine, workload, params)?
                 }
             }
         };
@@ -225,6 +193,53 @@ fn run_engine(
         out.push(m.summarized());
     }
     Ok(out)
+}
+
+/// Runs `workload` (a read, `overwrite` or `mergerandom`) on a database holding every key.
+fn run_on_full(
+    engine: &dyn Engine,
+    workload: &str,
+    params: &Params,
+) -> Result<Measurement, BoxError> {
+    let reads = params.reads;
+    Ok(match workload {
+        "overwrite" => workloads::write(
+            engine,
+            params,
+            workload,
+            &workloads::permutation(params.num, params.seed ^ 0x0f),
+            false,
+        )?,
+        "readrandom" => workloads::read(
+            engine,
+            params,
+            workload,
+            &random_keys(reads, params.num, 0, params.seed ^ 0x1234),
+            true,
+        )?,
+        "readmissing" => workloads::read(
+            engine,
+            params,
+            workload,
+            &random_keys(reads, params.num, params.num, params.seed ^ 0x4321),
+            false,
+        )?,
+        "readseq" => workloads::scan(engine, params, false, params.num)?,
+        "readreverse" => workloads::scan(engine, params, true, params.num)?,
+        "seekrandom" => workloads::seek(engine, params, (reads / 10).max(1), 10)?,
+        "prefixscan" => workloads::prefix(engine, params, (reads / 1000).max(1))?,
+        "mergerandom" => workloads::merge(
+            engine,
+            params,
+            &random_keys(params.num, params.num, 0, params.seed ^ 0x3e7),
+        )?,
+        "readwhilewriting" => workloads::read_while_writing(
+            engine,
+            params,
+            &random_keys(reads, params.num, 0, params.seed ^ 0x99),
+        )?,
+        other => return Err(format!("unknown workload {other:?}").into()),
+    })
 }
 
 /// `n` keys drawn from `offset..offset + space` by a seeded permutation (repeating if `n` is

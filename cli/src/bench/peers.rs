@@ -28,7 +28,9 @@ impl_lsm!(
             lsm.tree.l0_run_count(),
         );
         Ok(before != after)
-    }
+    },
+    // lsm-tree 3 has no merge operators.
+    |_: &LsmTreeLsm, _: &[u8], _: &[u8]| None
 );
 
 /// Opens `lsm-tree` at `dir` with `settings`.
@@ -75,8 +77,32 @@ impl_lsm!(
     |lsm: &CoordinodeLsm| {
         let result = lsm.tree.compact(lsm.strategy.clone(), lsm.visible.get())?;
         Ok(result.action != coordinode_lsm_tree::compaction::CompactionAction::Nothing)
+    },
+    |lsm: &CoordinodeLsm, key: &[u8], operand: &[u8]| {
+        let seqno = lsm.seqno.next();
+        let (_, size) = lsm.tree.merge(key, operand, seqno);
+        lsm.visible.fetch_max(seqno + 1);
+        Some(size)
     }
 );
+
+/// db_bench's `uint64add` merge operator for coordinode-lsm-tree.
+struct CoordinodeU64Add;
+
+impl coordinode_lsm_tree::MergeOperator for CoordinodeU64Add {
+    fn merge(
+        &self,
+        _key: &[u8],
+        base: Option<&[u8]>,
+        operands: &[&[u8]],
+    ) -> coordinode_lsm_tree::Result<coordinode_lsm_tree::UserValue> {
+        use super::engine::u64_prefix;
+        let sum = operands.iter().fold(base.map_or(0, u64_prefix), |sum, op| {
+            sum.wrapping_add(u64_prefix(op))
+        });
+        Ok(sum.to_le_bytes().to_vec().into())
+    }
+}
 
 /// Opens `coordinode-lsm-tree` at `dir` with `settings`.
 pub(crate) fn open_coordinode(
@@ -103,6 +129,7 @@ pub(crate) fn open_coordinode(
         .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
             BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
         )))
+        .with_merge_operator(Some(Arc::new(CoordinodeU64Add)))
         .open()?;
     let strategy = Arc::new(
         coordinode_lsm_tree::compaction::Leveled::default()

@@ -13,6 +13,9 @@
 //! - `prefixscan`: `reads / 1000` prefix scans, each over a random 1000-key prefix;
 //! - `deleterandom`: every key deleted, in a random order (the database is then empty; a later read
 //!   workload refills it first, unmeasured);
+//! - `mergerandom`: `num` merge operands (db_bench's `uint64add`: a little-endian u64 1 added to
+//!   the first 8 bytes of the value) on random existing keys, then settled like a write workload;
+//!   only for engines with merge operators (not in the default list);
 //! - `readwhilewriting`: `--threads` readers do `reads` random gets in all while one writer
 //!   overwrites random keys as fast as it can; the readers' rate is reported.
 //!
@@ -40,6 +43,7 @@ pub(crate) const ALL: &[&str] = &[
     "prefixscan",
     "readwhilewriting",
     "deleterandom",
+    "mergerandom",
 ];
 
 /// What the workloads need to know.
@@ -299,6 +303,57 @@ pub(crate) fn write(
     settling.finish_and_clear();
     let ops = order.len() as u64;
     let entry = (params.key_size + if delete { 0 } else { params.value_size }) as u64;
+    samples.sort_unstable();
+    Ok(Measurement {
+        ops,
+        bytes: ops * entry,
+        elapsed,
+        latencies: samples,
+        disk_bytes: Some(engine.disk_bytes()),
+        written_bytes: sys::bytes_written()
+            .zip(written_before)
+            .map(|(after, before)| after.saturating_sub(before)),
+        user_bytes: Some(ops * entry),
+        ..Measurement::default()
+    })
+}
+
+/// A u64-add merge operand of 1 for each of `key(order[i])`, then the settle; see the module
+/// documentation.
+pub(crate) fn merge(
+    engine: &dyn Engine,
+    params: &Params,
+    order: &[u64],
+) -> Result<Measurement, BoxError> {
+    let operand = 1u64.to_le_bytes();
+    let progress = bar(
+        params,
+        format!("{} mergerandom", engine.name()),
+        order.len() as u64,
+    );
+    let written_before = sys::bytes_written();
+    let mut samples = Vec::with_capacity(order.len() / 16 + 1);
+    let started = Instant::now();
+    for (n, &i) in (0u64..).zip(order) {
+        let k = key(i, params.key_size);
+        if !timed(n, &mut samples, || engine.merge(&k, &operand)) {
+            return Err(format!(
+                "{} has no merge operators: run mergerandom without it",
+                engine.name()
+            )
+            .into());
+        }
+        if (n + 1).is_multiple_of(1024) {
+            progress.inc(1024);
+        }
+    }
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    let settling = spinner(params, format!("{} settle", engine.name()));
+    engine.settle()?;
+    settling.finish_and_clear();
+    let ops = order.len() as u64;
+    let entry = (params.key_size + operand.len()) as u64;
     samples.sort_unstable();
     Ok(Measurement {
         ops,
