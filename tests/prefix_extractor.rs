@@ -64,6 +64,10 @@ fn config(
     }
 }
 
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "every caller passes it where an optional extractor goes"
+)]
 fn fixed(len: usize) -> Option<Arc<dyn PrefixExtractor>> {
     Some(Arc::new(FixedPrefixExtractor::new(len)))
 }
