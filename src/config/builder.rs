@@ -320,11 +320,13 @@ impl Config {
     /// let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default())
     ///     .prefix_extractor(Arc::new(FixedPrefixExtractor::new(4)))
     ///     .open()?;
-    /// tree.insert("user1", "", 0);
+    /// tree.insert("item1", "", 0);
+    /// tree.insert("user1", "", 1);
     /// tree.flush_active_memtable(0)?;
-    /// assert!(!tree.contains_prefix("item", 1, None)?);
+    /// // "list" lies inside the table's key range, but its filter rules the prefix out.
+    /// assert!(!tree.contains_prefix("list", 2, None)?);
     /// assert_eq!(tree.prefix_filter_skip_count(), 1);
-    /// assert!(tree.contains_prefix("user", 1, None)?);
+    /// assert!(tree.contains_prefix("user", 2, None)?);
     /// # Ok::<(), strata::Error>(())
     /// ```
     #[must_use]

@@ -392,8 +392,10 @@ impl Tree {
     ///     .prefix_extractor(Arc::new(FixedPrefixExtractor::new(2)))
     ///     .open()?;
     /// tree.insert("aa1", "", 0);
+    /// tree.insert("ac1", "", 1);
     /// tree.flush_active_memtable(0)?;
-    /// assert_eq!(tree.prefix("ab", 1, None).count(), 0);
+    /// // "ab" lies inside the table's key range, but its filter rules the prefix out.
+    /// assert_eq!(tree.prefix("ab", 2, None).count(), 0);
     /// assert_eq!(tree.prefix_filter_skip_count(), 1);
     /// # Ok::<(), strata::Error>(())
     /// ```
