@@ -57,6 +57,7 @@ mod layout;
 mod memtable;
 mod merge;
 mod poison;
+mod prefix;
 mod record;
 mod run_writer;
 mod seqno;
@@ -76,6 +77,7 @@ pub use key::{
 };
 pub use memtable::{Memtable, MemtableIter};
 pub use merge::MergeOperator;
+pub use prefix::{FixedPrefixExtractor, PrefixExtractor};
 pub use seqno::{MAX_SEQNO, SeqNo, SequenceNumberCounter, SequenceNumberGenerator};
 pub use slice::{INLINE_CAPACITY, Slice, UserKey, UserValue};
 pub use tree::{AbstractTree, Ingestion, Tree, TreeId, TreeType};

@@ -14,6 +14,7 @@ use super::policy::{
 use crate::cache::{Cache, DescriptorTable};
 use crate::fs::{Fs, StdFs};
 use crate::key::{DefaultUserComparator, UserComparator};
+use crate::prefix::PrefixExtractor;
 use crate::seqno::{SequenceNumberCounter, SequenceNumberGenerator};
 use crate::table::writer::TableWriterOptions;
 
@@ -57,6 +58,7 @@ pub struct Config {
     pub(crate) manifest_rewrite_bytes: u64,
     pub(crate) compaction_filter_factory: Option<Arc<dyn crate::compaction::filter::Factory>>,
     pub(crate) merge_operator: Option<Arc<dyn crate::merge::MergeOperator>>,
+    pub(crate) prefix_extractor: Option<Arc<dyn PrefixExtractor>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -73,6 +75,7 @@ impl std::fmt::Debug for Config {
             .field("cache", &self.cache)
             .field("table_target_size", &self.table_target_size)
             .field("merge_operator", &self.merge_operator.is_some())
+            .field("prefix_extractor", &self.prefix_extractor)
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +133,7 @@ impl Config {
             manifest_rewrite_bytes: super::MANIFEST_REWRITE_BYTES,
             compaction_filter_factory: None,
             merge_operator: None,
+            prefix_extractor: None,
         }
     }
 
@@ -297,6 +301,40 @@ impl Config {
         self
     }
 
+    /// Adds the prefixes `extractor` picks from each key to the filters of the tables this tree
+    /// writes, so that [`Tree::prefix`](crate::Tree::prefix) and
+    /// [`Tree::contains_prefix`](crate::Tree::contains_prefix) skip the tables whose filter rules
+    /// the scan's prefix out (see [`PrefixExtractor`] for when they may). Default: none.
+    ///
+    /// The extractor is a setting of the open; each table records the name of the one that
+    /// wrote it, and only tables written by an extractor of the same name are skipped. Tables
+    /// written with another one, or none, are read in full: results never depend on it.
+    /// [`Tree::prefix_filter_skip_count`](crate::Tree::prefix_filter_skip_count) counts the
+    /// tables skipped.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strata::{Config, FixedPrefixExtractor, SequenceNumberCounter};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default())
+    ///     .prefix_extractor(Arc::new(FixedPrefixExtractor::new(4)))
+    ///     .open()?;
+    /// tree.insert("item1", "", 0);
+    /// tree.insert("user1", "", 1);
+    /// tree.flush_active_memtable(0)?;
+    /// // "list" lies inside the table's key range, but its filter rules the prefix out.
+    /// assert!(!tree.contains_prefix("list", 2, None)?);
+    /// assert_eq!(tree.prefix_filter_skip_count(), 1);
+    /// assert!(tree.contains_prefix("user", 2, None)?);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    #[must_use]
+    pub fn prefix_extractor(mut self, extractor: Arc<dyn PrefixExtractor>) -> Self {
+        self.prefix_extractor = Some(extractor);
+        self
+    }
+
     /// Replaces the write seqno source.
     #[must_use]
     pub fn seqno_generator(mut self, generator: Arc<dyn SequenceNumberGenerator>) -> Self {
@@ -366,6 +404,7 @@ impl Config {
             index_partitioned: self.index_partitioning.get(level),
             filter_partitioned: self.filter_partitioning.get(level),
             hash_ratio: f64::from(self.data_block_hash_ratio.get(level)),
+            prefix_extractor: self.prefix_extractor.clone(),
         }
     }
 }

@@ -14,6 +14,8 @@
 //! +-------------------------------+-------------------------------------------+
 //! | weak_tombstone_reclaimable u64 (optional: absent in older tables, read as 0) |
 //! +------------------------------------------------------------------------------+
+//! | prefix extractor name: varint len (>= 1) + UTF-8 bytes (optional: absent without one) |
+//! +---------------------------------------------------------------------------------------+
 //! ```
 //!
 //! Footer: the last 72 bytes of the file.
@@ -270,6 +272,10 @@ pub struct TableMeta {
     /// Weak tombstones stored directly above a value of their key (optional trailing field;
     /// 0 in tables written before it existed).
     pub weak_tombstone_reclaimable: u64,
+    /// The name of the prefix extractor whose prefixes the filter holds (optional trailing
+    /// field after `weak_tombstone_reclaimable`; `None` without an extractor and in tables
+    /// written before it existed).
+    pub prefix_extractor: Option<String>,
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -347,6 +353,9 @@ impl TableMeta {
         out.extend_from_slice(&s.filter_bits_per_key_milli.to_le_bytes());
         put_bytes(&mut out, self.comparator.as_bytes());
         out.extend_from_slice(&self.weak_tombstone_reclaimable.to_le_bytes());
+        if let Some(name) = &self.prefix_extractor {
+            put_bytes(&mut out, name.as_bytes());
+        }
         out
     }
 
@@ -379,6 +388,15 @@ impl TableMeta {
             .map_err(|_| CorruptionKind::InvalidField("comparator name"))?;
         if c.pos != bytes.len() {
             meta.weak_tombstone_reclaimable = c.u64()?;
+        }
+        if c.pos != bytes.len() {
+            let invalid = CorruptionKind::InvalidField("prefix extractor name");
+            let name = String::from_utf8(c.bytes()?.to_vec()).map_err(|_| invalid.clone())?;
+            // NB: the writer records no field rather than an empty name.
+            if name.is_empty() {
+                return Err(invalid);
+            }
+            meta.prefix_extractor = Some(name);
         }
         if c.pos != bytes.len() {
             return Err(CorruptionKind::InvalidField("meta length"));
@@ -452,6 +470,7 @@ mod tests {
             },
             comparator: "default".into(),
             weak_tombstone_reclaimable: 1,
+            prefix_extractor: Some("px".into()),
         }
     }
 
@@ -460,9 +479,18 @@ mod tests {
         let meta = sample_meta();
         let bytes = meta.encode();
         assert_eq!(TableMeta::decode(&bytes, FILE_LEN).unwrap(), meta);
+        // The optional trailing fields: 8 bytes of reclaimable count, 3 of extractor name.
+        let without_name = bytes.len() - 3;
         for len in 0..bytes.len() {
-            if len == bytes.len() - 8 {
-                // A meta block from before the optional trailing field.
+            if len == without_name {
+                // A meta block without an extractor, or from before the field existed.
+                let old = TableMeta::decode(&bytes[..len], FILE_LEN).unwrap();
+                assert_eq!(old.prefix_extractor, None);
+                assert_eq!(old.weak_tombstone_reclaimable, 1);
+                continue;
+            }
+            if len == without_name - 8 {
+                // A meta block from before both optional trailing fields.
                 let old = TableMeta::decode(&bytes[..len], FILE_LEN).unwrap();
                 assert_eq!(old.weak_tombstone_reclaimable, 0);
                 continue;
@@ -475,6 +503,26 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(TableMeta::decode(&longer, FILE_LEN).is_err());
+    }
+
+    #[test]
+    fn golden_bytes_pin_the_optional_trailing_fields() {
+        let bytes = sample_meta().encode();
+        // ... comparator name "default", reclaimable count 1, extractor name "px".
+        let tail = [&[7][..], b"default", &1u64.to_le_bytes(), &[2], b"px"].concat();
+        assert!(bytes.ends_with(&tail), "{bytes:?}");
+        let mut none = sample_meta();
+        none.prefix_extractor = None;
+        assert_eq!(none.encode(), bytes[..bytes.len() - 3]);
+        // A present but empty name, or one that is not UTF-8, is corruption.
+        for bad in [&[0][..], &[1, 0xff]] {
+            let mut damaged = none.encode();
+            damaged.extend_from_slice(bad);
+            assert_eq!(
+                TableMeta::decode(&damaged, FILE_LEN),
+                Err(CorruptionKind::InvalidField("prefix extractor name"))
+            );
+        }
     }
 
     /// Regression: counts of `u64::MAX` were accepted and overflowed the tree's sums

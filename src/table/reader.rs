@@ -378,30 +378,75 @@ impl Table {
         let Some(handle) = self.footer.filter else {
             return Ok(true);
         };
-        let bytes = if self.footer.filter_partitioned {
-            let index = DataBlock::new(self.pinned_filter.clone().unwrap_or_default())
-                .map_err(|what| corruption(&self.path, handle.offset, what))?;
-            // The partition covering `key` is the first whose last user key is >= key.
-            let Some(entry) = index
-                .seek(&self.cmp, key, SeqNo::MAX >> 1)
-                .map_err(|what| corruption(&self.path, handle.offset, what))?
-            else {
-                return Ok(false);
+        if !self.footer.filter_partitioned {
+            let bytes = match &self.pinned_filter {
+                Some(pinned) => pinned.clone(),
+                None => self.read_block(handle, BlockType::Filter)?,
             };
-            let part = self.decode_handle(&entry, handle.offset)?;
-            self.read_block(part, BlockType::Filter)?
-        } else if let Some(pinned) = &self.pinned_filter {
-            pinned.clone()
-        } else {
-            self.read_block(handle, BlockType::Filter)?
+            return self.filter_admits(&bytes, hash, handle.offset);
+        }
+        // The partition covering `key` is the first whose last user key is >= key.
+        let Some(entry) = self
+            .filter_index(handle)?
+            .seek(&self.cmp, key, SeqNo::MAX >> 1)
+            .map_err(|what| corruption(&self.path, handle.offset, what))?
+        else {
+            return Ok(false);
         };
-        let reader = FilterReader::new(&bytes).map_err(|_| {
-            corruption(
-                &self.path,
-                handle.offset,
-                CorruptionKind::InvalidField("filter"),
-            )
-        })?;
+        self.partition_admits(&entry, hash, handle.offset)
+    }
+
+    /// Whether the filter admits a key that starts with `prefix`, whose hash (`hash`) the
+    /// writer's prefix extractor recorded: true without a filter. The caller checks that this
+    /// table's extractor is the reader's and that the prefix is a scan boundary.
+    ///
+    /// A partitioned filter is asked in every partition that can hold a key starting with
+    /// `prefix`: under the lexicographic order, from the first whose last key reaches `prefix` to
+    /// the first whose last key is past every key with the prefix; under another order, all.
+    pub(crate) fn filter_may_contain_prefix(&self, prefix: &[u8], hash: u64) -> Result<bool> {
+        let Some(handle) = self.footer.filter else {
+            return Ok(true);
+        };
+        if !self.footer.filter_partitioned {
+            return self.filter_may_contain(prefix, hash);
+        }
+        let lexicographic = self.cmp.is_lexicographic();
+        let entries = self
+            .filter_index(handle)?
+            .entries()
+            .map_err(|what| corruption(&self.path, handle.offset, what))?;
+        for entry in &entries {
+            let last_key: &[u8] = &entry.key.user_key;
+            if lexicographic && last_key < prefix {
+                continue;
+            }
+            if self.partition_admits(entry, hash, handle.offset)? {
+                return Ok(true);
+            }
+            if lexicographic && !last_key.starts_with(prefix) {
+                break;
+            }
+        }
+        Ok(false)
+    }
+
+    /// The filter index of a partitioned filter (always pinned).
+    fn filter_index(&self, handle: BlockHandle) -> Result<DataBlock> {
+        DataBlock::new(self.pinned_filter.clone().unwrap_or_default())
+            .map_err(|what| corruption(&self.path, handle.offset, what))
+    }
+
+    /// Whether the filter partition that the filter index entry `entry` points to admits `hash`.
+    fn partition_admits(&self, entry: &InternalValue, hash: u64, index_at: u64) -> Result<bool> {
+        let part = self.decode_handle(entry, index_at)?;
+        let bytes = self.read_block(part, BlockType::Filter)?;
+        self.filter_admits(&bytes, hash, index_at)
+    }
+
+    /// Whether the filter encoded in `bytes` (the block at `at`) admits `hash`.
+    fn filter_admits(&self, bytes: &[u8], hash: u64, at: u64) -> Result<bool> {
+        let reader = FilterReader::new(bytes)
+            .map_err(|_| corruption(&self.path, at, CorruptionKind::InvalidField("filter")))?;
         Ok(reader.may_contain_hash(hash))
     }
 

@@ -16,8 +16,13 @@
 //! `Error::InvalidArgument` so that no table with misordered keys is ever written. Data blocks are
 //! cut when they reach the block size. The file is synced by [`TableWriter::finish`]; the caller
 //! syncs the directory.
+//!
+//! With a prefix extractor, the filter holds the hash of each of a user key's prefixes next to the
+//! key's own (each prefix once per run of keys that share it, and again in each filter partition),
+//! and the meta block records the extractor's name; a table without a filter records none.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::block::{BlockType, encode_block};
 use super::data_block::DataBlockBuilder;
@@ -27,6 +32,7 @@ use crate::compression::CompressionType;
 use crate::error::{Error, Result};
 use crate::fs::FsWriteFile;
 use crate::key::{Comparator, InternalValue, ValueType};
+use crate::prefix::{PrefixExtractor, recorded_name};
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 
@@ -53,6 +59,8 @@ pub struct TableWriterOptions {
     pub filter_partitioned: bool,
     /// Hash index buckets per distinct key in data blocks (0: none; lexicographic order only).
     pub hash_ratio: f64,
+    /// The prefixes that go into the filter next to the whole keys; `None` adds none.
+    pub prefix_extractor: Option<Arc<dyn PrefixExtractor>>,
 }
 
 impl Default for TableWriterOptions {
@@ -68,6 +76,7 @@ impl Default for TableWriterOptions {
             index_partitioned: false,
             filter_partitioned: false,
             hash_ratio: 0.0,
+            prefix_extractor: None,
         }
     }
 }
@@ -112,6 +121,8 @@ pub(crate) struct TableWriter {
     filter_partitions: Vec<(Vec<u8>, Vec<u8>)>,
     filter: Option<FilterBuilder>,
     filter_keys: usize,
+    /// The hashes of the previous user key's prefixes, added to the open filter (partition).
+    prefix_hashes: Vec<u64>,
     last: Option<(Vec<u8>, SeqNo)>,
     /// The type of the last entry added.
     last_type: Option<ValueType>,
@@ -142,6 +153,10 @@ impl TableWriter {
                 filter_bits_per_key_milli: opts.filter_bits_per_key.map_or(0, bits_milli),
             },
             comparator: cmp.name().to_string(),
+            prefix_extractor: opts
+                .filter_bits_per_key
+                .and(recorded_name(opts.prefix_extractor.as_deref()))
+                .map(str::to_string),
             ..TableMeta::default()
         };
         Self {
@@ -161,6 +176,7 @@ impl TableWriter {
             filter_partitions: Vec::new(),
             filter,
             filter_keys: 0,
+            prefix_hashes: Vec::new(),
             last: None,
             last_type: None,
             meta,
@@ -248,9 +264,8 @@ impl TableWriter {
             self.flush_data_block()?;
         }
         self.block.add(key, seqno, value_type, value);
-        if new_user_key && let Some(filter) = &mut self.filter {
-            filter.add_hash(key_hash(key));
-            self.filter_keys += 1;
+        if new_user_key {
+            self.add_to_filter(key);
         }
         let meta = &mut self.meta;
         if meta.entry_count == 0 {
@@ -283,6 +298,28 @@ impl TableWriter {
         Ok(())
     }
 
+    /// Adds a new user key's hash, and those of its prefixes not already added for the previous
+    /// key, to the open filter.
+    fn add_to_filter(&mut self, key: &[u8]) {
+        let Some(filter) = &mut self.filter else {
+            return;
+        };
+        filter.add_hash(key_hash(key));
+        self.filter_keys += 1;
+        let Some(extractor) = &self.opts.prefix_extractor else {
+            return;
+        };
+        let previous = std::mem::take(&mut self.prefix_hashes);
+        for prefix in extractor.prefixes(key) {
+            let hash = key_hash(prefix);
+            if !previous.contains(&hash) {
+                filter.add_hash(hash);
+                self.filter_keys += 1;
+            }
+            self.prefix_hashes.push(hash);
+        }
+    }
+
     fn flush_data_block(&mut self) -> Result<()> {
         if self.block.len() == 0 {
             return Ok(());
@@ -313,6 +350,9 @@ impl TableWriter {
                 .push((last_key.clone(), filter.finish()));
             self.filter = self.opts.filter_bits_per_key.map(FilterBuilder::new);
             self.filter_keys = 0;
+            // NB: a new partition records its keys' prefixes again, so that every partition a
+            // prefix's keys reach holds the prefix.
+            self.prefix_hashes.clear();
         }
     }
 

@@ -35,6 +35,8 @@ pub(crate) struct TreeInner {
     pub(crate) bytes_flushed: AtomicU64,
     /// Bytes written by compactions.
     pub(crate) bytes_compacted: AtomicU64,
+    /// Tables that prefix scans left out because their filter ruled the prefix out.
+    pub(crate) prefix_filter_skips: AtomicU64,
     /// Serializes flushes (`get_flush_lock`).
     pub(crate) flush_lock: std::sync::Mutex<()>,
     /// What table readers need.
@@ -186,6 +188,7 @@ impl Tree {
             compaction_done: parking_lot::Condvar::new(),
             bytes_flushed: AtomicU64::new(0),
             bytes_compacted: AtomicU64::new(0),
+            prefix_filter_skips: AtomicU64::new(0),
             table_ctx,
             tables_dir,
             _lock: lock,
@@ -373,6 +376,31 @@ impl Tree {
     /// Bytes written to table files by compactions since the tree was opened.
     pub fn bytes_compacted(&self) -> u64 {
         self.0.bytes_compacted.load(Ordering::Relaxed)
+    }
+
+    /// Tables that [`prefix`](Tree::prefix) and [`contains_prefix`](Tree::contains_prefix) scans
+    /// left out since the tree was opened, because their filter ruled the scan's prefix out (a
+    /// table is counted once per scan that skips it). Stays 0 without a
+    /// [prefix extractor](crate::Config::prefix_extractor).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strata::{Config, FixedPrefixExtractor, SequenceNumberCounter};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default())
+    ///     .prefix_extractor(Arc::new(FixedPrefixExtractor::new(2)))
+    ///     .open()?;
+    /// tree.insert("aa1", "", 0);
+    /// tree.insert("ac1", "", 1);
+    /// tree.flush_active_memtable(0)?;
+    /// // "ab" lies inside the table's key range, but its filter rules the prefix out.
+    /// assert_eq!(tree.prefix("ab", 2, None).count(), 0);
+    /// assert_eq!(tree.prefix_filter_skip_count(), 1);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn prefix_filter_skip_count(&self) -> u64 {
+        self.0.prefix_filter_skips.load(Ordering::Relaxed)
     }
 
     /// Write amplification since the tree was opened: bytes written to table files by flushes

@@ -22,6 +22,14 @@ use crate::version::{RunIter, Version};
 /// An owned user-key range.
 type OwnedBounds = (Bound<Slice>, Bound<Slice>);
 
+/// What a prefix scan leaves tables out by: the tables the named extractor wrote whose filters
+/// rule out `hash`, the filter hash of `prefix`.
+struct PrefixSkip {
+    extractor: String,
+    prefix: Slice,
+    hash: u64,
+}
+
 /// The smallest byte string greater than every string that starts with `prefix`, if any.
 fn prefix_successor(prefix: &[u8]) -> Option<Slice> {
     let last = prefix.iter().rposition(|&b| b != u8::MAX)?;
@@ -65,6 +73,33 @@ impl Tree {
         seqno: SeqNo,
         index: Option<(Arc<Memtable>, SeqNo)>,
     ) -> MvccStream<MergingIter> {
+        self.scan_skipping(bounds, seqno, index, None)
+    }
+
+    /// The prefix filter a scan for `prefix` may use: only with an extractor, for a prefix it
+    /// calls a scan boundary, and under a comparator whose equal keys are byte-equal. (Under one
+    /// that calls different bytes equal, a skipped table's key could be the newest version of a
+    /// key with the prefix in another table, and its loss would resurrect the older one.)
+    fn prefix_skip(&self, prefix: &[u8]) -> Option<PrefixSkip> {
+        let extractor = self.0.config.prefix_extractor.as_deref()?;
+        let name = crate::prefix::recorded_name(Some(extractor))?;
+        (self.0.cmp.equal_means_byte_equal() && crate::prefix::skips_tables_for(extractor, prefix))
+            .then(|| PrefixSkip {
+                extractor: name.to_string(),
+                prefix: Slice::new(prefix),
+                hash: crate::table::filter::key_hash(prefix),
+            })
+    }
+
+    /// [`Tree::scan`], leaving out the tables `skip` rules out (each counted in
+    /// `prefix_filter_skips`). A filter that cannot be read becomes an error of the scan.
+    fn scan_skipping(
+        &self,
+        bounds: OwnedBounds,
+        seqno: SeqNo,
+        index: Option<(Arc<Memtable>, SeqNo)>,
+        skip: Option<&PrefixSkip>,
+    ) -> MvccStream<MergingIter> {
         let super_version = self.0.super_version.for_seqno(seqno);
         let mut sources: Vec<BoxedSource> = Vec::with_capacity(2 + super_version.sealed.len());
         if let Some((memtable, index_seqno)) = index {
@@ -77,17 +112,55 @@ impl Tree {
                 MemtableIter::new(Arc::clone(memtable), bounds.clone(), seqno).map(Ok),
             ));
         }
-        sources.extend(run_sources(
-            &super_version.version,
-            &self.0.cmp,
-            &bounds,
-            seqno,
-        ));
+        match skip {
+            None => sources.extend(run_sources(
+                &super_version.version,
+                &self.0.cmp,
+                &bounds,
+                seqno,
+            )),
+            Some(skip) => {
+                for run in super_version.version.runs() {
+                    sources.push(self.skipping_run_source(run, &bounds, seqno, skip));
+                }
+            }
+        }
         MvccStream::new(
             MergingIter::new(sources, self.0.cmp.clone()),
             self.0.cmp.clone(),
         )
         .with_merge(self.0.config.merge_operator.clone())
+    }
+
+    /// A scan source over the tables of `run` in `bounds` whose filters admit `skip`'s prefix.
+    fn skipping_run_source(
+        &self,
+        run: &crate::version::Run,
+        bounds: &OwnedBounds,
+        seqno: SeqNo,
+        skip: &PrefixSkip,
+    ) -> BoxedSource {
+        let kept = run.retain_overlapping(&self.0.cmp, bounds, |table| {
+            if table.meta().prefix_extractor.as_deref() != Some(skip.extractor.as_str()) {
+                return Ok(true);
+            }
+            let admitted = table.filter_may_contain_prefix(&skip.prefix, skip.hash)?;
+            if !admitted {
+                self.0
+                    .prefix_filter_skips
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(admitted)
+        });
+        match kept {
+            Ok(kept) => Box::new(RunIter::new(
+                Arc::new(kept),
+                &self.0.cmp,
+                bounds.clone(),
+                seqno,
+            )),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
     }
 
     /// The visible entries whose keys start with `prefix`.
@@ -97,20 +170,27 @@ impl Tree {
         seqno: SeqNo,
         index: Option<(Arc<Memtable>, SeqNo)>,
     ) -> Box<dyn DoubleEndedIterator<Item = Result<InternalValue>> + Send + 'static> {
+        let skip = self.prefix_skip(prefix);
         if self.0.cmp.is_lexicographic() {
             let upper = prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
-            Box::new(self.scan((Bound::Included(Slice::new(prefix)), upper), seqno, index))
+            let bounds = (Bound::Included(Slice::new(prefix)), upper);
+            Box::new(self.scan_skipping(bounds, seqno, index, skip.as_ref()))
         } else {
             // NB: under a custom comparator, keys sharing a prefix need not form one byte range;
             // filter the whole stream instead.
             let prefix = Slice::new(prefix);
             Box::new(
-                self.scan((Bound::Unbounded, Bound::Unbounded), seqno, index)
-                    .filter(move |entry| {
-                        entry
-                            .as_ref()
-                            .map_or(true, |e| e.key.user_key.starts_with(&prefix))
-                    }),
+                self.scan_skipping(
+                    (Bound::Unbounded, Bound::Unbounded),
+                    seqno,
+                    index,
+                    skip.as_ref(),
+                )
+                .filter(move |entry| {
+                    entry
+                        .as_ref()
+                        .map_or(true, |e| e.key.user_key.starts_with(&prefix))
+                }),
             )
         }
     }

@@ -36,6 +36,27 @@ impl Run {
             .filter(|t| cmp.user(&t.meta().min_key, key).is_le())
     }
 
+    /// The run of the tables overlapping `bounds` that `keep` holds for (in order, so still a
+    /// run); the first error of `keep` ends it.
+    pub(crate) fn retain_overlapping(
+        &self,
+        cmp: &Comparator,
+        bounds: &(Bound<Slice>, Bound<Slice>),
+        mut keep: impl FnMut(&Table) -> Result<bool>,
+    ) -> Result<Self> {
+        let mut tables = Vec::new();
+        for table in self
+            .tables
+            .get(self.overlapping(cmp, bounds))
+            .unwrap_or_default()
+        {
+            if keep(table)? {
+                tables.push(Arc::clone(table));
+            }
+        }
+        Ok(Self { tables })
+    }
+
     /// The tables whose key ranges overlap `bounds`, as an index range.
     fn overlapping(
         &self,
