@@ -32,6 +32,9 @@ pub(crate) struct Settings {
     pub(crate) bloom_bits: u8,
     pub(crate) l0_threshold: u8,
     pub(crate) table_bytes: u64,
+    /// A fixed-length prefix extractor of this many bytes (0: none), for engines that have
+    /// prefix extractors; only the `prefixscan` database sets it.
+    pub(crate) prefix_len: usize,
 }
 
 impl Settings {
@@ -73,6 +76,8 @@ pub(crate) trait Lsm: Send + Sync + 'static {
     fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError>;
     /// The entries whose keys start with `prefix`.
     fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError>;
+    /// Tables prefix scans skipped by their prefix filters so far, if the engine counts them.
+    fn prefix_skips(&self) -> Option<u64>;
 }
 
 /// Messages to the flush thread.
@@ -200,6 +205,10 @@ pub(crate) trait Engine: Send + Sync {
     fn scan(&self, reverse: bool) -> Result<(u64, u64), BoxError>;
     fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError>;
     fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError>;
+    /// Tables prefix scans skipped by their prefix filters so far, if the engine counts them.
+    fn prefix_skips(&self) -> Option<u64> {
+        None
+    }
     /// Flushes everything and waits until compaction has nothing left to do.
     fn settle(&self) -> Result<(), BoxError>;
     /// The bytes of the engine's directory.
@@ -247,6 +256,10 @@ impl<T: Lsm> Engine for Driven<T> {
         self.lsm.prefix(prefix)
     }
 
+    fn prefix_skips(&self) -> Option<u64> {
+        self.lsm.prefix_skips()
+    }
+
     fn settle(&self) -> Result<(), BoxError> {
         let (done_tx, done_rx) = mpsc::channel();
         self.send(Job::Settle(done_tx));
@@ -287,9 +300,10 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
 /// Implements [`Lsm`] for a tree type whose API follows lsm-tree's (Strata and its peers share
 /// method names). `$engine` is the struct to define, `$tree` the tree type, `$krate` the crate,
 /// `$guard` its iterator item trait, `$step` one compaction step, returning whether it did
-/// something, `$merge` one merge write (`None` without merge operators).
+/// something, `$merge` one merge write (`None` without merge operators), `$skips` the tables
+/// prefix filters skipped (`None` if not counted).
 macro_rules! impl_lsm {
-    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr, $merge:expr) => {
+    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr, $merge:expr, $skips:expr) => {
         pub(crate) struct $engine {
             pub(crate) tree: $tree,
             pub(crate) seqno: $krate::SequenceNumberCounter,
@@ -316,6 +330,11 @@ macro_rules! impl_lsm {
             fn merge(&self, key: &[u8], operand: &[u8]) -> Option<u64> {
                 let merge: fn(&Self, &[u8], &[u8]) -> Option<u64> = $merge;
                 merge(self, key, operand)
+            }
+
+            fn prefix_skips(&self) -> Option<u64> {
+                let skips: fn(&Self) -> Option<u64> = $skips;
+                skips(self)
             }
 
             fn rotate(&self) -> bool {
@@ -407,7 +426,8 @@ impl_lsm!(
         let (_, size) = lsm.tree.merge(key, operand, seqno);
         lsm.visible.fetch_max(seqno + 1);
         Some(size)
-    }
+    },
+    |lsm: &StrataLsm| Some(lsm.tree.prefix_filter_skip_count())
 );
 
 /// The little-endian u64 of the first 8 bytes of `bytes` (zero-padded): db_bench's `uint64add`
@@ -453,8 +473,15 @@ pub(crate) fn open_strata(dir: &Path, settings: &Settings) -> Result<Box<dyn Eng
             strata::config::BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
         )))
         .table_target_size(settings.table_bytes)
-        .with_merge_operator(Some(Arc::new(U64Add)))
-        .open()?;
+        .with_merge_operator(Some(Arc::new(U64Add)));
+    let tree = if settings.prefix_len > 0 {
+        tree.prefix_extractor(Arc::new(strata::FixedPrefixExtractor::new(
+            settings.prefix_len,
+        )))
+    } else {
+        tree
+    }
+    .open()?;
     let strategy = Arc::new(
         strata::compaction::Leveled::default()
             .with_l0_threshold(settings.l0_threshold)

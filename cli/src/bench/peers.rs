@@ -29,8 +29,9 @@ impl_lsm!(
         );
         Ok(before != after)
     },
-    // lsm-tree 3 has no merge operators.
-    |_: &LsmTreeLsm, _: &[u8], _: &[u8]| None
+    // lsm-tree 3 has no merge operators and no prefix extractors.
+    |_: &LsmTreeLsm, _: &[u8], _: &[u8]| None,
+    |_: &LsmTreeLsm| None
 );
 
 /// Opens `lsm-tree` at `dir` with `settings`.
@@ -83,8 +84,20 @@ impl_lsm!(
         let (_, size) = lsm.tree.merge(key, operand, seqno);
         lsm.visible.fetch_max(seqno + 1);
         Some(size)
-    }
+    },
+    // NB: coordinode-lsm-tree counts no skipped tables.
+    |_: &CoordinodeLsm| None
 );
+
+/// The first `0` bytes of a key as its one prefix (coordinode-lsm-tree has no built-in fixed
+/// extractor); shorter keys have none.
+struct CoordinodeFixedPrefix(usize);
+
+impl coordinode_lsm_tree::PrefixExtractor for CoordinodeFixedPrefix {
+    fn prefixes<'a>(&self, key: &'a [u8]) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+        Box::new(key.get(..self.0).into_iter())
+    }
+}
 
 /// db_bench's `uint64add` merge operator for coordinode-lsm-tree.
 struct CoordinodeU64Add;
@@ -129,8 +142,13 @@ pub(crate) fn open_coordinode(
         .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
             BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
         )))
-        .with_merge_operator(Some(Arc::new(CoordinodeU64Add)))
-        .open()?;
+        .with_merge_operator(Some(Arc::new(CoordinodeU64Add)));
+    let tree = if settings.prefix_len > 0 {
+        tree.prefix_extractor(Arc::new(CoordinodeFixedPrefix(settings.prefix_len)))
+    } else {
+        tree
+    }
+    .open()?;
     let strategy = Arc::new(
         coordinode_lsm_tree::compaction::Leveled::default()
             .with_l0_threshold(settings.l0_threshold)

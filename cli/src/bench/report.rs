@@ -141,6 +141,15 @@ pub(crate) fn print(results: &Results) {
     println!(
         "SA: bytes on disk after settling / live key-value bytes. WA: bytes the process wrote (wchar) / bytes the user wrote. strata ×: Strata's ops/s over the peer's."
     );
+    for (w, workload) in results.workloads.iter().enumerate() {
+        for (e, engine) in results.engines.iter().enumerate() {
+            if let Some(Some((m, _, _))) = summary.get(e).and_then(|s| s.get(w))
+                && let Some(skipped) = m.tables_skipped
+            {
+                println!("{workload}: {engine} skipped {skipped} tables by their prefix filters");
+            }
+        }
+    }
 }
 
 pub(crate) fn write_json(results: &Results, path: &Path) -> Result<(), BoxError> {
