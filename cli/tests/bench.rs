@@ -13,7 +13,7 @@ fn a_short_bench_prints_the_table_with_every_workload_asked_for() {
             "--num",
             "3000",
             "--benchmarks",
-            "fillrandom,readrandom,readseq,seekrandom",
+            "fillrandom,readrandom,readseq,seekrandom,prefixscan,mergerandom,readrandom",
             "--runs",
             "2",
             "--quiet",
@@ -25,7 +25,14 @@ fn a_short_bench_prints_the_table_with_every_workload_asked_for() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
-    for workload in ["fillrandom", "readrandom", "readseq", "seekrandom"] {
+    for workload in [
+        "fillrandom",
+        "readrandom",
+        "readseq",
+        "seekrandom",
+        "prefixscan",
+        "mergerandom",
+    ] {
         let line = stdout
             .lines()
             .find(|l| l.starts_with(workload))
@@ -33,6 +40,14 @@ fn a_short_bench_prints_the_table_with_every_workload_asked_for() {
         assert!(line.contains("strata"), "{line}");
     }
     assert!(stdout.contains("settings: no compression"));
+    // Prefix scans of missing prefixes skip tables by their prefix filters (3000 keys settle
+    // in one table, which holds every even 4-byte prefix and none of the odd ones).
+    let skipped = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("prefixscan: strata skipped "))
+        .unwrap_or_else(|| panic!("no skip count in:\n{stdout}"));
+    let skipped: u64 = skipped.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(skipped > 0, "{stdout}");
     // Each run was a process of its own, which reported a peak RSS.
     let fill = stdout
         .lines()

@@ -47,7 +47,7 @@ pub(crate) struct BenchArgs {
     /// Comma-separated workloads, in order (see `--help` of each in the README).
     #[arg(
         long,
-        default_value = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,prefixscan,readwhilewriting,deleterandom"
+        default_value = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,prefixscan,readwhilewriting,deleterandom,mergerandom"
     )]
     pub(crate) benchmarks: String,
     /// Peer engines to run too: lsm-tree, coordinode-lsm-tree (cargo feature `compare`), rocksdb
@@ -287,15 +287,11 @@ fn parse_workloads(list: &str) -> Result<Vec<&'static str>, BoxError> {
                 .find(|k| **k == w)
                 .copied()
                 .ok_or_else(|| -> BoxError {
-                    if w == "mergerandom" {
-                        "mergerandom needs merge operators, which Strata does not have yet".into()
-                    } else {
-                        format!(
-                            "unknown workload {w:?}; known: {}",
-                            workloads::ALL.join(",")
-                        )
-                        .into()
-                    }
+                    format!(
+                        "unknown workload {w:?}; known: {}",
+                        workloads::ALL.join(",")
+                    )
+                    .into()
                 })
         })
         .collect()

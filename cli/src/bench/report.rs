@@ -34,7 +34,11 @@ fn summarize(results: &Results) -> Vec<Vec<Option<Summary>>> {
         .map(|runs| {
             (0..results.workloads.len())
                 .map(|w| {
-                    let of_w: Vec<&Measurement> = runs.iter().filter_map(|r| r.get(w)).collect();
+                    let of_w: Vec<&Measurement> = runs
+                        .iter()
+                        .filter_map(|r| r.get(w))
+                        .filter(|m| !m.unsupported)
+                        .collect();
                     let rates: Vec<f64> = of_w.iter().map(|m| m.ops_per_sec()).collect();
                     let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
                     let max = rates.iter().copied().fold(0.0, f64::max);

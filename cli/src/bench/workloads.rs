@@ -19,7 +19,7 @@
 //!   workload refills it first, unmeasured);
 //! - `mergerandom`: `num` merge operands (db_bench's `uint64add`: a little-endian u64 1 added to
 //!   the first 8 bytes of the value) on random existing keys, then settled like a write workload;
-//!   only for engines with merge operators (not in the default list);
+//!   engines without merge operators are left out of its rows (not in the default list);
 //! - `readwhilewriting`: `--threads` readers do `reads` random gets in all while one writer
 //!   overwrites random keys as fast as it can; the readers' rate is reported.
 //!
@@ -82,6 +82,8 @@ pub(crate) struct Measurement {
     pub(crate) user_bytes: Option<u64>,
     /// Tables that prefix filters let the workload skip, where the engine counts them.
     pub(crate) tables_skipped: Option<u64>,
+    /// The engine cannot run the workload (no merge operators): left out of the report.
+    pub(crate) unsupported: bool,
 }
 
 #[expect(clippy::cast_precision_loss, reason = "rates as f64")]
@@ -138,6 +140,7 @@ impl Measurement {
             "written_bytes": self.written_bytes,
             "user_bytes": self.user_bytes,
             "tables_skipped": self.tables_skipped,
+            "unsupported": self.unsupported,
         })
     }
 
@@ -157,6 +160,10 @@ impl Measurement {
             written_bytes: opt("written_bytes"),
             user_bytes: opt("user_bytes"),
             tables_skipped: opt("tables_skipped"),
+            unsupported: v
+                .get("unsupported")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
         })
     }
 }
@@ -345,11 +352,11 @@ pub(crate) fn merge(
     for (n, &i) in (0u64..).zip(order) {
         let k = key(i, params.key_size);
         if !timed(n, &mut samples, || engine.merge(&k, &operand)) {
-            return Err(format!(
-                "{} has no merge operators: run mergerandom without it",
-                engine.name()
-            )
-            .into());
+            progress.finish_and_clear();
+            return Ok(Measurement {
+                unsupported: true,
+                ..Measurement::default()
+            });
         }
         if (n + 1).is_multiple_of(1024) {
             progress.inc(1024);
