@@ -288,6 +288,20 @@ pub fn read_manifest(dir: &Path) -> Result<ManifestState> {
     read_manifest_state(&StdFs, dir)
 }
 
+/// `payload` framed as one manifest record (magic, length and its complement, xxh3-64
+/// checksum, trailer; `docs/format.md`, 10.2), for fuzzing the version-edit decoder behind the
+/// checksum.
+///
+/// ```
+/// let record = strata::internals::frame_manifest_record(b"\x03\x00");
+/// assert_eq!(&record[..2], b"SR");
+/// assert_eq!(record.len(), 2 + 4 + 4 + 8 + 2 + 1);
+/// ```
+#[must_use]
+pub fn frame_manifest_record(payload: &[u8]) -> Vec<u8> {
+    crate::record::encode(payload).unwrap_or_default()
+}
+
 /// The path of table `id` in the tree at `dir`.
 pub fn table_path(dir: &Path, id: u64) -> PathBuf {
     crate::layout::table_path(&dir.join(crate::layout::TABLES_FOLDER), id)

@@ -24,8 +24,10 @@
 //! The oracle is MVCC-exact: per key every version (seqno -> value, merge operand or tombstone;
 //! weak tombstones read like tombstones); a read at X sees per key the version with the highest
 //! seqno below X, and if that is a merge operand, the operands down to the first other version
-//! appended onto it (the tree runs with the list-append operator `Append`: associative, so
-//! partial merges in compactions must read the same as full ones).
+//! merged onto it by the tree's operator: a list append (`Append`) in even option sets, a wrapping
+//! u64 counter (`Sum`) in odd ones; both associative, so partial merges in compactions must read
+//! the same as full ones. Option sets 0 and 2 also run with a 1-byte prefix extractor (prefix
+//! scans of one letter then skip tables by their filters; results must not change).
 //! Reads go at the latest seqno and at older snapshots, never below the highest GC threshold
 //! passed so far.
 //!
@@ -359,6 +361,8 @@ struct Oracle(
     BTreeMap<Vec<u8>, BTreeMap<SeqNo, Option<Vec<u8>>>>,
     Vec<SeqNo>,
     std::collections::BTreeSet<(Vec<u8>, SeqNo)>,
+    /// The merge operator the tree runs with (`None`: `Append`).
+    Option<Arc<dyn strata::MergeOperator>>,
 );
 
 /// The list-append merge operator the model's trees run with.
@@ -376,6 +380,40 @@ impl strata::MergeOperator for Append {
             list.extend_from_slice(operand);
         }
         Ok(list.into())
+    }
+}
+
+/// A wrapping u64 sum: values and operands read as the little-endian u64 of their first 8 bytes
+/// (zero-padded), so any bytes are a valid operand; associative.
+struct Sum;
+
+impl strata::MergeOperator for Sum {
+    fn merge(
+        &self,
+        _key: &[u8],
+        base: Option<&[u8]>,
+        operands: &[&[u8]],
+    ) -> strata::Result<strata::Slice> {
+        let decode = |bytes: &[u8]| {
+            let mut array = [0u8; 8];
+            for (slot, byte) in array.iter_mut().zip(bytes) {
+                *slot = *byte;
+            }
+            u64::from_le_bytes(array)
+        };
+        let sum = operands.iter().fold(base.map_or(0, decode), |sum, op| {
+            sum.wrapping_add(decode(op))
+        });
+        Ok(strata::Slice::from(sum.to_le_bytes()))
+    }
+}
+
+/// The merge operator of option set `set`: a list append or a counter.
+fn merge_operator(set: usize) -> Arc<dyn strata::MergeOperator> {
+    if set % 2 == 0 {
+        Arc::new(Append)
+    } else {
+        Arc::new(Sum)
     }
 }
 
@@ -404,11 +442,13 @@ impl Oracle {
         if operands.is_empty() {
             return base.flatten();
         }
-        let mut list = base.flatten().unwrap_or_default();
-        for operand in operands.iter().rev() {
-            list.extend_from_slice(operand);
-        }
-        Some(list)
+        operands.reverse();
+        let base = base.flatten();
+        let operator: &dyn strata::MergeOperator = self.3.as_deref().unwrap_or(&Append);
+        let merged = operator
+            .merge(key, base.as_deref(), &operands)
+            .expect("the model's operators never fail");
+        Some(merged.to_vec())
     }
 
     /// Whether `key` has a merge operand below `seqno` since the last clear, also among
@@ -728,6 +768,7 @@ fn configure(config: Config, set: usize) -> Config {
     let config = config.table_target_size(2048);
     match set % 5 {
         0 => config
+            .prefix_extractor(Arc::new(strata::FixedPrefixExtractor::new(1)))
             .data_block_size_policy(BlockSizePolicy::all(256))
             .data_block_hash_ratio_policy(strata::config::HashRatioPolicy::all(0.75)),
         1 => config
@@ -735,6 +776,7 @@ fn configure(config: Config, set: usize) -> Config {
             .data_block_restart_interval_policy(RestartIntervalPolicy::all(1))
             .filter_policy(FilterPolicy::disabled()),
         2 => config
+            .prefix_extractor(Arc::new(strata::FixedPrefixExtractor::new(1)))
             .data_block_size_policy(BlockSizePolicy::all(128))
             .index_block_partitioning_policy(PinningPolicy::all(true))
             .filter_block_partitioning_policy(PinningPolicy::all(true))
@@ -786,7 +828,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
     let open = || {
         let config = Config::new(&path, seqno.clone(), SequenceNumberCounter::default())
             .fs(Arc::new(faulty.clone()))
-            .with_merge_operator(Some(Arc::new(Append)));
+            .with_merge_operator(Some(merge_operator(set)));
         configure(config, set).open()
     };
     // After a reopen every `.sst` file is a table of the tree: orphans (of a failed step) are gone.
@@ -807,6 +849,8 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
     };
     let mut tree: Tree = open().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut model = Model { ..Model::default() };
+    model.live.3 = Some(merge_operator(set));
+    model.durable.3 = Some(merge_operator(set));
     // The seqno of the last write; a batch op reuses it.
     let mut last_write: Option<SeqNo> = None;
     for (i, op) in ops.iter().enumerate() {
