@@ -390,6 +390,14 @@ impl<I: Iterator<Item = Result<InternalValue>>> Iterator for CompactionStream<I>
                     tombstone.key.value_type = ValueType::Tombstone;
                     return Some(Ok(tombstone));
                 }
+                ValueType::MergeOperand if self.merge.is_some() && !self.beneath_known => {
+                    // A flush: keep the operand, and let the next older version of the key
+                    // through rule 2 as well, down to the first that is not an operand.
+                    self.below_done = false;
+                    if let Some(out) = self.filtered(entry) {
+                        return Some(out);
+                    }
+                }
                 ValueType::MergeOperand if self.merge.is_some() => {
                     let Some(operator) = self.merge.clone() else {
                         continue;
