@@ -1,5 +1,5 @@
 //! Writes seed corpora for the fuzz targets: a few valid table files (`write_table` under several
-//! option sets) into `corpus/table/`, every index block of those files into `corpus/index_block/`,
+//! option sets, one with a prefix extractor, whose name the meta block records) into `corpus/table/`, every index block of those files into `corpus/index_block/`,
 //! and the raw contents of their data blocks plus a few hand-built blocks, each with a seek target
 //! in front, into `corpus/data_block/`.
 //!
@@ -117,6 +117,16 @@ fn main() {
                 block_size: 128,
                 restart_interval: 2,
                 index_partitioned: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "prefix-extractor",
+            entries(30, 2, 8),
+            TableWriterOptions {
+                block_size: 128,
+                filter_partitioned: true,
+                prefix_extractor: Some(std::sync::Arc::new(strata::FixedPrefixExtractor::new(4))),
                 ..base.clone()
             },
         ),
