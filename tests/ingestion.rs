@@ -13,14 +13,13 @@
 
 mod common;
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use strata::compaction::{CompactionAction, Leveled};
 use strata::fs::{CrashMode, Fault, FaultFs, FaultOp, Fs, MemFs};
-use strata::{Config, Error, Guard, SeqNo, SequenceNumberCounter, Tree, UserComparator};
+use strata::{Config, Error, Guard, SeqNo, SequenceNumberCounter, Tree};
 
 type State = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -288,24 +287,13 @@ fn a_disjoint_ingestion_lands_in_the_last_level_and_an_overlapping_one_in_level_
     assert_eq!(common::contents(&tree, SeqNo::MAX), state);
 }
 
-struct Reverse;
-
-impl UserComparator for Reverse {
-    fn name(&self) -> &'static str {
-        "test.reverse"
-    }
-    fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
-        b.cmp(a)
-    }
-}
-
 #[test]
 fn under_a_reverse_comparator_keys_must_decrease_bytewise() {
     let dir = tempfile::tempdir().unwrap();
     let seqno = SequenceNumberCounter::new(1);
     let open = || {
         Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default())
-            .comparator(Arc::new(Reverse))
+            .comparator(Arc::new(common::Reverse))
             .table_target_size(512)
             .open()
             .unwrap()

@@ -16,10 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use strata::compaction::{CompactionAction, CompactionStrategy, Leveled, SizeTiered};
-use strata::{
-    Error, Guard, MergeOperator, SeqNo, SequenceNumberCounter, Slice, Tree, UserComparator,
-    ValueType,
-};
+use strata::{Error, Guard, MergeOperator, SeqNo, SequenceNumberCounter, Slice, Tree, ValueType};
 
 /// A u64 counter: operands and values are little-endian u64s; an operand that is not 8 bytes
 /// is an error.
@@ -53,17 +50,6 @@ impl MergeOperator for Append {
     }
 }
 
-struct Reverse;
-
-impl UserComparator for Reverse {
-    fn name(&self) -> &'static str {
-        "test.reverse"
-    }
-    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-        b.cmp(a)
-    }
-}
-
 fn open(
     dir: &std::path::Path,
     seqno: &SequenceNumberCounter,
@@ -72,7 +58,7 @@ fn open(
 ) -> Tree {
     let config = common::small_config(dir, seqno, 256, 4 << 10).with_merge_operator(Some(operator));
     let config = if reverse {
-        config.comparator(Arc::new(Reverse))
+        config.comparator(Arc::new(common::Reverse))
     } else {
         config
     };

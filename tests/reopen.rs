@@ -12,7 +12,7 @@ mod common;
 
 use std::sync::Arc;
 
-use strata::{Config, Error, Guard, SeqNo, SequenceNumberCounter, Tree, UserComparator};
+use strata::{Config, Error, Guard, SeqNo, SequenceNumberCounter, Tree};
 
 fn open(dir: &std::path::Path, seqno: &SequenceNumberCounter) -> Result<Tree, Error> {
     common::small_config(dir, seqno, 512, 16 << 10).open()
@@ -226,16 +226,6 @@ fn past_its_bound_the_manifest_is_rewritten_after_commits_and_at_open() {
     assert_eq!(tables, [0, 1, 2, 3]);
 }
 
-struct Reverse;
-impl UserComparator for Reverse {
-    fn name(&self) -> &'static str {
-        "test.reverse"
-    }
-    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-        b.cmp(a)
-    }
-}
-
 #[test]
 fn another_comparator_is_refused_with_both_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,7 +235,7 @@ fn another_comparator_is_refused_with_both_names() {
         SequenceNumberCounter::default(),
         SequenceNumberCounter::default(),
     )
-    .comparator(Arc::new(Reverse))
+    .comparator(Arc::new(common::Reverse))
     .open()
     .unwrap_err();
     match err {

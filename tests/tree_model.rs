@@ -410,7 +410,7 @@ impl strata::MergeOperator for Sum {
 
 /// The merge operator of option set `set`: a list append or a counter.
 fn merge_operator(set: usize) -> Arc<dyn strata::MergeOperator> {
-    if set % 2 == 0 {
+    if set.is_multiple_of(2) {
         Arc::new(Append)
     } else {
         Arc::new(Sum)

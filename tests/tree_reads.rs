@@ -9,12 +9,10 @@
 
 mod common;
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use strata::{
-    Config, Guard, InternalValue, Memtable, SeqNo, SequenceNumberCounter, Tree, UserComparator,
-    ValueType,
+    Config, Guard, InternalValue, Memtable, SeqNo, SequenceNumberCounter, Tree, ValueType,
 };
 
 fn open(dir: &tempfile::TempDir) -> Tree {
@@ -153,17 +151,6 @@ fn iterators_own_their_data_and_outlive_the_tree_handle() {
     assert_eq!(handle.join().unwrap(), 50);
 }
 
-struct Descending;
-
-impl UserComparator for Descending {
-    fn name(&self) -> &'static str {
-        "test.descending"
-    }
-    fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
-        b.cmp(a)
-    }
-}
-
 #[test]
 fn custom_comparator_orders_scans_ranges_and_prefixes() {
     let dir = tempfile::tempdir().unwrap();
@@ -172,7 +159,7 @@ fn custom_comparator_orders_scans_ranges_and_prefixes() {
         SequenceNumberCounter::default(),
         SequenceNumberCounter::default(),
     )
-    .comparator(Arc::new(Descending))
+    .comparator(Arc::new(common::Reverse))
     .open()
     .unwrap();
     for (i, k) in ["ab", "b", "aa", "c", "a"].into_iter().enumerate() {

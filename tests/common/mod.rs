@@ -20,7 +20,19 @@ use std::sync::Arc;
 
 use strata::config::BlockSizePolicy;
 use strata::fs::Fs;
-use strata::{Config, Guard, SeqNo, SequenceNumberCounter, Tree};
+use strata::{Config, Guard, SeqNo, SequenceNumberCounter, Tree, UserComparator};
+
+/// Descending byte order: a custom comparator for the tests that run under one.
+pub struct Reverse;
+
+impl UserComparator for Reverse {
+    fn name(&self) -> &'static str {
+        "test.reverse"
+    }
+    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        b.cmp(a)
+    }
+}
 
 /// A deterministic xorshift64 generator: the same seed gives the same sequence on every platform.
 /// A seed of 0 would stay 0 forever, so it is replaced by a fixed odd constant.

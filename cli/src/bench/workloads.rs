@@ -291,45 +291,14 @@ pub(crate) fn write(
     delete: bool,
 ) -> Result<Measurement, BoxError> {
     let mut values = Values::new(params.seed ^ 0xabcd, params.value_size);
-    let progress = bar(
-        params,
-        format!("{} {label}", engine.name()),
-        order.len() as u64,
-    );
-    let written_before = sys::bytes_written();
-    let mut samples = Vec::with_capacity(order.len() / 16 + 1);
-    let started = Instant::now();
-    for (n, &i) in (0u64..).zip(order) {
-        let k = key(i, params.key_size);
+    let value_len = if delete { 0 } else { params.value_size };
+    timed_writes(engine, params, label, order, value_len, |k| {
         if delete {
-            timed(n, &mut samples, || engine.delete(&k));
+            engine.delete(k);
         } else {
-            let v = values.next();
-            timed(n, &mut samples, || engine.put(&k, v));
+            engine.put(k, values.next());
         }
-        if (n + 1).is_multiple_of(1024) {
-            progress.inc(1024);
-        }
-    }
-    let elapsed = started.elapsed();
-    progress.finish_and_clear();
-    let settling = spinner(params, format!("{} settle", engine.name()));
-    engine.settle()?;
-    settling.finish_and_clear();
-    let ops = order.len() as u64;
-    let entry = (params.key_size + if delete { 0 } else { params.value_size }) as u64;
-    samples.sort_unstable();
-    Ok(Measurement {
-        ops,
-        bytes: ops * entry,
-        elapsed,
-        latencies: samples,
-        disk_bytes: Some(engine.disk_bytes()),
-        written_bytes: sys::bytes_written()
-            .zip(written_before)
-            .map(|(after, before)| after.saturating_sub(before)),
-        user_bytes: Some(ops * entry),
-        ..Measurement::default()
+        true
     })
 }
 
@@ -341,9 +310,25 @@ pub(crate) fn merge(
     order: &[u64],
 ) -> Result<Measurement, BoxError> {
     let operand = 1u64.to_le_bytes();
+    timed_writes(engine, params, "mergerandom", order, operand.len(), |k| {
+        engine.merge(k, &operand)
+    })
+}
+
+/// Runs `write` on `key(order[i])` for each `i`, timed, then settles the database (untimed) and
+/// measures what it holds and what was written. A `write` that returns `false` (the engine cannot
+/// do it) ends the workload as unsupported.
+fn timed_writes(
+    engine: &dyn Engine,
+    params: &Params,
+    label: &str,
+    order: &[u64],
+    value_len: usize,
+    mut write: impl FnMut(&[u8]) -> bool,
+) -> Result<Measurement, BoxError> {
     let progress = bar(
         params,
-        format!("{} mergerandom", engine.name()),
+        format!("{} {label}", engine.name()),
         order.len() as u64,
     );
     let written_before = sys::bytes_written();
@@ -351,7 +336,7 @@ pub(crate) fn merge(
     let started = Instant::now();
     for (n, &i) in (0u64..).zip(order) {
         let k = key(i, params.key_size);
-        if !timed(n, &mut samples, || engine.merge(&k, &operand)) {
+        if !timed(n, &mut samples, || write(&k)) {
             progress.finish_and_clear();
             return Ok(Measurement {
                 unsupported: true,
@@ -368,7 +353,7 @@ pub(crate) fn merge(
     engine.settle()?;
     settling.finish_and_clear();
     let ops = order.len() as u64;
-    let entry = (params.key_size + operand.len()) as u64;
+    let entry = (params.key_size + value_len) as u64;
     samples.sort_unstable();
     Ok(Measurement {
         ops,
