@@ -585,3 +585,128 @@ fn many_ingested_tables_compact_and_reopen_like_any_other() {
     assert_eq!(common::contents(&tree, SeqNo::MAX), model);
     assert_eq!(sst_files(&fs), tree.table_count());
 }
+
+/// Parks the first compaction at its first item until the test lets it go.
+struct Parking(Arc<std::sync::Barrier>, bool);
+
+impl strata::compaction::filter::CompactionFilter for Parking {
+    fn filter_item(
+        &mut self,
+        _: strata::compaction::filter::ItemAccessor<'_>,
+        _: &strata::compaction::filter::Context,
+    ) -> strata::Result<strata::compaction::filter::Verdict> {
+        if !self.1 {
+            self.1 = true;
+            self.0.wait();
+            self.0.wait();
+        }
+        Ok(strata::compaction::filter::Verdict::Keep)
+    }
+}
+
+struct ParkFirst(Arc<std::sync::Barrier>, std::sync::Mutex<bool>);
+
+impl strata::compaction::filter::Factory for ParkFirst {
+    fn name(&self) -> &str {
+        "park-first"
+    }
+
+    fn make_filter(
+        &self,
+        _: &strata::compaction::filter::Context,
+    ) -> Box<dyn strata::compaction::filter::CompactionFilter> {
+        let mut first = self.1.lock().unwrap();
+        let parks = !*first;
+        *first = true;
+        Box::new(Parking(Arc::clone(&self.0), !parks))
+    }
+}
+
+impl std::panic::RefUnwindSafe for ParkFirst {}
+
+/// Ingestions while a major compaction runs (parked mid-merge): one over the compaction's range
+/// lands in level 0, newer than what the compaction writes; one beside it lands in the last
+/// level, where the compaction's output then joins it without overlap. After both, reads see
+/// the ingested values, also after a reopen and another major compaction.
+#[test]
+fn ingestions_during_a_running_compaction_land_where_it_does_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let open = || {
+        common::small_config(dir.path(), &seqno, 256, 4 << 10)
+            .with_compaction_filter_factory(Some(Arc::new(ParkFirst(
+                Arc::clone(&barrier),
+                std::sync::Mutex::new(false),
+            ))))
+            .open()
+            .unwrap()
+    };
+    let tree = open();
+    let mut model = State::new();
+    for round in 0..3u32 {
+        for i in 0..100u32 {
+            let (k, v) = (format!("m{i:03}"), format!("old{round}"));
+            tree.insert(k.clone(), v.clone(), seqno.next());
+            model.insert(k.into_bytes(), v.into_bytes());
+        }
+        tree.flush_active_memtable(0).unwrap();
+    }
+    let compaction = {
+        let tree = tree.clone();
+        std::thread::spawn(move || tree.major_compact(4 << 10, 0).unwrap())
+    };
+    barrier.wait(); // The compaction holds every table and writes keys m000..m099 to the last level.
+    let mut over = tree.ingestion().unwrap();
+    for i in (0..100u32).step_by(3) {
+        let (k, v) = (format!("m{i:03}"), "ingested".to_string());
+        over.write(k.clone(), v.clone()).unwrap();
+        model.insert(k.into_bytes(), v.into_bytes());
+    }
+    over.finish().unwrap();
+    let mut beside = tree.ingestion().unwrap();
+    for i in 0..50u32 {
+        let (k, v) = (format!("z{i:03}"), "beside".to_string());
+        beside.write(k.clone(), v.clone()).unwrap();
+        model.insert(k.into_bytes(), v.into_bytes());
+    }
+    beside.finish().unwrap();
+    assert_eq!(
+        tree.level_table_count(0).map(|n| n > 0),
+        Some(true),
+        "over the busy range: level 0"
+    );
+    barrier.wait(); // Let the compaction finish.
+    let done = compaction.join().unwrap();
+    assert_eq!(done.action, CompactionAction::Merged);
+    let check = |tree: &Tree| {
+        let got: State = common::contents(tree, SeqNo::MAX);
+        assert_eq!(got, model);
+        for (k, v) in &model {
+            assert_eq!(tree.get(k, SeqNo::MAX).unwrap().unwrap(), v.as_slice());
+        }
+    };
+    check(&tree);
+    let last = tree.current_version();
+    let mut last_level: Vec<_> = last.iter_tables().filter(|t| t.level() == 6).collect();
+    last_level.sort_by(|a, b| a.key_range().0.cmp(b.key_range().0));
+    for pair in last_level.windows(2) {
+        assert!(
+            pair[0].key_range().1 < pair[1].key_range().0,
+            "the last level's run overlaps"
+        );
+    }
+    assert!(
+        last_level.iter().any(|t| t.key_range().0.starts_with(b"z")),
+        "beside: the last level"
+    );
+    drop(last);
+    drop(tree);
+    // Reopened without the parking filter (a fresh one would park the next compaction).
+    let tree = common::small_config(dir.path(), &seqno, 256, 4 << 10)
+        .open()
+        .unwrap();
+    check(&tree);
+    tree.major_compact(4 << 10, SeqNo::MAX).unwrap();
+    check(&tree);
+}
