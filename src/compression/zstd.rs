@@ -276,6 +276,75 @@ mod tests {
         assert_eq!(frame_bound(&magic), None);
     }
 
+    /// A dictionary trained on JSON-like samples, serialized as C zstd writes one.
+    fn trained() -> Vec<u8> {
+        let samples: Vec<Vec<u8>> = (0..400)
+            .map(|i| {
+                format!(
+                    "{{\"id\":{i},\"name\":\"user{}\",\"plan\":\"free\"}}",
+                    i * 7
+                )
+                .into_bytes()
+            })
+            .collect();
+        crate::compression::train_dictionary(&samples, 2048)
+            .unwrap()
+            .raw()
+            .to_vec()
+    }
+
+    #[test]
+    fn c_zstd_decodes_strata_frames_at_every_level() {
+        let raw = sample(20_000);
+        for level in 1..=22 {
+            let stored = compressed(&raw, level, None);
+            assert_eq!(
+                c_zstd::bulk::decompress(&stored, raw.len()).unwrap(),
+                raw,
+                "level {level}"
+            );
+        }
+    }
+
+    #[test]
+    fn strata_decodes_c_zstd_frames_at_every_level() {
+        let raw = sample(20_000);
+        let len = u32::try_from(raw.len()).unwrap();
+        for level in 1..=22 {
+            let stored = c_zstd::bulk::compress(&raw, level).unwrap();
+            assert_eq!(
+                decompress(&stored, len, None).unwrap(),
+                raw,
+                "level {level}"
+            );
+        }
+    }
+
+    #[test]
+    fn dictionary_frames_decode_both_ways() {
+        for dict in [trained(), sample(3000)] {
+            let parsed = Parsed::new(&dict).unwrap();
+            let raw = b"{\"id\":9001,\"name\":\"user63007\",\"plan\":\"free\"}".repeat(3);
+            let len = u32::try_from(raw.len()).unwrap();
+            for level in [1, 3, 9, 19] {
+                let ours = compressed(&raw, level, Some((&parsed, 1)));
+                let mut c = c_zstd::bulk::Decompressor::with_dictionary(&dict).unwrap();
+                assert_eq!(
+                    c.decompress(&ours, raw.len()).unwrap(),
+                    raw,
+                    "level {level}"
+                );
+                let mut c = c_zstd::bulk::Compressor::with_dictionary(level, &dict).unwrap();
+                let theirs = c.compress(&raw).unwrap();
+                assert_eq!(
+                    decompress(&theirs, len, Some(&parsed)).unwrap(),
+                    raw,
+                    "level {level}"
+                );
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn walking_and_decoding_garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300), claim in 0u32..100_000) {
