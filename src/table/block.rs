@@ -491,6 +491,145 @@ mod tests {
         );
     }
 
+    /// A zstd frame of 100 × "a" built by hand: magic, a single-segment descriptor with a
+    /// one-byte content size (100), and one last RLE block of 100 bytes.
+    const ZSTD_FRAME_OF_100_A: [u8; 10] =
+        [0x28, 0xb5, 0x2f, 0xfd, 0x20, 100, 0x23, 0x03, 0x00, b'a'];
+
+    /// A block of `stored` bytes with compression byte `compression` claiming `raw_len`, with
+    /// a valid checksum.
+    fn block_claiming(compression: u8, stored: &[u8], raw_len: u32) -> Vec<u8> {
+        let mut out = vec![BlockType::Data as u8, compression];
+        out.extend_from_slice(&u32::try_from(stored.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(&raw_len.to_le_bytes());
+        let sum = checksum(&out, stored);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out.extend_from_slice(stored);
+        out
+    }
+
+    /// A zstd block read by a build without the `zstd` feature: the file is sound, the build
+    /// lacks the codec, so the error is `UnsupportedFormat`, never corruption. (The stored bytes
+    /// are a hand-built zstd frame of 100 × "a": a one-byte content size, one RLE block.)
+    #[cfg(not(feature = "zstd"))]
+    #[test]
+    fn a_zstd_block_in_a_build_without_zstd_is_an_unsupported_format() {
+        let frame = ZSTD_FRAME_OF_100_A;
+        for byte in [2, 3] {
+            let block = block_claiming(byte, &frame, 100);
+            let err = decode_block(&Slice::from(block), BlockType::Data, None).unwrap_err();
+            assert!(matches!(err, BlockError::MissingCodec(what) if what.contains("`zstd`")));
+            let err = err.at(std::path::Path::new("t.sst"), 7);
+            assert!(
+                matches!(
+                    err,
+                    Error::UnsupportedFormat {
+                        missing: Some(_),
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        // A byte no build knows stays corruption.
+        let block = block_claiming(77, &frame, 100);
+        assert_eq!(
+            decode_block(&Slice::from(block), BlockType::Data, None),
+            Err(BlockError::Corrupt(CorruptionKind::InvalidField(
+                "compression type"
+            )))
+        );
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_blocks_round_trip_at_every_level_and_incompressible_ones_stay_raw() {
+        let raw: Vec<u8> = b"{\"id\":1,\"name\":\"abc\"}".repeat(100);
+        for level in 1..=22 {
+            let block = encoded(BlockType::Data, CompressionType::zstd(level), &raw);
+            assert!(block.len() < raw.len() / 4, "level {level}");
+            assert_eq!(block[1], 2);
+            assert_eq!(
+                decode_block(&Slice::from(block), BlockType::Data, None).unwrap(),
+                raw
+            );
+        }
+        let noise: Vec<u8> = (0..64u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let block = encoded(BlockType::Data, CompressionType::zstd(3), &noise);
+        assert_eq!(block[1], 0, "incompressible data is stored raw");
+        // The hand-built frame the build without zstd reads as unsupported is a sound frame.
+        let block = block_claiming(2, &ZSTD_FRAME_OF_100_A, 100);
+        assert_eq!(
+            decode_block(&Slice::from(block), BlockType::Data, None).unwrap(),
+            [b'a'; 100]
+        );
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn a_dictionary_block_records_byte_3_and_needs_the_dictionary() {
+        let dict = ZstdDictionary::new(&b"{\"id\":0,\"name\":\"\",\"plan\":\"free\"}".repeat(10));
+        let raw = b"{\"id\":7,\"name\":\"q\",\"plan\":\"free\"}".to_vec();
+        let mut block = Vec::new();
+        let compression = CompressionType::zstd_dict(3, dict.id());
+        encode_block(BlockType::Data, compression, &raw, &mut block, Some(&dict));
+        assert_eq!(block[1], 3);
+        assert_eq!(
+            decode_block(&Slice::from(block.clone()), BlockType::Data, Some(&dict)).unwrap(),
+            raw
+        );
+        assert_eq!(
+            decode_block(&Slice::from(block), BlockType::Data, None),
+            Err(BlockError::Corrupt(CorruptionKind::InvalidField(
+                "zstd dictionary block"
+            )))
+        );
+        // Without the dictionary at hand, the writer falls back to a plain zstd frame.
+        let mut block = Vec::new();
+        encode_block(
+            BlockType::Data,
+            compression,
+            &raw.repeat(4),
+            &mut block,
+            None,
+        );
+        assert_eq!(block[1], 2);
+    }
+
+    /// Regression guard: a zstd block claiming `u32::MAX` raw bytes over a frame that declares
+    /// fewer is corruption found by the frame walk, before any allocation.
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_block_claiming_more_than_its_frame_is_corruption() {
+        let raw = b"0123456789abcdef".repeat(50);
+        let stored = crate::compression::zstd::compress(&raw, 3, None);
+        let len = u32::try_from(raw.len()).unwrap();
+        for claim in [0, len - 1, len + 1, u32::MAX] {
+            assert_eq!(
+                decode_block(
+                    &Slice::from(block_claiming(2, &stored, claim)),
+                    BlockType::Data,
+                    None
+                ),
+                Err(BlockError::Corrupt(CorruptionKind::InvalidField(
+                    "raw length"
+                ))),
+                "claim {claim}"
+            );
+        }
+        assert_eq!(
+            decode_block(
+                &Slice::from(block_claiming(2, &stored, len)),
+                BlockType::Data,
+                None
+            )
+            .unwrap(),
+            raw
+        );
+    }
+
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
