@@ -6,7 +6,9 @@
 #![cfg(feature = "zstd")]
 #![allow(
     clippy::unwrap_used,
-    reason = "test code: a failed unwrap is a failed test"
+    clippy::indexing_slicing,
+    clippy::cast_precision_loss,
+    reason = "test code: a failed unwrap or index is a failed test; ratios of small sizes"
 )]
 
 mod common;
@@ -27,10 +29,10 @@ fn value(i: u32) -> Vec<u8> {
          \"tags\":[\"{}\",\"{}\"],\"active\":{},\"score\":{}}}",
         i * 7919 % 10_007,
         i % 613,
-        if i % 3 == 0 { "free" } else { "pro" },
+        if i.is_multiple_of(3) { "free" } else { "pro" },
         tags[(i % 4) as usize],
         tags[(i / 4 % 4) as usize],
-        i % 2 == 0,
+        i.is_multiple_of(2),
         i * 31 % 1000
     )
     .into_bytes()

@@ -458,8 +458,8 @@ impl Config {
     ///
     /// # Errors
     /// `InvalidArgument` naming both ids.
+    #[cfg(feature = "zstd")]
     pub(crate) fn check_zstd_dictionary(&self) -> crate::Result<()> {
-        #[cfg(feature = "zstd")]
         {
             let supplied = self.zstd_dictionary.as_ref().map(|d| d.id());
             let named = self

@@ -115,6 +115,7 @@ impl AbstractTree for Tree {}
 
 impl Tree {
     pub(crate) fn open(config: Config) -> Result<Self> {
+        #[cfg(feature = "zstd")]
         config.check_zstd_dictionary()?;
         let path = config.path.clone();
         let fs = Arc::clone(&config.fs);
