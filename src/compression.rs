@@ -2,7 +2,7 @@
 //! block header), zstd dictionaries ([`ZstdDictionary`], [`train_dictionary`]) and the
 //! decoder-side length checks that run before a block's buffer is allocated.
 //!
-//! With the `lz4` feature this module holds [`lz4_decoded_len`], the check that an LZ4 block's
+//! With the `lz4` feature this module holds `lz4_decoded_len`, the check that an LZ4 block's
 //! stored bytes really decode to the length its header claims. With the `zstd` feature it holds
 //! the zstd codec (`zstd.rs`, through the pure-Rust `structured-zstd` crate), whose frame walk
 //! plays the same role for zstd blocks.

@@ -38,8 +38,16 @@ pub(crate) struct Settings {
     /// The compression of data and index blocks (`--compression`).
     pub(crate) compression: Compression,
     /// The value size and seed of the write workloads, whose values a `zstd-dict` dictionary is
-    /// trained on.
+    /// trained on (read only in builds with the `zstd` feature).
+    #[cfg_attr(
+        not(feature = "zstd"),
+        expect(dead_code, reason = "only the zstd dictionary is trained on values")
+    )]
     pub(crate) value_size: usize,
+    #[cfg_attr(
+        not(feature = "zstd"),
+        expect(dead_code, reason = "only the zstd dictionary is trained on values")
+    )]
     pub(crate) value_seed: u64,
 }
 
