@@ -484,6 +484,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn compression_names_parse_and_print_back() {
+        use engine::Compression;
+        for (text, parsed) in [
+            ("none", Compression::None),
+            ("lz4", Compression::Lz4),
+            ("zstd:1", Compression::Zstd(1)),
+            ("zstd:22", Compression::Zstd(22)),
+            ("zstd-dict:9", Compression::ZstdDict(9)),
+        ] {
+            assert_eq!(Compression::parse(text), Ok(parsed));
+            assert_eq!(parsed.to_string(), text);
+        }
+        assert_eq!(Compression::parse("zstd"), Ok(Compression::Zstd(3)));
+        for bad in ["zstd:0", "zstd:23", "zstd:x", "gzip", "lz4:1"] {
+            assert!(Compression::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn keys_are_zero_padded_decimal_in_numeric_order() {
         assert_eq!(workloads::key(42, 16), b"0000000000000042");
         assert!(workloads::key(9, 16) < workloads::key(10, 16));

@@ -143,17 +143,14 @@ fn coordinode_compression(
         Compression::None => Ok((coordinode_lsm_tree::CompressionType::None, ())),
         #[cfg(feature = "compare-zstd")]
         Compression::Zstd(level) => Ok((coordinode_lsm_tree::CompressionType::zstd(level)?, None)),
-        #[cfg(feature = "compare-zstd")]
-        Compression::ZstdDict(level) => {
-            let raw = super::engine::bench_dictionary(settings)?;
-            let dict = Arc::new(coordinode_lsm_tree::ZstdDictionary::new(raw.raw()));
-            Ok((
-                coordinode_lsm_tree::CompressionType::zstd_dict(level, dict.id())?,
-                Some(dict),
-            ))
-        }
+        // NB: coordinode-lsm-tree 4.2's pure-Rust zstd refuses dictionaries at write time
+        // ("not supported by the pure Rust backend"); its dictionary path needs C zstd.
+        Compression::ZstdDict(_) => Err(
+            "coordinode-lsm-tree: its pure-Rust zstd (zstd-pure) has no dictionaries; compare zstd-dict with Strata alone"
+                .into(),
+        ),
         other => Err(format!(
-            "coordinode-lsm-tree: --compression {other} needs the strata-cli feature compare-zstd (zstd only)"
+            "coordinode-lsm-tree: --compression {other} needs the strata-cli feature compare-zstd (zstd:LEVEL only)"
         )
         .into()),
     }
