@@ -1,12 +1,35 @@
-//! [`CompressionType`]: how a block's bytes are stored. Persisted in every block header.
+//! Block compression: [`CompressionType`] (how a block's bytes are stored, persisted in every
+//! block header), zstd dictionaries ([`ZstdDictionary`], [`train_dictionary`]) and the
+//! decoder-side length checks that run before a block's buffer is allocated.
 //!
-//! With the `lz4` feature this module also holds [`lz4_decoded_len`], the decoder-side check that
-//! an LZ4 block's stored bytes really decode to the length its header claims, made before the
-//! block's buffer is allocated.
+//! With the `lz4` feature this module holds `lz4_decoded_len`, the check that an LZ4 block's
+//! stored bytes really decode to the length its header claims. With the `zstd` feature it holds
+//! the zstd codec (`zstd.rs`, through the pure-Rust `structured-zstd` crate), whose frame walk
+//! plays the same role for zstd blocks.
+//!
+//! Thread safety: everything here is a pure function or an immutable value (`Send + Sync`).
 
 #![deny(clippy::indexing_slicing)]
 
-/// A block compression algorithm. Persisted on disk as one byte.
+mod dictionary;
+#[cfg(feature = "zstd")]
+pub(crate) mod zstd;
+
+pub use dictionary::ZstdDictionary;
+#[cfg(feature = "zstd")]
+pub use dictionary::train_dictionary;
+
+/// The lowest zstd level [`CompressionType::zstd`] accepts; lower levels are raised to it.
+pub const ZSTD_MIN_LEVEL: i32 = 1;
+/// The highest zstd level [`CompressionType::zstd`] accepts; higher levels are lowered to it.
+pub const ZSTD_MAX_LEVEL: i32 = 22;
+/// The zstd level a [`CompressionType`] read back from its on-disk byte carries (the byte
+/// records the codec, not the level, which decompression does not need).
+pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
+
+/// A block compression algorithm. Persisted on disk as one byte (the zstd level and dictionary
+/// id are not part of it: the level is a writer's choice, the dictionary id is in the table's
+/// meta block).
 ///
 /// ```
 /// use strata::CompressionType;
@@ -24,6 +47,84 @@ pub enum CompressionType {
     /// LZ4 block format (cargo feature `lz4`). On-disk value 1: never renumber.
     #[cfg(feature = "lz4")]
     Lz4,
+    /// A Zstandard frame at this level (cargo feature `zstd`). Levels outside
+    /// `1..=22` are clamped into it when a block is compressed. On-disk value 2: never renumber.
+    #[cfg(feature = "zstd")]
+    Zstd(i32),
+    /// A Zstandard frame at `level` compressed with the dictionary whose
+    /// [`ZstdDictionary::id`] is `dict_id` (cargo feature `zstd`); the tree's
+    /// [`Config::zstd_dictionary`](crate::Config::zstd_dictionary) must be that dictionary.
+    /// On-disk value 3: never renumber.
+    #[cfg(feature = "zstd")]
+    ZstdDict {
+        /// The compression level, clamped into `1..=22` as for [`CompressionType::Zstd`].
+        level: i32,
+        /// The [`ZstdDictionary::id`] of the dictionary.
+        dict_id: u32,
+    },
+}
+
+/// The on-disk byte of a zstd block without a dictionary.
+pub(crate) const ZSTD_BYTE: u8 = 2;
+/// The on-disk byte of a zstd block compressed with its table's dictionary.
+pub(crate) const ZSTD_DICT_BYTE: u8 = 3;
+
+#[cfg(feature = "zstd")]
+impl CompressionType {
+    /// Zstandard at `level`, clamped into `1..=22` (zstd's levels; 0 and negative "fast" levels
+    /// are not offered).
+    ///
+    /// ```
+    /// use strata::CompressionType;
+    ///
+    /// assert_eq!(CompressionType::zstd(3), CompressionType::Zstd(3));
+    /// assert_eq!(CompressionType::zstd(0), CompressionType::Zstd(1));
+    /// assert_eq!(CompressionType::zstd(99), CompressionType::Zstd(22));
+    /// assert_eq!(u8::from(CompressionType::zstd(9)), 2);
+    /// ```
+    #[must_use]
+    pub const fn zstd(level: i32) -> Self {
+        Self::Zstd(clamp_level(level))
+    }
+
+    /// Zstandard at `level` (clamped into `1..=22`) with the dictionary `dict_id`
+    /// ([`ZstdDictionary::id`]).
+    ///
+    /// ```
+    /// use strata::{CompressionType, ZstdDictionary};
+    ///
+    /// let dict = ZstdDictionary::new(b"{\"name\":\"\",\"email\":\"@example.com\"}");
+    /// let compression = CompressionType::zstd_dict(19, dict.id());
+    /// assert_eq!(compression, CompressionType::ZstdDict { level: 19, dict_id: dict.id() });
+    /// assert_eq!(u8::from(compression), 3);
+    /// ```
+    #[must_use]
+    pub const fn zstd_dict(level: i32, dict_id: u32) -> Self {
+        Self::ZstdDict {
+            level: clamp_level(level),
+            dict_id,
+        }
+    }
+
+    /// The dictionary id this compression needs, if any.
+    pub(crate) fn dict_id(self) -> Option<u32> {
+        match self {
+            Self::ZstdDict { dict_id, .. } => Some(dict_id),
+            _ => None,
+        }
+    }
+}
+
+/// `level` clamped into `ZSTD_MIN_LEVEL..=ZSTD_MAX_LEVEL`.
+#[cfg(feature = "zstd")]
+pub(crate) const fn clamp_level(level: i32) -> i32 {
+    if level < ZSTD_MIN_LEVEL {
+        ZSTD_MIN_LEVEL
+    } else if level > ZSTD_MAX_LEVEL {
+        ZSTD_MAX_LEVEL
+    } else {
+        level
+    }
 }
 
 impl From<CompressionType> for u8 {
@@ -32,6 +133,10 @@ impl From<CompressionType> for u8 {
             CompressionType::None => 0,
             #[cfg(feature = "lz4")]
             CompressionType::Lz4 => 1,
+            #[cfg(feature = "zstd")]
+            CompressionType::Zstd(_) => ZSTD_BYTE,
+            #[cfg(feature = "zstd")]
+            CompressionType::ZstdDict { .. } => ZSTD_DICT_BYTE,
         }
     }
 }
@@ -52,13 +157,35 @@ impl std::error::Error for UnknownCompression {}
 impl TryFrom<u8> for CompressionType {
     type Error = UnknownCompression;
 
+    /// The compression a block header's byte names. A zstd byte reads back with
+    /// [`ZSTD_DEFAULT_LEVEL`] and, for a dictionary block, dictionary id 0 (the byte carries
+    /// neither).
     fn try_from(byte: u8) -> Result<Self, Self::Error> {
         match byte {
             0 => Ok(Self::None),
             #[cfg(feature = "lz4")]
             1 => Ok(Self::Lz4),
+            #[cfg(feature = "zstd")]
+            ZSTD_BYTE => Ok(Self::Zstd(ZSTD_DEFAULT_LEVEL)),
+            #[cfg(feature = "zstd")]
+            ZSTD_DICT_BYTE => Ok(Self::ZstdDict {
+                level: ZSTD_DEFAULT_LEVEL,
+                dict_id: 0,
+            }),
             other => Err(UnknownCompression(other)),
         }
+    }
+}
+
+/// For a compression byte that a build with more cargo features would know, what it names and
+/// the feature that enables it; `None` for a byte this build knows or no build knows.
+pub(crate) fn missing_codec(byte: u8) -> Option<&'static str> {
+    match byte {
+        #[cfg(not(feature = "lz4"))]
+        1 => Some("LZ4 block compression (cargo feature `lz4`)"),
+        #[cfg(not(feature = "zstd"))]
+        ZSTD_BYTE | ZSTD_DICT_BYTE => Some("zstd block compression (cargo feature `zstd`)"),
+        _ => None,
     }
 }
 

@@ -50,12 +50,27 @@ pub enum Error {
         /// The comparator name supplied to this open.
         supplied: String,
     },
-    /// A file was written in a format version this build does not read.
+    /// A file was written in a format version this build does not read, or (`missing` is
+    /// `Some`) uses a feature this build was compiled without, such as a block compressed with
+    /// zstd read by a build without the cargo feature `zstd`.
     UnsupportedFormat {
         /// The file.
         file: PathBuf,
         /// The format version found.
         version: u32,
+        /// What the file uses that this build lacks, naming the cargo feature that adds it;
+        /// `None` when the format version itself is unknown.
+        missing: Option<&'static str>,
+    },
+    /// A table's blocks were compressed with a zstd dictionary other than the one configured
+    /// ([`Config::zstd_dictionary`](crate::Config::zstd_dictionary)), or none is configured.
+    DictionaryMismatch {
+        /// The table file.
+        file: PathBuf,
+        /// The [`ZstdDictionary::id`](crate::ZstdDictionary::id) the table records.
+        stored: u32,
+        /// The id of the configured dictionary; `None` without one.
+        supplied: Option<u32>,
     },
     /// Another handle (in this or another process) holds the directory's lock.
     Locked {
@@ -136,11 +151,42 @@ impl fmt::Display for Error {
                 f,
                 "comparator mismatch: the tree was written with {stored:?}, opened with {supplied:?}"
             ),
-            Self::UnsupportedFormat { file, version } => write!(
+            Self::UnsupportedFormat {
+                file,
+                version,
+                missing: None,
+            } => write!(
                 f,
                 "unsupported format version {version} in {}",
                 file.display()
             ),
+            Self::UnsupportedFormat {
+                file,
+                missing: Some(missing),
+                ..
+            } => write!(
+                f,
+                "{} uses {missing}, which this build lacks",
+                file.display()
+            ),
+            Self::DictionaryMismatch {
+                file,
+                stored,
+                supplied,
+            } => match supplied {
+                Some(supplied) => write!(
+                    f,
+                    "zstd dictionary mismatch: {} needs dictionary {stored}, the tree is \
+                     configured with dictionary {supplied}",
+                    file.display()
+                ),
+                None => write!(
+                    f,
+                    "zstd dictionary mismatch: {} needs dictionary {stored}, the tree is \
+                     configured with none",
+                    file.display()
+                ),
+            },
             Self::Locked { path } => {
                 write!(f, "{} is locked by another open handle", path.display())
             }

@@ -22,12 +22,13 @@ use std::sync::Arc;
 
 use crate::cache::{Cache, DescriptorTable};
 use crate::compression::CompressionType;
+use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, StdFs};
 use crate::key::{Comparator, InternalValue, ValueType};
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
-use crate::table::block::{BlockType, decode_block, encode_block};
+use crate::table::block::{BlockError, BlockType, decode_block, encode_block};
 use crate::table::data_block::{DataBlock, DataBlockBuilder};
 use crate::table::filter::{FilterBuilder, FilterReader, key_hash};
 use crate::table::iter::TableIter;
@@ -83,19 +84,44 @@ pub fn build_data_block(
 /// # Errors
 /// The corruption found.
 pub fn decode_any_block(bytes: &[u8], kind: u8) -> std::result::Result<Vec<u8>, CorruptionKind> {
+    decode_block_with(bytes, kind, None).map_err(|e| match e {
+        BlockError::Corrupt(what) => what,
+        BlockError::MissingCodec(_) => CorruptionKind::InvalidField("compression type"),
+    })
+}
+
+/// Verifies and decodes a whole block as [`decode_any_block`], with the zstd dictionary of
+/// the block's table.
+///
+/// # Errors
+/// `Corruption` (at offset 0 of a file named `block`) for the damage found; `UnsupportedFormat`
+/// for a compression this build lacks.
+pub fn decode_block_with_dictionary(
+    bytes: &[u8],
+    kind: u8,
+    dictionary: Option<&ZstdDictionary>,
+) -> Result<Vec<u8>> {
+    decode_block_with(bytes, kind, dictionary).map_err(|e| e.at(Path::new("block"), 0))
+}
+
+fn decode_block_with(
+    bytes: &[u8],
+    kind: u8,
+    dictionary: Option<&ZstdDictionary>,
+) -> std::result::Result<Vec<u8>, BlockError> {
     let block_type = match kind % 4 {
         0 => BlockType::Data,
         1 => BlockType::Index,
         2 => BlockType::Filter,
         _ => BlockType::Meta,
     };
-    decode_block(&Slice::new(bytes), block_type).map(|raw| raw.to_vec())
+    decode_block(&Slice::new(bytes), block_type, dictionary).map(|raw| raw.to_vec())
 }
 
 /// Encodes `raw` as a data block envelope.
 pub fn encode_data_block(raw: &[u8], compression: CompressionType) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_block(BlockType::Data, compression, raw, &mut out);
+    encode_block(BlockType::Data, compression, raw, &mut out, None);
     out
 }
 
@@ -159,6 +185,7 @@ impl TableFile {
             pin_index: true,
             pin_filter: true,
             level_pins: std::sync::Arc::from([]),
+            dictionary: None,
         };
         Ok(Self {
             table: Arc::new(Table::open(path, &ctx)?),
@@ -373,6 +400,7 @@ impl ReadOnlyTree {
             pin_index: false,
             pin_filter: false,
             level_pins: std::sync::Arc::from([]),
+            dictionary: None,
         };
         let version = open_version(&state, &dir.join(crate::layout::TABLES_FOLDER), &ctx)?;
         Ok(Self {
@@ -434,7 +462,7 @@ impl ReadOnlyTree {
 /// # Errors
 /// `Io` if the file cannot be opened or read; damage is reported in [`TableCheck::damages`].
 pub fn verify_table(path: &Path) -> Result<TableCheck> {
-    crate::table::verify::verify_table(&StdFs, path, &Comparator::default())
+    crate::table::verify::verify_table(&StdFs, path, &Comparator::default(), None)
 }
 
 /// Verifies the table files `(id, path)` of a tree read in place, as
@@ -459,5 +487,5 @@ pub fn verify_table(path: &Path) -> Result<TableCheck> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn verify_tables(tables: impl IntoIterator<Item = (u64, PathBuf)>) -> TablesChecked {
-    crate::verify::walk::verify_tables(&StdFs, &Comparator::default(), tables)
+    crate::verify::walk::verify_tables(&StdFs, &Comparator::default(), None, tables)
 }

@@ -43,7 +43,7 @@
 mod cache;
 mod coding;
 pub mod compaction;
-mod compression;
+pub mod compression;
 pub mod config;
 mod error;
 pub mod fs;
@@ -68,7 +68,7 @@ pub mod verify;
 mod version;
 
 pub use cache::{Cache, DescriptorTable};
-pub use compression::{CompressionType, UnknownCompression};
+pub use compression::{CompressionType, UnknownCompression, ZstdDictionary};
 pub use config::Config;
 pub use error::{CorruptionKind, Error, Result};
 pub use guard::{Guard, Guard as IterGuard, IterGuardImpl, KvPair};

@@ -791,7 +791,17 @@ fn configure(config: Config, set: usize) -> Config {
                 .data_block_size_policy(BlockSizePolicy::all(512))
                 .index_block_compression_policy(CompressionPolicy::disabled())
         }
-        _ => config,
+        _ => {
+            #[cfg(feature = "zstd")]
+            let config = config
+                .data_block_compression_policy(CompressionPolicy::all(
+                    strata::CompressionType::zstd(3),
+                ))
+                .index_block_compression_policy(CompressionPolicy::all(
+                    strata::CompressionType::zstd(19),
+                ));
+            config
+        }
     }
 }
 

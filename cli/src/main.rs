@@ -70,6 +70,13 @@ enum Command {
     /// Reads the file only. Entries (every version, tombstones included) are printed as
     /// `key<TAB>seqno<TAB>type<TAB>value` for keys in [--from, --to).
     DumpTable(tools::dump::DumpTableArgs),
+    /// Trains a zstd dictionary on the values of the tree at DIR and writes it to --out.
+    ///
+    /// Opens the tree (recovery runs) and reads values at the latest seqno in key order. The
+    /// file holds a serialized zstd dictionary (C zstd reads it too); pass its bytes to
+    /// `strata::ZstdDictionary::new` and `Config::zstd_dictionary`. Needs the cargo feature
+    /// `zstd`.
+    TrainDict(tools::train_dict::TrainDictArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -84,6 +91,7 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(args) => tools::inspect::run(&args).map_err(Into::into),
         Command::Verify(args) => tools::verify::run(&args).map_err(Into::into),
         Command::DumpTable(args) => tools::dump::run(&args).map_err(Into::into),
+        Command::TrainDict(args) => tools::train_dict::run(&args).map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

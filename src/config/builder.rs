@@ -12,6 +12,7 @@ use super::policy::{
     RestartIntervalPolicy,
 };
 use crate::cache::{Cache, DescriptorTable};
+use crate::compression::ZstdDictionary;
 use crate::fs::{Fs, StdFs};
 use crate::key::{DefaultUserComparator, UserComparator};
 use crate::prefix::PrefixExtractor;
@@ -59,6 +60,7 @@ pub struct Config {
     pub(crate) compaction_filter_factory: Option<Arc<dyn crate::compaction::filter::Factory>>,
     pub(crate) merge_operator: Option<Arc<dyn crate::merge::MergeOperator>>,
     pub(crate) prefix_extractor: Option<Arc<dyn PrefixExtractor>>,
+    pub(crate) zstd_dictionary: Option<Arc<ZstdDictionary>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -76,6 +78,7 @@ impl std::fmt::Debug for Config {
             .field("table_target_size", &self.table_target_size)
             .field("merge_operator", &self.merge_operator.is_some())
             .field("prefix_extractor", &self.prefix_extractor)
+            .field("zstd_dictionary", &self.zstd_dictionary)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +137,7 @@ impl Config {
             compaction_filter_factory: None,
             merge_operator: None,
             prefix_extractor: None,
+            zstd_dictionary: None,
         }
     }
 
@@ -335,6 +339,46 @@ impl Config {
         self
     }
 
+    /// The zstd dictionary of the tree's tables (default: none). Blocks whose compression is
+    /// [`CompressionType::ZstdDict`](crate::CompressionType) are compressed with it, and every
+    /// table whose meta block names a dictionary needs this one to open: opening a tree (or
+    /// reading a table) whose tables use another dictionary id, or any while none is set here,
+    /// returns [`Error::DictionaryMismatch`](crate::Error::DictionaryMismatch) naming both ids.
+    /// A compression policy naming a `dict_id` other than this dictionary's id makes
+    /// [`Config::open`] return `InvalidArgument`.
+    ///
+    /// Keep the dictionary's bytes ([`ZstdDictionary::raw`]) for as long as the tree lives.
+    ///
+    /// ```
+    /// # #[cfg(feature = "zstd")] {
+    /// use std::sync::Arc;
+    /// use strata::config::CompressionPolicy;
+    /// use strata::{CompressionType, Config, SequenceNumberCounter, ZstdDictionary};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let dict = Arc::new(ZstdDictionary::new(b"{\"status\":\"active\",\"plan\":\"free\"}"));
+    /// let zstd = CompressionType::zstd_dict(3, dict.id());
+    /// let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default())
+    ///     .zstd_dictionary(Some(Arc::clone(&dict)))
+    ///     .data_block_compression_policy(CompressionPolicy::all(zstd))
+    ///     .open()?;
+    /// tree.insert("u1", "{\"status\":\"active\",\"plan\":\"free\"}", 0);
+    /// tree.flush_active_memtable(0)?;
+    /// assert_eq!(&*tree.get("u1", 1)?.unwrap(), b"{\"status\":\"active\",\"plan\":\"free\"}");
+    /// drop(tree);
+    ///
+    /// let reopened = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default())
+    ///     .open();
+    /// assert!(matches!(reopened, Err(strata::Error::DictionaryMismatch { supplied: None, .. })));
+    /// # }
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    #[must_use]
+    pub fn zstd_dictionary(mut self, dictionary: Option<Arc<ZstdDictionary>>) -> Self {
+        self.zstd_dictionary = dictionary;
+        self
+    }
+
     /// Replaces the write seqno source.
     #[must_use]
     pub fn seqno_generator(mut self, generator: Arc<dyn SequenceNumberGenerator>) -> Self {
@@ -405,6 +449,37 @@ impl Config {
             filter_partitioned: self.filter_partitioning.get(level),
             hash_ratio: f64::from(self.data_block_hash_ratio.get(level)),
             prefix_extractor: self.prefix_extractor.clone(),
+            zstd_dictionary: self.zstd_dictionary.clone(),
         }
+    }
+
+    /// Checks that every dictionary id the compression policies name is the configured
+    /// dictionary's.
+    ///
+    /// # Errors
+    /// `InvalidArgument` naming both ids.
+    #[cfg(feature = "zstd")]
+    pub(crate) fn check_zstd_dictionary(&self) -> crate::Result<()> {
+        {
+            let supplied = self.zstd_dictionary.as_ref().map(|d| d.id());
+            let named = self
+                .data_block_compression
+                .iter()
+                .chain(self.index_block_compression.iter())
+                .find_map(|c| c.dict_id().filter(|&id| Some(id) != supplied));
+            if let Some(id) = named {
+                return Err(crate::Error::InvalidArgument(match supplied {
+                    Some(supplied) => format!(
+                        "the compression policy names zstd dictionary {id}, the configured \
+                         dictionary is {supplied}"
+                    ),
+                    None => format!(
+                        "the compression policy names zstd dictionary {id}, and no dictionary \
+                         is configured"
+                    ),
+                }));
+            }
+        }
+        Ok(())
     }
 }

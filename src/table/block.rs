@@ -23,6 +23,16 @@
 //! buffer only if the stream decodes to exactly `raw_len` bytes: a header that claims more (up to
 //! `u32::MAX`) than its stored bytes produce is corruption found without allocating.
 //!
+//! A zstd block's stored bytes are one zstd frame that declares its content size; the decoder
+//! walks the frame's block headers (`compression::zstd::frame_bound`) and allocates `raw_len`
+//! bytes only if the frame declares exactly that size and its blocks can produce it. A zstd block
+//! with compression byte 3 was compressed with the table's dictionary, which the table's meta
+//! block names and the reader checked when it opened the table.
+//!
+//! A compression byte that names a codec this build was compiled without (LZ4 without `lz4`,
+//! zstd without `zstd`) is [`BlockError::MissingCodec`], which readers report as
+//! `Error::UnsupportedFormat`: the file is sound, the build is what lacks.
+//!
 //! NB: the table's block size is no bound on `raw_len`. The writer cuts a data block once it
 //! reaches the block size, so a block's last entry may carry a key and a value of up to
 //! `u32::MAX` bytes each, and the writer compresses such a block like any other. The stream's own
@@ -34,11 +44,45 @@
 
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::compression::CompressionType;
 #[cfg(feature = "lz4")]
 use crate::compression::lz4_decoded_len;
-use crate::error::CorruptionKind;
+use crate::compression::{CompressionType, ZstdDictionary, missing_codec};
+use crate::error::{CorruptionKind, Error};
 use crate::slice::Slice;
+
+/// Why a block could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BlockError {
+    /// The block's bytes are damaged.
+    Corrupt(CorruptionKind),
+    /// The block's compression byte names a codec this build was compiled without; the text
+    /// names it and the cargo feature that enables it.
+    MissingCodec(&'static str),
+}
+
+impl From<CorruptionKind> for BlockError {
+    fn from(what: CorruptionKind) -> Self {
+        Self::Corrupt(what)
+    }
+}
+
+impl BlockError {
+    /// The error for this failure of the block at `offset` in `file`.
+    pub(crate) fn at(self, file: &std::path::Path, offset: u64) -> Error {
+        match self {
+            Self::Corrupt(what) => Error::Corruption {
+                file: file.to_path_buf(),
+                offset,
+                what,
+            },
+            Self::MissingCodec(codec) => Error::UnsupportedFormat {
+                file: file.to_path_buf(),
+                version: super::meta::FORMAT_VERSION,
+                missing: Some(codec),
+            },
+        }
+    }
+}
 
 /// The header length in bytes.
 pub(crate) const HEADER_LEN: usize = 18;
@@ -88,21 +132,40 @@ pub(crate) fn encode_block(
     compression: CompressionType,
     raw: &[u8],
     out: &mut Vec<u8>,
+    dictionary: Option<&ZstdDictionary>,
 ) -> usize {
-    #[cfg(feature = "lz4")]
+    #[cfg(not(feature = "zstd"))]
+    let _ = dictionary;
+    #[cfg(any(feature = "lz4", feature = "zstd"))]
     let compressed: Vec<u8>;
     let (compression, stored): (CompressionType, &[u8]) = match compression {
         CompressionType::None => (CompressionType::None, raw),
         #[cfg(feature = "lz4")]
         CompressionType::Lz4 => {
             compressed = lz4_flex::block::compress(raw);
-            // NB: keep incompressible blocks raw; the reader then skips a decompression.
-            if compressed.len() < raw.len() {
-                (CompressionType::Lz4, &compressed)
-            } else {
-                (CompressionType::None, raw)
+            (CompressionType::Lz4, &compressed)
+        }
+        #[cfg(feature = "zstd")]
+        CompressionType::Zstd(level) | CompressionType::ZstdDict { level, .. } => {
+            let level = crate::compression::clamp_level(level);
+            // NB: a dictionary block needs the dictionary the table records; without one that
+            // parses, the block is written as a plain zstd frame.
+            let dict = compression
+                .dict_id()
+                .and(dictionary)
+                .and_then(|d| d.parsed().map(|p| (p, d.id())));
+            compressed = crate::compression::zstd::compress(raw, level, dict);
+            match dict {
+                Some(_) => (compression, &compressed),
+                None => (CompressionType::Zstd(level), &compressed),
             }
         }
+    };
+    // NB: keep incompressible blocks raw; the reader then skips a decompression.
+    let (compression, stored) = if stored.len() < raw.len() {
+        (compression, stored)
+    } else {
+        (CompressionType::None, raw)
     };
     let stored_len = u32::try_from(stored.len())
         .unwrap_or_else(|_| panic!("block of {} bytes exceeds u32::MAX", stored.len()));
@@ -158,29 +221,40 @@ impl BlockHeader {
 
 /// Verifies and decodes the block that fills `bytes` (header and stored bytes) and returns its
 /// raw contents: a zero-copy sub-slice for an uncompressed block. `expected` is the type the
-/// caller is reading.
-pub(crate) fn decode_block(bytes: &Slice, expected: BlockType) -> Result<Slice, CorruptionKind> {
+/// caller is reading; `dictionary` is the table's zstd dictionary, if its meta block names one.
+pub(crate) fn decode_block(
+    bytes: &Slice,
+    expected: BlockType,
+    dictionary: Option<&ZstdDictionary>,
+) -> Result<Slice, BlockError> {
     let header = BlockHeader::parse(bytes)?;
     let stored = bytes.get(HEADER_LEN..).ok_or(CorruptionKind::Truncated)?;
     if stored.len() != header.stored_len as usize {
-        return Err(CorruptionKind::Truncated);
+        return Err(CorruptionKind::Truncated.into());
     }
     let actual = checksum(bytes.get(..10).unwrap_or_default(), stored);
     if actual != header.checksum {
         return Err(CorruptionKind::ChecksumMismatch {
             expected: header.checksum,
             actual,
-        });
+        }
+        .into());
     }
     if BlockType::from_byte(header.block_type) != Some(expected) {
-        return Err(CorruptionKind::InvalidField("block type"));
+        return Err(CorruptionKind::InvalidField("block type").into());
     }
-    let compression = CompressionType::try_from(header.compression)
-        .map_err(|_| CorruptionKind::InvalidField("compression type"))?;
+    let compression = CompressionType::try_from(header.compression).map_err(|_| {
+        missing_codec(header.compression).map_or(
+            BlockError::Corrupt(CorruptionKind::InvalidField("compression type")),
+            BlockError::MissingCodec,
+        )
+    })?;
+    #[cfg(not(feature = "zstd"))]
+    let _ = dictionary;
     match compression {
         CompressionType::None => {
             if header.raw_len != header.stored_len {
-                return Err(CorruptionKind::InvalidField("raw length"));
+                return Err(CorruptionKind::InvalidField("raw length").into());
             }
             Ok(bytes.slice(HEADER_LEN..))
         }
@@ -190,13 +264,30 @@ pub(crate) fn decode_block(bytes: &Slice, expected: BlockType) -> Result<Slice, 
             if raw_len > stored.len().saturating_mul(255)
                 || lz4_decoded_len(stored) != Some(u64::from(header.raw_len))
             {
-                return Err(CorruptionKind::InvalidField("raw length"));
+                return Err(CorruptionKind::InvalidField("raw length").into());
             }
             let mut raw = vec![0u8; raw_len];
             match lz4_flex::block::decompress_into(stored, &mut raw) {
                 Ok(n) if n == raw_len => Ok(Slice::from(raw)),
-                _ => Err(CorruptionKind::InvalidField("compressed bytes")),
+                _ => Err(CorruptionKind::InvalidField("compressed bytes").into()),
             }
+        }
+        #[cfg(feature = "zstd")]
+        CompressionType::Zstd(_) => {
+            crate::compression::zstd::decompress(stored, header.raw_len, None)
+                .map(Slice::from)
+                .map_err(BlockError::from)
+        }
+        #[cfg(feature = "zstd")]
+        CompressionType::ZstdDict { .. } => {
+            // NB: the reader refused to open a table whose meta names a dictionary it was not
+            // given, so a dictionary block without one is a block the meta does not describe.
+            let parsed = dictionary
+                .and_then(ZstdDictionary::parsed)
+                .ok_or(CorruptionKind::InvalidField("zstd dictionary block"))?;
+            crate::compression::zstd::decompress(stored, header.raw_len, Some(parsed))
+                .map(Slice::from)
+                .map_err(BlockError::from)
         }
     }
 }
@@ -213,7 +304,7 @@ mod tests {
 
     fn encoded(block_type: BlockType, compression: CompressionType, raw: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        let n = encode_block(block_type, compression, raw, &mut out);
+        let n = encode_block(block_type, compression, raw, &mut out, None);
         assert_eq!(n, out.len());
         out
     }
@@ -227,7 +318,7 @@ mod tests {
         expected.extend_from_slice(b"abc");
         assert_eq!(block, expected);
         assert_eq!(
-            decode_block(&Slice::from(block.clone()), BlockType::Index).unwrap(),
+            decode_block(&Slice::from(block.clone()), BlockType::Index, None).unwrap(),
             b"abc"
         );
     }
@@ -244,7 +335,7 @@ mod tests {
                 let mut bad = block.clone();
                 bad[byte] ^= 1 << bit;
                 assert!(
-                    decode_block(&Slice::from(bad.clone()), BlockType::Data).is_err(),
+                    decode_block(&Slice::from(bad.clone()), BlockType::Data, None).is_err(),
                     "flip of bit {bit} in byte {byte} went unnoticed"
                 );
             }
@@ -256,13 +347,15 @@ mod tests {
         let block = encoded(BlockType::Data, CompressionType::None, b"0123456789");
         for len in 0..block.len() {
             assert!(
-                decode_block(&Slice::from(&block[..len]), BlockType::Data).is_err(),
+                decode_block(&Slice::from(&block[..len]), BlockType::Data, None).is_err(),
                 "len {len}"
             );
         }
         assert_eq!(
-            decode_block(&Slice::from(block.clone()), BlockType::Meta),
-            Err(CorruptionKind::InvalidField("block type"))
+            decode_block(&Slice::from(block.clone()), BlockType::Meta, None),
+            Err(BlockError::Corrupt(CorruptionKind::InvalidField(
+                "block type"
+            )))
         );
     }
 
@@ -274,7 +367,7 @@ mod tests {
         assert!(block.len() < raw.len());
         assert_eq!(block[1], 1);
         assert_eq!(
-            decode_block(&Slice::from(block.clone()), BlockType::Data).unwrap(),
+            decode_block(&Slice::from(block.clone()), BlockType::Data, None).unwrap(),
             raw
         );
         let noise: Vec<u8> = (0..64u32)
@@ -283,7 +376,7 @@ mod tests {
         let block = encoded(BlockType::Data, CompressionType::Lz4, &noise);
         assert_eq!(block[1], 0, "incompressible data is stored raw");
         assert_eq!(
-            decode_block(&Slice::from(block.clone()), BlockType::Data).unwrap(),
+            decode_block(&Slice::from(block.clone()), BlockType::Data, None).unwrap(),
             noise
         );
     }
@@ -356,12 +449,14 @@ mod tests {
         );
         let lying = lz4_block_claiming(&stored, u32::MAX);
         assert_eq!(
-            decode_block(&Slice::from(lying), BlockType::Data),
-            Err(CorruptionKind::InvalidField("raw length"))
+            decode_block(&Slice::from(lying), BlockType::Data, None),
+            Err(BlockError::Corrupt(CorruptionKind::InvalidField(
+                "raw length"
+            )))
         );
         // The same stream with its true length decodes.
         let honest = lz4_block_claiming(&stored, u32::try_from(n).unwrap());
-        let raw = decode_block(&Slice::from(honest), BlockType::Data).unwrap();
+        let raw = decode_block(&Slice::from(honest), BlockType::Data, None).unwrap();
         assert_eq!(raw.len(), n);
         assert_eq!(raw.get(n - 1), Some(&(((n - 1) % 251) as u8)));
     }
@@ -376,16 +471,159 @@ mod tests {
             assert_eq!(
                 decode_block(
                     &Slice::from(lz4_block_claiming(&stored, claim)),
-                    BlockType::Data
+                    BlockType::Data,
+                    None
                 ),
-                Err(CorruptionKind::InvalidField("raw length")),
+                Err(BlockError::Corrupt(CorruptionKind::InvalidField(
+                    "raw length"
+                ))),
                 "claim {claim}"
             );
         }
         assert_eq!(
             decode_block(
                 &Slice::from(lz4_block_claiming(&stored, len)),
-                BlockType::Data
+                BlockType::Data,
+                None
+            )
+            .unwrap(),
+            raw
+        );
+    }
+
+    /// A zstd frame of 100 × "a" built by hand: magic, a single-segment descriptor with a
+    /// one-byte content size (100), and one last RLE block of 100 bytes.
+    const ZSTD_FRAME_OF_100_A: [u8; 10] =
+        [0x28, 0xb5, 0x2f, 0xfd, 0x20, 100, 0x23, 0x03, 0x00, b'a'];
+
+    /// A block of `stored` bytes with compression byte `compression` claiming `raw_len`, with
+    /// a valid checksum.
+    fn block_claiming(compression: u8, stored: &[u8], raw_len: u32) -> Vec<u8> {
+        let mut out = vec![BlockType::Data as u8, compression];
+        out.extend_from_slice(&u32::try_from(stored.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(&raw_len.to_le_bytes());
+        let sum = checksum(&out, stored);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out.extend_from_slice(stored);
+        out
+    }
+
+    /// A zstd block read by a build without the `zstd` feature: the file is sound, the build
+    /// lacks the codec, so the error is `UnsupportedFormat`, never corruption. (The stored bytes
+    /// are a hand-built zstd frame of 100 × "a": a one-byte content size, one RLE block.)
+    #[cfg(not(feature = "zstd"))]
+    #[test]
+    fn a_zstd_block_in_a_build_without_zstd_is_an_unsupported_format() {
+        let frame = ZSTD_FRAME_OF_100_A;
+        for byte in [2, 3] {
+            let block = block_claiming(byte, &frame, 100);
+            let err = decode_block(&Slice::from(block), BlockType::Data, None).unwrap_err();
+            assert!(matches!(err, BlockError::MissingCodec(what) if what.contains("`zstd`")));
+            let err = err.at(std::path::Path::new("t.sst"), 7);
+            assert!(
+                matches!(
+                    err,
+                    Error::UnsupportedFormat {
+                        missing: Some(_),
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        // A byte no build knows stays corruption.
+        let block = block_claiming(77, &frame, 100);
+        assert_eq!(
+            decode_block(&Slice::from(block), BlockType::Data, None),
+            Err(BlockError::Corrupt(CorruptionKind::InvalidField(
+                "compression type"
+            )))
+        );
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_blocks_round_trip_at_every_level_and_incompressible_ones_stay_raw() {
+        let raw: Vec<u8> = b"{\"id\":1,\"name\":\"abc\"}".repeat(100);
+        for level in 1..=22 {
+            let block = encoded(BlockType::Data, CompressionType::zstd(level), &raw);
+            assert!(block.len() < raw.len() / 4, "level {level}");
+            assert_eq!(block[1], 2);
+            assert_eq!(
+                decode_block(&Slice::from(block), BlockType::Data, None).unwrap(),
+                raw
+            );
+        }
+        let noise: Vec<u8> = (0..64u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let block = encoded(BlockType::Data, CompressionType::zstd(3), &noise);
+        assert_eq!(block[1], 0, "incompressible data is stored raw");
+        // The hand-built frame the build without zstd reads as unsupported is a sound frame.
+        let block = block_claiming(2, &ZSTD_FRAME_OF_100_A, 100);
+        assert_eq!(
+            decode_block(&Slice::from(block), BlockType::Data, None).unwrap(),
+            [b'a'; 100]
+        );
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn a_dictionary_block_records_byte_3_and_needs_the_dictionary() {
+        let dict = ZstdDictionary::new(&b"{\"id\":0,\"name\":\"\",\"plan\":\"free\"}".repeat(10));
+        let raw = b"{\"id\":7,\"name\":\"q\",\"plan\":\"free\"}".to_vec();
+        let mut block = Vec::new();
+        let compression = CompressionType::zstd_dict(3, dict.id());
+        encode_block(BlockType::Data, compression, &raw, &mut block, Some(&dict));
+        assert_eq!(block[1], 3);
+        assert_eq!(
+            decode_block(&Slice::from(block.clone()), BlockType::Data, Some(&dict)).unwrap(),
+            raw
+        );
+        assert_eq!(
+            decode_block(&Slice::from(block), BlockType::Data, None),
+            Err(BlockError::Corrupt(CorruptionKind::InvalidField(
+                "zstd dictionary block"
+            )))
+        );
+        // Without the dictionary at hand, the writer falls back to a plain zstd frame.
+        let mut block = Vec::new();
+        encode_block(
+            BlockType::Data,
+            compression,
+            &raw.repeat(4),
+            &mut block,
+            None,
+        );
+        assert_eq!(block[1], 2);
+    }
+
+    /// Regression guard: a zstd block claiming `u32::MAX` raw bytes over a frame that declares
+    /// fewer is corruption found by the frame walk, before any allocation.
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_block_claiming_more_than_its_frame_is_corruption() {
+        let raw = b"0123456789abcdef".repeat(50);
+        let stored = crate::compression::zstd::compress(&raw, 3, None);
+        let len = u32::try_from(raw.len()).unwrap();
+        for claim in [0, len - 1, len + 1, u32::MAX] {
+            assert_eq!(
+                decode_block(
+                    &Slice::from(block_claiming(2, &stored, claim)),
+                    BlockType::Data,
+                    None
+                ),
+                Err(BlockError::Corrupt(CorruptionKind::InvalidField(
+                    "raw length"
+                ))),
+                "claim {claim}"
+            );
+        }
+        assert_eq!(
+            decode_block(
+                &Slice::from(block_claiming(2, &stored, len)),
+                BlockType::Data,
+                None
             )
             .unwrap(),
             raw
@@ -395,13 +633,13 @@ mod tests {
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode_block(&Slice::from(bytes.clone()), BlockType::Data);
+            let _ = decode_block(&Slice::from(bytes.clone()), BlockType::Data, None);
         }
 
         #[test]
         fn any_contents_round_trip(raw in prop::collection::vec(any::<u8>(), 0..500)) {
             let block = encoded(BlockType::Data, CompressionType::default(), &raw);
-            prop_assert_eq!(decode_block(&Slice::from(block.clone()), BlockType::Data).unwrap(), raw);
+            prop_assert_eq!(decode_block(&Slice::from(block.clone()), BlockType::Data, None).unwrap(), raw);
         }
     }
 }

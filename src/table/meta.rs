@@ -14,8 +14,11 @@
 //! +-------------------------------+-------------------------------------------+
 //! | weak_tombstone_reclaimable u64 (optional: absent in older tables, read as 0) |
 //! +------------------------------------------------------------------------------+
-//! | prefix extractor name: varint len (>= 1) + UTF-8 bytes (optional: absent without one) |
-//! +---------------------------------------------------------------------------------------+
+//! | prefix extractor name: varint len + UTF-8 bytes (optional: absent without one; len 0 only |
+//! | when a later field follows, meaning "no extractor")                                       |
+//! +-------------------------------------------------------------------------------------------+
+//! | zstd_dict_id u32 (optional: absent in tables without a zstd dictionary; never 0)          |
+//! +-------------------------------------------------------------------------------------------+
 //! ```
 //!
 //! Footer: the last 72 bytes of the file.
@@ -40,10 +43,11 @@
 //!
 //! A decoded meta block is also checked against the file that holds it ([`TableMeta::decode`]):
 //! counts that the file's size cannot back (an entry takes at least [`MIN_ENTRY_LEN`] raw bytes,
-//! and LZ4 expands stored bytes at most 255×; a data block takes at least a block header), parts
-//! that exceed their whole (tombstones above entries), and seqnos above
+//! and LZ4 expands stored bytes at most 255×, zstd at most 32768×; a data block takes at least a
+//! block header), parts that exceed their whole (tombstones above entries), and seqnos above
 //! [`MAX_SEQNO`](crate::MAX_SEQNO) are corruption. So every count a tree sums is below 51 × the
-//! table's file size, and no seqno from a table can push the tree's clock into the reserved range.
+//! table's file size (6554 × for a table whose blocks are zstd), and no seqno from a table can
+//! push the tree's clock into the reserved range.
 
 #![deny(clippy::indexing_slicing)]
 
@@ -68,6 +72,9 @@ pub(crate) const MIN_ENTRY_LEN: u64 = 5;
 
 /// LZ4's largest expansion: raw bytes per stored byte.
 const MAX_EXPANSION: u64 = 255;
+
+/// zstd's largest expansion: a 4-byte RLE block (3-byte header, 1 byte) decodes to 128 KiB.
+const MAX_ZSTD_EXPANSION: u64 = 32_768;
 
 const FLAG_INDEX_PARTITIONED: u8 = 1;
 const FLAG_FILTER_PARTITIONED: u8 = 2;
@@ -276,6 +283,10 @@ pub struct TableMeta {
     /// field after `weak_tombstone_reclaimable`; `None` without an extractor and in tables
     /// written before it existed).
     pub prefix_extractor: Option<String>,
+    /// The [`ZstdDictionary::id`](crate::ZstdDictionary::id) of the dictionary the table's zstd
+    /// blocks were compressed with (optional trailing field after `prefix_extractor`); 0 for a
+    /// table without one.
+    pub zstd_dict_id: u32,
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -353,8 +364,14 @@ impl TableMeta {
         out.extend_from_slice(&s.filter_bits_per_key_milli.to_le_bytes());
         put_bytes(&mut out, self.comparator.as_bytes());
         out.extend_from_slice(&self.weak_tombstone_reclaimable.to_le_bytes());
-        if let Some(name) = &self.prefix_extractor {
-            put_bytes(&mut out, name.as_bytes());
+        match &self.prefix_extractor {
+            Some(name) => put_bytes(&mut out, name.as_bytes()),
+            // NB: an empty name stands for "no extractor" only before a later field.
+            None if self.zstd_dict_id != 0 => put_bytes(&mut out, b""),
+            None => {}
+        }
+        if self.zstd_dict_id != 0 {
+            out.extend_from_slice(&self.zstd_dict_id.to_le_bytes());
         }
         out
     }
@@ -392,11 +409,19 @@ impl TableMeta {
         if c.pos != bytes.len() {
             let invalid = CorruptionKind::InvalidField("prefix extractor name");
             let name = String::from_utf8(c.bytes()?.to_vec()).map_err(|_| invalid.clone())?;
-            // NB: the writer records no field rather than an empty name.
-            if name.is_empty() {
-                return Err(invalid);
+            // NB: the writer records no field rather than an empty name, unless a later field
+            // follows.
+            match (name.is_empty(), c.pos == bytes.len()) {
+                (true, true) => return Err(invalid),
+                (true, false) => {}
+                (false, _) => meta.prefix_extractor = Some(name),
             }
-            meta.prefix_extractor = Some(name);
+        }
+        if c.pos != bytes.len() {
+            meta.zstd_dict_id = c.u32()?;
+            if meta.zstd_dict_id == 0 {
+                return Err(CorruptionKind::InvalidField("zstd dictionary id"));
+            }
         }
         if c.pos != bytes.len() {
             return Err(CorruptionKind::InvalidField("meta length"));
@@ -410,7 +435,16 @@ impl TableMeta {
 
     /// Checks the counts and the seqno range against a file of `file_len` bytes.
     fn check_bounds(&self, file_len: u64) -> Result<(), CorruptionKind> {
-        let max_entries = file_len.saturating_mul(MAX_EXPANSION) / MIN_ENTRY_LEN;
+        let zstd = |byte| {
+            byte == crate::compression::ZSTD_BYTE || byte == crate::compression::ZSTD_DICT_BYTE
+        };
+        let expansion =
+            if zstd(self.settings.data_compression) || zstd(self.settings.index_compression) {
+                MAX_ZSTD_EXPANSION
+            } else {
+                MAX_EXPANSION
+            };
+        let max_entries = file_len.saturating_mul(expansion) / MIN_ENTRY_LEN;
         let deletes = self
             .tombstone_count
             .checked_add(self.weak_tombstone_count)
@@ -471,6 +505,7 @@ mod tests {
             comparator: "default".into(),
             weak_tombstone_reclaimable: 1,
             prefix_extractor: Some("px".into()),
+            zstd_dict_id: 0,
         }
     }
 
@@ -523,6 +558,31 @@ mod tests {
                 Err(CorruptionKind::InvalidField("prefix extractor name"))
             );
         }
+    }
+
+    #[test]
+    fn golden_bytes_of_the_zstd_dictionary_id() {
+        let mut meta = sample_meta();
+        meta.zstd_dict_id = 0x0102_0304;
+        let bytes = meta.encode();
+        let tail = [&1u64.to_le_bytes()[..], &[2], b"px", &[4, 3, 2, 1]].concat();
+        assert!(bytes.ends_with(&tail), "{bytes:?}");
+        assert_eq!(TableMeta::decode(&bytes, FILE_LEN).unwrap(), meta);
+        // Without an extractor, an empty name stands before the id.
+        meta.prefix_extractor = None;
+        let bytes = meta.encode();
+        let tail = [&1u64.to_le_bytes()[..], &[0], &[4, 3, 2, 1]].concat();
+        assert!(bytes.ends_with(&tail), "{bytes:?}");
+        assert_eq!(TableMeta::decode(&bytes, FILE_LEN).unwrap(), meta);
+        // An id of 0 is written as no field; stored, it is corruption.
+        let mut zero = bytes[..bytes.len() - 4].to_vec();
+        zero.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(
+            TableMeta::decode(&zero, FILE_LEN),
+            Err(CorruptionKind::InvalidField("zstd dictionary id"))
+        );
+        // A cut id is corruption.
+        assert!(TableMeta::decode(&bytes[..bytes.len() - 1], FILE_LEN).is_err());
     }
 
     /// Regression: counts of `u64::MAX` were accepted and overflowed the tree's sums

@@ -30,6 +30,7 @@ use super::data_block::DataBlock;
 use super::filter::FilterReader;
 use super::meta::{BlockHandle, FOOTER_LEN, Footer, FooterError, TableMeta};
 use crate::cache::{Cache, DescriptorTable, next_cache_id};
+use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsReadFile};
 use crate::key::{Comparator, InternalValue};
@@ -77,6 +78,27 @@ pub(crate) struct TableContext {
     /// Per level, whether its tables pin their index and filter (`(index, filter)`; the last
     /// entry repeats). Empty: `pin_index` and `pin_filter` hold for every level.
     pub(crate) level_pins: Arc<[(bool, bool)]>,
+    /// The tree's zstd dictionary ([`Config::zstd_dictionary`](crate::Config::zstd_dictionary)).
+    pub(crate) dictionary: Option<Arc<ZstdDictionary>>,
+}
+
+/// Checks that the dictionary a table's meta block names (`stored`, never 0) is `supplied`.
+///
+/// # Errors
+/// `DictionaryMismatch` naming both ids.
+pub(crate) fn check_dictionary(
+    path: &Path,
+    stored: u32,
+    supplied: Option<&ZstdDictionary>,
+) -> Result<()> {
+    match supplied.map(ZstdDictionary::id) {
+        Some(id) if id == stored => Ok(()),
+        supplied => Err(Error::DictionaryMismatch {
+            file: path.to_path_buf(),
+            stored,
+            supplied,
+        }),
+    }
 }
 
 impl TableContext {
@@ -124,6 +146,8 @@ pub struct Table {
     stored_checksums: (u64, u64),
     /// The seqno every entry reads at (an ingested table); see the module documentation.
     global_seqno: Option<SeqNo>,
+    /// The zstd dictionary the meta block names, checked at open; `None` if it names none.
+    dictionary: Option<Arc<ZstdDictionary>>,
 }
 
 impl std::fmt::Debug for Table {
@@ -180,6 +204,7 @@ impl Table {
             FooterError::UnsupportedVersion(version) => Error::UnsupportedFormat {
                 file: path.to_path_buf(),
                 version,
+                missing: None,
             },
         })?;
         let cache_id = next_cache_id();
@@ -191,7 +216,10 @@ impl Table {
             None => FileSource::Owned(Arc::clone(&file)),
         };
         // A block's raw contents and the checksum its header stores.
-        let read_raw = |handle: BlockHandle, block_type| -> Result<(Slice, u64)> {
+        let read_raw = |handle: BlockHandle,
+                        block_type,
+                        dictionary: Option<&ZstdDictionary>|
+         -> Result<(Slice, u64)> {
             let len = usize::try_from(handle.len).map_err(|_| {
                 corruption(
                     path,
@@ -200,22 +228,30 @@ impl Table {
                 )
             })?;
             let bytes = read_exact(file.as_ref(), path, handle.offset, len)?;
-            let raw = decode_block(&bytes, block_type)
-                .map_err(|what| corruption(path, handle.offset, what))?;
+            let raw = decode_block(&bytes, block_type, dictionary)
+                .map_err(|error| error.at(path, handle.offset))?;
             // The header parsed for `decode_block` just now: it cannot fail here.
             let checksum = BlockHeader::parse(&bytes).map_or(0, |header| header.checksum);
             Ok((raw, checksum))
         };
-        let (meta_raw, meta_checksum) = read_raw(footer.meta, BlockType::Meta)?;
+        // NB: the meta block is never compressed; the dictionary its meta names is checked
+        // before any other block is read.
+        let mut dictionary: Option<Arc<ZstdDictionary>> = None;
+        let (meta_raw, meta_checksum) = read_raw(footer.meta, BlockType::Meta, None)?;
         let meta = TableMeta::decode(&meta_raw, file_size)
             .map_err(|what| corruption(path, footer.meta.offset, what))?;
+        if meta.zstd_dict_id != 0 {
+            check_dictionary(path, meta.zstd_dict_id, ctx.dictionary.as_deref())?;
+            dictionary.clone_from(&ctx.dictionary);
+        }
         if !crate::key::comparator_names_match(&meta.comparator, ctx.cmp.name()) {
             return Err(Error::ComparatorMismatch {
                 stored: meta.comparator.clone(),
                 supplied: ctx.cmp.name().to_string(),
             });
         }
-        let (index_raw, index_checksum) = read_raw(footer.index, BlockType::Index)?;
+        let (index_raw, index_checksum) =
+            read_raw(footer.index, BlockType::Index, dictionary.as_deref())?;
         let index = DataBlock::new(index_raw)
             .map_err(|what| corruption(path, footer.index.offset, what))?;
         let pinned_filter = match footer.filter {
@@ -225,7 +261,7 @@ impl Table {
                 } else {
                     BlockType::Filter
                 };
-                Some(read_raw(handle, block_type)?.0)
+                Some(read_raw(handle, block_type, dictionary.as_deref())?.0)
             }
             _ => None,
         };
@@ -245,6 +281,7 @@ impl Table {
             origin: std::sync::atomic::AtomicU64::new(0),
             stored_checksums: (meta_checksum, index_checksum),
             global_seqno: None,
+            dictionary,
         })
     }
 
@@ -341,8 +378,8 @@ impl Table {
             return Ok(block);
         }
         let bytes = read_exact(self.file()?.as_ref(), &self.path, handle.offset, len)?;
-        let block = decode_block(&bytes, block_type)
-            .map_err(|what| corruption(&self.path, handle.offset, what))?;
+        let block = decode_block(&bytes, block_type, self.dictionary.as_deref())
+            .map_err(|error| error.at(&self.path, handle.offset))?;
         self.cache
             .insert_block(self.cache_id, cache_key, block.clone());
         Ok(block)

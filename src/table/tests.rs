@@ -33,6 +33,7 @@ fn ctx(cache_bytes: u64, descriptors: bool) -> TableContext {
         pin_index: true,
         pin_filter: false,
         level_pins: std::sync::Arc::from([]),
+        dictionary: None,
     }
 }
 

@@ -28,6 +28,7 @@ use super::block::{BlockType, decode_block};
 use super::data_block::DataBlock;
 use super::filter::{FilterReader, key_hash};
 use super::meta::{BlockHandle, FOOTER_LEN, Footer, FooterError, TableMeta};
+use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsReadFile};
 use crate::key::{Comparator, InternalValue, ValueType};
@@ -93,6 +94,8 @@ struct Verifier<'a> {
     /// Where the footer starts: every block ends at or before it.
     body_end: u64,
     cmp: &'a Comparator,
+    /// The tree's zstd dictionary, for tables whose meta block names it.
+    dictionary: Option<&'a ZstdDictionary>,
     /// The blocks reached: (offset, length on disk).
     spans: Vec<(u64, u64)>,
     check: TableCheck,
@@ -125,10 +128,10 @@ impl Verifier<'_> {
         self.spans.push((handle.offset, handle.len));
         self.check.blocks_checked += 1;
         self.check.bytes_checked += handle.len;
-        match decode_block(&Slice::from(buf), block_type) {
+        match decode_block(&Slice::from(buf), block_type, self.dictionary) {
             Ok(raw) => Ok(Some(raw)),
-            Err(what) => {
-                self.damage(handle.offset, what);
+            Err(error) => {
+                self.check.damages.push(error.at(self.path, handle.offset));
                 Ok(None)
             }
         }
@@ -384,7 +387,12 @@ impl Verifier<'_> {
 /// # Errors
 /// `Io` if the file cannot be opened or read. Damage is not an error: it is listed in
 /// [`TableCheck::damages`].
-pub(crate) fn verify_table(fs: &dyn Fs, path: &Path, cmp: &Comparator) -> Result<TableCheck> {
+pub(crate) fn verify_table(
+    fs: &dyn Fs,
+    path: &Path,
+    cmp: &Comparator,
+    dictionary: Option<&ZstdDictionary>,
+) -> Result<TableCheck> {
     let file = fs
         .open(path)
         .map_err(|e| Error::io("open table", Some(path.to_path_buf()), e))?;
@@ -396,6 +404,7 @@ pub(crate) fn verify_table(fs: &dyn Fs, path: &Path, cmp: &Comparator) -> Result
         file,
         body_end: 0,
         cmp,
+        dictionary: None,
         spans: Vec::new(),
         check: TableCheck {
             file_size,
@@ -422,6 +431,7 @@ pub(crate) fn verify_table(fs: &dyn Fs, path: &Path, cmp: &Comparator) -> Result
             v.check.damages.push(Error::UnsupportedFormat {
                 file: path.to_path_buf(),
                 version,
+                missing: None,
             });
             return Ok(v.check);
         }
@@ -436,6 +446,14 @@ pub(crate) fn verify_table(fs: &dyn Fs, path: &Path, cmp: &Comparator) -> Result
         },
         None => None,
     };
+    if let Some(stored) = meta.as_ref().map(|m| m.zstd_dict_id).filter(|&id| id != 0) {
+        if let Err(error) = super::reader::check_dictionary(path, stored, dictionary) {
+            v.check.damages.push(error);
+            v.check.meta = meta;
+            return Ok(v.check);
+        }
+        v.dictionary = dictionary;
+    }
     let cross_check = meta.as_ref().is_some_and(|m| m.comparator == cmp.name());
     let data_handles = v.data_handles(&footer)?;
     let filter = v.filter(&footer)?;

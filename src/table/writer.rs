@@ -28,7 +28,7 @@ use super::block::{BlockType, encode_block};
 use super::data_block::DataBlockBuilder;
 use super::filter::{FilterBuilder, key_hash};
 use super::meta::{BlockHandle, Footer, TableMeta, TableSettings};
-use crate::compression::CompressionType;
+use crate::compression::{CompressionType, ZstdDictionary};
 use crate::error::{Error, Result};
 use crate::fs::FsWriteFile;
 use crate::key::{Comparator, InternalValue, ValueType};
@@ -61,6 +61,9 @@ pub struct TableWriterOptions {
     pub hash_ratio: f64,
     /// The prefixes that go into the filter next to the whole keys; `None` adds none.
     pub prefix_extractor: Option<Arc<dyn PrefixExtractor>>,
+    /// The dictionary of [`CompressionType::ZstdDict`] blocks; used only if its id is the one
+    /// the compression names (otherwise such blocks are plain zstd).
+    pub zstd_dictionary: Option<Arc<ZstdDictionary>>,
 }
 
 impl Default for TableWriterOptions {
@@ -77,6 +80,27 @@ impl Default for TableWriterOptions {
             filter_partitioned: false,
             hash_ratio: 0.0,
             prefix_extractor: None,
+            zstd_dictionary: None,
+        }
+    }
+}
+
+impl TableWriterOptions {
+    /// The dictionary the table's blocks are compressed with: the configured one, if the data
+    /// or index compression names its id.
+    fn dictionary(&self) -> Option<&ZstdDictionary> {
+        #[cfg(feature = "zstd")]
+        {
+            let dict = self.zstd_dictionary.as_deref()?;
+            let named = [self.data_compression, self.index_compression]
+                .into_iter()
+                .any(|c| c.dict_id() == Some(dict.id()));
+            (named && dict.parsed().is_some()).then_some(dict)
+        }
+        #[cfg(not(feature = "zstd"))]
+        {
+            let _ = &self.zstd_dictionary;
+            None
         }
     }
 }
@@ -157,6 +181,7 @@ impl TableWriter {
                 .filter_bits_per_key
                 .and(recorded_name(opts.prefix_extractor.as_deref()))
                 .map(str::to_string),
+            zstd_dict_id: opts.dictionary().map_or(0, ZstdDictionary::id),
             ..TableMeta::default()
         };
         Self {
@@ -205,7 +230,13 @@ impl TableWriter {
         raw: &[u8],
     ) -> Result<BlockHandle> {
         self.scratch.clear();
-        let len = encode_block(block_type, compression, raw, &mut self.scratch);
+        let len = encode_block(
+            block_type,
+            compression,
+            raw,
+            &mut self.scratch,
+            self.opts.dictionary(),
+        );
         let handle = BlockHandle {
             offset: self.offset,
             len: len as u64,

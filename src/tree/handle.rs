@@ -115,6 +115,8 @@ impl AbstractTree for Tree {}
 
 impl Tree {
     pub(crate) fn open(config: Config) -> Result<Self> {
+        #[cfg(feature = "zstd")]
+        config.check_zstd_dictionary()?;
         let path = config.path.clone();
         let fs = Arc::clone(&config.fs);
         fs.create_dir(&path)
@@ -155,6 +157,7 @@ impl Tree {
                     )
                 })
                 .collect(),
+            dictionary: config.zstd_dictionary.clone(),
         };
         let recovered = recover(&config, &tables_dir, &table_ctx)?;
         if let Some(highest) = recovered.highest_seqno {

@@ -31,7 +31,13 @@ pub fn verify_integrity(tree: &Tree) -> IntegrityReport {
     let tables = version
         .iter_tables()
         .map(|table| (table.id(), table.path().to_path_buf()));
-    verify_tables(tree.0.config.fs.as_ref(), &tree.0.cmp, tables).report
+    verify_tables(
+        tree.0.config.fs.as_ref(),
+        &tree.0.cmp,
+        tree.0.config.zstd_dictionary.as_deref(),
+        tables,
+    )
+    .report
 }
 
 /// What `strata::internals::verify_tables` read, for tools that report more than the [`IntegrityReport`].
@@ -52,12 +58,13 @@ pub struct TablesChecked {
 pub(crate) fn verify_tables(
     fs: &dyn Fs,
     cmp: &Comparator,
+    dictionary: Option<&crate::compression::ZstdDictionary>,
     tables: impl IntoIterator<Item = (u64, PathBuf)>,
 ) -> TablesChecked {
     let mut out = TablesChecked::default();
     for (id, path) in tables {
         out.report.sst_files_checked += 1;
-        let check = match verify_table(fs, &path, cmp) {
+        let check = match verify_table(fs, &path, cmp, dictionary) {
             Ok(check) => check,
             Err(error) => {
                 out.report.errors.push(IntegrityError::new(path, error));

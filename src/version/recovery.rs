@@ -307,6 +307,7 @@ pub(crate) fn check_replayed(
         return Err(Error::UnsupportedFormat {
             file: manifest_path.to_path_buf(),
             version: replayed.format_version.unwrap_or(0),
+            missing: None,
         });
     }
     Ok(())

@@ -35,12 +35,112 @@ pub(crate) struct Settings {
     /// A fixed-length prefix extractor of this many bytes (0: none), for engines that have
     /// prefix extractors; only the `prefixscan` database sets it.
     pub(crate) prefix_len: usize,
+    /// The compression of data and index blocks (`--compression`).
+    pub(crate) compression: Compression,
+    /// The value size and seed of the write workloads, whose values a `zstd-dict` dictionary is
+    /// trained on (read only in builds with the `zstd` feature).
+    #[cfg_attr(
+        not(feature = "zstd"),
+        expect(dead_code, reason = "only the zstd dictionary is trained on values")
+    )]
+    pub(crate) value_size: usize,
+    #[cfg_attr(
+        not(feature = "zstd"),
+        expect(dead_code, reason = "only the zstd dictionary is trained on values")
+    )]
+    pub(crate) value_seed: u64,
+}
+
+/// `--compression`: how every engine compresses data and index blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Compression {
+    None,
+    Lz4,
+    /// zstd at this level (1..=22).
+    Zstd(i32),
+    /// zstd at this level with a dictionary trained on the benchmark's values.
+    ZstdDict(i32),
+}
+
+impl Compression {
+    /// Parses `none`, `lz4`, `zstd:LEVEL` or `zstd-dict:LEVEL`.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let level = |l: &str| match l.parse::<i32>() {
+            Ok(level) if (1..=22).contains(&level) => Ok(level),
+            _ => Err(format!("zstd level {l:?}: expected 1..=22")),
+        };
+        match text.split_once(':') {
+            None if text == "none" => Ok(Self::None),
+            None if text == "lz4" => Ok(Self::Lz4),
+            None if text == "zstd" => Ok(Self::Zstd(3)),
+            None if text == "zstd-dict" => Ok(Self::ZstdDict(3)),
+            Some(("zstd", l)) => level(l).map(Self::Zstd),
+            Some(("zstd-dict", l)) => level(l).map(Self::ZstdDict),
+            _ => Err(format!(
+                "unknown compression {text:?}; expected none, lz4, zstd:LEVEL or zstd-dict:LEVEL"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("none"),
+            Self::Lz4 => f.write_str("lz4"),
+            Self::Zstd(level) => write!(f, "zstd:{level}"),
+            Self::ZstdDict(level) => write!(f, "zstd-dict:{level}"),
+        }
+    }
+}
+
+/// A zstd dictionary of `size` bytes trained on the first values of the write workloads.
+#[cfg(feature = "zstd")]
+pub(crate) fn bench_dictionary(settings: &Settings) -> Result<strata::ZstdDictionary, BoxError> {
+    let mut values = super::workloads::Values::new(settings.value_seed, settings.value_size);
+    let samples: Vec<Vec<u8>> = (0..20_000).map(|_| values.next().to_vec()).collect();
+    Ok(strata::compression::train_dictionary(&samples, 16 * 1024)?)
+}
+
+/// Strata's compression for `--compression`, and the dictionary it needs.
+fn strata_compression(
+    settings: &Settings,
+) -> Result<(strata::CompressionType, Option<Arc<strata::ZstdDictionary>>), BoxError> {
+    match settings.compression {
+        Compression::None => Ok((strata::CompressionType::None, None)),
+        #[cfg(feature = "lz4")]
+        Compression::Lz4 => Ok((strata::CompressionType::Lz4, None)),
+        #[cfg(feature = "zstd")]
+        Compression::Zstd(level) => Ok((strata::CompressionType::zstd(level), None)),
+        #[cfg(feature = "zstd")]
+        Compression::ZstdDict(level) => {
+            let dict = Arc::new(bench_dictionary(settings)?);
+            Ok((
+                strata::CompressionType::zstd_dict(level, dict.id()),
+                Some(dict),
+            ))
+        }
+        #[allow(
+            unreachable_patterns,
+            reason = "reached only in builds without the lz4 or zstd feature"
+        )]
+        other => Err(format!(
+            "--compression {other} needs the strata-cli cargo feature {}",
+            if other == Compression::Lz4 {
+                "lz4"
+            } else {
+                "zstd"
+            }
+        )
+        .into()),
+    }
 }
 
 impl Settings {
     pub(crate) fn describe(&self) -> String {
         format!(
-            "no compression, no WAL, {} MiB memtable, {} KiB blocks, bloom {} bits/key, {} MiB block cache, leveled compaction (L0 trigger {}, {} MiB tables, ratio 10); one flush thread and one compaction thread per engine",
+            "compression {}, no WAL, {} MiB memtable, {} KiB blocks, bloom {} bits/key, {} MiB block cache, leveled compaction (L0 trigger {}, {} MiB tables, ratio 10); one flush thread and one compaction thread per engine",
+            self.compression,
             MEMTABLE_BYTES >> 20,
             self.block_size >> 10,
             self.bloom_bits,
@@ -460,6 +560,7 @@ impl strata::MergeOperator for U64Add {
 /// Opens Strata's tree at `dir` with `settings`.
 pub(crate) fn open_strata(dir: &Path, settings: &Settings) -> Result<Box<dyn Engine>, BoxError> {
     use strata::config::{BlockSizePolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry};
+    let (compression, dictionary) = strata_compression(settings)?;
     let seqno = strata::SequenceNumberCounter::default();
     let visible = strata::SequenceNumberCounter::default();
     let tree = strata::Config::new(dir, seqno.clone(), visible.clone())
@@ -467,8 +568,9 @@ pub(crate) fn open_strata(dir: &Path, settings: &Settings) -> Result<Box<dyn Eng
             settings.cache_bytes,
         )))
         .data_block_size_policy(BlockSizePolicy::all(settings.block_size))
-        .data_block_compression_policy(CompressionPolicy::disabled())
-        .index_block_compression_policy(CompressionPolicy::disabled())
+        .data_block_compression_policy(CompressionPolicy::all(compression))
+        .index_block_compression_policy(CompressionPolicy::all(compression))
+        .zstd_dictionary(dictionary)
         .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
             strata::config::BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
         )))

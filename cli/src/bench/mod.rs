@@ -50,6 +50,11 @@ pub(crate) struct BenchArgs {
         default_value = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,prefixscan,readwhilewriting,deleterandom,mergerandom"
     )]
     pub(crate) benchmarks: String,
+    /// Block compression of every engine: none, lz4 (feature `lz4`), zstd:LEVEL or
+    /// zstd-dict:LEVEL (feature `zstd`; the dictionary is trained on the workloads' values). A
+    /// peer without the codec is refused.
+    #[arg(long, default_value = "none", value_parser = engine::Compression::parse)]
+    pub(crate) compression: engine::Compression,
     /// Peer engines to run too: lsm-tree, coordinode-lsm-tree (cargo feature `compare`), rocksdb
     /// (cargo feature `compare-rocksdb`).
     #[arg(long, value_delimiter = ',')]
@@ -314,6 +319,7 @@ fn run_child(
         .args(["--cache-mb", &args.cache_mb.to_string()])
         .args(["--benchmarks", &args.benchmarks])
         .args(["--seed", &args.seed.to_string()])
+        .args(["--compression", &args.compression.to_string()])
         .arg("--db")
         .arg(dir)
         .args(["--child-engine", engine])
@@ -397,6 +403,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         l0_threshold: 4,
         table_bytes: 64 << 20,
         prefix_len: 0,
+        compression: args.compression,
+        value_size: args.value_size,
+        value_seed: args.seed ^ 0xabcd,
     };
     if let Some(engine) = &args.child_engine {
         let dir = args.db.as_ref().ok_or("--child-engine needs --db")?;
@@ -475,6 +484,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn compression_names_parse_and_print_back() {
+        use engine::Compression;
+        for (text, parsed) in [
+            ("none", Compression::None),
+            ("lz4", Compression::Lz4),
+            ("zstd:1", Compression::Zstd(1)),
+            ("zstd:22", Compression::Zstd(22)),
+            ("zstd-dict:9", Compression::ZstdDict(9)),
+        ] {
+            assert_eq!(Compression::parse(text), Ok(parsed));
+            assert_eq!(parsed.to_string(), text);
+        }
+        assert_eq!(Compression::parse("zstd"), Ok(Compression::Zstd(3)));
+        for bad in ["zstd:0", "zstd:23", "zstd:x", "gzip", "lz4:1"] {
+            assert!(Compression::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn keys_are_zero_padded_decimal_in_numeric_order() {
         assert_eq!(workloads::key(42, 16), b"0000000000000042");
         assert!(workloads::key(9, 16) < workloads::key(10, 16));
@@ -513,6 +541,7 @@ mod tests {
             compare: Vec::new(),
             runs: Some(2),
             seed: 1,
+            compression: engine::Compression::None,
             db: Some(dir.to_path_buf()),
             json: Some(dir.join("out.json")),
             plot: Some(dir.join("out.svg")),

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::engine::{BoxError, Driven, Engine, Settings, impl_lsm};
+use super::engine::{BoxError, Compression, Driven, Engine, Settings, impl_lsm};
 
 use {coordinode_lsm_tree::AbstractTree as _, lsm_tree::AbstractTree as _};
 
@@ -40,6 +40,13 @@ pub(crate) fn open_lsm_tree(dir: &Path, settings: &Settings) -> Result<Box<dyn E
         BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, FilterPolicy,
         FilterPolicyEntry,
     };
+    if settings.compression != Compression::None {
+        return Err(format!(
+            "lsm-tree runs without compression here: --compression {} is Strata and coordinode-lsm-tree only",
+            settings.compression
+        )
+        .into());
+    }
     let seqno = lsm_tree::SequenceNumberCounter::default();
     let visible = lsm_tree::SequenceNumberCounter::default();
     let tree = lsm_tree::Config::new(dir, seqno.clone(), visible.clone())
@@ -117,6 +124,38 @@ impl coordinode_lsm_tree::MergeOperator for CoordinodeU64Add {
     }
 }
 
+/// The dictionary `coordinode-lsm-tree` is given (its own type, with the same id rule).
+#[cfg(feature = "compare-zstd")]
+type CoordinodeDictionary = Option<Arc<coordinode_lsm_tree::ZstdDictionary>>;
+#[cfg(not(feature = "compare-zstd"))]
+type CoordinodeDictionary = ();
+
+/// `coordinode-lsm-tree`'s compression for `--compression`: zstd through its pure-Rust
+/// `zstd-pure` feature (strata-cli feature `compare-zstd`), with the same trained dictionary
+/// bytes as Strata's.
+fn coordinode_compression(
+    settings: &Settings,
+) -> Result<(coordinode_lsm_tree::CompressionType, CoordinodeDictionary), BoxError> {
+    match settings.compression {
+        #[cfg(feature = "compare-zstd")]
+        Compression::None => Ok((coordinode_lsm_tree::CompressionType::None, None)),
+        #[cfg(not(feature = "compare-zstd"))]
+        Compression::None => Ok((coordinode_lsm_tree::CompressionType::None, ())),
+        #[cfg(feature = "compare-zstd")]
+        Compression::Zstd(level) => Ok((coordinode_lsm_tree::CompressionType::zstd(level)?, None)),
+        // NB: coordinode-lsm-tree 4.2's pure-Rust zstd refuses dictionaries at write time
+        // ("not supported by the pure Rust backend"); its dictionary path needs C zstd.
+        Compression::ZstdDict(_) => Err(
+            "coordinode-lsm-tree: its pure-Rust zstd (zstd-pure) has no dictionaries; compare zstd-dict with Strata alone"
+                .into(),
+        ),
+        other => Err(format!(
+            "coordinode-lsm-tree: --compression {other} needs the strata-cli feature compare-zstd (zstd:LEVEL only)"
+        )
+        .into()),
+    }
+}
+
 /// Opens `coordinode-lsm-tree` at `dir` with `settings`.
 pub(crate) fn open_coordinode(
     dir: &Path,
@@ -126,6 +165,7 @@ pub(crate) fn open_coordinode(
         BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, FilterPolicy,
         FilterPolicyEntry,
     };
+    let (compression, dictionary) = coordinode_compression(settings)?;
     let seqno = coordinode_lsm_tree::SequenceNumberCounter::default();
     let visible = coordinode_lsm_tree::SequenceNumberCounter::default();
     let tree = coordinode_lsm_tree::Config::new(dir, seqno.clone(), visible.clone())
@@ -133,16 +173,16 @@ pub(crate) fn open_coordinode(
             settings.cache_bytes,
         )))
         .data_block_size_policy(BlockSizePolicy::all(settings.block_size))
-        .data_block_compression_policy(CompressionPolicy::all(
-            coordinode_lsm_tree::CompressionType::None,
-        ))
-        .index_block_compression_policy(CompressionPolicy::all(
-            coordinode_lsm_tree::CompressionType::None,
-        ))
+        .data_block_compression_policy(CompressionPolicy::all(compression))
+        .index_block_compression_policy(CompressionPolicy::all(compression))
         .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
             BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
         )))
         .with_merge_operator(Some(Arc::new(CoordinodeU64Add)));
+    #[cfg(feature = "compare-zstd")]
+    let tree = tree.zstd_dictionary(dictionary);
+    #[cfg(not(feature = "compare-zstd"))]
+    let () = dictionary;
     let tree = if settings.prefix_len > 0 {
         tree.prefix_extractor(Arc::new(CoordinodeFixedPrefix(settings.prefix_len)))
     } else {

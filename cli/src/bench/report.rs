@@ -98,7 +98,7 @@ pub(crate) fn print(results: &Results) {
     );
     println!();
     println!(
-        "{:<16} {:<20} {:>10} {:>19} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>10}",
+        "{:<16} {:<20} {:>10} {:>19} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>6} {:>10}",
         "workload",
         "engine",
         "ops/s",
@@ -109,10 +109,11 @@ pub(crate) fn print(results: &Results) {
         "RSS MiB",
         "disk MiB",
         "SA",
+        "ratio",
         "WA",
         "strata ×"
     );
-    println!("{}", "-".repeat(140));
+    println!("{}", "-".repeat(147));
     for (w, workload) in results.workloads.iter().enumerate() {
         let strata_rate = strata_rate(&summary, w);
         for (e, engine) in results.engines.iter().enumerate() {
@@ -125,7 +126,7 @@ pub(crate) fn print(results: &Results) {
                 strata_rate.map_or_else(String::new, |s| format!("{:.2}", s / m.ops_per_sec()))
             };
             println!(
-                "{:<16} {:<20} {:>10} {:>19} {:>8.1} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>10}",
+                "{:<16} {:<20} {:>10} {:>19} {:>8.1} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>6} {:>10}",
                 if e == 0 { *workload } else { "" },
                 engine,
                 human(m.ops_per_sec()),
@@ -136,6 +137,7 @@ pub(crate) fn print(results: &Results) {
                 mib(m.peak_rss),
                 mib(m.disk_bytes),
                 ratio(m.space_amp()),
+                ratio(m.space_amp().map(|sa| 1.0 / sa)),
                 ratio(m.write_amp()),
                 vs
             );
@@ -143,7 +145,7 @@ pub(crate) fn print(results: &Results) {
     }
     println!();
     println!(
-        "SA: bytes on disk after settling / live key-value bytes. WA: bytes the process wrote (wchar) / bytes the user wrote. strata ×: Strata's ops/s over the peer's."
+        "SA: bytes on disk after settling / live key-value bytes; ratio: its inverse, the compression ratio (below 1 without compression: index, filters and metadata). WA: bytes the process wrote (wchar) / bytes the user wrote. strata ×: Strata's ops/s over the peer's."
     );
     for (w, workload) in results.workloads.iter().enumerate() {
         for (e, engine) in results.engines.iter().enumerate() {
@@ -198,6 +200,7 @@ pub(crate) fn write_json(results: &Results, path: &Path) -> Result<(), BoxError>
                 "p99_ns": m.p99_ns,
                 "peak_rss_bytes": m.peak_rss,
                 "disk_bytes": m.disk_bytes,
+                "compression_ratio": m.space_amp().map(|sa| 1.0 / sa),
                 "space_amp": m.space_amp(),
                 "write_amp": m.write_amp(),
                 "strata_ratio": if e == 0 { None } else { strata_rate.map(|s| s / m.ops_per_sec()) },

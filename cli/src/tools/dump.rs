@@ -46,6 +46,8 @@ fn compression_name(byte: u8) -> String {
     match byte {
         0 => "none".to_string(),
         1 => "lz4".to_string(),
+        2 => "zstd".to_string(),
+        3 => "zstd with the table's dictionary".to_string(),
         other => format!("unknown ({other})"),
     }
 }

@@ -88,7 +88,7 @@ fn holds_tree(dir: &Path) -> Result<bool, ToolError> {
 
 /// Opens the tree at `dir`. Only `create` may start a new tree, and only in a missing or empty
 /// directory, so that a mistyped path never turns an unrelated directory into a tree.
-fn open(dir: &Path, create: bool) -> Result<(Tree, SequenceNumberCounter), ToolError> {
+pub(crate) fn open(dir: &Path, create: bool) -> Result<(Tree, SequenceNumberCounter), ToolError> {
     if !holds_tree(dir)? {
         if !create {
             return Err(ToolError::Failed(format!(

@@ -53,7 +53,7 @@ fn an_intact_table_verifies_clean_and_every_byte_is_counted() {
     for partitioned in [false, true] {
         let path = dir.path().join(format!("{partitioned}.sst"));
         write(&path, options(partitioned), 500);
-        let check = verify_table(&StdFs, &path, &Comparator::default()).unwrap();
+        let check = verify_table(&StdFs, &path, &Comparator::default(), None).unwrap();
         assert!(check.damages.is_empty(), "{:?}", check.damages);
         assert!(check.cross_checked);
         assert_eq!(check.entries_checked, 500);
@@ -78,7 +78,7 @@ fn a_flipped_byte_in_any_block_is_reported_at_that_block() {
         let mut bad = good.clone();
         bad[at] ^= 0x10;
         write_bytes(&path, &bad);
-        let check = verify_table(&StdFs, &path, &Comparator::default()).unwrap();
+        let check = verify_table(&StdFs, &path, &Comparator::default(), None).unwrap();
         assert!(!check.damages.is_empty(), "flip at {at} went unnoticed");
         let offsets: Vec<u64> = check
             .damages
@@ -104,7 +104,7 @@ fn a_damaged_data_block_does_not_stop_the_walk() {
     write(&path, options(false), 300);
     let mut bytes = read_all(&path);
     let first_len = {
-        let check = verify_table(&StdFs, &path, &Comparator::default()).unwrap();
+        let check = verify_table(&StdFs, &path, &Comparator::default(), None).unwrap();
         assert!(check.damages.is_empty());
         // The first block's header: stored_len at bytes 2..6.
         18 + u32::from_le_bytes(bytes[2..6].try_into().unwrap()) as usize
@@ -112,7 +112,7 @@ fn a_damaged_data_block_does_not_stop_the_walk() {
     bytes[20] ^= 1;
     bytes[first_len + 20] ^= 1;
     write_bytes(&path, &bytes);
-    let check = verify_table(&StdFs, &path, &Comparator::default()).unwrap();
+    let check = verify_table(&StdFs, &path, &Comparator::default(), None).unwrap();
     let offsets: Vec<String> = check.damages.iter().map(ToString::to_string).collect();
     assert_eq!(offsets.len(), 2, "{offsets:?}");
     assert!(offsets[0].contains("at offset 0:"), "{offsets:?}");
@@ -138,7 +138,7 @@ fn a_meta_block_that_disagrees_with_the_entries_is_damage_even_with_a_valid_chec
         footer.meta.offset as usize,
         (footer.meta.offset + footer.meta.len) as usize,
     );
-    let raw = decode_block(&Slice::from(&bytes[start..end]), BlockType::Meta).unwrap();
+    let raw = decode_block(&Slice::from(&bytes[start..end]), BlockType::Meta, None).unwrap();
     let mut meta = TableMeta::decode(&raw, bytes.len() as u64).unwrap();
     meta.entry_count += 1;
     let mut block = Vec::new();
@@ -147,10 +147,11 @@ fn a_meta_block_that_disagrees_with_the_entries_is_damage_even_with_a_valid_chec
         CompressionType::None,
         &meta.encode(),
         &mut block,
+        None,
     );
     bytes[start..end].copy_from_slice(&block);
     write_bytes(&path, &bytes);
-    let check = verify_table(&StdFs, &path, &Comparator::default()).unwrap();
+    let check = verify_table(&StdFs, &path, &Comparator::default(), None).unwrap();
     let damages: Vec<String> = check.damages.iter().map(ToString::to_string).collect();
     assert_eq!(
         damages,
@@ -166,7 +167,7 @@ fn truncated_and_foreign_files_are_damage_not_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.sst");
     write_bytes(&path, b"short");
-    let check = verify_table(&StdFs, &path, &Comparator::default()).unwrap();
+    let check = verify_table(&StdFs, &path, &Comparator::default(), None).unwrap();
     assert!(matches!(
         check.damages.as_slice(),
         [Error::Corruption {
@@ -176,7 +177,7 @@ fn truncated_and_foreign_files_are_damage_not_errors() {
         }]
     ));
     write_bytes(&path, &[7u8; 500]);
-    let check = verify_table(&StdFs, &path, &Comparator::default()).unwrap();
+    let check = verify_table(&StdFs, &path, &Comparator::default(), None).unwrap();
     assert!(matches!(
         check.damages.as_slice(),
         [Error::Corruption {
