@@ -607,7 +607,7 @@ impl strata::compaction::filter::CompactionFilter for Parking {
 struct ParkFirst(Arc<std::sync::Barrier>, std::sync::Mutex<bool>);
 
 impl strata::compaction::filter::Factory for ParkFirst {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "park-first"
     }
 

@@ -49,6 +49,12 @@ pub(crate) struct Settings {
         expect(dead_code, reason = "only the zstd dictionary is trained on values")
     )]
     pub(crate) value_seed: u64,
+    /// Whether the values are JSON-like records (`--values json`).
+    #[cfg_attr(
+        not(feature = "zstd"),
+        expect(dead_code, reason = "only the zstd dictionary's training reads it")
+    )]
+    pub(crate) json_values: bool,
 }
 
 /// `--compression`: how every engine compresses data and index blocks.
@@ -97,7 +103,11 @@ impl std::fmt::Display for Compression {
 /// A zstd dictionary of `size` bytes trained on the first values of the write workloads.
 #[cfg(feature = "zstd")]
 pub(crate) fn bench_dictionary(settings: &Settings) -> Result<strata::ZstdDictionary, BoxError> {
-    let mut values = super::workloads::Values::new(settings.value_seed, settings.value_size);
+    let mut values = super::workloads::Values::new(
+        settings.value_seed,
+        settings.value_size,
+        settings.json_values,
+    );
     let samples: Vec<Vec<u8>> = (0..20_000).map(|_| values.next().to_vec()).collect();
     Ok(strata::compression::train_dictionary(&samples, 16 * 1024)?)
 }

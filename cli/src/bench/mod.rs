@@ -38,6 +38,10 @@ pub(crate) struct BenchArgs {
     /// Value size in bytes.
     #[arg(long, default_value_t = 100)]
     pub(crate) value_size: usize,
+    /// What the values hold: `random` printable bytes (db_bench's incompressible default) or
+    /// `json`-like records (a document store's values; what compression is measured on).
+    #[arg(long, default_value = "random", value_parser = ["random", "json"])]
+    pub(crate) values: String,
     /// Reader threads of readrandom, readmissing and readwhilewriting.
     #[arg(long, default_value_t = 1)]
     pub(crate) threads: usize,
@@ -315,6 +319,7 @@ fn run_child(
         .args(["--num", &args.num.to_string()])
         .args(["--key-size", &args.key_size.to_string()])
         .args(["--value-size", &args.value_size.to_string()])
+        .args(["--values", &args.values])
         .args(["--threads", &args.threads.to_string()])
         .args(["--cache-mb", &args.cache_mb.to_string()])
         .args(["--benchmarks", &args.benchmarks])
@@ -395,6 +400,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         threads: args.threads.max(1),
         seed: args.seed,
         progress: !args.quiet,
+        json_values: args.values == "json",
     };
     let settings = Settings {
         cache_bytes: args.cache_mb << 20,
@@ -406,6 +412,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         compression: args.compression,
         value_size: args.value_size,
         value_seed: args.seed ^ 0xabcd,
+        json_values: args.values == "json",
     };
     if let Some(engine) = &args.child_engine {
         let dir = args.db.as_ref().ok_or("--child-engine needs --db")?;
@@ -535,6 +542,7 @@ mod tests {
             reads: Some(2000),
             key_size: 16,
             value_size: 100,
+            values: "random".into(),
             threads: 2,
             cache_mb: 8,
             benchmarks: workloads::ALL.join(","),

@@ -26,6 +26,7 @@
 //! A write workload's time covers the writes; then the database is settled (flushed, compaction
 //! run to the end), untimed, and its bytes on disk and bytes written are taken.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,8 @@ pub(crate) struct Params {
     pub(crate) threads: usize,
     pub(crate) seed: u64,
     pub(crate) progress: bool,
+    /// Values cut from JSON-like records instead of random printable bytes (`--values json`).
+    pub(crate) json_values: bool,
 }
 
 /// One workload's measurement in one run.
@@ -210,20 +213,61 @@ pub(crate) fn permutation(n: u64, seed: u64) -> Vec<u64> {
     order
 }
 
-/// Values: windows of one random buffer.
+/// Values: windows of one buffer of random printable bytes, or of JSON-like records.
 pub(crate) struct Values {
     buf: Vec<u8>,
     size: usize,
     pos: usize,
 }
 
+/// JSON-like records, as a document store holds them: the same field names in every record,
+/// values drawn from small vocabularies and ranges (what makes real values compress), until
+/// `len` bytes.
+fn json_records(rng: &mut Rng, len: usize) -> Vec<u8> {
+    const CITIES: &[&str] = &[
+        "Lisbon", "Osaka", "Austin", "Lyon", "Pune", "Leeds", "Perth",
+    ];
+    const TAGS: &[&str] = &["new", "vip", "beta", "mobile", "web", "eu", "us", "trial"];
+    const PLANS: &[&str] = &["free", "pro", "team", "enterprise"];
+    let pick = |rng: &mut Rng, words: &[&'static str]| -> &'static str {
+        let i = usize::try_from(rng.below(words.len() as u64)).unwrap_or(0);
+        words.get(i).copied().unwrap_or("")
+    };
+    let mut out = String::with_capacity(len + 512);
+    while out.len() < len {
+        let id = rng.below(10_000_000);
+        let city = pick(rng, CITIES);
+        let plan = pick(rng, PLANS);
+        let (tag1, tag2) = (pick(rng, TAGS), pick(rng, TAGS));
+        // NB: writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "{{\"id\":{id},\"user\":\"user_{id}\",\"email\":\"user_{id}@example.com\",\"city\":\"{city}\",\"plan\":\"{plan}\",\"active\":{},\"score\":{}.{},\"tags\":[\"{tag1}\",\"{tag2}\"],\"created\":\"2026-{:02}-{:02}T{:02}:{:02}:{:02}Z\",\"visits\":{}}}",
+            rng.below(2) == 0,
+            rng.below(100),
+            rng.below(10),
+            1 + rng.below(12),
+            1 + rng.below(28),
+            rng.below(24),
+            rng.below(60),
+            rng.below(60),
+            rng.below(5000),
+        );
+    }
+    out.into_bytes()
+}
+
 impl Values {
-    pub(crate) fn new(seed: u64, size: usize) -> Self {
+    pub(crate) fn new(seed: u64, size: usize, json: bool) -> Self {
         let mut rng = Rng::new(seed);
         let len = (1 << 20).max(size * 2);
-        let buf = (0..len)
-            .map(|_| b' ' + u8::try_from(rng.below(95)).unwrap_or(b'?'))
-            .collect();
+        let buf = if json {
+            json_records(&mut rng, len)
+        } else {
+            (0..len)
+                .map(|_| b' ' + u8::try_from(rng.below(95)).unwrap_or(b'?'))
+                .collect()
+        };
         Self { buf, size, pos: 0 }
     }
 
@@ -290,7 +334,7 @@ pub(crate) fn write(
     order: &[u64],
     delete: bool,
 ) -> Result<Measurement, BoxError> {
-    let mut values = Values::new(params.seed ^ 0xabcd, params.value_size);
+    let mut values = Values::new(params.seed ^ 0xabcd, params.value_size, params.json_values);
     let value_len = if delete { 0 } else { params.value_size };
     timed_writes(engine, params, label, order, value_len, |k| {
         if delete {
@@ -519,7 +563,7 @@ fn prefixed_key(i: u64, params: &Params) -> Vec<u8> {
 
 /// Fills `engine` (fresh) with the `prefixscan` database and settles it, unmeasured.
 pub(crate) fn fill_prefixed(engine: &dyn Engine, params: &Params) -> Result<(), BoxError> {
-    let mut values = Values::new(params.seed ^ 0xabce, params.value_size);
+    let mut values = Values::new(params.seed ^ 0xabce, params.value_size, params.json_values);
     let order = permutation(params.num, params.seed ^ 0x9f1f);
     let progress = bar(
         params,
@@ -596,7 +640,7 @@ pub(crate) fn read_while_writing(
     let writes = AtomicU64::new(0);
     let result = std::thread::scope(|scope| {
         let overwriter = scope.spawn(|| {
-            let mut values = Values::new(params.seed ^ 0x77, params.value_size);
+            let mut values = Values::new(params.seed ^ 0x77, params.value_size, params.json_values);
             let mut rng = Rng::new(params.seed ^ 0x78);
             while !stop.load(Ordering::Relaxed) {
                 engine.put(&key(rng.below(params.num), params.key_size), values.next());
