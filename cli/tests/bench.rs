@@ -39,7 +39,7 @@ fn a_short_bench_prints_the_table_with_every_workload_asked_for() {
             .unwrap_or_else(|| panic!("no {workload} row in:\n{stdout}"));
         assert!(line.contains("strata"), "{line}");
     }
-    assert!(stdout.contains("settings: no compression"));
+    assert!(stdout.contains("settings: compression none"));
     // Prefix scans of missing prefixes skip tables by their prefix filters (3000 keys settle
     // in one table, which holds every even 4-byte prefix and none of the odd ones).
     let skipped = stdout
