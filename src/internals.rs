@@ -7,7 +7,7 @@
 //!
 //! Reading a tree in place ([`read_manifest`], [`ReadOnlyTree`], [`table_files`],
 //! [`verify_table`], [`verify_tables`], [`TableFile`]) changes no file: unlike [`Config::open`](crate::Config::open),
-//! which runs recovery (a fresh manifest, orphans deleted), these only read. They take no lock, so
+//! which runs recovery (the manifest synced and maybe appended to or rewritten, orphans deleted), these only read. They take no lock, so
 //! a tree open elsewhere may change the directory meanwhile: the reader then gets an error (a
 //! file not found), never wrong data. They read trees written with the default comparator.
 //!

@@ -1,7 +1,7 @@
 //! Reading a tree's directory in place, for tools (`strata inspect`, `strata verify`).
 //!
-//! Opening a tree runs recovery ([`super::recovery`]), which writes a fresh manifest, points
-//! `CURRENT` at it and deletes orphans. This module reads the same files and changes none of
+//! Opening a tree runs recovery ([`super::recovery`]), which may append to the manifest or write
+//! a fresh one (pointing `CURRENT` at it) and deletes orphans. This module reads the same files and changes none of
 //! them: `CURRENT`, every record of the manifest it names (replayed exactly as recovery replays
 //! it), and the tables of the replayed version, opened for reading.
 //!
