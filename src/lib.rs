@@ -58,6 +58,7 @@ mod memtable;
 mod merge;
 mod poison;
 mod prefix;
+mod range_tombstone;
 mod record;
 mod run_writer;
 mod seqno;

@@ -61,6 +61,7 @@ pub struct Config {
     pub(crate) merge_operator: Option<Arc<dyn crate::merge::MergeOperator>>,
     pub(crate) prefix_extractor: Option<Arc<dyn PrefixExtractor>>,
     pub(crate) zstd_dictionary: Option<Arc<ZstdDictionary>>,
+    pub(crate) memtable_range_tombstone_limit: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -128,6 +129,7 @@ impl Config {
             index_partitioning: PinningPolicy::all(false),
             filter_partitioning: PinningPolicy::all(false),
             index_pinning: PinningPolicy::all(true),
+            memtable_range_tombstone_limit: 1000,
             filter_pinning: PinningPolicy::all(true),
             expect_point_read_hits: false,
             cache: Arc::new(Cache::default()),
@@ -245,6 +247,29 @@ impl Config {
     #[must_use]
     pub fn max_manifest_file_size(mut self, bytes: u64) -> Self {
         self.manifest_rewrite_bytes = bytes;
+        self
+    }
+
+    /// How many range tombstones the active memtable takes before `remove_range` rotates it
+    /// (default 1,000; RocksDB's `memtable_max_range_deletions`). Fragmenting a memtable's
+    /// tombstones costs O(T log T) once per new tombstone, and nested ones O(T²) memory, so a
+    /// memtable past the limit is sealed for the next flush and a new one takes the writes.
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default())
+    ///     .memtable_range_tombstone_limit(2)
+    ///     .open()?;
+    /// tree.remove_range("a", "b", 0);
+    /// assert_eq!(tree.sealed_memtable_count(), 0);
+    /// tree.remove_range("c", "d", 1);
+    /// assert_eq!(tree.sealed_memtable_count(), 1);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    #[must_use]
+    pub fn memtable_range_tombstone_limit(mut self, limit: usize) -> Self {
+        self.memtable_range_tombstone_limit = limit.max(1);
         self
     }
 

@@ -13,6 +13,7 @@ use super::skiplist::{NodeRef, RawNode, SkipList};
 use super::value_store::ValueStore;
 use crate::key::{Comparator, InternalValue, UserComparator, ValueType};
 use crate::key_range::Bounds;
+use crate::range_tombstone::{FragList, RangeTombstone};
 use crate::seqno::{MAX_SEQNO, SeqNo};
 use crate::slice::Slice;
 
@@ -48,6 +49,13 @@ pub struct Memtable {
     writers: AtomicUsize,
     /// This memtable's place in the order memtables were created (see [`Memtable::generation`]).
     generation: u64,
+    /// Range tombstones, in arrival order, kept apart from point data.
+    range_tombstones: parking_lot::Mutex<Vec<RangeTombstone>>,
+    /// How many range tombstones were written: a memtable without any pays one load for them.
+    range_tombstone_count: AtomicUsize,
+    /// The fragmented range tombstones and the count they were built from; rebuilt by the first
+    /// reader after a new tombstone arrived.
+    fragments: arc_swap::ArcSwapOption<(usize, Arc<FragList>)>,
 }
 
 /// The generation of the next memtable created (starts at 1: 0 means "from disk").
@@ -97,6 +105,9 @@ impl Memtable {
             sealed: AtomicBool::new(false),
             writers: AtomicUsize::new(0),
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            range_tombstones: parking_lot::Mutex::new(Vec::new()),
+            range_tombstone_count: AtomicUsize::new(0),
+            fragments: arc_swap::ArcSwapOption::empty(),
         }
     }
 
@@ -128,21 +139,11 @@ impl Memtable {
         )
     }
 
-    pub(crate) fn insert_parts(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        seqno: SeqNo,
-        value_type: ValueType,
-    ) -> (u64, u64) {
+    /// Raises the highest and lowers the lowest seqno to take `seqno` in.
+    fn track_seqno(&self, seqno: SeqNo) {
         assert!(
             seqno <= MAX_SEQNO,
             "seqno {seqno} exceeds MAX_SEQNO ({MAX_SEQNO})"
-        );
-        assert!(
-            u32::try_from(key.len()).is_ok(),
-            "key of {} bytes exceeds the limit of u32::MAX bytes",
-            key.len()
         );
         // NB: the highest seqno is raised before the entry is linked, so a point read that sees
         // the entry never skips this memtable by its highest seqno.
@@ -155,6 +156,21 @@ impl Memtable {
         if seqno < self.lowest_seqno.load(Ordering::Relaxed) {
             self.lowest_seqno.fetch_min(seqno, Ordering::AcqRel);
         }
+    }
+
+    pub(crate) fn insert_parts(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        seqno: SeqNo,
+        value_type: ValueType,
+    ) -> (u64, u64) {
+        assert!(
+            u32::try_from(key.len()).is_ok(),
+            "key of {} bytes exceeds the limit of u32::MAX bytes",
+            key.len()
+        );
+        self.track_seqno(seqno);
         let record = self.values.append(value_type, value);
         // SAFETY: `record` was just appended to this memtable's own value store.
         let linked = unsafe { self.list.insert(key, seqno, record) };
@@ -167,6 +183,61 @@ impl Memtable {
         }
         let size_after = self.size_bytes.fetch_add(entry_bytes, Ordering::AcqRel) + entry_bytes;
         (entry_bytes, size_after)
+    }
+
+    /// Adds the range tombstone `[start, end)` at `seqno` (the caller checked `start < end`) and
+    /// returns `(its size, memtable size after)` in bytes.
+    pub(crate) fn insert_range_tombstone(
+        &self,
+        start: Slice,
+        end: Slice,
+        seqno: SeqNo,
+    ) -> (u64, u64) {
+        self.track_seqno(seqno);
+        let bytes = (start.len() + end.len() + 32) as u64;
+        {
+            let mut tombstones = self.range_tombstones.lock();
+            tombstones.push(RangeTombstone { start, end, seqno });
+            // NB: counted under the lock, after the push: a reader that sees the count finds the
+            // tombstone when it rebuilds.
+            self.range_tombstone_count.fetch_add(1, Ordering::AcqRel);
+        }
+        self.len.fetch_add(1, Ordering::Relaxed);
+        let size_after = self.size_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        (bytes, size_after)
+    }
+
+    /// The number of range tombstones written.
+    pub fn range_tombstone_count(&self) -> usize {
+        self.range_tombstone_count.load(Ordering::Acquire)
+    }
+
+    /// The range tombstones, fragmented; `None` if there is none (one atomic load). Built once
+    /// per new tombstone, by the first reader that needs it.
+    pub(crate) fn range_tombstones(&self) -> Option<Arc<FragList>> {
+        let count = self.range_tombstone_count.load(Ordering::Acquire);
+        if count == 0 {
+            return None;
+        }
+        if let Some(cached) = self.fragments.load().as_ref()
+            && cached.0 == count
+        {
+            return Some(Arc::clone(&cached.1));
+        }
+        let tombstones = self.range_tombstones.lock();
+        // Another reader may have rebuilt it while this one waited.
+        if let Some(cached) = self.fragments.load().as_ref()
+            && cached.0 == tombstones.len()
+        {
+            return Some(Arc::clone(&cached.1));
+        }
+        let list = Arc::new(FragList::build(
+            tombstones.iter().cloned(),
+            self.comparator(),
+        ));
+        self.fragments
+            .store(Some(Arc::new((tombstones.len(), Arc::clone(&list)))));
+        Some(list)
     }
 
     /// The newest entry for `key` with a seqno below `seqno`, tombstones included.
@@ -202,7 +273,7 @@ impl Memtable {
         )
     }
 
-    /// The number of entries (versions), tombstones included.
+    /// The number of entries (versions), tombstones and range tombstones included.
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Acquire)
     }

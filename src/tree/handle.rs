@@ -271,6 +271,14 @@ impl Tree {
         Some(Arc::clone(&current.active))
     }
 
+    /// Rotates the active memtable if it holds at least `limit` range tombstones (a concurrent
+    /// writer may have rotated it already).
+    pub(crate) fn rotate_memtable_if_range_tombstones(&self, limit: usize) {
+        if self.0.super_version.load().active.range_tombstone_count() >= limit {
+            let _ = self.rotate_memtable();
+        }
+    }
+
     /// The number of sealed memtables waiting for a flush.
     pub fn sealed_memtable_count(&self) -> usize {
         self.0.super_version.load().sealed.len()

@@ -31,7 +31,7 @@ struct PrefixSkip {
 }
 
 /// The smallest byte string greater than every string that starts with `prefix`, if any.
-fn prefix_successor(prefix: &[u8]) -> Option<Slice> {
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Slice> {
     let last = prefix.iter().rposition(|&b| b != u8::MAX)?;
     let mut succ = prefix.get(..=last)?.to_vec();
     if let Some(byte) = succ.last_mut() {

@@ -133,4 +133,85 @@ impl Tree {
         let (key, operand) = (key.into(), operand.into());
         self.append(&key, &operand, seqno, ValueType::MergeOperand)
     }
+
+    /// Deletes every key in `[start, end)` (through the tree's comparator) at `seqno`: reads
+    /// above `seqno` no longer see any entry of those keys with a lower seqno, in any memtable or
+    /// table; entries written at or after `seqno` stay visible. Returns the bytes it added to the
+    /// memtable; an empty or inverted range writes nothing and returns 0.
+    ///
+    /// A range tombstone costs reads one binary search per memtable and one for all tables.
+    /// Compaction drops the entries it covers below the GC watermark, and then the tombstone once
+    /// nothing older can lie beneath it. When the active memtable holds
+    /// [`Config::memtable_range_tombstone_limit`](crate::Config::memtable_range_tombstone_limit)
+    /// range tombstones, this call rotates it (no I/O: the next flush writes it).
+    ///
+    /// # Panics
+    /// Panics if `seqno` exceeds [`MAX_SEQNO`](crate::MAX_SEQNO).
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// for (i, key) in ["a", "b", "c", "d"].into_iter().enumerate() {
+    ///     tree.insert(key, "v", i as u64);
+    /// }
+    /// tree.remove_range("b", "d", 4);
+    /// tree.insert("c", "again", 5);
+    /// let keys: Vec<_> = tree.iter(6, None).map(|g| g.key().unwrap()).collect();
+    /// assert_eq!(keys, ["a", "c", "d"]);
+    /// // A read at 4 does not see the tombstone.
+    /// assert_eq!(tree.get("b", 4)?, Some("v".into()));
+    /// assert_eq!(tree.remove_range("z", "a", 6), 0, "an inverted range writes nothing");
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn remove_range<K: Into<UserKey>>(&self, start: K, end: K, seqno: SeqNo) -> u64 {
+        let (start, end) = (start.into(), end.into());
+        if self.0.cmp.user(&start, &end).is_ge() {
+            return 0;
+        }
+        let (bytes, count) = loop {
+            let super_version = self.0.super_version.load();
+            if let Some(_writer) = super_version.active.try_begin_write() {
+                let (bytes, _) = super_version.active.insert_range_tombstone(
+                    start.clone(),
+                    end.clone(),
+                    seqno,
+                );
+                break (bytes, super_version.active.range_tombstone_count());
+            }
+        };
+        if count >= self.0.config.memtable_range_tombstone_limit {
+            self.rotate_memtable_if_range_tombstones(count);
+        }
+        bytes
+    }
+
+    /// Deletes every key that starts with `prefix` at `seqno`, as [`Tree::remove_range`] over
+    /// `[prefix, the prefix's successor)`. An empty prefix, or one of only `0xFF` bytes (no
+    /// successor), writes nothing and returns 0. Under a custom comparator the keys that start
+    /// with `prefix` must form that byte range (the comparator's order agrees with byte order
+    /// on them), as for [`Tree::prefix`] scans.
+    ///
+    /// # Panics
+    /// As [`Tree::remove_range`].
+    ///
+    /// ```
+    /// # use strata::{Config, SequenceNumberCounter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
+    /// tree.insert("user:1", "a", 0);
+    /// tree.insert("user:2", "b", 1);
+    /// tree.insert("video:1", "c", 2);
+    /// tree.remove_prefix("user:", 3);
+    /// assert_eq!(tree.len(4, None)?, 1);
+    /// assert_eq!(tree.remove_prefix("", 4), 0);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn remove_prefix<K: Into<UserKey>>(&self, prefix: K, seqno: SeqNo) -> u64 {
+        let prefix = prefix.into();
+        match super::iter::prefix_successor(&prefix) {
+            Some(end) if !prefix.is_empty() => self.remove_range(prefix, end, seqno),
+            _ => 0,
+        }
+    }
 }

@@ -1,0 +1,641 @@
+//! Range tombstones: deletes of every key in `[start, end)` below a seqno, and the fragmented
+//! form every reader and writer of them uses.
+//!
+//! A range tombstone at seqno S hides every entry with seqno < S in its range from reads at
+//! X > S (`shared/API.md`). Tombstones may overlap; a [`FragList`] cuts them at every start and
+//! end into sorted, non-overlapping fragments, each with the descending stack of the seqnos that
+//! cover it. A point lookup is then one binary search ([`FragList::cover`]).
+//!
+//! Where it sits: each memtable keeps its tombstones apart from point data and caches their
+//! `FragList` (`memtable`); each table stores its fragments in a block of their own and decodes
+//! them once at open (`table`); each version merges every table's fragments into one list at
+//! build time (`version`), so that a point read does one binary search per memtable plus one for
+//! all tables, whatever the number of tables; scans look up covers with a cursor that moves with
+//! the scan ([`Cover`]); flush and compaction drop what the fragments cover below the watermark,
+//! reduce each stack to what reads at or above the watermark need ([`FragList::collect_garbage`])
+//! and clip the fragments to each output table ([`FragList::clip`]).
+//!
+//! Every comparison goes through the tree's [`Comparator`]. The worst case is inherent: T nested
+//! tombstones that share a start make O(T²) stack entries; memtables therefore ask to be rotated
+//! past `Config::memtable_range_tombstone_limit` tombstones, and compaction keeps only the
+//! newest seqno below the watermark per fragment.
+
+#![deny(clippy::indexing_slicing)]
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::coding::{decode_varint_u64, put_varint_u64};
+use crate::error::CorruptionKind;
+use crate::key::Comparator;
+use crate::seqno::{MAX_SEQNO, SeqNo};
+use crate::slice::Slice;
+
+/// A range tombstone: every key in `[start, end)` with a seqno below `seqno` is deleted for
+/// reads above `seqno`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RangeTombstone {
+    pub(crate) start: Slice,
+    pub(crate) end: Slice,
+    pub(crate) seqno: SeqNo,
+}
+
+/// Sorted, non-overlapping fragments, each with its seqnos in descending order; see the module
+/// documentation. Immutable once built; shared through `Arc`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FragList {
+    starts: Vec<Slice>,
+    ends: Vec<Slice>,
+    /// Fragment i's seqnos are `seqs[offsets[i]..offsets[i + 1]]`; `offsets.len()` is the
+    /// fragment count plus one (or 0 when empty).
+    offsets: Vec<usize>,
+    seqs: Vec<SeqNo>,
+}
+
+/// One fragment: `[start, end)` and its seqnos, highest first.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fragment<'a> {
+    pub(crate) start: &'a Slice,
+    pub(crate) end: &'a Slice,
+    pub(crate) seqnos: &'a [SeqNo],
+}
+
+impl Fragment<'_> {
+    /// The highest seqno below `read_seqno` (what a read at `read_seqno` sees), or 0.
+    pub(crate) fn visible(&self, read_seqno: SeqNo) -> SeqNo {
+        self.seqnos
+            .iter()
+            .copied()
+            .find(|&s| s < read_seqno)
+            .unwrap_or(0)
+    }
+}
+
+/// Adds `fragment`'s stack to `out`, merging it into the previous fragment when that one ends
+/// where it starts and has the same stack.
+fn push_fragment(out: &mut FragList, start: Slice, end: Slice, seqnos: &[SeqNo], cmp: &Comparator) {
+    if seqnos.is_empty() || cmp.user(&start, &end).is_ge() {
+        return;
+    }
+    let n = out.len();
+    if n > 0 {
+        let same_stack = out.fragment(n - 1).is_some_and(|last| {
+            last.seqnos == seqnos && cmp.user(last.end, &start).is_eq()
+        });
+        if same_stack {
+            if let Some(last_end) = out.ends.last_mut() {
+                *last_end = end;
+            }
+            return;
+        }
+    }
+    if out.offsets.is_empty() {
+        out.offsets.push(0);
+    }
+    out.starts.push(start);
+    out.ends.push(end);
+    out.seqs.extend_from_slice(seqnos);
+    out.offsets.push(out.seqs.len());
+}
+
+impl FragList {
+    /// Fragments `tombstones` (any order, any overlap); empty or inverted ranges are ignored.
+    pub(crate) fn build(
+        tombstones: impl IntoIterator<Item = RangeTombstone>,
+        cmp: &Comparator,
+    ) -> Self {
+        let tombstones: Vec<RangeTombstone> = tombstones
+            .into_iter()
+            .filter(|t| cmp.user(&t.start, &t.end).is_lt())
+            .collect();
+        if tombstones.is_empty() {
+            return Self::default();
+        }
+        let mut bounds: Vec<Slice> = tombstones
+            .iter()
+            .flat_map(|t| [t.start.clone(), t.end.clone()])
+            .collect();
+        bounds.sort_by(|a, b| cmp.user(a, b));
+        bounds.dedup_by(|a, b| cmp.user(a, b).is_eq());
+        let at = |key: &Slice| bounds.partition_point(|b| cmp.user(b, key).is_lt());
+        // Per boundary: the seqnos that start and end there.
+        let mut events: Vec<Vec<(SeqNo, bool)>> = vec![Vec::new(); bounds.len()];
+        for t in &tombstones {
+            if let Some(e) = events.get_mut(at(&t.start)) {
+                e.push((t.seqno, true));
+            }
+            if let Some(e) = events.get_mut(at(&t.end)) {
+                e.push((t.seqno, false));
+            }
+        }
+        let mut active: BTreeMap<SeqNo, usize> = BTreeMap::new();
+        let mut out = Self::default();
+        let mut stack: Vec<SeqNo> = Vec::new();
+        for (i, here) in events.iter().enumerate() {
+            for &(seqno, starts) in here {
+                if starts {
+                    *active.entry(seqno).or_insert(0) += 1;
+                } else if let Some(count) = active.get_mut(&seqno) {
+                    *count -= 1;
+                    if *count == 0 {
+                        active.remove(&seqno);
+                    }
+                }
+            }
+            if active.is_empty() {
+                continue;
+            }
+            let (Some(start), Some(end)) = (bounds.get(i), bounds.get(i + 1)) else {
+                continue;
+            };
+            stack.clear();
+            stack.extend(active.keys().rev().copied());
+            push_fragment(&mut out, start.clone(), end.clone(), &stack, cmp);
+        }
+        out
+    }
+
+    /// The fragments of every list in `lists` together, fragmented again.
+    pub(crate) fn merge<'a>(
+        lists: impl IntoIterator<Item = &'a FragList>,
+        cmp: &Comparator,
+    ) -> Self {
+        let lists: Vec<&FragList> = lists.into_iter().filter(|l| !l.is_empty()).collect();
+        match lists.as_slice() {
+            [] => Self::default(),
+            [one] => (*one).clone(),
+            _ => Self::build(lists.iter().flat_map(|l| l.tombstones()), cmp),
+        }
+    }
+
+    /// The number of fragments.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether there is no fragment.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// The number of (fragment, seqno) pairs.
+    pub(crate) fn stack_entries(&self) -> usize {
+        self.seqs.len()
+    }
+
+    /// Fragment `i`.
+    pub(crate) fn fragment(&self, i: usize) -> Option<Fragment<'_>> {
+        let (lo, hi) = (*self.offsets.get(i)?, *self.offsets.get(i + 1)?);
+        Some(Fragment {
+            start: self.starts.get(i)?,
+            end: self.ends.get(i)?,
+            seqnos: self.seqs.get(lo..hi)?,
+        })
+    }
+
+    /// Every fragment, in key order.
+    pub(crate) fn fragments(&self) -> impl DoubleEndedIterator<Item = Fragment<'_>> + '_ {
+        (0..self.len()).filter_map(|i| self.fragment(i))
+    }
+
+    /// Every fragment and seqno as a tombstone of its own.
+    pub(crate) fn tombstones(&self) -> impl Iterator<Item = RangeTombstone> + '_ {
+        self.fragments().flat_map(|f| {
+            f.seqnos.iter().map(move |&seqno| RangeTombstone {
+                start: f.start.clone(),
+                end: f.end.clone(),
+                seqno,
+            })
+        })
+    }
+
+    /// The lowest and highest seqno, if any.
+    pub(crate) fn seqno_range(&self) -> Option<(SeqNo, SeqNo)> {
+        let min = self.seqs.iter().copied().min()?;
+        let max = self.seqs.iter().copied().max()?;
+        Some((min, max))
+    }
+
+    /// The first start and the last end (exclusive), if any.
+    pub(crate) fn key_span(&self) -> Option<(&Slice, &Slice)> {
+        Some((self.starts.first()?, self.ends.last()?))
+    }
+
+    /// The index of the fragment holding `key`, if any: one binary search.
+    pub(crate) fn find(&self, key: &[u8], cmp: &Comparator) -> Option<usize> {
+        let i = self
+            .starts
+            .partition_point(|s| cmp.user(s, key).is_le())
+            .checked_sub(1)?;
+        self.ends
+            .get(i)
+            .filter(|end| cmp.user(key, end).is_lt())
+            .map(|_| i)
+    }
+
+    /// The highest seqno below `read_seqno` of a tombstone covering `key`, or 0 (none: a
+    /// tombstone at 0 hides nothing). Entries of `key` with a lower seqno are deleted for the
+    /// read.
+    pub(crate) fn cover(&self, key: &[u8], read_seqno: SeqNo, cmp: &Comparator) -> SeqNo {
+        self.find(key, cmp)
+            .and_then(|i| self.fragment(i))
+            .map_or(0, |f| f.visible(read_seqno))
+    }
+
+    /// The fragments intersected with `[lower, upper)` (`None`: unbounded on that side).
+    pub(crate) fn clip(&self, lower: Option<&[u8]>, upper: Option<&[u8]>, cmp: &Comparator) -> Self {
+        let mut out = Self::default();
+        for f in self.fragments() {
+            let start = match lower {
+                Some(l) if cmp.user(f.start, l).is_lt() => Slice::new(l),
+                _ => f.start.clone(),
+            };
+            let end = match upper {
+                Some(u) if cmp.user(f.end, u).is_gt() => Slice::new(u),
+                _ => f.end.clone(),
+            };
+            push_fragment(&mut out, start, end, f.seqnos, cmp);
+        }
+        out
+    }
+
+    /// What reads at or above `watermark` need: per fragment, every seqno at or above it and the
+    /// highest below it (which hides at least what the older ones hide), the latter only where
+    /// `keep_below(start, end, seqno)` says something may still lie beneath it. `dropped` is
+    /// called with each highest-below seqno that `keep_below` let go.
+    pub(crate) fn collect_garbage(
+        &self,
+        watermark: SeqNo,
+        mut keep_below: impl FnMut(&Slice, &Slice, SeqNo) -> bool,
+        mut dropped: impl FnMut(SeqNo),
+        cmp: &Comparator,
+    ) -> Self {
+        let mut out = Self::default();
+        let mut stack = Vec::new();
+        for f in self.fragments() {
+            stack.clear();
+            stack.extend(f.seqnos.iter().copied().filter(|&s| s >= watermark));
+            if let Some(&below) = f.seqnos.iter().find(|&&s| s < watermark) {
+                if keep_below(f.start, f.end, below) {
+                    stack.push(below);
+                } else {
+                    dropped(below);
+                }
+            }
+            push_fragment(&mut out, f.start.clone(), f.end.clone(), &stack, cmp);
+        }
+        out
+    }
+
+    /// The highest seqno of a fragment overlapping `[min, max]` (`max_exclusive`: `[min, max)`),
+    /// or 0.
+    pub(crate) fn max_seqno_overlapping(
+        &self,
+        min: &[u8],
+        max: &[u8],
+        max_exclusive: bool,
+        cmp: &Comparator,
+    ) -> SeqNo {
+        let first = self.ends.partition_point(|e| cmp.user(e, min).is_le());
+        let mut best = 0;
+        for i in first..self.len() {
+            let Some(f) = self.fragment(i) else { break };
+            let past = match cmp.user(f.start, max) {
+                Ordering::Greater => true,
+                Ordering::Equal => max_exclusive,
+                Ordering::Less => false,
+            };
+            if past {
+                break;
+            }
+            best = best.max(f.seqnos.first().copied().unwrap_or(0));
+        }
+        best
+    }
+
+    /// The raw contents of a range-tombstone block (`docs/format.md`, section 8).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_varint_u64(&mut out, self.len() as u64);
+        let mut prev_end: &[u8] = &[];
+        for f in self.fragments() {
+            let shared = common_prefix(prev_end, f.start);
+            put_varint_u64(&mut out, shared as u64);
+            put_bytes(&mut out, f.start.get(shared..).unwrap_or_default());
+            let shared = common_prefix(f.start, f.end);
+            put_varint_u64(&mut out, shared as u64);
+            put_bytes(&mut out, f.end.get(shared..).unwrap_or_default());
+            put_varint_u64(&mut out, f.seqnos.len() as u64);
+            let mut prev = None;
+            for &s in f.seqnos {
+                // The first seqno whole, then each one's distance below the previous.
+                put_varint_u64(&mut out, prev.map_or(s, |p: SeqNo| p - s));
+                prev = Some(s);
+            }
+            prev_end = f.end;
+        }
+        out
+    }
+
+    /// Decodes a range-tombstone block's raw contents, checking everything a reader relies on:
+    /// every length inside the block, each fragment non-empty and after the previous one under
+    /// `cmp`, each stack non-empty, strictly descending and at most [`MAX_SEQNO`].
+    pub(crate) fn decode(bytes: &[u8], cmp: &Comparator) -> Result<Self, CorruptionKind> {
+        let bad = CorruptionKind::InvalidField("range tombstone block");
+        let mut c = Reader { bytes, pos: 0 };
+        let count = c.varint()?;
+        // Each fragment takes at least 5 bytes.
+        if count > (bytes.len() as u64) / 5 + 1 {
+            return Err(bad);
+        }
+        let mut out = Self::default();
+        let mut prev_end = Slice::empty();
+        for i in 0..count {
+            let start = c.prefixed(&prev_end)?;
+            let end = c.prefixed(&start)?;
+            if cmp.user(&start, &end).is_ge() || (i > 0 && cmp.user(&prev_end, &start).is_gt()) {
+                return Err(bad);
+            }
+            let n = c.varint()?;
+            if n == 0 || n > (bytes.len() - c.pos) as u64 {
+                return Err(bad);
+            }
+            let first = out.seqs.len();
+            let mut prev: Option<SeqNo> = None;
+            for _ in 0..n {
+                let v = c.varint()?;
+                let s = match prev {
+                    None => v,
+                    Some(p) if v > 0 && v <= p => p - v,
+                    Some(_) => return Err(bad),
+                };
+                if s > MAX_SEQNO {
+                    return Err(bad);
+                }
+                out.seqs.push(s);
+                prev = Some(s);
+            }
+            if out.offsets.is_empty() {
+                out.offsets.push(first);
+            }
+            out.starts.push(start);
+            out.ends.push(end.clone());
+            out.offsets.push(out.seqs.len());
+            prev_end = end;
+        }
+        if c.pos != bytes.len() {
+            return Err(bad);
+        }
+        Ok(out)
+    }
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint_u64(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn varint(&mut self) -> Result<u64, CorruptionKind> {
+        let (v, n) = decode_varint_u64(self.bytes.get(self.pos..).unwrap_or_default())
+            .ok_or(CorruptionKind::InvalidField("range tombstone block"))?;
+        self.pos += n;
+        Ok(v)
+    }
+
+    /// A key stored as (shared prefix length with `prev`, suffix).
+    fn prefixed(&mut self, prev: &[u8]) -> Result<Slice, CorruptionKind> {
+        let bad = CorruptionKind::InvalidField("range tombstone block");
+        let shared = usize::try_from(self.varint()?).map_err(|_| bad.clone())?;
+        let len = usize::try_from(self.varint()?).map_err(|_| bad.clone())?;
+        let prefix = prev.get(..shared).ok_or(bad.clone())?;
+        let end = self.pos.checked_add(len).ok_or(bad.clone())?;
+        let suffix = self.bytes.get(self.pos..end).ok_or(bad)?;
+        self.pos = end;
+        let mut key = Vec::with_capacity(shared + len);
+        key.extend_from_slice(prefix);
+        key.extend_from_slice(suffix);
+        Ok(Slice::from(key))
+    }
+}
+
+/// A scan's view of the range tombstones of its sources: the highest covering seqno a read at
+/// `read_seqno` sees for a key, with one cached fragment per list so that a scan moving through
+/// a fragment pays one or two comparisons per key instead of a binary search.
+pub(crate) struct Cover {
+    lists: Vec<(std::sync::Arc<FragList>, Option<usize>)>,
+    read_seqno: SeqNo,
+    cmp: Comparator,
+}
+
+impl Cover {
+    /// The view of `lists` (empty lists are left out) at `read_seqno`.
+    pub(crate) fn new(
+        lists: impl IntoIterator<Item = std::sync::Arc<FragList>>,
+        read_seqno: SeqNo,
+        cmp: Comparator,
+    ) -> Self {
+        Self {
+            lists: lists
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .map(|l| (l, None))
+                .collect(),
+            read_seqno,
+            cmp,
+        }
+    }
+
+    /// Whether there is no tombstone at all (the scan then pays nothing).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+
+    /// The highest seqno below the read seqno of a tombstone covering `key`, or 0.
+    pub(crate) fn at(&mut self, key: &[u8]) -> SeqNo {
+        let mut best = 0;
+        for (list, cached) in &mut self.lists {
+            let hit = cached.filter(|&i| {
+                list.fragment(i).is_some_and(|f| {
+                    self.cmp.user(f.start, key).is_le() && self.cmp.user(key, f.end).is_lt()
+                })
+            });
+            let i = match hit {
+                Some(i) => Some(i),
+                None => {
+                    let found = list.find(key, &self.cmp);
+                    if found.is_some() {
+                        *cached = found;
+                    }
+                    found
+                }
+            };
+            if let Some(f) = i.and_then(|i| list.fragment(i)) {
+                best = best.max(f.visible(self.read_seqno));
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "test code: an out-of-bounds index is a failed test"
+)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rt(start: &str, end: &str, seqno: SeqNo) -> RangeTombstone {
+        RangeTombstone {
+            start: start.into(),
+            end: end.into(),
+            seqno,
+        }
+    }
+
+    fn frags(list: &FragList) -> Vec<(String, String, Vec<SeqNo>)> {
+        list.fragments()
+            .map(|f| {
+                (
+                    String::from_utf8(f.start.to_vec()).unwrap(),
+                    String::from_utf8(f.end.to_vec()).unwrap(),
+                    f.seqnos.to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlapping_tombstones_are_cut_at_every_boundary() {
+        let cmp = Comparator::default();
+        let list = FragList::build([rt("b", "f", 5), rt("d", "h", 7), rt("a", "c", 2)], &cmp);
+        assert_eq!(
+            frags(&list),
+            [
+                ("a".into(), "b".into(), vec![2]),
+                ("b".into(), "c".into(), vec![5, 2]),
+                ("c".into(), "d".into(), vec![5]),
+                ("d".into(), "f".into(), vec![7, 5]),
+                ("f".into(), "h".into(), vec![7]),
+            ]
+        );
+        assert_eq!(list.cover(b"a", 9, &cmp), 2);
+        assert_eq!(list.cover(b"e", 9, &cmp), 7);
+        assert_eq!(list.cover(b"e", 7, &cmp), 5, "a read at 7 does not see the seqno-7 tombstone");
+        assert_eq!(list.cover(b"e", 5, &cmp), 0);
+        assert_eq!(list.cover(b"h", 9, &cmp), 0, "the end is exclusive");
+        assert_eq!(list.cover(b"0", 9, &cmp), 0);
+    }
+
+    #[test]
+    fn adjacent_fragments_with_equal_stacks_merge_and_empty_ranges_vanish() {
+        let cmp = Comparator::default();
+        let list = FragList::build([rt("a", "c", 3), rt("c", "e", 3), rt("x", "x", 9)], &cmp);
+        assert_eq!(frags(&list), [("a".into(), "e".into(), vec![3])]);
+        assert!(FragList::build([rt("b", "a", 1)], &cmp).is_empty());
+    }
+
+    #[test]
+    fn clip_and_garbage_collection() {
+        let cmp = Comparator::default();
+        let list = FragList::build([rt("a", "m", 5), rt("c", "z", 9), rt("c", "z", 2)], &cmp);
+        let clipped = list.clip(Some(b"b"), Some(b"d"), &cmp);
+        assert_eq!(
+            frags(&clipped),
+            [
+                ("b".into(), "c".into(), vec![5]),
+                ("c".into(), "d".into(), vec![9, 5, 2]),
+            ]
+        );
+        let mut dropped = Vec::new();
+        let gc = list.collect_garbage(6, |_, _, _| true, |s| dropped.push(s), &cmp);
+        assert_eq!(
+            frags(&gc),
+            [
+                ("a".into(), "c".into(), vec![5]),
+                ("c".into(), "m".into(), vec![9, 5]),
+                ("m".into(), "z".into(), vec![9, 2]),
+            ]
+        );
+        assert!(dropped.is_empty());
+        let gc = list.collect_garbage(6, |_, _, _| false, |s| dropped.push(s), &cmp);
+        assert_eq!(frags(&gc), [("c".into(), "z".into(), vec![9])]);
+        assert_eq!(dropped, [5, 5, 2]);
+    }
+
+    #[test]
+    fn hostile_blocks_are_errors() {
+        let cmp = Comparator::default();
+        let list = FragList::build([rt("a", "m", 5), rt("c", "z", 9)], &cmp);
+        let bytes = list.encode();
+        assert_eq!(FragList::decode(&bytes, &cmp).unwrap(), list);
+        for len in 0..bytes.len() {
+            assert!(FragList::decode(&bytes[..len], &cmp).is_err(), "truncated at {len}");
+        }
+        // An inverted fragment, a zero seqno distance, a huge count.
+        let mut inverted = Vec::new();
+        put_varint_u64(&mut inverted, 1);
+        for part in [&[0u8, 1, b'b'][..], &[0, 1, b'a'], &[1, 5]] {
+            inverted.extend_from_slice(part);
+        }
+        assert!(FragList::decode(&inverted, &cmp).is_err());
+        let mut repeated = Vec::new();
+        for part in [&[1u8, 0, 1, b'a', 0, 1, b'b', 2, 5, 0][..]] {
+            repeated.extend_from_slice(part);
+        }
+        assert!(FragList::decode(&repeated, &cmp).is_err());
+        assert!(FragList::decode(&[0xff, 0xff, 0xff, 0xff, 0x0f], &cmp).is_err());
+        assert_eq!(FragList::decode(&[0], &cmp).unwrap(), FragList::default());
+    }
+
+    proptest! {
+        #[test]
+        fn cover_equals_the_naive_maximum(
+            raw in prop::collection::vec((0u8..20, 0u8..20, 1u64..30), 0..30),
+            probes in prop::collection::vec((0u8..21, 0u64..32), 1..40),
+        ) {
+            let cmp = Comparator::default();
+            let tombstones: Vec<RangeTombstone> = raw
+                .iter()
+                .map(|&(a, b, s)| RangeTombstone { start: Slice::from([a]), end: Slice::from([b]), seqno: s })
+                .collect();
+            let list = FragList::build(tombstones.clone(), &cmp);
+            let decoded = FragList::decode(&list.encode(), &cmp).unwrap();
+            prop_assert_eq!(&decoded, &list);
+            let mut cursor = Cover::new([std::sync::Arc::new(list.clone())], 31, cmp.clone());
+            for &(k, x) in &probes {
+                let naive = tombstones
+                    .iter()
+                    .filter(|t| t.start[0] <= k && k < t.end[0] && t.seqno < x)
+                    .map(|t| t.seqno)
+                    .max()
+                    .unwrap_or(0);
+                prop_assert_eq!(list.cover(&[k], x, &cmp), naive);
+                let naive31 = tombstones
+                    .iter()
+                    .filter(|t| t.start[0] <= k && k < t.end[0])
+                    .map(|t| t.seqno)
+                    .max()
+                    .unwrap_or(0);
+                prop_assert_eq!(cursor.at(&[k]), naive31);
+            }
+            // Clipping at any split point keeps the union.
+            let split = [probes[0].0];
+            let left = list.clip(None, Some(&split), &cmp);
+            let right = list.clip(Some(&split), None, &cmp);
+            let rejoined = FragList::merge([&left, &right], &cmp);
+            prop_assert_eq!(rejoined, FragList::build(list.tombstones(), &cmp));
+        }
+    }
+}
