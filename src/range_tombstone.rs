@@ -78,9 +78,9 @@ fn push_fragment(out: &mut FragList, start: Slice, end: Slice, seqnos: &[SeqNo],
     }
     let n = out.len();
     if n > 0 {
-        let same_stack = out.fragment(n - 1).is_some_and(|last| {
-            last.seqnos == seqnos && cmp.user(last.end, &start).is_eq()
-        });
+        let same_stack = out
+            .fragment(n - 1)
+            .is_some_and(|last| last.seqnos == seqnos && cmp.user(last.end, &start).is_eq());
         if same_stack {
             if let Some(last_end) = out.ends.last_mut() {
                 *last_end = end;
@@ -243,7 +243,12 @@ impl FragList {
     }
 
     /// The fragments intersected with `[lower, upper)` (`None`: unbounded on that side).
-    pub(crate) fn clip(&self, lower: Option<&[u8]>, upper: Option<&[u8]>, cmp: &Comparator) -> Self {
+    pub(crate) fn clip(
+        &self,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        cmp: &Comparator,
+    ) -> Self {
         let mut out = Self::default();
         for f in self.fragments() {
             let start = match lower {
@@ -554,7 +559,11 @@ mod tests {
         );
         assert_eq!(list.cover(b"a", 9, &cmp), 2);
         assert_eq!(list.cover(b"e", 9, &cmp), 7);
-        assert_eq!(list.cover(b"e", 7, &cmp), 5, "a read at 7 does not see the seqno-7 tombstone");
+        assert_eq!(
+            list.cover(b"e", 7, &cmp),
+            5,
+            "a read at 7 does not see the seqno-7 tombstone"
+        );
         assert_eq!(list.cover(b"e", 5, &cmp), 0);
         assert_eq!(list.cover(b"h", 9, &cmp), 0, "the end is exclusive");
         assert_eq!(list.cover(b"0", 9, &cmp), 0);
@@ -621,15 +630,46 @@ mod tests {
     fn whole_ranges_are_covered_only_without_a_gap_and_by_a_newer_seqno() {
         let cmp = Comparator::default();
         let list = FragList::build([rt("b", "f", 5), rt("d", "k", 9), rt("m", "p", 7)], &cmp);
-        let r = |a: &str, b: &str, excl| crate::key_range::KeyRange::with_end(a.into(), b.into(), excl);
+        let r =
+            |a: &str, b: &str, excl| crate::key_range::KeyRange::with_end(a.into(), b.into(), excl);
         assert!(list.covers_whole(&r("b", "j", false), 4, 10, &cmp));
         assert!(list.covers_whole(&r("b", "k", true), 4, 10, &cmp));
-        assert!(!list.covers_whole(&r("b", "k", false), 4, 10, &cmp), "k itself is not covered");
+        assert!(
+            !list.covers_whole(&r("b", "k", false), 4, 10, &cmp),
+            "k itself is not covered"
+        );
         assert!(!list.covers_whole(&r("a", "c", false), 4, 10, &cmp));
-        assert!(!list.covers_whole(&r("j", "n", false), 4, 10, &cmp), "a gap between k and m");
-        assert!(!list.covers_whole(&r("b", "j", false), 5, 10, &cmp), "b..d holds only seqno 5");
-        assert!(!list.covers_whole(&r("e", "j", false), 4, 9, &cmp), "f..k holds only seqno 9");
-        assert!(!list.covers_whole(&r("g", "j", false), 4, 9, &cmp), "9 is not below 9");
+        assert!(
+            !list.covers_whole(&r("j", "n", false), 4, 10, &cmp),
+            "a gap between k and m"
+        );
+        assert!(
+            !list.covers_whole(&r("b", "j", false), 5, 10, &cmp),
+            "b..d holds only seqno 5"
+        );
+        assert!(
+            !list.covers_whole(&r("e", "j", false), 4, 9, &cmp),
+            "f..k holds only seqno 9"
+        );
+        assert!(
+            !list.covers_whole(&r("g", "j", false), 4, 9, &cmp),
+            "9 is not below 9"
+        );
+    }
+
+    #[test]
+    fn golden_bytes_of_a_range_tombstone_block() {
+        let cmp = Comparator::default();
+        let list = FragList::build([rt("a", "d", 5), rt("c", "d", 9)], &cmp);
+        let bytes = list.encode();
+        assert_eq!(
+            bytes,
+            [
+                0x02, 0x00, 0x01, b'a', 0x00, 0x01, b'c', 0x01, 0x05, 0x01, 0x00, 0x00, 0x01, b'd',
+                0x02, 0x09, 0x04
+            ]
+        );
+        assert_eq!(FragList::decode(&bytes, &cmp).unwrap(), list);
     }
 
     #[test]
@@ -639,7 +679,10 @@ mod tests {
         let bytes = list.encode();
         assert_eq!(FragList::decode(&bytes, &cmp).unwrap(), list);
         for len in 0..bytes.len() {
-            assert!(FragList::decode(&bytes[..len], &cmp).is_err(), "truncated at {len}");
+            assert!(
+                FragList::decode(&bytes[..len], &cmp).is_err(),
+                "truncated at {len}"
+            );
         }
         // An inverted fragment, a zero seqno distance, a huge count.
         let mut inverted = Vec::new();
@@ -648,10 +691,7 @@ mod tests {
             inverted.extend_from_slice(part);
         }
         assert!(FragList::decode(&inverted, &cmp).is_err());
-        let mut repeated = Vec::new();
-        for part in [&[1u8, 0, 1, b'a', 0, 1, b'b', 2, 5, 0][..]] {
-            repeated.extend_from_slice(part);
-        }
+        let repeated = [1u8, 0, 1, b'a', 0, 1, b'b', 2, 5, 0];
         assert!(FragList::decode(&repeated, &cmp).is_err());
         assert!(FragList::decode(&[0xff, 0xff, 0xff, 0xff, 0x0f], &cmp).is_err());
         assert_eq!(FragList::decode(&[0], &cmp).unwrap(), FragList::default());
