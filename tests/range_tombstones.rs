@@ -186,6 +186,38 @@ fn pairs(iter: impl Iterator<Item = impl Guard>) -> Vec<(Vec<u8>, Vec<u8>)> {
     iter.map(pair).collect()
 }
 
+/// Readable key-value pairs for an assertion message.
+fn show(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `got == want`, or a panic naming the first difference and both sides readably.
+fn assert_pairs(got: &[(Vec<u8>, Vec<u8>)], want: &[(Vec<u8>, Vec<u8>)], what: &str) {
+    if got != want {
+        let first = got
+            .iter()
+            .zip(want)
+            .position(|(g, w)| g != w)
+            .unwrap_or(got.len().min(want.len()));
+        let (got, want) = (show(got), show(want));
+        panic!(
+            "{what}: {} pairs, expected {}; first difference at {first}: got {:?}, expected {:?}\n got: {got:?}\nwant: {want:?}",
+            got.len(),
+            want.len(),
+            got.get(first),
+            want.get(first),
+        );
+    }
+}
+
 /// Forward, backward and interleaved (`dirs`: true = `next`) scans of `iter()` must give
 /// `expected`.
 fn check_scans<I, F>(make: F, expected: &[(Vec<u8>, Vec<u8>)], what: &str)
@@ -194,10 +226,10 @@ where
     I::Item: Guard,
     F: Fn() -> I,
 {
-    assert_eq!(pairs(make()), expected, "{what}: forward");
+    assert_pairs(&pairs(make()), expected, &format!("{what}: forward"));
     let mut backward = pairs(make().rev());
     backward.reverse();
-    assert_eq!(backward, expected, "{what}: backward");
+    assert_pairs(&backward, expected, &format!("{what}: backward"));
     let patterns: [&[bool]; 5] = [
         &[true, false],
         &[false, true],
@@ -219,7 +251,7 @@ where
         }
         back.reverse();
         front.extend(back);
-        assert_eq!(front, expected, "{what}: mixed {dirs:?}");
+        assert_pairs(&front, expected, &format!("{what}: mixed {dirs:?}"));
     }
 }
 
