@@ -29,7 +29,9 @@
     clippy::cast_possible_truncation,
     clippy::too_many_lines,
     clippy::needless_pass_by_value,
-    reason = "test code: a failed unwrap is a failed test; small test sizes"
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap is a failed test; small test sizes; the corruption \
+              test damages table files behind the engine's back"
 )]
 
 mod common;
@@ -1484,15 +1486,17 @@ fn rt_copies_stay_bounded_over_compaction_rounds() {
             extra <= 256 * tables + 4096,
             "round {round}: {extra} extra bytes over {tables} tables"
         );
-        extra_per_round.push(extra);
+        extra_per_round.push((extra, tables));
     }
     check_reads(&with_rts, &model, seqno.get(), false, "after the rounds");
-    // No growth from round to round beyond the first rounds' level (the RTs are not multiplied).
-    let first = extra_per_round[1].max(1);
-    let last = *extra_per_round.last().unwrap();
+    // Per table, the extra bytes do not grow from round to round (the RTs are not multiplied;
+    // the table count grows with the versions that watermark 0 keeps).
+    let per_table = |(extra, tables): (u64, u64)| extra / tables.max(1);
+    let first = per_table(extra_per_round[1]);
+    let last = per_table(*extra_per_round.last().unwrap());
     assert!(
-        last <= first * 2 + 2048,
-        "extra bytes grew over the rounds: {extra_per_round:?}"
+        last <= first * 2 + 64,
+        "extra bytes per table grew over the rounds: {extra_per_round:?} (extra, tables)"
     );
     // With the watermark at the latest seqno, the covered keys and the RTs go: the RT tree is
     // now the smaller one.
@@ -1516,6 +1520,7 @@ fn rt_copies_stay_bounded_over_compaction_rounds() {
 /// N keys with values, flushed; an RT over half of them; a major compaction at the current
 /// seqno must give about half the bytes back.
 fn remove_range_over_half_frees_half_the_space(reverse: bool) {
+    const N: u32 = 4000;
     let dir = tempfile::tempdir().unwrap();
     let seqno = SequenceNumberCounter::default();
     let opts = Opts {
@@ -1525,7 +1530,6 @@ fn remove_range_over_half_frees_half_the_space(reverse: bool) {
     };
     let tree = opts.open(dir.path(), &seqno);
     let mut model = Model::default();
-    const N: u32 = 4000;
     let mut rng = common::Rng::new(11);
     for i in 0..N {
         // Incompressible values, so that the bytes follow the key count.

@@ -557,7 +557,7 @@ impl Oracle {
         for &(_, _, s) in self.4.iter().filter(|(a, b, _)| covering(a, b)) {
             versions.insert(s, false);
         }
-        for p in pending.iter() {
+        for p in pending {
             if let Some(end) = &p.range_end
                 && covering(&p.key, end)
             {
