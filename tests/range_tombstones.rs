@@ -2190,3 +2190,30 @@ fn rts_apply_to_ingested_tables_and_ingestion_shadows_older_rts() {
     let tree = opts.open(dir.path(), &seqno);
     assert_eq!(tree.len(SeqNo::MAX, None).unwrap(), 42);
 }
+
+/// Regression (found by `reads_at_s_minus_1_s_and_s_plus_1_around_an_rt_at_s_in_every_placement`
+/// and the nested-RT scans): a table whose largest point key is exactly an RT's (exclusive) end.
+/// The writer widens the table's bounds only for an end past the last key, so the bounds end at
+/// that key, inclusive; the reader's check of the RT block wanted an end equal to the largest key
+/// to be flagged exclusive, and refused the table it had just written as corruption, failing the
+/// flush (and compactions whose outputs end on an RT's end).
+#[test]
+fn a_table_whose_largest_key_is_an_rt_end_flushes_and_reads() {
+    for reverse in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let seqno = SequenceNumberCounter::default();
+        let opts = Opts::new(reverse);
+        let tree = opts.open(dir.path(), &seqno);
+        let mut model = Model::default();
+        model.insert(&tree, 0, b"below", seqno.next(), reverse);
+        model.insert(&tree, 5, b"at the end", seqno.next(), reverse);
+        model.remove_range(&tree, 0, 5, seqno.next(), reverse);
+        tree.flush_active_memtable(0).unwrap();
+        check_reads(&tree, &model, seqno.get(), reverse, "flushed");
+        drop(tree);
+        let tree = opts.open(dir.path(), &seqno);
+        check_reads(&tree, &model, seqno.get(), reverse, "reopened");
+        tree.major_compact(4 << 10, 0).unwrap();
+        check_reads(&tree, &model, seqno.get(), reverse, "compacted");
+    }
+}
