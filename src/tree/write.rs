@@ -188,8 +188,10 @@ impl Tree {
     /// Deletes every key that starts with `prefix` at `seqno`, as [`Tree::remove_range`] over
     /// `[prefix, the prefix's successor)`. An empty prefix, or one of only `0xFF` bytes (no
     /// successor), writes nothing and returns 0. Under a custom comparator the keys that start
-    /// with `prefix` must form that byte range (the comparator's order agrees with byte order
-    /// on them), as for [`Tree::prefix`] scans.
+    /// with `prefix` must form that byte range in the comparator's order (as for
+    /// [`Tree::prefix`] scans); where the comparator orders the successor before the prefix (a
+    /// reverse order) no `[start, end)` holds exactly those keys, and this writes nothing and
+    /// returns 0: use [`Tree::remove_range`] with bounds in the comparator's order.
     ///
     /// # Panics
     /// As [`Tree::remove_range`].
