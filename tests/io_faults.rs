@@ -5,7 +5,7 @@
 //! the last good state, or the failed flush's state if its manifest edit became durable, never a
 //! mix of the two.
 //!
-//! Compaction gets the same treatment: a fault at any create, append, sync, directory sync, open,
+//! Compaction gets the same treatment (over runs holding range tombstones too): a fault at any create, append, sync, directory sync, open,
 //! read or remove call of a run of `Leveled` steps over overlapping level-0 runs surfaces as an
 //! error (or, for the best-effort removal of an input file, is survived), the tree stays readable
 //! with the same content, and a reopen (with or without a power loss) recovers exactly the flushed
@@ -195,6 +195,13 @@ fn flush_batch(tree: &Tree, seqno: &SequenceNumberCounter, batch: u32, model: &m
         tree.remove(key.as_str(), seqno.next());
         model.remove(&key);
     }
+    // A range tombstone over three keys, so that compactions apply, clip and drop them too.
+    let (start, end) = (
+        format!("k{:03}", (batch * 13) % 47),
+        format!("k{:03}", (batch * 13) % 47 + 3),
+    );
+    tree.remove_range(start.as_str(), end.as_str(), seqno.next());
+    model.retain(|k, _| *k < start || *k >= end);
     tree.flush_active_memtable(0).unwrap();
 }
 

@@ -1,6 +1,6 @@
 //! Power loss (RELIABILITY.md suite 2) on the crash-simulating `MemFs`.
 //!
-//! A random workload of writes, deletes, flushes and compactions (major, and strategy steps of
+//! A random workload of writes, deletes, range deletes, flushes and compactions (major, and strategy steps of
 //! `Leveled` and `SizeTiered` with tiny tables, run until they do nothing) runs on a tree whose
 //! file system loses power at its k-th mutating call (k anywhere: in the first open, in a flush, in
 //! a compaction, in a manifest write); the file system then keeps only what a real disk could have
@@ -42,6 +42,8 @@ type State = BTreeMap<String, String>;
 enum Op {
     Put(u8, u16),
     Delete(u8),
+    /// A range tombstone over keys `[a, b)`.
+    DeleteRange(u8, u8),
     Flush,
     /// A major compaction at the latest seqno (reads are at `SeqNo::MAX` only).
     Compact,
@@ -56,7 +58,11 @@ fn workload(seed: u64, len: usize) -> Vec<Op> {
     (0..len)
         .map(|_| match rng.next() % 20 {
             0..=10 => Op::Put((rng.next() % 40) as u8, (rng.next() % 1000) as u16),
-            11..=14 => Op::Delete((rng.next() % 40) as u8),
+            11..=13 => Op::Delete((rng.next() % 40) as u8),
+            14 => {
+                let a = (rng.next() % 40) as u8;
+                Op::DeleteRange(a, a + 1 + (rng.next() % 8) as u8)
+            }
             15..=17 => Op::Flush,
             18 => Op::Leveled,
             _ if rng.next().is_multiple_of(2) => Op::Compact,
@@ -109,7 +115,9 @@ fn compact(tree: &Tree, op: Op, seqno: SeqNo) -> strata::Result<Option<Steps>> {
                 .with_run_trigger(2)
                 .with_table_target_size(512),
         ),
-        Op::Put(..) | Op::Delete(_) | Op::Flush => unreachable!("{op:?} is not a compaction"),
+        Op::Put(..) | Op::Delete(_) | Op::DeleteRange(..) | Op::Flush => {
+            unreachable!("{op:?} is not a compaction")
+        }
     };
     let mut steps = Steps::default();
     for _ in 0..100 {
@@ -198,6 +206,11 @@ fn crash_case(
                     tree.remove(key.as_str(), seqno.next());
                     model.remove(&key);
                 }
+                Op::DeleteRange(a, b) => {
+                    let (start, end) = (format!("k{a:02}"), format!("k{b:02}"));
+                    tree.remove_range(start.as_str(), end.as_str(), seqno.next());
+                    model.retain(|k, _| *k < start || *k >= end);
+                }
                 Op::Flush => {
                     in_flight = Some(model.clone());
                     if tree.flush_active_memtable(0).is_err() {
@@ -279,6 +292,9 @@ fn op_count(ops: &[Op]) -> (u64, Steps) {
         match *op {
             Op::Put(k, v) => drop(tree.insert(format!("k{k:02}"), format!("v{v}"), seqno.next())),
             Op::Delete(k) => drop(tree.remove(format!("k{k:02}"), seqno.next())),
+            Op::DeleteRange(a, b) => {
+                tree.remove_range(format!("k{a:02}"), format!("k{b:02}"), seqno.next());
+            }
             Op::Flush => tree.flush_active_memtable(0).unwrap(),
             Op::Compact | Op::Leveled | Op::Tiered => {
                 steps.add(compact(&tree, *op, seqno.get()).unwrap().expect("settles"));
