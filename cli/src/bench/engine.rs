@@ -188,6 +188,8 @@ pub(crate) trait Lsm: Send + Sync + 'static {
     fn scan(&self, reverse: bool) -> Result<(u64, u64), BoxError>;
     /// Seeks `from` and reads up to `n` entries: the entries read.
     fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError>;
+    /// Seeks `from` and reads up to `n` entries: their keys (to check what a seek read).
+    fn seek_keys(&self, from: &[u8], n: usize) -> Result<Vec<Vec<u8>>, BoxError>;
     /// The entries whose keys start with `prefix`.
     fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError>;
     /// Tables prefix scans skipped by their prefix filters so far, if the engine counts them.
@@ -324,6 +326,11 @@ pub(crate) trait Engine: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<usize>, BoxError>;
     fn scan(&self, reverse: bool) -> Result<(u64, u64), BoxError>;
     fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError>;
+    /// Seeks `from` and reads up to `n` entries: their keys, or `None` if the engine does not
+    /// say (the checks of `--range-tombstones` are then skipped).
+    fn seek_keys(&self, _from: &[u8], _n: usize) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        Ok(None)
+    }
     fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError>;
     /// Tables prefix scans skipped by their prefix filters so far, if the engine counts them.
     fn prefix_skips(&self) -> Option<u64> {
@@ -385,6 +392,10 @@ impl<T: Lsm> Engine for Driven<T> {
 
     fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError> {
         self.lsm.seek(from, n)
+    }
+
+    fn seek_keys(&self, from: &[u8], n: usize) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        self.lsm.seek_keys(from, n).map(Some)
     }
 
     fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError> {
@@ -563,6 +574,19 @@ macro_rules! impl_lsm {
                     read += 1;
                 }
                 Ok(read)
+            }
+
+            fn seek_keys(
+                &self,
+                from: &[u8],
+                n: usize,
+            ) -> Result<Vec<Vec<u8>>, $crate::bench::engine::BoxError> {
+                use $guard as _;
+                let mut keys = Vec::with_capacity(n);
+                for item in self.tree.range(from.., self.visible.get(), None).take(n) {
+                    keys.push(item.key()?.to_vec());
+                }
+                Ok(keys)
             }
 
             fn prefix(&self, prefix: &[u8]) -> Result<usize, $crate::bench::engine::BoxError> {

@@ -24,8 +24,11 @@
 //! Workloads: `readrandom` (gets of live keys, random order), `readmissing` (gets of missing keys
 //! spread over the whole key range, some inside the tombstones' ranges), `seekrandom` (`reads /
 //! 10` seeks to a random live key, taking 10 entries), `seekrandom50` (`reads / 50` seeks taking
-//! 50 entries), `readseq` (a full forward scan). Results are checked against the live key set;
-//! wrong results do not stop the benchmark but are reported under the table.
+//! 50 entries), `readseq` (a full forward scan). Results are checked against the live key set:
+//! every get and the scan's count as they run; afterwards, untimed, the first 1,000 seeks of each
+//! seek workload key by key, and after `readmissing` gets of up to 100,000 keys under the
+//! tombstones (none may be found; the baseline never had them). Wrong results do not stop the
+//! benchmark: the row is marked WRONG and the first wrong read is printed under the table.
 //!
 //! Runs alternate engines and, within an engine, the two trees (baseline first in even runs, the
 //! tombstone tree first in odd ones). A run's **cost ×** is the baseline's ops/s over the
@@ -278,8 +281,14 @@ fn build(
     Ok(())
 }
 
-/// `count` seeks to random live keys, each taking up to `next` entries; counts the seeks that
-/// did not read what the live keys hold.
+/// How many of a seek workload's seeks are checked key by key afterwards (untimed).
+const SEEKS_CHECKED: u64 = 1000;
+
+/// How many covered keys `readmissing` checks afterwards (untimed).
+const COVERED_CHECKED: u64 = 100_000;
+
+/// `count` seeks to random live keys, each taking up to `next` entries, then (untimed) the
+/// first [`SEEKS_CHECKED`] of them again, comparing the keys read with the live keys.
 fn seek(
     engine: &dyn Engine,
     params: &Params,
@@ -289,21 +298,19 @@ fn seek(
     next: usize,
 ) -> Result<Measurement, BoxError> {
     let progress = workloads::bar(params, format!("{} {label}", engine.name()), count);
-    let mut rng = workloads::Rng::new(params.seed ^ 0x5eec);
+    let seed = params.seed ^ 0x5eec;
+    let pick = |rng: &mut workloads::Rng| {
+        let p = usize::try_from(rng.below(live.len() as u64)).unwrap_or(0);
+        (p, live.get(p).copied().unwrap_or(0))
+    };
+    let mut rng = workloads::Rng::new(seed);
     let mut samples = Vec::new();
-    let (mut entries, mut wrong, mut first) = (0u64, 0u64, None);
+    let mut entries = 0u64;
     let started = Instant::now();
     for n in 0..count {
-        let p = usize::try_from(rng.below(live.len() as u64)).unwrap_or(0);
-        let i = live.get(p).copied().unwrap_or(0);
+        let (_, i) = pick(&mut rng);
         let k = key(2 * i, params.key_size);
-        let read = workloads::timed(n, &mut samples, || engine.seek(&k, next))?;
-        let expected = next.min(live.len() - p);
-        if read != expected {
-            wrong += 1;
-            first.get_or_insert((i, read, expected));
-        }
-        entries += read as u64;
+        entries += workloads::timed(n, &mut samples, || engine.seek(&k, next))? as u64;
         if (n + 1).is_multiple_of(1024) {
             progress.inc(1024);
         }
@@ -311,19 +318,81 @@ fn seek(
     let elapsed = started.elapsed();
     progress.finish_and_clear();
     samples.sort_unstable();
+    let mut rng = workloads::Rng::new(seed);
+    let (mut checked, mut wrong, mut first) = (0u64, 0u64, None);
+    for _ in 0..count.min(SEEKS_CHECKED) {
+        let (p, i) = pick(&mut rng);
+        let k = key(2 * i, params.key_size);
+        let Some(read) = engine.seek_keys(&k, next)? else {
+            break;
+        };
+        checked += 1;
+        let expected: Vec<Vec<u8>> = live
+            .iter()
+            .skip(p)
+            .take(next)
+            .map(|&i| key(2 * i, params.key_size))
+            .collect();
+        if read != expected {
+            wrong += 1;
+            let differs = read
+                .iter()
+                .zip(&expected)
+                .position(|(r, e)| r != e)
+                .unwrap_or(read.len().min(expected.len()));
+            first.get_or_insert_with(|| {
+                format!(
+                    "from key {}, entry {differs} is {} (expected {})",
+                    String::from_utf8_lossy(&k),
+                    read.get(differs).map_or_else(
+                        || "missing".to_string(),
+                        |r| String::from_utf8_lossy(r).into_owned()
+                    ),
+                    expected.get(differs).map_or_else(
+                        || "none".to_string(),
+                        |e| String::from_utf8_lossy(e).into_owned()
+                    ),
+                )
+            });
+        }
+    }
     Ok(Measurement {
         ops: count,
         bytes: entries * (params.key_size + params.value_size) as u64,
         elapsed,
         latencies: samples,
-        wrong: first.map(|(i, read, expected)| {
-            format!(
-                "{wrong} of {count} seeks read the wrong number of entries (from key {}: {read}, expected {expected})",
-                2 * i
-            )
+        wrong: first.map(|first| {
+            format!("{label}: {wrong} of {checked} seeks checked read the wrong keys; {first}")
         }),
         ..Measurement::default()
     })
+}
+
+/// Gets up to [`COVERED_CHECKED`] keys under the tombstones (live keys before the tombstones
+/// were written, and missing ones between them), untimed: none may be found.
+fn check_covered(
+    engine: &dyn Engine,
+    layout: &Layout,
+    key_size: usize,
+) -> Result<Option<String>, BoxError> {
+    let (mut checked, mut found, mut first) = (0u64, 0u64, None);
+    'tombstones: for j in 0..layout.count {
+        let (start, end) = layout.tombstone(j);
+        for k in 2 * start..2 * end {
+            if checked == COVERED_CHECKED {
+                break 'tombstones;
+            }
+            checked += 1;
+            let k = key(k, key_size);
+            if engine.get(&k)?.is_some() {
+                found += 1;
+                first.get_or_insert_with(|| String::from_utf8_lossy(&k).into_owned());
+            }
+        }
+    }
+    Ok(first.map(|first| {
+        format!("{found} of {checked} keys under a tombstone are found, the first {first}")
+    }))
 }
 
 /// Runs `workload` on a built tree.
@@ -342,7 +411,7 @@ fn run_workload(
                 if expect {
                     "is missing"
                 } else {
-                    "is found (it lies under a tombstone or was never written)"
+                    "(never written) is found"
                 },
                 if others > 0 {
                     format!(", and {others} more")
@@ -374,7 +443,12 @@ fn run_workload(
                 .map(|&i| 2 * i + 1)
                 .collect();
             let (mut m, wrong) = workloads::read_checked(engine, params, workload, &order, false)?;
-            m.wrong = wrong_keys(workload, wrong, false);
+            let covered = check_covered(engine, layout, params.key_size)?
+                .map(|note| format!("{workload}: {note}"));
+            m.wrong = match (wrong_keys(workload, wrong, false), covered) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.or(b),
+            };
             m
         }
         "seekrandom" => seek(engine, params, workload, live, (reads / 10).max(1), 10)?,
