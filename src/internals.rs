@@ -39,6 +39,11 @@ use crate::version::read_only::{open_version, read_manifest_state};
 use crate::version::recovery::list_table_files;
 
 pub use crate::table::meta::{BlockHandle, Footer, TableMeta, TableSettings};
+
+/// The format versions this build reads (tables and the manifest's format tag): format 1 and
+/// format 2, which adds range tombstones.
+pub const READABLE_FORMAT_VERSIONS: std::ops::RangeInclusive<u32> =
+    crate::table::meta::OLDEST_FORMAT_VERSION..=crate::table::meta::FORMAT_VERSION;
 pub use crate::table::reader::Table;
 pub use crate::table::verify::TableCheck;
 pub use crate::table::writer::TableWriterOptions;
@@ -488,4 +493,59 @@ pub fn verify_table(path: &Path) -> Result<TableCheck> {
 /// ```
 pub fn verify_tables(tables: impl IntoIterator<Item = (u64, PathBuf)>) -> TablesChecked {
     crate::verify::walk::verify_tables(&StdFs, &Comparator::default(), None, tables)
+}
+
+/// Range tombstones, fragmented, under the default comparator: for the criterion benchmarks of
+/// the lookup and the fragmentation (`benches/range_tombstones.rs`).
+#[derive(Clone, Debug, Default)]
+pub struct RangeTombstoneList(crate::range_tombstone::FragList);
+
+impl RangeTombstoneList {
+    /// Fragments `tombstones` (`(start, end, seqno)`, any order and overlap).
+    pub fn build<K: Into<Slice>>(tombstones: impl IntoIterator<Item = (K, K, SeqNo)>) -> Self {
+        Self(crate::range_tombstone::FragList::build(
+            tombstones
+                .into_iter()
+                .map(|(start, end, seqno)| crate::range_tombstone::RangeTombstone {
+                    start: start.into(),
+                    end: end.into(),
+                    seqno,
+                }),
+            &Comparator::default(),
+        ))
+    }
+
+    /// The highest seqno below `read_seqno` of a tombstone covering `key`, or 0.
+    pub fn cover(&self, key: &[u8], read_seqno: SeqNo) -> SeqNo {
+        self.0.cover(key, read_seqno, &Comparator::default())
+    }
+
+    /// The number of fragments.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no fragment.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The number of (fragment, seqno) pairs: the memory the list takes grows with it.
+    pub fn stack_entries(&self) -> usize {
+        self.0.stack_entries()
+    }
+
+    /// The raw contents of a range-tombstone block holding the list.
+    pub fn encode(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+}
+
+/// Decodes the raw contents of a range-tombstone block (default comparator) and returns its
+/// fragment count; hostile bytes give an error, never a panic.
+///
+/// # Errors
+/// The corruption found.
+pub fn decode_range_tombstones(bytes: &[u8]) -> std::result::Result<usize, CorruptionKind> {
+    crate::range_tombstone::FragList::decode(bytes, &Comparator::default()).map(|l| l.len())
 }

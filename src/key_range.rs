@@ -1,6 +1,7 @@
 //! Key ranges and bounds: the one place that decides overlap, containment and union.
 //!
-//! - [`KeyRange`]: a closed range `[min, max]` of user keys, as a table or a run covers it.
+//! - [`KeyRange`]: a range `[min, max]` of user keys, as a table or a run covers it; its end is
+//!   exclusive (`[min, max)`) when it is a range tombstone's end that no entry reaches.
 //! - [`Bounds`]: a range with any kind of ends (included, excluded or unbounded), as a scan, a
 //!   `drop_range` or a range tombstone (`[start, end)`, exclusive end) gives it.
 //!
@@ -11,42 +12,71 @@ use std::ops::{Bound, RangeBounds};
 use crate::key::Comparator;
 use crate::slice::Slice;
 
-/// A closed range `[min, max]` of user keys (`min <= max` under the comparator).
+/// A range `[min, max]` of user keys (`min <= max` under the comparator), or `[min, max)`
+/// when `max_exclusive` (then `min < max`).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub(crate) struct KeyRange {
     pub(crate) min: Slice,
     pub(crate) max: Slice,
+    pub(crate) max_exclusive: bool,
 }
 
 impl KeyRange {
     /// `[min, max]`.
     pub(crate) fn new(min: Slice, max: Slice) -> Self {
-        Self { min, max }
+        Self {
+            min,
+            max,
+            max_exclusive: false,
+        }
+    }
+
+    /// `[min, max)` if `max_exclusive`, else `[min, max]`.
+    pub(crate) fn with_end(min: Slice, max: Slice, max_exclusive: bool) -> Self {
+        Self {
+            min,
+            max,
+            max_exclusive,
+        }
+    }
+
+    /// Whether `key` is past the range's end.
+    fn past_end(&self, key: &[u8], cmp: &Comparator) -> bool {
+        match cmp.user(key, &self.max) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Equal => self.max_exclusive,
+            std::cmp::Ordering::Less => false,
+        }
     }
 
     /// Whether the two ranges share a key.
     pub(crate) fn overlaps(&self, other: &Self, cmp: &Comparator) -> bool {
-        cmp.user(&self.min, &other.max).is_le() && cmp.user(&other.min, &self.max).is_le()
+        !other.past_end(&self.min, cmp) && !self.past_end(&other.min, cmp)
     }
 
     /// Whether `key` lies in the range.
     pub(crate) fn contains_key(&self, key: &[u8], cmp: &Comparator) -> bool {
-        cmp.user(&self.min, key).is_le() && cmp.user(key, &self.max).is_le()
+        cmp.user(&self.min, key).is_le() && !self.past_end(key, cmp)
     }
 
     /// The smallest range holding both.
     pub(crate) fn union(&self, other: &Self, cmp: &Comparator) -> Self {
+        let (max, max_exclusive) = match cmp.user(&other.max, &self.max) {
+            std::cmp::Ordering::Greater => (other.max.clone(), other.max_exclusive),
+            std::cmp::Ordering::Less => (self.max.clone(), self.max_exclusive),
+            std::cmp::Ordering::Equal => (
+                self.max.clone(),
+                self.max_exclusive && other.max_exclusive,
+            ),
+        };
         Self {
             min: if cmp.user(&other.min, &self.min).is_lt() {
                 other.min.clone()
             } else {
                 self.min.clone()
             },
-            max: if cmp.user(&other.max, &self.max).is_gt() {
-                other.max.clone()
-            } else {
-                self.max.clone()
-            },
+            max,
+            max_exclusive,
         }
     }
 
@@ -66,7 +96,7 @@ impl KeyRange {
         sorted.sort_by(|a, b| cmp.user(&a.min, &b.min));
         sorted
             .windows(2)
-            .all(|w| matches!(w, [a, b] if cmp.user(&a.max, &b.min).is_lt()))
+            .all(|w| matches!(w, [a, b] if a.past_end(&b.min, cmp)))
     }
 }
 
@@ -126,7 +156,14 @@ impl Bounds {
 
     /// Whether every key of `range` lies inside the bounds.
     pub(crate) fn covers(&self, range: &KeyRange, cmp: &Comparator) -> bool {
-        self.after_start(&range.min, cmp) && self.before_end(&range.max, cmp)
+        if !self.after_start(&range.min, cmp) {
+            return false;
+        }
+        match (&self.end, range.max_exclusive) {
+            // Every key below `max` is below or at `e` exactly when `max <= e`.
+            (Bound::Included(e) | Bound::Excluded(e), true) => cmp.user(&range.max, e).is_le(),
+            _ => self.before_end(&range.max, cmp),
+        }
     }
 }
 
@@ -161,6 +198,24 @@ mod tests {
             &[&r("d", "e"), &r("a", "d")],
             &cmp
         ));
+    }
+
+    #[test]
+    fn exclusive_ends_touch_without_overlapping() {
+        let cmp = Comparator::default();
+        let left = KeyRange::with_end("a".into(), "c".into(), true);
+        assert!(!left.overlaps(&r("c", "d"), &cmp));
+        assert!(!r("c", "d").overlaps(&left, &cmp));
+        assert!(left.overlaps(&r("b", "b"), &cmp));
+        assert!(!left.contains_key(b"c", &cmp));
+        assert!(left.contains_key(b"bz", &cmp));
+        assert!(KeyRange::pairwise_disjoint(&[&r("c", "d"), &left], &cmp));
+        assert!(!KeyRange::pairwise_disjoint(&[&r("c", "d"), &r("a", "c")], &cmp));
+        assert_eq!(left.union(&r("a", "c"), &cmp), r("a", "c"));
+        assert_eq!(left.union(&left, &cmp), left);
+        assert!(Bounds::from_range(&("a".."c")).covers(&left, &cmp));
+        assert!(Bounds::from_range(&("a"..="c")).covers(&left, &cmp));
+        assert!(!Bounds::from_range(&("a".."bz")).covers(&left, &cmp));
     }
 
     #[test]

@@ -22,7 +22,6 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use crate::coding::{decode_varint_u64, put_varint_u64};
@@ -179,6 +178,7 @@ impl FragList {
     }
 
     /// The number of (fragment, seqno) pairs.
+    #[cfg(any(feature = "internals", test))]
     pub(crate) fn stack_entries(&self) -> usize {
         self.seqs.len()
     }
@@ -285,32 +285,6 @@ impl FragList {
             push_fragment(&mut out, f.start.clone(), f.end.clone(), &stack, cmp);
         }
         out
-    }
-
-    /// The highest seqno of a fragment overlapping `[min, max]` (`max_exclusive`: `[min, max)`),
-    /// or 0.
-    pub(crate) fn max_seqno_overlapping(
-        &self,
-        min: &[u8],
-        max: &[u8],
-        max_exclusive: bool,
-        cmp: &Comparator,
-    ) -> SeqNo {
-        let first = self.ends.partition_point(|e| cmp.user(e, min).is_le());
-        let mut best = 0;
-        for i in first..self.len() {
-            let Some(f) = self.fragment(i) else { break };
-            let past = match cmp.user(f.start, max) {
-                Ordering::Greater => true,
-                Ordering::Equal => max_exclusive,
-                Ordering::Less => false,
-            };
-            if past {
-                break;
-            }
-            best = best.max(f.seqnos.first().copied().unwrap_or(0));
-        }
-        best
     }
 
     /// The raw contents of a range-tombstone block (`docs/format.md`, section 8).
@@ -572,6 +546,27 @@ mod tests {
         let gc = list.collect_garbage(6, |_, _, _| false, |s| dropped.push(s), &cmp);
         assert_eq!(frags(&gc), [("c".into(), "z".into(), vec![9])]);
         assert_eq!(dropped, [5, 5, 2]);
+    }
+
+    #[test]
+    fn nested_tombstones_cost_quadratic_stack_entries_and_compaction_bounds_them() {
+        let cmp = Comparator::default();
+        let t = 100u64;
+        let nested: Vec<RangeTombstone> = (0..t)
+            .map(|i| RangeTombstone {
+                start: "a".into(),
+                end: Slice::from(format!("b{i:03}")),
+                seqno: i + 1,
+            })
+            .collect();
+        let list = FragList::build(nested, &cmp);
+        assert_eq!(list.len() as u64, t);
+        assert_eq!(list.stack_entries() as u64, t * (t + 1) / 2);
+        // Below the watermark each fragment keeps its newest seqno (here the same one, so the
+        // fragments join into one).
+        let gc = list.collect_garbage(t + 1, |_, _, _| true, |_| {}, &cmp);
+        assert_eq!(gc.stack_entries(), 1);
+        assert_eq!(gc.len(), 1);
     }
 
     #[test]

@@ -10,7 +10,12 @@
 //! - each file is synced, then the tables directory, before the tables are opened and returned,
 //!   so a manifest edit naming them can follow;
 //! - on any error the files written so far are removed (best effort: a leftover is an orphan no
-//!   version names, which the next open removes).
+//!   version names, which the next open removes);
+//! - range tombstones (`with_range_tombstones`) are clipped to each table's share of the key
+//!   space: from the table's first key (the first table: from the start) to the next table's
+//!   first key (the last table: to the end), so the gap between two tables stays covered (by the
+//!   left one, whose bounds then end exclusively at the right one's first key) and no fragment is
+//!   stored twice. Tombstones and no entry make a table of range tombstones alone.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::key::{Comparator, InternalValue};
 use crate::layout::{FileNumbers, table_path};
+use crate::range_tombstone::FragList;
 use crate::slice::Slice;
 use crate::table::reader::{Table, TableContext};
 use crate::table::writer::TableWriter;
@@ -50,8 +56,10 @@ impl RunWriter<'_> {
         stream: impl Iterator<Item = Result<InternalValue>>,
         level: usize,
         target_size: u64,
+        range_tombstones: FragList,
     ) -> Result<WrittenRun> {
-        let mut builder = RunBuilder::new(level, target_size);
+        let mut builder =
+            RunBuilder::new(level, target_size).with_range_tombstones(range_tombstones);
         let mut stream = stream;
         let written = stream
             .try_for_each(|entry| builder.add(self, &entry?))
@@ -89,6 +97,11 @@ pub(crate) struct RunBuilder {
     /// The finished tables, in key order.
     finished: Vec<PathBuf>,
     bytes: u64,
+    /// The range tombstones to distribute over the tables.
+    range_tombstones: FragList,
+    /// The first key of the current table (`None` for the first: its share starts at the
+    /// start).
+    lower: Option<Slice>,
 }
 
 impl RunBuilder {
@@ -101,7 +114,15 @@ impl RunBuilder {
             created: Vec::new(),
             finished: Vec::new(),
             bytes: 0,
+            range_tombstones: FragList::default(),
+            lower: None,
         }
+    }
+
+    /// Distributes `list` over the tables; see the module documentation.
+    pub(crate) fn with_range_tombstones(mut self, list: FragList) -> Self {
+        self.range_tombstones = list;
+        self
     }
 
     /// Appends `entry`, which must follow the previous one in internal-key order; starts a new
@@ -117,7 +138,8 @@ impl RunBuilder {
             full && !run.cmp.user(&entry.key.user_key, &open.last_key).is_eq()
         });
         if cut {
-            self.finish_table()?;
+            self.finish_table(run, Some(&entry.key.user_key))?;
+            self.lower = Some(entry.key.user_key.clone());
         }
         if self.current.is_none() {
             let table = self.create(run)?;
@@ -153,13 +175,25 @@ impl RunBuilder {
         })
     }
 
-    /// Finishes (and syncs) the current table.
-    fn finish_table(&mut self) -> Result<()> {
-        if let Some(open) = self.current.take()
-            && let Some((_, size)) = open.writer.finish()?
-        {
-            self.bytes += size;
-            self.finished.push(open.path);
+    /// Finishes (and syncs) the current table, with the range tombstones of its share of the
+    /// key space, up to `upper` (the next table's first key; `None`: the last table). With
+    /// tombstones in that share and no table open, writes a table of them alone.
+    fn finish_table(&mut self, run: &RunWriter<'_>, upper: Option<&[u8]>) -> Result<()> {
+        let share = if self.range_tombstones.is_empty() {
+            FragList::default()
+        } else {
+            self.range_tombstones
+                .clip(self.lower.as_deref(), upper, run.cmp)
+        };
+        if self.current.is_none() && !share.is_empty() {
+            self.current = Some(self.create(run)?);
+        }
+        if let Some(mut open) = self.current.take() {
+            open.writer.set_range_tombstones(share);
+            if let Some((_, size)) = open.writer.finish()? {
+                self.bytes += size;
+                self.finished.push(open.path);
+            }
         }
         Ok(())
     }
@@ -170,7 +204,7 @@ impl RunBuilder {
     /// # Errors
     /// `Io` if a write or sync fails.
     pub(crate) fn finish(&mut self, run: &RunWriter<'_>) -> Result<(Vec<PathBuf>, u64)> {
-        self.finish_table()?;
+        self.finish_table(run, None)?;
         run.config
             .fs
             .sync_dir(run.tables_dir)

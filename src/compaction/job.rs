@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use super::filter::{Context, Factory};
 use super::plan::{Job, range_of};
+use super::range_del::{CoveredFilter, surviving};
 use super::stream::{ActiveFilter, Beneath, CompactionStream, GcRules};
+use crate::range_tombstone::FragList;
 use crate::error::Result;
 use crate::iter::merging::{BoxedSource, MergingIter};
 use crate::key::Comparator;
@@ -80,12 +82,28 @@ pub(crate) fn merge(
             changed: 0,
         }
     });
-    let mut stream =
-        CompactionStream::new(MergingIter::new(sources, cmp.clone()), cmp.clone(), rules)
-            .with_filter(filter)
-            .with_beneath(beneath.to_vec())
-            .with_merge(writer.config.merge_operator.clone());
-    let written = writer.write(stream.by_ref(), job.dest_level, target_size);
+    let inputs = FragList::merge(job.tables().map(|t| t.range_tombstones().as_ref()), cmp);
+    let mut dropped_range_tombstone: Option<SeqNo> = None;
+    let range_tombstones = surviving(&inputs, watermark, Some(beneath), cmp, |seqno| {
+        dropped_range_tombstone = dropped_range_tombstone.max(Some(seqno));
+    });
+    let covered = CoveredFilter::new(
+        MergingIter::new(sources, cmp.clone()),
+        inputs,
+        watermark,
+        cmp.clone(),
+        writer.config.merge_operator.is_some(),
+    );
+    let mut stream = CompactionStream::new(covered, cmp.clone(), rules)
+        .with_filter(filter)
+        .with_beneath(beneath.to_vec())
+        .with_merge(writer.config.merge_operator.clone());
+    let written = writer.write(
+        stream.by_ref(),
+        job.dest_level,
+        target_size,
+        range_tombstones,
+    );
     let filter = stream.take_filter();
     let changed = filter.as_ref().is_some_and(|f| f.changed > 0);
     if let Some(filter) = filter {
@@ -100,7 +118,7 @@ pub(crate) fn merge(
         tables: written.tables,
         bytes: written.bytes,
         changed,
-        max_decided: stream.max_decided(),
+        max_decided: stream.max_decided().max(dropped_range_tombstone),
     })
 }
 

@@ -39,6 +39,7 @@ fn has_tombstones(table: &TableInfo) -> bool {
     table
         .tombstone_count
         .saturating_add(table.weak_tombstone_count)
+        .saturating_add(table.range_tombstone_count)
         > 0
 }
 
@@ -258,18 +259,21 @@ impl Leveled {
     }
 
     /// With no level over its target: a table above the last level that is at least half
-    /// tombstones is pushed down, so deletes reach the bottom (where they and what they hide are
+    /// tombstones, or holds range tombstones, is pushed down, so deletes reach the bottom (where they and what they hide are
     /// dropped) without waiting for the level to fill.
     fn choose_by_tombstones(&self, view: &TreeView, base: usize) -> Option<Choice> {
         let last = view.last_level();
         for (level, info) in view.levels().iter().enumerate().take(last) {
+            // NB: a range tombstone may delete any number of entries beneath it: a table with
+            // one goes down whatever its count.
             let dense = info.tables().any(|t| {
                 !t.busy
-                    && t.entry_count > 0
-                    && t.tombstone_count
-                        .saturating_add(t.weak_tombstone_count)
-                        .saturating_mul(2)
-                        >= t.entry_count
+                    && (t.range_tombstone_count > 0
+                        || (t.entry_count > 0
+                            && t.tombstone_count
+                                .saturating_add(t.weak_tombstone_count)
+                                .saturating_mul(2)
+                                >= t.entry_count))
             });
             if !dense {
                 continue;

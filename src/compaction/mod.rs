@@ -19,6 +19,7 @@ pub mod filter;
 pub(crate) mod job;
 mod leveled;
 pub(crate) mod plan;
+pub(crate) mod range_del;
 pub(crate) mod stream;
 mod tiered;
 
@@ -192,6 +193,9 @@ pub struct TableInfo {
     pub tombstone_count: u64,
     /// Weak tombstones.
     pub weak_tombstone_count: u64,
+    /// Range-tombstone fragments: a table with any is worth compacting down, so that what
+    /// they delete is reclaimed.
+    pub range_tombstone_count: u64,
     /// The lowest seqno in the table.
     pub seqno_min: SeqNo,
     /// The highest seqno in the table.
@@ -355,6 +359,7 @@ impl TreeView {
                                 entry_count: size / 100,
                                 tombstone_count: 0,
                                 weak_tombstone_count: 0,
+                                range_tombstone_count: 0,
                                 seqno_min: seqno,
                                 seqno_max: seqno,
                                 created_at_micros: 0,

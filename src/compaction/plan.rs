@@ -100,7 +100,7 @@ impl Job {
 /// The range of a table.
 pub(crate) fn range_of(table: &Table) -> KeyRange {
     let m = table.meta();
-    KeyRange::new(m.min_key.clone(), m.max_key.clone())
+    KeyRange::with_end(m.min_key.clone(), m.max_key.clone(), m.max_key_exclusive)
 }
 
 /// A chosen table: its level, the position of its run in the level, and the table.
@@ -141,6 +141,7 @@ impl Planner<'_> {
                                     entry_count: m.entry_count,
                                     tombstone_count: m.tombstone_count,
                                     weak_tombstone_count: m.weak_tombstone_count,
+                                    range_tombstone_count: m.range_tombstone_count,
                                     seqno_min: m.seqno_min,
                                     seqno_max: m.seqno_max,
                                     created_at_micros: m.created_at_micros,

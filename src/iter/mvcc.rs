@@ -24,12 +24,15 @@ use std::sync::Arc;
 use crate::Result;
 use crate::key::{Comparator, InternalValue, ValueType};
 use crate::merge::MergeOperator;
+use crate::range_tombstone::Cover;
 
 /// Picks the visible version per key; see the module documentation.
 pub(crate) struct MvccStream<I> {
     inner: I,
     cmp: Comparator,
     merge: Option<Arc<dyn MergeOperator>>,
+    /// The range tombstones the read sees, if any.
+    cover: Option<Cover>,
     front: Option<InternalValue>,
     back: Option<InternalValue>,
     inner_done: bool,
@@ -44,6 +47,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
             inner,
             cmp,
             merge: None,
+            cover: None,
             front: None,
             back: None,
             inner_done: false,
@@ -55,6 +59,23 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
     pub(crate) fn with_merge(mut self, operator: Option<Arc<dyn MergeOperator>>) -> Self {
         self.merge = operator;
         self
+    }
+
+    /// Applies the range tombstones of `cover` (left out when it holds none).
+    pub(crate) fn with_range_tombstones(mut self, cover: Cover) -> Self {
+        self.cover = (!cover.is_empty()).then_some(cover);
+        self
+    }
+
+    /// The highest seqno of a range tombstone covering `key` for this read, or 0.
+    fn covered(&mut self, key: &[u8]) -> u64 {
+        self.cover.as_mut().map_or(0, |cover| cover.at(key))
+    }
+
+    /// `newest` as deleted (the caller leaves it out).
+    fn deleted(mut newest: InternalValue) -> Option<InternalValue> {
+        newest.key.value_type = ValueType::Tombstone;
+        Some(newest)
     }
 
     /// The entry a group whose versions are `versions` (newest first, starting with `newest`)
@@ -147,10 +168,17 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
                 }
             }
         }
+        let covered = self.covered(&newest.key.user_key);
+        if newest.key.seqno < covered {
+            return Ok(Self::deleted(newest));
+        }
         if !resolve {
             return Ok(Some(newest));
         }
         versions.insert(0, newest);
+        if let Some(cut) = versions.iter().position(|v| v.key.seqno < covered) {
+            versions.truncate(cut);
+        }
         self.merged(&versions)
     }
 
@@ -171,11 +199,18 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
                 newest = prev;
             }
         }
+        let covered = self.covered(&newest.key.user_key);
+        if newest.key.seqno < covered {
+            return Ok(Self::deleted(newest));
+        }
         if !self.collecting(&newest) {
             return Ok(Some(newest));
         }
         older.push(newest);
         older.reverse();
+        if let Some(cut) = older.iter().position(|v| v.key.seqno < covered) {
+            older.truncate(cut);
+        }
         self.merged(&older)
     }
 }

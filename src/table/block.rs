@@ -100,6 +100,8 @@ pub(crate) enum BlockType {
     Filter = 2,
     /// The table's metadata. On-disk value 3: never renumber.
     Meta = 3,
+    /// Range-tombstone fragments (format 2). On-disk value 4: never renumber.
+    RangeTombstones = 4,
 }
 
 impl BlockType {
@@ -109,6 +111,7 @@ impl BlockType {
             1 => Some(Self::Index),
             2 => Some(Self::Filter),
             3 => Some(Self::Meta),
+            4 => Some(Self::RangeTombstones),
             _ => None,
         }
     }

@@ -63,8 +63,12 @@ pub(crate) const FOOTER_LEN: usize = 72;
 /// The magic bytes that end every table file.
 pub(crate) const MAGIC: [u8; 8] = *b"STRATAT1";
 
-/// The table format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The table format version this build writes.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+/// The oldest table format version this build reads (version 1: no range tombstones, optional
+/// trailing meta fields).
+pub(crate) const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// The fewest raw bytes an entry of a data block takes: one byte each for `shared`, `unshared`,
 /// `value_len`, the seqno and the type.
@@ -121,6 +125,8 @@ pub struct Footer {
     pub index_partitioned: bool,
     /// Whether the filter is partitioned (flags bit 1).
     pub filter_partitioned: bool,
+    /// The table format version (1 or 2).
+    pub version: u32,
 }
 
 /// What went wrong reading a footer.
@@ -156,7 +162,7 @@ impl Footer {
             *byte = flags;
         }
         if let Some(version) = out.get_mut(52..56) {
-            version.copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+            version.copy_from_slice(&self.version.to_le_bytes());
         }
         let sum = xxhash_rust::xxh3::xxh3_64(out.get(..56).unwrap_or_default());
         if let Some(checksum) = out.get_mut(56..64) {
@@ -191,7 +197,7 @@ impl Footer {
             .get(52..56)
             .and_then(|b| b.try_into().ok())
             .map_or(0, u32::from_le_bytes);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(FooterError::UnsupportedVersion(version));
         }
         let flags = bytes.get(48).copied().unwrap_or(0);
@@ -227,6 +233,7 @@ impl Footer {
             meta: handle(32, "meta handle")?,
             index_partitioned: flags & FLAG_INDEX_PARTITIONED != 0,
             filter_partitioned: flags & FLAG_FILTER_PARTITIONED != 0,
+            version,
         })
     }
 }
@@ -264,13 +271,15 @@ pub struct TableMeta {
     pub weak_tombstone_count: u64,
     /// Data blocks.
     pub data_block_count: u64,
-    /// The lowest seqno of an entry.
+    /// The lowest seqno of an entry or range tombstone.
     pub seqno_min: u64,
-    /// The highest seqno of an entry.
+    /// The highest seqno of an entry or range tombstone.
     pub seqno_max: u64,
-    /// The first user key.
+    /// The first user key of the table's bounds: its first entry's, or a range tombstone's
+    /// start before it.
     pub min_key: Slice,
-    /// The last user key.
+    /// The last user key of the table's bounds: its last entry's, or a range tombstone's end
+    /// after it (then [`TableMeta::max_key_exclusive`]).
     pub max_key: Slice,
     /// The settings the table was written with.
     pub settings: TableSettings,
@@ -287,6 +296,25 @@ pub struct TableMeta {
     /// blocks were compressed with (optional trailing field after `prefix_extractor`); 0 for a
     /// table without one.
     pub zstd_dict_id: u32,
+    /// Whether [`TableMeta::max_key`] is a range tombstone's (exclusive) end that no entry has:
+    /// the table holds no key at or after it (format 2).
+    pub max_key_exclusive: bool,
+    /// The highest seqno of an entry, range tombstones left out (0 with no entry): point reads
+    /// skip the table when it cannot beat what they found (format 2; in format 1, `seqno_max`).
+    pub kv_seqno_max: u64,
+    /// The number of range-tombstone fragments (format 2).
+    pub range_tombstone_count: u64,
+    /// The lowest and highest seqno of a range tombstone (0 and 0 without any).
+    pub range_tombstone_seqnos: (u64, u64),
+    /// Where the range-tombstone block lies; `None` without range tombstones.
+    pub range_tombstone_block: Option<BlockHandle>,
+}
+
+#[cfg(test)]
+fn varint_len(n: usize) -> usize {
+    let mut v = Vec::new();
+    put_varint_u64(&mut v, n as u64);
+    v.len()
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -364,9 +392,42 @@ impl TableMeta {
         out.extend_from_slice(&s.filter_bits_per_key_milli.to_le_bytes());
         put_bytes(&mut out, self.comparator.as_bytes());
         out.extend_from_slice(&self.weak_tombstone_reclaimable.to_le_bytes());
+        // Format 2: every field is present (an empty extractor name and a dictionary id 0 mean
+        // none), then the range-tombstone fields.
+        put_bytes(
+            &mut out,
+            self.prefix_extractor.as_deref().unwrap_or_default().as_bytes(),
+        );
+        out.extend_from_slice(&self.zstd_dict_id.to_le_bytes());
+        out.push(u8::from(self.max_key_exclusive));
+        let block = self.range_tombstone_block.unwrap_or_default();
+        for value in [
+            self.kv_seqno_max,
+            self.range_tombstone_count,
+            self.range_tombstone_seqnos.0,
+            self.range_tombstone_seqnos.1,
+            block.offset,
+            block.len,
+        ] {
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out
+    }
+
+    /// The raw contents of a format-1 meta block (tables without range tombstones, as older
+    /// builds wrote them; for tests of the old format).
+    #[cfg(test)]
+    pub(crate) fn encode_v1(&self) -> Vec<u8> {
+        let mut out = self.encode();
+        // The format-2 tail: name, dictionary id, flag, six u64s.
+        let tail = varint_len(self.prefix_extractor.as_deref().unwrap_or_default().len())
+            + self.prefix_extractor.as_deref().unwrap_or_default().len()
+            + 4
+            + 1
+            + 48;
+        out.truncate(out.len() - tail);
         match &self.prefix_extractor {
             Some(name) => put_bytes(&mut out, name.as_bytes()),
-            // NB: an empty name stands for "no extractor" only before a later field.
             None if self.zstd_dict_id != 0 => put_bytes(&mut out, b""),
             None => {}
         }
@@ -378,7 +439,10 @@ impl TableMeta {
 
     /// Decodes the raw contents of the meta block of a table file of `file_len` bytes, and checks
     /// its counts and seqnos against what such a file can hold (see the module documentation).
-    pub(crate) fn decode(bytes: &[u8], file_len: u64) -> Result<Self, CorruptionKind> {
+    pub(crate) fn decode(bytes: &[u8], file_len: u64, version: u32) -> Result<Self, CorruptionKind> {
+        if version >= 2 {
+            return Self::decode_v2(bytes, file_len);
+        }
         let mut c = Cursor { bytes, pos: 0 };
         let mut meta = Self {
             table_id: c.u64()?,
@@ -429,6 +493,96 @@ impl TableMeta {
         if meta.seqno_min > meta.seqno_max || meta.entry_count == 0 {
             return Err(CorruptionKind::InvalidField("meta counts"));
         }
+        meta.kv_seqno_max = meta.seqno_max;
+        meta.check_bounds(file_len)?;
+        Ok(meta)
+    }
+
+    /// Decodes a format-2 meta block: every field present.
+    fn decode_v2(bytes: &[u8], file_len: u64) -> Result<Self, CorruptionKind> {
+        let mut c = Cursor { bytes, pos: 0 };
+        let mut meta = Self {
+            table_id: c.u64()?,
+            created_at_micros: c.u64()?,
+            entry_count: c.u64()?,
+            tombstone_count: c.u64()?,
+            weak_tombstone_count: c.u64()?,
+            data_block_count: c.u64()?,
+            seqno_min: c.u64()?,
+            seqno_max: c.u64()?,
+            min_key: Slice::new(c.bytes()?),
+            max_key: Slice::new(c.bytes()?),
+            ..Self::default()
+        };
+        meta.settings = TableSettings {
+            block_size: c.u32()?,
+            restart_interval: c.u8()?,
+            index_restart_interval: c.u8()?,
+            data_compression: c.u8()?,
+            index_compression: c.u8()?,
+            filter_bits_per_key_milli: c.u32()?,
+        };
+        meta.comparator = String::from_utf8(c.bytes()?.to_vec())
+            .map_err(|_| CorruptionKind::InvalidField("comparator name"))?;
+        meta.weak_tombstone_reclaimable = c.u64()?;
+        let name = String::from_utf8(c.bytes()?.to_vec())
+            .map_err(|_| CorruptionKind::InvalidField("prefix extractor name"))?;
+        meta.prefix_extractor = (!name.is_empty()).then_some(name);
+        meta.zstd_dict_id = c.u32()?;
+        meta.max_key_exclusive = match c.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(CorruptionKind::InvalidField("meta flags")),
+        };
+        meta.kv_seqno_max = c.u64()?;
+        meta.range_tombstone_count = c.u64()?;
+        meta.range_tombstone_seqnos = (c.u64()?, c.u64()?);
+        let block = BlockHandle {
+            offset: c.u64()?,
+            len: c.u64()?,
+        };
+        if c.pos != bytes.len() {
+            return Err(CorruptionKind::InvalidField("meta length"));
+        }
+        let (rt_min, rt_max) = meta.range_tombstone_seqnos;
+        let has_rts = meta.range_tombstone_count > 0;
+        let has_entries = meta.entry_count > 0;
+        let body_end = file_len.saturating_sub(FOOTER_LEN as u64);
+        let block_ok = block
+            .offset
+            .checked_add(block.len)
+            .is_some_and(|end| end <= body_end);
+        let checks = [
+            (!has_entries && !has_rts, "meta counts"),
+            (meta.seqno_min > meta.seqno_max, "meta seqno range"),
+            (
+                has_entries && (meta.kv_seqno_max > meta.seqno_max || meta.kv_seqno_max < meta.seqno_min),
+                "meta seqno range",
+            ),
+            (!has_entries && meta.kv_seqno_max != 0, "meta seqno range"),
+            (
+                has_rts && (rt_min > rt_max || rt_min < meta.seqno_min || rt_max > meta.seqno_max),
+                "meta range tombstone seqnos",
+            ),
+            (!has_rts && (rt_min, rt_max) != (0, 0), "meta range tombstone seqnos"),
+            (
+                has_rts != (block.len > 0) || (!has_rts && block.offset != 0) || !block_ok,
+                "range tombstone block handle",
+            ),
+            // Each fragment takes at least 5 bytes of its block.
+            (
+                meta.range_tombstone_count > block.len,
+                "meta range tombstone count",
+            ),
+            (
+                meta.max_key_exclusive && !has_rts,
+                "meta flags",
+            ),
+        ];
+        if let Some((_, what)) = checks.into_iter().find(|(bad, _)| *bad) {
+            return Err(CorruptionKind::InvalidField(what));
+        }
+        meta.range_tombstone_block = has_rts.then_some(block);
         meta.check_bounds(file_len)?;
         Ok(meta)
     }
@@ -450,6 +604,11 @@ impl TableMeta {
             .checked_add(self.weak_tombstone_count)
             .ok_or(CorruptionKind::InvalidField("meta tombstone count"))?;
         let max_blocks = (file_len / HEADER_LEN as u64).min(self.entry_count);
+        let blocks_ok = if self.entry_count == 0 {
+            self.data_block_count == 0
+        } else {
+            self.data_block_count > 0 && self.data_block_count <= max_blocks
+        };
         let checks = [
             (self.entry_count > max_entries, "meta entry count"),
             (deletes > self.entry_count, "meta tombstone count"),
@@ -458,10 +617,7 @@ impl TableMeta {
                 self.weak_tombstone_reclaimable > self.weak_tombstone_count,
                 "meta weak tombstone reclaimable count",
             ),
-            (
-                self.data_block_count == 0 || self.data_block_count > max_blocks,
-                "meta data block count",
-            ),
+            (!blocks_ok, "meta data block count"),
             (self.seqno_max > MAX_SEQNO, "meta seqno range"),
         ];
         match checks.into_iter().find(|(bad, _)| *bad) {
@@ -506,55 +662,153 @@ mod tests {
             weak_tombstone_reclaimable: 1,
             prefix_extractor: Some("px".into()),
             zstd_dict_id: 0,
+            kv_seqno_max: 99,
+            ..TableMeta::default()
         }
+    }
+
+    /// A format-2 meta block of a table with range tombstones.
+    fn sample_meta_v2() -> TableMeta {
+        TableMeta {
+            seqno_max: 120,
+            kv_seqno_max: 99,
+            max_key_exclusive: true,
+            range_tombstone_count: 2,
+            range_tombstone_seqnos: (50, 120),
+            range_tombstone_block: Some(BlockHandle {
+                offset: 4000,
+                len: 40,
+            }),
+            ..sample_meta()
+        }
+    }
+
+    #[test]
+    fn format_2_meta_round_trips_and_rejects_every_truncation() {
+        for meta in [sample_meta(), sample_meta_v2()] {
+            let bytes = meta.encode();
+            assert_eq!(TableMeta::decode(&bytes, FILE_LEN, 2).unwrap(), meta);
+            for len in 0..bytes.len() {
+                assert!(TableMeta::decode(&bytes[..len], FILE_LEN, 2).is_err(), "len {len}");
+            }
+        }
+        // A table with range tombstones and no entry is legal: no data block, kv seqno 0.
+        let only = TableMeta {
+            entry_count: 0,
+            tombstone_count: 0,
+            weak_tombstone_count: 0,
+            weak_tombstone_reclaimable: 0,
+            data_block_count: 0,
+            seqno_min: 50,
+            kv_seqno_max: 0,
+            ..sample_meta_v2()
+        };
+        assert_eq!(TableMeta::decode(&only.encode(), FILE_LEN, 2).unwrap(), only);
+    }
+
+    #[test]
+    fn golden_bytes_of_the_format_2_tail() {
+        let bytes = sample_meta_v2().encode();
+        let tail = [
+            &1u64.to_le_bytes()[..],
+            &[2],
+            b"px",
+            &[0, 0, 0, 0],
+            &[1],
+            &99u64.to_le_bytes(),
+            &2u64.to_le_bytes(),
+            &50u64.to_le_bytes(),
+            &120u64.to_le_bytes(),
+            &4000u64.to_le_bytes(),
+            &40u64.to_le_bytes(),
+        ]
+        .concat();
+        assert!(bytes.ends_with(&tail), "{bytes:?}");
+    }
+
+    #[test]
+    fn inconsistent_range_tombstone_fields_are_corruption() {
+        let bad = |what: &'static str, edit: &dyn Fn(&mut TableMeta)| {
+            let mut meta = sample_meta_v2();
+            edit(&mut meta);
+            assert_eq!(
+                TableMeta::decode(&meta.encode(), FILE_LEN, 2),
+                Err(CorruptionKind::InvalidField(what)),
+                "{what}"
+            );
+        };
+        bad("meta range tombstone seqnos", &|m| m.range_tombstone_seqnos = (130, 120));
+        bad("meta range tombstone seqnos", &|m| m.range_tombstone_seqnos = (50, 121));
+        bad("range tombstone block handle", &|m| m.range_tombstone_block = None);
+        bad("range tombstone block handle", &|m| {
+            m.range_tombstone_block = Some(BlockHandle { offset: u64::MAX, len: 40 });
+        });
+        bad("meta range tombstone count", &|m| m.range_tombstone_count = 41);
+        bad("meta seqno range", &|m| m.kv_seqno_max = 121);
+        bad("meta counts", &|m| {
+            m.entry_count = 0;
+            m.tombstone_count = 0;
+            m.weak_tombstone_count = 0;
+            m.weak_tombstone_reclaimable = 0;
+            m.range_tombstone_count = 0;
+            m.range_tombstone_seqnos = (0, 0);
+            m.range_tombstone_block = None;
+        });
+        let mut flags = sample_meta().encode();
+        let at = flags.len() - 49;
+        flags[at] = 2;
+        assert_eq!(
+            TableMeta::decode(&flags, FILE_LEN, 2),
+            Err(CorruptionKind::InvalidField("meta flags"))
+        );
     }
 
     #[test]
     fn meta_round_trips_and_rejects_every_truncation() {
         let meta = sample_meta();
-        let bytes = meta.encode();
-        assert_eq!(TableMeta::decode(&bytes, FILE_LEN).unwrap(), meta);
+        let bytes = meta.encode_v1();
+        assert_eq!(TableMeta::decode(&bytes, FILE_LEN, 1).unwrap(), meta);
         // The optional trailing fields: 8 bytes of reclaimable count, 3 of extractor name.
         let without_name = bytes.len() - 3;
         for len in 0..bytes.len() {
             if len == without_name {
                 // A meta block without an extractor, or from before the field existed.
-                let old = TableMeta::decode(&bytes[..len], FILE_LEN).unwrap();
+                let old = TableMeta::decode(&bytes[..len], FILE_LEN, 1).unwrap();
                 assert_eq!(old.prefix_extractor, None);
                 assert_eq!(old.weak_tombstone_reclaimable, 1);
                 continue;
             }
             if len == without_name - 8 {
                 // A meta block from before both optional trailing fields.
-                let old = TableMeta::decode(&bytes[..len], FILE_LEN).unwrap();
+                let old = TableMeta::decode(&bytes[..len], FILE_LEN, 1).unwrap();
                 assert_eq!(old.weak_tombstone_reclaimable, 0);
                 continue;
             }
             assert!(
-                TableMeta::decode(&bytes[..len], FILE_LEN).is_err(),
+                TableMeta::decode(&bytes[..len], FILE_LEN, 1).is_err(),
                 "len {len}"
             );
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(TableMeta::decode(&longer, FILE_LEN).is_err());
+        assert!(TableMeta::decode(&longer, FILE_LEN, 1).is_err());
     }
 
     #[test]
     fn golden_bytes_pin_the_optional_trailing_fields() {
-        let bytes = sample_meta().encode();
+        let bytes = sample_meta().encode_v1();
         // ... comparator name "default", reclaimable count 1, extractor name "px".
         let tail = [&[7][..], b"default", &1u64.to_le_bytes(), &[2], b"px"].concat();
         assert!(bytes.ends_with(&tail), "{bytes:?}");
         let mut none = sample_meta();
         none.prefix_extractor = None;
-        assert_eq!(none.encode(), bytes[..bytes.len() - 3]);
+        assert_eq!(none.encode_v1(), bytes[..bytes.len() - 3]);
         // A present but empty name, or one that is not UTF-8, is corruption.
         for bad in [&[0][..], &[1, 0xff]] {
-            let mut damaged = none.encode();
+            let mut damaged = none.encode_v1();
             damaged.extend_from_slice(bad);
             assert_eq!(
-                TableMeta::decode(&damaged, FILE_LEN),
+                TableMeta::decode(&damaged, FILE_LEN, 1),
                 Err(CorruptionKind::InvalidField("prefix extractor name"))
             );
         }
@@ -564,25 +818,25 @@ mod tests {
     fn golden_bytes_of_the_zstd_dictionary_id() {
         let mut meta = sample_meta();
         meta.zstd_dict_id = 0x0102_0304;
-        let bytes = meta.encode();
+        let bytes = meta.encode_v1();
         let tail = [&1u64.to_le_bytes()[..], &[2], b"px", &[4, 3, 2, 1]].concat();
         assert!(bytes.ends_with(&tail), "{bytes:?}");
-        assert_eq!(TableMeta::decode(&bytes, FILE_LEN).unwrap(), meta);
+        assert_eq!(TableMeta::decode(&bytes, FILE_LEN, 1).unwrap(), meta);
         // Without an extractor, an empty name stands before the id.
         meta.prefix_extractor = None;
-        let bytes = meta.encode();
+        let bytes = meta.encode_v1();
         let tail = [&1u64.to_le_bytes()[..], &[0], &[4, 3, 2, 1]].concat();
         assert!(bytes.ends_with(&tail), "{bytes:?}");
-        assert_eq!(TableMeta::decode(&bytes, FILE_LEN).unwrap(), meta);
+        assert_eq!(TableMeta::decode(&bytes, FILE_LEN, 1).unwrap(), meta);
         // An id of 0 is written as no field; stored, it is corruption.
         let mut zero = bytes[..bytes.len() - 4].to_vec();
         zero.extend_from_slice(&[0, 0, 0, 0]);
         assert_eq!(
-            TableMeta::decode(&zero, FILE_LEN),
+            TableMeta::decode(&zero, FILE_LEN, 1),
             Err(CorruptionKind::InvalidField("zstd dictionary id"))
         );
         // A cut id is corruption.
-        assert!(TableMeta::decode(&bytes[..bytes.len() - 1], FILE_LEN).is_err());
+        assert!(TableMeta::decode(&bytes[..bytes.len() - 1], FILE_LEN, 1).is_err());
     }
 
     /// Regression: counts of `u64::MAX` were accepted and overflowed the tree's sums
@@ -595,7 +849,7 @@ mod tests {
             let mut meta = sample.clone();
             edit(&mut meta);
             assert_eq!(
-                TableMeta::decode(&meta.encode(), file_len),
+                TableMeta::decode(&meta.encode_v1(), file_len, 1),
                 Err(CorruptionKind::InvalidField(what)),
                 "{what}"
             );
@@ -661,7 +915,9 @@ mod tests {
         edge.weak_tombstone_reclaimable = 1;
         edge.data_block_count = FILE_LEN / HEADER_LEN as u64;
         edge.seqno_max = MAX_SEQNO;
-        assert_eq!(TableMeta::decode(&edge.encode(), FILE_LEN), Ok(edge));
+        edge.kv_seqno_max = MAX_SEQNO;
+        assert_eq!(TableMeta::decode(&edge.encode_v1(), FILE_LEN, 1), Ok(edge.clone()));
+        assert_eq!(TableMeta::decode(&edge.encode(), FILE_LEN, 2), Ok(edge));
     }
 
     #[test]
@@ -681,6 +937,7 @@ mod tests {
             },
             index_partitioned: true,
             filter_partitioned: false,
+            version: 1,
         };
         let bytes = footer.encode();
         let mut expected = Vec::new();
@@ -706,7 +963,7 @@ mod tests {
         );
         // A flipped version byte is caught by the checksum, not taken for a future format.
         let mut flipped = bytes;
-        flipped[52] = 2;
+        flipped[52] = 3;
         assert!(matches!(
             Footer::decode(&flipped, file_len),
             Err(FooterError::Corrupt(
@@ -719,8 +976,13 @@ mod tests {
         future[56..64].copy_from_slice(&sum);
         assert_eq!(
             Footer::decode(&future, file_len),
-            Err(FooterError::UnsupportedVersion(2))
+            Err(FooterError::UnsupportedVersion(3))
         );
+        // Format 2 differs in the version bytes only.
+        let v2 = Footer { version: 2, ..footer };
+        let bytes = v2.encode();
+        assert_eq!(&bytes[52..56], &[2, 0, 0, 0]);
+        assert_eq!(Footer::decode(&bytes, file_len), Ok(v2));
     }
 
     #[test]

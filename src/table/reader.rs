@@ -34,6 +34,7 @@ use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsReadFile};
 use crate::key::{Comparator, InternalValue};
+use crate::range_tombstone::FragList;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 
@@ -148,6 +149,33 @@ pub struct Table {
     global_seqno: Option<SeqNo>,
     /// The zstd dictionary the meta block names, checked at open; `None` if it names none.
     dictionary: Option<Arc<ZstdDictionary>>,
+    /// The range tombstones, decoded once at open and kept while the table is open.
+    range_tombstones: Arc<FragList>,
+}
+
+/// Checks a decoded range-tombstone block against the meta block: the fragment count, the seqno
+/// range, and every fragment inside the table's bounds.
+fn check_range_tombstones(
+    meta: &TableMeta,
+    list: &FragList,
+    cmp: &Comparator,
+) -> std::result::Result<(), CorruptionKind> {
+    let bad = CorruptionKind::InvalidField("range tombstone block");
+    if list.len() as u64 != meta.range_tombstone_count
+        || list.seqno_range() != Some(meta.range_tombstone_seqnos)
+    {
+        return Err(bad);
+    }
+    let Some((first, last)) = list.key_span() else {
+        return Err(bad);
+    };
+    let inside = cmp.user(&meta.min_key, first).is_le()
+        && match cmp.user(last, &meta.max_key) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Equal => meta.max_key_exclusive,
+            std::cmp::Ordering::Greater => false,
+        };
+    if inside { Ok(()) } else { Err(bad) }
 }
 
 impl std::fmt::Debug for Table {
@@ -238,7 +266,7 @@ impl Table {
         // before any other block is read.
         let mut dictionary: Option<Arc<ZstdDictionary>> = None;
         let (meta_raw, meta_checksum) = read_raw(footer.meta, BlockType::Meta, None)?;
-        let meta = TableMeta::decode(&meta_raw, file_size)
+        let meta = TableMeta::decode(&meta_raw, file_size, footer.version)
             .map_err(|what| corruption(path, footer.meta.offset, what))?;
         if meta.zstd_dict_id != 0 {
             check_dictionary(path, meta.zstd_dict_id, ctx.dictionary.as_deref())?;
@@ -250,6 +278,17 @@ impl Table {
                 supplied: ctx.cmp.name().to_string(),
             });
         }
+        let range_tombstones = match meta.range_tombstone_block {
+            Some(handle) => {
+                let (raw, _) = read_raw(handle, BlockType::RangeTombstones, None)?;
+                let list = FragList::decode(&raw, &ctx.cmp)
+                    .map_err(|what| corruption(path, handle.offset, what))?;
+                check_range_tombstones(&meta, &list, &ctx.cmp)
+                    .map_err(|what| corruption(path, handle.offset, what))?;
+                Arc::new(list)
+            }
+            None => Arc::new(FragList::default()),
+        };
         let (index_raw, index_checksum) =
             read_raw(footer.index, BlockType::Index, dictionary.as_deref())?;
         let index = DataBlock::new(index_raw)
@@ -282,6 +321,7 @@ impl Table {
             stored_checksums: (meta_checksum, index_checksum),
             global_seqno: None,
             dictionary,
+            range_tombstones,
         })
     }
 
@@ -300,6 +340,7 @@ impl Table {
         let mut table = Self::open(path, ctx)?;
         table.meta.seqno_min = seqno;
         table.meta.seqno_max = seqno;
+        table.meta.kv_seqno_max = seqno;
         table.global_seqno = Some(seqno);
         Ok(table)
     }
@@ -307,6 +348,21 @@ impl Table {
     /// The seqno every entry reads at, for an ingested table.
     pub(crate) fn global_seqno(&self) -> Option<SeqNo> {
         self.global_seqno
+    }
+
+    /// The table's range tombstones (empty without any).
+    pub(crate) fn range_tombstones(&self) -> &Arc<FragList> {
+        &self.range_tombstones
+    }
+
+    /// Whether the table's bounds end before `key`: its last key is below it, or equal to it
+    /// and exclusive (a range tombstone's end).
+    pub(crate) fn ends_before(&self, key: &[u8]) -> bool {
+        match self.cmp.user(&self.meta.max_key, key) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Equal => self.meta.max_key_exclusive,
+            std::cmp::Ordering::Greater => false,
+        }
     }
 
     /// What the table's meta block records.
@@ -406,8 +462,7 @@ impl Table {
 
     /// Whether `key` lies within the table's key range.
     pub(crate) fn key_in_range(&self, key: &[u8]) -> bool {
-        self.cmp.user(key, &self.meta.min_key).is_ge()
-            && self.cmp.user(key, &self.meta.max_key).is_le()
+        self.cmp.user(key, &self.meta.min_key).is_ge() && !self.ends_before(key)
     }
 
     /// Whether the filter admits a key with hash `hash` (true without a filter).

@@ -31,6 +31,7 @@ use super::meta::{BlockHandle, FOOTER_LEN, Footer, FooterError, TableMeta};
 use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsReadFile};
+use crate::range_tombstone::FragList;
 use crate::key::{Comparator, InternalValue, ValueType};
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
@@ -323,9 +324,41 @@ impl Verifier<'_> {
         }
     }
 
-    /// Compares the meta block with what the entries hold.
-    fn check_meta(&mut self, meta: &TableMeta, at: u64, totals: &Totals, data_blocks: u64) {
+    /// Compares the meta block with what the entries and the range tombstones hold.
+    fn check_meta(
+        &mut self,
+        meta: &TableMeta,
+        at: u64,
+        totals: &Totals,
+        data_blocks: u64,
+        range_tombstones: &FragList,
+    ) {
+        let cmp = self.cmp;
+        let rts = range_tombstones.seqno_range();
+        let seqno_min = [totals.seqno_min, rts.map(|r| r.0)].into_iter().flatten().min();
+        let seqno_max = [totals.seqno_max, rts.map(|r| r.1)].into_iter().flatten().max();
+        let span = range_tombstones.key_span();
+        let mut min_key = totals.min_key.clone();
+        let mut max_key = totals.last.as_ref().map(|(k, _, _)| (k.clone(), false));
+        if let Some((first, last)) = span {
+            if min_key.as_ref().is_none_or(|k| cmp.user(first, k).is_lt()) {
+                min_key = Some(first.clone());
+            }
+            if max_key.as_ref().is_none_or(|(k, _)| cmp.user(last, k).is_gt()) {
+                max_key = Some((last.clone(), true));
+            }
+        }
         let mismatches = [
+            (
+                meta.kv_seqno_max != totals.seqno_max.unwrap_or(0),
+                "meta seqno range",
+            ),
+            (
+                meta.range_tombstone_count != range_tombstones.len() as u64
+                    || (meta.range_tombstone_count > 0
+                        && Some(meta.range_tombstone_seqnos) != rts),
+                "meta range tombstone count",
+            ),
             (meta.entry_count != totals.entries, "meta entry count"),
             (
                 meta.tombstone_count != totals.tombstones,
@@ -344,13 +377,12 @@ impl Verifier<'_> {
                 "meta data block count",
             ),
             (
-                Some(meta.seqno_min) != totals.seqno_min
-                    || Some(meta.seqno_max) != totals.seqno_max,
+                Some(meta.seqno_min) != seqno_min || Some(meta.seqno_max) != seqno_max,
                 "meta seqno range",
             ),
             (
-                totals.min_key.as_ref() != Some(&meta.min_key)
-                    || totals.last.as_ref().map(|(k, _, _)| k) != Some(&meta.max_key),
+                min_key.as_ref() != Some(&meta.min_key)
+                    || max_key != Some((meta.max_key.clone(), meta.max_key_exclusive)),
                 "meta key range",
             ),
         ];
@@ -437,7 +469,7 @@ pub(crate) fn verify_table(
         }
     };
     let meta = match v.block(footer.meta, BlockType::Meta)? {
-        Some(raw) => match TableMeta::decode(&raw, file_size) {
+        Some(raw) => match TableMeta::decode(&raw, file_size, footer.version) {
             Ok(meta) => Some(meta),
             Err(what) => {
                 v.damage(footer.meta.offset, what);
@@ -455,6 +487,15 @@ pub(crate) fn verify_table(
         v.dictionary = dictionary;
     }
     let cross_check = meta.as_ref().is_some_and(|m| m.comparator == cmp.name());
+    let mut range_tombstones = FragList::default();
+    if let Some(handle) = meta.as_ref().and_then(|m| m.range_tombstone_block)
+        && let Some(raw) = v.block(handle, BlockType::RangeTombstones)?
+    {
+        match FragList::decode(&raw, cmp) {
+            Ok(list) => range_tombstones = list,
+            Err(what) => v.damage(handle.offset, what),
+        }
+    }
     let data_handles = v.data_handles(&footer)?;
     let filter = v.filter(&footer)?;
     let mut totals = Totals::default();
@@ -481,7 +522,13 @@ pub(crate) fn verify_table(
         && data_intact
         && let (Some(meta), Some(handles)) = (&meta, &data_handles)
     {
-        v.check_meta(meta, footer.meta.offset, &totals, handles.len() as u64);
+        v.check_meta(
+            meta,
+            footer.meta.offset,
+            &totals,
+            handles.len() as u64,
+            &range_tombstones,
+        );
     }
     v.check.cross_checked = cross_check;
     if v.check.damages.is_empty() {

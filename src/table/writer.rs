@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::fs::FsWriteFile;
 use crate::key::{Comparator, InternalValue, ValueType};
 use crate::prefix::{PrefixExtractor, recorded_name};
+use crate::range_tombstone::FragList;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 
@@ -152,6 +153,8 @@ pub(crate) struct TableWriter {
     last_type: Option<ValueType>,
     meta: TableMeta,
     scratch: Vec<u8>,
+    /// The range tombstones the table stores, already clipped to its share of the key space.
+    range_tombstones: FragList,
 }
 
 impl TableWriter {
@@ -206,7 +209,14 @@ impl TableWriter {
             last_type: None,
             meta,
             scratch: Vec::new(),
+            range_tombstones: FragList::default(),
         }
+    }
+
+    /// Stores `list` in the table's range-tombstone block; the table's bounds widen to cover
+    /// its fragments.
+    pub(crate) fn set_range_tombstones(&mut self, list: FragList) {
+        self.range_tombstones = list;
     }
 
     /// The number of entries written so far.
@@ -458,19 +468,61 @@ impl TableWriter {
         self.write_index_block(&top).map(Some)
     }
 
-    /// Writes the index, filter, meta and footer, syncs the file and returns the table's meta and
-    /// file size. Returns `None` (and writes nothing more) if no entry was added.
+    /// Widens the table's bounds and seqno range to its range tombstones and records them in
+    /// the meta block.
+    fn cover_range_tombstones(&mut self, block: BlockHandle) {
+        let list = &self.range_tombstones;
+        let (Some((first, last)), Some((lowest, highest))) = (list.key_span(), list.seqno_range())
+        else {
+            return;
+        };
+        let meta = &mut self.meta;
+        let has_entries = meta.entry_count > 0;
+        if !has_entries || self.cmp.user(first, &meta.min_key).is_lt() {
+            meta.min_key = first.clone();
+        }
+        // NB: the end is exclusive; it widens the bounds only if it lies past the last key.
+        if !has_entries || self.cmp.user(last, &meta.max_key).is_gt() {
+            meta.max_key = last.clone();
+            meta.max_key_exclusive = true;
+        }
+        if has_entries {
+            meta.seqno_min = meta.seqno_min.min(lowest);
+            meta.seqno_max = meta.seqno_max.max(highest);
+        } else {
+            meta.seqno_min = lowest;
+            meta.seqno_max = highest;
+        }
+        meta.range_tombstone_count = list.len() as u64;
+        meta.range_tombstone_seqnos = (lowest, highest);
+        meta.range_tombstone_block = Some(block);
+    }
+
+    /// Writes the index, filter, range-tombstone block, meta and footer, syncs the file and
+    /// returns the table's meta and file size. Returns `None` (and writes nothing more) if no
+    /// entry and no range tombstone was added. A table of range tombstones alone has no data
+    /// block and an empty index.
     ///
     /// # Errors
     /// `Io` if a write or the sync fails; the file must then be deleted by the caller.
     pub(crate) fn finish(mut self) -> Result<Option<(TableMeta, u64)>> {
-        if self.meta.entry_count == 0 {
+        if self.meta.entry_count == 0 && self.range_tombstones.is_empty() {
             return Ok(None);
         }
         self.flush_data_block()?;
-        self.meta.max_key = Slice::new(&self.last.clone().unwrap_or_default().0);
+        if self.meta.entry_count > 0 {
+            self.meta.max_key = Slice::new(&self.last.clone().unwrap_or_default().0);
+            self.meta.kv_seqno_max = self.meta.seqno_max;
+        } else {
+            self.meta.seqno_min = 0;
+        }
         let index = self.write_index()?;
         let filter = self.write_filter()?;
+        if !self.range_tombstones.is_empty() {
+            let raw = self.range_tombstones.encode();
+            let block = self.write_block(BlockType::RangeTombstones, CompressionType::None, &raw)?;
+            self.cover_range_tombstones(block);
+        }
         let meta_raw = self.meta.encode();
         let meta = self.write_block(BlockType::Meta, CompressionType::None, &meta_raw)?;
         let footer = Footer {
@@ -479,6 +531,7 @@ impl TableWriter {
             meta,
             index_partitioned: self.opts.index_partitioned,
             filter_partitioned: self.opts.filter_partitioned && filter.is_some(),
+            version: super::meta::FORMAT_VERSION,
         };
         let footer_bytes = footer.encode();
         self.file.append(&footer_bytes).map_err(|e| self.io(e))?;

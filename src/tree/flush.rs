@@ -25,6 +25,8 @@ use std::sync::{Arc, MutexGuard, PoisonError};
 use super::handle::Tree;
 use super::super_version::SuperVersion;
 use crate::compaction::plan::range_of;
+use crate::compaction::range_del::{CoveredFilter, surviving};
+use crate::range_tombstone::FragList;
 use crate::compaction::stream::{CompactionStream, GcRules};
 use crate::error::Result;
 use crate::iter::merging::{BoxedSource, MergingIter};
@@ -155,16 +157,32 @@ impl Tree {
             tombstone_floor: GcRules::NO_FLOOR,
             cancel_weak: false,
         };
+        // NB: the memtables' range tombstones all go to the tables (nothing beneath is known,
+        // so none is dropped), reduced to what reads at or above the watermark need; what they
+        // cover below the watermark is dropped on the way.
+        let lists: Vec<Arc<FragList>> = memtables
+            .iter()
+            .filter_map(|m| m.range_tombstones())
+            .collect();
+        let range_tombstones = FragList::merge(lists.iter().map(AsRef::as_ref), &inner.cmp);
+        let covered = CoveredFilter::new(
+            MergingIter::new(sources, inner.cmp.clone()),
+            range_tombstones.clone(),
+            watermark,
+            inner.cmp.clone(),
+            inner.config.merge_operator.is_some(),
+        );
+        let range_tombstones = surviving(&range_tombstones, watermark, None, &inner.cmp, |_| {});
         // NB: with a merge operator a flush keeps every operand below the watermark down to
         // its base: it names no source beneath, so it never collapses them.
-        let stream = CompactionStream::new(
-            MergingIter::new(sources, inner.cmp.clone()),
-            inner.cmp.clone(),
-            rules,
+        let stream = CompactionStream::new(covered, inner.cmp.clone(), rules)
+            .with_merge(inner.config.merge_operator.clone());
+        self.run_writer().write(
+            stream,
+            0,
+            inner.config.table_target_size,
+            range_tombstones,
         )
-        .with_merge(inner.config.merge_operator.clone());
-        self.run_writer()
-            .write(stream, 0, inner.config.table_target_size)
     }
 
     /// The edit that adds `tables` to `level` (a flush's to level 0, an ingestion's to where it

@@ -15,6 +15,7 @@ use crate::iter::merging::{BoxedSource, MergingIter};
 use crate::iter::mvcc::MvccStream;
 use crate::key::{Comparator, InternalValue};
 use crate::memtable::{Memtable, MemtableIter};
+use crate::range_tombstone::Cover;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 use crate::version::{RunIter, Version};
@@ -62,7 +63,9 @@ pub(crate) fn scan_version(
     seqno: SeqNo,
 ) -> MvccStream<MergingIter> {
     let sources = run_sources(version, cmp, &bounds, seqno).collect();
+    let cover = Cover::new(version.range_tombstones().cloned(), seqno, cmp.clone());
     MvccStream::new(MergingIter::new(sources, cmp.clone()), cmp.clone())
+        .with_range_tombstones(cover)
 }
 
 impl Tree {
@@ -125,11 +128,17 @@ impl Tree {
                 }
             }
         }
+        let cover = Cover::new(
+            super_version.range_tombstone_lists(),
+            seqno,
+            self.0.cmp.clone(),
+        );
         MvccStream::new(
             MergingIter::new(sources, self.0.cmp.clone()),
             self.0.cmp.clone(),
         )
         .with_merge(self.0.config.merge_operator.clone())
+        .with_range_tombstones(cover)
     }
 
     /// A scan source over the tables of `run` in `bounds` whose filters admit `skip`'s prefix.

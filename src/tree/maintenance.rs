@@ -34,7 +34,9 @@ impl Tree {
     }
 
     /// Drops the tables whose key ranges lie inside `range`, whole (data in the memtables and in
-    /// tables that straddle the range stays). Reads at seqnos before the drop still see the data
+    /// tables that straddle the range stays). A table holding range tombstones that may delete
+    /// an older entry kept elsewhere (in a memtable or a table not dropped) is kept, so that the
+    /// drop never brings deleted data back; compaction reclaims it. Reads at seqnos before the drop still see the data
     /// until a GC watermark passes it (the tree keeps the 16 latest such steps for older reads);
     /// the files go when nothing reads them. A table in the range
     /// that a running compaction holds is waited for: the drop then takes what that compaction
@@ -71,12 +73,8 @@ impl Tree {
         let (job, ids) = {
             let mut state = inner.compactions.lock();
             loop {
-                let version = Arc::clone(&self.super_version().version);
-                let ids: HashSet<u64> = version
-                    .tables()
-                    .filter(|t| bounds.covers(&range_of(t), cmp))
-                    .map(|t| t.meta().table_id)
-                    .collect();
+                let super_version = self.super_version();
+                let ids = droppable(&super_version, bounds, cmp);
                 if ids.is_empty() {
                     return Ok(0);
                 }
@@ -175,5 +173,41 @@ impl Tree {
         };
         self.retire(&removed);
         Ok(())
+    }
+}
+
+/// The ids of the tables `drop_range` over `bounds` drops: those inside the bounds, less the ones
+/// whose range tombstones may hide an older entry of a source that stays (found again until no
+/// more is kept, since a kept table stays too).
+fn droppable(super_version: &SuperVersion, bounds: &Bounds, cmp: &crate::key::Comparator) -> HashSet<u64> {
+    let version = &super_version.version;
+    let mut ids: HashSet<u64> = version
+        .tables()
+        .filter(|t| bounds.covers(&range_of(t), cmp))
+        .map(|t| t.meta().table_id)
+        .collect();
+    let memtables_lowest = super_version.lowest_memtable_seqno();
+    loop {
+        let keep: Vec<u64> = version
+            .tables()
+            .filter(|t| ids.contains(&t.meta().table_id) && t.meta().range_tombstone_count > 0)
+            .filter(|t| {
+                let newest = t.meta().range_tombstone_seqnos.1;
+                let range = range_of(t);
+                memtables_lowest.is_some_and(|lowest| lowest < newest)
+                    || version.tables().any(|other| {
+                        !ids.contains(&other.meta().table_id)
+                            && other.meta().seqno_min < newest
+                            && range_of(other).overlaps(&range, cmp)
+                    })
+            })
+            .map(|t| t.meta().table_id)
+            .collect();
+        if keep.is_empty() {
+            return ids;
+        }
+        for id in keep {
+            ids.remove(&id);
+        }
     }
 }

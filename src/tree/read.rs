@@ -79,18 +79,22 @@ impl Tree {
         seqno: SeqNo,
         newest: InternalValue,
     ) -> Result<UserValue> {
+        // NB: versions below the range tombstone covering the key at `seqno` are gone for this
+        // read, even where a read at an operand's own seqno (below the tombstone's, or equal
+        // to it) would still see them.
+        let floor = super_version.range_tombstone_cover(key, seqno, &self.0.cmp);
         let mut versions = vec![newest];
         while let Some(last) = versions.last() {
             if last.key.value_type != ValueType::MergeOperand {
                 break;
             }
             if versions.len() > POINT_STEPS {
-                return self.merge_in(super_version, operator, key, seqno);
+                return self.merge_in(super_version, operator, key, seqno, floor);
             }
             // A read at the last version's seqno sees exactly the versions below it.
             match self.get_in(super_version, key, last.key.seqno)? {
-                Some(older) => versions.push(older),
-                None => break,
+                Some(older) if older.key.seqno >= floor => versions.push(older),
+                _ => break,
             }
         }
         crate::merge::resolve(operator, key, &versions)
@@ -103,6 +107,7 @@ impl Tree {
         operator: &dyn MergeOperator,
         key: &[u8],
         seqno: SeqNo,
+        floor: SeqNo,
     ) -> Result<UserValue> {
         let bounds = (
             Bound::Included(Slice::new(key)),
@@ -133,6 +138,10 @@ impl Tree {
         let mut versions: Vec<InternalValue> = Vec::new();
         for entry in MergingIter::new(sources, self.0.cmp.clone()) {
             let entry = entry?;
+            if entry.key.seqno < floor {
+                // Deleted by a range tombstone: no base.
+                break;
+            }
             // Identical versions from two sources (a table and its copy) count once.
             if versions
                 .last()
@@ -149,13 +158,24 @@ impl Tree {
         crate::merge::resolve(operator, key, &versions)
     }
 
+    /// The newest version of `key` visible at `seqno` in `super_version`, tombstones included;
+    /// a range tombstone covering the key stands as a tombstone just below its seqno (it hides
+    /// versions below its seqno, not at it), so a version at or above it still wins.
     fn get_in(
         &self,
         super_version: &SuperVersion,
         key: &[u8],
         seqno: SeqNo,
     ) -> Result<Option<InternalValue>> {
-        let mut best: Option<InternalValue> = None;
+        let covered = super_version.range_tombstone_cover(key, seqno, &self.0.cmp);
+        let mut best: Option<InternalValue> = (covered > 0).then(|| {
+            InternalValue::from_components(
+                Slice::new(key),
+                Slice::empty(),
+                covered - 1,
+                ValueType::Tombstone,
+            )
+        });
         for memtable in super_version.memtables() {
             best = newer_of(best, memtable, key, seqno);
         }
@@ -164,9 +184,12 @@ impl Tree {
             let Some(table) = run.table_for_key(&self.0.cmp, key) else {
                 continue;
             };
-            if best
-                .as_ref()
-                .is_some_and(|b| table.meta().seqno_max <= b.key.seqno)
+            // NB: a table of range tombstones alone holds no version; its tombstones are in the
+            // version's list.
+            if table.meta().entry_count == 0
+                || best
+                    .as_ref()
+                    .is_some_and(|b| table.meta().kv_seqno_max <= b.key.seqno)
             {
                 continue;
             }

@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
+use crate::key::Comparator;
 use crate::memtable::Memtable;
+use crate::range_tombstone::FragList;
 use crate::seqno::{SeqNo, SequenceNumberGenerator};
 use crate::version::Version;
 use crate::version::set::{VersionLock, VersionSet};
@@ -39,6 +41,30 @@ impl SuperVersion {
     /// The memtables, newest first.
     pub(crate) fn memtables(&self) -> impl Iterator<Item = &Arc<Memtable>> {
         std::iter::once(&self.active).chain(self.sealed.iter().rev())
+    }
+
+    /// The range-tombstone lists of the memtables (newest first) and of the tables.
+    pub(crate) fn range_tombstone_lists(&self) -> Vec<Arc<FragList>> {
+        self.memtables()
+            .filter_map(|m| m.range_tombstones())
+            .chain(self.version.range_tombstones().cloned())
+            .collect()
+    }
+
+    /// The highest seqno below `seqno` of a range tombstone covering `key` in any memtable or
+    /// table, or 0: one binary search per memtable that has range tombstones and one for all
+    /// tables.
+    pub(crate) fn range_tombstone_cover(&self, key: &[u8], seqno: SeqNo, cmp: &Comparator) -> SeqNo {
+        let mut covered = self
+            .version
+            .range_tombstones()
+            .map_or(0, |list| list.cover(key, seqno, cmp));
+        for memtable in self.memtables() {
+            if let Some(list) = memtable.range_tombstones() {
+                covered = covered.max(list.cover(key, seqno, cmp));
+            }
+        }
+        covered
     }
 
     /// The lowest seqno in any memtable, if any holds an entry.

@@ -33,6 +33,7 @@ pub(crate) use run::{Run, RunIter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::range_tombstone::FragList;
 use crate::seqno::SeqNo;
 use crate::table::reader::Table;
 
@@ -48,12 +49,16 @@ pub(crate) struct Level {
 #[derive(Clone, Debug)]
 pub(crate) struct Version {
     pub(crate) levels: Vec<Level>,
+    /// Every table's range tombstones in one fragmented list (see
+    /// [`Version::range_tombstones`]).
+    range_tombstones: std::sync::OnceLock<Option<Arc<FragList>>>,
 }
 
 impl Default for Version {
     fn default() -> Self {
         Self {
             levels: vec![Level::default(); LEVEL_COUNT],
+            range_tombstones: std::sync::OnceLock::new(),
         }
     }
 }
@@ -140,6 +145,7 @@ impl Version {
                 slot.runs.push(Arc::new(Run::new(tables)));
             }
         }
+        version.range_tombstones();
         Ok(version)
     }
 
@@ -153,6 +159,28 @@ impl Version {
                     .map(|t| (li, ri, t))
             })
         })
+    }
+
+    /// The range tombstones of every table, merged into one fragmented list (`None` without
+    /// any): a read's one binary search for all tables. Range tombstones hide by seqno alone,
+    /// whatever the level, so one list serves every level. Built once per version, when the
+    /// version is built (`from_shape` and recovery call this); the levels must not change
+    /// afterwards.
+    pub(crate) fn range_tombstones(&self) -> Option<&Arc<FragList>> {
+        self.range_tombstones
+            .get_or_init(|| {
+                let lists: Vec<&Table> = self
+                    .tables()
+                    .filter(|t| !t.range_tombstones().is_empty())
+                    .map(AsRef::as_ref)
+                    .collect();
+                let cmp = lists.first()?.cmp().clone();
+                Some(Arc::new(FragList::merge(
+                    lists.iter().map(|t| t.range_tombstones().as_ref()),
+                    &cmp,
+                )))
+            })
+            .as_ref()
     }
 
     /// Every run, in read order: level 0 newest first, then the deeper levels.

@@ -27,7 +27,7 @@ use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::Fs;
 use crate::layout::{self, MAX_FILE_NUMBER, manifest_number, table_path};
 use crate::seqno::{MAX_SEQNO, SeqNo};
-use crate::table::meta::FORMAT_VERSION;
+use crate::table::meta::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 use crate::table::reader::{Table, TableContext};
 
 /// The state a tree opens with.
@@ -303,7 +303,10 @@ pub(crate) fn check_replayed(
             supplied: comparator.to_string(),
         });
     }
-    if replayed.format_version != Some(FORMAT_VERSION) {
+    if !replayed
+        .format_version
+        .is_some_and(|v| (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&v))
+    {
         return Err(Error::UnsupportedFormat {
             file: manifest_path.to_path_buf(),
             version: replayed.format_version.unwrap_or(0),
@@ -346,7 +349,7 @@ pub(crate) fn open_tables(
             // otherwise would make reads wrong, so it is corruption.
             for pair in tables.windows(2) {
                 if let [a, b] = pair
-                    && ctx.cmp.user(&a.meta().max_key, &b.meta().min_key).is_ge()
+                    && !a.ends_before(&b.meta().min_key)
                 {
                     return Err(Error::Corruption {
                         file: b.path().to_path_buf(),
@@ -361,6 +364,7 @@ pub(crate) fn open_tables(
             *slot = Level { runs: opened_runs };
         }
     }
+    version.range_tombstones();
     Ok((version, ids_named))
 }
 

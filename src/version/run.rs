@@ -28,9 +28,7 @@ impl Run {
 
     /// The table whose key range may hold `key`.
     pub(crate) fn table_for_key(&self, cmp: &Comparator, key: &[u8]) -> Option<&Arc<Table>> {
-        let i = self
-            .tables
-            .partition_point(|t| cmp.user(&t.meta().max_key, key).is_lt());
+        let i = self.tables.partition_point(|t| t.ends_before(key));
         self.tables
             .get(i)
             .filter(|t| cmp.user(&t.meta().min_key, key).is_le())

@@ -137,7 +137,10 @@ fn check_manifest(
              not checked"
         )),
     }
-    if replayed.format_version != Some(1) {
+    if !replayed
+        .format_version
+        .is_some_and(|v| strata::internals::READABLE_FORMAT_VERSIONS.contains(&v))
+    {
         found.damages.push(format!(
             "unsupported format version {} in {}",
             replayed

@@ -139,7 +139,7 @@ fn a_meta_block_that_disagrees_with_the_entries_is_damage_even_with_a_valid_chec
         (footer.meta.offset + footer.meta.len) as usize,
     );
     let raw = decode_block(&Slice::from(&bytes[start..end]), BlockType::Meta, None).unwrap();
-    let mut meta = TableMeta::decode(&raw, bytes.len() as u64).unwrap();
+    let mut meta = TableMeta::decode(&raw, bytes.len() as u64, footer.version).unwrap();
     meta.entry_count += 1;
     let mut block = Vec::new();
     encode_block(
