@@ -122,6 +122,8 @@ fn a_range_tombstone_bench_prints_a_cost_per_placement_and_workload() {
             let cost: f64 = row[7].parse().unwrap();
             assert!(cost.is_finite() && cost > 0.0, "{row:?}");
             assert!(row[8].starts_with('(') && row[8].ends_with(')'), "{row:?}");
+            // Within the target or not, but never a wrong read.
+            assert!(["yes", "no"].contains(&row[9]), "{row:?}");
         }
     }
     assert!(stdout.contains("cost ×: baseline ops/s ÷ ops/s with range tombstones"));

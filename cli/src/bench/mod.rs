@@ -708,6 +708,8 @@ mod tests {
         assert!(min <= median && median <= max, "{row}");
         assert_eq!(cost["runs"].as_array().unwrap().len(), runs, "{row}");
         assert!(row["within_target"].is_boolean(), "{row}");
+        // Every read checked out: gets, scans and seeks see no key under a tombstone.
+        assert_eq!(row["wrong"], serde_json::json!([]), "{row}");
     }
 
     #[test]
