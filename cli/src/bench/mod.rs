@@ -106,7 +106,7 @@ pub(crate) struct BenchArgs {
     /// Internal: run one engine's workloads in `--db` and print the measurements as JSON.
     #[arg(long, hide = true)]
     pub(crate) child_engine: Option<String>,
-    /// Internal: with `--range-tombstones`, the tree the child builds (`baseline` or `rt`).
+    /// Internal: with `--range-tombstones`, the tree the child measures first (`baseline` or `rt`).
     #[arg(long, hide = true)]
     pub(crate) child_variant: Option<String>,
 }

@@ -1,8 +1,8 @@
 //! `strata bench --range-tombstones N`: what range tombstones cost reads (issue 11; the design
 //! note's §4.7).
 //!
-//! Every engine that has range tombstones builds two trees per run, each in a process of its own
-//! (untimed), then runs the same read workloads on both:
+//! Every engine that has range tombstones builds two trees per run, both in one process of its
+//! own (untimed), then runs each read workload on the two back to back:
 //! - the **tombstone tree**: keys `0, 2, 4, …, 2(num-1)` (the odd keys are the missing ones,
 //!   interleaved), written in order and settled, then N range tombstones, one every `num / N`
 //!   keys, each covering `--rt-width` consecutive keys (and the missing keys between them), placed
@@ -24,15 +24,16 @@
 //! Workloads: `readrandom` (gets of live keys, random order), `readmissing` (gets of missing keys
 //! spread over the whole key range, some inside the tombstones' ranges), `seekrandom` (`reads /
 //! 10` seeks to a random live key, taking 10 entries), `seekrandom50` (`reads / 50` seeks taking
-//! 50 entries), `readseq` (a full forward scan). Results are checked against the live key set:
+//! 50 entries), `readseq` (`reads / live keys` full forward scans, at least one; ops are entries). Results are checked against the live key set:
 //! every get and the scan's count as they run; afterwards, untimed, the first 1,000 seeks of each
 //! seek workload key by key, and after `readmissing` gets of up to 100,000 keys under the
 //! tombstones (none may be found; the baseline never had them). Wrong results do not stop the
 //! benchmark: the row is marked WRONG and the first wrong read is printed under the table.
 //!
-//! Runs alternate engines and, within an engine, the two trees (baseline first in even runs, the
-//! tombstone tree first in odd ones). A run's **cost ×** is the baseline's ops/s over the
-//! tombstone tree's, from the same run; the table gives the median run's ops/s of each tree with
+//! Runs alternate engines; within a run each workload runs on the two trees back to back
+//! (baseline first in even runs, the tombstone tree first in odd ones), so that a noisy neighbour
+//! hits both alike. A run's **cost ×** is the baseline's ops/s over the tombstone tree's, from the
+//! same run; the table gives the median run's ops/s of each tree with
 //! the min–max over runs, and the median cost with its min–max. Target: ≤ 1.2.
 
 use std::path::Path;
@@ -454,18 +455,27 @@ fn run_workload(
         "seekrandom" => seek(engine, params, workload, live, (reads / 10).max(1), 10)?,
         "seekrandom50" => seek(engine, params, workload, live, (reads / 50).max(1), 50)?,
         "readseq" => {
+            // `reads / live keys` full scans (at least one), so that `--reads` lengthens it too.
+            let passes = (reads / live.len().max(1) as u64).max(1);
             let spin = workloads::spinner(params, format!("{} readseq", engine.name()));
+            let (mut ops, mut bytes, mut wrong) = (0, 0, None);
             let started = Instant::now();
-            let (ops, bytes) = engine.scan(false)?;
+            for _ in 0..passes {
+                let (n, b) = engine.scan(false)?;
+                if n != live.len() as u64 {
+                    wrong.get_or_insert(n);
+                }
+                ops += n;
+                bytes += b;
+            }
             let elapsed = started.elapsed();
             spin.finish_and_clear();
-            let expected = live.len() as u64;
             Measurement {
                 ops,
                 bytes,
                 elapsed,
-                wrong: (ops != expected)
-                    .then(|| format!("readseq: saw {ops} entries, expected {expected}")),
+                wrong: wrong
+                    .map(|n| format!("readseq: a scan saw {n} entries, expected {}", live.len())),
                 ..Measurement::default()
             }
         }
@@ -473,31 +483,46 @@ fn run_workload(
     })
 }
 
-/// Builds `variant`'s tree of engine `name` in `dir` and runs `workloads` on it.
+/// Builds both trees of engine `name` in `dir`, then runs each of `workloads` on the two back
+/// to back, `first` first: `[baseline, tombstone tree]` measurements.
 #[expect(clippy::too_many_arguments, reason = "one run's whole description")]
-fn run_variant(
+fn run_pair(
     name: &str,
     open: Opener,
     dir: &Path,
     layout: &Layout,
     placement: Placement,
-    variant: Variant,
+    first: Variant,
     workloads: &[&'static str],
     params: &Params,
     settings: &Settings,
-) -> Result<Vec<Measurement>, BoxError> {
-    let engine = open(&dir.join(format!("{name}-{}", variant.name())), settings)?;
-    build(&*engine, layout, placement, variant, params, settings)?;
+) -> Result<[Vec<Measurement>; 2], BoxError> {
+    let mut trees = Vec::with_capacity(2);
+    for variant in [Variant::Baseline, Variant::Tombstones] {
+        let engine = open(&dir.join(format!("{name}-{}", variant.name())), settings)?;
+        build(&*engine, layout, placement, variant, params, settings)
+            .map_err(|e| format!("building the {} tree: {e}", variant.name()))?;
+        trees.push(engine);
+    }
+    let [base, rt] = <[Box<dyn Engine>; 2]>::try_from(trees).map_err(|_| "two trees")?;
+    let order = match first {
+        Variant::Baseline => [(Variant::Baseline, &base), (Variant::Tombstones, &rt)],
+        Variant::Tombstones => [(Variant::Tombstones, &rt), (Variant::Baseline, &base)],
+    };
     let live = layout.live();
-    workloads
-        .iter()
-        .map(|w| {
-            super::sys::reset_peak_rss();
-            let mut m = run_workload(&*engine, w, layout, &live, params)?;
-            m.peak_rss = super::sys::peak_rss();
-            Ok(m.summarized())
-        })
-        .collect()
+    let mut out: [Vec<Measurement>; 2] = [Vec::new(), Vec::new()];
+    for w in workloads {
+        for (variant, engine) in order {
+            let m = run_workload(&**engine, w, layout, &live, params)
+                .map_err(|e| format!("{} tree: {e}", variant.name()))?;
+            let [b, t] = &mut out;
+            match variant {
+                Variant::Baseline => b.push(m.summarized()),
+                Variant::Tombstones => t.push(m.summarized()),
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One placement's measurements: `runs[e][v][r][w]` for engine `e`, variant `v` (0: baseline,
@@ -530,25 +555,25 @@ struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    /// One tree of engine `name` in one run, in a child process (or in this one with
-    /// `--in-process`).
+    /// Both trees of engine `name` in one run, in a child process (or in this one with
+    /// `--in-process`): `[baseline, tombstone tree]` measurements.
     fn measure(
         &self,
         name: &str,
         open: Opener,
         placement: Placement,
-        variant: Variant,
+        first: Variant,
         run: usize,
-    ) -> Result<Vec<Measurement>, BoxError> {
+    ) -> Result<[Vec<Measurement>; 2], BoxError> {
         let run_dir = self.dir.join(format!("{}-run{run}", placement.name()));
         let measured = if self.args.in_process {
-            run_variant(
+            run_pair(
                 name,
                 open,
                 &run_dir,
                 &self.layout,
                 placement,
-                variant,
+                first,
                 &self.workloads,
                 &self.params,
                 &self.settings,
@@ -562,20 +587,22 @@ impl Plan<'_> {
                 "--rt-placement",
                 placement.name(),
                 "--child-variant",
-                variant.name(),
+                first.name(),
             ]
             .iter()
             .map(ToString::to_string)
             .collect();
-            super::run_child(self.args, name, &run_dir, &extra)
+            super::run_child(self.args, name, &run_dir, &extra).and_then(|mut all| {
+                if all.len() != 2 * self.workloads.len() {
+                    return Err(
+                        "the benchmark process reported the wrong number of measurements".into(),
+                    );
+                }
+                let rt = all.split_off(self.workloads.len());
+                Ok([all, rt])
+            })
         }
-        .map_err(|e| {
-            format!(
-                "{name} ({} tree, {}): {e}",
-                variant.name(),
-                placement.name()
-            )
-        })?;
+        .map_err(|e| format!("{name} ({}): {e}", placement.name()))?;
         super::remove_dir(&run_dir);
         Ok(measured)
     }
@@ -616,27 +643,23 @@ impl Plan<'_> {
             engines.iter().map(|_| [Vec::new(), Vec::new()]).collect();
         for run in 0..self.runs {
             for ((name, open), [base, rt]) in engines.iter().zip(openers).zip(&mut per_engine) {
-                let order = if run % 2 == 0 {
-                    [Variant::Baseline, Variant::Tombstones]
+                let first = if run % 2 == 0 {
+                    Variant::Baseline
                 } else {
-                    [Variant::Tombstones, Variant::Baseline]
+                    Variant::Tombstones
                 };
-                for variant in order {
-                    if !self.args.quiet {
-                        eprintln!(
-                            "{} run {}/{}: {name} {}",
-                            placement.name(),
-                            run + 1,
-                            self.runs,
-                            variant.name()
-                        );
-                    }
-                    let measured = self.measure(name, *open, placement, variant, run)?;
-                    match variant {
-                        Variant::Baseline => base.push(measured),
-                        Variant::Tombstones => rt.push(measured),
-                    }
+                if !self.args.quiet {
+                    eprintln!(
+                        "{} run {}/{}: {name} ({} tree first)",
+                        placement.name(),
+                        run + 1,
+                        self.runs,
+                        first.name()
+                    );
                 }
+                let [b, t] = self.measure(name, *open, placement, first, run)?;
+                base.push(b);
+                rt.push(t);
             }
         }
         Ok(PlacementRuns {
@@ -646,7 +669,8 @@ impl Plan<'_> {
     }
 }
 
-/// Runs a child's tree (`--child-engine`) and prints its measurements as JSON.
+/// Runs a child's two trees (`--child-engine`) and prints their measurements as JSON: the
+/// baseline's, then the tombstone tree's.
 fn run_child_variant(
     args: &BenchArgs,
     engine: &str,
@@ -657,22 +681,26 @@ fn run_child_variant(
     settings: &Settings,
 ) -> Result<(), BoxError> {
     let dir = args.db.as_ref().ok_or("--child-engine needs --db")?;
-    let variant = Variant::parse(args.child_variant.as_deref().unwrap_or("rt"))?;
+    let first = Variant::parse(args.child_variant.as_deref().unwrap_or("baseline"))?;
     let &[placement] = placements else {
         return Err("a child runs one placement".into());
     };
-    let measured = run_variant(
+    let measured = run_pair(
         engine,
         super::opener(engine)?,
         dir,
         layout,
         placement,
-        variant,
+        first,
         workloads,
         params,
         settings,
     )?;
-    let json: Vec<_> = measured.iter().map(Measurement::to_json).collect();
+    let json: Vec<_> = measured
+        .iter()
+        .flatten()
+        .map(Measurement::to_json)
+        .collect();
     println!("{}", serde_json::Value::Array(json));
     Ok(())
 }
@@ -865,7 +893,7 @@ fn print(results: &RtResults) {
     println!();
     println!("settings: {}", results.settings.describe());
     println!(
-        "range tombstones: {} of width {} keys, one every {} keys; {} keys, {} live ({}-byte keys, {}-byte values); {} reads; {} run(s) per tree, engines and trees alternating",
+        "range tombstones: {} of width {} keys, one every {} keys; {} keys, {} live ({}-byte keys, {}-byte values); {} reads; {} run(s), engines alternating, each workload on the two trees back to back",
         layout.count,
         layout.width,
         layout.stride,
@@ -932,7 +960,7 @@ fn print(results: &RtResults) {
     }
     println!();
     println!(
-        "cost ×: baseline ops/s ÷ ops/s with range tombstones, per run (the two trees of a run measured back to back); median run and min-max over runs; target ≤ {TARGET}. base: the same live keys without tombstones. seekrandom: seek + 10 entries; seekrandom50: seek + 50; readseq: a full forward scan; readmissing: never-written keys between the live ones."
+        "cost ×: baseline ops/s ÷ ops/s with range tombstones, per run (each workload runs on the two trees back to back); median run and min-max over runs; target ≤ {TARGET}. base: the same live keys without tombstones. seekrandom: seek + 10 entries; seekrandom50: seek + 50; readseq: full forward scans (reads / live keys of them, at least one), ops = entries; readmissing: never-written keys between the live ones."
     );
     println!(
         "placements: memtable = the active memtable; l0 = one level-0 table; compacted = merged into the last level beside the keys they cover (GC watermark 0); mixed = a third each."
@@ -959,7 +987,6 @@ fn rates_json(r: &Rates, runs: &[Vec<Measurement>], w: usize) -> serde_json::Val
         "max_ops_per_sec": r.max,
         "p50_ns": r.median_run.as_ref().and_then(|m| m.p50_ns),
         "p99_ns": r.median_run.as_ref().and_then(|m| m.p99_ns),
-        "peak_rss_bytes": r.median_run.as_ref().and_then(|m| m.peak_rss),
         "runs": runs
             .iter()
             .filter_map(|run| run.get(w))
