@@ -46,6 +46,9 @@ fn main() -> strata::Result<()> {
     assert_eq!(tree.len(seqno.get(), None)?, 10_001);
     let disk_after = tree.disk_space();
     println!("disk: {disk_before} bytes before the delete, {disk_after} after the compaction");
-    assert!(disk_after * 10 < disk_before * 6, "about half the space came back");
+    assert!(
+        disk_after * 10 < disk_before * 6,
+        "about half the space came back"
+    );
     Ok(())
 }

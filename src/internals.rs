@@ -504,13 +504,13 @@ impl RangeTombstoneList {
     /// Fragments `tombstones` (`(start, end, seqno)`, any order and overlap).
     pub fn build<K: Into<Slice>>(tombstones: impl IntoIterator<Item = (K, K, SeqNo)>) -> Self {
         Self(crate::range_tombstone::FragList::build(
-            tombstones
-                .into_iter()
-                .map(|(start, end, seqno)| crate::range_tombstone::RangeTombstone {
+            tombstones.into_iter().map(|(start, end, seqno)| {
+                crate::range_tombstone::RangeTombstone {
                     start: start.into(),
                     end: end.into(),
                     seqno,
-                }),
+                }
+            }),
             &Comparator::default(),
         ))
     }

@@ -64,10 +64,9 @@ impl KeyRange {
         let (max, max_exclusive) = match cmp.user(&other.max, &self.max) {
             std::cmp::Ordering::Greater => (other.max.clone(), other.max_exclusive),
             std::cmp::Ordering::Less => (self.max.clone(), self.max_exclusive),
-            std::cmp::Ordering::Equal => (
-                self.max.clone(),
-                self.max_exclusive && other.max_exclusive,
-            ),
+            std::cmp::Ordering::Equal => {
+                (self.max.clone(), self.max_exclusive && other.max_exclusive)
+            }
         };
         Self {
             min: if cmp.user(&other.min, &self.min).is_lt() {
@@ -210,7 +209,10 @@ mod tests {
         assert!(!left.contains_key(b"c", &cmp));
         assert!(left.contains_key(b"bz", &cmp));
         assert!(KeyRange::pairwise_disjoint(&[&r("c", "d"), &left], &cmp));
-        assert!(!KeyRange::pairwise_disjoint(&[&r("c", "d"), &r("a", "c")], &cmp));
+        assert!(!KeyRange::pairwise_disjoint(
+            &[&r("c", "d"), &r("a", "c")],
+            &cmp
+        ));
         assert_eq!(left.union(&r("a", "c"), &cmp), r("a", "c"));
         assert_eq!(left.union(&left, &cmp), left);
         assert!(Bounds::from_range(&("a".."c")).covers(&left, &cmp));

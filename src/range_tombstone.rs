@@ -78,9 +78,9 @@ fn push_fragment(out: &mut FragList, start: Slice, end: Slice, seqnos: &[SeqNo],
     }
     let n = out.len();
     if n > 0 {
-        let same_stack = out.fragment(n - 1).is_some_and(|last| {
-            last.seqnos == seqnos && cmp.user(last.end, &start).is_eq()
-        });
+        let same_stack = out
+            .fragment(n - 1)
+            .is_some_and(|last| last.seqnos == seqnos && cmp.user(last.end, &start).is_eq());
         if same_stack {
             if let Some(last_end) = out.ends.last_mut() {
                 *last_end = end;
@@ -243,7 +243,12 @@ impl FragList {
     }
 
     /// The fragments intersected with `[lower, upper)` (`None`: unbounded on that side).
-    pub(crate) fn clip(&self, lower: Option<&[u8]>, upper: Option<&[u8]>, cmp: &Comparator) -> Self {
+    pub(crate) fn clip(
+        &self,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        cmp: &Comparator,
+    ) -> Self {
         let mut out = Self::default();
         for f in self.fragments() {
             let start = match lower {
@@ -285,6 +290,42 @@ impl FragList {
             push_fragment(&mut out, f.start.clone(), f.end.clone(), &stack, cmp);
         }
         out
+    }
+
+    /// Whether every key of `range` is covered by a fragment with a seqno in `(above, below)`:
+    /// then a read at `below` or higher sees none of the range's entries at or below `above`.
+    pub(crate) fn covers_whole(
+        &self,
+        range: &crate::key_range::KeyRange,
+        above: SeqNo,
+        below: SeqNo,
+        cmp: &Comparator,
+    ) -> bool {
+        let Some(mut i) = self.find(&range.min, cmp) else {
+            return false;
+        };
+        loop {
+            let Some(f) = self.fragment(i) else {
+                return false;
+            };
+            if f.visible(below) <= above {
+                return false;
+            }
+            // Done once the fragment reaches past the range's end.
+            let past_end = match cmp.user(f.end, &range.max) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Equal => range.max_exclusive,
+                std::cmp::Ordering::Less => false,
+            };
+            if past_end {
+                return true;
+            }
+            // The next fragment must start where this one ends.
+            match self.starts.get(i + 1) {
+                Some(next) if cmp.user(next, f.end).is_eq() => i += 1,
+                _ => return false,
+            }
+        }
     }
 
     /// The raw contents of a range-tombstone block (`docs/format.md`, section 8).
@@ -403,12 +444,34 @@ impl Reader<'_> {
 }
 
 /// A scan's view of the range tombstones of its sources: the highest covering seqno a read at
-/// `read_seqno` sees for a key, with one cached fragment per list so that a scan moving through
-/// a fragment pays one or two comparisons per key instead of a binary search.
+/// `read_seqno` sees for a key. Each list keeps where the last key fell (its partition point
+/// among the fragment starts), so a scan moving through the keys pays one or two comparisons
+/// per key and list, in either direction, instead of a binary search.
 pub(crate) struct Cover {
     lists: Vec<(std::sync::Arc<FragList>, Option<usize>)>,
     read_seqno: SeqNo,
     cmp: Comparator,
+}
+
+impl FragList {
+    /// The number of fragments whose start is at or before `key`, found from `hint` (the answer
+    /// for a nearby key) with a few comparisons when `key` is in the same or a neighbouring gap,
+    /// else by binary search.
+    fn partition_from(&self, key: &[u8], hint: Option<usize>, cmp: &Comparator) -> usize {
+        let n = self.len();
+        let start_le = |i: usize| self.starts.get(i).is_some_and(|s| cmp.user(s, key).is_le());
+        if let Some(p) = hint.filter(|&p| p <= n) {
+            let lower_ok = p == 0 || start_le(p - 1);
+            let upper_ok = p == n || !start_le(p);
+            match (lower_ok, upper_ok) {
+                (true, true) => return p,
+                (true, false) if p + 1 == n || !start_le(p + 1) => return p + 1,
+                (false, true) if p == 1 || (p >= 2 && start_le(p - 2)) => return p - 1,
+                _ => {}
+            }
+        }
+        self.starts.partition_point(|s| cmp.user(s, key).is_le())
+    }
 }
 
 impl Cover {
@@ -437,23 +500,13 @@ impl Cover {
     /// The highest seqno below the read seqno of a tombstone covering `key`, or 0.
     pub(crate) fn at(&mut self, key: &[u8]) -> SeqNo {
         let mut best = 0;
-        for (list, cached) in &mut self.lists {
-            let hit = cached.filter(|&i| {
-                list.fragment(i).is_some_and(|f| {
-                    self.cmp.user(f.start, key).is_le() && self.cmp.user(key, f.end).is_lt()
-                })
-            });
-            let i = match hit {
-                Some(i) => Some(i),
-                None => {
-                    let found = list.find(key, &self.cmp);
-                    if found.is_some() {
-                        *cached = found;
-                    }
-                    found
-                }
+        for (list, hint) in &mut self.lists {
+            let p = list.partition_from(key, *hint, &self.cmp);
+            *hint = Some(p);
+            let Some(f) = p.checked_sub(1).and_then(|i| list.fragment(i)) else {
+                continue;
             };
-            if let Some(f) = i.and_then(|i| list.fragment(i)) {
+            if self.cmp.user(key, f.end).is_lt() {
                 best = best.max(f.visible(self.read_seqno));
             }
         }
@@ -506,7 +559,11 @@ mod tests {
         );
         assert_eq!(list.cover(b"a", 9, &cmp), 2);
         assert_eq!(list.cover(b"e", 9, &cmp), 7);
-        assert_eq!(list.cover(b"e", 7, &cmp), 5, "a read at 7 does not see the seqno-7 tombstone");
+        assert_eq!(
+            list.cover(b"e", 7, &cmp),
+            5,
+            "a read at 7 does not see the seqno-7 tombstone"
+        );
         assert_eq!(list.cover(b"e", 5, &cmp), 0);
         assert_eq!(list.cover(b"h", 9, &cmp), 0, "the end is exclusive");
         assert_eq!(list.cover(b"0", 9, &cmp), 0);
@@ -570,13 +627,62 @@ mod tests {
     }
 
     #[test]
+    fn whole_ranges_are_covered_only_without_a_gap_and_by_a_newer_seqno() {
+        let cmp = Comparator::default();
+        let list = FragList::build([rt("b", "f", 5), rt("d", "k", 9), rt("m", "p", 7)], &cmp);
+        let r =
+            |a: &str, b: &str, excl| crate::key_range::KeyRange::with_end(a.into(), b.into(), excl);
+        assert!(list.covers_whole(&r("b", "j", false), 4, 10, &cmp));
+        assert!(list.covers_whole(&r("b", "k", true), 4, 10, &cmp));
+        assert!(
+            !list.covers_whole(&r("b", "k", false), 4, 10, &cmp),
+            "k itself is not covered"
+        );
+        assert!(!list.covers_whole(&r("a", "c", false), 4, 10, &cmp));
+        assert!(
+            !list.covers_whole(&r("j", "n", false), 4, 10, &cmp),
+            "a gap between k and m"
+        );
+        assert!(
+            !list.covers_whole(&r("b", "j", false), 5, 10, &cmp),
+            "b..d holds only seqno 5"
+        );
+        assert!(
+            !list.covers_whole(&r("e", "j", false), 4, 9, &cmp),
+            "f..k holds only seqno 9"
+        );
+        assert!(
+            !list.covers_whole(&r("g", "j", false), 4, 9, &cmp),
+            "9 is not below 9"
+        );
+    }
+
+    #[test]
+    fn golden_bytes_of_a_range_tombstone_block() {
+        let cmp = Comparator::default();
+        let list = FragList::build([rt("a", "d", 5), rt("c", "d", 9)], &cmp);
+        let bytes = list.encode();
+        assert_eq!(
+            bytes,
+            [
+                0x02, 0x00, 0x01, b'a', 0x00, 0x01, b'c', 0x01, 0x05, 0x01, 0x00, 0x00, 0x01, b'd',
+                0x02, 0x09, 0x04
+            ]
+        );
+        assert_eq!(FragList::decode(&bytes, &cmp).unwrap(), list);
+    }
+
+    #[test]
     fn hostile_blocks_are_errors() {
         let cmp = Comparator::default();
         let list = FragList::build([rt("a", "m", 5), rt("c", "z", 9)], &cmp);
         let bytes = list.encode();
         assert_eq!(FragList::decode(&bytes, &cmp).unwrap(), list);
         for len in 0..bytes.len() {
-            assert!(FragList::decode(&bytes[..len], &cmp).is_err(), "truncated at {len}");
+            assert!(
+                FragList::decode(&bytes[..len], &cmp).is_err(),
+                "truncated at {len}"
+            );
         }
         // An inverted fragment, a zero seqno distance, a huge count.
         let mut inverted = Vec::new();
@@ -585,10 +691,7 @@ mod tests {
             inverted.extend_from_slice(part);
         }
         assert!(FragList::decode(&inverted, &cmp).is_err());
-        let mut repeated = Vec::new();
-        for part in [&[1u8, 0, 1, b'a', 0, 1, b'b', 2, 5, 0][..]] {
-            repeated.extend_from_slice(part);
-        }
+        let repeated = [1u8, 0, 1, b'a', 0, 1, b'b', 2, 5, 0];
         assert!(FragList::decode(&repeated, &cmp).is_err());
         assert!(FragList::decode(&[0xff, 0xff, 0xff, 0xff, 0x0f], &cmp).is_err());
         assert_eq!(FragList::decode(&[0], &cmp).unwrap(), FragList::default());
@@ -624,6 +727,13 @@ mod tests {
                     .max()
                     .unwrap_or(0);
                 prop_assert_eq!(cursor.at(&[k]), naive31);
+            }
+            // The cursor also follows sorted probes, forward and backward.
+            let mut sorted: Vec<u8> = probes.iter().map(|p| p.0).collect();
+            sorted.sort_unstable();
+            let mut cursor = Cover::new([std::sync::Arc::new(list.clone())], 31, cmp.clone());
+            for k in sorted.iter().chain(sorted.iter().rev()) {
+                prop_assert_eq!(cursor.at(&[*k]), list.cover(&[*k], 31, &cmp));
             }
             // Clipping at any split point keeps the union.
             let split = [probes[0].0];

@@ -1,35 +1,44 @@
 //! Model test: random operations on a `Tree` against a `BTreeMap` oracle of every version.
 //!
-//! Operations: insert / remove / remove_weak / merge at increasing seqnos (sometimes several sharing one
-//! seqno, a batch, including the same key twice in one batch), writes whose seqno was taken
-//! earlier ("pending writers", see below), point reads and multi-gets at random past seqnos,
-//! range and prefix scans in both directions (and mixed from both ends), first / last / len /
-//! contains_prefix, memtable rotation, flushes to tables (with GC thresholds; all memtables, or
-//! the sealed ones only), major compactions, steps of every compaction strategy (Leveled static
-//! and dynamic, SizeTiered), clears and reopens (some after a power loss), under five option
-//! sets: tiny blocks and tables, restart interval 1 and 16, filters on and off, partitioned index
-//! and filter, LZ4 (with `--features lz4`). Keys come from a three-letter alphabet so that keys
-//! overwrite each other and share prefixes.
+//! Operations: insert / remove / remove_weak / merge / remove_range / remove_prefix at
+//! increasing seqnos (sometimes several sharing one seqno, a batch, including the same key twice
+//! in one batch and range tombstones sharing a seqno with point writes), writes whose seqno was
+//! taken earlier ("pending writers", see below; range tombstones among them), point reads and
+//! multi-gets at random past seqnos, range and prefix scans in both directions (and mixed from
+//! both ends), first / last / len / contains_prefix, memtable rotation, flushes to tables (with
+//! GC thresholds; all memtables, or the sealed ones only), major compactions, steps of every
+//! compaction strategy (Leveled static and dynamic, SizeTiered), clears and reopens (some after a
+//! power loss), under five option sets: tiny blocks and tables, restart interval 1 and 16,
+//! filters on and off, partitioned index and filter, LZ4 (with `--features lz4`). Keys come from
+//! a three-letter alphabet so that keys overwrite each other and share prefixes, and range
+//! tombstones (bounds of up to three letters; prefixes of up to two) nest, touch and overlap.
 //!
 //! Pending writers: real callers take a seqno from the counter and write it later, so a newer
-//! memtable can hold an older seqno than a sealed memtable or a table. `Reserve` takes a seqno
-//! and keeps the write pending; `Land` writes one pending write (in any order). Between the two,
-//! other writes, rotations and flushes of the sealed memtables (`get_flush_lock` + `flush`, which
-//! take no seqno and publish nothing new) may run; the GC threshold of such a flush stays at or
-//! below the oldest pending seqno (a writer in flight holds its seqno like a snapshot). Every
-//! structural operation that publishes at the counter (`flush_active_memtable`, compaction,
-//! `clear`) runs between batches, as API.md requires: the pending writes land first. A reopen
-//! drops them (their writer died with the process).
+//! memtable can hold an older seqno than a sealed memtable or a table. `Reserve` (a point write)
+//! and `ReserveRange` (a range tombstone) take a seqno and keep the write pending; `Land` writes
+//! one pending write (in any order). Between the two, other writes, rotations and flushes of the
+//! sealed memtables (`get_flush_lock` + `flush`, which take no seqno and publish nothing new) may
+//! run; the GC threshold of such a flush stays at or below the oldest pending seqno (a writer in
+//! flight holds its seqno like a snapshot). Every structural operation that publishes at the
+//! counter (`flush_active_memtable`, compaction, `clear`) runs between batches, as API.md
+//! requires: the pending writes land first. A reopen drops them (their writer died with the
+//! process). A race (`race`) may reserve a range tombstone over the raced key, or write one over
+//! it as the newer write.
 //!
 //! The oracle is MVCC-exact: per key every version (seqno -> value, merge operand or tombstone;
-//! weak tombstones read like tombstones); a read at X sees per key the version with the highest
-//! seqno below X, and if that is a merge operand, the operands down to the first other version
-//! merged onto it by the tree's operator: a list append (`Append`) in even option sets, a wrapping
-//! u64 counter (`Sum`) in odd ones; both associative, so partial merges in compactions must read
-//! the same as full ones. Option sets 0 and 2 also run with a 1-byte prefix extractor (prefix
-//! scans of one letter then skip tables by their filters; results must not change).
-//! Reads go at the latest seqno and at older snapshots, never below the highest GC threshold
-//! passed so far.
+//! weak tombstones read like tombstones) and every range tombstone; a read at X sees per key the
+//! version with the highest seqno below X, and if that is a merge operand, the operands down to
+//! the first other version merged onto it by the tree's operator: a list append (`Append`) in
+//! even option sets, a wrapping u64 counter (`Sum`) in odd ones; both associative, so partial
+//! merges in compactions must read the same as full ones. A range tombstone at seqno S over
+//! `[start, end)` hides every version below S of the keys in the range from reads above S: such a
+//! version reads as deleted, so operands above it merge onto no base; versions at S and above
+//! stay visible. An empty or inverted range and an empty prefix write nothing, and `remove_range`
+//! / `remove_prefix` must then return 0 (and more otherwise). A range tombstone counts as a delete
+//! for the single-delete contract of `remove_weak`. Option sets 0 and 2 also run with a 1-byte
+//! prefix extractor (prefix scans of one letter then skip tables by their filters; results must
+//! not change). Reads go at the latest seqno and at older snapshots, never below the highest GC
+//! threshold passed so far.
 //!
 //! Faults: a flush or a compaction step may run with one file call failing (`FaultFs`: ENOSPC,
 //! EIO or a short write at the n-th create / append / sync / directory sync / open / read /
@@ -108,6 +117,18 @@ enum Op {
         value: Vec<u8>,
         batch: bool,
     },
+    /// A range tombstone over `[start, end)` (empty or inverted: nothing is written and
+    /// `remove_range` returns 0).
+    RemoveRange {
+        start: Vec<u8>,
+        end: Vec<u8>,
+        batch: bool,
+    },
+    /// `remove_prefix` (an empty prefix writes nothing and returns 0).
+    RemovePrefix {
+        prefix: Vec<u8>,
+        batch: bool,
+    },
     Get {
         key: Vec<u8>,
         back: u64,
@@ -138,6 +159,12 @@ enum Op {
         weak: bool,
         /// For a value: written as a merge operand.
         merge: bool,
+    },
+    /// Takes a seqno now for a range tombstone over `[start, end)` that lands later, like
+    /// `Reserve`.
+    ReserveRange {
+        start: Vec<u8>,
+        end: Vec<u8>,
     },
     /// Writes a pending write, if any: `pick` counts back from the newest, modulo how many are
     /// pending (0 is the newest).
@@ -265,9 +292,10 @@ fn race() -> impl Strategy<Value = Vec<Op>> {
         key(),
         prop::option::weighted(0.7, prop::collection::vec(any::<u8>(), 0..6)),
         any::<bool>(),
-        0u8..4,
+        0u8..5,
         any::<bool>(),
         any::<bool>(),
+        prop::bool::weighted(0.25),
         prop::option::weighted(
             0.5,
             prop_oneof![
@@ -281,38 +309,62 @@ fn race() -> impl Strategy<Value = Vec<Op>> {
             ],
         ),
     )
-        .prop_map(|(key, value, weak, newer, land_first, merge, compaction)| {
-            let mut ops = vec![Op::Reserve {
-                key: key.clone(),
-                value,
-                weak,
-                merge,
-            }];
-            ops.push(match newer {
-                0 => Op::Remove { key, batch: false },
-                1 => Op::RemoveWeak { key, batch: false },
-                2 => Op::Merge {
-                    key,
-                    value: b"+".to_vec(),
-                    batch: false,
-                },
-                _ => Op::Insert {
-                    key,
-                    value: b"newer".to_vec(),
-                    batch: false,
-                },
-            });
-            ops.push(Op::Rotate);
-            if land_first {
-                ops.push(Op::Land { pick: 0 });
-            }
-            ops.push(Op::FlushSealed {
-                back: 0,
-                fault: None,
-            });
-            ops.extend(compaction);
-            ops
-        })
+        .prop_map(
+            |(key, value, weak, newer, land_first, merge, pending_range, compaction)| {
+                let mut ops = vec![if pending_range {
+                    // A range tombstone over the key and every key it prefixes.
+                    Op::ReserveRange {
+                        start: key.clone(),
+                        end: successor(&key),
+                    }
+                } else {
+                    Op::Reserve {
+                        key: key.clone(),
+                        value,
+                        weak,
+                        merge,
+                    }
+                }];
+                ops.push(match newer {
+                    0 => Op::Remove { key, batch: false },
+                    1 => Op::RemoveWeak { key, batch: false },
+                    2 => Op::Merge {
+                        key,
+                        value: b"+".to_vec(),
+                        batch: false,
+                    },
+                    3 => Op::RemoveRange {
+                        end: successor(&key),
+                        start: key,
+                        batch: false,
+                    },
+                    _ => Op::Insert {
+                        key,
+                        value: b"newer".to_vec(),
+                        batch: false,
+                    },
+                });
+                ops.push(Op::Rotate);
+                if land_first {
+                    ops.push(Op::Land { pick: 0 });
+                }
+                ops.push(Op::FlushSealed {
+                    back: 0,
+                    fault: None,
+                });
+                ops.extend(compaction);
+                ops
+            },
+        )
+}
+
+/// The least key above every key that starts with `prefix` (the model's keys never hold 0xff).
+fn successor(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
 }
 
 /// The op stream: mostly single ops, sometimes a race (see `race`).
@@ -341,6 +393,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => back().prop_map(|back| Op::Ends { back }),
         6 => (key(), prop::option::weighted(0.6, prop::collection::vec(any::<u8>(), 0..6)), any::<bool>(), prop::bool::weighted(0.3))
             .prop_map(|(key, value, weak, merge)| Op::Reserve { key, value, weak, merge }),
+        3 => (key(), key(), prop::bool::weighted(0.2))
+            .prop_map(|(start, end, batch)| Op::RemoveRange { start, end, batch }),
+        1 => (prop::collection::vec(prop::sample::select(b"abc".to_vec()), 0..=2), prop::bool::weighted(0.2))
+            .prop_map(|(prefix, batch)| Op::RemovePrefix { prefix, batch }),
+        1 => (key(), key()).prop_map(|(start, end)| Op::ReserveRange { start, end }),
         6 => any::<usize>().prop_map(|pick| Op::Land { pick }),
         2 => Just(Op::Rotate),
         2 => (threshold_back(), injected()).prop_map(|(back, fault)| Op::Flush { back, fault }),
@@ -363,6 +420,8 @@ struct Oracle(
     std::collections::BTreeSet<(Vec<u8>, SeqNo)>,
     /// The merge operator the tree runs with (`None`: `Append`).
     Option<Arc<dyn strata::MergeOperator>>,
+    /// The range tombstones: `(start, end, seqno)` over `[start, end)`.
+    Vec<(Vec<u8>, Vec<u8>, SeqNo)>,
 );
 
 /// The list-append merge operator the model's trees run with.
@@ -427,6 +486,9 @@ impl Oracle {
             .filter(|&c| c < read)
             .max()
             .unwrap_or(0);
+        // A range tombstone at S hides the versions below S from reads above S: they read as
+        // if deleted, and operands above it merge onto no base.
+        let floor = floor.max(self.cover(key, read));
         // Operands newest first, down to the first other version (the base).
         let mut operands: Vec<&[u8]> = Vec::new();
         let mut base = None;
@@ -449,6 +511,16 @@ impl Oracle {
             .merge(key, base.as_deref(), &operands)
             .expect("the model's operators never fail");
         Some(merged.to_vec())
+    }
+
+    /// The highest seqno of a range tombstone over `key` that a read at `read` sees, or 0.
+    fn cover(&self, key: &[u8], read: SeqNo) -> SeqNo {
+        self.4
+            .iter()
+            .filter(|(start, end, s)| start.as_slice() <= key && key < end.as_slice() && *s < read)
+            .map(|rt| rt.2)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether `key` has a merge operand below `seqno` since the last clear, also among
@@ -474,8 +546,23 @@ impl Oracle {
             .flatten()
             .map(|(&s, v)| (s, v.is_some()))
             .collect();
-        for p in pending.iter().filter(|p| p.key == key) {
+        for p in pending
+            .iter()
+            .filter(|p| p.key == key && p.range_end.is_none())
+        {
             versions.insert(p.seqno, p.value.is_some());
+        }
+        // A range tombstone over the key is a delete of it too.
+        let covering = |start: &[u8], end: &[u8]| start <= key && key < end;
+        for &(_, _, s) in self.4.iter().filter(|(a, b, _)| covering(a, b)) {
+            versions.insert(s, false);
+        }
+        for p in pending {
+            if let Some(end) = &p.range_end
+                && covering(&p.key, end)
+            {
+                versions.insert(p.seqno, false);
+            }
         }
         let mut newest_first = versions.range(floor..seqno).rev();
         // NB: merges and single deletes do not mix (as in RocksDB): a merge since the last
@@ -518,6 +605,7 @@ struct Counters {
     ops: u64,
     writes: u64,
     merges: u64,
+    range_tombstones: u64,
     landed: u64,
     reads: u64,
     scans: u64,
@@ -545,10 +633,18 @@ struct Write {
     weak: bool,
     /// For a value: a merge operand.
     merge: bool,
+    /// `Some(end)`: a range tombstone over `[key, end)` (`value` is `None`).
+    range_end: Option<Vec<u8>>,
 }
 
 impl Oracle {
     fn apply(&mut self, write: &Write) {
+        if let Some(end) = &write.range_end {
+            if write.key < *end {
+                self.4.push((write.key.clone(), end.clone(), write.seqno));
+            }
+            return;
+        }
         self.0
             .entry(write.key.clone())
             .or_default()
@@ -587,11 +683,25 @@ impl Model {
         // delete, in seqno order, counting the pending writes (they land before any
         // compaction). Elsewhere a plain one, which reads the same.
         write.weak = write.value.is_none()
+            && write.range_end.is_none()
             && write.weak
             && self
                 .live
                 .written_once(&write.key, write.seqno, &self.pending);
         write.merge = write.merge && write.value.is_some();
+        if let Some(end) = &write.range_end {
+            let bytes = tree.remove_range(write.key.as_slice(), end.as_slice(), write.seqno);
+            assert_eq!(
+                bytes == 0,
+                write.key >= *end,
+                "remove_range {:?}..{:?} returned {bytes}",
+                write.key,
+                end
+            );
+            self.live.apply(&write);
+            self.active.push(write);
+            return;
+        }
         match &write.value {
             Some(value) if write.merge => {
                 tree.merge(write.key.as_slice(), value.as_slice(), write.seqno);
@@ -876,6 +986,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     value: Some(value.clone()),
                     weak: false,
                     merge: false,
+                    range_end: None,
                 };
                 model.write(&tree, write);
                 counters.writes += 1;
@@ -893,6 +1004,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     value: Some(value.clone()),
                     weak: false,
                     merge: true,
+                    range_end: None,
                 };
                 model.write(&tree, write);
                 counters.writes += 1;
@@ -906,6 +1018,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     value: None,
                     weak: matches!(op, Op::RemoveWeak { .. }),
                     merge: false,
+                    range_end: None,
                 };
                 model.write(&tree, write);
                 counters.writes += 1;
@@ -922,9 +1035,54 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     value: value.clone(),
                     weak: *weak,
                     merge: *merge,
+                    range_end: None,
                 };
                 model.pending.push(write);
                 // A later batch member takes a fresh seqno, not one older than this one.
+                last_write = None;
+            }
+            Op::RemoveRange { start, end, batch } => {
+                let s = take_seqno(&seqno, &mut last_write, *batch);
+                let write = Write {
+                    key: start.clone(),
+                    seqno: s,
+                    value: None,
+                    weak: false,
+                    merge: false,
+                    range_end: Some(end.clone()),
+                };
+                model.write(&tree, write);
+                counters.writes += 1;
+                counters.range_tombstones += 1;
+            }
+            Op::RemovePrefix { prefix, batch } => {
+                let s = take_seqno(&seqno, &mut last_write, *batch);
+                let bytes = tree.remove_prefix(prefix.as_slice(), s);
+                prop_assert_eq!(bytes == 0, prefix.is_empty(), "remove_prefix {:?}", prefix);
+                // The same as a range tombstone over the keys the prefix starts.
+                let write = Write {
+                    key: prefix.clone(),
+                    seqno: s,
+                    value: None,
+                    weak: false,
+                    merge: false,
+                    range_end: Some(successor(prefix)),
+                };
+                model.live.apply(&write);
+                model.active.push(write);
+                counters.writes += 1;
+                counters.range_tombstones += 1;
+            }
+            Op::ReserveRange { start, end } => {
+                let write = Write {
+                    key: start.clone(),
+                    seqno: seqno.next(),
+                    value: None,
+                    weak: false,
+                    merge: false,
+                    range_end: Some(end.clone()),
+                };
+                model.pending.push(write);
                 last_write = None;
             }
             Op::Land { pick } => {
@@ -1231,6 +1389,7 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
         .0
         .values()
         .flat_map(|v| v.keys())
+        .chain(oracle.4.iter().map(|rt| &rt.2))
         .filter(|&&s| cleared.is_none_or(|c| s > c))
         .max()
         .copied();
@@ -1271,6 +1430,9 @@ fn run_case(ops: &[Op], set: usize, counters: &mut Counters) -> Result<(), TestC
                     | Op::RemoveWeak { .. }
                     | Op::Merge { .. }
                     | Op::Reserve { .. }
+                    | Op::RemoveRange { .. }
+                    | Op::RemovePrefix { .. }
+                    | Op::ReserveRange { .. }
             )
         })
         .count();
@@ -1311,9 +1473,10 @@ fn tree_matches_a_btreemap_model() {
     let counters = counters.into_inner();
     let mismatches = u8::from(result.is_err());
     println!(
-        "model (seed {seed}): {} writes ({} merges, {} landed out of order), {} point reads, {} scans, {} rotations, {} flushes of sealed memtables only, {} major compactions, {} strategy steps, {} clears, {} injected faults ({} failed flushes landed, {} did not), in {} cases",
+        "model (seed {seed}): {} writes ({} merges, {} range tombstones, {} landed out of order), {} point reads, {} scans, {} rotations, {} flushes of sealed memtables only, {} major compactions, {} strategy steps, {} clears, {} injected faults ({} failed flushes landed, {} did not), in {} cases",
         counters.writes,
         counters.merges,
+        counters.range_tombstones,
         counters.landed,
         counters.reads,
         counters.scans,

@@ -14,11 +14,11 @@ use super::filter::{Context, Factory};
 use super::plan::{Job, range_of};
 use super::range_del::{CoveredFilter, surviving};
 use super::stream::{ActiveFilter, Beneath, CompactionStream, GcRules};
-use crate::range_tombstone::FragList;
 use crate::error::Result;
 use crate::iter::merging::{BoxedSource, MergingIter};
 use crate::key::Comparator;
 use crate::key_range::KeyRange;
+use crate::range_tombstone::FragList;
 use crate::run_writer::RunWriter;
 use crate::seqno::SeqNo;
 use crate::table::reader::Table;
@@ -53,12 +53,25 @@ pub(crate) fn merge(
     filters: Option<&Arc<dyn Factory>>,
 ) -> Result<MergeOutput> {
     let cmp = writer.cmp;
+    let inputs = FragList::merge(job.tables().map(|t| t.range_tombstones().as_ref()), cmp);
+    // NB: a table whose every entry the job's range tombstones delete for every read at or
+    // above the watermark (a tombstone newer than all its entries, below the watermark, over
+    // its whole range) is dropped without being read; so is one of range tombstones alone
+    // (they are in `inputs`).
+    let read = |t: &&Arc<Table>| {
+        let m = t.meta();
+        m.entry_count > 0
+            && !(m.kv_seqno_max < watermark
+                && inputs.covers_whole(&range_of(t), m.kv_seqno_max, watermark, cmp))
+    };
     let sources: Vec<BoxedSource> = job
         .groups
         .iter()
+        .map(|group| group.iter().filter(read).cloned().collect::<Vec<_>>())
+        .filter(|group| !group.is_empty())
         .map(|group| -> BoxedSource {
             Box::new(RunIter::new(
-                Arc::new(Run::new(group.clone())),
+                Arc::new(Run::new(group)),
                 cmp,
                 (Bound::Unbounded, Bound::Unbounded),
                 SeqNo::MAX,
@@ -82,7 +95,6 @@ pub(crate) fn merge(
             changed: 0,
         }
     });
-    let inputs = FragList::merge(job.tables().map(|t| t.range_tombstones().as_ref()), cmp);
     let mut dropped_range_tombstone: Option<SeqNo> = None;
     let range_tombstones = surviving(&inputs, watermark, Some(beneath), cmp, |seqno| {
         dropped_range_tombstone = dropped_range_tombstone.max(Some(seqno));

@@ -161,7 +161,12 @@ mod tests {
             .collect()
     }
 
-    fn filtered(rts: &FragList, raw: &[(&str, SeqNo)], watermark: SeqNo, marker: bool) -> Vec<(String, SeqNo, ValueType)> {
+    fn filtered(
+        rts: &FragList,
+        raw: &[(&str, SeqNo)],
+        watermark: SeqNo,
+        marker: bool,
+    ) -> Vec<(String, SeqNo, ValueType)> {
         CoveredFilter::new(
             entries(raw).into_iter(),
             rts.clone(),
@@ -183,7 +188,15 @@ mod tests {
     #[test]
     fn covered_entries_below_the_watermark_go_and_the_boundaries_are_strict() {
         let rts = list(&[("b", "d", 5)]);
-        let raw = [("a", 1), ("b", 6), ("b", 5), ("b", 4), ("b", 1), ("c", 2), ("d", 1)];
+        let raw = [
+            ("a", 1),
+            ("b", 6),
+            ("b", 5),
+            ("b", 4),
+            ("b", 1),
+            ("c", 2),
+            ("d", 1),
+        ];
         // Watermark 6: the tombstone (5 < 6) is seen by every read that matters.
         let out = filtered(&rts, &raw, 6, false);
         let kept: Vec<(&str, SeqNo)> = out.iter().map(|(k, s, _)| (k.as_str(), *s)).collect();
@@ -225,7 +238,13 @@ mod tests {
         let out = surviving(&rts, 6, Some(&[table("c", "c", 1)]), &cmp, |_| {});
         assert_eq!(out, list(&[("b", "d", 5), ("x", "z", 9)]));
         // One that only touches the exclusive end, or holds only newer entries, does not count.
-        let out = surviving(&rts, 6, Some(&[table("d", "e", 1), table("a", "c", 5)]), &cmp, |_| {});
+        let out = surviving(
+            &rts,
+            6,
+            Some(&[table("d", "e", 1), table("a", "c", 5)]),
+            &cmp,
+            |_| {},
+        );
         assert_eq!(out, list(&[("x", "z", 9)]));
         // A flush knows nothing beneath: it keeps the newest below the watermark.
         let out = surviving(&rts, 6, None, &cmp, |_| {});

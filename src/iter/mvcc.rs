@@ -73,9 +73,9 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
     }
 
     /// `newest` as deleted (the caller leaves it out).
-    fn deleted(mut newest: InternalValue) -> Option<InternalValue> {
+    fn deleted(mut newest: InternalValue) -> InternalValue {
         newest.key.value_type = ValueType::Tombstone;
-        Some(newest)
+        newest
     }
 
     /// The entry a group whose versions are `versions` (newest first, starting with `newest`)
@@ -170,7 +170,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
         }
         let covered = self.covered(&newest.key.user_key);
         if newest.key.seqno < covered {
-            return Ok(Self::deleted(newest));
+            return Ok(Some(Self::deleted(newest)));
         }
         if !resolve {
             return Ok(Some(newest));
@@ -201,7 +201,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
         }
         let covered = self.covered(&newest.key.user_key);
         if newest.key.seqno < covered {
-            return Ok(Self::deleted(newest));
+            return Ok(Some(Self::deleted(newest)));
         }
         if !self.collecting(&newest) {
             return Ok(Some(newest));

@@ -396,7 +396,10 @@ impl TableMeta {
         // none), then the range-tombstone fields.
         put_bytes(
             &mut out,
-            self.prefix_extractor.as_deref().unwrap_or_default().as_bytes(),
+            self.prefix_extractor
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
         );
         out.extend_from_slice(&self.zstd_dict_id.to_le_bytes());
         out.push(u8::from(self.max_key_exclusive));
@@ -439,7 +442,11 @@ impl TableMeta {
 
     /// Decodes the raw contents of the meta block of a table file of `file_len` bytes, and checks
     /// its counts and seqnos against what such a file can hold (see the module documentation).
-    pub(crate) fn decode(bytes: &[u8], file_len: u64, version: u32) -> Result<Self, CorruptionKind> {
+    pub(crate) fn decode(
+        bytes: &[u8],
+        file_len: u64,
+        version: u32,
+    ) -> Result<Self, CorruptionKind> {
         if version >= 2 {
             return Self::decode_v2(bytes, file_len);
         }
@@ -556,7 +563,8 @@ impl TableMeta {
             (!has_entries && !has_rts, "meta counts"),
             (meta.seqno_min > meta.seqno_max, "meta seqno range"),
             (
-                has_entries && (meta.kv_seqno_max > meta.seqno_max || meta.kv_seqno_max < meta.seqno_min),
+                has_entries
+                    && (meta.kv_seqno_max > meta.seqno_max || meta.kv_seqno_max < meta.seqno_min),
                 "meta seqno range",
             ),
             (!has_entries && meta.kv_seqno_max != 0, "meta seqno range"),
@@ -564,7 +572,10 @@ impl TableMeta {
                 has_rts && (rt_min > rt_max || rt_min < meta.seqno_min || rt_max > meta.seqno_max),
                 "meta range tombstone seqnos",
             ),
-            (!has_rts && (rt_min, rt_max) != (0, 0), "meta range tombstone seqnos"),
+            (
+                !has_rts && (rt_min, rt_max) != (0, 0),
+                "meta range tombstone seqnos",
+            ),
             (
                 has_rts != (block.len > 0) || (!has_rts && block.offset != 0) || !block_ok,
                 "range tombstone block handle",
@@ -574,10 +585,7 @@ impl TableMeta {
                 meta.range_tombstone_count > block.len,
                 "meta range tombstone count",
             ),
-            (
-                meta.max_key_exclusive && !has_rts,
-                "meta flags",
-            ),
+            (meta.max_key_exclusive && !has_rts, "meta flags"),
         ];
         if let Some((_, what)) = checks.into_iter().find(|(bad, _)| *bad) {
             return Err(CorruptionKind::InvalidField(what));
@@ -689,7 +697,10 @@ mod tests {
             let bytes = meta.encode();
             assert_eq!(TableMeta::decode(&bytes, FILE_LEN, 2).unwrap(), meta);
             for len in 0..bytes.len() {
-                assert!(TableMeta::decode(&bytes[..len], FILE_LEN, 2).is_err(), "len {len}");
+                assert!(
+                    TableMeta::decode(&bytes[..len], FILE_LEN, 2).is_err(),
+                    "len {len}"
+                );
             }
         }
         // A table with range tombstones and no entry is legal: no data block, kv seqno 0.
@@ -703,7 +714,10 @@ mod tests {
             kv_seqno_max: 0,
             ..sample_meta_v2()
         };
-        assert_eq!(TableMeta::decode(&only.encode(), FILE_LEN, 2).unwrap(), only);
+        assert_eq!(
+            TableMeta::decode(&only.encode(), FILE_LEN, 2).unwrap(),
+            only
+        );
     }
 
     #[test]
@@ -737,13 +751,24 @@ mod tests {
                 "{what}"
             );
         };
-        bad("meta range tombstone seqnos", &|m| m.range_tombstone_seqnos = (130, 120));
-        bad("meta range tombstone seqnos", &|m| m.range_tombstone_seqnos = (50, 121));
-        bad("range tombstone block handle", &|m| m.range_tombstone_block = None);
-        bad("range tombstone block handle", &|m| {
-            m.range_tombstone_block = Some(BlockHandle { offset: u64::MAX, len: 40 });
+        bad("meta range tombstone seqnos", &|m| {
+            m.range_tombstone_seqnos = (130, 120);
         });
-        bad("meta range tombstone count", &|m| m.range_tombstone_count = 41);
+        bad("meta range tombstone seqnos", &|m| {
+            m.range_tombstone_seqnos = (50, 121);
+        });
+        bad("range tombstone block handle", &|m| {
+            m.range_tombstone_block = None;
+        });
+        bad("range tombstone block handle", &|m| {
+            m.range_tombstone_block = Some(BlockHandle {
+                offset: u64::MAX,
+                len: 40,
+            });
+        });
+        bad("meta range tombstone count", &|m| {
+            m.range_tombstone_count = 41;
+        });
         bad("meta seqno range", &|m| m.kv_seqno_max = 121);
         bad("meta counts", &|m| {
             m.entry_count = 0;
@@ -916,7 +941,10 @@ mod tests {
         edge.data_block_count = FILE_LEN / HEADER_LEN as u64;
         edge.seqno_max = MAX_SEQNO;
         edge.kv_seqno_max = MAX_SEQNO;
-        assert_eq!(TableMeta::decode(&edge.encode_v1(), FILE_LEN, 1), Ok(edge.clone()));
+        assert_eq!(
+            TableMeta::decode(&edge.encode_v1(), FILE_LEN, 1),
+            Ok(edge.clone())
+        );
         assert_eq!(TableMeta::decode(&edge.encode(), FILE_LEN, 2), Ok(edge));
     }
 
@@ -979,7 +1007,10 @@ mod tests {
             Err(FooterError::UnsupportedVersion(3))
         );
         // Format 2 differs in the version bytes only.
-        let v2 = Footer { version: 2, ..footer };
+        let v2 = Footer {
+            version: 2,
+            ..footer
+        };
         let bytes = v2.encode();
         assert_eq!(&bytes[52..56], &[2, 0, 0, 0]);
         assert_eq!(Footer::decode(&bytes, file_len), Ok(v2));

@@ -153,29 +153,31 @@ pub struct Table {
     range_tombstones: Arc<FragList>,
 }
 
-/// Checks a decoded range-tombstone block against the meta block: the fragment count, the seqno
-/// range, and every fragment inside the table's bounds.
-fn check_range_tombstones(
+/// Decodes a range-tombstone block and checks it against the meta block: the fragment count, the
+/// seqno range, and every fragment inside the table's bounds.
+fn decode_range_tombstones(
     meta: &TableMeta,
-    list: &FragList,
+    raw: &[u8],
     cmp: &Comparator,
-) -> std::result::Result<(), CorruptionKind> {
+) -> std::result::Result<Arc<FragList>, CorruptionKind> {
+    let list = FragList::decode(raw, cmp)?;
     let bad = CorruptionKind::InvalidField("range tombstone block");
     if list.len() as u64 != meta.range_tombstone_count
         || list.seqno_range() != Some(meta.range_tombstone_seqnos)
     {
         return Err(bad);
     }
-    let Some((first, last)) = list.key_span() else {
+    let Some((first_start, last_end)) = list.key_span() else {
         return Err(bad);
     };
-    let inside = cmp.user(&meta.min_key, first).is_le()
-        && match cmp.user(last, &meta.max_key) {
-            std::cmp::Ordering::Less => true,
-            std::cmp::Ordering::Equal => meta.max_key_exclusive,
+    let inside = cmp.user(&meta.min_key, first_start).is_le()
+        && match cmp.user(last_end, &meta.max_key) {
+            // NB: an end (exclusive) at the last key covers nothing past the table, whether
+            // the bound is that key (included) or the end itself.
+            std::cmp::Ordering::Less | std::cmp::Ordering::Equal => true,
             std::cmp::Ordering::Greater => false,
         };
-    if inside { Ok(()) } else { Err(bad) }
+    if inside { Ok(Arc::new(list)) } else { Err(bad) }
 }
 
 impl std::fmt::Debug for Table {
@@ -205,6 +207,29 @@ fn read_exact(file: &dyn FsReadFile, path: &Path, offset: u64, len: usize) -> Re
     Ok(Slice::from(buf))
 }
 
+/// Reads and checks the footer of the table file `file` (at `path`); returns it and the file's
+/// size.
+fn read_footer(file: &dyn FsReadFile, path: &Path) -> Result<(Footer, u64)> {
+    let file_size = file
+        .size_bytes()
+        .map_err(|e| Error::io("stat table", Some(path.to_path_buf()), e))?;
+    let footer_offset = file_size
+        .checked_sub(FOOTER_LEN as u64)
+        .ok_or_else(|| corruption(path, 0, CorruptionKind::Truncated))?;
+    let mut footer_bytes = [0u8; FOOTER_LEN];
+    file.read_exact_at(&mut footer_bytes, footer_offset)
+        .map_err(|e| Error::io("read table footer", Some(path.to_path_buf()), e))?;
+    let footer = Footer::decode(&footer_bytes, file_size).map_err(|e| match e {
+        FooterError::Corrupt(what) => corruption(path, footer_offset, what),
+        FooterError::UnsupportedVersion(version) => Error::UnsupportedFormat {
+            file: path.to_path_buf(),
+            version,
+            missing: None,
+        },
+    })?;
+    Ok((footer, file_size))
+}
+
 impl Table {
     /// Opens and validates the table at `path`.
     ///
@@ -218,23 +243,7 @@ impl Table {
                 .open(path)
                 .map_err(|e| Error::io("open table", Some(path.to_path_buf()), e))?,
         );
-        let file_size = file
-            .size_bytes()
-            .map_err(|e| Error::io("stat table", Some(path.to_path_buf()), e))?;
-        let footer_offset = file_size
-            .checked_sub(FOOTER_LEN as u64)
-            .ok_or_else(|| corruption(path, 0, CorruptionKind::Truncated))?;
-        let mut footer_bytes = [0u8; FOOTER_LEN];
-        file.read_exact_at(&mut footer_bytes, footer_offset)
-            .map_err(|e| Error::io("read table footer", Some(path.to_path_buf()), e))?;
-        let footer = Footer::decode(&footer_bytes, file_size).map_err(|e| match e {
-            FooterError::Corrupt(what) => corruption(path, footer_offset, what),
-            FooterError::UnsupportedVersion(version) => Error::UnsupportedFormat {
-                file: path.to_path_buf(),
-                version,
-                missing: None,
-            },
-        })?;
+        let (footer, file_size) = read_footer(file.as_ref(), path)?;
         let cache_id = next_cache_id();
         let source = match &ctx.descriptors {
             Some(table) => {
@@ -280,14 +289,11 @@ impl Table {
         }
         let range_tombstones = match meta.range_tombstone_block {
             Some(handle) => {
-                let (raw, _) = read_raw(handle, BlockType::RangeTombstones, None)?;
-                let list = FragList::decode(&raw, &ctx.cmp)
-                    .map_err(|what| corruption(path, handle.offset, what))?;
-                check_range_tombstones(&meta, &list, &ctx.cmp)
-                    .map_err(|what| corruption(path, handle.offset, what))?;
-                Arc::new(list)
+                let raw = read_raw(handle, BlockType::RangeTombstones, None)?.0;
+                decode_range_tombstones(&meta, &raw, &ctx.cmp)
+                    .map_err(|what| corruption(path, handle.offset, what))?
             }
-            None => Arc::new(FragList::default()),
+            None => Arc::default(),
         };
         let (index_raw, index_checksum) =
             read_raw(footer.index, BlockType::Index, dictionary.as_deref())?;

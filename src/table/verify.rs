@@ -31,8 +31,8 @@ use super::meta::{BlockHandle, FOOTER_LEN, Footer, FooterError, TableMeta};
 use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsReadFile};
-use crate::range_tombstone::FragList;
 use crate::key::{Comparator, InternalValue, ValueType};
+use crate::range_tombstone::FragList;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
 
@@ -324,6 +324,37 @@ impl Verifier<'_> {
         }
     }
 
+    /// The meta block, decoded (`None` when it is damaged: the damage is recorded).
+    fn meta(&mut self, footer: &Footer) -> Result<Option<TableMeta>> {
+        let Some(raw) = self.block(footer.meta, BlockType::Meta)? else {
+            return Ok(None);
+        };
+        Ok(
+            match TableMeta::decode(&raw, self.check.file_size, footer.version) {
+                Ok(meta) => Some(meta),
+                Err(what) => {
+                    self.damage(footer.meta.offset, what);
+                    None
+                }
+            },
+        )
+    }
+
+    /// The range-tombstone block the meta block names, decoded (empty without one, or when it
+    /// is damaged: the damage is recorded).
+    fn range_tombstones(&mut self, meta: Option<&TableMeta>) -> Result<FragList> {
+        let Some(handle) = meta.and_then(|m| m.range_tombstone_block) else {
+            return Ok(FragList::default());
+        };
+        let Some(raw) = self.block(handle, BlockType::RangeTombstones)? else {
+            return Ok(FragList::default());
+        };
+        Ok(FragList::decode(&raw, self.cmp).unwrap_or_else(|what| {
+            self.damage(handle.offset, what);
+            FragList::default()
+        }))
+    }
+
     /// Compares the meta block with what the entries and the range tombstones hold.
     fn check_meta(
         &mut self,
@@ -335,8 +366,14 @@ impl Verifier<'_> {
     ) {
         let cmp = self.cmp;
         let rts = range_tombstones.seqno_range();
-        let seqno_min = [totals.seqno_min, rts.map(|r| r.0)].into_iter().flatten().min();
-        let seqno_max = [totals.seqno_max, rts.map(|r| r.1)].into_iter().flatten().max();
+        let seqno_min = [totals.seqno_min, rts.map(|r| r.0)]
+            .into_iter()
+            .flatten()
+            .min();
+        let seqno_max = [totals.seqno_max, rts.map(|r| r.1)]
+            .into_iter()
+            .flatten()
+            .max();
         let span = range_tombstones.key_span();
         let mut min_key = totals.min_key.clone();
         let mut max_key = totals.last.as_ref().map(|(k, _, _)| (k.clone(), false));
@@ -344,7 +381,10 @@ impl Verifier<'_> {
             if min_key.as_ref().is_none_or(|k| cmp.user(first, k).is_lt()) {
                 min_key = Some(first.clone());
             }
-            if max_key.as_ref().is_none_or(|(k, _)| cmp.user(last, k).is_gt()) {
+            if max_key
+                .as_ref()
+                .is_none_or(|(k, _)| cmp.user(last, k).is_gt())
+            {
                 max_key = Some((last.clone(), true));
             }
         }
@@ -355,8 +395,7 @@ impl Verifier<'_> {
             ),
             (
                 meta.range_tombstone_count != range_tombstones.len() as u64
-                    || (meta.range_tombstone_count > 0
-                        && Some(meta.range_tombstone_seqnos) != rts),
+                    || (meta.range_tombstone_count > 0 && Some(meta.range_tombstone_seqnos) != rts),
                 "meta range tombstone count",
             ),
             (meta.entry_count != totals.entries, "meta entry count"),
@@ -468,16 +507,7 @@ pub(crate) fn verify_table(
             return Ok(v.check);
         }
     };
-    let meta = match v.block(footer.meta, BlockType::Meta)? {
-        Some(raw) => match TableMeta::decode(&raw, file_size, footer.version) {
-            Ok(meta) => Some(meta),
-            Err(what) => {
-                v.damage(footer.meta.offset, what);
-                None
-            }
-        },
-        None => None,
-    };
+    let meta = v.meta(&footer)?;
     if let Some(stored) = meta.as_ref().map(|m| m.zstd_dict_id).filter(|&id| id != 0) {
         if let Err(error) = super::reader::check_dictionary(path, stored, dictionary) {
             v.check.damages.push(error);
@@ -487,15 +517,7 @@ pub(crate) fn verify_table(
         v.dictionary = dictionary;
     }
     let cross_check = meta.as_ref().is_some_and(|m| m.comparator == cmp.name());
-    let mut range_tombstones = FragList::default();
-    if let Some(handle) = meta.as_ref().and_then(|m| m.range_tombstone_block)
-        && let Some(raw) = v.block(handle, BlockType::RangeTombstones)?
-    {
-        match FragList::decode(&raw, cmp) {
-            Ok(list) => range_tombstones = list,
-            Err(what) => v.damage(handle.offset, what),
-        }
-    }
+    let range_tombstones = v.range_tombstones(meta.as_ref())?;
     let data_handles = v.data_handles(&footer)?;
     let filter = v.filter(&footer)?;
     let mut totals = Totals::default();

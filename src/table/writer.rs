@@ -472,18 +472,19 @@ impl TableWriter {
     /// the meta block.
     fn cover_range_tombstones(&mut self, block: BlockHandle) {
         let list = &self.range_tombstones;
-        let (Some((first, last)), Some((lowest, highest))) = (list.key_span(), list.seqno_range())
+        let (Some((first_start, last_end)), Some((lowest, highest))) =
+            (list.key_span(), list.seqno_range())
         else {
             return;
         };
         let meta = &mut self.meta;
         let has_entries = meta.entry_count > 0;
-        if !has_entries || self.cmp.user(first, &meta.min_key).is_lt() {
-            meta.min_key = first.clone();
+        if !has_entries || self.cmp.user(first_start, &meta.min_key).is_lt() {
+            meta.min_key = first_start.clone();
         }
         // NB: the end is exclusive; it widens the bounds only if it lies past the last key.
-        if !has_entries || self.cmp.user(last, &meta.max_key).is_gt() {
-            meta.max_key = last.clone();
+        if !has_entries || self.cmp.user(last_end, &meta.max_key).is_gt() {
+            meta.max_key = last_end.clone();
             meta.max_key_exclusive = true;
         }
         if has_entries {
@@ -520,7 +521,8 @@ impl TableWriter {
         let filter = self.write_filter()?;
         if !self.range_tombstones.is_empty() {
             let raw = self.range_tombstones.encode();
-            let block = self.write_block(BlockType::RangeTombstones, CompressionType::None, &raw)?;
+            let block =
+                self.write_block(BlockType::RangeTombstones, CompressionType::None, &raw)?;
             self.cover_range_tombstones(block);
         }
         let meta_raw = self.meta.encode();

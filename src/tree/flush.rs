@@ -26,11 +26,11 @@ use super::handle::Tree;
 use super::super_version::SuperVersion;
 use crate::compaction::plan::range_of;
 use crate::compaction::range_del::{CoveredFilter, surviving};
-use crate::range_tombstone::FragList;
 use crate::compaction::stream::{CompactionStream, GcRules};
 use crate::error::Result;
 use crate::iter::merging::{BoxedSource, MergingIter};
 use crate::memtable::{Memtable, MemtableIter};
+use crate::range_tombstone::FragList;
 use crate::run_writer::{RunWriter, WrittenRun};
 use crate::seqno::SeqNo;
 use crate::table::reader::Table;
@@ -177,12 +177,8 @@ impl Tree {
         // its base: it names no source beneath, so it never collapses them.
         let stream = CompactionStream::new(covered, inner.cmp.clone(), rules)
             .with_merge(inner.config.merge_operator.clone());
-        self.run_writer().write(
-            stream,
-            0,
-            inner.config.table_target_size,
-            range_tombstones,
-        )
+        self.run_writer()
+            .write(stream, 0, inner.config.table_target_size, range_tombstones)
     }
 
     /// The edit that adds `tables` to `level` (a flush's to level 0, an ingestion's to where it

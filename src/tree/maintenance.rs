@@ -179,7 +179,11 @@ impl Tree {
 /// The ids of the tables `drop_range` over `bounds` drops: those inside the bounds, less the ones
 /// whose range tombstones may hide an older entry of a source that stays (found again until no
 /// more is kept, since a kept table stays too).
-fn droppable(super_version: &SuperVersion, bounds: &Bounds, cmp: &crate::key::Comparator) -> HashSet<u64> {
+fn droppable(
+    super_version: &SuperVersion,
+    bounds: &Bounds,
+    cmp: &crate::key::Comparator,
+) -> HashSet<u64> {
     let version = &super_version.version;
     let mut ids: HashSet<u64> = version
         .tables()

@@ -54,7 +54,12 @@ impl SuperVersion {
     /// The highest seqno below `seqno` of a range tombstone covering `key` in any memtable or
     /// table, or 0: one binary search per memtable that has range tombstones and one for all
     /// tables.
-    pub(crate) fn range_tombstone_cover(&self, key: &[u8], seqno: SeqNo, cmp: &Comparator) -> SeqNo {
+    pub(crate) fn range_tombstone_cover(
+        &self,
+        key: &[u8],
+        seqno: SeqNo,
+        cmp: &Comparator,
+    ) -> SeqNo {
         let mut covered = self
             .version
             .range_tombstones()

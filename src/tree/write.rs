@@ -149,7 +149,7 @@ impl Tree {
     /// Panics if `seqno` exceeds [`MAX_SEQNO`](crate::MAX_SEQNO).
     ///
     /// ```
-    /// # use strata::{Config, SequenceNumberCounter};
+    /// # use strata::{Config, Guard, SequenceNumberCounter};
     /// # let dir = tempfile::tempdir()?;
     /// # let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default()).open()?;
     /// for (i, key) in ["a", "b", "c", "d"].into_iter().enumerate() {
@@ -172,11 +172,10 @@ impl Tree {
         let (bytes, count) = loop {
             let super_version = self.0.super_version.load();
             if let Some(_writer) = super_version.active.try_begin_write() {
-                let (bytes, _) = super_version.active.insert_range_tombstone(
-                    start.clone(),
-                    end.clone(),
-                    seqno,
-                );
+                let (bytes, _) =
+                    super_version
+                        .active
+                        .insert_range_tombstone(start.clone(), end.clone(), seqno);
                 break (bytes, super_version.active.range_tombstone_count());
             }
         };
