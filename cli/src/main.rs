@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs benchmark workloads on a fresh tree in a temporary directory.
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// Writes KEY = VALUE into the tree at DIR, creating the tree, and flushes it.
     ///
     /// Opens the tree (recovery runs: a fresh manifest is written and orphan tables are

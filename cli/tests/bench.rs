@@ -67,3 +67,64 @@ fn an_unknown_workload_is_one_line_and_a_non_zero_exit() {
     assert!(stderr.contains("unknown workload"), "{stderr}");
     assert!(!stderr.contains("panicked"));
 }
+
+/// `--range-tombstones`: one row per placement and workload, with both trees' ops/s and a
+/// positive cost ×.
+#[test]
+fn a_range_tombstone_bench_prints_a_cost_per_placement_and_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "bench",
+            "--num",
+            "2000",
+            "--range-tombstones",
+            "20",
+            "--rt-width",
+            "5",
+            "--rt-placement",
+            "memtable,compacted",
+            "--runs",
+            "2",
+            "--quiet",
+            "--db",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("placement"))
+        .unwrap_or_else(|| panic!("no header in:\n{stdout}"));
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    for column in ["workload", "engine", "base", "RT", "cost", "(min-max)"] {
+        assert!(columns.contains(&column), "{header}");
+    }
+    for placement in ["memtable", "compacted"] {
+        for workload in [
+            "readrandom",
+            "readmissing",
+            "seekrandom",
+            "seekrandom50",
+            "readseq",
+        ] {
+            let row: Vec<&str> = stdout
+                .lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                .find(|f| f.first() == Some(&placement) && f.get(1) == Some(&workload))
+                .unwrap_or_else(|| panic!("no {placement} {workload} row in:\n{stdout}"));
+            // placement workload engine base (min-max) RT (min-max) cost (min-max) ≤1.2
+            assert_eq!(row.len(), 10, "{row:?}");
+            assert_eq!(row[2], "strata");
+            let cost: f64 = row[7].parse().unwrap();
+            assert!(cost.is_finite() && cost > 0.0, "{row:?}");
+            assert!(row[8].starts_with('(') && row[8].ends_with(')'), "{row:?}");
+            // Within the target or not, but never a wrong read.
+            assert!(["yes", "no"].contains(&row[9]), "{row:?}");
+        }
+    }
+    assert!(stdout.contains("cost ×: baseline ops/s ÷ ops/s with range tombstones"));
+}

@@ -55,6 +55,10 @@ pub(crate) struct Settings {
         expect(dead_code, reason = "only the zstd dictionary's training reads it")
     )]
     pub(crate) json_values: bool,
+    /// Strata's `Config::memtable_range_tombstone_limit` (`None`: its default), raised by
+    /// `--range-tombstones` so that the `memtable` placement keeps every tombstone in the active
+    /// memtable, as the peers do.
+    pub(crate) memtable_range_tombstones: Option<usize>,
 }
 
 /// `--compression`: how every engine compresses data and index blocks.
@@ -184,10 +188,18 @@ pub(crate) trait Lsm: Send + Sync + 'static {
     fn scan(&self, reverse: bool) -> Result<(u64, u64), BoxError>;
     /// Seeks `from` and reads up to `n` entries: the entries read.
     fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError>;
+    /// Seeks `from` and reads up to `n` entries: their keys (to check what a seek read).
+    fn seek_keys(&self, from: &[u8], n: usize) -> Result<Vec<Vec<u8>>, BoxError>;
     /// The entries whose keys start with `prefix`.
     fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError>;
     /// Tables prefix scans skipped by their prefix filters so far, if the engine counts them.
     fn prefix_skips(&self) -> Option<u64>;
+    /// Deletes `[start, end)` with one range tombstone at the next seqno; returns the active
+    /// memtable's size, or `None` if the engine has no range tombstones.
+    fn remove_range(&self, start: &[u8], end: &[u8]) -> Option<u64>;
+    /// Merges every table into the last level with GC watermark `watermark`, tables cut at
+    /// `table_bytes`.
+    fn major_compact(&self, table_bytes: u64, watermark: u64) -> Result<(), BoxError>;
 }
 
 /// Messages to the flush thread.
@@ -314,10 +326,30 @@ pub(crate) trait Engine: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<usize>, BoxError>;
     fn scan(&self, reverse: bool) -> Result<(u64, u64), BoxError>;
     fn seek(&self, from: &[u8], n: usize) -> Result<usize, BoxError>;
+    /// Seeks `from` and reads up to `n` entries: their keys, or `None` if the engine does not
+    /// say (the checks of `--range-tombstones` are then skipped).
+    fn seek_keys(&self, _from: &[u8], _n: usize) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        Ok(None)
+    }
     fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError>;
     /// Tables prefix scans skipped by their prefix filters so far, if the engine counts them.
     fn prefix_skips(&self) -> Option<u64> {
         None
+    }
+    /// Deletes the keys in `[start, end)` with one range tombstone; `false` if the engine has no
+    /// range tombstones.
+    fn remove_range(&self, _start: &[u8], _end: &[u8]) -> bool {
+        false
+    }
+    /// Writes the active memtable to a level-0 table, without compacting (call it on a settled
+    /// database: the background threads must be idle).
+    fn flush_memtable(&self) -> Result<(), BoxError> {
+        Err(format!("{}: no flush of the memtable alone here", self.name()).into())
+    }
+    /// Merges every table into the last level with GC watermark `watermark` (0: nothing is
+    /// garbage-collected), tables cut at `table_bytes` (call it on a settled database).
+    fn major_compact(&self, _table_bytes: u64, _watermark: u64) -> Result<(), BoxError> {
+        Err(format!("{}: no major compaction here", self.name()).into())
     }
     /// Flushes everything and waits until compaction has nothing left to do.
     fn settle(&self) -> Result<(), BoxError>;
@@ -362,12 +394,35 @@ impl<T: Lsm> Engine for Driven<T> {
         self.lsm.seek(from, n)
     }
 
+    fn seek_keys(&self, from: &[u8], n: usize) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        self.lsm.seek_keys(from, n).map(Some)
+    }
+
     fn prefix(&self, prefix: &[u8]) -> Result<usize, BoxError> {
         self.lsm.prefix(prefix)
     }
 
     fn prefix_skips(&self) -> Option<u64> {
         self.lsm.prefix_skips()
+    }
+
+    fn remove_range(&self, start: &[u8], end: &[u8]) -> bool {
+        match self.lsm.remove_range(start, end) {
+            Some(size) => {
+                self.after_write(size);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn flush_memtable(&self) -> Result<(), BoxError> {
+        self.lsm.rotate();
+        self.lsm.flush_sealed()
+    }
+
+    fn major_compact(&self, table_bytes: u64, watermark: u64) -> Result<(), BoxError> {
+        self.lsm.major_compact(table_bytes, watermark)
     }
 
     fn settle(&self) -> Result<(), BoxError> {
@@ -411,9 +466,10 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
 /// method names). `$engine` is the struct to define, `$tree` the tree type, `$krate` the crate,
 /// `$guard` its iterator item trait, `$step` one compaction step, returning whether it did
 /// something, `$merge` one merge write (`None` without merge operators), `$skips` the tables
-/// prefix filters skipped (`None` if not counted).
+/// prefix filters skipped (`None` if not counted), `$range` one range tombstone (`None` without
+/// range tombstones).
 macro_rules! impl_lsm {
-    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr, $merge:expr, $skips:expr) => {
+    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr, $merge:expr, $skips:expr, $range:expr) => {
         pub(crate) struct $engine {
             pub(crate) tree: $tree,
             pub(crate) seqno: $krate::SequenceNumberCounter,
@@ -445,6 +501,20 @@ macro_rules! impl_lsm {
             fn prefix_skips(&self) -> Option<u64> {
                 let skips: fn(&Self) -> Option<u64> = $skips;
                 skips(self)
+            }
+
+            fn remove_range(&self, start: &[u8], end: &[u8]) -> Option<u64> {
+                let range: fn(&Self, &[u8], &[u8]) -> Option<u64> = $range;
+                range(self, start, end)
+            }
+
+            fn major_compact(
+                &self,
+                table_bytes: u64,
+                watermark: u64,
+            ) -> Result<(), $crate::bench::engine::BoxError> {
+                self.tree.major_compact(table_bytes, watermark)?;
+                Ok(())
             }
 
             fn rotate(&self) -> bool {
@@ -506,6 +576,19 @@ macro_rules! impl_lsm {
                 Ok(read)
             }
 
+            fn seek_keys(
+                &self,
+                from: &[u8],
+                n: usize,
+            ) -> Result<Vec<Vec<u8>>, $crate::bench::engine::BoxError> {
+                use $guard as _;
+                let mut keys = Vec::with_capacity(n);
+                for item in self.tree.range(from.., self.visible.get(), None).take(n) {
+                    keys.push(item.key()?.to_vec());
+                }
+                Ok(keys)
+            }
+
             fn prefix(&self, prefix: &[u8]) -> Result<usize, $crate::bench::engine::BoxError> {
                 use $guard as _;
                 let mut read = 0;
@@ -537,7 +620,13 @@ impl_lsm!(
         lsm.visible.fetch_max(seqno + 1);
         Some(size)
     },
-    |lsm: &StrataLsm| Some(lsm.tree.prefix_filter_skip_count())
+    |lsm: &StrataLsm| Some(lsm.tree.prefix_filter_skip_count()),
+    |lsm: &StrataLsm, start: &[u8], end: &[u8]| {
+        let seqno = lsm.seqno.next();
+        let size = lsm.tree.remove_range(start, end, seqno);
+        lsm.visible.fetch_max(seqno + 1);
+        Some(size)
+    }
 );
 
 /// The little-endian u64 of the first 8 bytes of `bytes` (zero-padded): db_bench's `uint64add`
@@ -586,6 +675,10 @@ pub(crate) fn open_strata(dir: &Path, settings: &Settings) -> Result<Box<dyn Eng
         )))
         .table_target_size(settings.table_bytes)
         .with_merge_operator(Some(Arc::new(U64Add)));
+    let tree = match settings.memtable_range_tombstones {
+        Some(limit) => tree.memtable_range_tombstone_limit(limit),
+        None => tree,
+    };
     let tree = if settings.prefix_len > 0 {
         tree.prefix_extractor(Arc::new(strata::FixedPrefixExtractor::new(
             settings.prefix_len,

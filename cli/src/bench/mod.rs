@@ -14,6 +14,7 @@ mod peers;
 mod report;
 #[cfg(feature = "compare-rocksdb")]
 mod rocks;
+mod rt;
 mod sys;
 pub(crate) mod workloads;
 
@@ -49,10 +50,9 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 64)]
     pub(crate) cache_mb: u64,
     /// Comma-separated workloads, in order (see `--help` of each in the README).
-    #[arg(
-        long,
-        default_value = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,prefixscan,readwhilewriting,deleterandom,mergerandom"
-    )]
+    /// With `--range-tombstones`: readrandom, readmissing, seekrandom (seek + 10), seekrandom50
+    /// (seek + 50), readseq, all by default.
+    #[arg(long, default_value = DEFAULT_BENCHMARKS)]
     pub(crate) benchmarks: String,
     /// Block compression of every engine: none, lz4 (feature `lz4`), zstd:LEVEL or
     /// zstd-dict:LEVEL (feature `zstd`; the dictionary is trained on the workloads' values). A
@@ -85,10 +85,34 @@ pub(crate) struct BenchArgs {
     /// RSS then mixes the engines).
     #[arg(long)]
     pub(crate) in_process: bool,
+    /// Range-tombstone mode: N range tombstones over the key set, measured against a baseline
+    /// tree holding the same live keys and no tombstones; reports each read workload's cost
+    /// (baseline ops/s ÷ ops/s with tombstones, target ≤ 1.2). 0: off.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) range_tombstones: u64,
+    /// Consecutive keys each range tombstone covers.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) rt_width: u64,
+    /// Where the range tombstones sit, comma-separated for several: memtable (the active
+    /// memtable), l0 (a level-0 table), compacted (the last level, beside the keys they cover),
+    /// mixed (a third each).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "memtable,l0,compacted,mixed",
+        value_parser = ["memtable", "l0", "compacted", "mixed"]
+    )]
+    pub(crate) rt_placement: Vec<String>,
     /// Internal: run one engine's workloads in `--db` and print the measurements as JSON.
     #[arg(long, hide = true)]
     pub(crate) child_engine: Option<String>,
+    /// Internal: with `--range-tombstones`, the tree the child measures first (`baseline` or `rt`).
+    #[arg(long, hide = true)]
+    pub(crate) child_variant: Option<String>,
 }
+
+/// `--benchmarks`'s default.
+const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,prefixscan,readwhilewriting,deleterandom,mergerandom";
 
 /// Opens engine `name` on a fresh directory.
 type Opener = fn(&std::path::Path, &Settings) -> Result<Box<dyn Engine>, BoxError>;
@@ -312,6 +336,7 @@ fn run_child(
     args: &BenchArgs,
     engine: &str,
     dir: &std::path::Path,
+    extra: &[String],
 ) -> Result<Vec<Measurement>, BoxError> {
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
@@ -328,6 +353,7 @@ fn run_child(
         .arg("--db")
         .arg(dir)
         .args(["--child-engine", engine])
+        .args(extra)
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit());
     if let Some(reads) = args.reads {
@@ -380,7 +406,41 @@ fn engine_names(args: &BenchArgs) -> Vec<String> {
     engines
 }
 
+/// The workloads' parameters `args` give.
+fn params_of(args: &BenchArgs) -> Params {
+    Params {
+        num: args.num,
+        reads: args.reads.unwrap_or(args.num).max(1),
+        key_size: args.key_size,
+        value_size: args.value_size,
+        threads: args.threads.max(1),
+        seed: args.seed,
+        progress: !args.quiet,
+        json_values: args.values == "json",
+    }
+}
+
+/// The engines' settings `args` give.
+fn settings_of(args: &BenchArgs) -> Settings {
+    Settings {
+        cache_bytes: args.cache_mb << 20,
+        block_size: 4096,
+        bloom_bits: 10,
+        l0_threshold: 4,
+        table_bytes: 64 << 20,
+        prefix_len: 0,
+        compression: args.compression,
+        value_size: args.value_size,
+        value_seed: args.seed ^ 0xabcd,
+        json_values: args.values == "json",
+        memtable_range_tombstones: None,
+    }
+}
+
 pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
+    if args.range_tombstones > 0 {
+        return rt::run(args);
+    }
     let workloads = parse_workloads(&args.benchmarks)?;
     check_args(args, &workloads)?;
     let engines = engine_names(args);
@@ -392,28 +452,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         .runs
         .unwrap_or(if engines.len() > 1 { 3 } else { 1 })
         .max(1);
-    let params = Params {
-        num: args.num,
-        reads: args.reads.unwrap_or(args.num).max(1),
-        key_size: args.key_size,
-        value_size: args.value_size,
-        threads: args.threads.max(1),
-        seed: args.seed,
-        progress: !args.quiet,
-        json_values: args.values == "json",
-    };
-    let settings = Settings {
-        cache_bytes: args.cache_mb << 20,
-        block_size: 4096,
-        bloom_bits: 10,
-        l0_threshold: 4,
-        table_bytes: 64 << 20,
-        prefix_len: 0,
-        compression: args.compression,
-        value_size: args.value_size,
-        value_seed: args.seed ^ 0xabcd,
-        json_values: args.values == "json",
-    };
+    let params = params_of(args);
+    let settings = settings_of(args);
     if let Some(engine) = &args.child_engine {
         let dir = args.db.as_ref().ok_or("--child-engine needs --db")?;
         let measured = run_engine(engine, opener(engine)?, dir, &workloads, &params, &settings)?;
@@ -449,7 +489,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
             let measured = if args.in_process {
                 run_engine(name, *open, &run_dir, &workloads, &params, &settings)
             } else {
-                run_child(args, name, &run_dir)
+                run_child(args, name, &run_dir, &[])
             }
             .map_err(|e| format!("{name}: {e}"))?;
             remove_dir(&run_dir);
@@ -556,7 +596,11 @@ mod tests {
             quiet: true,
             // NB: the test binary is not `strata`: no child processes here.
             in_process: true,
+            range_tombstones: 0,
+            rt_width: 10,
+            rt_placement: vec!["memtable".into()],
             child_engine: None,
+            child_variant: None,
         }
     }
 
@@ -621,6 +665,126 @@ mod tests {
                 .unwrap();
             assert!(fill["strata_ratio"].as_f64().unwrap() > 0.0);
         }
+    }
+
+    /// Reads the JSON report of a run.
+    fn report(dir: &std::path::Path) -> serde_json::Value {
+        #[expect(clippy::disallowed_methods, reason = "reads the report")]
+        let text = std::fs::read_to_string(dir.join("out.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A range-tombstone configuration small enough for a test: 3000 keys, 30 tombstones of 10.
+    fn rt_args(dir: &std::path::Path) -> BenchArgs {
+        BenchArgs {
+            range_tombstones: 30,
+            rt_width: 10,
+            rt_placement: ["memtable", "l0", "compacted", "mixed"]
+                .map(String::from)
+                .to_vec(),
+            benchmarks: DEFAULT_BENCHMARKS.into(),
+            threads: 1,
+            ..args(dir)
+        }
+    }
+
+    /// Checks one row of the range-tombstone report: both trees measured in every run, and a
+    /// positive cost with its min-max.
+    fn check_rt_row(row: &serde_json::Value, runs: usize) {
+        for tree in ["baseline", "range_tombstones"] {
+            assert!(
+                row[tree]["median_ops_per_sec"].as_f64().unwrap() > 0.0,
+                "{row}"
+            );
+            assert_eq!(row[tree]["runs"].as_array().unwrap().len(), runs, "{row}");
+        }
+        let cost = &row["cost"];
+        let (median, min, max) = (
+            cost["median"].as_f64().unwrap(),
+            cost["min"].as_f64().unwrap(),
+            cost["max"].as_f64().unwrap(),
+        );
+        assert!(median.is_finite() && median > 0.0, "{row}");
+        assert!(min <= median && median <= max, "{row}");
+        assert_eq!(cost["runs"].as_array().unwrap().len(), runs, "{row}");
+        assert!(row["within_target"].is_boolean(), "{row}");
+        // Every read checked out: gets, scans and seeks see no key under a tombstone.
+        assert_eq!(row["wrong"], serde_json::json!([]), "{row}");
+    }
+
+    #[test]
+    fn range_tombstone_mode_reports_a_cost_per_placement_and_workload() {
+        let dir = tempfile::tempdir().unwrap();
+        run(&rt_args(dir.path())).unwrap();
+        let json = report(dir.path());
+        assert_eq!(json["mode"], "range-tombstones");
+        assert_eq!(json["range_tombstones"]["count"], 30);
+        assert_eq!(json["range_tombstones"]["live_keys"], 3000 - 300);
+        let results = json["results"].as_array().unwrap();
+        assert_eq!(results.len(), 4 * rt::WORKLOADS.len());
+        for placement in ["memtable", "l0", "compacted", "mixed"] {
+            for workload in rt::WORKLOADS {
+                let row = results
+                    .iter()
+                    .find(|r| r["placement"] == placement && r["workload"] == *workload)
+                    .unwrap_or_else(|| panic!("no {placement} {workload} row"));
+                assert_eq!(row["engine"], "strata");
+                check_rt_row(row, 2);
+            }
+        }
+    }
+
+    #[test]
+    fn range_tombstone_arguments_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bad = rt_args(dir.path());
+        bad.rt_width = 100;
+        assert!(run(&bad).unwrap_err().to_string().contains("--rt-width"));
+        let mut bad = rt_args(dir.path());
+        bad.benchmarks = "fillseq".into();
+        assert!(
+            run(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("no range-tombstone form")
+        );
+        let mut picked = rt_args(dir.path());
+        picked.benchmarks = "seekrandom50,readrandom".into();
+        picked.rt_placement = vec!["l0".into()];
+        picked.runs = Some(1);
+        run(&picked).unwrap();
+        let results = report(dir.path())["results"].as_array().unwrap().clone();
+        let workloads: Vec<_> = results.iter().map(|r| r["workload"].clone()).collect();
+        assert_eq!(workloads, ["seekrandom50", "readrandom"]);
+    }
+
+    /// coordinode-lsm-tree's costs come from the same run; lsm-tree (no range tombstones) is
+    /// left out with its reason.
+    #[cfg(feature = "compare")]
+    #[test]
+    fn range_tombstone_mode_measures_coordinode_beside_strata() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = rt_args(dir.path());
+        args.rt_placement = vec!["l0".into(), "mixed".into()];
+        args.runs = Some(1);
+        args.compare = vec!["lsm-tree".into(), "coordinode-lsm-tree".into()];
+        run(&args).unwrap();
+        let json = report(dir.path());
+        assert_eq!(
+            json["engines"],
+            serde_json::json!(["strata", "coordinode-lsm-tree"])
+        );
+        assert_eq!(json["left_out"][0]["engine"], "lsm-tree");
+        let results = json["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2 * 2 * rt::WORKLOADS.len());
+        for row in results {
+            check_rt_row(row, 1);
+        }
+        assert!(
+            results
+                .iter()
+                .any(|r| r["engine"] == "coordinode-lsm-tree" && r["placement"] == "mixed")
+        );
     }
 
     #[test]

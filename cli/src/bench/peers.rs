@@ -29,9 +29,10 @@ impl_lsm!(
         );
         Ok(before != after)
     },
-    // lsm-tree 3 has no merge operators and no prefix extractors.
+    // lsm-tree 3 has no merge operators, no prefix extractors and no range tombstones.
     |_: &LsmTreeLsm, _: &[u8], _: &[u8]| None,
-    |_: &LsmTreeLsm| None
+    |_: &LsmTreeLsm| None,
+    |_: &LsmTreeLsm, _: &[u8], _: &[u8]| None
 );
 
 /// Opens `lsm-tree` at `dir` with `settings`.
@@ -93,7 +94,13 @@ impl_lsm!(
         Some(size)
     },
     // NB: coordinode-lsm-tree counts no skipped tables.
-    |_: &CoordinodeLsm| None
+    |_: &CoordinodeLsm| None,
+    |lsm: &CoordinodeLsm, start: &[u8], end: &[u8]| {
+        let seqno = lsm.seqno.next();
+        let size = lsm.tree.remove_range(start, end, seqno);
+        lsm.visible.fetch_max(seqno + 1);
+        Some(size)
+    }
 );
 
 /// The first `0` bytes of a key as its one prefix (coordinode-lsm-tree has no built-in fixed

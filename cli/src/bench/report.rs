@@ -225,7 +225,7 @@ pub(crate) fn write_json(results: &Results, path: &Path) -> Result<(), BoxError>
 }
 
 #[expect(clippy::disallowed_methods, reason = "the CLI writes its report files")]
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BoxError> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BoxError> {
     std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
 }
 

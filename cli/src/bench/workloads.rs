@@ -87,6 +87,9 @@ pub(crate) struct Measurement {
     pub(crate) tables_skipped: Option<u64>,
     /// The engine cannot run the workload (no merge operators): left out of the report.
     pub(crate) unsupported: bool,
+    /// What the workload read that it should not have (`--range-tombstones`, which reports
+    /// wrong results instead of failing).
+    pub(crate) wrong: Option<String>,
 }
 
 #[expect(clippy::cast_precision_loss, reason = "rates as f64")]
@@ -144,6 +147,7 @@ impl Measurement {
             "user_bytes": self.user_bytes,
             "tables_skipped": self.tables_skipped,
             "unsupported": self.unsupported,
+            "wrong": self.wrong,
         })
     }
 
@@ -167,6 +171,10 @@ impl Measurement {
                 .get("unsupported")
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(false),
+            wrong: v
+                .get("wrong")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string),
         })
     }
 }
@@ -285,7 +293,7 @@ impl Values {
 const SAMPLE_EVERY: u64 = 16;
 
 /// Times `op` if `i` is a sample; records into `samples`.
-fn timed<R>(i: u64, samples: &mut Vec<u64>, op: impl FnOnce() -> R) -> R {
+pub(crate) fn timed<R>(i: u64, samples: &mut Vec<u64>, op: impl FnOnce() -> R) -> R {
     if i.is_multiple_of(SAMPLE_EVERY) {
         let start = Instant::now();
         let r = op();
@@ -422,6 +430,33 @@ pub(crate) fn read(
     order: &[u64],
     expect: bool,
 ) -> Result<Measurement, BoxError> {
+    let (m, wrong) = read_checked(engine, params, label, order, expect)?;
+    match wrong {
+        Some((first, others)) => Err(format!(
+            "{label}: key {first} {}{}",
+            if expect { "is missing" } else { "exists" },
+            if others > 0 {
+                format!(" (and {others} more)")
+            } else {
+                String::new()
+            }
+        )
+        .into()),
+        None => Ok(m),
+    }
+}
+
+/// As [`read`], but a key found (or missing) against `expect` does not stop the reads: the
+/// first such key and how many others there were come back beside the measurement.
+pub(crate) fn read_checked(
+    engine: &dyn Engine,
+    params: &Params,
+    label: &str,
+    order: &[u64],
+    expect: bool,
+) -> Result<(Measurement, Option<(u64, u64)>), BoxError> {
+    /// A reader's bytes, latency samples, first wrong key and count of wrong keys.
+    type Part = (u64, Vec<u64>, Option<u64>, u64);
     let progress = bar(
         params,
         format!("{} {label}", engine.name()),
@@ -430,32 +465,31 @@ pub(crate) fn read(
     let threads = params.threads.max(1);
     let chunk = order.len().div_ceil(threads).max(1);
     let started = Instant::now();
-    let results: Vec<Result<(u64, Vec<u64>), BoxError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Part, BoxError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = order
             .chunks(chunk)
             .map(|part| {
                 let progress = &progress;
-                scope.spawn(move || -> Result<(u64, Vec<u64>), BoxError> {
+                scope.spawn(move || -> Result<Part, BoxError> {
                     let mut samples = Vec::with_capacity(part.len() / 16 + 1);
                     let mut bytes = 0;
+                    let (mut first, mut wrong) = (None, 0u64);
                     for (n, &i) in (0u64..).zip(part) {
                         let k = key(i, params.key_size);
                         let found = timed(n, &mut samples, || engine.get(&k))?;
                         match (found, expect) {
                             (Some(len), true) => bytes += (k.len() + len) as u64,
                             (None, false) => bytes += k.len() as u64,
-                            (Some(_), false) => {
-                                return Err(format!("{label}: key {i} exists").into());
-                            }
-                            (None, true) => {
-                                return Err(format!("{label}: key {i} is missing").into());
+                            (Some(_), false) | (None, true) => {
+                                wrong += 1;
+                                first.get_or_insert(i);
                             }
                         }
                         if (n + 1).is_multiple_of(1024) {
                             progress.inc(1024);
                         }
                     }
-                    Ok((bytes, samples))
+                    Ok((bytes, samples, first, wrong))
                 })
             })
             .collect();
@@ -471,19 +505,25 @@ pub(crate) fn read(
     progress.finish_and_clear();
     let mut bytes = 0;
     let mut latencies = Vec::new();
+    let (mut first, mut wrong) = (None, 0u64);
     for result in results {
-        let (b, s) = result?;
+        let (b, s, f, w) = result?;
         bytes += b;
         latencies.extend(s);
+        if first.is_none() {
+            first = f;
+        }
+        wrong += w;
     }
     latencies.sort_unstable();
-    Ok(Measurement {
+    let m = Measurement {
         ops: order.len() as u64,
         bytes,
         elapsed,
         latencies,
         ..Measurement::default()
-    })
+    };
+    Ok((m, first.map(|f| (f, wrong.saturating_sub(1)))))
 }
 
 /// A full scan; fails unless it sees exactly `expect` entries.
