@@ -114,11 +114,12 @@ fn decode_block_with(
     kind: u8,
     dictionary: Option<&ZstdDictionary>,
 ) -> std::result::Result<Vec<u8>, BlockError> {
-    let block_type = match kind % 4 {
+    let block_type = match kind % 5 {
         0 => BlockType::Data,
         1 => BlockType::Index,
         2 => BlockType::Filter,
-        _ => BlockType::Meta,
+        3 => BlockType::Meta,
+        _ => BlockType::RangeTombstones,
     };
     decode_block(&Slice::new(bytes), block_type, dictionary).map(|raw| raw.to_vec())
 }

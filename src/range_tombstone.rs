@@ -62,11 +62,10 @@ pub(crate) struct Fragment<'a> {
 impl Fragment<'_> {
     /// The highest seqno below `read_seqno` (what a read at `read_seqno` sees), or 0.
     pub(crate) fn visible(&self, read_seqno: SeqNo) -> SeqNo {
-        self.seqnos
-            .iter()
-            .copied()
-            .find(|&s| s < read_seqno)
-            .unwrap_or(0)
+        // NB: descending: the first below the read seqno, by binary search (nested tombstones
+        // make long stacks).
+        let i = self.seqnos.partition_point(|&s| s >= read_seqno);
+        self.seqnos.get(i).copied().unwrap_or(0)
     }
 }
 
@@ -328,18 +327,21 @@ impl FragList {
         }
     }
 
-    /// The raw contents of a range-tombstone block (`docs/format.md`, section 8).
+    /// The raw contents of a range-tombstone block (`docs/format.md`, section 5a).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         put_varint_u64(&mut out, self.len() as u64);
-        let mut prev_end: &[u8] = &[];
+        let mut prev_end: Option<&[u8]> = None;
         for f in self.fragments() {
-            let shared = common_prefix(prev_end, f.start);
-            put_varint_u64(&mut out, shared as u64);
-            put_bytes(&mut out, f.start.get(shared..).unwrap_or_default());
-            let shared = common_prefix(f.start, f.end);
-            put_varint_u64(&mut out, shared as u64);
-            put_bytes(&mut out, f.end.get(shared..).unwrap_or_default());
+            // A start equal to the previous end (adjacent fragments, the common case) is not
+            // stored again: 0; else its length plus one, then its bytes.
+            if prev_end == Some(&**f.start) {
+                put_varint_u64(&mut out, 0);
+            } else {
+                put_varint_u64(&mut out, f.start.len() as u64 + 1);
+                out.extend_from_slice(f.start);
+            }
+            put_bytes(&mut out, f.end);
             put_varint_u64(&mut out, f.seqnos.len() as u64);
             let mut prev = None;
             for &s in f.seqnos {
@@ -347,7 +349,7 @@ impl FragList {
                 put_varint_u64(&mut out, prev.map_or(s, |p: SeqNo| p - s));
                 prev = Some(s);
             }
-            prev_end = f.end;
+            prev_end = Some(f.end);
         }
         out
     }
@@ -364,11 +366,20 @@ impl FragList {
             return Err(bad);
         }
         let mut out = Self::default();
-        let mut prev_end = Slice::empty();
-        for i in 0..count {
-            let start = c.prefixed(&prev_end)?;
-            let end = c.prefixed(&start)?;
-            if cmp.user(&start, &end).is_ge() || (i > 0 && cmp.user(&prev_end, &start).is_gt()) {
+        let mut prev_end: Option<Slice> = None;
+        for _ in 0..count {
+            // NB: keys are never built from earlier ones, so the decoded bytes stay within the
+            // block's size (a start equal to the previous end shares its bytes).
+            let start = match c.varint()? {
+                0 => prev_end.clone().ok_or(bad.clone())?,
+                n => c.key(n - 1)?,
+            };
+            let len = c.varint()?;
+            let end = c.key(len)?;
+            let after_previous = prev_end
+                .as_ref()
+                .is_none_or(|prev| cmp.user(prev, &start).is_le());
+            if cmp.user(&start, &end).is_ge() || !after_previous {
                 return Err(bad);
             }
             let n = c.varint()?;
@@ -396,17 +407,13 @@ impl FragList {
             out.starts.push(start);
             out.ends.push(end.clone());
             out.offsets.push(out.seqs.len());
-            prev_end = end;
+            prev_end = Some(end);
         }
         if c.pos != bytes.len() {
             return Err(bad);
         }
         Ok(out)
     }
-}
-
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -427,19 +434,14 @@ impl Reader<'_> {
         Ok(v)
     }
 
-    /// A key stored as (shared prefix length with `prev`, suffix).
-    fn prefixed(&mut self, prev: &[u8]) -> Result<Slice, CorruptionKind> {
+    /// The next `len` bytes, as a key.
+    fn key(&mut self, len: u64) -> Result<Slice, CorruptionKind> {
         let bad = CorruptionKind::InvalidField("range tombstone block");
-        let shared = usize::try_from(self.varint()?).map_err(|_| bad.clone())?;
-        let len = usize::try_from(self.varint()?).map_err(|_| bad.clone())?;
-        let prefix = prev.get(..shared).ok_or(bad.clone())?;
+        let len = usize::try_from(len).map_err(|_| bad.clone())?;
         let end = self.pos.checked_add(len).ok_or(bad.clone())?;
-        let suffix = self.bytes.get(self.pos..end).ok_or(bad)?;
+        let key = self.bytes.get(self.pos..end).ok_or(bad)?;
         self.pos = end;
-        let mut key = Vec::with_capacity(shared + len);
-        key.extend_from_slice(prefix);
-        key.extend_from_slice(suffix);
-        Ok(Slice::from(key))
+        Ok(Slice::new(key))
     }
 }
 
@@ -448,9 +450,23 @@ impl Reader<'_> {
 /// among the fragment starts), so a scan moving through the keys pays one or two comparisons
 /// per key and list, in either direction, instead of a binary search.
 pub(crate) struct Cover {
-    lists: Vec<(std::sync::Arc<FragList>, Option<usize>)>,
+    lists: Vec<(std::sync::Arc<FragList>, Span)>,
     read_seqno: SeqNo,
     cmp: Comparator,
+    /// The end of the fragment that gave the last [`Cover::at`] its answer.
+    end: Option<Slice>,
+}
+
+/// What one list answers for every key in `[lo, hi)` (`None`: unbounded on that side): the
+/// seqno a read sees there and, inside a fragment, its end. `hint` is the partition point.
+#[derive(Default)]
+struct Span {
+    known: bool,
+    lo: Option<Slice>,
+    hi: Option<Slice>,
+    seen: SeqNo,
+    end: Option<Slice>,
+    hint: Option<usize>,
 }
 
 impl FragList {
@@ -485,10 +501,11 @@ impl Cover {
             lists: lists
                 .into_iter()
                 .filter(|l| !l.is_empty())
-                .map(|l| (l, None))
+                .map(|l| (l, Span::default()))
                 .collect(),
             read_seqno,
             cmp,
+            end: None,
         }
     }
 
@@ -497,19 +514,50 @@ impl Cover {
         self.lists.is_empty()
     }
 
+    /// The end of the fragment behind the last nonzero [`Cover::at`]: every key from that key
+    /// up to it is covered at least as high.
+    pub(crate) fn end(&self) -> Option<&Slice> {
+        self.end.as_ref()
+    }
+
     /// The highest seqno below the read seqno of a tombstone covering `key`, or 0.
     pub(crate) fn at(&mut self, key: &[u8]) -> SeqNo {
         let mut best = 0;
-        for (list, hint) in &mut self.lists {
-            let p = list.partition_from(key, *hint, &self.cmp);
-            *hint = Some(p);
-            let Some(f) = p.checked_sub(1).and_then(|i| list.fragment(i)) else {
-                continue;
-            };
-            if self.cmp.user(key, f.end).is_lt() {
-                best = best.max(f.visible(self.read_seqno));
+        let mut end: Option<&Slice> = None;
+        let cmp = &self.cmp;
+        for (list, span) in &mut self.lists {
+            let inside = span.known
+                && span.lo.as_ref().is_none_or(|lo| cmp.user(lo, key).is_le())
+                && span.hi.as_ref().is_none_or(|hi| cmp.user(key, hi).is_lt());
+            if !inside {
+                let p = list.partition_from(key, span.hint, cmp);
+                span.hint = Some(p);
+                span.known = true;
+                let holding = p
+                    .checked_sub(1)
+                    .and_then(|i| list.fragment(i))
+                    .filter(|f| cmp.user(key, f.end).is_lt());
+                match holding {
+                    Some(f) => {
+                        span.lo = Some(f.start.clone());
+                        span.hi = Some(f.end.clone());
+                        span.seen = f.visible(self.read_seqno);
+                        span.end = Some(f.end.clone());
+                    }
+                    None => {
+                        span.lo = p.checked_sub(1).and_then(|i| list.ends.get(i)).cloned();
+                        span.hi = list.starts.get(p).cloned();
+                        span.seen = 0;
+                        span.end = None;
+                    }
+                }
+            }
+            if span.seen > best {
+                best = span.seen;
+                end = span.end.as_ref();
             }
         }
+        self.end = end.cloned();
         best
     }
 }
@@ -665,8 +713,7 @@ mod tests {
         assert_eq!(
             bytes,
             [
-                0x02, 0x00, 0x01, b'a', 0x00, 0x01, b'c', 0x01, 0x05, 0x01, 0x00, 0x00, 0x01, b'd',
-                0x02, 0x09, 0x04
+                0x02, 0x02, b'a', 0x01, b'c', 0x01, 0x05, 0x00, 0x01, b'd', 0x02, 0x09, 0x04
             ]
         );
         assert_eq!(FragList::decode(&bytes, &cmp).unwrap(), list);
@@ -684,15 +731,16 @@ mod tests {
                 "truncated at {len}"
             );
         }
-        // An inverted fragment, a zero seqno distance, a huge count.
-        let mut inverted = Vec::new();
-        put_varint_u64(&mut inverted, 1);
-        for part in [&[0u8, 1, b'b'][..], &[0, 1, b'a'], &[1, 5]] {
-            inverted.extend_from_slice(part);
-        }
+        // An inverted fragment, a zero seqno distance, a first start "as the previous end", a
+        // huge count.
+        let inverted = [1u8, 2, b'b', 1, b'a', 1, 5];
         assert!(FragList::decode(&inverted, &cmp).is_err());
-        let repeated = [1u8, 0, 1, b'a', 0, 1, b'b', 2, 5, 0];
+        let repeated = [1u8, 2, b'a', 1, b'b', 2, 5, 0];
         assert!(FragList::decode(&repeated, &cmp).is_err());
+        let no_previous = [1u8, 0, 1, b'b', 1, 5];
+        assert!(FragList::decode(&no_previous, &cmp).is_err());
+        let valid = [1u8, 2, b'a', 1, b'b', 1, 5];
+        assert_eq!(FragList::decode(&valid, &cmp).unwrap().len(), 1);
         assert!(FragList::decode(&[0xff, 0xff, 0xff, 0xff, 0x0f], &cmp).is_err());
         assert_eq!(FragList::decode(&[0], &cmp).unwrap(), FragList::default());
     }

@@ -20,10 +20,59 @@ use std::cmp::Ordering;
 
 use crate::Result;
 use crate::key::{Comparator, InternalValue};
+use crate::seqno::SeqNo;
+
+/// A sorted source of entries that a scan may move forward past a span of keys.
+pub(crate) trait SeekSource:
+    DoubleEndedIterator<Item = Result<InternalValue>> + Send
+{
+    /// Moves the front end to the first entry whose user key is at or after `key`, skipping
+    /// what lies before it (the caller knows it is all deleted). Returns `false` if the source
+    /// cannot (then nothing changed). `key` is past every key the front end yielded.
+    fn seek_front(&mut self, key: &[u8]) -> bool {
+        let _ = key;
+        false
+    }
+
+    /// The highest seqno the source may yield (`SeqNo::MAX` if unknown).
+    fn max_seqno(&self) -> SeqNo {
+        SeqNo::MAX
+    }
+}
+
+/// A source that cannot seek (a vector, a single error).
+pub(crate) struct Plain<I>(pub(crate) I);
+
+impl<I: Iterator<Item = Result<InternalValue>>> Iterator for Plain<I> {
+    type Item = Result<InternalValue>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+}
+
+impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> DoubleEndedIterator for Plain<I> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back()
+    }
+}
+
+impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + Send> SeekSource for Plain<I> {}
 
 /// A sorted source of entries.
-pub(crate) type BoxedSource =
-    Box<dyn DoubleEndedIterator<Item = Result<InternalValue>> + Send + 'static>;
+pub(crate) type BoxedSource = Box<dyn SeekSource + 'static>;
+
+/// A stream that can skip, at its front, entries its caller knows are deleted.
+pub(crate) trait SkipCovered {
+    /// Skips, in every source that holds only seqnos below `below`, the entries before `end`:
+    /// a range tombstone at `below` or higher deletes them all (the caller checked that it
+    /// covers from the current key up to `end`). May do nothing.
+    fn skip_covered(&mut self, end: &[u8], below: SeqNo) {
+        let _ = (end, below);
+    }
+}
+
+impl SkipCovered for std::vec::IntoIter<Result<InternalValue>> {}
 
 struct Source {
     iter: BoxedSource,
@@ -78,6 +127,10 @@ pub(crate) struct MergingIter {
     cmp: Comparator,
     /// Set after a source failed: the merger ends rather than continue with a gap.
     failed: bool,
+    /// Set once the back end was read: skipping is for forward scans only.
+    back_started: bool,
+    /// The sources moved forward by `skip_covered` (for tests and statistics).
+    seeks: u64,
 }
 
 fn order(cmp: &Comparator, a: &InternalValue, b: &InternalValue) -> Ordering {
@@ -102,6 +155,43 @@ impl MergingIter {
                 .collect(),
             cmp,
             failed: false,
+            back_started: false,
+            seeks: 0,
+        }
+    }
+
+    /// How many times a source was moved forward past deleted entries.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the tests"))]
+    pub(crate) fn seeks(&self) -> u64 {
+        self.seeks
+    }
+}
+
+impl SkipCovered for MergingIter {
+    fn skip_covered(&mut self, end: &[u8], below: SeqNo) {
+        if self.back_started || self.failed {
+            return;
+        }
+        for source in &mut self.sources {
+            if source.back.is_some() || source.iter.max_seqno() >= below {
+                continue;
+            }
+            // NB: a lookahead at or past `end` stays; one before it is deleted with the rest.
+            if source
+                .front
+                .as_ref()
+                .is_some_and(|f| self.cmp.user(&f.key.user_key, end).is_ge())
+            {
+                continue;
+            }
+            if source.exhausted {
+                source.front = None;
+                continue;
+            }
+            if source.iter.seek_front(end) {
+                source.front = None;
+                self.seeks += 1;
+            }
         }
     }
 }
@@ -157,6 +247,7 @@ impl Iterator for MergingIter {
 
 impl DoubleEndedIterator for MergingIter {
     fn next_back(&mut self) -> Option<Self::Item> {
+        self.back_started = true;
         match self.pick(false) {
             Ok(best) => best
                 .and_then(|i| self.sources.get_mut(i)?.back.take())
@@ -184,7 +275,7 @@ mod tests {
                 ))
             })
             .collect();
-        Box::new(items.into_iter())
+        Box::new(Plain(items.into_iter()))
     }
 
     fn sorted(mut v: Vec<(u8, u64)>) -> Vec<(u8, u64)> {
@@ -200,7 +291,7 @@ mod tests {
     #[test]
     fn ties_prefer_the_newer_source_forward_and_mirror_backward() {
         let tagged = |tag: &'static str| -> BoxedSource {
-            Box::new(
+            Box::new(Plain(
                 vec![Ok(InternalValue::from_components(
                     "k",
                     tag,
@@ -208,7 +299,7 @@ mod tests {
                     ValueType::Value,
                 ))]
                 .into_iter(),
-            )
+            ))
         };
         let forward: Vec<_> =
             MergingIter::new(vec![tagged("new"), tagged("old")], Comparator::default())
@@ -225,8 +316,9 @@ mod tests {
 
     #[test]
     fn an_error_from_a_source_is_passed_through() {
-        let failing: BoxedSource =
-            Box::new(vec![Err(crate::Error::InvalidArgument("boom".into()))].into_iter());
+        let failing: BoxedSource = Box::new(Plain(
+            vec![Err(crate::Error::InvalidArgument("boom".into()))].into_iter(),
+        ));
         let mut m = MergingIter::new(vec![source(vec![(1, 1)]), failing], Comparator::default());
         assert!(matches!(
             m.next(),

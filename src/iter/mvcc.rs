@@ -22,9 +22,15 @@
 use std::sync::Arc;
 
 use crate::Result;
+use crate::iter::merging::SkipCovered;
 use crate::key::{Comparator, InternalValue, ValueType};
 use crate::merge::MergeOperator;
 use crate::range_tombstone::Cover;
+
+/// How many keys in a row a range tombstone must delete before the scan moves the older
+/// sources past it (a few plain steps first, so tiny fragments do not cost a seek each; RocksDB's
+/// `max_sequential_skip_in_iterations` plays the same part).
+const STEPS_BEFORE_SKIP: u32 = 4;
 
 /// Picks the visible version per key; see the module documentation.
 pub(crate) struct MvccStream<I> {
@@ -33,6 +39,8 @@ pub(crate) struct MvccStream<I> {
     merge: Option<Arc<dyn MergeOperator>>,
     /// The range tombstones the read sees, if any.
     cover: Option<Cover>,
+    /// Keys in a row that range tombstones deleted, reading forward.
+    deleted_in_a_row: u32,
     front: Option<InternalValue>,
     back: Option<InternalValue>,
     inner_done: bool,
@@ -41,13 +49,14 @@ pub(crate) struct MvccStream<I> {
     failed: bool,
 }
 
-impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
+impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> MvccStream<I> {
     pub(crate) fn new(inner: I, cmp: Comparator) -> Self {
         Self {
             inner,
             cmp,
             merge: None,
             cover: None,
+            deleted_in_a_row: 0,
             front: None,
             back: None,
             inner_done: false,
@@ -59,6 +68,12 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
     pub(crate) fn with_merge(mut self, operator: Option<Arc<dyn MergeOperator>>) -> Self {
         self.merge = operator;
         self
+    }
+
+    /// The merged input.
+    #[cfg(test)]
+    pub(crate) fn inner(&self) -> &I {
+        &self.inner
     }
 
     /// Applies the range tombstones of `cover` (left out when it holds none).
@@ -170,8 +185,18 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
         }
         let covered = self.covered(&newest.key.user_key);
         if newest.key.seqno < covered {
+            self.deleted_in_a_row += 1;
+            if self.deleted_in_a_row >= STEPS_BEFORE_SKIP {
+                self.deleted_in_a_row = 0;
+                if let Some(end) = self.cover.as_ref().and_then(Cover::end) {
+                    // NB: this key's versions were read whole (the lookahead holds the next
+                    // key's first one), so every source is past it.
+                    self.inner.skip_covered(&end.clone(), covered);
+                }
+            }
             return Ok(Some(Self::deleted(newest)));
         }
+        self.deleted_in_a_row = 0;
         if !resolve {
             return Ok(Some(newest));
         }
@@ -215,7 +240,9 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> MvccStream<I> {
     }
 }
 
-impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> Iterator for MvccStream<I> {
+impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> Iterator
+    for MvccStream<I>
+{
     type Item = Result<InternalValue>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -233,7 +260,9 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> Iterator for MvccStre
     }
 }
 
-impl<I: DoubleEndedIterator<Item = Result<InternalValue>>> DoubleEndedIterator for MvccStream<I> {
+impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> DoubleEndedIterator
+    for MvccStream<I>
+{
     fn next_back(&mut self) -> Option<Self::Item> {
         if self.failed {
             return None;

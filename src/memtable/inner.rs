@@ -53,6 +53,9 @@ pub struct Memtable {
     range_tombstones: parking_lot::Mutex<Vec<RangeTombstone>>,
     /// How many range tombstones were written: a memtable without any pays one load for them.
     range_tombstone_count: AtomicUsize,
+    /// The highest seqno of a range tombstone plus one; 0 without any (kept apart from the
+    /// entries', so that the write path's counter is untouched and scans know the entries').
+    range_tombstone_highest_plus_one: AtomicU64,
     /// The fragmented range tombstones and the count they were built from; rebuilt by the first
     /// reader after a new tombstone arrived.
     fragments: arc_swap::ArcSwapOption<(usize, Arc<FragList>)>,
@@ -107,6 +110,7 @@ impl Memtable {
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
             range_tombstones: parking_lot::Mutex::new(Vec::new()),
             range_tombstone_count: AtomicUsize::new(0),
+            range_tombstone_highest_plus_one: AtomicU64::new(0),
             fragments: arc_swap::ArcSwapOption::empty(),
         }
     }
@@ -139,17 +143,17 @@ impl Memtable {
         )
     }
 
-    /// Raises the highest and lowers the lowest seqno to take `seqno` in.
-    fn track_seqno(&self, seqno: SeqNo) {
+    /// Raises the highest (of entries, or of range tombstones) and lowers the lowest seqno to
+    /// take `seqno` in.
+    fn track_seqno(&self, seqno: SeqNo, highest_plus_one: &AtomicU64) {
         assert!(
             seqno <= MAX_SEQNO,
             "seqno {seqno} exceeds MAX_SEQNO ({MAX_SEQNO})"
         );
         // NB: the highest seqno is raised before the entry is linked, so a point read that sees
         // the entry never skips this memtable by its highest seqno.
-        if seqno >= self.highest_seqno_plus_one.load(Ordering::Relaxed) {
-            self.highest_seqno_plus_one
-                .fetch_max(seqno + 1, Ordering::AcqRel);
+        if seqno >= highest_plus_one.load(Ordering::Relaxed) {
+            highest_plus_one.fetch_max(seqno + 1, Ordering::AcqRel);
         }
         // NB: likewise the lowest, so that a compaction that sees the entry's memtable also
         // sees how old it may be (seqnos arrive out of order across rotations).
@@ -170,7 +174,7 @@ impl Memtable {
             "key of {} bytes exceeds the limit of u32::MAX bytes",
             key.len()
         );
-        self.track_seqno(seqno);
+        self.track_seqno(seqno, &self.highest_seqno_plus_one);
         let record = self.values.append(value_type, value);
         // SAFETY: `record` was just appended to this memtable's own value store.
         let linked = unsafe { self.list.insert(key, seqno, record) };
@@ -193,7 +197,7 @@ impl Memtable {
         end: Slice,
         seqno: SeqNo,
     ) -> (u64, u64) {
-        self.track_seqno(seqno);
+        self.track_seqno(seqno, &self.range_tombstone_highest_plus_one);
         let bytes = (start.len() + end.len() + 32) as u64;
         {
             let mut tombstones = self.range_tombstones.lock();
@@ -293,8 +297,19 @@ impl Memtable {
         (self.list.reserved_bytes() + self.values.reserved_bytes()) as u64
     }
 
-    /// The highest seqno written, if any.
+    /// The highest seqno written (an entry or a range tombstone), if any.
     pub fn get_highest_seqno(&self) -> Option<SeqNo> {
+        self.highest_seqno_plus_one
+            .load(Ordering::Acquire)
+            .max(
+                self.range_tombstone_highest_plus_one
+                    .load(Ordering::Acquire),
+            )
+            .checked_sub(1)
+    }
+
+    /// The highest seqno of an entry (range tombstones left out), if any.
+    pub(crate) fn highest_entry_seqno(&self) -> Option<SeqNo> {
         self.highest_seqno_plus_one
             .load(Ordering::Acquire)
             .checked_sub(1)
@@ -398,6 +413,20 @@ impl<M: Deref<Target = Memtable>> MemtableIter<M> {
         }
     }
 
+    /// Moves the front end to the first entry whose user key is at or after `key` (past every
+    /// key it yielded); `false` (nothing changed) once the back end has started.
+    pub(crate) fn seek_front(&mut self, key: &[u8]) -> bool {
+        if self.done {
+            return true;
+        }
+        if self.back.is_some() {
+            return false;
+        }
+        self.lower = Bound::Included(Slice::new(key));
+        self.front = None;
+        true
+    }
+
     fn below_upper(&self, key: &[u8]) -> bool {
         Bounds::before(&self.upper, key, self.memtable.comparator())
     }
@@ -475,6 +504,33 @@ impl<M: Deref<Target = Memtable>> DoubleEndedIterator for MemtableIter<M> {
                 return Some(Memtable::materialize(node));
             }
         }
+    }
+}
+
+/// A memtable scan as a merge source (entries as `Ok`), which can move forward past a span.
+pub(crate) struct MemtableSource(pub(crate) MemtableIter<Arc<Memtable>>);
+
+impl Iterator for MemtableSource {
+    type Item = crate::Result<InternalValue>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(Ok)
+    }
+}
+
+impl DoubleEndedIterator for MemtableSource {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(Ok)
+    }
+}
+
+impl crate::iter::merging::SeekSource for MemtableSource {
+    fn seek_front(&mut self, key: &[u8]) -> bool {
+        self.0.seek_front(key)
+    }
+
+    fn max_seqno(&self) -> SeqNo {
+        self.0.memtable.highest_entry_seqno().unwrap_or(0)
     }
 }
 

@@ -26,4 +26,5 @@ mod inner;
 pub(crate) mod skiplist;
 pub(crate) mod value_store;
 
+pub(crate) use inner::MemtableSource;
 pub use inner::{Memtable, MemtableIter};

@@ -29,7 +29,7 @@ use crate::compaction::range_del::{CoveredFilter, surviving};
 use crate::compaction::stream::{CompactionStream, GcRules};
 use crate::error::Result;
 use crate::iter::merging::{BoxedSource, MergingIter};
-use crate::memtable::{Memtable, MemtableIter};
+use crate::memtable::{Memtable, MemtableIter, MemtableSource};
 use crate::range_tombstone::FragList;
 use crate::run_writer::{RunWriter, WrittenRun};
 use crate::seqno::SeqNo;
@@ -140,14 +140,11 @@ impl Tree {
             .iter()
             .rev()
             .map(|m| -> BoxedSource {
-                Box::new(
-                    MemtableIter::new(
-                        Arc::clone(m),
-                        (Bound::Unbounded, Bound::Unbounded),
-                        SeqNo::MAX,
-                    )
-                    .map(Ok),
-                )
+                Box::new(MemtableSource(MemtableIter::new(
+                    Arc::clone(m),
+                    (Bound::Unbounded, Bound::Unbounded),
+                    SeqNo::MAX,
+                )))
             })
             .collect();
         // NB: a flush drops no tombstone and cancels no weak tombstone: older versions of a key

@@ -8,6 +8,11 @@
 //! whose key range holds the key, and a table's filter is probed with one key hash computed once
 //! for the whole read.
 //!
+//! Range tombstones: once a version is found, the read looks up the highest range tombstone
+//! covering the key (one binary search per memtable with range tombstones and one for all
+//! tables, `SuperVersion::range_tombstone_cover`); a version below it is deleted, and the cover
+//! stands as a tombstone just below its seqno, so the sources that cannot beat it are skipped.
+//!
 //! When the newest version is a merge operand and the tree has a merge operator, the read goes on
 //! in the same SuperVersion, down to the first version that is not an operand (`crate::merge`):
 //! for the first [`POINT_STEPS`] operands by point reads just below the last version found (each
@@ -24,7 +29,7 @@ use super::super_version::SuperVersion;
 use crate::error::Result;
 use crate::iter::merging::{BoxedSource, MergingIter};
 use crate::key::{InternalValue, ValueType};
-use crate::memtable::{Memtable, MemtableIter};
+use crate::memtable::{Memtable, MemtableIter, MemtableSource};
 use crate::merge::MergeOperator;
 use crate::seqno::SeqNo;
 use crate::slice::{Slice, UserValue};
@@ -115,9 +120,11 @@ impl Tree {
         );
         let mut sources: Vec<BoxedSource> = Vec::new();
         for memtable in super_version.memtables() {
-            sources.push(Box::new(
-                MemtableIter::new(Arc::clone(memtable), bounds.clone(), seqno).map(Ok),
-            ));
+            sources.push(Box::new(MemtableSource(MemtableIter::new(
+                Arc::clone(memtable),
+                bounds.clone(),
+                seqno,
+            ))));
         }
         let hash = key_hash(key);
         let hashable = self.0.cmp.equal_means_byte_equal();
@@ -159,25 +166,27 @@ impl Tree {
     }
 
     /// The newest version of `key` visible at `seqno` in `super_version`, tombstones included;
-    /// a range tombstone covering the key stands as a tombstone just below its seqno (it hides
-    /// versions below its seqno, not at it), so a version at or above it still wins.
+    /// a version that a range tombstone deletes comes back as a tombstone just below the range
+    /// tombstone's seqno (it hides versions below its seqno, not at it).
+    ///
+    /// The range tombstones are looked up once, when the first version is found (a read of a key
+    /// held nowhere pays nothing for them); from then on the covering seqno stands as the best
+    /// version found, so every remaining source whose newest entry cannot beat it is skipped:
+    /// the read stops as soon as the cover beats every remaining source.
     fn get_in(
         &self,
         super_version: &SuperVersion,
         key: &[u8],
         seqno: SeqNo,
     ) -> Result<Option<InternalValue>> {
-        let covered = super_version.range_tombstone_cover(key, seqno, &self.0.cmp);
-        let mut best: Option<InternalValue> = (covered > 0).then(|| {
-            InternalValue::from_components(
-                Slice::new(key),
-                Slice::empty(),
-                covered - 1,
-                ValueType::Tombstone,
-            )
-        });
+        let mut best: Option<InternalValue> = None;
         for memtable in super_version.memtables() {
             best = newer_of(best, memtable, key, seqno);
+        }
+        let mut covered = false;
+        if best.is_some() {
+            covered = true;
+            self.apply_cover(super_version, key, seqno, &mut best);
         }
         let mut hash = None;
         for run in super_version.version.runs() {
@@ -198,9 +207,33 @@ impl Tree {
                 && best.as_ref().is_none_or(|b| found.key.seqno > b.key.seqno)
             {
                 best = Some(found);
+                if !covered {
+                    covered = true;
+                    self.apply_cover(super_version, key, seqno, &mut best);
+                }
             }
         }
         Ok(best)
+    }
+
+    /// Replaces `best` by a tombstone just below the highest range tombstone covering `key` at
+    /// `seqno`, if that one deletes it.
+    fn apply_cover(
+        &self,
+        super_version: &SuperVersion,
+        key: &[u8],
+        seqno: SeqNo,
+        best: &mut Option<InternalValue>,
+    ) {
+        let covered = super_version.range_tombstone_cover(key, seqno, &self.0.cmp);
+        if best.as_ref().is_some_and(|b| b.key.seqno < covered) {
+            *best = Some(InternalValue::from_components(
+                Slice::new(key),
+                Slice::empty(),
+                covered - 1,
+                ValueType::Tombstone,
+            ));
+        }
     }
 
     /// The value of `key` as of `seqno` (seeing writes with lower seqnos), or `None`.
@@ -275,7 +308,7 @@ fn newer_of(
     if let Some(found) = &best {
         // The memtable cannot hold anything newer than what was found.
         if memtable
-            .get_highest_seqno()
+            .highest_entry_seqno()
             .is_none_or(|highest| highest <= found.key.seqno)
         {
             return best;

@@ -14,12 +14,22 @@ use crate::table::reader::Table;
 #[derive(Debug)]
 pub(crate) struct Run {
     tables: Vec<Arc<Table>>,
+    /// The highest seqno of an entry in any of the tables (range tombstones left out).
+    kv_seqno_max: SeqNo,
 }
 
 impl Run {
     /// A run of `tables`, which must be sorted by key with disjoint ranges.
     pub(crate) fn new(tables: Vec<Arc<Table>>) -> Self {
-        Self { tables }
+        let kv_seqno_max = tables
+            .iter()
+            .map(|t| t.meta().kv_seqno_max)
+            .max()
+            .unwrap_or(0);
+        Self {
+            tables,
+            kv_seqno_max,
+        }
     }
 
     pub(crate) fn tables(&self) -> &[Arc<Table>] {
@@ -52,7 +62,7 @@ impl Run {
                 tables.push(Arc::clone(table));
             }
         }
-        Ok(Self { tables })
+        Ok(Self::new(tables))
     }
 
     /// The tables whose key ranges overlap `bounds`, as an index range.
@@ -111,6 +121,38 @@ impl RunIter {
             .tables
             .get(i)
             .map(|t| TableIter::new(Arc::clone(t), self.bounds.clone(), self.read_seqno))
+    }
+}
+
+impl crate::iter::merging::SeekSource for RunIter {
+    /// Opens, at `key`, the first table of the run that reaches it (the table the front end
+    /// reads, or a later one); only while the back end has not started.
+    fn seek_front(&mut self, key: &[u8]) -> bool {
+        if self.back.is_some() {
+            return false;
+        }
+        let from = if self.front.is_some() {
+            self.next.saturating_sub(1)
+        } else {
+            self.next
+        };
+        let tables = self.run.tables.get(from..self.end).unwrap_or_default();
+        let i = from + tables.partition_point(|t| t.ends_before(key));
+        self.front = None;
+        self.next = i.min(self.end);
+        if let Some(table) = self.run.tables.get(i).filter(|_| i < self.end) {
+            self.front = Some(TableIter::new(
+                Arc::clone(table),
+                (Bound::Included(Slice::new(key)), self.bounds.1.clone()),
+                self.read_seqno,
+            ));
+            self.next = i + 1;
+        }
+        true
+    }
+
+    fn max_seqno(&self) -> SeqNo {
+        self.run.kv_seqno_max
     }
 }
 
