@@ -1,7 +1,10 @@
 //! Writes seed corpora for the fuzz targets: a few valid table files (`write_table` under several
-//! option sets, one with a prefix extractor, whose name the meta block records) into `corpus/table/`, every index block of those files into `corpus/index_block/`,
-//! and the raw contents of their data blocks plus a few hand-built blocks, each with a seek target
-//! in front, into `corpus/data_block/`.
+//! option sets, one with a prefix extractor, whose name the meta block records, and two flushed
+//! from a tree with range tombstones, one of them holding nothing else) into `corpus/table/`,
+//! every index block of those files into `corpus/index_block/`, the raw contents of their data
+//! blocks plus a few hand-built blocks, each with a seek target in front, into
+//! `corpus/data_block/`, and the raw contents of their range-tombstone blocks plus a few encoded
+//! lists into `corpus/range_tombstone_block/`.
 //!
 //! Run from `fuzz/`: `cargo run --example seed_corpora` (optionally with an output folder; the
 //! default is `fuzz/corpus`). The corpora are git-ignored: regenerate them, do not commit them.
@@ -9,8 +12,12 @@
 use std::path::{Path, PathBuf};
 
 use strata::fs::{Fs, StdFs};
-use strata::internals::{TableWriterOptions, build_data_block, decode_any_block, write_table};
-use strata::{CompressionType, InternalValue, SeqNo, ValueType};
+use strata::internals::{
+    RangeTombstoneList, TableWriterOptions, build_data_block, decode_any_block, write_table,
+};
+use strata::{
+    CompressionType, Config, InternalValue, MAX_SEQNO, SeqNo, SequenceNumberCounter, ValueType,
+};
 use strata_fuzz::{BLOCK_HEADER_LEN, FOOTER_LEN, SeekInput};
 
 /// Entries in internal-key order: `keys` user keys, `versions` versions each (newest first), with
@@ -76,6 +83,54 @@ fn read(path: &Path) -> Vec<u8> {
     bytes
 }
 
+/// A range tombstone of a seed: `[start, end)` below `seqno`.
+struct Tombstone {
+    start: &'static str,
+    end: &'static str,
+    seqno: SeqNo,
+}
+
+const fn rt(start: &'static str, end: &'static str, seqno: SeqNo) -> Tombstone {
+    Tombstone { start, end, seqno }
+}
+
+fn list(tombstones: &[Tombstone]) -> RangeTombstoneList {
+    RangeTombstoneList::build(tombstones.iter().map(|t| (t.start, t.end, t.seqno)))
+}
+
+/// The table files of a tree (in `scratch/name`) that got point writes if `points`, and range
+/// tombstones, then a flush.
+fn tree_tables(scratch: &Path, name: &str, points: bool) -> Vec<Vec<u8>> {
+    let dir = scratch.join(name);
+    let seqno = SequenceNumberCounter::default();
+    let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default())
+        .open()
+        .unwrap();
+    if points {
+        for i in 0..40u32 {
+            tree.insert(format!("key{i:05}"), format!("value-{i}"), seqno.next());
+        }
+    }
+    tree.remove_range("key00005", "key00012", seqno.next());
+    tree.remove_range("key00008", "key00030", seqno.next());
+    tree.remove_prefix("key0002", seqno.next());
+    tree.remove_range("a", "b", seqno.next());
+    if points {
+        tree.insert("key00009", "back", seqno.next());
+    }
+    tree.flush_active_memtable(0).unwrap();
+    drop(tree);
+    let mut tables: Vec<PathBuf> = StdFs
+        .list(&dir.join("tables"))
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+        .collect();
+    tables.sort();
+    assert!(!tables.is_empty(), "a flush writes a table");
+    tables.iter().map(|p| read(p)).collect()
+}
+
 fn main() {
     let out: PathBuf = std::env::args_os().nth(1).map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
@@ -132,25 +187,48 @@ fn main() {
         ),
     ];
 
-    let (mut data_seeds, mut index_seeds) = (0, 0);
+    let mut files = Vec::new();
     for (name, entries, options) in tables {
         let path = scratch.join(format!("{name}.sst"));
-        let middle = entries[entries.len() / 2].clone();
+        let middle = entries[entries.len() / 2].key.user_key.to_vec();
         write_table(&path, entries, &options).unwrap();
-        let file = read(&path);
+        files.push((name.to_owned(), middle, read(&path)));
         StdFs.remove(&path).unwrap();
-        write(&out.join("table"), &format!("seed-{name}"), &file);
-        for (i, block) in blocks(&file).into_iter().enumerate() {
+    }
+    for (name, points) in [("range-tombstones", true), ("range-tombstones-only", false)] {
+        for (i, file) in tree_tables(&scratch, name, points).into_iter().enumerate() {
+            files.push((format!("{name}-{i}"), b"key00010".to_vec(), file));
+        }
+    }
+
+    let (mut data_seeds, mut index_seeds, mut range_seeds) = (0, 0, 0);
+    for (name, middle, file) in &files {
+        write(&out.join("table"), &format!("seed-{name}"), file);
+        for (i, block) in blocks(file).into_iter().enumerate() {
             match block[0] {
                 0 => {
                     let raw = decode_any_block(block, 0).unwrap();
-                    let seed = SeekInput::encode(&middle.key.user_key, 5, &raw);
+                    let seed = SeekInput::encode(middle, 5, &raw);
                     write(&out.join("data_block"), &format!("seed-{name}-{i}"), &seed);
                     data_seeds += 1;
                 }
                 1 => {
                     write(&out.join("index_block"), &format!("seed-{name}-{i}"), block);
                     index_seeds += 1;
+                }
+                4 => {
+                    // NB: `decode_any_block` knows kinds 0 to 3 only; the writer stores
+                    // range-tombstone blocks uncompressed, so the stored bytes are the contents.
+                    assert_eq!(
+                        block[1], 0,
+                        "a range-tombstone block is stored uncompressed"
+                    );
+                    write(
+                        &out.join("range_tombstone_block"),
+                        &format!("seed-{name}-{i}"),
+                        &block[BLOCK_HEADER_LEN..],
+                    );
+                    range_seeds += 1;
                 }
                 _ => {}
             }
@@ -188,9 +266,54 @@ fn main() {
         }
     }
 
+    let lists = [
+        ("empty", Vec::new()),
+        ("single", vec![rt("a", "b", 1)]),
+        (
+            "overlapping",
+            vec![rt("a", "m", 5), rt("c", "z", 9), rt("k", "p", 2)],
+        ),
+        (
+            "nested",
+            vec![
+                rt("a", "b", 1),
+                rt("a", "ba", 2),
+                rt("a", "bb", 3),
+                rt("a", "c", 4),
+            ],
+        ),
+        (
+            "shared-prefixes",
+            vec![
+                rt("user:0001", "user:0001\0", 7),
+                rt("user:0002:a", "user:0002:z", 3),
+                rt("user:01", "user:02", 11),
+            ],
+        ),
+        (
+            "high-seqnos",
+            vec![
+                rt("", "a", MAX_SEQNO),
+                rt("a", "b", MAX_SEQNO - 1),
+                rt("", "zz", 1 << 40),
+            ],
+        ),
+    ];
+    for (name, tombstones) in lists {
+        let raw = list(&tombstones).encode();
+        write(
+            &out.join("range_tombstone_block"),
+            &format!("seed-{name}"),
+            &raw,
+        );
+        range_seeds += 1;
+    }
+
     std::fs::remove_dir_all(&scratch).unwrap();
     println!(
-        "seeds in {}: 5 tables, {index_seeds} index blocks, {data_seeds} data blocks",
-        out.display()
+        "seeds in {}: {} tables, {index_seeds} index blocks, {data_seeds} data blocks, \
+         {range_seeds} range-tombstone blocks",
+        out.display(),
+        files.len()
     );
 }
