@@ -453,8 +453,8 @@ pub(crate) struct Cover {
     lists: Vec<(std::sync::Arc<FragList>, Span)>,
     read_seqno: SeqNo,
     cmp: Comparator,
-    /// The end of the fragment that gave the last [`Cover::at`] its answer.
-    end: Option<Slice>,
+    /// The start and end of the fragment that gave the last [`Cover::at`] its answer.
+    fragment: Option<(Slice, Slice)>,
 }
 
 /// What one list answers for every key in `[lo, hi)` (`None`: unbounded on that side): the
@@ -505,7 +505,7 @@ impl Cover {
                 .collect(),
             read_seqno,
             cmp,
-            end: None,
+            fragment: None,
         }
     }
 
@@ -514,16 +514,16 @@ impl Cover {
         self.lists.is_empty()
     }
 
-    /// The end of the fragment behind the last nonzero [`Cover::at`]: every key from that key
-    /// up to it is covered at least as high.
-    pub(crate) fn end(&self) -> Option<&Slice> {
-        self.end.as_ref()
+    /// The fragment behind the last nonzero [`Cover::at`], `(start, end)`: every key in it is
+    /// covered at least as high.
+    pub(crate) fn fragment(&self) -> Option<&(Slice, Slice)> {
+        self.fragment.as_ref()
     }
 
     /// The highest seqno below the read seqno of a tombstone covering `key`, or 0.
     pub(crate) fn at(&mut self, key: &[u8]) -> SeqNo {
         let mut best = 0;
-        let mut end: Option<&Slice> = None;
+        let mut fragment: Option<&Span> = None;
         let cmp = &self.cmp;
         for (list, span) in &mut self.lists {
             let inside = span.known
@@ -554,10 +554,10 @@ impl Cover {
             }
             if span.seen > best {
                 best = span.seen;
-                end = span.end.as_ref();
+                fragment = Some(span);
             }
         }
-        self.end = end.cloned();
+        self.fragment = fragment.and_then(|s| Some((s.lo.clone()?, s.end.clone()?)));
         best
     }
 }

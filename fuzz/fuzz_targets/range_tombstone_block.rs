@@ -11,8 +11,9 @@
 //!    very same bytes from it, and `cover` equals the naive maximum for every key and read
 //!    seqno at which the answer can change.
 //!
-//! Run with `-malloc_limit_mb=512`: a block's keys are prefix-compressed against the previous
-//! key, so decoding allocates more than the block's size, and the limit catches a blow-up.
+//! Run with `-malloc_limit_mb=512`: keys are stored whole (a start equal to the previous end
+//! is not stored again), so a block decodes to at most its own size in key bytes, and the limit
+//! would catch a blow-up.
 
 #![no_main]
 #![allow(
@@ -67,23 +68,20 @@ impl Cursor<'_> {
         None
     }
 
-    /// A key stored as (length shared with `prev`, suffix length, suffix).
-    fn key(&mut self, prev: &[u8]) -> Option<Vec<u8>> {
-        let shared = usize::try_from(self.varint()?).ok()?;
-        let len = usize::try_from(self.varint()?).ok()?;
+    /// `len` bytes, as a key.
+    fn key(&mut self, len: u64) -> Option<Vec<u8>> {
+        let len = usize::try_from(len).ok()?;
         if len > self.rest.len() {
             return None;
         }
-        let (suffix, rest) = self.rest.split_at(len);
+        let (key, rest) = self.rest.split_at(len);
         self.rest = rest;
-        let mut key = prev.get(..shared)?.to_vec();
-        key.extend_from_slice(suffix);
-        Some(key)
+        Some(key.to_vec())
     }
 }
 
-/// The reference parser: a fragment count, then per fragment its start (prefix-compressed
-/// against the previous fragment's end), its end (against its start), a seqno count and the
+/// The reference parser: a fragment count, then per fragment its start (0: the previous
+/// fragment's end; else its length plus one and its bytes), its end (length and bytes), a seqno count and the
 /// seqnos (the first whole, then each one's positive distance below the previous one). Rejects
 /// an empty or inverted fragment, one that starts before the previous one ends, an empty stack,
 /// a seqno above `MAX_SEQNO` and trailing bytes.
@@ -91,11 +89,15 @@ fn parse_block(bytes: &[u8]) -> Option<Vec<Fragment>> {
     let mut c = Cursor { rest: bytes };
     let count = c.varint()?;
     let mut out: Vec<Fragment> = Vec::new();
-    let mut prev_end: Vec<u8> = Vec::new();
+    let mut prev_end: Option<Vec<u8>> = None;
     for _ in 0..count {
-        let start = c.key(&prev_end)?;
-        let end = c.key(&start)?;
-        if start >= end || (!out.is_empty() && start < prev_end) {
+        let start = match c.varint()? {
+            0 => prev_end.clone()?,
+            n => c.key(n - 1)?,
+        };
+        let len = c.varint()?;
+        let end = c.key(len)?;
+        if start >= end || prev_end.as_ref().is_some_and(|prev| start < *prev) {
             return None;
         }
         let n = c.varint()?;
@@ -115,7 +117,7 @@ fn parse_block(bytes: &[u8]) -> Option<Vec<Fragment>> {
             }
             seqnos.push(s);
         }
-        prev_end.clone_from(&end);
+        prev_end = Some(end.clone());
         out.push(Fragment { start, end, seqnos });
     }
     c.rest.is_empty().then_some(out)
@@ -130,29 +132,32 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-/// Encodes `key` against `prev` with the longest shared prefix, as the encoder does.
-fn put_key(out: &mut Vec<u8>, prev: &[u8], key: &[u8]) {
-    let shared = prev.iter().zip(key).take_while(|(a, b)| a == b).count();
-    put_varint(out, shared as u64);
-    put_varint(out, (key.len() - shared) as u64);
-    out.extend_from_slice(&key[shared..]);
+/// Encodes `key` whole: its length, then its bytes.
+fn put_key(out: &mut Vec<u8>, key: &[u8]) {
+    put_varint(out, key.len() as u64);
+    out.extend_from_slice(key);
 }
 
 /// The reference encoder, the inverse of [`parse_block`].
 fn encode_block(fragments: &[Fragment]) -> Vec<u8> {
     let mut out = Vec::new();
     put_varint(&mut out, fragments.len() as u64);
-    let mut prev_end: &[u8] = &[];
+    let mut prev_end: Option<&[u8]> = None;
     for f in fragments {
-        put_key(&mut out, prev_end, &f.start);
-        put_key(&mut out, &f.start, &f.end);
+        if prev_end == Some(f.start.as_slice()) {
+            put_varint(&mut out, 0);
+        } else {
+            put_varint(&mut out, f.start.len() as u64 + 1);
+            out.extend_from_slice(&f.start);
+        }
+        put_key(&mut out, &f.end);
         put_varint(&mut out, f.seqnos.len() as u64);
         let mut prev = None;
         for &s in &f.seqnos {
             put_varint(&mut out, prev.map_or(s, |p: SeqNo| p - s));
             prev = Some(s);
         }
-        prev_end = &f.end;
+        prev_end = Some(&f.end);
     }
     out
 }
@@ -242,7 +247,7 @@ fn check_list(list: &RangeTombstoneList, tombstones: &[Tombstone]) {
     assert_eq!(
         encode_block(&fragments),
         bytes,
-        "the encoder does not write the longest shared prefixes"
+        "the encoder does not write the reference encoding"
     );
     let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
     for t in tombstones {

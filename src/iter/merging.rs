@@ -34,6 +34,13 @@ pub(crate) trait SeekSource:
         false
     }
 
+    /// Moves the back end to the last entry whose user key is below `key`, as
+    /// [`SeekSource::seek_front`] mirrored.
+    fn seek_back(&mut self, key: &[u8]) -> bool {
+        let _ = key;
+        false
+    }
+
     /// The highest seqno the source may yield (`SeqNo::MAX` if unknown).
     fn max_seqno(&self) -> SeqNo {
         SeqNo::MAX
@@ -69,6 +76,12 @@ pub(crate) trait SkipCovered {
     /// covers from the current key up to `end`). May do nothing.
     fn skip_covered(&mut self, end: &[u8], below: SeqNo) {
         let _ = (end, below);
+    }
+
+    /// [`SkipCovered::skip_covered`] mirrored: skips, at the back end, the entries at or after
+    /// `start`.
+    fn skip_covered_back(&mut self, start: &[u8], below: SeqNo) {
+        let _ = (start, below);
     }
 }
 
@@ -127,8 +140,10 @@ pub(crate) struct MergingIter {
     cmp: Comparator,
     /// Set after a source failed: the merger ends rather than continue with a gap.
     failed: bool,
-    /// Set once the back end was read: skipping is for forward scans only.
+    /// Set once the back end was read: skipping forward is for forward scans only.
     back_started: bool,
+    /// Set once the front end was read: skipping backward is for backward scans only.
+    front_started: bool,
     /// The sources moved forward by `skip_covered` (for tests and statistics).
     seeks: u64,
 }
@@ -156,6 +171,7 @@ impl MergingIter {
             cmp,
             failed: false,
             back_started: false,
+            front_started: false,
             seeks: 0,
         }
     }
@@ -190,6 +206,33 @@ impl SkipCovered for MergingIter {
             }
             if source.iter.seek_front(end) {
                 source.front = None;
+                self.seeks += 1;
+            }
+        }
+    }
+
+    fn skip_covered_back(&mut self, start: &[u8], below: SeqNo) {
+        if self.front_started || self.failed {
+            return;
+        }
+        for source in &mut self.sources {
+            if source.front.is_some() || source.iter.max_seqno() >= below {
+                continue;
+            }
+            // NB: a lookahead before `start` stays; one at or after it is deleted with the rest.
+            if source
+                .back
+                .as_ref()
+                .is_some_and(|b| self.cmp.user(&b.key.user_key, start).is_lt())
+            {
+                continue;
+            }
+            if source.exhausted {
+                source.back = None;
+                continue;
+            }
+            if source.iter.seek_back(start) {
+                source.back = None;
                 self.seeks += 1;
             }
         }
@@ -236,6 +279,7 @@ impl Iterator for MergingIter {
     type Item = Result<InternalValue>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.front_started = true;
         match self.pick(true) {
             Ok(best) => best
                 .and_then(|i| self.sources.get_mut(i)?.front.take())

@@ -41,6 +41,8 @@ pub(crate) struct MvccStream<I> {
     cover: Option<Cover>,
     /// Keys in a row that range tombstones deleted, reading forward.
     deleted_in_a_row: u32,
+    /// Keys in a row that range tombstones deleted, reading backward.
+    deleted_in_a_row_back: u32,
     front: Option<InternalValue>,
     back: Option<InternalValue>,
     inner_done: bool,
@@ -57,6 +59,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> MvccStr
             merge: None,
             cover: None,
             deleted_in_a_row: 0,
+            deleted_in_a_row_back: 0,
             front: None,
             back: None,
             inner_done: false,
@@ -188,7 +191,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> MvccStr
             self.deleted_in_a_row += 1;
             if self.deleted_in_a_row >= STEPS_BEFORE_SKIP {
                 self.deleted_in_a_row = 0;
-                if let Some(end) = self.cover.as_ref().and_then(Cover::end) {
+                if let Some((_, end)) = self.cover.as_ref().and_then(Cover::fragment) {
                     // NB: this key's versions were read whole (the lookahead holds the next
                     // key's first one), so every source is past it.
                     self.inner.skip_covered(&end.clone(), covered);
@@ -226,8 +229,18 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> MvccStr
         }
         let covered = self.covered(&newest.key.user_key);
         if newest.key.seqno < covered {
+            self.deleted_in_a_row_back += 1;
+            if self.deleted_in_a_row_back >= STEPS_BEFORE_SKIP {
+                self.deleted_in_a_row_back = 0;
+                if let Some((start, _)) = self.cover.as_ref().and_then(Cover::fragment) {
+                    // NB: this key's versions were read whole (the lookahead holds the previous
+                    // key's last one), so every source is below it.
+                    self.inner.skip_covered_back(&start.clone(), covered);
+                }
+            }
             return Ok(Some(Self::deleted(newest)));
         }
+        self.deleted_in_a_row_back = 0;
         if !self.collecting(&newest) {
             return Ok(Some(newest));
         }

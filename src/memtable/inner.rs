@@ -427,6 +427,20 @@ impl<M: Deref<Target = Memtable>> MemtableIter<M> {
         true
     }
 
+    /// Moves the back end to the last entry whose user key is below `key` (below every key it
+    /// yielded); `false` (nothing changed) once the front end has started.
+    pub(crate) fn seek_back(&mut self, key: &[u8]) -> bool {
+        if self.done {
+            return true;
+        }
+        if self.front.is_some() {
+            return false;
+        }
+        self.upper = Bound::Excluded(Slice::new(key));
+        self.back = None;
+        true
+    }
+
     fn below_upper(&self, key: &[u8]) -> bool {
         Bounds::before(&self.upper, key, self.memtable.comparator())
     }
@@ -527,6 +541,10 @@ impl DoubleEndedIterator for MemtableSource {
 impl crate::iter::merging::SeekSource for MemtableSource {
     fn seek_front(&mut self, key: &[u8]) -> bool {
         self.0.seek_front(key)
+    }
+
+    fn seek_back(&mut self, key: &[u8]) -> bool {
+        self.0.seek_back(key)
     }
 
     fn max_seqno(&self) -> SeqNo {

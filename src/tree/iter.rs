@@ -364,9 +364,9 @@ mod tests {
     use super::*;
     use crate::{Config, SequenceNumberCounter};
 
-    /// A forward scan over a wide covered span moves the older sources past it (a few plain
-    /// steps first) instead of stepping through every deleted entry, and reads exactly what the
-    /// entry-by-entry scan reads; a backward scan never seeks and agrees.
+    /// A scan over a wide covered span moves the older sources past it (a few plain steps
+    /// first) instead of stepping through every deleted entry, forward and backward, and reads
+    /// exactly what a scan from both ends (which never seeks) reads.
     #[test]
     fn forward_scans_seek_past_wide_range_tombstones() {
         let dir = tempfile::tempdir().unwrap();
@@ -394,12 +394,27 @@ mod tests {
             scan.inner().seeks() >= 1,
             "the table's run was moved past the span"
         );
-        let backward: Vec<Slice> = tree
-            .scan((Bound::Unbounded, Bound::Unbounded), read, None)
+        let mut back = tree.scan((Bound::Unbounded, Bound::Unbounded), read, None);
+        let backward: Vec<Slice> = back
+            .by_ref()
             .rev()
             .map(|e| e.unwrap().key.user_key)
             .collect();
         assert_eq!(backward.into_iter().rev().collect::<Vec<_>>(), keys);
+        assert!(back.inner().seeks() >= 1, "backward too");
+        // Mixed directions: no seek once both ends were read, and the same keys.
+        let mut mixed = tree.scan((Bound::Unbounded, Bound::Unbounded), read, None);
+        let mut front = Vec::new();
+        let mut rear = Vec::new();
+        loop {
+            let Some(a) = mixed.next() else { break };
+            front.push(a.unwrap().key.user_key);
+            let Some(b) = mixed.next_back() else { break };
+            rear.push(b.unwrap().key.user_key);
+        }
+        rear.reverse();
+        front.extend(rear);
+        assert_eq!(front, keys);
         // Bounded scans starting inside the span agree too.
         let inside: Vec<Slice> = tree
             .range("k00500".."k01950", read, None)

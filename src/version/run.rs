@@ -151,6 +151,43 @@ impl crate::iter::merging::SeekSource for RunIter {
         true
     }
 
+    /// Opens, below `key`, the last table of the run that starts before it (the table the back
+    /// end reads, or an earlier one); only while the front end has not started.
+    fn seek_back(&mut self, key: &[u8]) -> bool {
+        if self.front.is_some() {
+            return false;
+        }
+        // NB: the back end reads table `end` when it holds a scan; tables `next..end` are
+        // unopened.
+        let limit = if self.back.is_some() {
+            self.end + 1
+        } else {
+            self.end
+        };
+        let tables = self.run.tables.get(self.next..limit).unwrap_or_default();
+        let cmp = self.run.tables.first().map(|t| t.cmp().clone());
+        let before = tables.partition_point(|t| {
+            cmp.as_ref()
+                .is_some_and(|cmp| cmp.user(&t.meta().min_key, key).is_lt())
+        });
+        self.back = None;
+        match before.checked_sub(1) {
+            None => self.end = self.next,
+            Some(offset) => {
+                let j = self.next + offset;
+                self.end = j;
+                self.back = self.run.tables.get(j).map(|table| {
+                    TableIter::new(
+                        Arc::clone(table),
+                        (self.bounds.0.clone(), Bound::Excluded(Slice::new(key))),
+                        self.read_seqno,
+                    )
+                });
+            }
+        }
+        true
+    }
+
     fn max_seqno(&self) -> SeqNo {
         self.run.kv_seqno_max
     }
