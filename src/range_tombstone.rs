@@ -41,14 +41,39 @@ pub(crate) struct RangeTombstone {
 
 /// Sorted, non-overlapping fragments, each with its seqnos in descending order; see the module
 /// documentation. Immutable once built; shared through `Arc`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct FragList {
+    /// Under the lexicographic order: the starts' common prefix length and each start's next 8
+    /// bytes after it as a big-endian `u64`, so that a lookup's binary search compares integers
+    /// (built on first use).
+    accel: std::sync::OnceLock<(usize, Vec<u64>)>,
     starts: Vec<Slice>,
     ends: Vec<Slice>,
     /// Fragment i's seqnos are `seqs[offsets[i]..offsets[i + 1]]`; `offsets.len()` is the
     /// fragment count plus one (or 0 when empty).
     offsets: Vec<usize>,
     seqs: Vec<SeqNo>,
+}
+
+impl PartialEq for FragList {
+    fn eq(&self, other: &Self) -> bool {
+        self.starts == other.starts
+            && self.ends == other.ends
+            && self.offsets == other.offsets
+            && self.seqs == other.seqs
+    }
+}
+
+impl Eq for FragList {}
+
+/// The 8 bytes of `key` from `at` on as a big-endian integer, zero-padded: never decreasing in
+/// the key's byte order.
+fn word_at(key: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    for (slot, byte) in word.iter_mut().zip(key.get(at..).unwrap_or_default()) {
+        *slot = *byte;
+    }
+    u64::from_be_bytes(word)
 }
 
 /// One fragment: `[start, end)` and its seqnos, highest first.
@@ -222,14 +247,53 @@ impl FragList {
 
     /// The index of the fragment holding `key`, if any: one binary search.
     pub(crate) fn find(&self, key: &[u8], cmp: &Comparator) -> Option<usize> {
-        let i = self
-            .starts
-            .partition_point(|s| cmp.user(s, key).is_le())
-            .checked_sub(1)?;
+        let i = if cmp.is_lexicographic() {
+            self.partition_bytewise(key)
+        } else {
+            self.starts.partition_point(|s| cmp.user(s, key).is_le())
+        }
+        .checked_sub(1)?;
         self.ends
             .get(i)
             .filter(|end| cmp.user(key, end).is_lt())
             .map(|_| i)
+    }
+
+    /// The number of starts at or before `key` in byte order: a binary search over integers
+    /// (the 8 bytes after the starts' common prefix), then over the few starts that share the
+    /// key's integer.
+    fn partition_bytewise(&self, key: &[u8]) -> usize {
+        let (Some(first), Some(last)) = (self.starts.first(), self.starts.last()) else {
+            return 0;
+        };
+        let (common, words) = self.accel.get_or_init(|| {
+            let common = first
+                .iter()
+                .zip(last.iter())
+                .take_while(|(a, b)| a == b)
+                .count();
+            (
+                common,
+                self.starts.iter().map(|s| word_at(s, common)).collect(),
+            )
+        });
+        // NB: sorted starts all share the first and last one's common prefix; a key that does
+        // not is below or above all of them.
+        if key.get(..*common) != first.get(..*common) {
+            return if key < &**first { 0 } else { self.starts.len() };
+        }
+        let word = word_at(key, *common);
+        let lo = words.partition_point(|&w| w < word);
+        let hi = lo
+            + words
+                .get(lo..)
+                .unwrap_or_default()
+                .partition_point(|&w| w <= word);
+        lo + self
+            .starts
+            .get(lo..hi)
+            .unwrap_or_default()
+            .partition_point(|s| &**s <= key)
     }
 
     /// The highest seqno below `read_seqno` of a tombstone covering `key`, or 0 (none: a
@@ -745,6 +809,54 @@ mod tests {
         assert_eq!(FragList::decode(&[0], &cmp).unwrap(), FragList::default());
     }
 
+    /// Byte order, without the lexicographic fast paths.
+    struct SlowBytes;
+
+    impl crate::key::UserComparator for SlowBytes {
+        fn name(&self) -> &'static str {
+            "test.slow_bytes"
+        }
+
+        fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+            a.cmp(b)
+        }
+    }
+
+    #[test]
+    fn the_integer_search_handles_long_shared_prefixes_and_outside_keys() {
+        let cmp = Comparator::default();
+        let slow = Comparator::new(std::sync::Arc::new(SlowBytes));
+        let key = |i: u32| format!("tenant/0000000000{i:06}");
+        let list = FragList::build(
+            (0..500).map(|i| RangeTombstone {
+                start: key(i * 10).into(),
+                end: key(i * 10 + 5).into(),
+                seqno: u64::from(i) + 1,
+            }),
+            &cmp,
+        );
+        for i in 0..5100 {
+            let k = key(i);
+            assert_eq!(
+                list.cover(k.as_bytes(), 1000, &cmp),
+                list.cover(k.as_bytes(), 1000, &slow)
+            );
+        }
+        for k in [
+            "",
+            "a",
+            "tenant",
+            "tenant/1",
+            "zzz",
+            "tenant/0000000000004999\0",
+        ] {
+            assert_eq!(
+                list.cover(k.as_bytes(), 1000, &cmp),
+                list.cover(k.as_bytes(), 1000, &slow)
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn cover_equals_the_naive_maximum(
@@ -775,6 +887,13 @@ mod tests {
                     .max()
                     .unwrap_or(0);
                 prop_assert_eq!(cursor.at(&[k]), naive31);
+            }
+            // The integer search agrees with a plain binary search under the same order.
+            let slow = Comparator::new(std::sync::Arc::new(SlowBytes));
+            for &(k, x) in &probes {
+                for key in [vec![k], vec![k, 0], vec![k, 255, 1], vec![]] {
+                    prop_assert_eq!(list.cover(&key, x, &cmp), list.cover(&key, x, &slow));
+                }
             }
             // The cursor also follows sorted probes, forward and backward.
             let mut sorted: Vec<u8> = probes.iter().map(|p| p.0).collect();

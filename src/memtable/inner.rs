@@ -244,6 +244,22 @@ impl Memtable {
         Some(list)
     }
 
+    /// The highest seqno below `seqno` of a range tombstone covering `key`, or 0: one atomic
+    /// load without range tombstones, and no reference count taken on the fragments.
+    pub(crate) fn range_tombstone_cover(&self, key: &[u8], seqno: SeqNo) -> SeqNo {
+        let count = self.range_tombstone_count.load(Ordering::Acquire);
+        if count == 0 {
+            return 0;
+        }
+        if let Some(cached) = self.fragments.load().as_ref()
+            && cached.0 == count
+        {
+            return cached.1.cover(key, seqno, self.comparator());
+        }
+        self.range_tombstones()
+            .map_or(0, |list| list.cover(key, seqno, self.comparator()))
+    }
+
     /// The newest entry for `key` with a seqno below `seqno`, tombstones included.
     pub fn get(&self, key: &[u8], seqno: SeqNo) -> Option<InternalValue> {
         let node = self.get_node(key, seqno)?;

@@ -65,9 +65,7 @@ impl SuperVersion {
             .range_tombstones()
             .map_or(0, |list| list.cover(key, seqno, cmp));
         for memtable in self.memtables() {
-            if let Some(list) = memtable.range_tombstones() {
-                covered = covered.max(list.cover(key, seqno, cmp));
-            }
+            covered = covered.max(memtable.range_tombstone_cover(key, seqno));
         }
         covered
     }
