@@ -48,9 +48,12 @@ fn run_sources<'a>(
     bounds: &'a OwnedBounds,
     seqno: SeqNo,
 ) -> impl Iterator<Item = BoxedSource> + 'a {
-    version.runs().map(move |run| -> BoxedSource {
-        Box::new(RunIter::new(Arc::clone(run), cmp, bounds.clone(), seqno))
-    })
+    version
+        .runs()
+        .filter(|run| run.has_entries())
+        .map(move |run| -> BoxedSource {
+            Box::new(RunIter::new(Arc::clone(run), cmp, bounds.clone(), seqno))
+        })
 }
 
 /// The visible entries of `version`'s tables alone (no memtable) in `bounds` at `seqno`: what a
@@ -125,7 +128,7 @@ impl Tree {
                 seqno,
             )),
             Some(skip) => {
-                for run in super_version.version.runs() {
+                for run in super_version.version.runs().filter(|run| run.has_entries()) {
                     sources.push(self.skipping_run_source(run, &bounds, seqno, skip));
                 }
             }

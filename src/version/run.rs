@@ -16,6 +16,8 @@ pub(crate) struct Run {
     tables: Vec<Arc<Table>>,
     /// The highest seqno of an entry in any of the tables (range tombstones left out).
     kv_seqno_max: SeqNo,
+    /// Whether some table holds an entry (not only range tombstones).
+    has_entries: bool,
 }
 
 impl Run {
@@ -26,10 +28,18 @@ impl Run {
             .map(|t| t.meta().kv_seqno_max)
             .max()
             .unwrap_or(0);
+        let has_entries = tables.iter().any(|t| t.meta().entry_count > 0);
         Self {
             tables,
             kv_seqno_max,
+            has_entries,
         }
+    }
+
+    /// Whether some table holds an entry: a run of range tombstones alone has nothing to scan
+    /// (its tombstones are in the version's list).
+    pub(crate) fn has_entries(&self) -> bool {
+        self.has_entries
     }
 
     pub(crate) fn tables(&self) -> &[Arc<Table>] {
@@ -116,10 +126,12 @@ impl RunIter {
         }
     }
 
+    /// A scan of table `i`; `None` for a table of range tombstones alone (nothing to scan).
     fn open(&self, i: usize) -> Option<TableIter> {
         self.run
             .tables
             .get(i)
+            .filter(|t| t.meta().entry_count > 0)
             .map(|t| TableIter::new(Arc::clone(t), self.bounds.clone(), self.read_seqno))
     }
 }
@@ -140,7 +152,12 @@ impl crate::iter::merging::SeekSource for RunIter {
         let i = from + tables.partition_point(|t| t.ends_before(key));
         self.front = None;
         self.next = i.min(self.end);
-        if let Some(table) = self.run.tables.get(i).filter(|_| i < self.end) {
+        if let Some(table) = self
+            .run
+            .tables
+            .get(i)
+            .filter(|t| i < self.end && t.meta().entry_count > 0)
+        {
             self.front = Some(TableIter::new(
                 Arc::clone(table),
                 (Bound::Included(Slice::new(key)), self.bounds.1.clone()),
@@ -176,13 +193,18 @@ impl crate::iter::merging::SeekSource for RunIter {
             Some(offset) => {
                 let j = self.next + offset;
                 self.end = j;
-                self.back = self.run.tables.get(j).map(|table| {
-                    TableIter::new(
-                        Arc::clone(table),
-                        (self.bounds.0.clone(), Bound::Excluded(Slice::new(key))),
-                        self.read_seqno,
-                    )
-                });
+                self.back = self
+                    .run
+                    .tables
+                    .get(j)
+                    .filter(|t| t.meta().entry_count > 0)
+                    .map(|table| {
+                        TableIter::new(
+                            Arc::clone(table),
+                            (self.bounds.0.clone(), Bound::Excluded(Slice::new(key))),
+                            self.read_seqno,
+                        )
+                    });
             }
         }
         true
