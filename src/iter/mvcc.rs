@@ -86,8 +86,10 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> MvccStr
     }
 
     /// The highest seqno of a range tombstone covering `key` for this read, or 0.
-    fn covered(&mut self, key: &[u8]) -> u64 {
-        self.cover.as_mut().map_or(0, |cover| cover.at(key))
+    fn covered(&mut self, key: &[u8], forward: bool) -> u64 {
+        self.cover
+            .as_mut()
+            .map_or(0, |cover| cover.at(key, forward))
     }
 
     /// `newest` as deleted (the caller leaves it out).
@@ -186,7 +188,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> MvccStr
                 }
             }
         }
-        let covered = self.covered(&newest.key.user_key);
+        let covered = self.covered(&newest.key.user_key, true);
         if newest.key.seqno < covered {
             self.deleted_in_a_row += 1;
             if self.deleted_in_a_row >= STEPS_BEFORE_SKIP {
@@ -227,7 +229,7 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> MvccStr
                 newest = prev;
             }
         }
-        let covered = self.covered(&newest.key.user_key);
+        let covered = self.covered(&newest.key.user_key, false);
         if newest.key.seqno < covered {
             self.deleted_in_a_row_back += 1;
             if self.deleted_in_a_row_back >= STEPS_BEFORE_SKIP {
