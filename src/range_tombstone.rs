@@ -69,11 +69,10 @@ impl Eq for FragList {}
 /// The 8 bytes of `key` from `at` on as a big-endian integer, zero-padded: never decreasing in
 /// the key's byte order.
 fn word_at(key: &[u8], at: usize) -> u64 {
-    let mut word = [0u8; 8];
-    for (slot, byte) in word.iter_mut().zip(key.get(at..).unwrap_or_default()) {
-        *slot = *byte;
-    }
-    u64::from_be_bytes(word)
+    let mut bytes = key.get(at..).unwrap_or_default().iter();
+    (0..8).fold(0u64, |word, _| {
+        (word << 8) | u64::from(bytes.next().copied().unwrap_or(0))
+    })
 }
 
 /// One fragment: `[start, end)` and its seqnos, highest first.
@@ -617,19 +616,16 @@ impl Cover {
                     .checked_sub(1)
                     .and_then(|i| list.fragment(i))
                     .filter(|f| cmp.user(key, f.end).is_lt());
-                match holding {
-                    Some(f) => {
-                        span.lo = Some(f.start.clone());
-                        span.hi = Some(f.end.clone());
-                        span.seen = f.visible(self.read_seqno);
-                        span.end = Some(f.end.clone());
-                    }
-                    None => {
-                        span.lo = p.checked_sub(1).and_then(|i| list.ends.get(i)).cloned();
-                        span.hi = list.starts.get(p).cloned();
-                        span.seen = 0;
-                        span.end = None;
-                    }
+                if let Some(f) = holding {
+                    span.lo = Some(f.start.clone());
+                    span.hi = Some(f.end.clone());
+                    span.seen = f.visible(self.read_seqno);
+                    span.end = Some(f.end.clone());
+                } else {
+                    span.lo = p.checked_sub(1).and_then(|i| list.ends.get(i)).cloned();
+                    span.hi = list.starts.get(p).cloned();
+                    span.seen = 0;
+                    span.end = None;
                 }
             }
             if span.seen > best {

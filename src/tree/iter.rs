@@ -407,17 +407,18 @@ mod tests {
         assert!(back.inner().seeks() >= 1, "backward too");
         // Mixed directions: no seek once both ends were read, and the same keys.
         let mut mixed = tree.scan((Bound::Unbounded, Bound::Unbounded), read, None);
-        let mut front = Vec::new();
-        let mut rear = Vec::new();
-        loop {
-            let Some(a) = mixed.next() else { break };
-            front.push(a.unwrap().key.user_key);
-            let Some(b) = mixed.next_back() else { break };
-            rear.push(b.unwrap().key.user_key);
+        let mut ascending = Vec::new();
+        let mut descending = Vec::new();
+        while let Some(head) = mixed.next() {
+            ascending.push(head.unwrap().key.user_key);
+            let Some(tail) = mixed.next_back() else {
+                break;
+            };
+            descending.push(tail.unwrap().key.user_key);
         }
-        rear.reverse();
-        front.extend(rear);
-        assert_eq!(front, keys);
+        descending.reverse();
+        ascending.extend(descending);
+        assert_eq!(ascending, keys);
         // Bounded scans starting inside the span agree too.
         let inside: Vec<Slice> = tree
             .range("k00500".."k01950", read, None)
