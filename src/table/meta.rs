@@ -451,29 +451,7 @@ impl TableMeta {
             return Self::decode_v2(bytes, file_len);
         }
         let mut c = Cursor { bytes, pos: 0 };
-        let mut meta = Self {
-            table_id: c.u64()?,
-            created_at_micros: c.u64()?,
-            entry_count: c.u64()?,
-            tombstone_count: c.u64()?,
-            weak_tombstone_count: c.u64()?,
-            data_block_count: c.u64()?,
-            seqno_min: c.u64()?,
-            seqno_max: c.u64()?,
-            min_key: Slice::new(c.bytes()?),
-            max_key: Slice::new(c.bytes()?),
-            ..Self::default()
-        };
-        meta.settings = TableSettings {
-            block_size: c.u32()?,
-            restart_interval: c.u8()?,
-            index_restart_interval: c.u8()?,
-            data_compression: c.u8()?,
-            index_compression: c.u8()?,
-            filter_bits_per_key_milli: c.u32()?,
-        };
-        meta.comparator = String::from_utf8(c.bytes()?.to_vec())
-            .map_err(|_| CorruptionKind::InvalidField("comparator name"))?;
+        let mut meta = Self::decode_fields_of_every_format(&mut c)?;
         if c.pos != bytes.len() {
             meta.weak_tombstone_reclaimable = c.u64()?;
         }
@@ -505,9 +483,8 @@ impl TableMeta {
         Ok(meta)
     }
 
-    /// Decodes a format-2 meta block: every field present.
-    fn decode_v2(bytes: &[u8], file_len: u64) -> Result<Self, CorruptionKind> {
-        let mut c = Cursor { bytes, pos: 0 };
+    /// The fields every format has, from the table id to the comparator name.
+    fn decode_fields_of_every_format(c: &mut Cursor<'_>) -> Result<Self, CorruptionKind> {
         let mut meta = Self {
             table_id: c.u64()?,
             created_at_micros: c.u64()?,
@@ -531,6 +508,13 @@ impl TableMeta {
         };
         meta.comparator = String::from_utf8(c.bytes()?.to_vec())
             .map_err(|_| CorruptionKind::InvalidField("comparator name"))?;
+        Ok(meta)
+    }
+
+    /// Decodes a format-2 meta block: every field present.
+    fn decode_v2(bytes: &[u8], file_len: u64) -> Result<Self, CorruptionKind> {
+        let mut c = Cursor { bytes, pos: 0 };
+        let mut meta = Self::decode_fields_of_every_format(&mut c)?;
         meta.weak_tombstone_reclaimable = c.u64()?;
         let name = String::from_utf8(c.bytes()?.to_vec())
             .map_err(|_| CorruptionKind::InvalidField("prefix extractor name"))?;
