@@ -1,7 +1,9 @@
 //! kill -9 (RELIABILITY.md suite 3): the test binary re-runs itself as a child that writes and
-//! flushes on a real directory, printing a line after each flush returns; the parent kills it at
+//! flushes on a real directory (each batch with a range tombstone over scratch keys written
+//! just before it), printing a line after each flush returns; the parent kills it at
 //! random moments, reopens the tree, and checks that every flush the child completed survived
-//! (and that nothing from a half-done flush appears as a hole).
+//! (and that nothing from a half-done flush appears as a hole, and no scratch key comes back
+//! without its range tombstone).
 //!
 //! CI runs 30 cycles; `STRATA_KILL9_CYCLES=N` runs N.
 
@@ -20,6 +22,9 @@ use strata::{Config, SeqNo, SequenceNumberCounter};
 const CHILD_ENV: &str = "STRATA_KILL9_CHILD_DIR";
 const CYCLE_ENV: &str = "STRATA_KILL9_CYCLE";
 const KEYS_PER_BATCH: u32 = 40;
+/// Keys written after each batch's own and deleted again by one range tombstone in the same
+/// flush: they must never come back.
+const SCRATCH_KEYS: u32 = 10;
 
 fn key(cycle: u64, batch: u64, i: u32) -> String {
     format!("c{cycle:03}/b{batch:05}/k{i:03}")
@@ -37,9 +42,15 @@ fn child(dir: &str, cycle: u64) {
         .expect("child opens the tree");
     let mut out = std::io::stdout().lock();
     for batch in 0.. {
-        for i in 0..KEYS_PER_BATCH {
+        for i in 0..KEYS_PER_BATCH + SCRATCH_KEYS {
             tree.insert(key(cycle, batch, i), value(cycle, batch, i), seqno.next());
         }
+        // The scratch keys go again, by one range tombstone flushed with the batch.
+        tree.remove_range(
+            key(cycle, batch, KEYS_PER_BATCH),
+            key(cycle, batch, KEYS_PER_BATCH + SCRATCH_KEYS),
+            seqno.next(),
+        );
         tree.flush_active_memtable(0).expect("flush");
         writeln!(out, "flushed {batch}").expect("stdout");
         out.flush().expect("stdout");
@@ -123,6 +134,16 @@ fn kill_9_never_loses_a_completed_flush() {
                     );
                 }
             }
+            // The range tombstone of every flushed batch came back with it.
+            for batch in 0..batches {
+                for i in [KEYS_PER_BATCH, KEYS_PER_BATCH + SCRATCH_KEYS - 1] {
+                    assert_eq!(
+                        tree.get(key(c, batch, i), SeqNo::MAX).unwrap(),
+                        None,
+                        "cycle {c} batch {batch}: scratch key {i} came back after kill at cycle {cycle}"
+                    );
+                }
+            }
             // A batch past the reported ones is either whole (its flush finished but the line was
             // not read) or absent: never partial.
             let present = (0..KEYS_PER_BATCH)
@@ -131,6 +152,13 @@ fn kill_9_never_loses_a_completed_flush() {
             assert!(
                 present == 0 || present == KEYS_PER_BATCH as usize,
                 "partial batch {batches} of cycle {c}"
+            );
+            let scratch = tree
+                .get(key(c, batches, KEYS_PER_BATCH), SeqNo::MAX)
+                .unwrap();
+            assert!(
+                scratch.is_none(),
+                "batch {batches} of cycle {c}: a scratch key without its range tombstone"
             );
             if c == cycle && present > 0 {
                 killed_mid_flush += 1;
