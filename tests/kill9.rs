@@ -57,6 +57,20 @@ fn child(dir: &str, cycle: u64) {
     }
 }
 
+/// The range tombstone of every flushed batch of cycle `c` came back with it: its scratch keys
+/// stay deleted after the kill at `cycle`.
+fn check_scratch_keys_stay_deleted(tree: &strata::Tree, c: u64, batches: u64, cycle: u64) {
+    for batch in 0..batches {
+        for i in [KEYS_PER_BATCH, KEYS_PER_BATCH + SCRATCH_KEYS - 1] {
+            assert_eq!(
+                tree.get(key(c, batch, i), SeqNo::MAX).unwrap(),
+                None,
+                "cycle {c} batch {batch}: scratch key {i} came back after kill at cycle {cycle}"
+            );
+        }
+    }
+}
+
 #[test]
 fn kill_9_never_loses_a_completed_flush() {
     if let (Ok(dir), Ok(cycle)) = (std::env::var(CHILD_ENV), std::env::var(CYCLE_ENV)) {
@@ -134,16 +148,7 @@ fn kill_9_never_loses_a_completed_flush() {
                     );
                 }
             }
-            // The range tombstone of every flushed batch came back with it.
-            for batch in 0..batches {
-                for i in [KEYS_PER_BATCH, KEYS_PER_BATCH + SCRATCH_KEYS - 1] {
-                    assert_eq!(
-                        tree.get(key(c, batch, i), SeqNo::MAX).unwrap(),
-                        None,
-                        "cycle {c} batch {batch}: scratch key {i} came back after kill at cycle {cycle}"
-                    );
-                }
-            }
+            check_scratch_keys_stay_deleted(&tree, c, batches, cycle);
             // A batch past the reported ones is either whole (its flush finished but the line was
             // not read) or absent: never partial.
             let present = (0..KEYS_PER_BATCH)
