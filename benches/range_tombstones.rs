@@ -8,7 +8,8 @@
 //!   in a tombstone (half of those above the read seqno) and half between two.
 //! - `range_tombstone_build/one_more`: `build` of 1,000 non-overlapping tombstones plus one that
 //!   spans a hundred of them: what a memtable pays to rebuild its cached list after a
-//!   `remove_range`.
+//!   `remove_range`; `one_more_by_union`: the same list as the memtable now makes it, the cached
+//!   1,000 merged with the new one in one linear pass.
 //! - `range_tombstone_nested`: 10,000 tombstones that share one start, each ending after the
 //!   previous one: T fragments holding T(T+1)/2 stack entries (printed), the inherent worst case
 //!   (`src/range_tombstone.rs`). `build` of them, and one `cover` on the result.
@@ -156,6 +157,13 @@ fn rebuild(c: &mut Criterion) {
     group.throughput(Throughput::Elements(tombstones.len() as u64));
     group.bench_function(BenchmarkId::new("one_more", REBUILD_COUNT), |b| {
         b.iter(|| black_box(build(black_box(&tombstones))));
+    });
+    // What the memtable does since: the cached list of the first 1,000, merged with the new one.
+    let (old, new) = tombstones.split_at(REBUILD_COUNT);
+    let (cached, added) = (build(old), build(new));
+    assert_eq!(cached.union(&added).len(), list.len());
+    group.bench_function(BenchmarkId::new("one_more_by_union", REBUILD_COUNT), |b| {
+        b.iter(|| black_box(black_box(&cached).union(black_box(&added))));
     });
     group.finish();
 }

@@ -521,6 +521,13 @@ impl RangeTombstoneList {
         self.0.cover(key, read_seqno, &Comparator::default())
     }
 
+    /// Both lists' fragments in one list, by one linear merge (how a memtable adds new
+    /// tombstones to its cached list).
+    #[must_use]
+    pub fn union(&self, other: &Self) -> Self {
+        Self(self.0.union(&other.0, &Comparator::default()))
+    }
+
     /// The number of fragments.
     pub fn len(&self) -> usize {
         self.0.len()

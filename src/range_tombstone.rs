@@ -75,6 +75,80 @@ fn word_at(key: &[u8], at: usize) -> u64 {
     })
 }
 
+/// A list's boundaries in order: each fragment's start, then its end (an end may equal the next
+/// start).
+fn boundaries(list: &FragList) -> Vec<&Slice> {
+    list.starts
+        .iter()
+        .zip(&list.ends)
+        .flat_map(|(start, end)| [start, end])
+        .collect()
+}
+
+/// Two ascending boundary lists merged, each key once.
+fn merged_boundaries<'k>(
+    left: &[&'k Slice],
+    right: &[&'k Slice],
+    cmp: &Comparator,
+) -> Vec<&'k Slice> {
+    let mut out: Vec<&Slice> = Vec::with_capacity(left.len() + right.len());
+    let (mut from_left, mut from_right) = (left.iter().peekable(), right.iter().peekable());
+    loop {
+        let next = match (from_left.peek(), from_right.peek()) {
+            (Some(l), Some(r)) if cmp.user(l, r).is_le() => from_left.next(),
+            (_, Some(_)) => from_right.next(),
+            (Some(_), None) => from_left.next(),
+            (None, None) => break,
+        };
+        if let Some(&next) = next
+            && out.last().is_none_or(|last| cmp.user(last, next).is_lt())
+        {
+            out.push(next);
+        }
+    }
+    out
+}
+
+/// The seqnos of `list`'s fragment that holds the span starting at `lo` (`None` in a gap);
+/// `cursor` only moves forward, so a sweep over ascending spans is linear.
+fn stack_at<'l>(
+    list: &'l FragList,
+    cursor: &mut usize,
+    lo: &[u8],
+    cmp: &Comparator,
+) -> Option<&'l [SeqNo]> {
+    while list
+        .ends
+        .get(*cursor)
+        .is_some_and(|end| cmp.user(end, lo).is_le())
+    {
+        *cursor += 1;
+    }
+    let fragment = list.fragment(*cursor)?;
+    cmp.user(fragment.start, lo)
+        .is_le()
+        .then_some(fragment.seqnos)
+}
+
+/// Two descending seqno stacks merged into `out`, descending, each seqno once.
+fn union_descending(mine: &[SeqNo], theirs: &[SeqNo], out: &mut Vec<SeqNo>) {
+    let (mut mine, mut theirs) = (mine.iter().peekable(), theirs.iter().peekable());
+    loop {
+        let next = match (mine.peek(), theirs.peek()) {
+            (Some(&&m), Some(&&t)) if m >= t => {
+                if m == t {
+                    theirs.next();
+                }
+                mine.next()
+            }
+            (_, Some(_)) => theirs.next(),
+            (Some(_), None) => mine.next(),
+            (None, None) => break,
+        };
+        out.extend(next.copied());
+    }
+}
+
 /// One fragment: `[start, end)` and its seqnos, highest first.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Fragment<'a> {
@@ -186,8 +260,34 @@ impl FragList {
         match lists.as_slice() {
             [] => Self::default(),
             [one] => (*one).clone(),
+            [a, b] => a.union(b, cmp),
             _ => Self::build(lists.iter().flat_map(|l| l.tombstones()), cmp),
         }
+    }
+
+    /// The fragments of `self` and `other` together, in one linear sweep over both (each is
+    /// sorted and non-overlapping): O(n + m), where building from the tombstones would sort.
+    /// A memtable adds its new tombstones to its cached list this way.
+    pub(crate) fn union(&self, other: &Self, cmp: &Comparator) -> Self {
+        if self.is_empty() {
+            return other.clone();
+        }
+        if other.is_empty() {
+            return self.clone();
+        }
+        let bounds = merged_boundaries(&boundaries(self), &boundaries(other), cmp);
+        let mut out = Self::default();
+        let (mut in_self, mut in_other) = (0, 0);
+        let mut stack: Vec<SeqNo> = Vec::new();
+        for pair in bounds.windows(2) {
+            let [lo, hi] = pair else { continue };
+            let mine = stack_at(self, &mut in_self, lo, cmp).unwrap_or_default();
+            let theirs = stack_at(other, &mut in_other, lo, cmp).unwrap_or_default();
+            stack.clear();
+            union_descending(mine, theirs, &mut stack);
+            push_fragment(&mut out, (*lo).clone(), (*hi).clone(), &stack, cmp);
+        }
+        out
     }
 
     /// The number of fragments.
@@ -910,6 +1010,15 @@ mod tests {
             for k in sorted.iter().rev() {
                 prop_assert_eq!(cursor.at(&[*k], false), list.cover(&[*k], 31, &cmp));
             }
+            // The linear union of two halves equals fragmenting everything at once.
+            let half = raw.len() / 2;
+            let part = |r: &[(u8, u8, u64)]| FragList::build(
+                r.iter().map(|&(a, b, s)| RangeTombstone { start: Slice::from([a]), end: Slice::from([b]), seqno: s }),
+                &cmp,
+            );
+            let (first, second) = (part(&raw[..half]), part(&raw[half..]));
+            prop_assert_eq!(first.union(&second, &cmp), list.clone());
+            prop_assert_eq!(second.union(&first, &cmp), list.clone());
             // Clipping at any split point keeps the union.
             let split = [probes[0].0];
             let left = list.clip(None, Some(&split), &cmp);

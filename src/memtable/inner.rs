@@ -229,16 +229,28 @@ impl Memtable {
             return Some(Arc::clone(&cached.1));
         }
         let tombstones = self.range_tombstones.lock();
+        let cached = self.fragments.load_full();
         // Another reader may have rebuilt it while this one waited.
-        if let Some(cached) = self.fragments.load().as_ref()
+        if let Some(cached) = cached.as_ref()
             && cached.0 == tombstones.len()
         {
             return Some(Arc::clone(&cached.1));
         }
-        let list = Arc::new(FragList::build(
-            tombstones.iter().cloned(),
-            self.comparator(),
-        ));
+        // NB: the cached list plus the tombstones that came since, in one linear merge.
+        let list = Arc::new(match cached.as_ref() {
+            Some(cached) if cached.0 < tombstones.len() => {
+                let new = FragList::build(
+                    tombstones
+                        .get(cached.0..)
+                        .unwrap_or_default()
+                        .iter()
+                        .cloned(),
+                    self.comparator(),
+                );
+                cached.1.union(&new, self.comparator())
+            }
+            _ => FragList::build(tombstones.iter().cloned(), self.comparator()),
+        });
         self.fragments
             .store(Some(Arc::new((tombstones.len(), Arc::clone(&list)))));
         Some(list)
