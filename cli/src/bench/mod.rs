@@ -311,20 +311,26 @@ pub(crate) struct Results {
 
 /// The workloads `--benchmarks` names.
 fn parse_workloads(list: &str) -> Result<Vec<&'static str>, BoxError> {
+    pick_workloads(list, workloads::ALL, "unknown workload")
+}
+
+/// The names of a comma-separated `list`, each one of `known`; an unknown one is an error that
+/// starts with `unknown` and lists `known`.
+pub(crate) fn pick_workloads(
+    list: &str,
+    known: &[&'static str],
+    unknown: &str,
+) -> Result<Vec<&'static str>, BoxError> {
     list.split(',')
         .map(str::trim)
         .filter(|w| !w.is_empty())
         .map(|w| {
-            workloads::ALL
+            known
                 .iter()
                 .find(|k| **k == w)
                 .copied()
                 .ok_or_else(|| -> BoxError {
-                    format!(
-                        "unknown workload {w:?}; known: {}",
-                        workloads::ALL.join(",")
-                    )
-                    .into()
+                    format!("{unknown} {w:?}; known: {}", known.join(",")).into()
                 })
         })
         .collect()

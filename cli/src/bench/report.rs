@@ -158,6 +158,18 @@ pub(crate) fn print(results: &Results) {
     }
 }
 
+/// The workload parameters as the JSON outputs record them.
+pub(crate) fn params_json(params: &super::workloads::Params) -> serde_json::Value {
+    json!({
+        "num": params.num,
+        "reads": params.reads,
+        "key_size": params.key_size,
+        "value_size": params.value_size,
+        "threads": params.threads,
+        "seed": params.seed,
+    })
+}
+
 pub(crate) fn write_json(results: &Results, path: &Path) -> Result<(), BoxError> {
     let summary = summarize(results);
     let mut rows = Vec::new();
@@ -209,14 +221,7 @@ pub(crate) fn write_json(results: &Results, path: &Path) -> Result<(), BoxError>
     }
     let doc = json!({
         "settings": results.settings.describe(),
-        "params": {
-            "num": results.params.num,
-            "reads": results.params.reads,
-            "key_size": results.params.key_size,
-            "value_size": results.params.value_size,
-            "threads": results.params.threads,
-            "seed": results.params.seed,
-        },
+        "params": super::report::params_json(&results.params),
         "engines": results.engines,
         "results": rows,
     });

@@ -169,25 +169,11 @@ fn parse_workloads(args: &BenchArgs) -> Result<Vec<&'static str>, BoxError> {
     if args.benchmarks == super::DEFAULT_BENCHMARKS {
         return Ok(WORKLOADS.to_vec());
     }
-    let picked: Vec<&'static str> = args
-        .benchmarks
-        .split(',')
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            WORKLOADS
-                .iter()
-                .find(|k| **k == w)
-                .copied()
-                .ok_or_else(|| -> BoxError {
-                    format!(
-                        "workload {w:?} has no range-tombstone form; known: {}",
-                        WORKLOADS.join(",")
-                    )
-                    .into()
-                })
-        })
-        .collect::<Result<_, _>>()?;
+    let picked = super::pick_workloads(
+        &args.benchmarks,
+        WORKLOADS,
+        "no range-tombstone form for workload",
+    )?;
     if picked.is_empty() {
         return Err("--benchmarks names no workload".into());
     }
@@ -1042,14 +1028,7 @@ fn to_json(results: &RtResults) -> serde_json::Value {
     json!({
         "mode": "range-tombstones",
         "settings": results.settings.describe(),
-        "params": {
-            "num": results.params.num,
-            "reads": results.params.reads,
-            "key_size": results.params.key_size,
-            "value_size": results.params.value_size,
-            "threads": results.params.threads,
-            "seed": results.params.seed,
-        },
+        "params": super::report::params_json(&results.params),
         "range_tombstones": {
             "count": layout.count,
             "width": layout.width,
