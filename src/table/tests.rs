@@ -380,6 +380,30 @@ fn range_tombstones(rts: &[(&str, &str, SeqNo)]) -> crate::range_tombstone::Frag
     )
 }
 
+/// Writes a table of `entries` (values "v") and the range tombstones `rts` at `path`.
+fn write_with_range_tombstones(
+    path: &Path,
+    entries: &[(&str, SeqNo)],
+    rts: &[(&str, &str, SeqNo)],
+) -> crate::range_tombstone::FragList {
+    let file = StdFs.create(path).unwrap();
+    let mut writer = TableWriter::new(
+        file,
+        path,
+        TableWriterOptions::default(),
+        Comparator::default(),
+    );
+    for (key, seqno) in entries {
+        writer
+            .add(key.as_bytes(), *seqno, ValueType::Value, b"v")
+            .unwrap();
+    }
+    let list = range_tombstones(rts);
+    writer.set_range_tombstones(list.clone());
+    writer.finish().unwrap().unwrap();
+    list
+}
+
 /// A table with range tombstones: the block round-trips, the bounds widen to them (an
 /// exclusive end past the last key), the seqno range takes them in while `kv_seqno_max` stays
 /// the entries', and the verifier agrees.
@@ -387,18 +411,11 @@ fn range_tombstones(rts: &[(&str, &str, SeqNo)]) -> crate::range_tombstone::Frag
 fn range_tombstones_round_trip_and_widen_the_bounds() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("1.sst");
-    let file = StdFs.create(&path).unwrap();
-    let mut writer = TableWriter::new(
-        file,
+    let list = write_with_range_tombstones(
         &path,
-        TableWriterOptions::default(),
-        Comparator::default(),
+        &[("m", 3), ("n", 4)],
+        &[("a", "c", 7), ("k", "z", 2)],
     );
-    writer.add(b"m", 3, ValueType::Value, b"v").unwrap();
-    writer.add(b"n", 4, ValueType::Value, b"v").unwrap();
-    let list = range_tombstones(&[("a", "c", 7), ("k", "z", 2)]);
-    writer.set_range_tombstones(list.clone());
-    writer.finish().unwrap().unwrap();
     let table = Table::open(&path, &ctx(1 << 20, false)).unwrap();
     let meta = table.meta();
     assert_eq!(table.range_tombstones().as_ref(), &list);
@@ -456,16 +473,7 @@ fn a_table_of_range_tombstones_alone_is_legal() {
 fn range_tombstones_outside_the_bounds_are_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("3.sst");
-    let file = StdFs.create(&path).unwrap();
-    let mut writer = TableWriter::new(
-        file,
-        &path,
-        TableWriterOptions::default(),
-        Comparator::default(),
-    );
-    writer.add(b"m", 3, ValueType::Value, b"v").unwrap();
-    writer.set_range_tombstones(range_tombstones(&[("a", "c", 7)]));
-    writer.finish().unwrap().unwrap();
+    write_with_range_tombstones(&path, &[("m", 3)], &[("a", "c", 7)]);
     let mut bytes = std::fs::read(&path).unwrap();
     // The block holds "a" as the first start: change it; the block's checksum catches it.
     let at = bytes
