@@ -1,10 +1,13 @@
 //! [`Guard`]: the item of every tree iterator.
 //!
-//! An iterator item hands out its key and value lazily and reports I/O errors per item. The trait
-//! exists so that a key-value separated tree (later) can skip reading a large value when the caller
-//! only wants the key (`key`, `size`, `into_inner_if`).
+//! An iterator item hands out its key and value lazily and reports I/O errors per item. A value
+//! stored in a blob file (key-value separation) is read only when the caller asks for it:
+//! `key`, `size` (from the pointer) and `into_inner_if` with a false predicate read no blob file.
+
+use std::sync::Arc;
 
 use crate::Result;
+use crate::blob::{BlobFile, BlobPointer};
 use crate::slice::{UserKey, UserValue};
 
 /// A key-value pair.
@@ -73,11 +76,29 @@ pub trait Guard {
 
 /// The item type of the tree's iterators; see [`Guard`].
 #[derive(Debug)]
-pub struct IterGuardImpl(Result<KvPair>);
+pub struct IterGuardImpl(Item);
+
+/// What an item holds.
+#[derive(Debug)]
+enum Item {
+    /// The key and the value (or the error met reading the item).
+    Ready(Result<KvPair>),
+    /// The key and where its value lies in a blob file, read on demand.
+    Blob {
+        key: UserKey,
+        pointer: BlobPointer,
+        file: Arc<BlobFile>,
+    },
+}
 
 impl IterGuardImpl {
     pub(crate) fn new(item: Result<KvPair>) -> Self {
-        Self(item)
+        Self(Item::Ready(item))
+    }
+
+    /// An item whose value `pointer` names in `file`.
+    pub(crate) fn blob(key: UserKey, pointer: BlobPointer, file: Arc<BlobFile>) -> Self {
+        Self(Item::Blob { key, pointer, file })
     }
 }
 
@@ -86,22 +107,47 @@ impl Guard for IterGuardImpl {
         self,
         pred: impl Fn(&UserKey) -> bool,
     ) -> Result<(UserKey, Option<UserValue>)> {
-        let (key, value) = self.0?;
-        let keep = pred(&key);
-        Ok((key, keep.then_some(value)))
+        match self.0 {
+            Item::Ready(item) => {
+                let (key, value) = item?;
+                let keep = pred(&key);
+                Ok((key, keep.then_some(value)))
+            }
+            Item::Blob { key, pointer, file } => {
+                if !pred(&key) {
+                    return Ok((key, None));
+                }
+                let value = file.read(&pointer, &key)?;
+                Ok((key, Some(value)))
+            }
+        }
     }
 
     fn into_inner(self) -> Result<KvPair> {
-        self.0
+        match self.0 {
+            Item::Ready(item) => item,
+            Item::Blob { key, pointer, file } => {
+                let value = file.read(&pointer, &key)?;
+                Ok((key, value))
+            }
+        }
     }
 
     fn key(self) -> Result<UserKey> {
-        self.0.map(|(key, _)| key)
+        match self.0 {
+            Item::Ready(item) => item.map(|(key, _)| key),
+            Item::Blob { key, .. } => Ok(key),
+        }
     }
 
     fn size(self) -> Result<u32> {
-        // NB: values longer than u32::MAX are refused at write time, so this never saturates.
-        self.0
-            .map(|(_, value)| u32::try_from(value.len()).unwrap_or(u32::MAX))
+        match self.0 {
+            // NB: values longer than u32::MAX are refused at write time, so this never
+            // saturates.
+            Item::Ready(item) => {
+                item.map(|(_, value)| u32::try_from(value.len()).unwrap_or(u32::MAX))
+            }
+            Item::Blob { pointer, .. } => Ok(pointer.value_len),
+        }
     }
 }

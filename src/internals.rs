@@ -434,14 +434,106 @@ impl ReadOnlyTree {
     /// Every live key with its value as of the latest seqno, in key order: what a tree opened
     /// on these tables reads with `iter` (newest version per key, deleted keys left out).
     pub fn scan(&self) -> impl Iterator<Item = Result<(Slice, Slice)>> + Send + 'static {
+        let version = Arc::new(self.version.clone());
         crate::tree::scan_version(
             &self.version,
             &self.cmp,
             (Bound::Unbounded, Bound::Unbounded),
             SeqNo::MAX,
         )
-        .map(|entry| entry.map(|e| (e.key.user_key, e.value)))
+        .map(move |entry| {
+            let entry = entry?;
+            let value = version.load_value(&entry)?;
+            Ok((entry.key.user_key, value))
+        })
     }
+
+    /// The blob files of the version (key-value separation), by id, each with its stale bytes.
+    pub fn blob_files(&self) -> Vec<BlobFileInfo> {
+        self.version
+            .blob_staleness()
+            .into_iter()
+            .map(|(file, stale_bytes)| BlobFileInfo {
+                id: file.id(),
+                path: file.path().to_path_buf(),
+                file_size: file.file_size(),
+                record_count: file.record_count(),
+                record_bytes: file.record_bytes(),
+                stale_bytes,
+            })
+            .collect()
+    }
+
+    /// Reads every record of every blob file and checks it; each damage is one error of the
+    /// report (`blob_files_checked` counts the files).
+    pub fn verify_blob_files(&self) -> crate::verify::IntegrityReport {
+        let mut report = crate::verify::IntegrityReport::default();
+        crate::verify::walk::verify_blob_files(&self.version, &mut report);
+        report
+    }
+}
+
+/// A blob file of a directory read in place ([`ReadOnlyTree::blob_files`]).
+#[derive(Clone, Debug)]
+pub struct BlobFileInfo {
+    /// Its id.
+    pub id: u64,
+    /// Its path.
+    pub path: std::path::PathBuf,
+    /// Its size in bytes.
+    pub file_size: u64,
+    /// The values it holds.
+    pub record_count: u64,
+    /// The bytes of its records.
+    pub record_bytes: u64,
+    /// The bytes of records no table points to.
+    pub stale_bytes: u64,
+}
+
+/// One record of a blob file, as [`dump_blob_file`] reads it.
+#[derive(Clone, Debug)]
+pub struct BlobRecord {
+    /// The record's offset in the file.
+    pub offset: u64,
+    /// Its length on disk.
+    pub len: u64,
+    /// The key it belongs to.
+    pub key: Slice,
+    /// The value.
+    pub value: Slice,
+}
+
+/// Reads the blob file at `path` (its id from its name) record by record, checking each, and
+/// calls `visit` with each record in file order; returns the record count.
+///
+/// # Errors
+/// `Io` if the file cannot be read; `Corruption` naming the file and offset at the first damage.
+pub fn dump_blob_file(path: &Path, mut visit: impl FnMut(BlobRecord)) -> Result<u64> {
+    let id = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(crate::layout::blob_id)
+        .unwrap_or(0);
+    let fs: Arc<dyn crate::fs::Fs> = Arc::new(StdFs);
+    let file = crate::blob::BlobFile::open(
+        id,
+        path,
+        &fs,
+        &Arc::new(Cache::with_capacity_bytes(0)),
+        None,
+    )?;
+    let mut count = 0;
+    file.scan(|offset, len, key, value| {
+        count += 1;
+        visit(BlobRecord {
+            offset,
+            len,
+            key: Slice::new(key),
+            value: Slice::new(value),
+        });
+        Ok(())
+    })?;
+    Ok(count)
 }
 
 /// Reads every block of the table at `path` (meta, index and partitions, filter and partitions,

@@ -34,12 +34,20 @@ pub enum ValueType {
     WeakTombstone = 2,
     /// A merge operand. On-disk value 3: never renumber.
     MergeOperand = 3,
+    /// A pointer to a value stored in a blob file (key-value separation; only in tables, never
+    /// returned by reads, which return the value). On-disk value 4 (the seed's): never renumber.
+    Indirection = 4,
 }
 
 impl ValueType {
     /// Whether this entry deletes its key (a tombstone or a weak tombstone).
     pub fn is_tombstone(self) -> bool {
         matches!(self, Self::Tombstone | Self::WeakTombstone)
+    }
+
+    /// Whether this entry is a value: stored inline or in a blob file.
+    pub(crate) fn is_value(self) -> bool {
+        matches!(self, Self::Value | Self::Indirection)
     }
 }
 
@@ -70,6 +78,7 @@ impl TryFrom<u8> for ValueType {
             1 => Ok(Self::Tombstone),
             2 => Ok(Self::WeakTombstone),
             3 => Ok(Self::MergeOperand),
+            4 => Ok(Self::Indirection),
             other => Err(UnknownValueType(other)),
         }
     }
@@ -320,11 +329,12 @@ mod tests {
             (ValueType::Tombstone, 1),
             (ValueType::WeakTombstone, 2),
             (ValueType::MergeOperand, 3),
+            (ValueType::Indirection, 4),
         ] {
             assert_eq!(u8::from(vt), byte);
             assert_eq!(ValueType::try_from(byte), Ok(vt));
         }
-        assert_eq!(ValueType::try_from(4), Err(UnknownValueType(4)));
+        assert_eq!(ValueType::try_from(5), Err(UnknownValueType(5)));
     }
 
     #[test]

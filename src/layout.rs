@@ -6,6 +6,7 @@
 //! <path>/CURRENT.tmp           the next CURRENT while it is written (removed at open)
 //! <path>/MANIFEST-<n>          the manifest, n at least 6 digits
 //! <path>/tables/<n>.sst        table n
+//! <path>/blobs/<n>.blob        blob file n (key-value separation)
 //! ```
 //!
 //! Names this module does not recognize are left alone: a stray file in a tree's folder is never
@@ -27,8 +28,11 @@ pub(crate) const CURRENT: &str = "CURRENT";
 pub(crate) const CURRENT_TMP: &str = "CURRENT.tmp";
 /// The folder of table files.
 pub(crate) const TABLES_FOLDER: &str = "tables";
+/// The folder of blob files.
+pub(crate) const BLOBS_FOLDER: &str = "blobs";
 const MANIFEST_PREFIX: &str = "MANIFEST-";
 const TABLE_SUFFIX: &str = ".sst";
+const BLOB_SUFFIX: &str = ".blob";
 
 /// The highest file number Strata allocates or accepts from disk (2^48 - 1: at a million new
 /// files a second, nine years of them). A file whose number is above it is not one of Strata's.
@@ -52,6 +56,16 @@ pub(crate) fn table_path(tables_dir: &Path, id: u64) -> PathBuf {
 /// The id of a table file name (`<id>.sst`), if it is one (and within [`MAX_FILE_NUMBER`]).
 pub(crate) fn table_id(name: &str) -> Option<u64> {
     parse_number(name.strip_suffix(TABLE_SUFFIX)?)
+}
+
+/// The path of blob file `id` in `blobs_dir`.
+pub(crate) fn blob_path(blobs_dir: &Path, id: u64) -> PathBuf {
+    blobs_dir.join(format!("{id}{BLOB_SUFFIX}"))
+}
+
+/// The id of a blob file name (`<id>.blob`), if it is one (and within [`MAX_FILE_NUMBER`]).
+pub(crate) fn blob_id(name: &str) -> Option<u64> {
+    parse_number(name.strip_suffix(BLOB_SUFFIX)?)
 }
 
 /// Decimal digits only (no sign, no spaces), at most [`MAX_FILE_NUMBER`].
@@ -116,6 +130,10 @@ mod tests {
         let dir = Path::new("/t");
         assert_eq!(table_path(dir, 12), Path::new("/t/12.sst"));
         assert_eq!(table_id("12.sst"), Some(12));
+        assert_eq!(blob_path(dir, 12), Path::new("/t/12.blob"));
+        assert_eq!(blob_id("12.blob"), Some(12));
+        assert_eq!(blob_id("12.sst"), None);
+        assert_eq!(blob_id("18446744073709551615.blob"), None);
         for bad in [
             "18446744073709551614.sst",
             "18446744073709551615.sst",

@@ -40,6 +40,7 @@
     )
 )]
 
+mod blob;
 mod cache;
 mod coding;
 pub mod compaction;
@@ -70,7 +71,7 @@ mod version;
 
 pub use cache::{Cache, DescriptorTable};
 pub use compression::{CompressionType, UnknownCompression, ZstdDictionary};
-pub use config::Config;
+pub use config::{Config, KvSeparationOptions};
 pub use error::{CorruptionKind, Error, Result};
 pub use guard::{Guard, Guard as IterGuard, IterGuardImpl, KvPair};
 pub use key::{

@@ -79,18 +79,38 @@ pub(crate) fn call(
 /// The value a read sees for one key whose visible versions are `versions`, newest first,
 /// starting with a merge operand: the operands up to the first other version, merged onto it
 /// (a value is the base; a tombstone, a weak tombstone or the end of the versions means none).
+#[cfg(test)]
 pub(crate) fn resolve<'a>(
     operator: &dyn MergeOperator,
     key: &[u8],
     versions: impl IntoIterator<Item = &'a InternalValue>,
 ) -> Result<Slice> {
+    resolve_with(operator, key, versions, None)
+}
+
+/// [`resolve`], reading a base stored in a blob file from `blobs`' blob files.
+pub(crate) fn resolve_with<'a>(
+    operator: &dyn MergeOperator,
+    key: &[u8],
+    versions: impl IntoIterator<Item = &'a InternalValue>,
+    blobs: Option<&crate::version::Version>,
+) -> Result<Slice> {
     let mut operands: Vec<&[u8]> = Vec::new();
     let mut base = None;
+    let loaded;
     for version in versions {
         match version.key.value_type {
             ValueType::MergeOperand => operands.push(&version.value),
             ValueType::Value => {
                 base = Some(&*version.value);
+                break;
+            }
+            ValueType::Indirection => {
+                loaded = match blobs {
+                    Some(blobs) => blobs.load_value(version)?,
+                    None => crate::version::Version::default().load_value(version)?,
+                };
+                base = Some(&*loaded);
                 break;
             }
             ValueType::Tombstone | ValueType::WeakTombstone => break,

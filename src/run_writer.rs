@@ -16,13 +16,23 @@
 //!   first key (the last table: to the end), so the gap between two tables stays covered (by the
 //!   left one, whose bounds then end exclusively at the right one's first key) and no fragment is
 //!   stored twice. Tombstones and no entry make a table of range tombstones alone.
+//! - key-value separation (`Config::with_kv_separation`): a plain value of at least the
+//!   separation threshold goes to a blob file ([`BlobWriter`]) and the table keeps an
+//!   `Indirection` entry holding its pointer; a pointer into a blob file being relocated
+//!   (`with_relocation`, garbage collection) has its value read and written again (to a new
+//!   blob file, or inline when separation is off at this open). Each table's references (bytes
+//!   per blob file) are counted as it is written; blob files are synced with the tables, before
+//!   any manifest edit names them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::blob::writer::BlobWriter;
+use crate::blob::{BlobFile, BlobPointer};
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::key::{Comparator, InternalValue};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::key::{Comparator, InternalValue, ValueType};
 use crate::layout::{FileNumbers, table_path};
 use crate::range_tombstone::FragList;
 use crate::slice::Slice;
@@ -35,14 +45,49 @@ pub(crate) struct RunWriter<'a> {
     pub(crate) cmp: &'a Comparator,
     pub(crate) files: &'a FileNumbers,
     pub(crate) tables_dir: &'a Path,
+    pub(crate) blobs_dir: &'a Path,
     pub(crate) table_ctx: &'a TableContext,
 }
 
-/// The tables a run writer wrote, opened, in key order.
+/// The tables a run writer wrote, opened, in key order, and the blob files it wrote.
 pub(crate) struct WrittenRun {
     pub(crate) tables: Vec<Arc<Table>>,
-    /// Their bytes on disk.
+    /// Their bytes on disk (tables and blob files).
     pub(crate) bytes: u64,
+    /// The blob files written, opened.
+    pub(crate) blob_files: Vec<Arc<BlobFile>>,
+    /// Per table written (by id), the blob files it points into and the bytes it reaches.
+    pub(crate) blob_refs: Vec<(u64, Vec<(u64, u64)>)>,
+    /// The bytes written to blob files.
+    pub(crate) blob_bytes: u64,
+}
+
+impl WrittenRun {
+    /// The edit fields that add the blob files and the tables' references to them.
+    pub(crate) fn add_blobs_to(&self, edit: &mut crate::version::edit::VersionEdit) {
+        edit.add_blob_files = self.blob_files.iter().map(|b| b.id()).collect();
+        edit.table_blob_refs.clone_from(&self.blob_refs);
+    }
+
+    /// Removes every file written (best effort): the run was discarded.
+    pub(crate) fn discard(&self, fs: &dyn crate::fs::Fs) {
+        for table in &self.tables {
+            let _ = fs.remove(table.path());
+        }
+        for blob in &self.blob_files {
+            let _ = fs.remove(blob.path());
+        }
+    }
+}
+
+/// What [`RunBuilder::finish`] returns: the tables' paths in key order, their bytes, and the
+/// blob files.
+pub(crate) struct FinishedRun {
+    pub(crate) paths: Vec<PathBuf>,
+    pub(crate) bytes: u64,
+    pub(crate) blob_files: Vec<Arc<BlobFile>>,
+    pub(crate) blob_refs: Vec<(u64, Vec<(u64, u64)>)>,
+    pub(crate) blob_bytes: u64,
 }
 
 impl RunWriter<'_> {
@@ -57,20 +102,29 @@ impl RunWriter<'_> {
         level: usize,
         target_size: u64,
         range_tombstones: FragList,
+        relocate: BTreeMap<u64, Arc<BlobFile>>,
     ) -> Result<WrittenRun> {
-        let mut builder =
-            RunBuilder::new(level, target_size).with_range_tombstones(range_tombstones);
+        let mut builder = RunBuilder::new(level, target_size)
+            .with_range_tombstones(range_tombstones)
+            .with_relocation(relocate);
         let mut stream = stream;
         let written = stream
             .try_for_each(|entry| builder.add(self, &entry?))
             .and_then(|()| builder.finish(self));
-        let opened = written.and_then(|(paths, bytes)| {
+        let opened = written.and_then(|finished| {
             let ctx = self.table_ctx.at_level(level);
-            let tables = paths
+            let tables = finished
+                .paths
                 .iter()
                 .map(|path| Table::open(path, &ctx).map(Arc::new))
                 .collect::<Result<Vec<_>>>()?;
-            Ok(WrittenRun { tables, bytes })
+            Ok(WrittenRun {
+                tables,
+                bytes: finished.bytes + finished.blob_bytes,
+                blob_files: finished.blob_files,
+                blob_refs: finished.blob_refs,
+                blob_bytes: finished.blob_bytes,
+            })
         });
         if opened.is_err() {
             builder.remove_files(self);
@@ -81,9 +135,12 @@ impl RunWriter<'_> {
 
 /// The table being written.
 struct OpenTable {
+    id: u64,
     writer: TableWriter,
     path: PathBuf,
     last_key: Slice,
+    /// Bytes per blob file this table's pointers reach.
+    blob_refs: BTreeMap<u64, u64>,
 }
 
 /// A run written one entry at a time (the push form of [`RunWriter::write`], for ingestion):
@@ -102,6 +159,14 @@ pub(crate) struct RunBuilder {
     /// The first key of the current table (`None` for the first: its share starts at the
     /// start).
     lower: Option<Slice>,
+    /// The blob files written (created at the first separated value).
+    blobs: Option<BlobWriter>,
+    /// The blob files whose values are relocated.
+    relocate: BTreeMap<u64, Arc<BlobFile>>,
+    /// Per finished table, its references to blob files.
+    blob_refs: Vec<(u64, Vec<(u64, u64)>)>,
+    /// The blob files written, once finished.
+    blob_files: Vec<Arc<BlobFile>>,
 }
 
 impl RunBuilder {
@@ -116,7 +181,75 @@ impl RunBuilder {
             bytes: 0,
             range_tombstones: FragList::default(),
             lower: None,
+            blobs: None,
+            relocate: BTreeMap::new(),
+            blob_refs: Vec::new(),
+            blob_files: Vec::new(),
         }
+    }
+
+    /// Relocates the values of these blob files (garbage collection).
+    pub(crate) fn with_relocation(mut self, relocate: BTreeMap<u64, Arc<BlobFile>>) -> Self {
+        self.relocate = relocate;
+        self
+    }
+
+    /// `entry` as the table stores it: a large value separated, a pointer into a relocated
+    /// file rewritten; see the module documentation.
+    fn separated(
+        &mut self,
+        run: &RunWriter<'_>,
+        entry: &InternalValue,
+    ) -> Result<Option<InternalValue>> {
+        let options = run.config.kv_separation.as_ref();
+        let value = match entry.key.value_type {
+            ValueType::Value
+                if options
+                    .is_some_and(|o| entry.value.len() >= o.separation_threshold as usize) =>
+            {
+                entry.value.clone()
+            }
+            ValueType::Indirection => {
+                let pointer =
+                    BlobPointer::decode(&entry.value).map_err(|what| Error::Corruption {
+                        file: run.blobs_dir.to_path_buf(),
+                        offset: 0,
+                        what,
+                    })?;
+                let Some(file) = self.relocate.get(&pointer.file_id) else {
+                    return Ok(None);
+                };
+                let value = file.read(&pointer, &entry.key.user_key)?;
+                if options.is_none_or(|o| value.len() < o.separation_threshold as usize) {
+                    // Separation is off at this open (or the value is below its threshold
+                    // now): the value goes back inline.
+                    let mut inline = entry.clone();
+                    inline.key.value_type = ValueType::Value;
+                    inline.value = value;
+                    return Ok(Some(inline));
+                }
+                value
+            }
+            _ => return Ok(None),
+        };
+        let Some(options) = options else {
+            return Ok(None);
+        };
+        let writer = self.blobs.get_or_insert_with(|| {
+            BlobWriter::new(
+                std::sync::Arc::clone(&run.config.fs),
+                run.blobs_dir,
+                options.file_target_size,
+                options.compression,
+            )
+        });
+        let Some(pointer) = writer.write(run.files, &entry.key.user_key, &value)? else {
+            return Ok(None);
+        };
+        let mut separated = entry.clone();
+        separated.key.value_type = ValueType::Indirection;
+        separated.value = Slice::from(pointer.encode());
+        Ok(Some(separated))
     }
 
     /// Distributes `list` over the tables; see the module documentation.
@@ -145,7 +278,17 @@ impl RunBuilder {
             let table = self.create(run)?;
             self.current = Some(table);
         }
+        let replaced = self.separated(run, entry)?;
+        let entry = replaced.as_ref().unwrap_or(entry);
         if let Some(open) = &mut self.current {
+            if entry.key.value_type == ValueType::Indirection {
+                let pointer = BlobPointer::decode(&entry.value).map_err(|_| Error::Corruption {
+                    file: open.path.clone(),
+                    offset: 0,
+                    what: CorruptionKind::InvalidField("blob pointer"),
+                })?;
+                *open.blob_refs.entry(pointer.file_id).or_insert(0) += pointer.record_len;
+            }
             open.writer.add_entry(entry)?;
             open.last_key = entry.key.user_key.clone();
         }
@@ -169,9 +312,11 @@ impl RunBuilder {
             run.cmp.clone(),
         );
         Ok(OpenTable {
+            id,
             writer,
             path,
             last_key: Slice::default(),
+            blob_refs: BTreeMap::new(),
         })
     }
 
@@ -193,23 +338,40 @@ impl RunBuilder {
             if let Some((_, size)) = open.writer.finish()? {
                 self.bytes += size;
                 self.finished.push(open.path);
+                if !open.blob_refs.is_empty() {
+                    self.blob_refs
+                        .push((open.id, open.blob_refs.into_iter().collect()));
+                }
             }
         }
         Ok(())
     }
 
-    /// Finishes the last table and syncs the tables directory; returns the tables' paths in key
-    /// order and their bytes. The files stay until [`RunBuilder::remove_files`].
+    /// Finishes the last table and the blob files, and syncs the directories; returns the
+    /// tables' paths in key order, their bytes and the blob files. The files stay until
+    /// [`RunBuilder::remove_files`].
     ///
     /// # Errors
     /// `Io` if a write or sync fails.
-    pub(crate) fn finish(&mut self, run: &RunWriter<'_>) -> Result<(Vec<PathBuf>, u64)> {
+    pub(crate) fn finish(&mut self, run: &RunWriter<'_>) -> Result<FinishedRun> {
         self.finish_table(run, None)?;
+        let mut blob_bytes = 0;
+        if let Some(blobs) = self.blobs.as_mut() {
+            self.blob_files =
+                blobs.finish(&run.table_ctx.cache, run.table_ctx.descriptors.as_ref())?;
+            blob_bytes = blobs.bytes();
+        }
         run.config
             .fs
             .sync_dir(run.tables_dir)
             .map_err(|e| Error::io("fsync directory", Some(run.tables_dir.to_path_buf()), e))?;
-        Ok((self.finished.clone(), self.bytes))
+        Ok(FinishedRun {
+            paths: self.finished.clone(),
+            bytes: self.bytes,
+            blob_files: self.blob_files.clone(),
+            blob_refs: self.blob_refs.clone(),
+            blob_bytes,
+        })
     }
 
     /// Forgets the files (a version names them now, or may): nothing is removed later.
@@ -217,6 +379,9 @@ impl RunBuilder {
         self.current = None;
         self.created.clear();
         self.finished.clear();
+        if let Some(blobs) = self.blobs.as_mut() {
+            blobs.keep();
+        }
     }
 
     /// Removes every file created (best effort: a leftover is an orphan no version names, which
@@ -233,5 +398,9 @@ impl RunBuilder {
             let _ = fs.remove(&path);
         }
         self.finished.clear();
+        if let Some(blobs) = self.blobs.as_mut() {
+            blobs.remove_files();
+        }
+        self.blob_files.clear();
     }
 }

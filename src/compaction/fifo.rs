@@ -70,7 +70,10 @@ impl CompactionStrategy for Fifo {
                 return Choice::Drop { table_ids: expired };
             }
         }
-        let mut total: u64 = tables.iter().map(|t| t.size_bytes).sum();
+        // NB: a table's size includes the blob bytes its pointers reach: dropping it gives
+        // them back (its blob files go once no table points into them).
+        let size = |t: &TableInfo| t.size_bytes.saturating_add(t.blob_bytes);
+        let mut total: u64 = tables.iter().map(|t| size(t)).sum();
         if total <= self.limit_bytes {
             return Choice::DoNothing;
         }
@@ -81,7 +84,7 @@ impl CompactionStrategy for Fifo {
             if total <= self.limit_bytes {
                 break;
             }
-            total = total.saturating_sub(t.size_bytes);
+            total = total.saturating_sub(size(t));
             dropped.push(t.id);
         }
         if dropped.is_empty() {

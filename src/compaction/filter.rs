@@ -129,11 +129,13 @@ pub trait Factory: Send + Sync + RefUnwindSafe {
 /// One item as a [`CompactionFilter`] sees it.
 pub struct ItemAccessor<'a> {
     item: &'a InternalValue,
+    /// Where a value stored in a blob file is read from.
+    blobs: Option<&'a crate::version::Version>,
 }
 
 impl<'a> ItemAccessor<'a> {
-    pub(crate) fn new(item: &'a InternalValue) -> Self {
-        Self { item }
+    pub(crate) fn new(item: &'a InternalValue, blobs: Option<&'a crate::version::Version>) -> Self {
+        Self { item, blobs }
     }
 
     /// The item's key.
@@ -154,11 +156,15 @@ impl<'a> ItemAccessor<'a> {
         )
     }
 
-    /// The item's value (a merge operand's bytes for an operand).
+    /// The item's value (a merge operand's bytes for an operand). A value stored in a blob
+    /// file (key-value separation) is read only when this is called.
     ///
     /// # Errors
-    /// None today; a value stored in a blob file (key-value separation) may fail to read.
+    /// `Io` or `Corruption` if a value stored in a blob file cannot be read.
     pub fn value(&self) -> Result<UserValue> {
-        Ok(self.item.value.clone())
+        match self.blobs {
+            Some(blobs) => blobs.load_value(self.item),
+            None => crate::version::Version::default().load_value(self.item),
+        }
     }
 }

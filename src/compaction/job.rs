@@ -29,6 +29,8 @@ use crate::version::{LEVEL_COUNT, Run, RunIter, Version};
 pub(crate) struct MergeOutput {
     pub(crate) tables: Vec<Arc<Table>>,
     pub(crate) bytes: u64,
+    /// The blob files written and the tables' references (see [`crate::run_writer`]).
+    pub(crate) written: crate::run_writer::WrittenRun,
     /// Whether a compaction filter changed an item (the step then changes what reads see).
     pub(crate) changed: bool,
     /// See [`CompactionStream::max_decided`].
@@ -51,6 +53,7 @@ pub(crate) fn merge(
     watermark: SeqNo,
     writer: &RunWriter<'_>,
     filters: Option<&Arc<dyn Factory>>,
+    relocate: std::collections::BTreeMap<u64, Arc<crate::blob::BlobFile>>,
 ) -> Result<MergeOutput> {
     let cmp = writer.cmp;
     let inputs = FragList::merge(job.tables().map(|t| t.range_tombstones().as_ref()), cmp);
@@ -109,12 +112,14 @@ pub(crate) fn merge(
     let mut stream = CompactionStream::new(covered, cmp.clone(), rules)
         .with_filter(filter)
         .with_beneath(beneath.to_vec())
-        .with_merge(writer.config.merge_operator.clone());
+        .with_merge(writer.config.merge_operator.clone())
+        .with_blobs(Some(Arc::clone(&job.planned_on)));
     let written = writer.write(
         stream.by_ref(),
         job.dest_level,
         target_size,
         range_tombstones,
+        relocate,
     );
     let filter = stream.take_filter();
     let changed = filter.as_ref().is_some_and(|f| f.changed > 0);
@@ -127,8 +132,9 @@ pub(crate) fn merge(
         table.set_origin(origin);
     }
     Ok(MergeOutput {
-        tables: written.tables,
+        tables: written.tables.clone(),
         bytes: written.bytes,
+        written,
         changed,
         max_decided: stream.max_decided().max(dropped_range_tombstone),
     })

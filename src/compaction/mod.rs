@@ -187,6 +187,9 @@ pub struct TableInfo {
     pub max_key: Slice,
     /// The file's size.
     pub size_bytes: u64,
+    /// The bytes of blob-file records the table's pointers reach (key-value separation; 0
+    /// without): space the table holds beyond its own file.
+    pub blob_bytes: u64,
     /// Entries (versions and tombstones).
     pub entry_count: u64,
     /// Tombstones.
@@ -352,6 +355,7 @@ impl TreeView {
                         tables: tables
                             .iter()
                             .map(|&(id, min, max, size, seqno)| TableInfo {
+                                blob_bytes: 0,
                                 id,
                                 min_key: Slice::from(min),
                                 max_key: Slice::from(max),

@@ -138,6 +138,7 @@ impl Planner<'_> {
                                     min_key: m.min_key.clone(),
                                     max_key: m.max_key.clone(),
                                     size_bytes: t.file_size(),
+                                    blob_bytes: self.version.blob_bytes_of(m.table_id),
                                     entry_count: m.entry_count,
                                     tombstone_count: m.tombstone_count,
                                     weak_tombstone_count: m.weak_tombstone_count,

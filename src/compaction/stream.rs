@@ -111,6 +111,8 @@ pub(crate) struct CompactionStream<I: Iterator<Item = Result<InternalValue>>> {
     pending: VecDeque<InternalValue>,
     /// The highest seqno of a tombstone dropped or cancelled because of `beneath`.
     max_decided: Option<SeqNo>,
+    /// The version whose blob files hold the inputs' separated values.
+    blobs: Option<Arc<crate::version::Version>>,
 }
 
 impl<I: Iterator<Item = Result<InternalValue>>> CompactionStream<I> {
@@ -127,7 +129,15 @@ impl<I: Iterator<Item = Result<InternalValue>>> CompactionStream<I> {
             merge: None,
             pending: VecDeque::new(),
             max_decided: None,
+            blobs: None,
         }
+    }
+
+    /// Reads separated values (for merges and the compaction filter) from `version`'s blob
+    /// files.
+    pub(crate) fn with_blobs(mut self, version: Option<Arc<crate::version::Version>>) -> Self {
+        self.blobs = version;
+        self
     }
 
     /// Collapses merge operands with `operator`; see the module documentation.
@@ -229,7 +239,7 @@ impl<I: Iterator<Item = Result<InternalValue>>> CompactionStream<I> {
         let mut versions = operands;
         versions.extend(base);
         let value = if full {
-            crate::merge::resolve(operator, &key, &versions)?
+            crate::merge::resolve_with(operator, &key, &versions, self.blobs.as_deref())?
         } else {
             // A partial merge: operands only, onto no base.
             let ops: Vec<&[u8]> = versions.iter().rev().map(|v| &*v.value).collect();
@@ -262,14 +272,14 @@ impl<I: Iterator<Item = Result<InternalValue>>> CompactionStream<I> {
         };
         if !matches!(
             entry.key.value_type,
-            ValueType::Value | ValueType::MergeOperand
+            ValueType::Value | ValueType::MergeOperand | ValueType::Indirection
         ) {
             return Some(Ok(entry));
         }
-        let verdict = match active
-            .filter
-            .filter_item(ItemAccessor::new(&entry), &active.ctx)
-        {
+        let verdict = match active.filter.filter_item(
+            ItemAccessor::new(&entry, self.blobs.as_deref()),
+            &active.ctx,
+        ) {
             Ok(verdict) => verdict,
             Err(err) => return Some(Err(err)),
         };
@@ -286,7 +296,12 @@ impl<I: Iterator<Item = Result<InternalValue>>> CompactionStream<I> {
                 entry.key.value_type = ValueType::WeakTombstone;
                 entry.value = Slice::empty();
             }
-            Verdict::ReplaceValue(value) => entry.value = value,
+            Verdict::ReplaceValue(value) => {
+                if entry.key.value_type == ValueType::Indirection {
+                    entry.key.value_type = ValueType::Value;
+                }
+                entry.value = value;
+            }
             Verdict::Destroy => return None,
         }
         Some(Ok(entry))
@@ -296,8 +311,7 @@ impl<I: Iterator<Item = Result<InternalValue>>> CompactionStream<I> {
     fn next_is_value_of(&mut self, key: &[u8]) -> bool {
         match self.inner.peek() {
             Some(Ok(next)) => {
-                self.cmp.user(&next.key.user_key, key).is_eq()
-                    && matches!(next.key.value_type, ValueType::Value)
+                self.cmp.user(&next.key.user_key, key).is_eq() && next.key.value_type.is_value()
             }
             _ => false,
         }

@@ -62,6 +62,7 @@ pub struct Config {
     pub(crate) prefix_extractor: Option<Arc<dyn PrefixExtractor>>,
     pub(crate) zstd_dictionary: Option<Arc<ZstdDictionary>>,
     pub(crate) memtable_range_tombstone_limit: usize,
+    pub(crate) kv_separation: Option<super::KvSeparationOptions>,
 }
 
 impl std::fmt::Debug for Config {
@@ -130,6 +131,7 @@ impl Config {
             filter_partitioning: PinningPolicy::all(false),
             index_pinning: PinningPolicy::all(true),
             memtable_range_tombstone_limit: 1000,
+            kv_separation: None,
             filter_pinning: PinningPolicy::all(true),
             expect_point_read_hits: false,
             cache: Arc::new(Cache::default()),
@@ -401,6 +403,34 @@ impl Config {
     #[must_use]
     pub fn zstd_dictionary(mut self, dictionary: Option<Arc<ZstdDictionary>>) -> Self {
         self.zstd_dictionary = dictionary;
+        self
+    }
+
+    /// Separates values of at least the threshold into blob files under `<path>/blobs/` (flush,
+    /// compaction and ingestion write them; tables keep a small pointer); `None` (the default)
+    /// keeps every value inline. A setting of the open: blob files written under an earlier
+    /// open stay readable whatever this says, and their garbage is still collected.
+    ///
+    /// ```
+    /// use strata::{Config, KvSeparationOptions, SequenceNumberCounter, TreeType};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let seqno = SequenceNumberCounter::default();
+    /// let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default())
+    ///     .with_kv_separation(Some(KvSeparationOptions::default().separation_threshold(100)))
+    ///     .open()?;
+    /// tree.insert("big", vec![7u8; 1000], seqno.next());
+    /// tree.insert("small", "x", seqno.next());
+    /// tree.flush_active_memtable(0)?;
+    /// assert_eq!(tree.tree_type(), TreeType::Blob);
+    /// assert_eq!(tree.blob_file_count(), 1);
+    /// assert_eq!(tree.get("big", seqno.get())?.unwrap().len(), 1000);
+    /// assert_eq!(tree.size_of("big", seqno.get())?, Some(1000));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_kv_separation(mut self, options: Option<super::KvSeparationOptions>) -> Self {
+        self.kv_separation = options;
         self
     }
 

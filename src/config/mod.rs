@@ -11,9 +11,11 @@ pub(crate) const LEVEL_COUNT: usize = 7;
 pub(crate) const MANIFEST_REWRITE_BYTES: u64 = 1 << 20;
 
 mod builder;
+mod kv;
 mod policy;
 
 pub use builder::Config;
+pub use kv::KvSeparationOptions;
 pub use policy::{
     BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry,
     HashRatioPolicy, PartitioningPolicy, PinningPolicy, RestartIntervalPolicy,

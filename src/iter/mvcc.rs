@@ -49,6 +49,8 @@ pub(crate) struct MvccStream<I> {
     /// Set after an error: the stream ends, because a key whose versions were read only in part
     /// could otherwise come back with an older version on the next call.
     failed: bool,
+    /// The version whose blob files hold separated values (for merges onto such a base).
+    blobs: Option<Arc<crate::version::Version>>,
 }
 
 impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> MvccStream<I> {
@@ -64,7 +66,19 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> MvccStr
             back: None,
             inner_done: false,
             failed: false,
+            blobs: None,
         }
+    }
+
+    /// Reads separated values from `version`'s blob files (a merge onto a base stored in one).
+    pub(crate) fn with_blobs(mut self, version: Arc<crate::version::Version>) -> Self {
+        self.blobs = (!version.blob_files.is_empty()).then_some(version);
+        self
+    }
+
+    /// The version whose blob files the stream's `Indirection` entries point into, if any.
+    pub(crate) fn blobs(&self) -> Option<Arc<crate::version::Version>> {
+        self.blobs.clone()
     }
 
     /// Resolves merge operands with `operator` (`None`: the latest operand reads as a value).
@@ -106,8 +120,12 @@ impl<I: DoubleEndedIterator<Item = Result<InternalValue>> + SkipCovered> MvccStr
         };
         match &self.merge {
             Some(operator) if newest.key.value_type == ValueType::MergeOperand => {
-                let value =
-                    crate::merge::resolve(operator.as_ref(), &newest.key.user_key, versions)?;
+                let value = crate::merge::resolve_with(
+                    operator.as_ref(),
+                    &newest.key.user_key,
+                    versions,
+                    self.blobs.as_deref(),
+                )?;
                 Ok(Some(InternalValue::from_components(
                     newest.key.user_key.clone(),
                     value,

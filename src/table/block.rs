@@ -102,6 +102,9 @@ pub(crate) enum BlockType {
     Meta = 3,
     /// Range-tombstone fragments (format 2). On-disk value 4: never renumber.
     RangeTombstones = 4,
+    /// One record of a blob file: key length, key and value (`docs/format.md`, section 11).
+    /// On-disk value 5: never renumber.
+    Blob = 5,
 }
 
 impl BlockType {
@@ -112,6 +115,7 @@ impl BlockType {
             2 => Some(Self::Filter),
             3 => Some(Self::Meta),
             4 => Some(Self::RangeTombstones),
+            5 => Some(Self::Blob),
             _ => None,
         }
     }

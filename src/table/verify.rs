@@ -297,13 +297,13 @@ impl Verifier<'_> {
             match entry.key.value_type {
                 ValueType::Tombstone => totals.tombstones += 1,
                 ValueType::WeakTombstone => totals.weak_tombstones += 1,
-                ValueType::Value
+                ValueType::Value | ValueType::Indirection
                     if !new_user_key
                         && matches!(totals.last, Some((_, _, ValueType::WeakTombstone))) =>
                 {
                     totals.weak_reclaimable += 1;
                 }
-                ValueType::Value | ValueType::MergeOperand => {}
+                ValueType::Value | ValueType::MergeOperand | ValueType::Indirection => {}
             }
             totals.seqno_min = Some(totals.seqno_min.map_or(seqno, |s| s.min(seqno)));
             totals.seqno_max = Some(totals.seqno_max.map_or(seqno, |s| s.max(seqno)));

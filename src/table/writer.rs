@@ -316,7 +316,7 @@ impl TableWriter {
         match value_type {
             ValueType::Tombstone => meta.tombstone_count += 1,
             ValueType::WeakTombstone => meta.weak_tombstone_count += 1,
-            ValueType::Value => {
+            ValueType::Value | ValueType::Indirection => {
                 // A weak tombstone directly above a value of its key: a pair a compaction can
                 // cancel.
                 if !new_user_key && self.last_type == Some(ValueType::WeakTombstone) {

@@ -18,20 +18,22 @@
 //!    deletes them; a failure of the manifest edit keeps them (the edit may be on disk anyway and
 //!    name them; if it is not, the next open removes them as orphans). Either poisons the tree.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::handle::Tree;
 use super::super_version::SuperVersion;
+use crate::blob::BlobFile;
 use crate::compaction::job::{self, level_u8};
 use crate::compaction::plan::{CompactionState, Job, JobKind, Planner, range_of};
 use crate::compaction::{Choice, CompactionAction, CompactionResult, CompactionStrategy, TreeView};
+use crate::config::KvSeparationOptions;
 use crate::error::Result;
 use crate::key_range::KeyRange;
 use crate::seqno::SeqNo;
 use crate::table::reader::Table;
-use crate::version::LEVEL_COUNT;
+use crate::version::{LEVEL_COUNT, Version};
 
 /// Unmarks a job's tables when the job ends, however it ends.
 pub(crate) struct BusyGuard<'a> {
@@ -52,6 +54,8 @@ struct Outcome {
     action: CompactionAction,
     /// The tables placed in the destination (new ones for a merge, the moved ones for a move).
     placed: Vec<Arc<Table>>,
+    /// A merge's output, with the blob files it wrote.
+    written: Option<crate::run_writer::WrittenRun>,
     /// Whether the step changes what reads see.
     changes: bool,
     max_decided: Option<SeqNo>,
@@ -108,7 +112,73 @@ impl Tree {
             let planner = tree.planner(&super_version);
             let view: TreeView = planner.view(&state.busy);
             let choice = strategy.choose(&view);
-            planner.plan(choice, state)
+            planner.plan(choice, state).or_else(|| {
+                tree.blob_gc_choice(&super_version.version)
+                    .and_then(|c| planner.plan(c, state))
+            })
+        })
+    }
+
+    /// The blob files whose live values compactions relocate now: those whose stale fraction
+    /// reached the staleness threshold, the oldest `age_cutoff` fraction of them (at least one).
+    /// Blob files written under an earlier open are collected with the default thresholds when
+    /// separation is off.
+    pub(crate) fn relocation_set(&self, version: &Version) -> BTreeMap<u64, Arc<BlobFile>> {
+        if version.blob_files.is_empty() {
+            return BTreeMap::new();
+        }
+        let defaults = KvSeparationOptions::default();
+        let options = self.0.config.kv_separation.as_ref().unwrap_or(&defaults);
+        let threshold = f64::from(options.staleness_threshold.clamp(0.0, 1.0));
+        let candidates: Vec<&Arc<BlobFile>> = version
+            .blob_staleness()
+            .into_iter()
+            .filter(|(file, stale)| {
+                #[expect(clippy::cast_precision_loss, reason = "a ratio")]
+                let fraction = *stale as f64 / file.record_bytes().max(1) as f64;
+                *stale > 0 && fraction >= threshold
+            })
+            .map(|(file, _)| file)
+            .collect();
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "a fraction of a count, clamped to it"
+        )]
+        let take =
+            ((f64::from(options.age_cutoff.clamp(0.0, 1.0)) * candidates.len() as f64).ceil()
+                as usize)
+                .clamp(1, candidates.len().max(1));
+        candidates
+            .into_iter()
+            .take(take)
+            .map(|file| (file.id(), Arc::clone(file)))
+            .collect()
+    }
+
+    /// A merge of the tables that point into the blob files due for relocation (in the deepest
+    /// level among them), so that garbage collection reaches blob files whose tables no
+    /// strategy would compact; `None` when no blob file is due.
+    fn blob_gc_choice(&self, version: &Version) -> Option<Choice> {
+        let due = self.relocation_set(version);
+        if due.is_empty() {
+            return None;
+        }
+        let table_ids: Vec<u64> = version
+            .blob_refs
+            .iter()
+            .filter(|(_, refs)| refs.iter().any(|(blob, _)| due.contains_key(blob)))
+            .map(|(table, _)| *table)
+            .collect();
+        let dest_level = table_ids
+            .iter()
+            .filter_map(|id| version.locate(*id).map(|(level, _, _)| level))
+            .max()?;
+        Some(Choice::Merge {
+            table_ids,
+            dest_level: level_u8(dest_level),
+            target_size: self.0.config.table_target_size,
         })
     }
 
@@ -141,7 +211,7 @@ impl Tree {
         target_size: u64,
         seqno_threshold: SeqNo,
     ) -> Result<CompactionResult> {
-        self.step(seqno_threshold, |tree, state| {
+        let result = self.step(seqno_threshold, |tree, state| {
             while !state.busy.is_empty() || !state.writing.is_empty() {
                 tree.0.compaction_done.wait(state);
             }
@@ -159,7 +229,23 @@ impl Tree {
                 },
                 state,
             )
-        })
+        })?;
+        // Garbage collection of blob files: the merge made values stale that it could not know
+        // were stale when it started; relocate the live rest of the files now due, until none is
+        // (each step empties the files it relocates; the bound only guards against a bug).
+        let mut steps = self.blob_file_count().saturating_mul(2).saturating_add(2);
+        while steps > 0 {
+            steps -= 1;
+            let gc = self.step(seqno_threshold, |tree, state| {
+                let super_version = tree.super_version();
+                let choice = tree.blob_gc_choice(&super_version.version)?;
+                tree.planner(&super_version).plan(choice, state)
+            })?;
+            if gc.action == CompactionAction::Nothing {
+                break;
+            }
+        }
+        Ok(result)
     }
 
     /// One compaction step: refuses a poisoned tree, releases the history below the watermark,
@@ -192,6 +278,7 @@ impl Tree {
             JobKind::Drop => Outcome {
                 action: CompactionAction::Dropped,
                 placed: Vec::new(),
+                written: None,
                 changes: true,
                 max_decided: None,
             },
@@ -201,6 +288,7 @@ impl Tree {
                 Outcome {
                     action: CompactionAction::Moved,
                     placed: moved,
+                    written: None,
                     changes: false,
                     max_decided: None,
                 }
@@ -216,14 +304,19 @@ impl Tree {
                     watermark,
                     &self.run_writer(),
                     self.0.config.compaction_filter_factory.as_ref(),
+                    self.relocation_set(&job.planned_on),
                 )
                 .map_err(|err| self.0.versions.poison.on_io(err))?;
                 self.0
                     .bytes_compacted
                     .fetch_add(output.bytes, Ordering::Relaxed);
+                self.0
+                    .bytes_blobs_written
+                    .fetch_add(output.written.blob_bytes, Ordering::Relaxed);
                 Outcome {
                     action: CompactionAction::Merged,
                     placed: output.tables,
+                    written: Some(output.written),
                     changes: output.changed,
                     max_decided: output.max_decided,
                 }
@@ -252,11 +345,9 @@ impl Tree {
         let inner = &self.0;
         let merged = matches!(outcome.action, CompactionAction::Merged);
         let discard = || {
-            if merged {
-                for table in &outcome.placed {
-                    // NB: best effort; a leftover file is never named by a version.
-                    let _ = inner.config.fs.remove(table.path());
-                }
+            if let Some(written) = &outcome.written {
+                // NB: best effort; a leftover file is never named by a version.
+                written.discard(inner.config.fs.as_ref());
             }
         };
         let inputs = job.ids();
@@ -286,7 +377,12 @@ impl Tree {
         );
         edit.durable_through = Some(self.durable_through(&current));
         let added: &[Arc<Table>] = if merged { &outcome.placed } else { &[] };
-        let next_version = lock.log_and_apply(edit, added)?;
+        let mut added_blobs: &[Arc<BlobFile>] = &[];
+        if let Some(written) = &outcome.written {
+            written.add_blobs_to(&mut edit);
+            added_blobs = &written.blob_files;
+        }
+        let next_version = lock.log_and_apply(edit, added, added_blobs)?;
         let next = SuperVersion {
             active: Arc::clone(&current.active),
             sealed: current.sealed.clone(),

@@ -114,7 +114,10 @@ impl Tree {
         for table in &written.tables {
             table.set_origin(origin);
         }
-        if !self.publish_run(&flushing, &written.tables)? {
+        self.0
+            .bytes_blobs_written
+            .fetch_add(written.blob_bytes, Ordering::Relaxed);
+        if !self.publish_run(&flushing, &written)? {
             return Ok(None);
         }
         self.0.bytes_flushed.fetch_add(bytes, Ordering::Relaxed);
@@ -129,6 +132,7 @@ impl Tree {
             cmp: &inner.cmp,
             files: &inner.versions.files,
             tables_dir: &inner.tables_dir,
+            blobs_dir: &inner.blobs_dir,
             table_ctx: &inner.table_ctx,
         }
     }
@@ -174,8 +178,13 @@ impl Tree {
         // its base: it names no source beneath, so it never collapses them.
         let stream = CompactionStream::new(covered, inner.cmp.clone(), rules)
             .with_merge(inner.config.merge_operator.clone());
-        self.run_writer()
-            .write(stream, 0, inner.config.table_target_size, range_tombstones)
+        self.run_writer().write(
+            stream,
+            0,
+            inner.config.table_target_size,
+            range_tombstones,
+            std::collections::BTreeMap::new(),
+        )
     }
 
     /// The edit that adds `tables` to `level` (a flush's to level 0, an ingestion's to where it
@@ -235,8 +244,9 @@ impl Tree {
     /// `Io` if the manifest cannot be written; the tree is then poisoned, the flushed memtables stay
     /// readable, and the table files are left for the next open to remove. `Poisoned` if another
     /// step failed meanwhile (checked right before the append).
-    fn publish_run(&self, flushed: &[Arc<Memtable>], tables: &[Arc<Table>]) -> Result<bool> {
+    fn publish_run(&self, flushed: &[Arc<Memtable>], written: &WrittenRun) -> Result<bool> {
         let inner = &self.0;
+        let tables = &written.tables;
         let mut lock = inner.versions.lock();
         let current = inner.super_version.load_full();
         let still_sealed = current.sealed.len() >= flushed.len()
@@ -246,9 +256,7 @@ impl Tree {
                 .zip(flushed)
                 .all(|(a, b)| Arc::ptr_eq(a, b));
         if !still_sealed {
-            for table in tables {
-                let _ = inner.config.fs.remove(table.path());
-            }
+            written.discard(inner.config.fs.as_ref());
             return Ok(false);
         }
         let mut next = SuperVersion {
@@ -263,8 +271,9 @@ impl Tree {
         // NB: an empty flush is recorded too: it advances the durable-through seqno, so that a
         // write-ahead log above the tree is never pinned by an idle or emptied memtable.
         let mut edit = self.run_edit(lock.current(), 0, tables);
+        written.add_blobs_to(&mut edit);
         edit.durable_through = Some(self.durable_through(&next));
-        next.version = lock.log_and_apply(edit, tables)?;
+        next.version = lock.log_and_apply(edit, tables, &written.blob_files)?;
         inner.super_version.publish(&lock, next);
         Ok(true)
     }

@@ -43,6 +43,10 @@ pub(crate) struct TreeInner {
     pub(crate) table_ctx: TableContext,
     /// `<path>/tables`.
     pub(crate) tables_dir: PathBuf,
+    /// `<path>/blobs`.
+    pub(crate) blobs_dir: PathBuf,
+    /// Bytes written to blob files (flushes, compactions, relocation, ingestion).
+    pub(crate) bytes_blobs_written: AtomicU64,
     /// Holds the directory's exclusive lock until the last handle drops.
     _lock: Box<dyn FsLock>,
 }
@@ -132,6 +136,9 @@ impl Tree {
         let tables_dir = path.join(layout::TABLES_FOLDER);
         fs.create_dir(&tables_dir)
             .map_err(|e| Error::io("create directory", Some(tables_dir.clone()), e))?;
+        let blobs_dir = path.join(layout::BLOBS_FOLDER);
+        fs.create_dir(&blobs_dir)
+            .map_err(|e| Error::io("create directory", Some(blobs_dir.clone()), e))?;
         // Make both directories' entries durable before anything in them counts.
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -194,6 +201,8 @@ impl Tree {
             prefix_filter_skips: AtomicU64::new(0),
             table_ctx,
             tables_dir,
+            blobs_dir,
+            bytes_blobs_written: AtomicU64::new(0),
             _lock: lock,
         })))
     }
@@ -364,9 +373,72 @@ impl Tree {
             .map_or(0, |level| level.runs.len())
     }
 
-    /// The bytes of the table files.
+    /// The bytes of the table files and blob files of the current version.
     pub fn disk_space(&self) -> u64 {
-        self.sum_over_tables(Table::file_size)
+        let blobs: u64 = self
+            .0
+            .super_version
+            .load()
+            .version
+            .blob_files
+            .values()
+            .map(|b| b.file_size())
+            .sum();
+        self.sum_over_tables(Table::file_size).saturating_add(blobs)
+    }
+
+    /// The number of blob files (key-value separation) in the current version.
+    ///
+    /// ```
+    /// use strata::{Config, KvSeparationOptions, SequenceNumberCounter};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let seqno = SequenceNumberCounter::default();
+    /// let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default())
+    ///     .with_kv_separation(Some(KvSeparationOptions::default()))
+    ///     .open()?;
+    /// tree.insert("doc", vec![b'x'; 4096], seqno.next());
+    /// tree.flush_active_memtable(0)?;
+    /// assert_eq!(tree.blob_file_count(), 1);
+    /// tree.remove("doc", seqno.next());
+    /// tree.flush_active_memtable(0)?;
+    /// tree.major_compact(64 << 20, seqno.get())?;
+    /// assert_eq!(tree.blob_file_count(), 0, "no table points into it: it is gone");
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn blob_file_count(&self) -> usize {
+        self.0.super_version.load().version.blob_files.len()
+    }
+
+    /// The bytes of blob-file records that no table of the current version points to: garbage
+    /// that relocation or the drop of whole files gives back.
+    ///
+    /// ```
+    /// use strata::{Config, KvSeparationOptions, SequenceNumberCounter};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let seqno = SequenceNumberCounter::default();
+    /// let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default())
+    ///     .with_kv_separation(Some(KvSeparationOptions::default().staleness_threshold(0.9)))
+    ///     .open()?;
+    /// tree.insert("a", vec![1u8; 4096], seqno.next());
+    /// tree.insert("b", vec![2u8; 4096], seqno.next());
+    /// tree.flush_active_memtable(0)?;
+    /// assert_eq!(tree.stale_blob_bytes(), 0);
+    /// tree.remove("a", seqno.next());
+    /// tree.flush_active_memtable(0)?;
+    /// tree.major_compact(64 << 20, seqno.get())?;
+    /// assert!(tree.stale_blob_bytes() >= 4096, "a's value is garbage now");
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn stale_blob_bytes(&self) -> u64 {
+        self.0.super_version.load().version.stale_blob_bytes()
+    }
+
+    /// Bytes written to blob files (by flushes, compactions, relocation and ingestion) since the
+    /// tree was opened.
+    pub fn bytes_blobs_written(&self) -> u64 {
+        self.0.bytes_blobs_written.load(Ordering::Relaxed)
     }
 
     /// The bytes of the tables' bloom filters.

@@ -267,12 +267,15 @@ impl Ingestion {
         tree.rotate_memtable();
         tree.flush(&flush_lock, 0)?;
         let run = tree.run_writer();
-        let paths = match self.builder.finish(&run) {
-            Ok((paths, _)) => paths,
+        let finished = match self.builder.finish(&run) {
+            Ok(finished) => finished,
             Err(err) => return Err(self.fail(err)),
         };
+        tree.0
+            .bytes_blobs_written
+            .fetch_add(finished.blob_bytes, std::sync::atomic::Ordering::Relaxed);
         let range = KeyRange::new(first, last);
-        match self.commit(&paths, &range) {
+        match self.commit(&finished, &range) {
             Ok(()) => {
                 self.builder.keep();
                 Ok(())
@@ -291,7 +294,12 @@ impl Ingestion {
     /// Takes the seqno, places the run, commits and publishes it (see the module documentation).
     /// An error before the append ends the ingestion (its files removed); an `Io` error of the
     /// append leaves the files.
-    fn commit(&mut self, paths: &[std::path::PathBuf], range: &KeyRange) -> Result<()> {
+    fn commit(
+        &mut self,
+        finished: &crate::run_writer::FinishedRun,
+        range: &KeyRange,
+    ) -> Result<()> {
+        let paths = &finished.paths;
         let tree = self.tree.clone();
         let inner = &tree.0;
         // NB: the compaction state lock, then the version lock, as nowhere takes them the other
@@ -315,11 +323,13 @@ impl Ingestion {
         let current = inner.super_version.load_full();
         let mut edit = tree.run_edit(&version, level, &tables);
         edit.table_seqnos = tables.iter().map(|t| (t.meta().table_id, seqno)).collect();
+        edit.add_blob_files = finished.blob_files.iter().map(|b| b.id()).collect();
+        edit.table_blob_refs.clone_from(&finished.blob_refs);
         edit.durable_through = Some(tree.durable_through(&current));
         let next = SuperVersion {
             active: Arc::clone(&current.active),
             sealed: current.sealed.clone(),
-            version: lock.log_and_apply(edit, &tables)?,
+            version: lock.log_and_apply(edit, &tables, &finished.blob_files)?,
         };
         inner.super_version.publish(&lock, next);
         inner

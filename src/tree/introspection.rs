@@ -29,9 +29,9 @@ pub(crate) fn next_tree_id() -> TreeId {
 
 /// What kind of tree an open made ([`Tree::tree_type`]).
 ///
-/// `Blob` is a tree whose open turned key-value separation on (large values go to blob files).
-/// Strata does not separate values yet and has no setting for it, so every tree is `Standard`
-/// today; the enum is here so that code written against the seed crates compiles and matches.
+/// `Blob` is a tree whose open turned key-value separation on (large values go to blob files,
+/// [`Config::with_kv_separation`](crate::Config::with_kv_separation)); it reports the setting of
+/// this open, not what the directory holds.
 ///
 /// ```
 /// use strata::TreeType;
@@ -66,16 +66,25 @@ impl Tree {
     }
 
     /// The kind of tree this open made: [`TreeType::Blob`] with key-value separation on,
-    /// [`TreeType::Standard`] otherwise (always, until key-value separation lands).
+    /// [`TreeType::Standard`] otherwise.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let tree = strata::Config::new(&dir, Default::default(), Default::default()).open()?;
     /// assert_eq!(tree.tree_type(), strata::TreeType::Standard);
+    /// drop(tree);
+    /// let tree = strata::Config::new(&dir, Default::default(), Default::default())
+    ///     .with_kv_separation(Some(strata::KvSeparationOptions::default()))
+    ///     .open()?;
+    /// assert_eq!(tree.tree_type(), strata::TreeType::Blob);
     /// # Ok::<(), strata::Error>(())
     /// ```
     pub fn tree_type(&self) -> TreeType {
-        TreeType::Standard
+        if self.0.config.kv_separation.is_some() {
+            TreeType::Blob
+        } else {
+            TreeType::Standard
+        }
     }
 
     /// A read-only snapshot of the tree's shape: its tables by level, with what each table's

@@ -144,6 +144,7 @@ impl Tree {
         )
         .with_merge(self.0.config.merge_operator.clone())
         .with_range_tombstones(cover)
+        .with_blobs(Arc::clone(&super_version.version))
     }
 
     /// A scan source over the tables of `run` in `bounds` whose filters admit `skip`'s prefix.
@@ -183,29 +184,34 @@ impl Tree {
         prefix: &[u8],
         seqno: SeqNo,
         index: Option<(Arc<Memtable>, SeqNo)>,
-    ) -> Box<dyn DoubleEndedIterator<Item = Result<InternalValue>> + Send + 'static> {
+    ) -> (
+        Box<dyn DoubleEndedIterator<Item = Result<InternalValue>> + Send + 'static>,
+        Option<Arc<Version>>,
+    ) {
         let skip = self.prefix_skip(prefix);
         if self.0.cmp.is_lexicographic() {
             let upper = prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
             let bounds = (Bound::Included(Slice::new(prefix)), upper);
-            Box::new(self.scan_skipping(bounds, seqno, index, skip.as_ref()))
+            let scan = self.scan_skipping(bounds, seqno, index, skip.as_ref());
+            let blobs = scan.blobs();
+            (Box::new(scan), blobs)
         } else {
             // NB: under a custom comparator, keys sharing a prefix need not form one byte range;
             // filter the whole stream instead.
             let prefix = Slice::new(prefix);
-            Box::new(
-                self.scan_skipping(
-                    (Bound::Unbounded, Bound::Unbounded),
-                    seqno,
-                    index,
-                    skip.as_ref(),
-                )
-                .filter(move |entry| {
-                    entry
-                        .as_ref()
-                        .map_or(true, |e| e.key.user_key.starts_with(&prefix))
-                }),
-            )
+            let scan = self.scan_skipping(
+                (Bound::Unbounded, Bound::Unbounded),
+                seqno,
+                index,
+                skip.as_ref(),
+            );
+            let blobs = scan.blobs();
+            let filtered = scan.filter(move |entry| {
+                entry
+                    .as_ref()
+                    .map_or(true, |e| e.key.user_key.starts_with(&prefix))
+            });
+            (Box::new(filtered), blobs)
         }
     }
 
@@ -232,8 +238,7 @@ impl Tree {
         seqno: SeqNo,
         index: Option<(Arc<Memtable>, SeqNo)>,
     ) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
-        self.scan((Bound::Unbounded, Bound::Unbounded), seqno, index)
-            .map(guard)
+        guards(self.scan((Bound::Unbounded, Bound::Unbounded), seqno, index))
     }
 
     /// The visible pairs whose keys fall in `range`, in key order; double-ended.
@@ -260,7 +265,7 @@ impl Tree {
         index: Option<(Arc<Memtable>, SeqNo)>,
     ) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
         let bounds = crate::key_range::Bounds::from_range(&range).into_pair();
-        self.scan(bounds, seqno, index).map(guard)
+        guards(self.scan(bounds, seqno, index))
     }
 
     /// The visible pairs whose keys start with `prefix`, in key order; double-ended.
@@ -282,7 +287,8 @@ impl Tree {
         seqno: SeqNo,
         index: Option<(Arc<Memtable>, SeqNo)>,
     ) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
-        self.scan_prefix(prefix.as_ref(), seqno, index).map(guard)
+        let (scan, blobs) = self.scan_prefix(prefix.as_ref(), seqno, index);
+        scan.map(move |entry| guard(entry, blobs.as_deref()))
     }
 
     /// The first visible pair as of `seqno`, if any.
@@ -352,14 +358,39 @@ impl Tree {
         index: Option<(Arc<Memtable>, SeqNo)>,
     ) -> Result<bool> {
         self.scan_prefix(prefix.as_ref(), seqno, index)
+            .0
             .next()
             .transpose()
             .map(|first| first.is_some())
     }
 }
 
-fn guard(entry: Result<InternalValue>) -> IterGuardImpl {
-    IterGuardImpl::new(entry.map(|e| (e.key.user_key, e.value)))
+/// A scan's entries as iterator items.
+fn guards(
+    scan: MvccStream<MergingIter>,
+) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
+    let blobs = scan.blobs();
+    scan.map(move |entry| guard(entry, blobs.as_deref()))
+}
+
+/// An entry as an iterator item: a value in a blob file is left unread until asked for.
+fn guard(entry: Result<InternalValue>, blobs: Option<&Version>) -> IterGuardImpl {
+    match entry {
+        Ok(e) if e.key.value_type == crate::key::ValueType::Indirection => {
+            match blobs.map_or_else(
+                || {
+                    Version::default()
+                        .blob_of(&e)
+                        .map(|(f, p)| (Arc::clone(f), p))
+                },
+                |v| v.blob_of(&e).map(|(f, p)| (Arc::clone(f), p)),
+            ) {
+                Ok((file, pointer)) => IterGuardImpl::blob(e.key.user_key, pointer, file),
+                Err(err) => IterGuardImpl::new(Err(err)),
+            }
+        }
+        entry => IterGuardImpl::new(entry.map(|e| (e.key.user_key, e.value))),
+    }
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ impl Tree {
                 durable_through: Some(self.durable_through(&current)),
                 ..VersionEdit::default()
             };
-            let version = lock.log_and_apply(edit, &[])?;
+            let version = lock.log_and_apply(edit, &[], &[])?;
             let next = SuperVersion {
                 active: Arc::clone(&current.active),
                 sealed: current.sealed.clone(),
@@ -162,7 +162,7 @@ impl Tree {
                 durable_through: Some(inner.config.seqno.get()),
                 ..VersionEdit::default()
             };
-            let version = lock.log_and_apply(edit, &[])?;
+            let version = lock.log_and_apply(edit, &[], &[])?;
             let next = SuperVersion {
                 active: Arc::new(Memtable::with_comparator(inner.cmp.clone())),
                 sealed: Vec::new(),

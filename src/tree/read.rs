@@ -41,9 +41,19 @@ use crate::version::RunIter;
 const POINT_STEPS: usize = 8;
 
 impl Tree {
-    /// The newest version of `key` visible at `seqno`, tombstones included.
+    /// The newest version of `key` visible at `seqno`, tombstones included; a value stored in a
+    /// blob file comes back read, as a plain value.
     pub(crate) fn get_internal(&self, key: &[u8], seqno: SeqNo) -> Result<Option<InternalValue>> {
-        self.with_super_version(seqno, |sv| self.get_in(sv, key, seqno))
+        self.with_super_version(seqno, |sv| {
+            let Some(mut entry) = self.get_in(sv, key, seqno)? else {
+                return Ok(None);
+            };
+            if entry.key.value_type == ValueType::Indirection {
+                entry.value = sv.version.load_value(&entry)?;
+                entry.key.value_type = ValueType::Value;
+            }
+            Ok(Some(entry))
+        })
     }
 
     /// Runs `read` on the SuperVersion a read at `seqno` sees.
@@ -69,7 +79,30 @@ impl Tree {
                     self.resolve_in(sv, operator.as_ref(), key, seqno, entry)
                         .map(Some)
                 }
+                (Some(entry), _) if entry.key.value_type == ValueType::Indirection => {
+                    sv.version.load_value(&entry).map(Some)
+                }
                 (newest, _) => Ok(resolve(newest)),
+            }
+        })
+    }
+
+    /// The length of `key`'s value at `seqno`: for a value in a blob file, from its pointer,
+    /// without reading the blob file.
+    fn value_len(&self, key: &[u8], seqno: SeqNo) -> Result<Option<u32>> {
+        self.with_super_version(seqno, |sv| {
+            let Some(entry) = self.get_in(sv, key, seqno)? else {
+                return Ok(None);
+            };
+            // NB: values longer than u32::MAX are refused at write time.
+            let len = |value: &[u8]| u32::try_from(value.len()).unwrap_or(u32::MAX);
+            match (entry.key.value_type, &self.0.config.merge_operator) {
+                (ValueType::Indirection, _) => Ok(Some(sv.version.blob_of(&entry)?.1.value_len)),
+                (ValueType::MergeOperand, Some(operator)) => self
+                    .resolve_in(sv, operator.as_ref(), key, seqno, entry)
+                    .map(|v| Some(len(&v))),
+                (ValueType::Tombstone | ValueType::WeakTombstone, _) => Ok(None),
+                (ValueType::Value | ValueType::MergeOperand, _) => Ok(Some(len(&entry.value))),
             }
         })
     }
@@ -102,7 +135,7 @@ impl Tree {
                 _ => break,
             }
         }
-        crate::merge::resolve(operator, key, &versions)
+        crate::merge::resolve_with(operator, key, &versions, Some(&super_version.version))
     }
 
     /// `key`'s visible versions in `super_version`, merged (the newest is an operand).
@@ -162,7 +195,7 @@ impl Tree {
                 break;
             }
         }
-        crate::merge::resolve(operator, key, &versions)
+        crate::merge::resolve_with(operator, key, &versions, Some(&super_version.version))
     }
 
     /// The newest version of `key` visible at `seqno` in `super_version`, tombstones included;
@@ -286,15 +319,13 @@ impl Tree {
         keys.into_iter().map(|key| self.get(key, seqno)).collect()
     }
 
-    /// The length of `key`'s value as of `seqno`, or `None` if it has none.
+    /// The length of `key`'s value as of `seqno`, or `None` if it has none. A value stored in a
+    /// blob file is measured from its pointer: the blob file is not read.
     ///
     /// # Errors
     /// As [`Tree::get`].
     pub fn size_of<K: AsRef<[u8]>>(&self, key: K, seqno: SeqNo) -> Result<Option<u32>> {
-        // NB: values longer than u32::MAX are refused at write time.
-        Ok(self
-            .get(key, seqno)?
-            .map(|v| u32::try_from(v.len()).unwrap_or(u32::MAX)))
+        self.value_len(key.as_ref(), seqno)
     }
 }
 
@@ -326,7 +357,7 @@ fn newer_of(
 fn resolve(entry: Option<InternalValue>) -> Option<UserValue> {
     let entry = entry?;
     match entry.key.value_type {
-        ValueType::Value | ValueType::MergeOperand => Some(entry.value),
+        ValueType::Value | ValueType::MergeOperand | ValueType::Indirection => Some(entry.value),
         ValueType::Tombstone | ValueType::WeakTombstone => None,
     }
 }

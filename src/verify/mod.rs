@@ -8,9 +8,11 @@
 //! records against the one the version names. A damaged file does not stop the walk: every file
 //! is read, and every damage found is one [`IntegrityError`].
 //!
+//! Blob files (key-value separation) are read record by record: each record's checksum and
+//! framing, and the records against the footer's counts.
+//!
 //! It runs on the caller's thread while the tree goes on: it holds the version it checks (so no
-//! compaction deletes a file under it) and takes no lock. Blob files are not checked, as none
-//! exists yet (see [`VersionView::blob_files`](crate::VersionView::blob_files)).
+//! compaction deletes a file under it) and takes no lock.
 
 mod report;
 pub(crate) mod walk;

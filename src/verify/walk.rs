@@ -31,13 +31,47 @@ pub fn verify_integrity(tree: &Tree) -> IntegrityReport {
     let tables = version
         .iter_tables()
         .map(|table| (table.id(), table.path().to_path_buf()));
-    verify_tables(
+    let mut report = verify_tables(
         tree.0.config.fs.as_ref(),
         &tree.0.cmp,
         tree.0.config.zstd_dictionary.as_deref(),
         tables,
     )
-    .report
+    .report;
+    let held = std::sync::Arc::clone(&tree.0.super_version.load().version);
+    verify_blob_files(&held, &mut report);
+    report
+}
+
+/// Reads every record of every blob file of `version` from disk and checks it (checksum,
+/// framing, the footer's counts), and that no table points to more bytes of a file than it
+/// holds; each damage is one error of `report`.
+pub(crate) fn verify_blob_files(version: &crate::version::Version, report: &mut IntegrityReport) {
+    let live = version.live_blob_bytes();
+    for (id, file) in &version.blob_files {
+        report.blob_files_checked += 1;
+        if let Err(error) = file.scan(|_, _, _, _| Ok(())) {
+            report
+                .errors
+                .push(IntegrityError::new(file.path().to_path_buf(), error));
+            continue;
+        }
+        if live
+            .get(id)
+            .is_some_and(|bytes| *bytes > file.record_bytes())
+        {
+            report.errors.push(IntegrityError::new(
+                file.path().to_path_buf(),
+                Error::Corruption {
+                    file: file.path().to_path_buf(),
+                    offset: 0,
+                    what: CorruptionKind::InvalidField(
+                        "tables point to more bytes than the blob file holds",
+                    ),
+                },
+            ));
+        }
+    }
 }
 
 /// What `strata::internals::verify_tables` read, for tools that report more than the [`IntegrityReport`].

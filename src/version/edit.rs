@@ -18,7 +18,18 @@
 //! tag 9  table seqno          table id: varint u64, seqno: varint u64; the table (added by this
 //!                             or an earlier edit, and in the version after this one) is an
 //!                             ingested table whose entries all read at that seqno
+//! tag 10 add blob file        blob file id: varint u64
+//! tag 11 table blob refs      table id: varint u64, count: varint, then per blob file it
+//!                             points into: blob file id varint u64, bytes varint u64 (the
+//!                             record bytes its pointers reach); the table must be in the
+//!                             version after this edit, each blob file too
 //! ```
+//!
+//! Blob files: a blob file enters with tag 10 (in the edit that adds the first table pointing
+//! into it) and leaves in the edit after which no table of the version points into it: `apply`
+//! drops every blob file no table references, so a removal needs no tag of its own and replay
+//! drops it at the same edit. A table's references stay with it while it is in the version (a
+//! move keeps them) and go with it.
 //!
 //! [`VersionEdit::apply`] is the only code that interprets an edit: live commits and recovery
 //! both call it, on a [`Shape`] (levels of runs of table ids). It refuses an edit that names a
@@ -60,8 +71,12 @@ pub(crate) struct VersionEdit {
     /// Runs inserted at a position: (level, position, table ids in key order), applied after
     /// `add_runs`, in order.
     pub(crate) insert_runs: Vec<(u8, RunPosition, Vec<u64>)>,
-    /// Ingested tables and their global seqnos: (table id, seqno), applied last.
+    /// Ingested tables and their global seqnos: (table id, seqno), applied after the runs.
     pub(crate) table_seqnos: Vec<(u64, u64)>,
+    /// Blob files added.
+    pub(crate) add_blob_files: Vec<u64>,
+    /// Per table, the blob files it points into and the bytes it reaches in each.
+    pub(crate) table_blob_refs: Vec<(u64, Vec<(u64, u64)>)>,
 }
 
 const TAG_COMPARATOR: u8 = 1;
@@ -73,6 +88,8 @@ const TAG_REMOVE_TABLE: u8 = 6;
 const TAG_DURABLE_THROUGH: u8 = 7;
 const TAG_INSERT_RUN: u8 = 8;
 const TAG_TABLE_SEQNO: u8 = 9;
+const TAG_ADD_BLOB_FILE: u8 = 10;
+const TAG_TABLE_BLOB_REFS: u8 = 11;
 
 impl VersionEdit {
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -130,6 +147,19 @@ impl VersionEdit {
             out.push(TAG_TABLE_SEQNO);
             put_varint_u64(&mut out, *id);
             put_varint_u64(&mut out, *seqno);
+        }
+        for id in &self.add_blob_files {
+            out.push(TAG_ADD_BLOB_FILE);
+            put_varint_u64(&mut out, *id);
+        }
+        for (table, refs) in &self.table_blob_refs {
+            out.push(TAG_TABLE_BLOB_REFS);
+            put_varint_u64(&mut out, *table);
+            put_varint_u64(&mut out, refs.len() as u64);
+            for (blob, bytes) in refs {
+                put_varint_u64(&mut out, *blob);
+                put_varint_u64(&mut out, *bytes);
+            }
         }
         out
     }
@@ -196,6 +226,35 @@ impl VersionEdit {
             shape.table_seqnos.insert(*id, *seqno);
         }
         shape.table_seqnos.retain(|id, _| present.contains(id));
+        for id in &self.add_blob_files {
+            if !shape.blob_files.insert(*id) || present.contains(id) {
+                return Err(CorruptionKind::InvalidField("blob file named twice"));
+            }
+        }
+        for (table, refs) in &self.table_blob_refs {
+            if !present.contains(table) {
+                return Err(CorruptionKind::InvalidField(
+                    "blob references of a table not in the version",
+                ));
+            }
+            if refs
+                .iter()
+                .any(|(blob, _)| !shape.blob_files.contains(blob))
+            {
+                return Err(CorruptionKind::InvalidField(
+                    "a table points into a blob file not in the version",
+                ));
+            }
+            shape.blob_refs.insert(*table, refs.clone());
+        }
+        shape.blob_refs.retain(|id, _| present.contains(id));
+        let referenced: HashSet<u64> = shape
+            .blob_refs
+            .values()
+            .flatten()
+            .map(|(blob, _)| *blob)
+            .collect();
+        shape.blob_files.retain(|id| referenced.contains(id));
         debug_assert_eq!(shape.levels.len(), LEVEL_COUNT);
         Ok(())
     }
@@ -265,6 +324,19 @@ impl VersionEdit {
                     let seqno = varint(&mut pos)?;
                     edit.table_seqnos.push((id, seqno));
                 }
+                TAG_ADD_BLOB_FILE => edit.add_blob_files.push(varint(&mut pos)?),
+                TAG_TABLE_BLOB_REFS => {
+                    let table = varint(&mut pos)?;
+                    let count = varint(&mut pos)?;
+                    // Every reference takes at least two bytes.
+                    if count > bytes.len().saturating_sub(pos) as u64 / 2 {
+                        return Err(CorruptionKind::InvalidField("blob reference count"));
+                    }
+                    let refs = (0..count)
+                        .map(|_| Ok((varint(&mut pos)?, varint(&mut pos)?)))
+                        .collect::<Result<Vec<_>, CorruptionKind>>()?;
+                    edit.table_blob_refs.push((table, refs));
+                }
                 _ => return Err(CorruptionKind::InvalidField("manifest tag")),
             }
         }
@@ -291,7 +363,7 @@ mod tests {
                 (0, RunPosition::Before(3), vec![6]),
                 (1, RunPosition::Oldest, vec![]),
             ],
-            table_seqnos: Vec::new(),
+            ..VersionEdit::default()
         };
         let bytes = edit.encode();
         assert_eq!(
@@ -351,6 +423,71 @@ mod tests {
             stray.apply(&mut s).is_err(),
             "a seqno for a table not there"
         );
+    }
+
+    /// Tags 10 and 11 (blob files and the tables' references into them): bytes pinned, and a
+    /// blob file leaves the version with the last table pointing into it.
+    #[test]
+    fn blob_file_tags_golden_bytes_and_apply() {
+        let edit = VersionEdit {
+            add_runs: vec![(0, vec![3])],
+            add_blob_files: vec![4],
+            table_blob_refs: vec![(3, vec![(4, 300)])],
+            ..VersionEdit::default()
+        };
+        let bytes = edit.encode();
+        assert_eq!(bytes, [5, 0, 1, 3, 10, 4, 11, 3, 1, 4, 0xac, 0x02]);
+        assert_eq!(VersionEdit::decode(&bytes), Ok(edit.clone()));
+        assert!(
+            VersionEdit::decode(&[11, 3, 200]).is_err(),
+            "a count past the input"
+        );
+        let mut s = Shape::default();
+        edit.apply(&mut s).unwrap();
+        assert!(s.blob_files.contains(&4));
+        // A compaction moves the pointers to table 5: the blob file stays.
+        let compacted = VersionEdit {
+            remove_tables: vec![3],
+            add_runs: vec![(1, vec![5])],
+            table_blob_refs: vec![(5, vec![(4, 100)])],
+            ..VersionEdit::default()
+        };
+        compacted.apply(&mut s).unwrap();
+        assert_eq!(s.blob_refs.get(&5), Some(&vec![(4, 100)]));
+        assert!(!s.blob_refs.contains_key(&3));
+        assert!(s.blob_files.contains(&4));
+        // A move keeps them.
+        let moved = VersionEdit {
+            remove_tables: vec![5],
+            add_runs: vec![(2, vec![5])],
+            ..VersionEdit::default()
+        };
+        moved.apply(&mut s).unwrap();
+        assert!(s.blob_files.contains(&4));
+        let dropped = VersionEdit {
+            remove_tables: vec![5],
+            ..VersionEdit::default()
+        };
+        dropped.apply(&mut s).unwrap();
+        assert!(s.blob_files.is_empty(), "no table points into it");
+        for refused in [
+            VersionEdit {
+                table_blob_refs: vec![(9, vec![])],
+                ..VersionEdit::default()
+            },
+            VersionEdit {
+                add_runs: vec![(0, vec![6])],
+                table_blob_refs: vec![(6, vec![(8, 1)])],
+                ..VersionEdit::default()
+            },
+            VersionEdit {
+                add_runs: vec![(0, vec![6])],
+                add_blob_files: vec![6],
+                ..VersionEdit::default()
+            },
+        ] {
+            assert!(refused.apply(&mut s.clone()).is_err(), "{refused:?}");
+        }
     }
 
     fn shape(levels: &[&[&[u64]]]) -> Shape {

@@ -30,9 +30,10 @@ pub(crate) mod view;
 
 pub(crate) use run::{Run, RunIter};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::blob::BlobFile;
 use crate::range_tombstone::FragList;
 use crate::seqno::SeqNo;
 use crate::table::reader::Table;
@@ -52,6 +53,10 @@ pub(crate) struct Version {
     /// Every table's range tombstones in one fragmented list (see
     /// [`Version::range_tombstones`]).
     range_tombstones: std::sync::OnceLock<Option<Arc<FragList>>>,
+    /// The blob files some table points into, by id.
+    pub(crate) blob_files: BTreeMap<u64, Arc<BlobFile>>,
+    /// Per table (by id), the blob files it points into and the record bytes it reaches in each.
+    pub(crate) blob_refs: BTreeMap<u64, Vec<(u64, u64)>>,
 }
 
 impl Default for Version {
@@ -59,6 +64,8 @@ impl Default for Version {
         Self {
             levels: vec![Level::default(); LEVEL_COUNT],
             range_tombstones: std::sync::OnceLock::new(),
+            blob_files: BTreeMap::new(),
+            blob_refs: BTreeMap::new(),
         }
     }
 }
@@ -71,6 +78,10 @@ pub(crate) struct Shape {
     pub(crate) levels: Vec<Vec<Vec<u64>>>,
     /// Ingested tables (by id) and the seqno all their entries read at.
     pub(crate) table_seqnos: BTreeMap<u64, SeqNo>,
+    /// The blob files of the version.
+    pub(crate) blob_files: BTreeSet<u64>,
+    /// Per table, the blob files it points into and the bytes it reaches in each.
+    pub(crate) blob_refs: BTreeMap<u64, Vec<(u64, u64)>>,
 }
 
 impl Default for Shape {
@@ -78,6 +89,8 @@ impl Default for Shape {
         Self {
             levels: vec![Vec::new(); LEVEL_COUNT],
             table_seqnos: BTreeMap::new(),
+            blob_files: BTreeSet::new(),
+            blob_refs: BTreeMap::new(),
         }
     }
 }
@@ -93,6 +106,8 @@ impl Version {
     /// The ids of this version's tables.
     pub(crate) fn shape(&self) -> Shape {
         Shape {
+            blob_files: self.blob_files.keys().copied().collect(),
+            blob_refs: self.blob_refs.clone(),
             table_seqnos: self
                 .tables()
                 .filter_map(|t| Some((t.meta().table_id, t.global_seqno()?)))
@@ -111,14 +126,20 @@ impl Version {
         }
     }
 
-    /// The version of `shape`, with each table found by `lookup`; a run whose tables are the
-    /// same as one of `reuse`'s is shared, not rebuilt. Returns the id `lookup` did not find.
+    /// The version of `shape`, with each table found by `lookup` and each blob file by
+    /// `lookup_blob`; a run whose tables are the same as one of `reuse`'s is shared, not
+    /// rebuilt. Returns the id of a file that was not found.
     pub(crate) fn from_shape(
         shape: &Shape,
         reuse: Option<&Version>,
         mut lookup: impl FnMut(u64) -> Option<Arc<Table>>,
+        mut lookup_blob: impl FnMut(u64) -> Option<Arc<BlobFile>>,
     ) -> Result<Self, u64> {
         let mut version = Self::default();
+        for &id in &shape.blob_files {
+            version.blob_files.insert(id, lookup_blob(id).ok_or(id)?);
+        }
+        version.blob_refs.clone_from(&shape.blob_refs);
         for (i, runs) in shape.levels.iter().enumerate() {
             let Some(slot) = version.levels.get_mut(i) else {
                 continue;
@@ -181,6 +202,83 @@ impl Version {
                 )))
             })
             .as_ref()
+    }
+
+    /// The blob file `id`, if the version holds it.
+    pub(crate) fn blob_file(&self, id: u64) -> Option<&Arc<BlobFile>> {
+        self.blob_files.get(&id)
+    }
+
+    /// The value of `entry`: its own bytes, or for an `Indirection` entry, the value its
+    /// pointer names in one of the version's blob files.
+    ///
+    /// # Errors
+    /// `Corruption` for a damaged pointer, a blob file the version does not hold, or a damaged
+    /// record; `Io` if the blob file cannot be read.
+    pub(crate) fn load_value(
+        &self,
+        entry: &crate::key::InternalValue,
+    ) -> crate::Result<crate::slice::Slice> {
+        if entry.key.value_type != crate::key::ValueType::Indirection {
+            return Ok(entry.value.clone());
+        }
+        let (file, pointer) = self.blob_of(entry)?;
+        file.read(&pointer, &entry.key.user_key)
+    }
+
+    /// The blob file and pointer of an `Indirection` entry.
+    ///
+    /// # Errors
+    /// `Corruption` for a damaged pointer or a blob file the version does not hold.
+    pub(crate) fn blob_of(
+        &self,
+        entry: &crate::key::InternalValue,
+    ) -> crate::Result<(&Arc<BlobFile>, crate::blob::BlobPointer)> {
+        let missing = |what| crate::Error::Corruption {
+            file: std::path::PathBuf::from(crate::layout::BLOBS_FOLDER),
+            offset: 0,
+            what,
+        };
+        let pointer = crate::blob::BlobPointer::decode(&entry.value).map_err(missing)?;
+        let file = self.blob_file(pointer.file_id).ok_or_else(|| {
+            missing(crate::error::CorruptionKind::InvalidField(
+                "a pointer into a blob file the version does not hold",
+            ))
+        })?;
+        Ok((file, pointer))
+    }
+
+    /// The record bytes of each blob file that the version's tables point into.
+    pub(crate) fn live_blob_bytes(&self) -> BTreeMap<u64, u64> {
+        let mut live = BTreeMap::new();
+        for (blob, bytes) in self.blob_refs.values().flatten() {
+            *live.entry(*blob).or_insert(0u64) += *bytes;
+        }
+        live
+    }
+
+    /// Per blob file: (the file, its stale bytes), in id order (oldest first).
+    pub(crate) fn blob_staleness(&self) -> Vec<(&Arc<BlobFile>, u64)> {
+        let live = self.live_blob_bytes();
+        self.blob_files
+            .iter()
+            .map(|(id, file)| {
+                let live = live.get(id).copied().unwrap_or(0);
+                (file, file.record_bytes().saturating_sub(live))
+            })
+            .collect()
+    }
+
+    /// The bytes of blob records no table of the version points to.
+    pub(crate) fn stale_blob_bytes(&self) -> u64 {
+        self.blob_staleness().iter().map(|(_, stale)| stale).sum()
+    }
+
+    /// The record bytes of blob files that `table` reaches.
+    pub(crate) fn blob_bytes_of(&self, table: u64) -> u64 {
+        self.blob_refs
+            .get(&table)
+            .map_or(0, |refs| refs.iter().map(|(_, bytes)| bytes).sum())
     }
 
     /// Every run, in read order: level 0 newest first, then the deeper levels.

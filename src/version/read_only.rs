@@ -80,7 +80,14 @@ pub(crate) fn open_version(
     ctx: &TableContext,
 ) -> Result<Version> {
     check_replayed(&state.replayed, &state.path, ctx.cmp.name())?;
-    open_tables(&state.replayed.shape(), tables_dir, ctx).map(|(version, _)| version)
+    let shape = state.replayed.shape();
+    let (mut version, _) = open_tables(&shape, tables_dir, ctx)?;
+    let blobs_dir = tables_dir
+        .parent()
+        .unwrap_or(tables_dir)
+        .join(crate::layout::BLOBS_FOLDER);
+    super::recovery::open_blob_files(&mut version, &shape, &blobs_dir, ctx)?;
+    Ok(version)
 }
 
 #[cfg(test)]
@@ -89,11 +96,12 @@ mod tests {
     use crate::fs::StdFs;
     use crate::seqno::SequenceNumberCounter;
 
-    /// Every file of the tree's directory and of `tables/`, with its bytes.
+    /// Every file of the tree's directory, of `tables/` and of `blobs/`, with its bytes.
     fn listing(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         let mut paths: Vec<PathBuf> = StdFs.list(dir).unwrap();
         paths.extend(StdFs.list(&dir.join("tables")).unwrap());
-        paths.retain(|p| p.file_name().is_some_and(|n| n != "tables"));
+        paths.extend(StdFs.list(&dir.join("blobs")).unwrap());
+        paths.retain(|p| p.file_name().is_some_and(|n| n != "tables" && n != "blobs"));
         let mut out: Vec<_> = paths
             .into_iter()
             .map(|path| {

@@ -63,8 +63,35 @@ pub(crate) fn snapshot(
         add_runs,
         durable_through,
         table_seqnos: version.shape().table_seqnos.into_iter().collect(),
+        add_blob_files: version.blob_files.keys().copied().collect(),
+        table_blob_refs: version
+            .blob_refs
+            .iter()
+            .map(|(table, refs)| (*table, refs.clone()))
+            .collect(),
         ..VersionEdit::default()
     }
+}
+
+/// The blob files in `blobs_dir` (named `<id>.blob`), with their ids. Other files are not
+/// Strata's: they are neither listed nor ever deleted. A missing folder holds none.
+pub(crate) fn list_blob_files(fs: &dyn Fs, blobs_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    if !fs
+        .exists(blobs_dir)
+        .map_err(|e| Error::io("stat directory", Some(blobs_dir.to_path_buf()), e))?
+    {
+        return Ok(Vec::new());
+    }
+    let names = fs
+        .list(blobs_dir)
+        .map_err(|e| Error::io("list directory", Some(blobs_dir.to_path_buf()), e))?;
+    Ok(names
+        .into_iter()
+        .filter_map(|p| {
+            let id = layout::blob_id(p.file_name()?.to_str()?)?;
+            Some((id, p))
+        })
+        .collect())
 }
 
 /// The table files in `tables_dir` (named `<id>.sst` with an id a table can have), with their
@@ -88,8 +115,10 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
     let fs = config.fs.as_ref();
     let dir = config.path.as_path();
     let table_files = list_table_files(fs, tables_dir)?;
+    let blobs_dir = dir.join(layout::BLOBS_FOLDER);
+    let blob_files = list_blob_files(fs, &blobs_dir)?;
     let Some(current) = read_current(fs, dir)? else {
-        if !table_files.is_empty() {
+        if !table_files.is_empty() || !blob_files.is_empty() {
             return Err(Error::Corruption {
                 file: dir.join(layout::CURRENT),
                 offset: 0,
@@ -127,12 +156,15 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
     check_replayed(&replayed, &manifest_path, ctx.cmp.name())?;
     let highest_seqno = replayed.highest_seqno;
     let durable_through = replayed.durable_through;
-    let (version, table_ids) = open_tables(&replayed.shape(), tables_dir, ctx)?;
-    // Never reuse the id of a table file present on disk, named or not (ids are bounded far below
-    // u64::MAX, so this cannot overflow).
+    let (mut version, table_ids) = open_tables(&replayed.shape(), tables_dir, ctx)?;
+    open_blob_files(&mut version, &replayed.shape(), &blobs_dir, ctx)?;
+    // Never reuse the id of a table or blob file present on disk, named or not (ids are bounded
+    // far below u64::MAX, so this cannot overflow).
     let next_table_id = table_ids
         .iter()
         .chain(table_files.iter().map(|(id, _)| id))
+        .chain(version.blob_files.keys())
+        .chain(blob_files.iter().map(|(id, _)| id))
         .map(|n| n.saturating_add(1))
         .fold(replayed.next_table_id, u64::max);
     let (manifest, kept) = if let Some(mut manifest) = reusable
@@ -160,6 +192,11 @@ pub(crate) fn recover(config: &Config, tables_dir: &Path, ctx: &TableContext) ->
     // The manifest is durable: what no version names can go.
     for (id, path) in &table_files {
         if !table_ids.contains(id) {
+            let _ = config.fs.remove(path);
+        }
+    }
+    for (id, path) in &blob_files {
+        if !version.blob_files.contains_key(id) {
             let _ = config.fs.remove(path);
         }
     }
@@ -217,6 +254,10 @@ pub struct Replayed {
     /// The ingested tables (by id) and the seqno all their entries read at (`docs/format.md`,
     /// tag 9).
     pub table_seqnos: std::collections::BTreeMap<u64, SeqNo>,
+    /// The blob files (`docs/format.md`, tag 10).
+    pub blob_files: std::collections::BTreeSet<u64>,
+    /// Per table, the blob files it points into and the bytes it reaches in each (tag 11).
+    pub blob_refs: std::collections::BTreeMap<u64, Vec<(u64, u64)>>,
 }
 
 impl Replayed {
@@ -231,6 +272,8 @@ impl Replayed {
         Shape {
             levels: self.levels.clone(),
             table_seqnos: self.table_seqnos.clone(),
+            blob_files: self.blob_files.clone(),
+            blob_refs: self.blob_refs.clone(),
         }
     }
 }
@@ -254,6 +297,8 @@ pub(crate) fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Re
         durable_through: None,
         levels: Vec::new(),
         table_seqnos: std::collections::BTreeMap::new(),
+        blob_files: std::collections::BTreeSet::new(),
+        blob_refs: std::collections::BTreeMap::new(),
     };
     for edit in edits {
         edit.apply(&mut shape).map_err(corrupt)?;
@@ -275,11 +320,17 @@ pub(crate) fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Re
         state.highest_seqno = edit.highest_seqno.max(state.highest_seqno);
         state.durable_through = edit.durable_through.or(state.durable_through);
     }
-    if shape.ids().any(|id| id > MAX_FILE_NUMBER) {
+    if shape
+        .ids()
+        .chain(shape.blob_files.iter().copied())
+        .any(|id| id > MAX_FILE_NUMBER)
+    {
         return Err(corrupt(CorruptionKind::InvalidField("table id")));
     }
     state.levels = shape.levels;
     state.table_seqnos = shape.table_seqnos;
+    state.blob_files = shape.blob_files;
+    state.blob_refs = shape.blob_refs;
     Ok(state)
 }
 
@@ -366,6 +417,37 @@ pub(crate) fn open_tables(
     }
     version.range_tombstones();
     Ok((version, ids_named))
+}
+
+/// Opens the blob files `shape` names into `version`. A missing or damaged one is an error,
+/// and so is a table's reference to more bytes of a blob file than the file holds.
+pub(crate) fn open_blob_files(
+    version: &mut Version,
+    shape: &Shape,
+    blobs_dir: &Path,
+    ctx: &TableContext,
+) -> Result<()> {
+    for &id in &shape.blob_files {
+        let path = layout::blob_path(blobs_dir, id);
+        let file =
+            crate::blob::BlobFile::open(id, &path, &ctx.fs, &ctx.cache, ctx.descriptors.as_ref())?;
+        version.blob_files.insert(id, Arc::new(file));
+    }
+    version.blob_refs.clone_from(&shape.blob_refs);
+    for (id, live) in version.live_blob_bytes() {
+        if let Some(file) = version.blob_files.get(&id)
+            && live > file.record_bytes()
+        {
+            return Err(Error::Corruption {
+                file: file.path().to_path_buf(),
+                offset: 0,
+                what: CorruptionKind::InvalidField(
+                    "tables point to more bytes than the blob file holds",
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The numbers of the manifest files in the tree's directory.

@@ -32,6 +32,7 @@ use super::edit::VersionEdit;
 use super::manifest::ManifestWriter;
 use super::obsolete::ObsoleteFiles;
 use super::recovery::{Recovered, snapshot};
+use crate::blob::BlobFile;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::Fs;
 use crate::layout::FileNumbers;
@@ -122,6 +123,7 @@ impl VersionLock<'_> {
         &mut self,
         mut edit: VersionEdit,
         added: &[Arc<Table>],
+        added_blobs: &[Arc<BlobFile>],
     ) -> Result<Arc<Version>> {
         let set = self.set;
         set.poison.check()?;
@@ -146,10 +148,19 @@ impl VersionLock<'_> {
             .map(|t| (t.meta().table_id, t))
             .collect();
         by_id.extend(added.iter().map(|t| (t.meta().table_id, t)));
-        let next = Version::from_shape(&shape, Some(&state.current), |id| {
-            by_id.get(&id).map(|t| Arc::clone(t))
-        })
-        .map_err(|_| invalid(CorruptionKind::InvalidField("edit names an unknown table")))?;
+        let next = Version::from_shape(
+            &shape,
+            Some(&state.current),
+            |id| by_id.get(&id).map(|t| Arc::clone(t)),
+            |id| {
+                state
+                    .current
+                    .blob_file(id)
+                    .or_else(|| added_blobs.iter().find(|b| b.id() == id))
+                    .cloned()
+            },
+        )
+        .map_err(|_| invalid(CorruptionKind::InvalidField("edit names an unknown file")))?;
         if let Err(err) = state.manifest.append(&edit) {
             set.poison.set();
             return Err(err);
@@ -166,6 +177,13 @@ impl VersionLock<'_> {
                 next.shape(),
                 "replaying the manifest must give the live version"
             );
+        }
+        // Blob files no table points into any more leave with this edit; their files go once
+        // the last reader lets go of them.
+        for (id, file) in &state.current.blob_files {
+            if !next.blob_files.contains_key(id) {
+                file.mark_obsolete(set.obsolete.sink());
+            }
         }
         state.highest_seqno = highest;
         if edit.durable_through.is_some() {

@@ -40,11 +40,23 @@ use crate::table::reader::Table;
 #[derive(Clone, Debug)]
 pub struct VersionView {
     version: Arc<Version>,
+    blobs: Vec<BlobFileView>,
 }
 
 impl VersionView {
     pub(crate) fn new(version: Arc<Version>) -> Self {
-        Self { version }
+        let blobs = version
+            .blob_staleness()
+            .into_iter()
+            .map(|(file, stale_bytes)| BlobFileView {
+                id: file.id(),
+                path: Arc::from(file.path()),
+                len: file.record_count(),
+                file_size: file.file_size(),
+                stale_bytes,
+            })
+            .collect();
+        Self { version, blobs }
     }
 
     /// Every table, level by level (0 first); within a level, run by run in read order (level 0:
@@ -85,20 +97,27 @@ impl VersionView {
         self.version.tables().count()
     }
 
-    /// The blob files the version references.
-    ///
-    /// Always empty for now: Strata does not separate values into blob files yet. Once
-    /// key-value separation lands, this lists them (by id) and
-    /// [`verify_integrity`](crate::verify::verify_integrity) checks them.
+    /// The blob files the version's tables point into (key-value separation), by id (oldest
+    /// first), each with its stale bytes as of this version.
     ///
     /// ```
+    /// use strata::{Config, KvSeparationOptions, SequenceNumberCounter};
+    ///
     /// # let dir = tempfile::tempdir()?;
-    /// # let tree = strata::Config::new(&dir, Default::default(), Default::default()).open()?;
+    /// let tree = Config::new(&dir, SequenceNumberCounter::default(), SequenceNumberCounter::default())
+    ///     .with_kv_separation(Some(KvSeparationOptions::default()))
+    ///     .open()?;
     /// assert_eq!(tree.current_version().blob_files().count(), 0);
+    /// tree.insert("doc", vec![0u8; 2048], 0);
+    /// tree.flush_active_memtable(0)?;
+    /// let version = tree.current_version();
+    /// let blob = version.blob_files().next().unwrap();
+    /// assert_eq!((blob.len(), blob.stale_bytes()), (1, 0));
+    /// assert!(blob.path().ends_with(format!("blobs/{}.blob", blob.id())));
     /// # Ok::<(), strata::Error>(())
     /// ```
     pub fn blob_files(&self) -> impl ExactSizeIterator<Item = &BlobFileView> + '_ {
-        [].iter()
+        self.blobs.iter()
     }
 
     /// The number of levels (7), empty ones included.
@@ -225,15 +244,12 @@ impl std::fmt::Display for Checksum {
 }
 
 /// A blob file of a [`VersionView`]: a file of separated values.
-///
-/// No value exists yet: Strata does not separate values into blob files, so
-/// [`VersionView::blob_files`] is always empty. The type is here so that code written against the
-/// seed crates compiles; it is filled once key-value separation lands.
 #[derive(Clone, Debug)]
 pub struct BlobFileView {
     id: u64,
     path: Arc<Path>,
     len: u64,
+    file_size: u64,
     stale_bytes: u64,
 }
 
@@ -254,9 +270,15 @@ impl BlobFileView {
         self.len
     }
 
-    /// The bytes of values in the file that no live entry points to any more.
+    /// The bytes of values in the file that no live entry points to any more (whole records,
+    /// as stored).
     pub fn stale_bytes(&self) -> u64 {
         self.stale_bytes
+    }
+
+    /// The file's size in bytes.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
     }
 }
 

@@ -58,6 +58,7 @@ fn type_name(value_type: ValueType) -> &'static str {
         ValueType::Tombstone => "tombstone",
         ValueType::WeakTombstone => "weak-tombstone",
         ValueType::MergeOperand => "merge-operand",
+        ValueType::Indirection => "blob-pointer",
     }
 }
 

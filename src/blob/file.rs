@@ -1,0 +1,272 @@
+//! An open blob file: validated at open, values read through the shared cache.
+//!
+//! Opening reads the header and the footer and checks them against each other and the file's
+//! size. A value read ([`BlobFile::read`]) first asks the block cache (keyed by the file's cache
+//! id and the record's offset); a miss reads exactly the record the pointer names (bounded by the
+//! file: a pointer past the records is corruption before any read), verifies the block checksum,
+//! decompresses (bounded by the declared length, as for table blocks), and checks that the record
+//! holds the expected key and a value of the expected length. The file handle comes from the
+//! shared [`DescriptorTable`] when the tree has one, so blob files count against the same bound
+//! on open files as tables. Never `mmap`.
+//!
+//! Like a table, a blob file that left every version is marked obsolete; its path goes to the
+//! obsolete queue when the last reader (a version, a scan, a guard) drops it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::format::{BlobFooter, BlobPointer, FOOTER_LEN, HEADER_LEN, split_record};
+use crate::cache::{Cache, DescriptorTable, next_cache_id};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::fs::{Fs, FsReadFile};
+use crate::slice::Slice;
+use crate::table::block::{BlockHeader, BlockType, decode_block};
+use crate::table::reader::ObsoleteSink;
+
+/// Where a blob file reads from.
+enum Source {
+    Owned(Arc<dyn FsReadFile>),
+    Shared(Arc<DescriptorTable>),
+}
+
+/// An open blob file; see the module documentation.
+pub struct BlobFile {
+    id: u64,
+    path: PathBuf,
+    file_size: u64,
+    footer: BlobFooter,
+    cache_id: u64,
+    fs: Arc<dyn Fs>,
+    source: Source,
+    cache: Arc<Cache>,
+    obsolete: std::sync::OnceLock<ObsoleteSink>,
+}
+
+impl std::fmt::Debug for BlobFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobFile")
+            .field("id", &self.id)
+            .field("path", &self.path)
+            .field("records", &self.footer.record_count)
+            .finish_non_exhaustive()
+    }
+}
+
+fn corruption(path: &Path, offset: u64, what: CorruptionKind) -> Error {
+    Error::Corruption {
+        file: path.to_path_buf(),
+        offset,
+        what,
+    }
+}
+
+impl BlobFile {
+    /// Opens and validates blob file `id` at `path`.
+    ///
+    /// # Errors
+    /// `Io` if the file cannot be read; `Corruption` naming the file for a damaged header or
+    /// footer, or a size that does not match them.
+    pub(crate) fn open(
+        id: u64,
+        path: &Path,
+        fs: &Arc<dyn Fs>,
+        cache: &Arc<Cache>,
+        descriptors: Option<&Arc<DescriptorTable>>,
+    ) -> Result<Self> {
+        let file: Arc<dyn FsReadFile> = Arc::from(
+            fs.open(path)
+                .map_err(|e| Error::io("open blob file", Some(path.to_path_buf()), e))?,
+        );
+        let file_size = file
+            .size_bytes()
+            .map_err(|e| Error::io("stat blob file", Some(path.to_path_buf()), e))?;
+        let footer_at = file_size
+            .checked_sub(FOOTER_LEN as u64)
+            .filter(|at| *at >= HEADER_LEN as u64)
+            .ok_or_else(|| corruption(path, 0, CorruptionKind::Truncated))?;
+        let mut header = [0u8; HEADER_LEN];
+        let mut footer = [0u8; FOOTER_LEN];
+        file.read_exact_at(&mut header, 0)
+            .and_then(|()| file.read_exact_at(&mut footer, footer_at))
+            .map_err(|e| Error::io("read blob file", Some(path.to_path_buf()), e))?;
+        let footer = BlobFooter::decode(&header, &footer, file_size)
+            .map_err(|what| corruption(path, footer_at, what))?;
+        let cache_id = next_cache_id();
+        let source = match descriptors {
+            Some(table) => {
+                table.insert(cache_id, Arc::clone(&file));
+                Source::Shared(Arc::clone(table))
+            }
+            None => Source::Owned(file),
+        };
+        Ok(Self {
+            id,
+            path: path.to_path_buf(),
+            file_size,
+            footer,
+            cache_id,
+            fs: Arc::clone(fs),
+            source,
+            cache: Arc::clone(cache),
+            obsolete: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The file's id (its file number).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's size in bytes.
+    pub(crate) fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// The number of records.
+    pub(crate) fn record_count(&self) -> u64 {
+        self.footer.record_count
+    }
+
+    /// The bytes of all records: what pointers into the file can reach.
+    pub(crate) fn record_bytes(&self) -> u64 {
+        self.footer.record_bytes
+    }
+
+    fn file(&self) -> Result<Arc<dyn FsReadFile>> {
+        match &self.source {
+            Source::Owned(file) => Ok(Arc::clone(file)),
+            Source::Shared(table) => {
+                if let Some(file) = table.get(self.cache_id) {
+                    return Ok(file);
+                }
+                let file: Arc<dyn FsReadFile> = Arc::from(
+                    self.fs
+                        .open(&self.path)
+                        .map_err(|e| Error::io("reopen blob file", Some(self.path.clone()), e))?,
+                );
+                table.insert(self.cache_id, Arc::clone(&file));
+                Ok(file)
+            }
+        }
+    }
+
+    /// Reads the raw bytes of the record at `offset`, `len` bytes long, and decodes it; returns
+    /// the raw contents (key length, key, value).
+    fn read_record(&self, offset: u64, len: u64) -> Result<Slice> {
+        let body_end = self.file_size.saturating_sub(FOOTER_LEN as u64);
+        let inside = offset >= HEADER_LEN as u64
+            && len > crate::table::block::HEADER_LEN as u64
+            && offset.checked_add(len).is_some_and(|end| end <= body_end);
+        if !inside {
+            return Err(corruption(
+                &self.path,
+                offset,
+                CorruptionKind::InvalidField("blob pointer outside the file"),
+            ));
+        }
+        let len = usize::try_from(len).map_err(|_| {
+            corruption(
+                &self.path,
+                offset,
+                CorruptionKind::InvalidField("blob record length"),
+            )
+        })?;
+        let mut buf: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+        let target = Arc::get_mut(&mut buf).unwrap_or_default();
+        self.file()?
+            .read_exact_at(target, offset)
+            .map_err(|e| Error::io("read blob file", Some(self.path.clone()), e))?;
+        decode_block(&Slice::from(buf), BlockType::Blob, None)
+            .map_err(|error| error.at(&self.path, offset))
+    }
+
+    /// The value `pointer` names, which must be `key`'s.
+    ///
+    /// # Errors
+    /// `Io` if the file cannot be read; `Corruption` naming the file and the record's offset if
+    /// the pointer leaves the records, the record's checksum fails, or it holds another key or a
+    /// value of another length.
+    pub(crate) fn read(&self, pointer: &BlobPointer, key: &[u8]) -> Result<Slice> {
+        if let Some(value) = self.cache.get_block(self.cache_id, pointer.offset)
+            && value.len() == pointer.value_len as usize
+        {
+            return Ok(value);
+        }
+        let raw = self.read_record(pointer.offset, pointer.record_len)?;
+        let bad = |what| corruption(&self.path, pointer.offset, what);
+        let (key_start, value_start) = split_record(&raw).map_err(bad)?;
+        if raw.get(key_start..value_start) != Some(key) {
+            return Err(bad(CorruptionKind::InvalidField("blob record key")));
+        }
+        let value = raw.slice(value_start..);
+        if value.len() != pointer.value_len as usize {
+            return Err(bad(CorruptionKind::InvalidField("blob value length")));
+        }
+        self.cache
+            .insert_block(self.cache_id, pointer.offset, value.clone());
+        Ok(value)
+    }
+
+    /// Reads every record in file order and checks it; calls `visit` with each record's offset,
+    /// length on disk, key and value. Returns the count, record bytes and value bytes found.
+    ///
+    /// # Errors
+    /// `Io` if the file cannot be read; `Corruption` naming the file and offset for the first
+    /// damaged record, or records that do not add up to what the footer records.
+    pub(crate) fn scan(
+        &self,
+        mut visit: impl FnMut(u64, u64, &[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut offset = HEADER_LEN as u64;
+        let body_end = self.file_size.saturating_sub(FOOTER_LEN as u64);
+        let file = self.file()?;
+        let mut totals = BlobFooter::default();
+        while offset < body_end {
+            let mut header = [0u8; crate::table::block::HEADER_LEN];
+            file.read_exact_at(&mut header, offset)
+                .map_err(|e| Error::io("read blob file", Some(self.path.clone()), e))?;
+            let parsed =
+                BlockHeader::parse(&header).map_err(|what| corruption(&self.path, offset, what))?;
+            let len = crate::table::block::HEADER_LEN as u64 + u64::from(parsed.stored_len);
+            let raw = self.read_record(offset, len)?;
+            let (key_start, value_start) =
+                split_record(&raw).map_err(|what| corruption(&self.path, offset, what))?;
+            let key = raw.get(key_start..value_start).unwrap_or_default();
+            let value = raw.get(value_start..).unwrap_or_default();
+            visit(offset, len, key, value)?;
+            totals.record_count += 1;
+            totals.record_bytes += len;
+            totals.value_bytes += value.len() as u64;
+            offset += len;
+        }
+        if totals != self.footer {
+            return Err(corruption(
+                &self.path,
+                body_end,
+                CorruptionKind::InvalidField("blob records do not match the footer"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Marks the file as gone from every version (see the module documentation).
+    pub(crate) fn mark_obsolete(&self, sink: &ObsoleteSink) {
+        let _ = self.obsolete.set(Arc::clone(sink));
+    }
+}
+
+impl Drop for BlobFile {
+    fn drop(&mut self) {
+        if let Source::Shared(table) = &self.source {
+            table.remove(self.cache_id);
+        }
+        if let Some(sink) = self.obsolete.get() {
+            sink.lock().push(std::mem::take(&mut self.path));
+        }
+    }
+}
