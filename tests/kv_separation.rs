@@ -503,3 +503,117 @@ fn ingestion_separates_large_values() {
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.blob_files_checked, 1);
 }
+
+/// `size_of`, `key()`, `size()` and `into_inner_if` with a false predicate read no blob file:
+/// with every blob record damaged under an open tree (and no cache), they still answer, while
+/// value reads report the damage.
+#[test]
+fn key_only_reads_and_size_of_read_no_blob_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    let tree = Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default())
+        .with_kv_separation(Some(kv()))
+        .use_cache(Arc::new(strata::Cache::with_capacity_bytes(0)))
+        .open()
+        .unwrap();
+    for i in 0..10u32 {
+        tree.insert(format!("k{i}"), big(i, 0, 700), seqno.next());
+    }
+    tree.flush_active_memtable(0).unwrap();
+    let path = blob_files(dir.path()).remove(0);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len();
+    // Every record's checksum byte area: flip bytes all through the records.
+    for at in (16..len - 40).step_by(7) {
+        bytes[at] ^= 0x55;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let read = seqno.get();
+    assert_eq!(tree.size_of("k3", read).unwrap(), Some(700));
+    let keys: Vec<Slice> = tree.iter(read, None).map(|g| g.key().unwrap()).collect();
+    assert_eq!(keys.len(), 10);
+    let sizes: Vec<u32> = tree.iter(read, None).map(|g| g.size().unwrap()).collect();
+    assert_eq!(sizes, [700; 10]);
+    for item in tree.iter(read, None) {
+        let (_, value) = item.into_inner_if(|_| false).unwrap();
+        assert!(value.is_none());
+    }
+    assert!(matches!(
+        tree.get("k3", read),
+        Err(strata::Error::Corruption { .. })
+    ));
+    let first = tree.first_key_value(read, None).unwrap();
+    assert!(
+        first.into_inner_if(|_| true).is_err(),
+        "the value is read when asked for"
+    );
+}
+
+#[test]
+fn compressed_blob_files_round_trip() {
+    let mut codecs = vec![CompressionType::None];
+    #[cfg(feature = "lz4")]
+    codecs.push(CompressionType::Lz4);
+    #[cfg(feature = "zstd")]
+    codecs.push(CompressionType::zstd(3));
+    for codec in codecs {
+        let dir = tempfile::tempdir().unwrap();
+        let seqno = SequenceNumberCounter::default();
+        let options = kv().compression(codec);
+        let tree = open(dir.path(), &seqno, Some(options.clone()));
+        for i in 0..100u32 {
+            tree.insert(format!("k{i:03}"), big(i, 0, 3000), seqno.next());
+        }
+        tree.flush_active_memtable(0).unwrap();
+        drop(tree);
+        let tree = open(dir.path(), &seqno, Some(options));
+        for i in 0..100u32 {
+            assert_eq!(
+                tree.get(format!("k{i:03}"), seqno.get()).unwrap().unwrap(),
+                big(i, 0, 3000),
+                "{codec:?}"
+            );
+        }
+        let report = strata::verify::verify_integrity(&tree);
+        assert!(report.is_ok(), "{codec:?}: {report:?}");
+        if codec != CompressionType::None {
+            assert!(
+                tree.disk_space() < 100 * 3000 / 2,
+                "{codec:?} compresses repetitive values: {}",
+                tree.disk_space()
+            );
+        }
+    }
+}
+
+#[test]
+fn clear_and_drop_range_release_blob_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    let tree = open(dir.path(), &seqno, Some(kv()));
+    for i in 0..20u32 {
+        tree.insert(format!("a{i:02}"), big(i, 0, 1000), seqno.next());
+    }
+    tree.flush_active_memtable(0).unwrap();
+    for i in 0..20u32 {
+        tree.insert(format!("b{i:02}"), big(i, 0, 1000), seqno.next());
+    }
+    tree.flush_active_memtable(0).unwrap();
+    assert_eq!(tree.blob_file_count(), 2);
+    let before = seqno.get();
+    tree.drop_range("a".."b").unwrap();
+    assert_eq!(tree.blob_file_count(), 1);
+    assert_eq!(tree.get("a00", seqno.get()).unwrap(), None);
+    assert_eq!(
+        tree.get("a00", before).unwrap().unwrap(),
+        big(0, 0, 1000),
+        "a read before the drop still sees the value, from the dropped file"
+    );
+    tree.clear().unwrap();
+    assert_eq!(tree.blob_file_count(), 0);
+    tree.major_compact(64 << 20, seqno.get()).unwrap();
+    drop(tree);
+    assert!(blob_files(dir.path()).is_empty());
+    let tree = open(dir.path(), &seqno, Some(kv()));
+    assert!(tree.is_empty(SeqNo::MAX, None).unwrap());
+}
