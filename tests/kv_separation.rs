@@ -530,6 +530,8 @@ fn key_only_reads_and_size_of_read_no_blob_file() {
     std::fs::write(&path, &bytes).unwrap();
     let read = seqno.get();
     assert_eq!(tree.size_of("k3", read).unwrap(), Some(700));
+    assert!(tree.contains_key("k3", read).unwrap());
+    assert!(!tree.contains_key("k33", read).unwrap());
     let keys: Vec<Slice> = tree.iter(read, None).map(|g| g.key().unwrap()).collect();
     assert_eq!(keys.len(), 10);
     let sizes: Vec<u32> = tree.iter(read, None).map(|g| g.size().unwrap()).collect();
