@@ -32,7 +32,10 @@ fn main() -> strata::Result<()> {
 
     // Reads work as for inline values; `size_of` and key-only scans read no blob file.
     let read = seqno.get();
-    assert_eq!(tree.get("doc:0007", read)?.map(|v| v[0]), Some(b'c'));
+    assert_eq!(
+        tree.get("doc:0007", read)?.and_then(|v| v.first().copied()),
+        Some(b'c')
+    );
     assert_eq!(tree.size_of("doc:0007", read)?, Some(8192));
     let keys: Vec<_> = tree
         .prefix("doc:000", read, None)

@@ -504,11 +504,17 @@ pub struct BlobRecord {
 }
 
 /// Reads the blob file at `path` (its id from its name) record by record, checking each, and
-/// calls `visit` with each record in file order; returns the record count.
+/// calls `visit` with each record in file order; returns the record count. `dictionary` is the
+/// zstd dictionary its records were compressed with, if any.
 ///
 /// # Errors
-/// `Io` if the file cannot be read; `Corruption` naming the file and offset at the first damage.
-pub fn dump_blob_file(path: &Path, mut visit: impl FnMut(BlobRecord)) -> Result<u64> {
+/// `Io` if the file cannot be read; `Corruption` naming the file and offset at the first damage;
+/// `DictionaryMismatch` if the file needs another dictionary than `dictionary`.
+pub fn dump_blob_file(
+    path: &Path,
+    dictionary: Option<&Arc<ZstdDictionary>>,
+    mut visit: impl FnMut(BlobRecord),
+) -> Result<u64> {
     let id = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -521,6 +527,7 @@ pub fn dump_blob_file(path: &Path, mut visit: impl FnMut(BlobRecord)) -> Result<
         &fs,
         &Arc::new(Cache::with_capacity_bytes(0)),
         None,
+        dictionary,
     )?;
     let mut count = 0;
     file.scan(|offset, len, key, value| {

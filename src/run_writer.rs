@@ -241,6 +241,7 @@ impl RunBuilder {
                 run.blobs_dir,
                 options.file_target_size,
                 options.compression,
+                run.table_ctx.dictionary.as_ref(),
             )
         });
         let Some(pointer) = writer.write(run.files, &entry.key.user_key, &value)? else {

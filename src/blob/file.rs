@@ -15,8 +15,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::format::{BlobFooter, BlobPointer, FOOTER_LEN, HEADER_LEN, split_record};
+use super::format::{
+    BlobFooter, BlobPointer, FOOTER_LEN, HEADER_LEN, header_dict_id, split_record,
+};
 use crate::cache::{Cache, DescriptorTable, next_cache_id};
+use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsReadFile};
 use crate::slice::Slice;
@@ -40,6 +43,8 @@ pub struct BlobFile {
     source: Source,
     cache: Arc<Cache>,
     obsolete: std::sync::OnceLock<ObsoleteSink>,
+    /// The zstd dictionary the header names, checked at open; `None` if it names none.
+    dictionary: Option<Arc<ZstdDictionary>>,
 }
 
 impl std::fmt::Debug for BlobFile {
@@ -61,17 +66,19 @@ fn corruption(path: &Path, offset: u64, what: CorruptionKind) -> Error {
 }
 
 impl BlobFile {
-    /// Opens and validates blob file `id` at `path`.
+    /// Opens and validates blob file `id` at `path`; `dictionary` is the tree's zstd dictionary.
     ///
     /// # Errors
     /// `Io` if the file cannot be read; `Corruption` naming the file for a damaged header or
-    /// footer, or a size that does not match them.
+    /// footer, or a size that does not match them; `DictionaryMismatch` naming both ids if the
+    /// header names a dictionary other than `dictionary` (or one while none is given).
     pub(crate) fn open(
         id: u64,
         path: &Path,
         fs: &Arc<dyn Fs>,
         cache: &Arc<Cache>,
         descriptors: Option<&Arc<DescriptorTable>>,
+        dictionary: Option<&Arc<ZstdDictionary>>,
     ) -> Result<Self> {
         let file: Arc<dyn FsReadFile> = Arc::from(
             fs.open(path)
@@ -91,6 +98,13 @@ impl BlobFile {
             .map_err(|e| Error::io("read blob file", Some(path.to_path_buf()), e))?;
         let footer = BlobFooter::decode(&header, &footer, file_size)
             .map_err(|what| corruption(path, footer_at, what))?;
+        let dict_id = header_dict_id(&header);
+        let dictionary = if dict_id == 0 {
+            None
+        } else {
+            crate::table::reader::check_dictionary(path, dict_id, dictionary.map(AsRef::as_ref))?;
+            dictionary.cloned()
+        };
         let cache_id = next_cache_id();
         let source = match descriptors {
             Some(table) => {
@@ -109,6 +123,7 @@ impl BlobFile {
             source,
             cache: Arc::clone(cache),
             obsolete: std::sync::OnceLock::new(),
+            dictionary,
         })
     }
 
@@ -181,8 +196,12 @@ impl BlobFile {
         self.file()?
             .read_exact_at(target, offset)
             .map_err(|e| Error::io("read blob file", Some(self.path.clone()), e))?;
-        decode_block(&Slice::from(buf), BlockType::Blob, None)
-            .map_err(|error| error.at(&self.path, offset))
+        decode_block(
+            &Slice::from(buf),
+            BlockType::Blob,
+            self.dictionary.as_deref(),
+        )
+        .map_err(|error| error.at(&self.path, offset))
     }
 
     /// The value `pointer` names, which must be `key`'s.

@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! blob file := header | record* | footer
-//! header    := magic "STRATAB1" (8) | format version u32 LE (1) | compression u8 | 3 zero bytes
+//! header    := magic "STRATAB1" (8) | format version u32 LE (1) | compression u8 | 3 zero bytes |
+//!              zstd dictionary id u32 LE (0: none)
 //! record    := one block (table/block.rs: 18-byte header with type 5 and an xxh3 checksum,
 //!              then the stored bytes, compressed or not) whose raw contents are
 //!              key length varint | key | value
 //! footer    := record count u64 | record bytes u64 | value bytes u64 |
-//!              checksum u64 (xxh3-64 of the 16 header bytes and the 24 footer bytes before it) |
+//!              checksum u64 (xxh3-64 of the 20 header bytes and the 24 footer bytes before it) |
 //!              magic "STRATAB1"
 //! ```
 //!
@@ -30,7 +31,7 @@ pub(crate) const MAGIC: [u8; 8] = *b"STRATAB1";
 /// The blob file format version this build writes and reads.
 pub(crate) const BLOB_FORMAT_VERSION: u32 = 1;
 /// The header length.
-pub(crate) const HEADER_LEN: usize = 16;
+pub(crate) const HEADER_LEN: usize = 20;
 /// The footer length.
 pub(crate) const FOOTER_LEN: usize = 40;
 
@@ -83,17 +84,28 @@ impl BlobPointer {
     }
 }
 
-/// A blob file's header.
-pub(crate) fn encode_header(compression: u8) -> [u8; HEADER_LEN] {
+/// A blob file's header: its compression code and the id of the zstd dictionary its records
+/// were compressed with (0: none).
+pub(crate) fn encode_header(compression: u8, dict_id: u32) -> [u8; HEADER_LEN] {
     let mut out = [0u8; HEADER_LEN];
     let (magic, rest) = out.split_at_mut(8);
     magic.copy_from_slice(&MAGIC);
     let (version, rest) = rest.split_at_mut(4);
     version.copy_from_slice(&BLOB_FORMAT_VERSION.to_le_bytes());
-    if let Some(byte) = rest.first_mut() {
+    let (codec, rest) = rest.split_at_mut(4);
+    if let Some(byte) = codec.first_mut() {
         *byte = compression;
     }
+    rest.copy_from_slice(&dict_id.to_le_bytes());
     out
+}
+
+/// The zstd dictionary id a header records (0: none).
+pub(crate) fn header_dict_id(header: &[u8; HEADER_LEN]) -> u32 {
+    header
+        .get(16..20)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
 }
 
 /// What a blob file's footer records.
@@ -210,13 +222,14 @@ mod tests {
 
     #[test]
     fn golden_bytes_of_header_footer_and_pointer() {
-        let header = encode_header(1);
+        let header = encode_header(1, 0x0102_0304);
         assert_eq!(
             header,
             [
-                b'S', b'T', b'R', b'A', b'T', b'A', b'B', b'1', 1, 0, 0, 0, 1, 0, 0, 0
+                b'S', b'T', b'R', b'A', b'T', b'A', b'B', b'1', 1, 0, 0, 0, 1, 0, 0, 0, 4, 3, 2, 1
             ]
         );
+        assert_eq!(header_dict_id(&header), 0x0102_0304);
         let footer = BlobFooter {
             record_count: 2,
             record_bytes: 60,
@@ -274,7 +287,7 @@ mod tests {
             for (slot, b) in footer.iter_mut().zip(&bytes) {
                 *slot = *b;
             }
-            let _ = BlobFooter::decode(&encode_header(0), &footer, u64::MAX);
+            let _ = BlobFooter::decode(&encode_header(0, 0), &footer, u64::MAX);
         }
     }
 }

@@ -51,6 +51,8 @@ pub(crate) struct BlobWriter {
     dir: PathBuf,
     target_size: u64,
     compression: CompressionType,
+    /// The dictionary of a `ZstdDict` compression whose id it matches.
+    dictionary: Option<Arc<crate::compression::ZstdDictionary>>,
     current: Option<OpenBlob>,
     /// Every file created, finished or not.
     created: Vec<PathBuf>,
@@ -61,18 +63,28 @@ pub(crate) struct BlobWriter {
 }
 
 impl BlobWriter {
-    /// A writer of blob files in `dir`, cut at `target_size` bytes.
+    /// A writer of blob files in `dir`, cut at `target_size` bytes. A `ZstdDict` compression
+    /// uses `dictionary` when its id is the compression's; otherwise records are plain zstd.
     pub(crate) fn new(
         fs: Arc<dyn Fs>,
         dir: &Path,
         target_size: u64,
         compression: CompressionType,
+        dictionary: Option<&Arc<crate::compression::ZstdDictionary>>,
     ) -> Self {
+        #[cfg(feature = "zstd")]
+        let dictionary = compression
+            .dict_id()
+            .and_then(|id| dictionary.filter(|d| d.id() == id))
+            .cloned();
+        #[cfg(not(feature = "zstd"))]
+        let dictionary = dictionary.and(None);
         Self {
             fs,
             dir: dir.to_path_buf(),
             target_size: target_size.max(1),
             compression,
+            dictionary,
             current: None,
             created: Vec::new(),
             finished: Vec::new(),
@@ -143,7 +155,8 @@ impl BlobWriter {
             .create_new(&path)
             .map_err(|e| Error::io("create blob file", Some(path.clone()), e))?;
         self.created.push(path.clone());
-        let header = encode_header(u8::from(self.compression));
+        let dict_id = self.dictionary.as_ref().map_or(0, |d| d.id());
+        let header = encode_header(u8::from(self.compression), dict_id);
         self.bytes += HEADER_LEN as u64;
         Ok(OpenBlob {
             id,
@@ -192,7 +205,17 @@ impl BlobWriter {
             .map_err(|e| Error::io("fsync directory", Some(self.dir.clone()), e))?;
         self.finished
             .iter()
-            .map(|(id, path)| BlobFile::open(*id, path, &self.fs, cache, descriptors).map(Arc::new))
+            .map(|(id, path)| {
+                BlobFile::open(
+                    *id,
+                    path,
+                    &self.fs,
+                    cache,
+                    descriptors,
+                    self.dictionary.as_ref(),
+                )
+                .map(Arc::new)
+            })
             .collect()
     }
 

@@ -52,8 +52,9 @@ impl Default for KvSeparationOptions {
 }
 
 impl KvSeparationOptions {
-    /// Sets how blob records are compressed (a zstd dictionary is not used for blob files: a
-    /// `ZstdDict` setting writes plain zstd).
+    /// Sets how blob records are compressed. A `ZstdDict` setting uses the tree's dictionary
+    /// ([`Config::zstd_dictionary`](crate::Config::zstd_dictionary)) when its id matches, which
+    /// suits small separated values; otherwise records are plain zstd.
     #[must_use]
     pub fn compression(mut self, compression: CompressionType) -> Self {
         self.compression = compression;

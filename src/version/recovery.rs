@@ -429,8 +429,14 @@ pub(crate) fn open_blob_files(
 ) -> Result<()> {
     for &id in &shape.blob_files {
         let path = layout::blob_path(blobs_dir, id);
-        let file =
-            crate::blob::BlobFile::open(id, &path, &ctx.fs, &ctx.cache, ctx.descriptors.as_ref())?;
+        let file = crate::blob::BlobFile::open(
+            id,
+            &path,
+            &ctx.fs,
+            &ctx.cache,
+            ctx.descriptors.as_ref(),
+            ctx.dictionary.as_ref(),
+        )?;
         version.blob_files.insert(id, Arc::new(file));
     }
     version.blob_refs.clone_from(&shape.blob_refs);
