@@ -6,10 +6,12 @@
 //! never a panic.
 //!
 //! Reading a tree in place ([`read_manifest`], [`ReadOnlyTree`], [`table_files`],
-//! [`verify_table`], [`verify_tables`], [`TableFile`]) changes no file: unlike [`Config::open`](crate::Config::open),
-//! which runs recovery (the manifest synced and maybe appended to or rewritten, orphans deleted), these only read. They take no lock, so
-//! a tree open elsewhere may change the directory meanwhile: the reader then gets an error (a
-//! file not found), never wrong data. They read trees written with the default comparator.
+//! [`blob_files`], [`verify_table`], [`verify_tables`], [`TableFile`], [`dump_blob_file`])
+//! changes no file: unlike [`Config::open`](crate::Config::open), which runs recovery (the
+//! manifest synced and maybe appended to or rewritten, orphans deleted), these only read. They
+//! take no lock, so a tree open elsewhere may change the directory meanwhile: the reader then
+//! gets an error (a file not found), never wrong data. They read trees written with the default
+//! comparator.
 //!
 //! The engine's own types come through as they are ([`Table`], [`TableMeta`], [`Footer`],
 //! [`ManifestState`], [`TableCheck`] ...): re-exported, not copied, so a field the engine adds
@@ -354,6 +356,23 @@ pub fn table_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
         return Ok(Vec::new());
     }
     let mut files = list_table_files(&StdFs, &tables_dir)?;
+    files.sort();
+    Ok(files)
+}
+
+/// The path of blob file `id` in the tree at `dir`.
+pub fn blob_path(dir: &Path, id: u64) -> PathBuf {
+    crate::layout::blob_path(&dir.join(crate::layout::BLOBS_FOLDER), id)
+}
+
+/// The blob files in `<dir>/blobs/` (named `<id>.blob`), named by the manifest or not, with
+/// their ids, sorted by id. A missing `blobs/` folder is an empty list.
+///
+/// # Errors
+/// `Io` if the folder cannot be listed.
+pub fn blob_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut files =
+        crate::version::recovery::list_blob_files(&StdFs, &dir.join(crate::layout::BLOBS_FOLDER))?;
     files.sort();
     Ok(files)
 }

@@ -3,7 +3,8 @@
 //! - `strata bench`: db_bench-style workloads on a temporary directory, with a result table, JSON
 //!   and an SVG chart; `--compare` runs the peer engines in the same run (feature `compare`).
 //! - `strata put / get / delete / scan / prefix`: key-value commands on a tree's directory.
-//! - `strata inspect / verify / dump-table`: read-only views and checks of the files on disk.
+//! - `strata inspect / verify / dump-table / dump-blob`: read-only views and checks of the files
+//!   on disk.
 //!
 //! Errors are one line on stderr and a non-zero exit.
 
@@ -51,25 +52,34 @@ enum Command {
     ///
     /// Opens the tree (recovery runs) and reads at the latest seqno.
     Prefix(tools::kv::PrefixArgs),
-    /// Prints levels, runs, tables, bytes on disk and space amplification.
+    /// Prints levels, runs, tables, blob files, bytes on disk and space amplification.
     ///
     /// Reads in place and changes nothing in DIR: replays the manifest that CURRENT names
-    /// without rewriting it and opens the tables read-only (no tree is opened, so no recovery
-    /// runs). Space amplification is the bytes of the tables the manifest names divided by the
-    /// bytes (keys + values) of every key live at the latest seqno, found by a full scan of those
-    /// tables.
+    /// without rewriting it and opens the tables and blob files read-only (no tree is opened, so
+    /// no recovery runs). Blob files (key-value separation) are listed with their records and
+    /// stale bytes (records no table points to any more). Space amplification is the bytes of the
+    /// tables and blob files the manifest names divided by the bytes (keys + values) of every key
+    /// live at the latest seqno, found by a full scan of those tables.
     Inspect(tools::inspect::InspectArgs),
-    /// Checks CURRENT, every manifest record and every block of every table.
+    /// Checks CURRENT, every manifest record, every block of every table and every record of
+    /// every blob file.
     ///
     /// Reads in place and changes nothing. Each damage is one line naming the file and the byte
     /// offset of the damaged record, block or footer, and the exit status is then non-zero. Table
-    /// files the manifest does not name (orphans) are reported as warnings.
+    /// and blob files the manifest does not name (orphans) are reported as warnings.
     Verify(tools::verify::VerifyArgs),
     /// Prints a table file's meta block, footer, index and entries.
     ///
     /// Reads the file only. Entries (every version, tombstones included) are printed as
     /// `key<TAB>seqno<TAB>type<TAB>value` for keys in [--from, --to).
     DumpTable(tools::dump::DumpTableArgs),
+    /// Prints every record of a blob file (key-value separation) and their totals.
+    ///
+    /// Reads the file only, checking every record's checksum and the footer's counts. Records
+    /// are printed as `offset<TAB>length<TAB>key<TAB>value length<TAB>value preview` (the length
+    /// on disk, as a blob pointer names it); the first damage ends the dump with an error naming
+    /// the file and offset.
+    DumpBlob(tools::dump_blob::DumpBlobArgs),
     /// Trains a zstd dictionary on the values of the tree at DIR and writes it to --out.
     ///
     /// Opens the tree (recovery runs) and reads values at the latest seqno in key order. The
@@ -91,6 +101,7 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(args) => tools::inspect::run(&args).map_err(Into::into),
         Command::Verify(args) => tools::verify::run(&args).map_err(Into::into),
         Command::DumpTable(args) => tools::dump::run(&args).map_err(Into::into),
+        Command::DumpBlob(args) => tools::dump_blob::run(&args).map_err(Into::into),
         Command::TrainDict(args) => tools::train_dict::run(&args).map_err(Into::into),
     };
     match result {

@@ -128,3 +128,82 @@ fn a_range_tombstone_bench_prints_a_cost_per_placement_and_workload() {
     }
     assert!(stdout.contains("cost ×: baseline ops/s ÷ ops/s with range tombstones"));
 }
+
+/// `--kv-separation --value-size N`: the settings say so, and the overwrite row reports the space
+/// amplification after a full compaction (SA full) beside the one after settling (SA).
+#[test]
+fn a_kv_separation_bench_reports_space_amplification_after_a_full_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "bench",
+            "--num",
+            "2000",
+            "--value-size",
+            "2048",
+            "--kv-separation",
+            "--blob-threshold",
+            "512",
+            "--benchmarks",
+            "fillrandom,overwrite,readrandom,readseq",
+            "--runs",
+            "1",
+            "--quiet",
+            "--db",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains("values of 512 bytes and more in blob files"),
+        "{stdout}"
+    );
+    let header: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.starts_with("workload"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let sa = header.iter().position(|c| *c == "SA").unwrap();
+    assert_eq!(header[sa + 2..sa + 4], ["SA", "full"], "{header:?}");
+    // workload engine ops/s (min-max) MB/s p50 p99 RSS disk SA ratio SA-full WA
+    let row: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.starts_with("overwrite"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row.len(), 13, "{row:?}");
+    let settled: f64 = row[9].parse().unwrap();
+    let compacted: f64 = row[11].parse().unwrap();
+    assert!(
+        settled > 1.5,
+        "the overwritten values are still on disk: {row:?}"
+    );
+    assert!(
+        compacted < 1.3,
+        "the full compaction reclaimed them: {row:?}"
+    );
+    let fill: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.starts_with("fillrandom"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(fill[11], "-", "no full compaction after a fill: {fill:?}");
+}
+
+#[test]
+fn a_blob_threshold_without_kv_separation_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["bench", "--blob-threshold", "512", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--kv-separation"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}

@@ -9,88 +9,15 @@
     reason = "test code reads and damages files behind the tool's back"
 )]
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+
+use common::{fails, flip, manifest_of, name_of, ok, s, snapshot};
 
 use strata::config::BlockSizePolicy;
 use strata::{Config, SequenceNumberCounter};
-
-fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Runs `strata args` and returns its stdout; it must succeed and print nothing on stderr.
-fn ok(args: &[&str]) -> String {
-    let out = strata(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "strata {args:?} failed: {stderr}");
-    assert!(
-        stderr.is_empty(),
-        "strata {args:?} wrote to stderr: {stderr}"
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs `strata args`, which must fail with exactly one `error: ` line on stderr; returns
-/// (stdout, that line).
-fn fails(args: &[&str]) -> (String, String) {
-    let out = strata(args);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(!out.status.success(), "strata {args:?} succeeded");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "strata {args:?}: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    (String::from_utf8(out.stdout).unwrap(), lines[0].to_string())
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// Every file of a tree's directory and of its `tables/`, with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for folder in [dir.to_path_buf(), dir.join("tables")] {
-        for entry in std::fs::read_dir(folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                out.insert(path.clone(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
-}
-
-fn flip(path: &Path, offset: usize) {
-    let mut bytes = std::fs::read(path).unwrap();
-    bytes[offset] ^= 0x20;
-    std::fs::write(path, bytes).unwrap();
-}
-
-/// The live manifest of the tree at `dir` (the only one after a clean exit).
-fn manifest_of(dir: &Path) -> PathBuf {
-    let manifests: Vec<PathBuf> = snapshot(dir)
-        .into_keys()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("MANIFEST-")
-        })
-        .collect();
-    assert_eq!(manifests.len(), 1, "{manifests:?}");
-    manifests[0].clone()
-}
-
-fn name_of(path: &Path) -> &str {
-    path.file_name().unwrap().to_str().unwrap()
-}
 
 fn table_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir.join("tables"))

@@ -59,6 +59,29 @@ pub(crate) struct Settings {
     /// `--range-tombstones` so that the `memtable` placement keeps every tombstone in the active
     /// memtable, as the peers do.
     pub(crate) memtable_range_tombstones: Option<usize>,
+    /// Key-value separation (`--kv-separation`): `None` keeps every value in the tables.
+    pub(crate) kv_separation: Option<KvSeparation>,
+}
+
+/// `--kv-separation`: every engine opened with its own `KvSeparationOptions::default()`, blob
+/// compression set to `--compression` (the engines' defaults would compress blobs in builds with
+/// LZ4), and the separation threshold set if `--blob-threshold` gives one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KvSeparation {
+    /// `--blob-threshold`: values of at least this many bytes go to blob files (`None`: the
+    /// engine's default, 1 KiB in all three).
+    pub(crate) threshold: Option<u32>,
+}
+
+impl KvSeparation {
+    /// An engine's `options` with the threshold set by `set_threshold` if `--blob-threshold`
+    /// gives one: each engine's own options type, one rule.
+    pub(crate) fn apply<T>(self, options: T, set_threshold: impl FnOnce(T, u32) -> T) -> T {
+        match self.threshold {
+            Some(bytes) => set_threshold(options, bytes),
+            None => options,
+        }
+    }
 }
 
 /// `--compression`: how every engine compresses data and index blocks.
@@ -152,8 +175,15 @@ fn strata_compression(
 
 impl Settings {
     pub(crate) fn describe(&self) -> String {
+        let separation = match self.kv_separation {
+            None => String::new(),
+            Some(kv) => format!(
+                "; key-value separation: each engine's KvSeparationOptions::default() (64 MiB blob files, staleness threshold 0.25, age cutoff 0.25), values of {} bytes and more in blob files, blobs compressed as the blocks",
+                kv.threshold.unwrap_or(DEFAULT_BLOB_THRESHOLD)
+            ),
+        };
         format!(
-            "compression {}, no WAL, {} MiB memtable, {} KiB blocks, bloom {} bits/key, {} MiB block cache, leveled compaction (L0 trigger {}, {} MiB tables, ratio 10); one flush thread and one compaction thread per engine",
+            "compression {}, no WAL, {} MiB memtable, {} KiB blocks, bloom {} bits/key, {} MiB block cache, leveled compaction (L0 trigger {}, {} MiB tables, ratio 10); one flush thread and one compaction thread per engine{separation}",
             self.compression,
             MEMTABLE_BYTES >> 20,
             self.block_size >> 10,
@@ -164,6 +194,9 @@ impl Settings {
         )
     }
 }
+
+/// The separation threshold of `KvSeparationOptions::default()` in Strata and both peers.
+pub(crate) const DEFAULT_BLOB_THRESHOLD: u32 = 1024;
 
 /// What the driver needs from an engine. Reads are at the latest seqno.
 pub(crate) trait Lsm: Send + Sync + 'static {
@@ -200,6 +233,12 @@ pub(crate) trait Lsm: Send + Sync + 'static {
     /// Merges every table into the last level with GC watermark `watermark`, tables cut at
     /// `table_bytes`.
     fn major_compact(&self, table_bytes: u64, watermark: u64) -> Result<(), BoxError>;
+    /// The seqno below which no read happens any more: the visible seqno (every write is
+    /// visible once it returns).
+    fn watermark(&self) -> u64;
+    /// Bytes the engine counts as written by its flushes and compactions (tables and blob
+    /// files) since it was opened, if it counts them.
+    fn bytes_written(&self) -> Option<u64>;
 }
 
 /// Messages to the flush thread.
@@ -351,6 +390,18 @@ pub(crate) trait Engine: Send + Sync {
     fn major_compact(&self, _table_bytes: u64, _watermark: u64) -> Result<(), BoxError> {
         Err(format!("{}: no major compaction here", self.name()).into())
     }
+    /// Merges every table into the last level with the visible seqno as GC watermark (so every
+    /// overwritten version goes, and with key-value separation the engine's blob garbage
+    /// collection runs as its major compaction runs it), tables cut at `table_bytes` (call it on
+    /// a settled database). `false` if the engine has no major compaction here.
+    fn compact_fully(&self, _table_bytes: u64) -> Result<bool, BoxError> {
+        Ok(false)
+    }
+    /// Bytes the engine counts as written by its flushes and compactions since it was opened,
+    /// if it counts them (beside the process's own count, which every engine gets).
+    fn engine_bytes_written(&self) -> Option<u64> {
+        None
+    }
     /// Flushes everything and waits until compaction has nothing left to do.
     fn settle(&self) -> Result<(), BoxError>;
     /// The bytes of the engine's directory.
@@ -425,6 +476,15 @@ impl<T: Lsm> Engine for Driven<T> {
         self.lsm.major_compact(table_bytes, watermark)
     }
 
+    fn compact_fully(&self, table_bytes: u64) -> Result<bool, BoxError> {
+        self.lsm.major_compact(table_bytes, self.lsm.watermark())?;
+        Ok(true)
+    }
+
+    fn engine_bytes_written(&self) -> Option<u64> {
+        self.lsm.bytes_written()
+    }
+
     fn settle(&self) -> Result<(), BoxError> {
         let (done_tx, done_rx) = mpsc::channel();
         self.send(Job::Settle(done_tx));
@@ -467,9 +527,9 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
 /// `$guard` its iterator item trait, `$step` one compaction step, returning whether it did
 /// something, `$merge` one merge write (`None` without merge operators), `$skips` the tables
 /// prefix filters skipped (`None` if not counted), `$range` one range tombstone (`None` without
-/// range tombstones).
+/// range tombstones), `$written` the bytes flushes and compactions wrote (`None` if not counted).
 macro_rules! impl_lsm {
-    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr, $merge:expr, $skips:expr, $range:expr) => {
+    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr, $merge:expr, $skips:expr, $range:expr, $written:expr) => {
         pub(crate) struct $engine {
             pub(crate) tree: $tree,
             pub(crate) seqno: $krate::SequenceNumberCounter,
@@ -515,6 +575,15 @@ macro_rules! impl_lsm {
             ) -> Result<(), $crate::bench::engine::BoxError> {
                 self.tree.major_compact(table_bytes, watermark)?;
                 Ok(())
+            }
+
+            fn watermark(&self) -> u64 {
+                self.visible.get()
+            }
+
+            fn bytes_written(&self) -> Option<u64> {
+                let written: fn(&Self) -> Option<u64> = $written;
+                written(self)
             }
 
             fn rotate(&self) -> bool {
@@ -626,7 +695,9 @@ impl_lsm!(
         let size = lsm.tree.remove_range(start, end, seqno);
         lsm.visible.fetch_max(seqno + 1);
         Some(size)
-    }
+    },
+    // Both counters include the blob files written.
+    |lsm: &StrataLsm| Some(lsm.tree.bytes_flushed() + lsm.tree.bytes_compacted())
 );
 
 /// The little-endian u64 of the first 8 bytes of `bytes` (zero-padded): db_bench's `uint64add`
@@ -674,7 +745,13 @@ pub(crate) fn open_strata(dir: &Path, settings: &Settings) -> Result<Box<dyn Eng
             strata::config::BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
         )))
         .table_target_size(settings.table_bytes)
-        .with_merge_operator(Some(Arc::new(U64Add)));
+        .with_merge_operator(Some(Arc::new(U64Add)))
+        .with_kv_separation(settings.kv_separation.map(|kv| {
+            kv.apply(
+                strata::KvSeparationOptions::default().compression(compression),
+                strata::KvSeparationOptions::separation_threshold,
+            )
+        }));
     let tree = match settings.memtable_range_tombstones {
         Some(limit) => tree.memtable_range_tombstone_limit(limit),
         None => tree,

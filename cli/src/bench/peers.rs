@@ -29,10 +29,12 @@ impl_lsm!(
         );
         Ok(before != after)
     },
-    // lsm-tree 3 has no merge operators, no prefix extractors and no range tombstones.
+    // lsm-tree 3 has no merge operators, no prefix extractors, no range tombstones and no
+    // count of bytes written.
     |_: &LsmTreeLsm, _: &[u8], _: &[u8]| None,
     |_: &LsmTreeLsm| None,
-    |_: &LsmTreeLsm, _: &[u8], _: &[u8]| None
+    |_: &LsmTreeLsm, _: &[u8], _: &[u8]| None,
+    |_: &LsmTreeLsm| None
 );
 
 /// Opens `lsm-tree` at `dir` with `settings`.
@@ -60,6 +62,13 @@ pub(crate) fn open_lsm_tree(dir: &Path, settings: &Settings) -> Result<Box<dyn E
         .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
             BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
         )))
+        .with_kv_separation(settings.kv_separation.map(|kv| {
+            kv.apply(
+                lsm_tree::KvSeparationOptions::default()
+                    .compression(lsm_tree::CompressionType::None),
+                lsm_tree::KvSeparationOptions::separation_threshold,
+            )
+        }))
         .open()?;
     let strategy = Arc::new(
         lsm_tree::compaction::Leveled::default()
@@ -100,7 +109,9 @@ impl_lsm!(
         let size = lsm.tree.remove_range(start, end, seqno);
         lsm.visible.fetch_max(seqno + 1);
         Some(size)
-    }
+    },
+    // NB: coordinode-lsm-tree counts no bytes written.
+    |_: &CoordinodeLsm| None
 );
 
 /// The first `0` bytes of a key as its one prefix (coordinode-lsm-tree has no built-in fixed
@@ -185,7 +196,13 @@ pub(crate) fn open_coordinode(
         .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
             BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
         )))
-        .with_merge_operator(Some(Arc::new(CoordinodeU64Add)));
+        .with_merge_operator(Some(Arc::new(CoordinodeU64Add)))
+        .with_kv_separation(settings.kv_separation.map(|kv| {
+            kv.apply(
+                coordinode_lsm_tree::KvSeparationOptions::default().compression(compression),
+                coordinode_lsm_tree::KvSeparationOptions::separation_threshold,
+            )
+        }));
     #[cfg(feature = "compare-zstd")]
     let tree = tree.zstd_dictionary(dictionary);
     #[cfg(not(feature = "compare-zstd"))]

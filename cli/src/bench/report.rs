@@ -1,9 +1,14 @@
 //! The report: a table on the terminal, JSON, and an SVG chart.
 //!
 //! Per engine and workload: the median run's ops/s with the min–max over runs, MB/s, p50 and p99
-//! latency (of sampled single operations), peak RSS (each engine's run is a process of its own), and for write workloads bytes on disk after
-//! settling, space amplification (disk bytes / live key-value bytes) and write amplification
-//! (bytes the process wrote / bytes the user wrote); for a peer, Strata's ratio to it.
+//! latency (of sampled single operations), peak RSS (each engine's run is a process of its own),
+//! and for write workloads bytes on disk after settling, space amplification (disk bytes / live
+//! key-value bytes) and write amplification (bytes the process wrote / bytes the user wrote); for
+//! `overwrite` with `--full-compaction` (on with `--kv-separation`), the space amplification
+//! after a full compaction too; for a peer, Strata's ratio to it. Disk bytes are the files under
+//! each engine's folder, walked the same way for every engine. The JSON adds the write
+//! amplification by the engine's own count of bytes flushed and compacted, where it keeps one
+//! (Strata), beside the process's.
 
 #![expect(clippy::cast_precision_loss, reason = "figures are reported as f64")]
 
@@ -98,7 +103,7 @@ pub(crate) fn print(results: &Results) {
     );
     println!();
     println!(
-        "{:<16} {:<20} {:>10} {:>19} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>6} {:>10}",
+        "{:<16} {:<20} {:>10} {:>19} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>7} {:>6} {:>10}",
         "workload",
         "engine",
         "ops/s",
@@ -110,10 +115,11 @@ pub(crate) fn print(results: &Results) {
         "disk MiB",
         "SA",
         "ratio",
+        "SA full",
         "WA",
         "strata ×"
     );
-    println!("{}", "-".repeat(147));
+    println!("{}", "-".repeat(155));
     for (w, workload) in results.workloads.iter().enumerate() {
         let strata_rate = strata_rate(&summary, w);
         for (e, engine) in results.engines.iter().enumerate() {
@@ -126,7 +132,7 @@ pub(crate) fn print(results: &Results) {
                 strata_rate.map_or_else(String::new, |s| format!("{:.2}", s / m.ops_per_sec()))
             };
             println!(
-                "{:<16} {:<20} {:>10} {:>19} {:>8.1} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>6} {:>10}",
+                "{:<16} {:<20} {:>10} {:>19} {:>8.1} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>7} {:>6} {:>10}",
                 if e == 0 { *workload } else { "" },
                 engine,
                 human(m.ops_per_sec()),
@@ -138,6 +144,7 @@ pub(crate) fn print(results: &Results) {
                 mib(m.disk_bytes),
                 ratio(m.space_amp()),
                 ratio(m.space_amp().map(|sa| 1.0 / sa)),
+                ratio(m.space_amp_full()),
                 ratio(m.write_amp()),
                 vs
             );
@@ -145,7 +152,7 @@ pub(crate) fn print(results: &Results) {
     }
     println!();
     println!(
-        "SA: bytes on disk after settling / live key-value bytes; ratio: its inverse, the compression ratio (below 1 without compression: index, filters and metadata). WA: bytes the process wrote (wchar) / bytes the user wrote. strata ×: Strata's ops/s over the peer's."
+        "SA: bytes on disk after settling / live key-value bytes; ratio: its inverse, the compression ratio (below 1 without compression: index, filters and metadata). SA full: the same after overwrite, settled, then a full compaction (--full-compaction, on with --kv-separation). Disk bytes: every file under the engine's folder. WA: bytes the process wrote (wchar) / bytes the user wrote. strata ×: Strata's ops/s over the peer's."
     );
     for (w, workload) in results.workloads.iter().enumerate() {
         for (e, engine) in results.engines.iter().enumerate() {
@@ -167,6 +174,7 @@ pub(crate) fn params_json(params: &super::workloads::Params) -> serde_json::Valu
         "value_size": params.value_size,
         "threads": params.threads,
         "seed": params.seed,
+        "full_compaction": params.full_compaction,
     })
 }
 
@@ -196,7 +204,10 @@ pub(crate) fn write_json(results: &Results, path: &Path) -> Result<(), BoxError>
                         "peak_rss_bytes": r.peak_rss,
                         "disk_bytes": r.disk_bytes,
                         "space_amp": r.space_amp(),
+                        "full_disk_bytes": r.full_disk_bytes,
+                        "space_amp_full": r.space_amp_full(),
                         "write_amp": r.write_amp(),
+                        "engine_write_amp": r.engine_write_amp(),
                     })
                 })
                 .collect();
@@ -214,7 +225,11 @@ pub(crate) fn write_json(results: &Results, path: &Path) -> Result<(), BoxError>
                 "disk_bytes": m.disk_bytes,
                 "compression_ratio": m.space_amp().map(|sa| 1.0 / sa),
                 "space_amp": m.space_amp(),
+                "full_disk_bytes": m.full_disk_bytes,
+                "space_amp_full": m.space_amp_full(),
                 "write_amp": m.write_amp(),
+                "engine_written_bytes": m.engine_written_bytes,
+                "engine_write_amp": m.engine_write_amp(),
                 "strata_ratio": if e == 0 { None } else { strata_rate.map(|s| s / m.ops_per_sec()) },
             }));
         }

@@ -26,6 +26,12 @@ pub(crate) struct Rocks {
 
 /// Opens RocksDB at `dir` with `settings`.
 pub(crate) fn open_rocksdb(dir: &Path, settings: &Settings) -> Result<Box<dyn Engine>, BoxError> {
+    if settings.kv_separation.is_some() {
+        return Err(
+            "rocksdb: --kv-separation is not wired to RocksDB's blob files here; compare it with lsm-tree and coordinode-lsm-tree"
+                .into(),
+        );
+    }
     let mut table = BlockBasedOptions::default();
     table.set_block_size(settings.block_size as usize);
     table.set_bloom_filter(f64::from(settings.bloom_bits), false);

@@ -24,7 +24,10 @@
 //!   overwrites random keys as fast as it can; the readers' rate is reported.
 //!
 //! A write workload's time covers the writes; then the database is settled (flushed, compaction
-//! run to the end), untimed, and its bytes on disk and bytes written are taken.
+//! run to the end), untimed, and its bytes on disk and bytes written are taken. With
+//! `--full-compaction` (on with `--kv-separation`), `overwrite` is then followed, untimed, by a
+//! full compaction ([`compact_fully`]) and the bytes on disk are taken again; the later
+//! workloads run on the compacted database.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,6 +66,8 @@ pub(crate) struct Params {
     pub(crate) progress: bool,
     /// Values cut from JSON-like records instead of random printable bytes (`--values json`).
     pub(crate) json_values: bool,
+    /// A full compaction after `overwrite` (`--full-compaction`, on with `--kv-separation`).
+    pub(crate) full_compaction: bool,
 }
 
 /// One workload's measurement in one run.
@@ -83,6 +88,11 @@ pub(crate) struct Measurement {
     pub(crate) live_bytes: Option<u64>,
     pub(crate) written_bytes: Option<u64>,
     pub(crate) user_bytes: Option<u64>,
+    /// Bytes written by the engine's flushes and compactions by its own count, if it keeps one
+    /// (a cross-check of `written_bytes`, the process's count).
+    pub(crate) engine_written_bytes: Option<u64>,
+    /// After `overwrite` and a full compaction: bytes on disk.
+    pub(crate) full_disk_bytes: Option<u64>,
     /// Tables that prefix filters let the workload skip, where the engine counts them.
     pub(crate) tables_skipped: Option<u64>,
     /// The engine cannot run the workload (no merge operators): left out of the report.
@@ -132,6 +142,18 @@ impl Measurement {
         Some(self.written_bytes? as f64 / user as f64)
     }
 
+    /// Write amplification by the engine's own count of bytes written.
+    pub(crate) fn engine_write_amp(&self) -> Option<f64> {
+        let user = self.user_bytes.filter(|&u| u > 0)?;
+        Some(self.engine_written_bytes? as f64 / user as f64)
+    }
+
+    /// Space amplification after the full compaction.
+    pub(crate) fn space_amp_full(&self) -> Option<f64> {
+        let live = self.live_bytes.filter(|&l| l > 0)?;
+        Some(self.full_disk_bytes? as f64 / live as f64)
+    }
+
     /// The measurement as JSON (what a child process reports to the parent).
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -145,6 +167,8 @@ impl Measurement {
             "live_bytes": self.live_bytes,
             "written_bytes": self.written_bytes,
             "user_bytes": self.user_bytes,
+            "engine_written_bytes": self.engine_written_bytes,
+            "full_disk_bytes": self.full_disk_bytes,
             "tables_skipped": self.tables_skipped,
             "unsupported": self.unsupported,
             "wrong": self.wrong,
@@ -166,6 +190,8 @@ impl Measurement {
             live_bytes: opt("live_bytes"),
             written_bytes: opt("written_bytes"),
             user_bytes: opt("user_bytes"),
+            engine_written_bytes: opt("engine_written_bytes"),
+            full_disk_bytes: opt("full_disk_bytes"),
             tables_skipped: opt("tables_skipped"),
             unsupported: v
                 .get("unsupported")
@@ -384,6 +410,7 @@ fn timed_writes(
         order.len() as u64,
     );
     let written_before = sys::bytes_written();
+    let engine_before = engine.engine_bytes_written();
     let mut samples = Vec::with_capacity(order.len() / 16 + 1);
     let started = Instant::now();
     for (n, &i) in (0u64..).zip(order) {
@@ -416,9 +443,26 @@ fn timed_writes(
         written_bytes: sys::bytes_written()
             .zip(written_before)
             .map(|(after, before)| after.saturating_sub(before)),
+        engine_written_bytes: engine
+            .engine_bytes_written()
+            .zip(engine_before)
+            .map(|(after, before)| after.saturating_sub(before)),
         user_bytes: Some(ops * entry),
         ..Measurement::default()
     })
+}
+
+/// Merges every table of the settled `engine` into the last level (untimed); returns its bytes
+/// on disk afterwards, or `None` if the engine has no major compaction here.
+pub(crate) fn compact_fully(
+    engine: &dyn Engine,
+    params: &Params,
+    table_bytes: u64,
+) -> Result<Option<u64>, BoxError> {
+    let spin = spinner(params, format!("{} full compaction", engine.name()));
+    let compacted = engine.compact_fully(table_bytes)?;
+    spin.finish_and_clear();
+    Ok(compacted.then(|| engine.disk_bytes()))
 }
 
 /// `reads` gets of `key(order[i])` over `threads` threads; `expect` says whether every key must

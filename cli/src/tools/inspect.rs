@@ -1,12 +1,15 @@
 //! `strata inspect DIR`: the shape of a tree, read in place.
 //!
-//! Replays the manifest that `CURRENT` names and opens its tables for reading
+//! Replays the manifest that `CURRENT` names and opens its tables and blob files for reading
 //! ([`ReadOnlyTree`]); nothing in the directory is written, and no recovery runs (an open would
 //! write a fresh manifest and delete orphans). Prints the manifest, one summary row per level,
-//! every run with its tables (id, size, entries, tombstones, seqno range, key range), the bytes on
-//! disk, and the space amplification: the bytes of the tables the manifest names divided by the
-//! bytes of the live data, the sum of key and value lengths of every key visible at the latest
-//! seqno. The live data comes from a full scan that merges the tables as a tree's read path does.
+//! every run with its tables (id, size, entries, tombstones, seqno range, key range), the blob
+//! files of key-value separation (id, size, records, record bytes, and stale bytes: records no
+//! table points to any more) with their totals, the bytes on disk, and the space amplification:
+//! the bytes of the tables and blob files the manifest names divided by the bytes of the live
+//! data, the sum of key and value lengths of every key visible at the latest seqno. The live data
+//! comes from a full scan that merges the tables as a tree's read path does (separated values
+//! are read from their blob files).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -15,9 +18,11 @@ use std::sync::Arc;
 
 use clap::Args;
 use strata::fs::{Fs, StdFs};
-use strata::internals::{ManifestState, ReadOnlyTree, Table, table_files};
+use strata::internals::{
+    BlobFileInfo, ManifestState, ReadOnlyTree, Table, blob_files, table_files,
+};
 
-use super::output::{Encoding, ToolError, count, with_stdout, write_columns};
+use super::output::{Encoding, ToolError, count, file_size, with_stdout, write_columns};
 
 /// Keys longer than this (printed) are cut in the table listing; `dump-table` prints them whole.
 const KEY_DISPLAY_CHARS: usize = 40;
@@ -29,14 +34,6 @@ pub(crate) struct InspectArgs {
     dir: PathBuf,
     #[command(flatten)]
     encoding: Encoding,
-}
-
-/// The size of the file at `path`.
-fn file_size(path: &Path) -> Result<u64, ToolError> {
-    StdFs
-        .open(path)
-        .and_then(|file| file.size_bytes())
-        .map_err(|e| ToolError::Failed(format!("cannot read {}: {e}", path.display())))
 }
 
 /// A key as the listing shows it: escaped (or hex) and cut to [`KEY_DISPLAY_CHARS`].
@@ -106,10 +103,10 @@ fn live_data(tree: &ReadOnlyTree) -> Result<Live, ToolError> {
     Ok(live)
 }
 
-/// The files of the directory besides the named tables.
+/// The files of the directory besides the named tables and blob files.
 struct Disk {
     current_bytes: u64,
-    /// Table files no manifest names, with their sizes.
+    /// Table and blob files no manifest names, with their sizes.
     orphans: Vec<(PathBuf, u64)>,
     /// Every other file of the directory (`LOCK`, leftover manifests).
     other_bytes: u64,
@@ -120,6 +117,12 @@ fn disk_files(dir: &Path, manifest: &ManifestState) -> Result<Disk, ToolError> {
     let mut orphans = Vec::new();
     for (id, path) in table_files(dir)? {
         if !named.contains(&id) {
+            let size = file_size(&path)?;
+            orphans.push((path, size));
+        }
+    }
+    for (id, path) in blob_files(dir)? {
+        if !manifest.replayed.blob_files.contains(&id) {
             let size = file_size(&path)?;
             orphans.push((path, size));
         }
@@ -257,21 +260,88 @@ fn write_runs(
     Ok(())
 }
 
+/// Sums over blob files.
+#[derive(Default)]
+struct BlobTotals {
+    bytes: u64,
+    records: u64,
+    record_bytes: u64,
+    stale_bytes: u64,
+}
+
+impl BlobTotals {
+    fn add(&mut self, blob: &BlobFileInfo) {
+        self.bytes += blob.file_size;
+        self.records += blob.record_count;
+        self.record_bytes += blob.record_bytes;
+        self.stale_bytes += blob.stale_bytes;
+    }
+
+    fn row(&self, name: String) -> Vec<String> {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a percentage for display; 52 bits of precision are plenty"
+        )]
+        let stale = self.stale_bytes as f64 * 100.0 / self.record_bytes.max(1) as f64;
+        vec![
+            name,
+            self.bytes.to_string(),
+            self.records.to_string(),
+            self.record_bytes.to_string(),
+            self.stale_bytes.to_string(),
+            format!("{stale:.1}%"),
+        ]
+    }
+}
+
+/// One row per blob file and a total row, if there are any; returns their bytes.
+fn write_blob_files(out: &mut dyn Write, blobs: &[BlobFileInfo]) -> Result<u64, ToolError> {
+    let mut all = BlobTotals::default();
+    let mut rows = Vec::with_capacity(blobs.len() + 1);
+    for blob in blobs {
+        let mut one = BlobTotals::default();
+        one.add(blob);
+        all.add(blob);
+        rows.push(one.row(blob.id.to_string()));
+    }
+    if blobs.is_empty() {
+        return Ok(0);
+    }
+    rows.push(all.row("total".to_string()));
+    writeln!(out)?;
+    writeln!(out, "blob files: {}", blobs.len())?;
+    let header = [
+        "blob",
+        "bytes",
+        "records",
+        "record bytes",
+        "stale bytes",
+        "stale",
+    ];
+    write_columns(out, &header, &rows)?;
+    Ok(all.bytes)
+}
+
 /// Bytes on disk, live data and space amplification.
 fn write_space(
     out: &mut dyn Write,
     table_bytes: u64,
+    blob_bytes: u64,
     manifest: &ManifestState,
     disk: &Disk,
     live: &Live,
 ) -> Result<(), ToolError> {
     let orphan_bytes: u64 = disk.orphans.iter().map(|(_, size)| size).sum();
-    let disk_bytes =
-        table_bytes + manifest.size_bytes + disk.current_bytes + orphan_bytes + disk.other_bytes;
+    let disk_bytes = table_bytes
+        + blob_bytes
+        + manifest.size_bytes
+        + disk.current_bytes
+        + orphan_bytes
+        + disk.other_bytes;
     writeln!(
         out,
-        "disk        {disk_bytes} bytes: tables {table_bytes}, manifest {}, CURRENT {}, \
-         orphan tables {orphan_bytes} ({}), other files {}",
+        "disk        {disk_bytes} bytes: tables {table_bytes}, blob files {blob_bytes}, \
+         manifest {}, CURRENT {}, orphan files {orphan_bytes} ({}), other files {}",
         manifest.size_bytes,
         disk.current_bytes,
         count(disk.orphans.len() as u64, "file"),
@@ -300,10 +370,15 @@ fn write_space(
             clippy::cast_precision_loss,
             reason = "a ratio for display; 52 bits of precision are plenty"
         )]
-        let amp = table_bytes as f64 / live_bytes as f64;
+        let amp = (table_bytes + blob_bytes) as f64 / live_bytes as f64;
+        let stored = if blob_bytes == 0 {
+            format!("table bytes {table_bytes}")
+        } else {
+            format!("(table bytes {table_bytes} + blob file bytes {blob_bytes})")
+        };
         writeln!(
             out,
-            "space amp   {amp:.2} (table bytes {table_bytes} / live data bytes {live_bytes})"
+            "space amp   {amp:.2} ({stored} / live data bytes {live_bytes})"
         )?;
     }
     Ok(())
@@ -315,6 +390,7 @@ pub(crate) fn run(args: &InspectArgs) -> Result<(), ToolError> {
     let tree = ReadOnlyTree::open(dir)?;
     let manifest = tree.manifest();
     let levels = tree.levels();
+    let blobs = tree.blob_files();
     let live = live_data(&tree)?;
     let disk = disk_files(dir, manifest)?;
     with_stdout(|out| {
@@ -323,7 +399,8 @@ pub(crate) fn run(args: &InspectArgs) -> Result<(), ToolError> {
         writeln!(out)?;
         let all = write_levels(out, &levels)?;
         write_runs(out, &levels, args.encoding)?;
+        let blob_bytes = write_blob_files(out, &blobs)?;
         writeln!(out)?;
-        write_space(out, all.bytes, manifest, &disk, &live)
+        write_space(out, all.bytes, blob_bytes, manifest, &disk, &live)
     })
 }

@@ -9,8 +9,10 @@
 
 use std::fmt::{self, Write as _};
 use std::io::{BufWriter, Write};
+use std::path::Path;
 
 use clap::Args;
+use strata::fs::{Fs, StdFs};
 
 /// Why a tool failed.
 #[derive(Debug)]
@@ -66,6 +68,14 @@ pub(crate) fn with_stdout(
         Err(ToolError::Output(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
+}
+
+/// The size of the file at `path`.
+pub(crate) fn file_size(path: &Path) -> Result<u64, ToolError> {
+    StdFs
+        .open(path)
+        .and_then(|file| file.size_bytes())
+        .map_err(|e| ToolError::Failed(format!("cannot read {}: {e}", path.display())))
 }
 
 /// `count` followed by `noun`, plural unless the count is 1: `1 table`, `3 tables`.
@@ -124,6 +134,26 @@ impl Encoding {
     /// `bytes` as printed: hex, or escaped text.
     pub(crate) fn show(self, bytes: &[u8]) -> String {
         if self.hex { hex(bytes) } else { escape(bytes) }
+    }
+
+    /// The first `max_bytes` of `bytes` as printed, followed by `...` if anything was left out.
+    /// In text, a character that the cut would split is left out whole.
+    pub(crate) fn preview(self, bytes: &[u8], max_bytes: usize) -> String {
+        let Some(mut head) = bytes.get(..max_bytes) else {
+            return self.show(bytes);
+        };
+        if !self.hex
+            && let Err(err) = std::str::from_utf8(head)
+            && err.error_len().is_none()
+        {
+            // NB: the head ends inside a character: stop before it.
+            head = head.get(..err.valid_up_to()).unwrap_or(head);
+        }
+        let mut shown = self.show(head);
+        if head.len() < bytes.len() {
+            shown.push_str("...");
+        }
+        shown
     }
 }
 
@@ -195,6 +225,23 @@ mod tests {
         assert_eq!(escape(b"a\tb\nc\\d\x01"), "a\\tb\\nc\\\\d\\x01");
         assert_eq!(escape(b"\xff\xfeok\xc3"), "\\xff\\xfeok\\xc3");
         assert_eq!(escape("\u{85}".as_bytes()), "\\u{85}");
+    }
+
+    #[test]
+    fn a_preview_cuts_at_whole_characters_and_marks_the_cut() {
+        let text = Encoding { hex: false };
+        assert_eq!(text.preview(b"short", 8), "short");
+        assert_eq!(text.preview(b"exactly8", 8), "exactly8");
+        assert_eq!(text.preview(b"a longer value", 8), "a longer...");
+        assert_eq!(text.preview("abcdefgé".as_bytes(), 8), "abcdefg...");
+        assert_eq!(
+            text.preview(b"\x01\tab\xffcdefgh", 6),
+            "\\x01\\tab\\xffc..."
+        );
+        assert_eq!(text.preview(b"\xff\xfe\xfd", 2), "\\xff\\xfe...");
+        let hex = Encoding { hex: true };
+        assert_eq!(hex.preview(b"abc", 2), "6162...");
+        assert_eq!(hex.preview(b"ab", 2), "6162");
     }
 
     #[test]

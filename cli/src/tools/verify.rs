@@ -7,11 +7,18 @@
 //!    partitions, meta) read, its checksum verified and its contents decoded, then the blocks
 //!    checked against each other, and the table id against the file name: the walk of
 //!    `strata::verify::verify_integrity`, run on the files in place ([`verify_tables`]).
-//! 4. Once all of that is clean, the tables are opened as a tree opens them, which also checks
-//!    that each run's tables are sorted and disjoint.
+//! 4. Every blob file the manifest names (key-value separation): header and footer against each
+//!    other and the file's size, then every record read, its checksum verified and its contents
+//!    split into key and value, and the records against the footer's counts: the walk of
+//!    `strata::verify::verify_integrity` over blob files, run on the files in place
+//!    ([`dump_blob_file`]).
+//! 5. Once all of that is clean, the tables and blob files are opened as a tree opens them, which
+//!    also checks that each run's tables are sorted and disjoint and that no table points to more
+//!    bytes of a blob file than it holds.
 //!
-//! Table files that the manifest does not name (orphans) and leftover manifests are warnings:
-//! the next open deletes them. Without a readable manifest, every table file found is checked.
+//! Table and blob files that the manifest does not name (orphans) and leftover manifests are
+//! warnings: the next open deletes them. Without a readable manifest, every table and blob file
+//! found is checked.
 //!
 //! Each damage is one line, `damage: ...`, naming the file and the byte offset of the damaged
 //! record, block or footer. Nothing is written: the tree is not opened, because an open takes the
@@ -25,7 +32,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use strata::fs::{Fs, StdFs};
 use strata::internals::{
-    ManifestState, ReadOnlyTree, read_manifest, table_files, table_path, verify_tables,
+    ManifestState, ReadOnlyTree, blob_files, blob_path, dump_blob_file, read_manifest, table_files,
+    table_path, verify_tables,
 };
 
 use super::output::{ToolError, count, with_stdout};
@@ -52,6 +60,8 @@ struct Findings {
     bytes: u64,
     records: usize,
     tables: u64,
+    blob_files: u64,
+    blob_records: u64,
     /// Whether `CURRENT` was found.
     current: bool,
 }
@@ -181,6 +191,51 @@ fn check_manifest(
     to_check
 }
 
+/// Checks the blob files: those the manifest names (a missing one is damage), or every one found
+/// without a readable manifest; files the manifest does not name are warnings.
+fn check_blob_files(
+    dir: &Path,
+    manifest: Option<&ManifestState>,
+    found: &mut Findings,
+) -> Result<(), ToolError> {
+    let on_disk = blob_files(dir)?;
+    let to_check: Vec<PathBuf> = match manifest {
+        Some(manifest) => {
+            let named = &manifest.replayed.blob_files;
+            for (id, path) in &on_disk {
+                if !named.contains(id) {
+                    found.warnings.push(format!(
+                        "orphan blob file {}: named by no manifest (the next open deletes it)",
+                        path.display()
+                    ));
+                }
+            }
+            named.iter().map(|id| blob_path(dir, *id)).collect()
+        }
+        None => on_disk.into_iter().map(|(_, path)| path).collect(),
+    };
+    for path in to_check {
+        let Some(size) = stat(&path)? else {
+            found.damages.push(format!(
+                "missing blob file {}: named by the manifest",
+                path.display()
+            ));
+            continue;
+        };
+        found.blob_files += 1;
+        found.files += 1;
+        // The same walk as `strata::verify::verify_integrity` over a blob file.
+        match dump_blob_file(&path, |_| {}) {
+            Ok(records) => {
+                found.blob_records += records;
+                found.bytes += size;
+            }
+            Err(err) => found.damages.push(err.to_string()),
+        }
+    }
+    Ok(())
+}
+
 /// Verifies the tree at `args.dir`; see the module documentation.
 pub(crate) fn run(args: &VerifyArgs) -> Result<(), ToolError> {
     let dir = args.dir.as_path();
@@ -221,6 +276,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), ToolError> {
             .iter()
             .map(|damage| damage.error.to_string()),
     );
+    check_blob_files(dir, manifest.as_ref(), &mut found)?;
     if found.damages.is_empty()
         && manifest.is_some()
         && let Err(err) = ReadOnlyTree::open(dir)
@@ -237,11 +293,16 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), ToolError> {
         None => "no readable manifest".to_string(),
     });
     parts.push(count(found.tables, "table"));
+    let mut read = vec![count(found.blocks, "block")];
+    if found.blob_files > 0 {
+        parts.push(count(found.blob_files, "blob file"));
+        read.push(count(found.blob_records, "blob record"));
+    }
     let summary = format!(
         "{} ({}), {}, {} checked",
         count(found.files, "file"),
         parts.join(", "),
-        count(found.blocks, "block"),
+        read.join(", "),
         count(found.bytes, "byte")
     );
     with_stdout(|out| {
