@@ -57,7 +57,7 @@ pub(crate) fn run(args: &DumpBlobArgs) -> Result<(), ToolError> {
         // NB: the visitor cannot fail; the first write error is kept and returned once the
         // walk is over.
         let mut failed: Option<std::io::Error> = None;
-        dump_blob_file(&args.file, |record| {
+        dump_blob_file(&args.file, None, |record| {
             let printed = usize::try_from(totals.records).unwrap_or(usize::MAX);
             totals.records += 1;
             totals.record_bytes += record.len;

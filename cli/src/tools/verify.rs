@@ -225,7 +225,7 @@ fn check_blob_files(
         found.blob_files += 1;
         found.files += 1;
         // The same walk as `strata::verify::verify_integrity` over a blob file.
-        match dump_blob_file(&path, |_| {}) {
+        match dump_blob_file(&path, None, |_| {}) {
             Ok(records) => {
                 found.blob_records += records;
                 found.bytes += size;
