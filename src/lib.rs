@@ -46,6 +46,7 @@ mod coding;
 pub mod compaction;
 pub mod compression;
 pub mod config;
+mod db;
 mod error;
 pub mod fs;
 mod guard;
@@ -72,6 +73,10 @@ mod version;
 pub use cache::{Cache, DescriptorTable};
 pub use compression::{CompressionType, UnknownCompression, ZstdDictionary};
 pub use config::{Config, KvSeparationOptions};
+pub use db::{
+    Database, DatabaseBuilder, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode,
+    Readable, Snapshot, WriteBatch,
+};
 pub use error::{CorruptionKind, Error, Result};
 pub use guard::{Guard, Guard as IterGuard, IterGuardImpl, KvPair};
 pub use key::{

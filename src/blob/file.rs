@@ -181,7 +181,7 @@ impl BlobFile {
             return Err(corruption(
                 &self.path,
                 offset,
-                CorruptionKind::InvalidField("blob pointer outside the file"),
+                CorruptionKind::InvalidField("blob record outside the file"),
             ));
         }
         let len = usize::try_from(len).map_err(|_| {

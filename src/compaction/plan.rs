@@ -83,6 +83,8 @@ pub(crate) struct Job {
     pub(crate) planned_on: Arc<Version>,
     /// The memtables the job saw, each with its entry count then.
     pub(crate) memtables_seen: Vec<(Arc<Memtable>, usize)>,
+    /// A garbage-collection step of blob files: it relocates from at least one due file.
+    pub(crate) blob_gc: bool,
 }
 
 impl Job {
@@ -253,6 +255,7 @@ impl Planner<'_> {
                 .iter()
                 .map(|m| (Arc::clone(m), m.len()))
                 .collect(),
+            blob_gc: false,
         })
     }
 

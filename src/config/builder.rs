@@ -63,6 +63,9 @@ pub struct Config {
     pub(crate) zstd_dictionary: Option<Arc<ZstdDictionary>>,
     pub(crate) memtable_range_tombstone_limit: usize,
     pub(crate) kv_separation: Option<super::KvSeparationOptions>,
+    /// The seqno below which every write is applied to the memtables (set by `Database`, whose
+    /// writers take seqnos before they apply them); `None`: the write counter.
+    pub(crate) applied_seqno: Option<Arc<dyn SequenceNumberGenerator>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -132,6 +135,7 @@ impl Config {
             index_pinning: PinningPolicy::all(true),
             memtable_range_tombstone_limit: 1000,
             kv_separation: None,
+            applied_seqno: None,
             filter_pinning: PinningPolicy::all(true),
             expect_point_read_hits: false,
             cache: Arc::new(Cache::default()),

@@ -120,10 +120,16 @@ impl Tree {
     }
 
     /// The blob files whose live values compactions relocate now: those whose stale fraction
-    /// reached the staleness threshold, the oldest `age_cutoff` fraction of them (at least one).
-    /// Blob files written under an earlier open are collected with the default thresholds when
-    /// separation is off.
-    pub(crate) fn relocation_set(&self, version: &Version) -> BTreeMap<u64, Arc<BlobFile>> {
+    /// reached the staleness threshold, the oldest `age_cutoff` fraction of them. A strategy's
+    /// merge takes that fraction rounded down (as the seed does: with few candidates it leaves
+    /// them, so values an ongoing overwrite will replace anyway are not copied); a garbage
+    /// collection step (`at_least_one`) takes at least one. Blob files written under an earlier
+    /// open are collected with the default thresholds when separation is off.
+    pub(crate) fn relocation_set(
+        &self,
+        version: &Version,
+        at_least_one: bool,
+    ) -> BTreeMap<u64, Arc<BlobFile>> {
         if version.blob_files.is_empty() {
             return BTreeMap::new();
         }
@@ -146,10 +152,13 @@ impl Tree {
             clippy::cast_precision_loss,
             reason = "a fraction of a count, clamped to it"
         )]
-        let take =
-            ((f64::from(options.age_cutoff.clamp(0.0, 1.0)) * candidates.len() as f64).ceil()
-                as usize)
-                .clamp(1, candidates.len().max(1));
+        let fraction = (f64::from(options.age_cutoff.clamp(0.0, 1.0)) * candidates.len() as f64)
+            .floor() as usize;
+        let take = if at_least_one {
+            fraction.clamp(1, candidates.len().max(1))
+        } else {
+            fraction.min(candidates.len())
+        };
         candidates
             .into_iter()
             .take(take)
@@ -161,7 +170,7 @@ impl Tree {
     /// level among them), so that garbage collection reaches blob files whose tables no
     /// strategy would compact; `None` when no blob file is due.
     fn blob_gc_choice(&self, version: &Version) -> Option<Choice> {
-        let due = self.relocation_set(version);
+        let due = self.relocation_set(version, true);
         if due.is_empty() {
             return None;
         }
@@ -239,7 +248,9 @@ impl Tree {
             let gc = self.step(seqno_threshold, |tree, state| {
                 let super_version = tree.super_version();
                 let choice = tree.blob_gc_choice(&super_version.version)?;
-                tree.planner(&super_version).plan(choice, state)
+                let mut job = tree.planner(&super_version).plan(choice, state)?;
+                job.blob_gc = true;
+                Some(job)
             })?;
             if gc.action == CompactionAction::Nothing {
                 break;
@@ -304,7 +315,7 @@ impl Tree {
                     watermark,
                     &self.run_writer(),
                     self.0.config.compaction_filter_factory.as_ref(),
-                    self.relocation_set(&job.planned_on),
+                    self.relocation_set(&job.planned_on, job.blob_gc),
                 )
                 .map_err(|err| self.0.versions.poison.on_io(err))?;
                 self.0

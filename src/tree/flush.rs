@@ -230,10 +230,19 @@ impl Tree {
     }
 
     /// The durable-through seqno once `next` is published: every write below it is in a table.
-    /// The lowest seqno still in a memtable, or the write counter when none holds anything.
+    /// The lowest seqno still in a memtable, or the write counter when none holds anything (under
+    /// a `Database`: no higher than its applied seqno).
     pub(crate) fn durable_through(&self, next: &SuperVersion) -> SeqNo {
-        next.lowest_memtable_seqno()
-            .unwrap_or_else(|| self.0.config.seqno.get())
+        let lowest = next.lowest_memtable_seqno();
+        match &self.0.config.applied_seqno {
+            // NB: a write whose seqno was taken but that is not in a memtable yet (a
+            // `Database` writer between the two) lies at or above the applied seqno.
+            Some(applied) => {
+                let applied = applied.get();
+                lowest.map_or(applied, |lowest| lowest.min(applied))
+            }
+            None => lowest.unwrap_or_else(|| self.0.config.seqno.get()),
+        }
     }
 
     /// Commits `tables` as the newest level-0 run to the manifest, then publishes it and drops

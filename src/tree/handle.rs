@@ -237,6 +237,27 @@ impl Tree {
             .release_below(&self.0.versions, watermark);
     }
 
+    /// The durable-through seqno the tree's manifest records: every write with a lower seqno is
+    /// in a table (a write-ahead log above the tree replays from it).
+    pub(crate) fn durable_through_seqno(&self) -> Option<SeqNo> {
+        self.0.versions.lock().durable_through()
+    }
+
+    /// The lowest seqno held by a memtable (active or sealed), if any holds an entry.
+    pub(crate) fn lowest_memtable_seqno(&self) -> Option<SeqNo> {
+        self.0.super_version.load().lowest_memtable_seqno()
+    }
+
+    /// The bytes of the active and sealed memtables.
+    pub(crate) fn memtable_bytes(&self) -> u64 {
+        self.0
+            .super_version
+            .load()
+            .memtables()
+            .map(|m| m.size())
+            .sum()
+    }
+
     /// The memtable that takes writes now.
     pub fn active_memtable(&self) -> Arc<Memtable> {
         Arc::clone(&self.0.super_version.load().active)
@@ -451,12 +472,13 @@ impl Tree {
         self.sum_over_tables(|t| t.meta().tombstone_count)
     }
 
-    /// Bytes written to table files by flushes since the tree was opened.
+    /// Bytes written to table and blob files by flushes since the tree was opened.
     pub fn bytes_flushed(&self) -> u64 {
         self.0.bytes_flushed.load(Ordering::Relaxed)
     }
 
-    /// Bytes written to table files by compactions since the tree was opened.
+    /// Bytes written to table and blob files by compactions (relocation included) since the
+    /// tree was opened.
     pub fn bytes_compacted(&self) -> u64 {
         self.0.bytes_compacted.load(Ordering::Relaxed)
     }

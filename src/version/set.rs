@@ -112,6 +112,12 @@ impl VersionLock<'_> {
         &self.state.current
     }
 
+    /// The durable-through seqno the manifest records (tag 7): every write below it is in a
+    /// table; `None` before the first commit that recorded one.
+    pub(crate) fn durable_through(&self) -> Option<SeqNo> {
+        self.state.durable_through
+    }
+
     /// Commits `edit` (whose new tables are `added`) and returns the version it makes; see the
     /// module documentation.
     ///

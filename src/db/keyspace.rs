@@ -1,0 +1,587 @@
+//! [`Keyspace`]: one named, separately configured tree of a [`Database`](super::Database).
+//!
+//! Writes go through the database's commit path (the WAL, then the memtables, at one seqno per
+//! call); reads see the database's visible seqno, so a read started after a write returned sees
+//! it and never a batch in part. [`apply`] is the one function that turns a logged op into a tree
+//! write, for live writes and for recovery alike (fjall applied `remove_weak` as a strong remove
+//! live and a weak one at replay).
+
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::catalog::Entry;
+use super::seqno::{Applied, Visibility};
+use super::wal::Op;
+use super::{DbInner, KEYSPACES_FOLDER, PersistMode};
+use crate::compaction::filter::Factory;
+use crate::compaction::{CompactionStrategy, Leveled};
+use crate::config::{
+    BlockSizePolicy, CompressionPolicy, Config, FilterPolicy, HashRatioPolicy, KvSeparationOptions,
+    PinningPolicy, RestartIntervalPolicy,
+};
+use crate::error::{Error, Result};
+use crate::guard::IterGuardImpl;
+use crate::key::UserComparator;
+use crate::merge::MergeOperator;
+use crate::prefix::PrefixExtractor;
+use crate::seqno::{SeqNo, SequenceNumberCounter};
+use crate::slice::{UserKey, UserValue};
+use crate::tree::{Ingestion, Tree};
+
+/// A setting applied to a keyspace tree's [`Config`].
+type Setting = Arc<dyn Fn(Config) -> Config + Send + Sync>;
+
+/// How a keyspace is created ([`Database::keyspace`](super::Database::keyspace)).
+///
+/// ```
+/// use std::sync::Arc;
+/// use strata::compaction::SizeTiered;
+/// use strata::config::BlockSizePolicy;
+/// use strata::{KeyspaceCreateOptions, KvSeparationOptions};
+///
+/// let options = KeyspaceCreateOptions::default()
+///     .max_memtable_size(8 << 20)
+///     .compaction_strategy(Arc::new(SizeTiered::default()))
+///     .data_block_size_policy(BlockSizePolicy::all(16 << 10))
+///     .with_kv_separation(Some(KvSeparationOptions::default()));
+/// # let _ = options;
+/// ```
+#[derive(Clone)]
+pub struct KeyspaceCreateOptions {
+    max_memtable_size: u64,
+    compaction_strategy: Arc<dyn CompactionStrategy>,
+    kv_separation: Option<KvSeparationOptions>,
+    settings: Vec<Setting>,
+}
+
+impl Default for KeyspaceCreateOptions {
+    fn default() -> Self {
+        Self {
+            max_memtable_size: 64 << 20,
+            compaction_strategy: Arc::new(Leveled::default()),
+            kv_separation: None,
+            settings: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for KeyspaceCreateOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyspaceCreateOptions")
+            .field("max_memtable_size", &self.max_memtable_size)
+            .field("kv_separation", &self.kv_separation)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! policy_setters {
+    ($($(#[$doc:meta])* $name:ident($ty:ty);)*) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name(self, policy: $ty) -> Self {
+                self.with(move |config| config.$name(policy.clone()))
+            }
+        )*
+    };
+}
+
+impl KeyspaceCreateOptions {
+    fn with(mut self, setting: impl Fn(Config) -> Config + Send + Sync + 'static) -> Self {
+        self.settings.push(Arc::new(setting));
+        self
+    }
+
+    /// The memtable is flushed once it holds this many bytes (default 64 MiB).
+    #[must_use]
+    pub fn max_memtable_size(mut self, bytes: u64) -> Self {
+        self.max_memtable_size = bytes.max(1);
+        self
+    }
+
+    /// The compaction strategy the workers run (default [`Leveled`]).
+    #[must_use]
+    pub fn compaction_strategy(mut self, strategy: Arc<dyn CompactionStrategy>) -> Self {
+        self.compaction_strategy = strategy;
+        self
+    }
+
+    /// Key-value separation (see [`Config::with_kv_separation`]).
+    #[must_use]
+    pub fn with_kv_separation(mut self, options: Option<KvSeparationOptions>) -> Self {
+        self.kv_separation = options;
+        self
+    }
+
+    /// The merge operator (see [`Config::with_merge_operator`]).
+    #[must_use]
+    pub fn with_merge_operator(self, operator: Option<Arc<dyn MergeOperator>>) -> Self {
+        self.with(move |config| config.with_merge_operator(operator.clone()))
+    }
+
+    /// The key order (see [`Config::comparator`]).
+    #[must_use]
+    pub fn comparator(self, comparator: Arc<dyn UserComparator>) -> Self {
+        self.with(move |config| config.comparator(Arc::clone(&comparator)))
+    }
+
+    /// The prefix extractor (see [`Config::prefix_extractor`]).
+    #[must_use]
+    pub fn prefix_extractor(self, extractor: Arc<dyn PrefixExtractor>) -> Self {
+        self.with(move |config| config.prefix_extractor(Arc::clone(&extractor)))
+    }
+
+    /// The compaction filter (see [`Config::with_compaction_filter_factory`]).
+    #[must_use]
+    pub fn with_compaction_filter_factory(self, factory: Option<Arc<dyn Factory>>) -> Self {
+        self.with(move |config| config.with_compaction_filter_factory(factory.clone()))
+    }
+
+    /// Whether point reads mostly find their keys (see [`Config::expect_point_read_hits`]).
+    #[must_use]
+    pub fn expect_point_read_hits(self, expect: bool) -> Self {
+        self.with(move |config| config.expect_point_read_hits(expect))
+    }
+
+    policy_setters! {
+        /// See [`Config::data_block_size_policy`].
+        data_block_size_policy(BlockSizePolicy);
+        /// See [`Config::data_block_restart_interval_policy`].
+        data_block_restart_interval_policy(RestartIntervalPolicy);
+        /// See [`Config::index_block_restart_interval_policy`].
+        index_block_restart_interval_policy(RestartIntervalPolicy);
+        /// See [`Config::data_block_compression_policy`].
+        data_block_compression_policy(CompressionPolicy);
+        /// See [`Config::index_block_compression_policy`].
+        index_block_compression_policy(CompressionPolicy);
+        /// See [`Config::data_block_hash_ratio_policy`].
+        data_block_hash_ratio_policy(HashRatioPolicy);
+        /// See [`Config::filter_policy`].
+        filter_policy(FilterPolicy);
+        /// See [`Config::index_block_partitioning_policy`].
+        index_block_partitioning_policy(PinningPolicy);
+        /// See [`Config::filter_block_partitioning_policy`].
+        filter_block_partitioning_policy(PinningPolicy);
+        /// See [`Config::index_block_pinning_policy`].
+        index_block_pinning_policy(PinningPolicy);
+        /// See [`Config::filter_block_pinning_policy`].
+        filter_block_pinning_policy(PinningPolicy);
+    }
+}
+
+/// A keyspace as the database holds it.
+pub(crate) struct KeyspaceInner {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+    pub(crate) tree: Tree,
+    pub(crate) max_memtable_size: u64,
+    pub(crate) strategy: Arc<dyn CompactionStrategy>,
+}
+
+impl KeyspaceInner {
+    /// Opens keyspace `id` as the catalog records it; `options` gives the settings that are
+    /// not persisted.
+    pub(crate) fn open(
+        db: &DbInner,
+        id: u64,
+        entry: &Entry,
+        options: Option<KeyspaceCreateOptions>,
+    ) -> Result<Self> {
+        let options = options.unwrap_or_default();
+        let path = db.path.join(KEYSPACES_FOLDER).join(id.to_string());
+        let mut config = Config::new(
+            &path,
+            db.seqnos.next.clone(),
+            SequenceNumberCounter::default(),
+        )
+        .visible_seqno_generator(Arc::new(Visibility(Arc::clone(&db.seqnos))))
+        .fs(Arc::clone(&db.fs))
+        .use_cache(Arc::clone(&db.cache))
+        .use_descriptor_table(db.descriptors.clone())
+        .with_kv_separation(entry.kv_separation.clone());
+        config.applied_seqno = Some(Arc::new(Applied(Arc::clone(&db.seqnos))));
+        for setting in &options.settings {
+            config = setting(config);
+        }
+        let tree = config.open()?;
+        Ok(Self {
+            id,
+            name: entry.name.clone(),
+            path,
+            tree,
+            max_memtable_size: entry.max_memtable_size,
+            strategy: options.compaction_strategy,
+        })
+    }
+}
+
+/// Applies one logged op to `tree` at `seqno`: the one path of live writes and of replay.
+pub(crate) fn apply(tree: &Tree, op: &Op, seqno: SeqNo) {
+    match op {
+        Op::Insert(key, value) => {
+            tree.insert(key.clone(), value.clone(), seqno);
+        }
+        Op::Remove(key) => {
+            tree.remove(key.clone(), seqno);
+        }
+        Op::RemoveWeak(key) => {
+            tree.remove_weak(key.clone(), seqno);
+        }
+        Op::Merge(key, operand) => {
+            tree.merge(key.clone(), operand.clone(), seqno);
+        }
+        Op::RemoveRange(start, end) => {
+            tree.remove_range(start.clone(), end.clone(), seqno);
+        }
+        Op::RemovePrefix(prefix) => {
+            tree.remove_prefix(prefix.clone(), seqno);
+        }
+    }
+}
+
+/// Opens the keyspace `name`, or creates it; see `Database::keyspace`.
+pub(crate) fn open_or_create(
+    db: &Arc<DbInner>,
+    name: &str,
+    create_options: impl FnOnce() -> KeyspaceCreateOptions,
+) -> Result<Keyspace> {
+    db.check_poison()?;
+    if name.is_empty() || name.len() > 255 {
+        return Err(Error::InvalidArgument(format!(
+            "a keyspace name must be 1 to 255 bytes long: {name:?}"
+        )));
+    }
+    let mut catalog = db.catalog.lock();
+    if let Some(id) = catalog.id_of(name) {
+        if let Some(inner) = db.keyspaces.read().get(&id) {
+            return Ok(Keyspace {
+                db: Arc::clone(db),
+                inner: Arc::clone(inner),
+            });
+        }
+        let entry = catalog.entries.get(&id).cloned().ok_or_else(|| {
+            Error::InvalidArgument(format!("keyspace {name:?} is not in the catalog"))
+        })?;
+        return claim(db, id, &entry, create_options());
+    }
+    let options = create_options();
+    let id = catalog.next_id.max(1);
+    let entry = Entry {
+        name: name.to_string(),
+        max_memtable_size: options.max_memtable_size,
+        kv_separation: options.kv_separation.clone(),
+    };
+    let inner = Arc::new(KeyspaceInner::open(db, id, &entry, Some(options))?);
+    let mut next = catalog.clone();
+    next.next_id = id + 1;
+    next.entries.insert(id, entry);
+    next.write(db.fs.as_ref(), &db.path)
+        .map_err(|e| db.poison(e))?;
+    *catalog = next;
+    db.keyspaces.write().insert(id, Arc::clone(&inner));
+    Ok(Keyspace {
+        db: Arc::clone(db),
+        inner,
+    })
+}
+
+/// Opens an existing keyspace for the first time in this session: its tree with `options`, then
+/// the WAL's items for it that its tables do not hold yet (recovery kept them), applied through
+/// [`apply`], before any handle exists.
+fn claim(
+    db: &Arc<DbInner>,
+    id: u64,
+    entry: &Entry,
+    options: KeyspaceCreateOptions,
+) -> Result<Keyspace> {
+    let inner = Arc::new(KeyspaceInner::open(db, id, entry, Some(options))?);
+    let floor = inner.tree.durable_through_seqno().unwrap_or(0);
+    // NB: under the lock the WAL release reads, so that the items pin their segments until the
+    // keyspace's memtable holds them.
+    let mut deferred = db.deferred.lock();
+    for (seqno, op) in deferred.remove(&id).unwrap_or_default() {
+        if seqno >= floor {
+            apply(&inner.tree, &op, seqno);
+        }
+    }
+    db.keyspaces.write().insert(id, Arc::clone(&inner));
+    drop(deferred);
+    Ok(Keyspace {
+        db: Arc::clone(db),
+        inner,
+    })
+}
+
+/// Deletes `keyspace`; see `Database::delete_keyspace`.
+pub(crate) fn delete(db: &Arc<DbInner>, keyspace: &Keyspace) -> Result<()> {
+    let mut catalog = db.catalog.lock();
+    db.barrier(|| {
+        let mut next = catalog.clone();
+        if next.entries.remove(&keyspace.inner.id).is_none() {
+            return Ok(());
+        }
+        next.write(db.fs.as_ref(), &db.path)
+            .map_err(|e| db.poison(e))?;
+        *catalog = next;
+        db.keyspaces.write().remove(&keyspace.inner.id);
+        Ok(())
+    })?;
+    drop(catalog);
+    // NB: its files go now (best effort); a leftover folder is removed at the next open, as no
+    // catalog names it.
+    super::remove_tree(db.fs.as_ref(), &keyspace.inner.path);
+    Ok(())
+}
+
+/// A keyspace of a [`Database`](super::Database): `Clone + Send + Sync`.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let db = strata::Database::builder(dir.path()).open()?;
+/// use strata::Guard;
+///
+/// let items = db.keyspace("items", strata::KeyspaceCreateOptions::default)?;
+/// items.insert("b", "2")?;
+/// items.insert("a", "1")?;
+/// items.remove_range("c", "z")?;
+/// let keys: Vec<_> = items.iter().map(|g| g.key()).collect::<strata::Result<_>>()?;
+/// assert_eq!(keys, ["a", "b"]);
+/// assert_eq!(items.len()?, 2);
+/// # Ok::<(), strata::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Keyspace {
+    pub(crate) db: Arc<DbInner>,
+    pub(crate) inner: Arc<KeyspaceInner>,
+}
+
+impl std::fmt::Debug for Keyspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyspace")
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsRef<Self> for Keyspace {
+    fn as_ref(&self) -> &Self {
+        self
+    }
+}
+
+impl Keyspace {
+    fn write(&self, op: Op) -> Result<()> {
+        self.db.commit(&[(self.inner.id, op)], PersistMode::Buffer)
+    }
+
+    /// The seqno plain reads see.
+    fn read_seqno(&self) -> SeqNo {
+        self.db.seqnos.visible()
+    }
+
+    /// The keyspace's tree (reads at an explicit seqno, for snapshots).
+    pub(crate) fn tree(&self) -> &Tree {
+        &self.inner.tree
+    }
+
+    /// The keyspace's id inside its database.
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// Writes `key` = `value`.
+    ///
+    /// # Errors
+    /// `Poisoned` after a failure; `Io` if the WAL write fails (the database is then poisoned).
+    pub fn insert<K: Into<UserKey>, V: Into<UserValue>>(&self, key: K, value: V) -> Result<()> {
+        self.write(Op::Insert(key.into(), value.into()))
+    }
+
+    /// Deletes `key`.
+    ///
+    /// # Errors
+    /// As [`Keyspace::insert`].
+    pub fn remove<K: Into<UserKey>>(&self, key: K) -> Result<()> {
+        self.write(Op::Remove(key.into()))
+    }
+
+    /// Deletes `key` with a weak tombstone (see [`Tree::remove_weak`]).
+    ///
+    /// # Errors
+    /// As [`Keyspace::insert`].
+    pub fn remove_weak<K: Into<UserKey>>(&self, key: K) -> Result<()> {
+        self.write(Op::RemoveWeak(key.into()))
+    }
+
+    /// Deletes every key in `[start, end)`.
+    ///
+    /// # Errors
+    /// As [`Keyspace::insert`].
+    pub fn remove_range<K: Into<UserKey>>(&self, start: K, end: K) -> Result<()> {
+        self.write(Op::RemoveRange(start.into(), end.into()))
+    }
+
+    /// Deletes every key that starts with `prefix`.
+    ///
+    /// # Errors
+    /// As [`Keyspace::insert`].
+    pub fn remove_prefix<K: Into<UserKey>>(&self, prefix: K) -> Result<()> {
+        self.write(Op::RemovePrefix(prefix.into()))
+    }
+
+    /// Writes a merge operand (needs a merge operator).
+    ///
+    /// # Errors
+    /// As [`Keyspace::insert`].
+    pub fn merge<K: Into<UserKey>, V: Into<UserValue>>(&self, key: K, operand: V) -> Result<()> {
+        self.write(Op::Merge(key.into(), operand.into()))
+    }
+
+    /// Deletes everything in the keyspace, durably: a reopen does not bring it back.
+    ///
+    /// # Errors
+    /// `Poisoned`; `Io` if the tree's manifest cannot be written.
+    pub fn clear(&self) -> Result<()> {
+        self.db.barrier(|| self.inner.tree.clear())
+    }
+
+    /// The value of `key`.
+    ///
+    /// # Errors
+    /// I/O or corruption errors of the files read.
+    pub fn get<K: AsRef<[u8]>>(&self, key: K) -> Result<Option<UserValue>> {
+        self.inner.tree.get(key, self.read_seqno())
+    }
+
+    /// Whether `key` has a value.
+    ///
+    /// # Errors
+    /// As [`Keyspace::get`].
+    pub fn contains_key<K: AsRef<[u8]>>(&self, key: K) -> Result<bool> {
+        self.inner.tree.contains_key(key, self.read_seqno())
+    }
+
+    /// The length of `key`'s value.
+    ///
+    /// # Errors
+    /// As [`Keyspace::get`].
+    pub fn size_of<K: AsRef<[u8]>>(&self, key: K) -> Result<Option<u32>> {
+        self.inner.tree.size_of(key, self.read_seqno())
+    }
+
+    /// The values of `keys`, in order.
+    ///
+    /// # Errors
+    /// As [`Keyspace::get`].
+    pub fn multi_get<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Option<UserValue>>> {
+        self.inner.tree.multi_get(keys, self.read_seqno())
+    }
+
+    /// The first pair.
+    pub fn first_key_value(&self) -> Option<IterGuardImpl> {
+        self.inner.tree.first_key_value(self.read_seqno(), None)
+    }
+
+    /// The last pair.
+    pub fn last_key_value(&self) -> Option<IterGuardImpl> {
+        self.inner.tree.last_key_value(self.read_seqno(), None)
+    }
+
+    /// The number of keys (scans the keyspace).
+    ///
+    /// # Errors
+    /// As [`Keyspace::get`].
+    pub fn len(&self) -> Result<usize> {
+        self.inner.tree.len(self.read_seqno(), None)
+    }
+
+    /// Whether the keyspace holds no key.
+    ///
+    /// # Errors
+    /// As [`Keyspace::get`].
+    pub fn is_empty(&self) -> Result<bool> {
+        self.inner.tree.is_empty(self.read_seqno(), None)
+    }
+
+    /// The approximate number of entries (no scan).
+    pub fn approximate_len(&self) -> usize {
+        self.inner.tree.approximate_len()
+    }
+
+    /// Every pair, in key order; double-ended.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
+        self.inner.tree.iter(self.read_seqno(), None)
+    }
+
+    /// The pairs in `range`.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
+        self.inner.tree.range(range, self.read_seqno(), None)
+    }
+
+    /// The pairs whose keys start with `prefix`.
+    pub fn prefix<K: AsRef<[u8]>>(
+        &self,
+        prefix: K,
+    ) -> impl DoubleEndedIterator<Item = IterGuardImpl> + Send + 'static {
+        self.inner.tree.prefix(prefix, self.read_seqno(), None)
+    }
+
+    /// A bulk load straight into table files (see [`Tree::ingestion`]); its `finish` makes it
+    /// visible at once.
+    ///
+    /// # Errors
+    /// `Poisoned`.
+    pub fn start_ingestion(&self) -> Result<Ingestion> {
+        self.db.check_poison()?;
+        self.inner.tree.ingestion()
+    }
+
+    /// The keyspace's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The keyspace's folder.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The bytes of its table and blob files.
+    pub fn disk_space(&self) -> u64 {
+        self.inner.tree.disk_space()
+    }
+
+    /// The number of its table files.
+    pub fn table_count(&self) -> usize {
+        self.inner.tree.table_count()
+    }
+
+    /// The number of its blob files.
+    pub fn blob_file_count(&self) -> usize {
+        self.inner.tree.blob_file_count()
+    }
+
+    /// Merges all of its tables into the last level now (see [`Tree::major_compact`]).
+    ///
+    /// # Errors
+    /// `Poisoned`; I/O errors (the database is then poisoned).
+    pub fn major_compact(&self) -> Result<()> {
+        self.db.check_poison()?;
+        self.inner
+            .tree
+            .major_compact(64 << 20, self.db.watermark())
+            .map(|_| ())
+            .map_err(|e| match e {
+                Error::Io { .. } => self.db.poison(e),
+                other => other,
+            })
+    }
+}

@@ -1,0 +1,217 @@
+//! The background workers: flushes, compactions, the spare WAL segment, and WAL release.
+//!
+//! Each worker loops: wait until woken (a memtable filled, a writer stalled, a segment rolled) or
+//! a tick passes, then do one round:
+//! 1. create the next WAL segment ahead of time if none is ready (off the commit lock);
+//! 2. flush every keyspace whose active memtable reached its size, or that has sealed
+//!    memtables; while the memtables together exceed 7/8 of the write-buffer budget, flush the
+//!    largest; while the WAL exceeds `max_journaling_size`, flush the keyspaces that pin its
+//!    oldest segment (a pin implies data to flush, so this always progresses);
+//! 3. delete the WAL segments every keyspace has flushed past: a segment goes once no memtable
+//!    (and no keyspace not yet reopened) holds a seqno it logged, so an idle keyspace, whose
+//!    memtables are empty, pins nothing;
+//! 4. run each keyspace's compaction strategy until it has nothing to do (a bounded number of
+//!    steps per round, so flushes are never starved), with the GC watermark of the oldest live
+//!    snapshot;
+//! 5. wake the writers waiting for memory.
+//!
+//! A failed job poisons the database (writes then fail with `Poisoned`; reads go on) and the
+//! worker keeps running: it never exits on an error, and the first error is kept for
+//! `Database::background_error`. A panic in a job is caught and treated the same way.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::DbInner;
+use super::keyspace::KeyspaceInner;
+use super::wal;
+use crate::compaction::CompactionAction;
+use crate::error::{Error, Result};
+
+/// How long a worker sleeps when nothing woke it.
+const TICK: Duration = Duration::from_millis(200);
+/// Compaction steps per keyspace per round.
+const COMPACTION_STEPS: usize = 8;
+
+/// A worker's loop; returns when the database stops.
+pub(crate) fn run(db: &Arc<DbInner>) {
+    loop {
+        {
+            let mut work = db.work.lock();
+            if work.stop {
+                return;
+            }
+            if !work.dirty {
+                db.work_cv.wait_for(&mut work, TICK);
+            }
+            if work.stop {
+                return;
+            }
+            work.dirty = false;
+        }
+        if db.poisoned.load(Ordering::Acquire) {
+            let _guard = db.work.lock();
+            db.relief.notify_all();
+            continue;
+        }
+        let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| round(db)));
+        match round {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                let _ = db.poison(err);
+            }
+            Err(_) => {
+                let _ = db.poison(Error::io(
+                    "background job",
+                    None,
+                    std::io::Error::other("a background job panicked"),
+                ));
+            }
+        }
+        let _guard = db.work.lock();
+        db.relief.notify_all();
+    }
+}
+
+/// One round of work; see the module documentation.
+fn round(db: &Arc<DbInner>) -> Result<()> {
+    ensure_spare(db)?;
+    flush_what_is_due(db)?;
+    release_segments(db)?;
+    compact(db)
+}
+
+/// Creates the next segment if none is ready.
+fn ensure_spare(db: &DbInner) -> Result<()> {
+    let next_id = db.wal.lock().current.segment.id + 1;
+    let mut spare = db.spare.lock();
+    if spare.as_ref().is_some_and(|s| s.id >= next_id) {
+        return Ok(());
+    }
+    let exists = db
+        .fs
+        .exists(&wal::segment_path(&db.wal_dir, next_id))
+        .map_err(|e| Error::io("stat", Some(db.wal_dir.clone()), e))?;
+    if !exists {
+        *spare = Some(wal::create_spare(db.fs.as_ref(), &db.wal_dir, next_id)?);
+    }
+    Ok(())
+}
+
+/// Seals and flushes `keyspace`'s memtables.
+fn flush(db: &DbInner, keyspace: &KeyspaceInner) -> Result<()> {
+    keyspace.tree.rotate_memtable();
+    let lock = keyspace.tree.get_flush_lock();
+    keyspace.tree.flush(&lock, db.watermark())?;
+    drop(lock);
+    let _guard = db.work.lock();
+    db.relief.notify_all();
+    Ok(())
+}
+
+/// Flushes the memtables that are due; see the module documentation.
+fn flush_what_is_due(db: &DbInner) -> Result<()> {
+    let keyspaces: Vec<Arc<KeyspaceInner>> = db.keyspaces.read().values().cloned().collect();
+    for keyspace in &keyspaces {
+        if keyspace.tree.active_memtable().size() >= keyspace.max_memtable_size
+            || keyspace.tree.sealed_memtable_count() > 0
+        {
+            flush(db, keyspace)?;
+        }
+    }
+    let budget = db.write_buffer_budget();
+    for _ in 0..keyspaces.len() {
+        if db.write_buffer_size() < budget / 8 * 7 {
+            break;
+        }
+        let Some(largest) = keyspaces.iter().max_by_key(|k| k.tree.memtable_bytes()) else {
+            break;
+        };
+        if largest.tree.memtable_bytes() == 0 {
+            break;
+        }
+        flush(db, largest)?;
+    }
+    let wal_bytes: u64 = db
+        .segments
+        .lock()
+        .iter()
+        .map(|s| s.written.load(Ordering::Acquire))
+        .sum();
+    if wal_bytes > db.max_journaling_size {
+        let oldest = db.segments.lock().first().cloned();
+        if let Some(oldest) = oldest {
+            let bound = oldest.max_seqno.load(Ordering::Acquire);
+            for keyspace in &keyspaces {
+                if keyspace
+                    .tree
+                    .lowest_memtable_seqno()
+                    .is_some_and(|lowest| lowest <= bound)
+                {
+                    db.counters.forced_flushes.fetch_add(1, Ordering::Relaxed);
+                    flush(db, keyspace)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the segments nothing pins any more, oldest first; see the module documentation.
+pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
+    // NB: the deferred items are read under their lock, which a keyspace's first open holds
+    // until its memtable has them, so no item is ever unpinned in between.
+    let deferred = db.deferred.lock();
+    let mut pin = deferred
+        .values()
+        .flat_map(|items| items.iter().map(|(seqno, _)| *seqno))
+        .min();
+    for keyspace in db.keyspaces.read().values() {
+        if let Some(lowest) = keyspace.tree.lowest_memtable_seqno() {
+            pin = Some(pin.map_or(lowest, |p| p.min(lowest)));
+        }
+    }
+    let current = db.wal.lock().current.segment.id;
+    let mut segments = db.segments.lock();
+    let mut removed = false;
+    while let Some(first) = segments.first() {
+        let unpinned = !first.has_batches.load(Ordering::Acquire)
+            || pin.is_none_or(|p| first.max_seqno.load(Ordering::Acquire) < p);
+        if first.id >= current || !unpinned {
+            break;
+        }
+        db.fs
+            .remove(&first.path)
+            .map_err(|e| Error::io("remove wal segment", Some(first.path.clone()), e))?;
+        segments.remove(0);
+        removed = true;
+    }
+    drop(segments);
+    drop(deferred);
+    if removed {
+        db.fs
+            .sync_dir(&db.wal_dir)
+            .map_err(|e| Error::io("fsync directory", Some(db.wal_dir.clone()), e))?;
+    }
+    Ok(())
+}
+
+/// Runs each keyspace's strategy for a bounded number of steps.
+fn compact(db: &DbInner) -> Result<()> {
+    let keyspaces: Vec<Arc<KeyspaceInner>> = db.keyspaces.read().values().cloned().collect();
+    for keyspace in keyspaces {
+        for _ in 0..COMPACTION_STEPS {
+            let result = keyspace
+                .tree
+                .compact(Arc::clone(&keyspace.strategy), db.watermark())?;
+            if result.action == CompactionAction::Nothing {
+                break;
+            }
+            if db.work.lock().stop {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,507 @@
+//! `strata::Database` (API.md "`strata::Database`"): keyspaces, the write-ahead log, batches,
+//! snapshots, background workers and poisoning, with fjall's known defects each turned into a
+//! named test (../shared/designs/database.md, section A).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    reason = "test code; some tests damage files behind the engine's back"
+)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strata::fs::{CrashMode, Fault, FaultFs, FaultOp, Fs, MemFs};
+use strata::{
+    Database, Error, Guard, KeyspaceCreateOptions, MergeOperator, PersistMode, Readable, Slice,
+    UserComparator,
+};
+
+fn mem_db(fs: &MemFs) -> Database {
+    Database::builder("/db")
+        .fs(Arc::new(fs.clone()))
+        .worker_threads(1)
+        .open()
+        .unwrap()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Pulls the plug on `fs` with `db` open: everything not synced is lost.
+fn power_loss(fs: &MemFs, db: Database, mode: CrashMode, seed: u64) {
+    fs.crash_at(0);
+    drop(db);
+    fs.crash(mode, seed);
+    fs.disarm();
+}
+
+#[test]
+fn writes_survive_a_reopen_through_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Database::builder(dir.path()).open().unwrap();
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        for i in 0..1000u32 {
+            items.insert(format!("k{i:04}"), format!("v{i}")).unwrap();
+        }
+        items.remove("k0000").unwrap();
+        items.remove_range("k0100", "k0200").unwrap();
+        assert_eq!(items.len().unwrap(), 899);
+        assert_eq!(db.keyspace_count(), 1);
+    }
+    let db = Database::builder(dir.path()).open().unwrap();
+    assert_eq!(db.list_keyspace_names(), ["items"]);
+    assert!(db.keyspace_exists("items"));
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    assert_eq!(items.len().unwrap(), 899);
+    assert_eq!(items.get("k0999").unwrap(), Some(Slice::from("v999")));
+    assert_eq!(items.get("k0150").unwrap(), None);
+    assert_eq!(items.get("k0000").unwrap(), None);
+    let keys: Vec<Slice> = items
+        .range("k0098".."k0202")
+        .map(|g| g.key().unwrap())
+        .collect();
+    assert_eq!(keys, ["k0098", "k0099", "k0200", "k0201"]);
+}
+
+#[test]
+fn a_second_open_of_the_folder_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path()).open().unwrap();
+    assert!(matches!(
+        Database::builder(dir.path()).open(),
+        Err(Error::Locked { .. })
+    ));
+    drop(db);
+    assert!(Database::builder(dir.path()).open().is_ok());
+}
+
+#[test]
+fn batches_are_atomic_across_keyspaces_and_a_crash() {
+    let fs = MemFs::new();
+    let db = mem_db(&fs);
+    let a = db.keyspace("a", KeyspaceCreateOptions::default).unwrap();
+    let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+    for i in 0..50u32 {
+        let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+        batch.insert(&a, format!("k{i}"), "a");
+        batch.insert(&b, format!("k{i}"), "b");
+        batch.commit().unwrap();
+    }
+    // An unsynced batch may be lost, but never in part.
+    let mut batch = db.batch();
+    batch.insert(&a, "last", "a");
+    batch.insert(&b, "last", "b");
+    batch.commit().unwrap();
+    drop((a, b));
+    power_loss(&fs, db, CrashMode::TornWrites, 3);
+    let db = mem_db(&fs);
+    let a = db.keyspace("a", KeyspaceCreateOptions::default).unwrap();
+    let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+    for i in 0..50u32 {
+        assert_eq!(a.get(format!("k{i}")).unwrap(), Some(Slice::from("a")));
+        assert_eq!(b.get(format!("k{i}")).unwrap(), Some(Slice::from("b")));
+    }
+    assert_eq!(
+        a.get("last").unwrap().is_some(),
+        b.get("last").unwrap().is_some(),
+        "all or nothing"
+    );
+}
+
+/// fjall #241: `clear` wrote nothing recovery could see, and replay brought the data back.
+#[test]
+fn fjall_241_clear_stays_cleared_after_a_reopen() {
+    let fs = MemFs::new();
+    let db = mem_db(&fs);
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    for i in 0..100u32 {
+        items.insert(format!("k{i}"), "v").unwrap();
+    }
+    items.clear().unwrap();
+    assert!(items.is_empty().unwrap());
+    items.insert("after", "clear").unwrap();
+    db.persist(PersistMode::SyncAll).unwrap();
+    drop(items);
+    power_loss(&fs, db, CrashMode::DropUnsynced, 1);
+    let db = mem_db(&fs);
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    assert_eq!(items.len().unwrap(), 1);
+    assert_eq!(items.get("after").unwrap(), Some(Slice::from("clear")));
+}
+
+/// fjall #288 / #261: an idle keyspace pinned every journal after it; the WAL grew without bound.
+#[test]
+fn fjall_288_an_idle_keyspace_never_pins_the_wal() {
+    let fs = MemFs::new();
+    let db = Database::builder("/db")
+        .fs(Arc::new(fs.clone()))
+        .worker_threads(1)
+        .journal_segment_size(16 << 10)
+        .open()
+        .unwrap();
+    let small = || KeyspaceCreateOptions::default().max_memtable_size(32 << 10);
+    let idle = db.keyspace("idle", small).unwrap();
+    let hot = db.keyspace("hot", small).unwrap();
+    idle.insert("once", "only").unwrap();
+    idle.clear().unwrap();
+    let mut most = 0;
+    for i in 0..20_000u32 {
+        hot.insert(format!("k{i:06}"), [7u8; 40]).unwrap();
+        if i % 1000 == 999 {
+            wait_until("the WAL is released", || db.journal_count() <= 4);
+            most = most.max(db.journal_count());
+        }
+    }
+    assert!(most <= 4, "{most} segments");
+    assert!(hot.table_count() > 0, "the hot keyspace was flushed");
+}
+
+/// fjall #304 / #308: a failed WAL write was swallowed, or did not poison, and later acknowledged
+/// writes were lost behind a half-written batch.
+#[test]
+fn fjall_308_a_failed_wal_write_poisons_and_nothing_failed_is_acknowledged() {
+    let mem = MemFs::new();
+    let fault = Arc::new(FaultFs::new(Arc::new(mem.clone())));
+    let db = Database::builder("/db")
+        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    items.insert("before", "ok").unwrap();
+    fault.fail(FaultOp::Append, 1, Fault::ShortWrite);
+    assert!(matches!(items.insert("torn", "x"), Err(Error::Io { .. })));
+    assert!(db.is_poisoned());
+    assert!(db.background_error().is_some());
+    assert!(matches!(items.insert("after", "x"), Err(Error::Poisoned)));
+    let mut batch = db.batch();
+    batch.insert(&items, "batch", "x");
+    assert!(matches!(batch.commit(), Err(Error::Poisoned)));
+    assert!(matches!(
+        db.persist(PersistMode::SyncAll),
+        Err(Error::Poisoned)
+    ));
+    // Reads go on, and never see the failed write.
+    assert_eq!(items.get("before").unwrap(), Some(Slice::from("ok")));
+    assert_eq!(items.get("torn").unwrap(), None);
+    fault.clear();
+    drop(items);
+    drop(db);
+    let db = Database::builder("/db")
+        .fs(Arc::new(mem.clone()))
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    assert_eq!(items.get("before").unwrap(), Some(Slice::from("ok")));
+    assert_eq!(items.get("torn").unwrap(), None);
+    assert_eq!(items.get("after").unwrap(), None);
+    items.insert("again", "ok").unwrap();
+}
+
+/// A failed fsync poisons too, and is never retried and taken for success.
+#[test]
+fn a_failed_sync_poisons_the_database() {
+    let mem = MemFs::new();
+    let fault = Arc::new(FaultFs::new(Arc::new(mem)));
+    let db = Database::builder("/db")
+        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    let syncs = fault.calls(FaultOp::Sync);
+    fault.fail(FaultOp::Sync, 1, Fault::Io);
+    let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+    batch.insert(&items, "k", "v");
+    assert!(matches!(batch.commit(), Err(Error::Io { .. })));
+    assert!(fault.calls(FaultOp::Sync) > syncs);
+    assert!(db.is_poisoned());
+    assert!(matches!(items.insert("k2", "v"), Err(Error::Poisoned)));
+}
+
+#[test]
+fn synced_writes_survive_power_loss_in_every_crash_mode() {
+    for (mode, seed) in [
+        (CrashMode::DropUnsynced, 1),
+        (CrashMode::TornWrites, 2),
+        (CrashMode::PartialDirectory, 3),
+    ] {
+        let fs = MemFs::new();
+        let db = Database::builder("/db")
+            .fs(Arc::new(fs.clone()))
+            .worker_threads(1)
+            .journal_segment_size(8 << 10)
+            .open()
+            .unwrap();
+        let items = db
+            .keyspace("items", || {
+                KeyspaceCreateOptions::default().max_memtable_size(16 << 10)
+            })
+            .unwrap();
+        for i in 0..2000u32 {
+            let mut batch = db.batch();
+            if i % 10 == 0 {
+                batch = batch.durability(Some(PersistMode::SyncData));
+            }
+            batch.insert(&items, format!("k{i:05}"), format!("v{i}"));
+            batch.commit().unwrap();
+        }
+        drop(items);
+        power_loss(&fs, db, mode, seed);
+        let db = mem_db(&fs);
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        let present: Vec<u32> = (0..2000u32)
+            .filter(|i| items.get(format!("k{i:05}")).unwrap().is_some())
+            .collect();
+        // Every write up to the last synced one survived, and what survived is a prefix.
+        assert!(present.len() >= 1991, "{mode:?}: {}", present.len());
+        assert!(
+            present.iter().enumerate().all(|(at, i)| at as u32 == *i),
+            "{mode:?}: a prefix"
+        );
+        // A second reopen gives the same state.
+        drop(items);
+        drop(db);
+        let db = mem_db(&fs);
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        assert_eq!(items.len().unwrap(), present.len(), "{mode:?}");
+    }
+}
+
+#[test]
+fn snapshots_keep_their_view_through_flushes_and_compactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path()).open().unwrap();
+    let items = db
+        .keyspace("items", || {
+            KeyspaceCreateOptions::default().max_memtable_size(8 << 10)
+        })
+        .unwrap();
+    for i in 0..200u32 {
+        items.insert(format!("k{i:03}"), "old").unwrap();
+    }
+    let snapshot = db.snapshot();
+    for round in 0..5u32 {
+        for i in 0..200u32 {
+            items
+                .insert(format!("k{i:03}"), format!("new{round}"))
+                .unwrap();
+        }
+    }
+    items.major_compact().unwrap();
+    assert_eq!(
+        snapshot.get(&items, "k007").unwrap(),
+        Some(Slice::from("old"))
+    );
+    assert_eq!(snapshot.len(&items).unwrap(), 200);
+    assert!(snapshot.iter(&items).all(|g| g.value().unwrap() == "old"));
+    assert_eq!(items.get("k007").unwrap(), Some(Slice::from("new4")));
+    drop(snapshot);
+    items.major_compact().unwrap();
+    assert_eq!(items.get("k007").unwrap(), Some(Slice::from("new4")));
+}
+
+#[test]
+fn the_workers_flush_and_compact_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path())
+        .journal_segment_size(64 << 10)
+        .open()
+        .unwrap();
+    let items = db
+        .keyspace("items", || {
+            KeyspaceCreateOptions::default().max_memtable_size(16 << 10)
+        })
+        .unwrap();
+    for i in 0..20_000u32 {
+        items
+            .insert(format!("k{:06}", i % 5000), [1u8; 32])
+            .unwrap();
+    }
+    wait_until("flushed", || items.table_count() > 0);
+    wait_until("the WAL is released", || db.journal_count() <= 3);
+    assert_eq!(items.len().unwrap(), 5000);
+    assert!(db.disk_space() > 0);
+}
+
+struct Concat;
+
+impl MergeOperator for Concat {
+    fn merge(&self, _: &[u8], base: Option<&[u8]>, operands: &[&[u8]]) -> strata::Result<Slice> {
+        let mut out = base.map_or_else(Vec::new, <[u8]>::to_vec);
+        for op in operands {
+            out.extend_from_slice(op);
+        }
+        Ok(Slice::from(out))
+    }
+}
+
+struct Reverse;
+
+impl UserComparator for Reverse {
+    fn name(&self) -> &'static str {
+        "test.reverse"
+    }
+    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        b.cmp(a)
+    }
+}
+
+/// A keyspace's settings that are not persisted (comparator, merge operator) come from the
+/// options at its open; the WAL replays into it only then, in the order it defines.
+#[test]
+fn keyspaces_with_a_comparator_and_a_merge_operator_recover_their_log() {
+    let fs = MemFs::new();
+    let options = || {
+        KeyspaceCreateOptions::default()
+            .comparator(Arc::new(Reverse))
+            .with_merge_operator(Some(Arc::new(Concat)))
+    };
+    let db = mem_db(&fs);
+    let items = db.keyspace("items", options).unwrap();
+    items.insert("a", "1").unwrap();
+    items.insert("b", "2").unwrap();
+    items.merge("a", "+").unwrap();
+    db.persist(PersistMode::SyncData).unwrap();
+    drop(items);
+    power_loss(&fs, db, CrashMode::DropUnsynced, 5);
+    let db = mem_db(&fs);
+    // Another keyspace is used before this one is opened: the log stays until it is.
+    let other = db
+        .keyspace("other", KeyspaceCreateOptions::default)
+        .unwrap();
+    other.insert("x", "y").unwrap();
+    let items = db.keyspace("items", options).unwrap();
+    assert_eq!(items.get("a").unwrap(), Some(Slice::from("1+")));
+    let keys: Vec<Slice> = items.iter().map(|g| g.key().unwrap()).collect();
+    assert_eq!(keys, ["b", "a"], "the keyspace's own order");
+}
+
+#[test]
+fn a_deleted_keyspace_stays_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Database::builder(dir.path()).open().unwrap();
+        let gone = db.keyspace("gone", KeyspaceCreateOptions::default).unwrap();
+        gone.insert("k", "v").unwrap();
+        let kept = db.keyspace("kept", KeyspaceCreateOptions::default).unwrap();
+        kept.insert("k", "v").unwrap();
+        db.delete_keyspace(gone).unwrap();
+        assert!(!db.keyspace_exists("gone"));
+        assert_eq!(db.list_keyspace_names(), ["kept"]);
+    }
+    let db = Database::builder(dir.path()).open().unwrap();
+    assert_eq!(db.list_keyspace_names(), ["kept"]);
+    let gone = db.keyspace("gone", KeyspaceCreateOptions::default).unwrap();
+    assert_eq!(gone.get("k").unwrap(), None, "a new, empty keyspace");
+}
+
+/// Only a torn tail of the last segment is tolerated: damage in an earlier segment is
+/// corruption naming the file.
+#[test]
+fn damage_in_a_sealed_wal_segment_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Database::builder(dir.path())
+            .journal_segment_size(4 << 10)
+            .worker_threads(1)
+            .open()
+            .unwrap();
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        for i in 0..500u32 {
+            items.insert(format!("k{i:04}"), [3u8; 20]).unwrap();
+        }
+    }
+    let wal = dir.path().join("wal");
+    let mut segments: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segments.sort();
+    assert!(segments.len() >= 3, "{segments:?}");
+    let victim = &segments[0];
+    let mut bytes = std::fs::read(victim).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(victim, &bytes).unwrap();
+    match Database::builder(dir.path()).open() {
+        Err(Error::Corruption { file, .. }) => assert_eq!(&file, victim),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_full_write_buffer_stalls_writers_until_a_flush_frees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path())
+        .max_write_buffer_size(256 << 10)
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let items = db
+        .keyspace("items", || {
+            KeyspaceCreateOptions::default().max_memtable_size(64 << 20)
+        })
+        .unwrap();
+    for i in 0..20_000u32 {
+        items.insert(format!("k{i:06}"), [9u8; 64]).unwrap();
+        assert!(
+            db.write_buffer_size() < 512 << 10,
+            "{}",
+            db.write_buffer_size()
+        );
+    }
+    let (stalls, _) = db.write_stalls();
+    assert!(stalls > 0, "the budget made writers wait");
+    assert_eq!(items.len().unwrap(), 20_000);
+}
+
+#[test]
+fn temporary_databases_delete_their_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tmp-db");
+    {
+        let db = Database::builder(&path).temporary(true).open().unwrap();
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        items.insert("k", "v").unwrap();
+        drop(items);
+        assert!(path.exists());
+    }
+    assert!(!Path::new(&path).join("CATALOG").exists());
+}
