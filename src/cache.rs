@@ -44,6 +44,10 @@ impl Weighter<(u64, u64), CachedBlock> for BlockWeighter {
 pub struct Cache {
     blocks: quick_cache::sync::Cache<(u64, u64), CachedBlock, BlockWeighter>,
     capacity: u64,
+    /// Hits and misses by block type (the on-disk `BlockType` byte, 0..=5), and bytes read.
+    hits: [crate::stats::Counter; 6],
+    misses: [crate::stats::Counter; 6],
+    bytes_read: crate::stats::Counter,
 }
 
 impl std::fmt::Debug for Cache {
@@ -63,6 +67,9 @@ impl Cache {
         Self {
             blocks: quick_cache::sync::Cache::with_weighter(items, bytes.max(1), BlockWeighter),
             capacity: bytes,
+            hits: Default::default(),
+            misses: Default::default(),
+            bytes_read: crate::stats::Counter::default(),
         }
     }
 
@@ -88,6 +95,41 @@ impl Cache {
 
     pub(crate) fn get_block(&self, cache_id: u64, offset: u64) -> Option<CachedBlock> {
         self.blocks.get(&(cache_id, offset))
+    }
+
+    /// Counts a lookup of a block of type `kind` (its on-disk byte): a hit, or a miss that read
+    /// `bytes` from disk.
+    pub(crate) fn record(&self, kind: u8, hit: bool, bytes: u64) {
+        let slot = usize::from(kind).min(5);
+        if hit {
+            if let Some(c) = self.hits.get(slot) {
+                c.add(1);
+            }
+        } else {
+            if let Some(c) = self.misses.get(slot) {
+                c.add(1);
+            }
+            self.bytes_read.add(bytes);
+        }
+    }
+
+    /// Hits and misses by block kind, and bytes read on misses.
+    pub(crate) fn counts(&self) -> (crate::stats::BlockCounts, crate::stats::BlockCounts, u64) {
+        let by_kind = |counters: &[crate::stats::Counter; 6]| {
+            let get = |i: usize| counters.get(i).map_or(0, crate::stats::Counter::get);
+            crate::stats::BlockCounts {
+                data: get(0),
+                index: get(1),
+                filter: get(2),
+                other: get(3) + get(4),
+                blob: get(5),
+            }
+        };
+        (
+            by_kind(&self.hits),
+            by_kind(&self.misses),
+            self.bytes_read.get(),
+        )
     }
 
     pub(crate) fn insert_block(&self, cache_id: u64, offset: u64, block: CachedBlock) {

@@ -487,6 +487,9 @@ fn a_full_write_buffer_stalls_writers_until_a_flush_frees_it() {
     }
     let (stalls, _) = db.write_stalls();
     assert!(stalls > 0, "the budget made writers wait");
+    let by_cause = db.stats().write_stalls;
+    assert!(by_cause.write_buffer.0 > 0, "{by_cause:?}");
+    assert_eq!(by_cause.count, stalls);
     assert_eq!(items.len().unwrap(), 20_000);
 }
 

@@ -214,8 +214,11 @@ impl BlobFile {
         if let Some(value) = self.cache.get_block(self.cache_id, pointer.offset)
             && value.len() == pointer.value_len as usize
         {
+            self.cache.record(BlockType::Blob as u8, true, 0);
             return Ok(value);
         }
+        self.cache
+            .record(BlockType::Blob as u8, false, pointer.record_len);
         let raw = self.read_record(pointer.offset, pointer.record_len)?;
         let bad = |what| corruption(&self.path, pointer.offset, what);
         let (key_start, value_start) = split_record(&raw).map_err(bad)?;

@@ -254,13 +254,60 @@ pub(crate) struct WalState {
     pub(crate) current: OpenSegment,
 }
 
+/// Why writers are slowed down or stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cause {
+    WriteBuffer = 0,
+    L0Runs = 1,
+    SealedMemtables = 2,
+    WalSize = 3,
+}
+
+/// How hard writers are held back now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pressure {
+    None,
+    Slow(Cause),
+    Stop(Cause),
+}
+
+/// Level-0 runs at which writers slow down, and stop (RocksDB's defaults).
+const L0_SLOWDOWN_RUNS: usize = 20;
+const L0_STOP_RUNS: usize = 36;
+/// Sealed memtables of one keyspace at which writers slow down, and stop.
+const SEALED_SLOWDOWN: usize = 3;
+const SEALED_STOP: usize = 4;
+/// A slowed-down writer sleeps once this many bytes of debt piled up.
+const DEBT_QUANTUM: u64 = 64 << 10;
+/// The slowdown rate's bounds and start, in bytes per second.
+const MIN_RATE: u64 = 1 << 20;
+const MAX_RATE: u64 = 64 << 20;
+
 /// Counters of the database.
 #[derive(Debug, Default)]
 pub(crate) struct DbCounters {
-    pub(crate) stalls: AtomicU64,
-    pub(crate) stall_micros: AtomicU64,
+    /// Per cause: stalls and their microseconds.
+    pub(crate) stalls: [AtomicU64; 4],
+    pub(crate) stall_micros: [AtomicU64; 4],
     pub(crate) forced_flushes: AtomicU64,
     pub(crate) wal_bytes_written: AtomicU64,
+    /// The bytes of the live WAL segments.
+    pub(crate) wal_bytes: AtomicU64,
+    /// The slowdown rate (bytes per second; 0: not set yet) and the debt not yet slept off.
+    pub(crate) rate: AtomicU64,
+    pub(crate) debt: AtomicU64,
+}
+
+impl DbCounters {
+    fn stalled(&self, cause: Cause, started: std::time::Instant) {
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if let Some(c) = self.stalls.get(cause as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(c) = self.stall_micros.get(cause as usize) {
+            c.fetch_add(micros, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Everything a database shares with its keyspaces and workers.
@@ -358,33 +405,140 @@ impl DbInner {
             .map_or(visible, |oldest| (*oldest).min(visible))
     }
 
-    /// Waits while the memtables hold more than the budget, until a flush brings them back
-    /// under half of it (or the database is poisoned); counts the stall.
-    fn wait_for_budget(&self) -> Result<()> {
+    /// How hard writers are held back now: the first cause that calls for a stop, else the
+    /// first that calls for a slowdown.
+    pub(crate) fn pressure(&self) -> Pressure {
         let budget = self.write_buffer_budget();
-        if self.write_buffer_size() < budget {
-            return Ok(());
+        let buffered = self.write_buffer_size();
+        let (l0_runs, sealed) = self
+            .keyspaces
+            .read()
+            .values()
+            .map(|k| (k.tree.l0_run_count(), k.tree.sealed_memtable_count()))
+            .fold((0, 0), |(a, b), (c, d)| (a.max(c), b.max(d)));
+        let wal = self.counters.wal_bytes.load(Ordering::Relaxed);
+        let journal = self.max_journaling_size;
+        if buffered >= budget {
+            Pressure::Stop(Cause::WriteBuffer)
+        } else if l0_runs >= L0_STOP_RUNS {
+            Pressure::Stop(Cause::L0Runs)
+        } else if sealed >= SEALED_STOP {
+            Pressure::Stop(Cause::SealedMemtables)
+        } else if wal >= journal.saturating_mul(2) {
+            Pressure::Stop(Cause::WalSize)
+        } else if buffered >= budget / 8 * 7 {
+            Pressure::Slow(Cause::WriteBuffer)
+        } else if l0_runs >= L0_SLOWDOWN_RUNS {
+            Pressure::Slow(Cause::L0Runs)
+        } else if sealed >= SEALED_SLOWDOWN {
+            Pressure::Slow(Cause::SealedMemtables)
+        } else if wal >= journal {
+            Pressure::Slow(Cause::WalSize)
+        } else {
+            Pressure::None
         }
+    }
+
+    /// Holds a writer of `bytes` back as the pressure asks: a slowdown sleeps off the debt of
+    /// all slowed writers at a rate that falls while the pressure lasts and rises once it is
+    /// gone; a stop waits (on a signal from the job that frees it, never a sleep loop) until
+    /// the cause is gone (for the write buffer: under half the budget). Counts stalls by cause.
+    ///
+    /// # Errors
+    /// `Poisoned` if the database is poisoned meanwhile (stalled writers wake with it).
+    fn throttle(&self, bytes: u64) -> Result<()> {
+        let rate = match self.counters.rate.load(Ordering::Relaxed) {
+            0 => MAX_RATE,
+            rate => rate,
+        };
+        match self.pressure() {
+            Pressure::None => {
+                if rate < MAX_RATE {
+                    self.counters
+                        .rate
+                        .store((rate + rate / 4).min(MAX_RATE), Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Pressure::Slow(cause) => {
+                let debt = self.counters.debt.fetch_add(bytes, Ordering::Relaxed) + bytes;
+                if debt >= DEBT_QUANTUM {
+                    let owed = self.counters.debt.swap(0, Ordering::Relaxed);
+                    let started = std::time::Instant::now();
+                    self.wake_workers();
+                    std::thread::sleep(std::time::Duration::from_micros(
+                        owed.saturating_mul(1_000_000) / rate.max(1),
+                    ));
+                    self.counters
+                        .rate
+                        .store((rate - rate / 5).max(MIN_RATE), Ordering::Relaxed);
+                    self.counters.stalled(cause, started);
+                }
+                Ok(())
+            }
+            Pressure::Stop(cause) => self.wait_while_stopped(cause),
+        }
+    }
+
+    /// Waits until `cause` no longer stops writers; see [`DbInner::throttle`].
+    fn wait_while_stopped(&self, cause: Cause) -> Result<()> {
         let started = std::time::Instant::now();
-        self.counters.stalls.fetch_add(1, Ordering::Relaxed);
+        let budget = self.write_buffer_budget();
         let mut work = self.work.lock();
         loop {
             self.check_poison()?;
-            if self.write_buffer_size() < budget / 2 || work.stop {
+            let over = match cause {
+                Cause::WriteBuffer => self.write_buffer_size() >= budget / 2,
+                _ => self.pressure() == Pressure::Stop(cause),
+            };
+            if !over || work.stop {
                 break;
             }
             work.dirty = true;
             self.work_cv.notify_all();
-            // NB: the timeout only re-checks; a flush's end signals `relief`.
+            // NB: the timeout only re-checks; the end of a flush or compaction signals `relief`.
             self.relief
                 .wait_for(&mut work, std::time::Duration::from_millis(100));
         }
         drop(work);
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.counters
-            .stall_micros
-            .fetch_add(micros, Ordering::Relaxed);
+        self.counters.stalled(cause, started);
         Ok(())
+    }
+
+    /// A snapshot of the counters of every keyspace opened and of the WAL.
+    pub(crate) fn stats(&self) -> crate::Statistics {
+        let mut stats = crate::Statistics::default();
+        let (hits, misses, read) = self.cache.counts();
+        stats.cache_hits = hits;
+        stats.cache_misses = misses;
+        stats.bytes_read = read;
+        for keyspace in self.keyspaces.read().values() {
+            stats.absorb(&keyspace.tree.stats());
+        }
+        stats.bytes_written.wal = self.counters.wal_bytes_written.load(Ordering::Relaxed);
+        let c = &self.counters;
+        let at = |i: usize| {
+            (
+                c.stalls.get(i).map_or(0, |v| v.load(Ordering::Relaxed)),
+                c.stall_micros
+                    .get(i)
+                    .map_or(0, |v| v.load(Ordering::Relaxed)),
+            )
+        };
+        let s = &mut stats.write_stalls;
+        s.write_buffer = at(Cause::WriteBuffer as usize);
+        s.l0_runs = at(Cause::L0Runs as usize);
+        s.sealed_memtables = at(Cause::SealedMemtables as usize);
+        s.wal_size = at(Cause::WalSize as usize);
+        s.count = s.write_buffer.0 + s.l0_runs.0 + s.sealed_memtables.0 + s.wal_size.0;
+        s.micros = s.write_buffer.1 + s.l0_runs.1 + s.sealed_memtables.1 + s.wal_size.1;
+        let segments = self.segments.lock();
+        stats.wal_segments = segments.len() as u64;
+        stats.wal_bytes = segments
+            .iter()
+            .map(|seg| seg.written.load(Ordering::Acquire))
+            .sum();
+        stats
     }
 
     /// Commits `items` as one batch at one seqno; see the module documentation.
@@ -397,8 +551,8 @@ impl DbInner {
             return Ok(());
         }
         self.check_poison()?;
-        self.wait_for_budget()?;
         let mut payload = wal::encode_batch(items);
+        self.throttle(payload.len() as u64)?;
         let resolved: Vec<Arc<KeyspaceInner>> = {
             let keyspaces = self.keyspaces.read();
             items
@@ -435,6 +589,9 @@ impl DbInner {
             self.counters
                 .wal_bytes_written
                 .fetch_add(framed.len() as u64, Ordering::Relaxed);
+            self.counters
+                .wal_bytes
+                .fetch_add(framed.len() as u64, Ordering::Relaxed);
             for ((_, op), keyspace) in items.iter().zip(&resolved) {
                 keyspace::apply(&keyspace.tree, op, seqno);
             }
@@ -469,6 +626,10 @@ impl DbInner {
         };
         let previous_end = wal.current.segment.written.load(Ordering::Acquire);
         let next = wal::start_segment(spare, previous_end).map_err(|e| self.poison(e))?;
+        self.counters.wal_bytes.fetch_add(
+            next.segment.written.load(Ordering::Acquire),
+            Ordering::Relaxed,
+        );
         self.segments.lock().push(Arc::clone(&next.segment));
         wal.current = next;
         self.wake_workers();
@@ -720,14 +881,29 @@ impl Database {
         self.0.inner.write_buffer_size()
     }
 
-    /// How many times writers waited for the write-buffer budget, and for how long in all
-    /// (microseconds).
+    /// How many times writers were slowed down or stopped, and for how long in all
+    /// (microseconds); [`Database::stats`] has them by cause.
     pub fn write_stalls(&self) -> (u64, u64) {
-        let c = &self.0.inner.counters;
-        (
-            c.stalls.load(Ordering::Relaxed),
-            c.stall_micros.load(Ordering::Relaxed),
-        )
+        let stalls = self.0.inner.stats().write_stalls;
+        (stalls.count, stalls.micros)
+    }
+
+    /// A snapshot of the database's counters, its keyspaces' summed; see
+    /// [`Statistics`](crate::Statistics).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = strata::Database::builder(dir.path()).open()?;
+    /// let items = db.keyspace("items", strata::KeyspaceCreateOptions::default)?;
+    /// items.insert("k", "v")?;
+    /// let stats = db.stats();
+    /// assert!(stats.bytes_written.wal > 0);
+    /// assert!(stats.wal_segments >= 1);
+    /// assert!(stats.memtable_bytes > 0);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn stats(&self) -> crate::Statistics {
+        self.0.inner.stats()
     }
 
     /// The seqno plain reads see now.
@@ -921,6 +1097,10 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
         .collect();
     let first = wal::create_segment(fs, &inner.wal_dir, first_id, previous_end)?;
     live.push(Arc::clone(&first.segment));
+    inner.counters.wal_bytes.store(
+        live.iter().map(|s| s.written.load(Ordering::Acquire)).sum(),
+        Ordering::Relaxed,
+    );
     *inner.segments.lock() = live;
     inner.wal.lock().current = first;
     *inner.deferred.lock() = deferred;

@@ -79,7 +79,10 @@ fn round(db: &Arc<DbInner>) -> Result<()> {
     ensure_spare(db)?;
     flush_what_is_due(db)?;
     release_segments(db)?;
-    compact(db)
+    compact(db)?;
+    #[cfg(feature = "metrics")]
+    db.stats().publish(&db.path.display().to_string());
+    Ok(())
 }
 
 /// Creates the next segment if none is ready.
@@ -133,13 +136,7 @@ fn flush_what_is_due(db: &DbInner) -> Result<()> {
         }
         flush(db, largest)?;
     }
-    let wal_bytes: u64 = db
-        .segments
-        .lock()
-        .iter()
-        .map(|s| s.written.load(Ordering::Acquire))
-        .sum();
-    if wal_bytes > db.max_journaling_size {
+    if db.counters.wal_bytes.load(Ordering::Relaxed) > db.max_journaling_size {
         let oldest = db.segments.lock().first().cloned();
         if let Some(oldest) = oldest {
             let bound = oldest.max_seqno.load(Ordering::Acquire);
@@ -184,6 +181,13 @@ pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
         db.fs
             .remove(&first.path)
             .map_err(|e| Error::io("remove wal segment", Some(first.path.clone()), e))?;
+        db.counters.wal_bytes.fetch_sub(
+            first
+                .written
+                .load(Ordering::Acquire)
+                .min(db.counters.wal_bytes.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
         segments.remove(0);
         removed = true;
     }

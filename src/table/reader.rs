@@ -437,8 +437,10 @@ impl Table {
         // below the file size, far below 2^62, so the key is unique.
         let cache_key = (handle.offset << 2) | u64::from(block_type as u8);
         if let Some(block) = self.cache.get_block(self.cache_id, cache_key) {
+            self.cache.record(block_type as u8, true, 0);
             return Ok(block);
         }
+        self.cache.record(block_type as u8, false, handle.len);
         let bytes = read_exact(self.file()?.as_ref(), &self.path, handle.offset, len)?;
         let block = decode_block(&bytes, block_type, self.dictionary.as_deref())
             .map_err(|error| error.at(&self.path, handle.offset))?;

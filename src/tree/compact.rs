@@ -269,10 +269,21 @@ impl Tree {
         self.0.versions.poison.check()?;
         self.release_below(seqno_threshold);
         let job = plan(self, &mut self.0.compactions.lock());
+        let started = std::time::Instant::now();
         let result = match job {
             Some(job) => self.run_job(&job, seqno_threshold),
             None => Ok(CompactionResult::nothing()),
         };
+        if result
+            .as_ref()
+            .is_ok_and(|r| r.action != CompactionAction::Nothing)
+        {
+            self.0.compactions_run.fetch_add(1, Ordering::Relaxed);
+            self.0.compaction_micros.fetch_add(
+                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
         self.0.versions.obsolete.purge();
         result
     }

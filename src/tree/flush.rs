@@ -106,6 +106,7 @@ impl Tree {
         for memtable in &flushing {
             memtable.wait_for_writers();
         }
+        let started = std::time::Instant::now();
         let written = self
             .write_run(&flushing, seqno_threshold)
             .map_err(|err| self.0.versions.poison.on_io(err))?;
@@ -121,6 +122,11 @@ impl Tree {
             return Ok(None);
         }
         self.0.bytes_flushed.fetch_add(bytes, Ordering::Relaxed);
+        self.0.flushes.fetch_add(1, Ordering::Relaxed);
+        self.0.flush_micros.fetch_add(
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         Ok(Some(bytes))
     }
 

@@ -47,6 +47,11 @@ pub(crate) struct TreeInner {
     pub(crate) blobs_dir: PathBuf,
     /// Bytes written to blob files (flushes, compactions, relocation, ingestion).
     pub(crate) bytes_blobs_written: AtomicU64,
+    /// Flushes and compaction steps run, and the microseconds they took.
+    pub(crate) flushes: AtomicU64,
+    pub(crate) flush_micros: AtomicU64,
+    pub(crate) compactions_run: AtomicU64,
+    pub(crate) compaction_micros: AtomicU64,
     /// Holds the directory's exclusive lock until the last handle drops.
     _lock: Box<dyn FsLock>,
 }
@@ -203,6 +208,10 @@ impl Tree {
             tables_dir,
             blobs_dir,
             bytes_blobs_written: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            flush_micros: AtomicU64::new(0),
+            compactions_run: AtomicU64::new(0),
+            compaction_micros: AtomicU64::new(0),
             _lock: lock,
         })))
     }
@@ -406,6 +415,48 @@ impl Tree {
             .map(|b| b.file_size())
             .sum();
         self.sum_over_tables(Table::file_size).saturating_add(blobs)
+    }
+
+    /// A snapshot of the tree's counters; see [`Statistics`](crate::Statistics).
+    pub fn stats(&self) -> crate::Statistics {
+        let inner = &self.0;
+        let (cache_hits, cache_misses, bytes_read) = inner.config.cache.counts();
+        let super_version = inner.super_version.load();
+        let version = &super_version.version;
+        let levels = version
+            .levels
+            .iter()
+            .map(|level| {
+                let mut counts = crate::stats::LevelCounts::default();
+                for table in level.runs.iter().flat_map(|run| run.tables()) {
+                    counts.tables += 1;
+                    counts.bytes += table.file_size();
+                }
+                counts
+            })
+            .collect();
+        let range_tombstones = version.range_tombstones().map_or(0, |l| l.len() as u64)
+            + super_version
+                .memtables()
+                .map(|m| m.range_tombstone_count() as u64)
+                .sum::<u64>();
+        let mut stats = crate::Statistics {
+            cache_hits,
+            cache_misses,
+            bytes_read,
+            flushes: inner.flushes.load(Ordering::Relaxed),
+            flush_micros: inner.flush_micros.load(Ordering::Relaxed),
+            compactions: inner.compactions_run.load(Ordering::Relaxed),
+            compaction_micros: inner.compaction_micros.load(Ordering::Relaxed),
+            range_tombstones,
+            levels,
+            memtable_bytes: super_version.memtables().map(|m| m.size()).sum(),
+            ..crate::Statistics::default()
+        };
+        stats.bytes_written.flush = inner.bytes_flushed.load(Ordering::Relaxed);
+        stats.bytes_written.compaction = inner.bytes_compacted.load(Ordering::Relaxed);
+        stats.bytes_written.blob = inner.bytes_blobs_written.load(Ordering::Relaxed);
+        stats
     }
 
     /// The number of blob files (key-value separation) in the current version.
