@@ -40,7 +40,7 @@ fn main() -> strata::Result<()> {
     let emails = db.keyspace("emails", KeyspaceCreateOptions::default)?;
     let names: Vec<_> = users
         .iter()
-        .map(|item| item.value())
+        .map(Guard::value)
         .collect::<strata::Result<_>>()?;
     assert_eq!(names, ["Grace"]);
     assert_eq!(emails.get("grace@example.com")?, Some("u:2".into()));
