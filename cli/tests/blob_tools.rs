@@ -22,7 +22,7 @@ const THRESHOLD: u32 = 100;
 /// The length of the separated values.
 const VALUE_LEN: usize = 200;
 /// The bytes before the first record of a blob file (`docs/format.md`, section 11).
-const BLOB_HEADER_LEN: u64 = 16;
+const BLOB_HEADER_LEN: u64 = 20;
 /// The bytes after the last record.
 const BLOB_FOOTER_LEN: u64 = 40;
 /// The header of every record (a block header).
