@@ -540,6 +540,13 @@ fn check_args(args: &BenchArgs, workloads: &[&str]) -> Result<(), BoxError> {
     if args.blob_threshold.is_some() && !args.kv_separation {
         return Err("--blob-threshold needs --kv-separation".into());
     }
+    if args.engine == EngineKind::Tree && args.durability != Durability::Buffer {
+        return Err(format!(
+            "--durability {} needs --engine database (trees have no WAL)",
+            args.durability.name()
+        )
+        .into());
+    }
     Ok(())
 }
 
@@ -1166,6 +1173,13 @@ mod tests {
         tree.compare = vec!["fjall".into()];
         let err = run(&tree).unwrap_err().to_string();
         assert!(err.contains("--engine database"), "{err}");
+        let mut tree = args(dir.path());
+        tree.durability = Durability::SyncData;
+        let err = run(&tree).unwrap_err().to_string();
+        assert!(
+            err.contains("--durability syncdata needs --engine database"),
+            "{err}"
+        );
         let mut db = database_args(dir.path(), Durability::Buffer);
         db.compare = vec!["lsm-tree".into()];
         let err = run(&db).unwrap_err().to_string();
