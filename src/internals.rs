@@ -13,10 +13,22 @@
 //! gets an error (a file not found), never wrong data. They read trees written with the default
 //! comparator.
 //!
+//! A database folder is read in place the same way ([`is_database`], [`read_catalog`],
+//! [`read_wal_segment`], [`check_wal`], [`keyspace_dirs`]; each keyspace folder is a tree for the
+//! functions above), and [`settle_keyspace`] flushes and compacts a keyspace for the benchmarks.
+//!
 //! The engine's own types come through as they are ([`Table`], [`TableMeta`], [`Footer`],
 //! [`ManifestState`], [`TableCheck`] ...): re-exported, not copied, so a field the engine adds
 //! shows here without a second edit. Their modules stay private to the crate, so a build
 //! without the feature does not expose them.
+
+mod database;
+
+pub use database::{
+    CatalogKeyspace, CatalogState, RecoveredSegment, WalBatch, WalEnd, WalHeader, WalItem, WalOp,
+    WalRecovery, WalSegment, check_database_version, check_wal, is_database, keyspace_dir,
+    keyspace_dirs, read_catalog, read_wal_segment, settle_keyspace, wal_dir, wal_segment_files,
+};
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};

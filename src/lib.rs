@@ -1,5 +1,9 @@
 //! Strata: an embeddable LSM-tree storage engine in pure Rust.
 //!
+//! A [`Database`] is the usual way in: keyspaces, a write-ahead log, atomic batches, snapshots and
+//! background workers, with fjall 3's API (its documentation and the README show it at work).
+//! Under it, each keyspace is a [`Tree`], the engine, which can also be used on its own.
+//!
 //! A [`Tree`] is a sorted, versioned key-value map. Every write carries a sequence number
 //! ([`SeqNo`]) and every read names the seqno it reads at: it sees exactly the writes with lower
 //! seqnos, newest version per key. Writes go to a lock-free concurrent memtable; reads merge the

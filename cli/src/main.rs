@@ -2,9 +2,10 @@
 //!
 //! - `strata bench`: db_bench-style workloads on a temporary directory, with a result table, JSON
 //!   and an SVG chart; `--compare` runs the peer engines in the same run (feature `compare`).
-//! - `strata put / get / delete / scan / prefix`: key-value commands on a tree's directory.
-//! - `strata inspect / verify / dump-table / dump-blob`: read-only views and checks of the files
-//!   on disk.
+//! - `strata put / get / delete / scan / prefix`: key-value commands on a tree's directory, or on
+//!   a keyspace of a database's directory (`--keyspace NAME`).
+//! - `strata inspect / verify / wal-dump / dump-table / dump-blob`: read-only views and checks of
+//!   the files on disk (a tree's, a database's).
 //!
 //! Errors are one line on stderr and a non-zero exit.
 
@@ -28,29 +29,35 @@ struct Cli {
 enum Command {
     /// Runs benchmark workloads on a fresh tree in a temporary directory.
     Bench(Box<bench::BenchArgs>),
-    /// Writes KEY = VALUE into the tree at DIR, creating the tree, and flushes it.
+    /// Writes KEY = VALUE into the tree at DIR (or a keyspace of the database at DIR), creating
+    /// it, and makes the write durable.
     ///
     /// Opens the tree (recovery runs: a fresh manifest is written and orphan tables are
     /// deleted), writes at the next seqno of the tree's counter and flushes the write to a table
     /// before exiting, since a tree has no wal. A new tree is created only in a missing or empty
-    /// directory.
+    /// directory. With --keyspace NAME, opens the database at DIR (its recovery runs), creates
+    /// the keyspace if needed, writes through the WAL and syncs it.
     Put(tools::kv::PutArgs),
     /// Prints `KEY<TAB>VALUE` as of the latest seqno; a missing key is an error.
     ///
     /// Opens the tree (recovery runs) and reads at the tree's counter, which sees every write.
+    /// With --keyspace NAME, reads that keyspace of the database at DIR.
     Get(tools::kv::KeyArgs),
     /// Deletes KEY (writes a tombstone) and flushes it.
     ///
     /// Opens the tree (recovery runs), writes the tombstone at the next seqno and flushes it to a
-    /// table before exiting.
+    /// table before exiting. With --keyspace NAME, removes the key from that keyspace of the
+    /// database at DIR and syncs the WAL.
     Delete(tools::kv::KeyArgs),
     /// Prints `key<TAB>value` for every live key in [--from, --to).
     ///
-    /// Opens the tree (recovery runs) and reads at the latest seqno.
+    /// Opens the tree (recovery runs) and reads at the latest seqno. With --keyspace NAME, scans
+    /// that keyspace of the database at DIR.
     Scan(tools::kv::ScanArgs),
     /// Prints `key<TAB>value` for every live key that starts with PREFIX.
     ///
-    /// Opens the tree (recovery runs) and reads at the latest seqno.
+    /// Opens the tree (recovery runs) and reads at the latest seqno. With --keyspace NAME, reads
+    /// that keyspace of the database at DIR.
     Prefix(tools::kv::PrefixArgs),
     /// Prints levels, runs, tables, blob files, bytes on disk and space amplification.
     ///
@@ -60,6 +67,10 @@ enum Command {
     /// stale bytes (records no table points to any more). Space amplification is the bytes of the
     /// tables and blob files the manifest names divided by the bytes (keys + values) of every key
     /// live at the latest seqno, found by a full scan of those tables.
+    ///
+    /// For a database folder: its VERSION, its catalog (keyspaces, ids, persisted options), its
+    /// WAL (segments, batches, items, how each segment ends, recovery's verdict), then each
+    /// keyspace's tree as above.
     Inspect(tools::inspect::InspectArgs),
     /// Checks CURRENT, every manifest record, every block of every table and every record of
     /// every blob file.
@@ -67,7 +78,17 @@ enum Command {
     /// Reads in place and changes nothing. Each damage is one line naming the file and the byte
     /// offset of the damaged record, block or footer, and the exit status is then non-zero. Table
     /// and blob files the manifest does not name (orphans) are reported as warnings.
+    ///
+    /// For a database folder: VERSION, the catalog, every record of every WAL segment (only a
+    /// torn tail that recovery ignores is a warning) and recovery's rules across segments, then
+    /// each keyspace's tree as above; keyspace folders the catalog does not name are warnings.
     Verify(tools::verify::VerifyArgs),
+    /// Prints every WAL segment of a database: its header, each batch (seqno, items) and item
+    /// (keyspace, op, key, value length), and how it ends (clean, torn at an offset, damaged).
+    ///
+    /// DIR is the database's folder or its wal/ folder. Reads only, without the lock; the exit
+    /// status is non-zero if a segment is damaged or recovery would refuse the WAL.
+    WalDump(tools::wal_dump::WalDumpArgs),
     /// Prints a table file's meta block, footer, index and entries.
     ///
     /// Reads the file only. Entries (every version, tombstones included) are printed as
@@ -100,6 +121,7 @@ fn main() -> std::process::ExitCode {
         Command::Prefix(args) => tools::kv::prefix(&args).map_err(Into::into),
         Command::Inspect(args) => tools::inspect::run(&args).map_err(Into::into),
         Command::Verify(args) => tools::verify::run(&args).map_err(Into::into),
+        Command::WalDump(args) => tools::wal_dump::run(&args).map_err(Into::into),
         Command::DumpTable(args) => tools::dump::run(&args).map_err(Into::into),
         Command::DumpBlob(args) => tools::dump_blob::run(&args).map_err(Into::into),
         Command::TrainDict(args) => tools::train_dict::run(&args).map_err(Into::into),

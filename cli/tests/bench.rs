@@ -207,3 +207,47 @@ fn a_blob_threshold_without_kv_separation_is_refused() {
     assert!(stderr.contains("--kv-separation"), "{stderr}");
     assert!(!stderr.contains("panicked"));
 }
+
+/// `--engine database`: the database workloads, each engine run in a child process, in the
+/// table with the WAL's settings.
+#[test]
+fn a_database_bench_prints_its_workloads_with_the_wal_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "bench",
+            "--engine",
+            "database",
+            "--durability",
+            "syncdata",
+            "--num",
+            "2000",
+            "--runs",
+            "1",
+            "--quiet",
+            "--db",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains("WAL on, every write synced before it returns"),
+        "{stdout}"
+    );
+    for workload in [
+        "fillrandom",
+        "overwrite",
+        "readrandom",
+        "readwhilewriting",
+        "fillsync",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(workload))
+            .unwrap_or_else(|| panic!("no {workload} row in:\n{stdout}"));
+        assert!(line.contains("strata"), "{line}");
+    }
+}

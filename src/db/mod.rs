@@ -35,12 +35,12 @@
 //! Recovery never truncates or rewrites a segment.
 
 mod batch;
-mod catalog;
+pub(crate) mod catalog;
 mod keyspace;
 mod seqno;
 mod snapshot;
-mod wal;
-mod worker;
+pub(crate) mod wal;
+pub(crate) mod worker;
 
 pub use batch::{OwnedWriteBatch, PersistMode, WriteBatch};
 pub use keyspace::{Keyspace, KeyspaceCreateOptions};
@@ -66,9 +66,9 @@ use crate::seqno::SeqNo;
 const VERSION_FILE: &str = "VERSION";
 const VERSION_TEXT: &[u8] = b"strata-db 1\n";
 /// The WAL's folder.
-const WAL_FOLDER: &str = "wal";
+pub(crate) const WAL_FOLDER: &str = "wal";
 /// The keyspaces' folder.
-const KEYSPACES_FOLDER: &str = "keyspaces";
+pub(crate) const KEYSPACES_FOLDER: &str = "keyspaces";
 /// A WAL segment is rolled once it reaches this size.
 const SEGMENT_TARGET_SIZE: u64 = 64 << 20;
 
@@ -912,32 +912,44 @@ impl Database {
     }
 }
 
-/// Checks (or writes, in a new folder) the `VERSION` marker.
-fn check_version(fs: &dyn Fs, path: &Path) -> Result<()> {
+/// Whether the folder `path` has its `VERSION` marker (`false`: not yet written).
+///
+/// # Errors
+/// `Io` if it cannot be read; `UnsupportedFormat` if it holds anything but this version's text.
+pub(crate) fn has_version_marker(fs: &dyn Fs, path: &Path) -> Result<bool> {
     let file = path.join(VERSION_FILE);
-    if fs
+    if !fs
         .exists(&file)
         .map_err(|e| Error::io("stat", Some(file.clone()), e))?
     {
-        let handle = fs
-            .open(&file)
-            .map_err(|e| Error::io("open", Some(file.clone()), e))?;
-        let mut bytes = vec![0u8; VERSION_TEXT.len()];
-        let size = handle
-            .size_bytes()
-            .map_err(|e| Error::io("stat", Some(file.clone()), e))?;
-        if size != VERSION_TEXT.len() as u64
-            || handle.read_exact_at(&mut bytes, 0).is_err()
-            || bytes != VERSION_TEXT
-        {
-            return Err(Error::UnsupportedFormat {
-                file,
-                version: 0,
-                missing: None,
-            });
-        }
+        return Ok(false);
+    }
+    let handle = fs
+        .open(&file)
+        .map_err(|e| Error::io("open", Some(file.clone()), e))?;
+    let mut bytes = vec![0u8; VERSION_TEXT.len()];
+    let size = handle
+        .size_bytes()
+        .map_err(|e| Error::io("stat", Some(file.clone()), e))?;
+    if size != VERSION_TEXT.len() as u64
+        || handle.read_exact_at(&mut bytes, 0).is_err()
+        || bytes != VERSION_TEXT
+    {
+        return Err(Error::UnsupportedFormat {
+            file,
+            version: 0,
+            missing: None,
+        });
+    }
+    Ok(true)
+}
+
+/// Checks (or writes, in a new folder) the `VERSION` marker.
+fn check_version(fs: &dyn Fs, path: &Path) -> Result<()> {
+    if has_version_marker(fs, path)? {
         return Ok(());
     }
+    let file = path.join(VERSION_FILE);
     let tmp = path.join("VERSION.tmp");
     let mut handle = fs
         .create(&tmp)

@@ -49,7 +49,7 @@ use crate::slice::Slice;
 /// The header payload's magic.
 const HEADER_MAGIC: &[u8; 4] = b"STWL";
 /// The WAL format version.
-const WAL_VERSION: u8 = 1;
+pub(crate) const WAL_VERSION: u8 = 1;
 /// The kind byte of a batch record.
 const KIND_BATCH: u8 = 1;
 
@@ -190,7 +190,7 @@ fn header_payload(id: u64, previous_end: u64) -> Vec<u8> {
 }
 
 /// The segment id and previous end a header payload records.
-fn parse_header(payload: &[u8]) -> Option<(u64, u64)> {
+pub(crate) fn parse_header(payload: &[u8]) -> Option<(u64, u64)> {
     let rest = payload.strip_prefix(HEADER_MAGIC)?;
     let (&version, rest) = rest.split_first()?;
     let (id, rest) = rest.split_first_chunk::<8>()?;
@@ -587,7 +587,11 @@ fn read_one(path: &Path, bytes: &[u8], last_seqno: &mut Option<SeqNo>) -> Result
     }
 }
 
-fn read_whole(fs: &dyn Fs, path: &Path) -> Result<Vec<u8>> {
+/// The whole file at `path`.
+///
+/// # Errors
+/// `Io` if it cannot be read.
+pub(crate) fn read_whole(fs: &dyn Fs, path: &Path) -> Result<Vec<u8>> {
     let file = fs
         .open(path)
         .map_err(|e| Error::io("open wal segment", Some(path.to_path_buf()), e))?;

@@ -1,12 +1,14 @@
-//! The engines a benchmark drives, and the driver they share.
+//! The engines a benchmark drives, and the driver the trees share.
 //!
-//! Every engine is an LSM-tree without threads of its own (Strata's `Tree`, `lsm-tree`,
+//! With `--engine tree` (the default), every engine is an LSM-tree without threads of its own (Strata's `Tree`, `lsm-tree`,
 //! `coordinode-lsm-tree`), so all are driven the same way (BENCH.md): writers insert with seqnos
 //! from the engine's counter and rotate the memtable at 64 MiB; one flush thread writes sealed
 //! memtables to tables; one compaction thread then runs leveled compaction until it has nothing to
 //! do. Writers wait while four memtables are sealed or level 0 holds 20 runs (the same
 //! back-pressure for every engine). [`Lsm`] is what an engine must offer; [`Driven`] adds the
-//! threads and implements [`Engine`], which the workloads use.
+//! threads and implements [`Engine`], which the workloads use. With `--engine database`, the
+//! engines are databases with their own WAL and background workers (`super::database`), which
+//! implement [`Engine`] directly.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -61,6 +63,54 @@ pub(crate) struct Settings {
     pub(crate) memtable_range_tombstones: Option<usize>,
     /// Key-value separation (`--kv-separation`): `None` keeps every value in the tables.
     pub(crate) kv_separation: Option<KvSeparation>,
+    /// `--engine database`: every engine is a database with its WAL on, and plain writes are
+    /// durable as this says. `None` (`--engine tree`): trees, no WAL.
+    pub(crate) wal: Option<Durability>,
+}
+
+/// `--durability`: what a plain write of a database engine waits for before it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Durability {
+    /// The write reached the operating system (`write(2)`): it survives a crash of the process
+    /// (Strata's and fjall's `PersistMode::Buffer`, RocksDB's `sync = false`).
+    Buffer,
+    /// The write was synced (`fdatasync`): it survives power loss (`PersistMode::SyncData` for
+    /// each write, RocksDB's `sync = true`).
+    #[value(name = "syncdata")]
+    SyncData,
+}
+
+impl Durability {
+    /// Its `--durability` name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Buffer => "buffer",
+            Self::SyncData => "syncdata",
+        }
+    }
+}
+
+/// The first error of writes that return nothing to the workload; `settle` reports it.
+#[derive(Debug, Default)]
+pub(crate) struct FirstError(Mutex<Option<String>>);
+
+impl FirstError {
+    /// Keeps the error of `result`, if it is the first.
+    pub(crate) fn record<E: std::fmt::Display>(&self, result: Result<(), E>) {
+        if let Err(err) = result
+            && let Ok(mut slot) = self.0.lock()
+        {
+            slot.get_or_insert_with(|| err.to_string());
+        }
+    }
+
+    /// `Err` naming `engine` if a write failed.
+    pub(crate) fn check(&self, engine: &str) -> Result<(), BoxError> {
+        match self.0.lock().ok().and_then(|f| f.clone()) {
+            Some(err) => Err(format!("{engine}: a write failed: {err}").into()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `--kv-separation`: every engine opened with its own `KvSeparationOptions::default()`, blob
@@ -140,7 +190,7 @@ pub(crate) fn bench_dictionary(settings: &Settings) -> Result<strata::ZstdDictio
 }
 
 /// Strata's compression for `--compression`, and the dictionary it needs.
-fn strata_compression(
+pub(crate) fn strata_compression(
     settings: &Settings,
 ) -> Result<(strata::CompressionType, Option<Arc<strata::ZstdDictionary>>), BoxError> {
     match settings.compression {
@@ -182,10 +232,40 @@ impl Settings {
                 kv.threshold.unwrap_or(DEFAULT_BLOB_THRESHOLD)
             ),
         };
+        let (wal, memtables, background) = match self.wal {
+            None => (
+                "no WAL".to_string(),
+                format!("{} MiB memtable", MEMTABLE_BYTES >> 20),
+                "one flush thread and one compaction thread per engine".to_string(),
+            ),
+            Some(durability) => (
+                format!(
+                    "WAL on, {} (fillsync: every write synced, {} writer threads)",
+                    match durability {
+                        Durability::Buffer => {
+                            "every write handed to the OS before it returns (PersistMode::Buffer; RocksDB sync=false)"
+                        }
+                        Durability::SyncData => {
+                            "every write synced before it returns (PersistMode::SyncData; RocksDB sync=true)"
+                        }
+                    },
+                    super::workloads::FILLSYNC_THREADS
+                ),
+                format!(
+                    "{} MiB memtables, a write buffer of {} MiB",
+                    MEMTABLE_BYTES >> 20,
+                    super::database::WRITE_BUFFER_BYTES >> 20
+                ),
+                format!(
+                    "each database's own {} background workers (RocksDB: {} background jobs); settling flushes the memtable and waits for compaction",
+                    super::database::WORKER_THREADS,
+                    super::database::WORKER_THREADS
+                ),
+            ),
+        };
         format!(
-            "compression {}, no WAL, {} MiB memtable, {} KiB blocks, bloom {} bits/key, {} MiB block cache, leveled compaction (L0 trigger {}, {} MiB tables, ratio 10); one flush thread and one compaction thread per engine{separation}",
+            "compression {}, {wal}, {memtables}, {} KiB blocks, bloom {} bits/key, {} MiB block cache, leveled compaction (L0 trigger {}, {} MiB tables, ratio 10); {background}{separation}",
             self.compression,
-            MEMTABLE_BYTES >> 20,
             self.block_size >> 10,
             self.bloom_bits,
             self.cache_bytes >> 20,
@@ -357,6 +437,11 @@ impl<T: Lsm> Drop for Driven<T> {
 pub(crate) trait Engine: Send + Sync {
     fn name(&self) -> &'static str;
     fn put(&self, key: &[u8], value: &[u8]);
+    /// Writes `key = value` and returns once it is synced (`fillsync`); `false` if the engine
+    /// has no WAL to sync.
+    fn put_synced(&self, _key: &[u8], _value: &[u8]) -> bool {
+        false
+    }
     fn delete(&self, key: &[u8]);
     /// Writes a u64-add merge operand; `false` if the engine has no merge operators.
     fn merge(&self, _key: &[u8], _operand: &[u8]) -> bool {
@@ -711,7 +796,7 @@ pub(crate) fn u64_prefix(bytes: &[u8]) -> u64 {
 }
 
 /// db_bench's `uint64add` merge operator for Strata.
-struct U64Add;
+pub(crate) struct U64Add;
 
 impl strata::MergeOperator for U64Add {
     fn merge(

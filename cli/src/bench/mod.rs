@@ -8,7 +8,14 @@
 //! `--compare`). See [`workloads`] for what each workload does and [`engine`] for how the engines
 //! are driven. `--kv-separation` opens every engine with its own key-value separation and adds
 //! a full compaction after `overwrite`, whose space amplification the report gives.
+//!
+//! `--engine database` runs the workloads through databases with their write-ahead logs on
+//! instead of trees ([`database`]): Strata's `Database`, and with `--compare`, fjall and RocksDB
+//! (WAL on), each write durable as `--durability` says; it adds `fillsync` (synced writes from 4
+//! threads: group commit at work) and runs fillrandom, overwrite, readrandom, readwhilewriting and
+//! fillsync by default.
 
+pub(crate) mod database;
 pub(crate) mod engine;
 #[cfg(feature = "compare")]
 mod peers;
@@ -23,8 +30,27 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use engine::{BoxError, Engine, Settings};
+use engine::{BoxError, Durability, Engine, Settings};
 use workloads::{Measurement, Params};
+
+/// `--engine`: what every engine of a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EngineKind {
+    /// LSM-trees without a WAL, driven by the benchmark's flush and compaction threads.
+    Tree,
+    /// Databases with their WAL on and their own background workers.
+    Database,
+}
+
+impl EngineKind {
+    /// Its `--engine` name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Tree => "tree",
+            Self::Database => "database",
+        }
+    }
+}
 
 #[derive(Args, Debug, Clone)]
 #[expect(
@@ -32,6 +58,16 @@ use workloads::{Measurement, Params};
     reason = "command-line flags, each its own switch"
 )]
 pub(crate) struct BenchArgs {
+    /// What the engines are: `tree` (Strata's `Tree` and the lsm-tree peers, no WAL) or
+    /// `database` (Strata's `Database`, fjall, RocksDB; WAL on, writes durable as --durability
+    /// says).
+    #[arg(long, value_enum, default_value_t = EngineKind::Tree)]
+    pub(crate) engine: EngineKind,
+    /// With `--engine database`: `buffer`, each write handed to the OS before it returns
+    /// (survives a crash of the process), or `syncdata`, each write synced (survives power loss).
+    /// `fillsync` always syncs.
+    #[arg(long, value_enum, default_value_t = Durability::Buffer)]
+    pub(crate) durability: Durability,
     /// Entries per write workload.
     #[arg(long, default_value_t = 1_000_000)]
     pub(crate) num: u64,
@@ -79,8 +115,9 @@ pub(crate) struct BenchArgs {
     /// later workloads run on the compacted database. On with `--kv-separation`.
     #[arg(long)]
     pub(crate) full_compaction: bool,
-    /// Peer engines to run too: lsm-tree, coordinode-lsm-tree (cargo feature `compare`), rocksdb
-    /// (cargo feature `compare-rocksdb`).
+    /// Peer engines to run too: with `--engine tree`, lsm-tree and coordinode-lsm-tree (cargo
+    /// feature `compare`); with `--engine database`, fjall (cargo feature `compare`); rocksdb
+    /// with either (cargo feature `compare-rocksdb`).
     #[arg(long, value_delimiter = ',')]
     pub(crate) compare: Vec<String>,
     /// Runs per engine (default: 3 with --compare, else 1).
@@ -134,30 +171,46 @@ pub(crate) struct BenchArgs {
 /// `--benchmarks`'s default.
 const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,prefixscan,readwhilewriting,deleterandom,mergerandom";
 
+/// The workloads of `--engine database` when `--benchmarks` is left at its default.
+const DEFAULT_DATABASE_BENCHMARKS: &str =
+    "fillrandom,overwrite,readrandom,readwhilewriting,fillsync";
+
 /// Opens engine `name` on a fresh directory.
 type Opener = fn(&std::path::Path, &Settings) -> Result<Box<dyn Engine>, BoxError>;
 
-fn opener(name: &str) -> Result<Opener, BoxError> {
-    match name {
-        "strata" => Ok(engine::open_strata),
+fn opener(name: &str, kind: EngineKind) -> Result<Opener, BoxError> {
+    match (kind, name) {
+        (EngineKind::Tree, "strata") => Ok(engine::open_strata),
+        (EngineKind::Database, "strata") => Ok(database::open_strata_db),
         #[cfg(feature = "compare")]
-        "lsm-tree" => Ok(peers::open_lsm_tree),
+        (EngineKind::Tree, "lsm-tree") => Ok(peers::open_lsm_tree),
         #[cfg(feature = "compare")]
-        "coordinode-lsm-tree" | "coordinode" => Ok(peers::open_coordinode),
+        (EngineKind::Tree, "coordinode-lsm-tree" | "coordinode") => Ok(peers::open_coordinode),
+        #[cfg(feature = "compare")]
+        (EngineKind::Database, "fjall") => Ok(peers::open_fjall),
+        (EngineKind::Database, "lsm-tree" | "coordinode-lsm-tree" | "coordinode") => Err(format!(
+            "{name} is a tree without a WAL: compare it with --engine tree (with --engine database: fjall, rocksdb)"
+        )
+        .into()),
+        (EngineKind::Tree, "fjall") => Err(
+            "fjall is a database with a WAL: compare it with --engine database (with --engine tree: lsm-tree, coordinode-lsm-tree, rocksdb)"
+                .into(),
+        ),
         #[cfg(not(feature = "compare"))]
-        "lsm-tree" | "coordinode-lsm-tree" | "coordinode" => Err(format!(
-            "--compare {name} needs the cargo feature `compare`: cargo run --release -p strata-cli --features compare -- bench --compare {name}"
+        (_, "lsm-tree" | "coordinode-lsm-tree" | "coordinode" | "fjall") => Err(format!(
+            "--compare {name} needs the cargo feature `compare`: cargo run --release -p strata-cli --features compare -- bench --engine {} --compare {name}",
+            kind.name()
         )
         .into()),
         #[cfg(feature = "compare-rocksdb")]
-        "rocksdb" => Ok(rocks::open_rocksdb),
+        (_, "rocksdb") => Ok(rocks::open_rocksdb),
         #[cfg(not(feature = "compare-rocksdb"))]
-        "rocksdb" => Err(
+        (_, "rocksdb") => Err(
             "--compare rocksdb needs the cargo feature `compare-rocksdb` (a long C++ build that needs libclang: apt install libclang-dev): cargo run --release -p strata-cli --features compare-rocksdb -- bench --compare rocksdb"
                 .into(),
         ),
-        other => Err(format!(
-            "unknown engine {other:?}; known: lsm-tree, coordinode-lsm-tree, rocksdb"
+        (_, other) => Err(format!(
+            "unknown engine {other:?}; known: lsm-tree, coordinode-lsm-tree, rocksdb (--engine tree), fjall, rocksdb (--engine database)"
         )
         .into()),
     }
@@ -189,7 +242,10 @@ fn run_engine(
     let mut out = Vec::with_capacity(workloads.len());
     for &workload in workloads {
         sys::reset_peak_rss();
-        let needs_full = !matches!(workload, "fillseq" | "fillrandom" | "prefixscan");
+        let needs_full = !matches!(
+            workload,
+            "fillseq" | "fillrandom" | "prefixscan" | "fillsync"
+        );
         if needs_full && !db.as_ref().is_some_and(|d| d.full) {
             // Refill, unmeasured (the old database goes first, with its memory).
             drop(db.take());
@@ -209,6 +265,22 @@ fn run_engine(
                 };
                 let m = workloads::write(&*engine, params, workload, &order, false)?;
                 db = Some(Db { engine, full: true });
+                m
+            }
+            "fillsync" => {
+                drop(db.take());
+                let engine = new_db(&mut fresh)?;
+                let order = random_keys(
+                    workloads::fillsync_count(params.num),
+                    params.num,
+                    0,
+                    params.seed ^ 0x5c,
+                );
+                let m = workloads::fill_sync(&*engine, params, &order)?;
+                db = Some(Db {
+                    engine,
+                    full: false,
+                });
                 m
             }
             "prefixscan" => {
@@ -263,17 +335,13 @@ fn after_write(
     params: &Params,
     settings: &Settings,
 ) -> Result<(), BoxError> {
-    if !matches!(
-        workload,
-        "fillseq" | "fillrandom" | "overwrite" | "deleterandom"
-    ) {
-        return Ok(());
-    }
-    let live = if workload == "deleterandom" {
-        0
-    } else {
-        params.num * (params.key_size + params.value_size) as u64
+    let keys = match workload {
+        "fillseq" | "fillrandom" | "overwrite" => params.num,
+        "fillsync" => workloads::fillsync_count(params.num).min(params.num),
+        "deleterandom" => 0,
+        _ => return Ok(()),
     };
+    let live = keys * (params.key_size + params.value_size) as u64;
     m.live_bytes = Some(live);
     if workload == "overwrite" && params.full_compaction {
         m.full_disk_bytes = workloads::compact_fully(engine, params, settings.table_bytes)?;
@@ -348,9 +416,35 @@ pub(crate) struct Results {
     pub(crate) params: Params,
 }
 
-/// The workloads `--benchmarks` names.
-fn parse_workloads(list: &str) -> Result<Vec<&'static str>, BoxError> {
-    pick_workloads(list, workloads::ALL, "unknown workload")
+/// The workloads `--benchmarks` names (with `--engine database`, its own default list, and
+/// `fillsync` besides the others).
+fn parse_workloads(args: &BenchArgs) -> Result<Vec<&'static str>, BoxError> {
+    match args.engine {
+        EngineKind::Tree => {
+            if let Some(only) = workloads::DATABASE_ONLY
+                .iter()
+                .find(|w| args.benchmarks.split(',').any(|b| b.trim() == **w))
+            {
+                return Err(
+                    format!("{only} needs a WAL to sync: run it with --engine database").into(),
+                );
+            }
+            pick_workloads(&args.benchmarks, workloads::ALL, "unknown workload")
+        }
+        EngineKind::Database => {
+            let list = if args.benchmarks == DEFAULT_BENCHMARKS {
+                DEFAULT_DATABASE_BENCHMARKS
+            } else {
+                &args.benchmarks
+            };
+            let known: Vec<&'static str> = workloads::ALL
+                .iter()
+                .chain(workloads::DATABASE_ONLY)
+                .copied()
+                .collect();
+            pick_workloads(list, &known, "unknown workload")
+        }
+    }
 }
 
 /// The names of a comma-separated `list`, each one of `known`; an unknown one is an error that
@@ -386,6 +480,8 @@ fn run_child(
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("bench")
+        .args(["--engine", args.engine.name()])
+        .args(["--durability", args.durability.name()])
         .args(["--num", &args.num.to_string()])
         .args(["--key-size", &args.key_size.to_string()])
         .args(["--value-size", &args.value_size.to_string()])
@@ -444,6 +540,13 @@ fn check_args(args: &BenchArgs, workloads: &[&str]) -> Result<(), BoxError> {
     if args.blob_threshold.is_some() && !args.kv_separation {
         return Err("--blob-threshold needs --kv-separation".into());
     }
+    if args.engine == EngineKind::Tree && args.durability != Durability::Buffer {
+        return Err(format!(
+            "--durability {} needs --engine database (trees have no WAL)",
+            args.durability.name()
+        )
+        .into());
+    }
     Ok(())
 }
 
@@ -491,19 +594,23 @@ fn settings_of(args: &BenchArgs) -> Settings {
         kv_separation: args.kv_separation.then_some(engine::KvSeparation {
             threshold: args.blob_threshold,
         }),
+        wal: (args.engine == EngineKind::Database).then_some(args.durability),
     }
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
     if args.range_tombstones > 0 {
+        if args.engine == EngineKind::Database {
+            return Err("--range-tombstones measures trees: leave out --engine database".into());
+        }
         return rt::run(args);
     }
-    let workloads = parse_workloads(&args.benchmarks)?;
+    let workloads = parse_workloads(args)?;
     check_args(args, &workloads)?;
     let engines = engine_names(args);
     let openers: Vec<Opener> = engines
         .iter()
-        .map(|e| opener(e))
+        .map(|e| opener(e, args.engine))
         .collect::<Result<_, _>>()?;
     let runs = args
         .runs
@@ -513,7 +620,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
     let settings = settings_of(args);
     if let Some(engine) = &args.child_engine {
         let dir = args.db.as_ref().ok_or("--child-engine needs --db")?;
-        let measured = run_engine(engine, opener(engine)?, dir, &workloads, &params, &settings)?;
+        let measured = run_engine(
+            engine,
+            opener(engine, args.engine)?,
+            dir,
+            &workloads,
+            &params,
+            &settings,
+        )?;
         let json: Vec<_> = measured.iter().map(Measurement::to_json).collect();
         println!("{}", serde_json::Value::Array(json));
         return Ok(());
@@ -526,7 +640,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         tmp.path().to_path_buf()
     };
     eprintln!(
-        "strata bench: {} entries, {}-byte keys, {}-byte values, {} reads, {} thread(s); engines {}; {runs} run(s) each; in {}",
+        "strata bench --engine {}: {} entries, {}-byte keys, {}-byte values, {} reads, {} thread(s); engines {}; {runs} run(s) each; in {}",
+        args.engine.name(),
         params.num,
         params.key_size,
         params.value_size,
@@ -644,6 +759,8 @@ mod tests {
 
     fn args(dir: &std::path::Path) -> BenchArgs {
         BenchArgs {
+            engine: EngineKind::Tree,
+            durability: Durability::Buffer,
             num: 3000,
             reads: Some(2000),
             key_size: 16,
@@ -765,7 +882,7 @@ mod tests {
     /// blob files (every engine keeps them in `blobs/`).
     fn assert_writes_blob_files(name: &str, args: &BenchArgs) {
         let db = args.db.as_ref().unwrap().join(format!("{name}-direct"));
-        let engine = opener(name).unwrap()(&db, &settings_of(args)).unwrap();
+        let engine = opener(name, args.engine).unwrap()(&db, &settings_of(args)).unwrap();
         let order: Vec<u64> = (0..200).collect();
         workloads::write(&*engine, &params_of(args), "fill", &order, false).unwrap();
         drop(engine);
@@ -972,6 +1089,105 @@ mod tests {
                 .iter()
                 .any(|r| r["engine"] == "coordinode-lsm-tree" && r["placement"] == "mixed")
         );
+    }
+
+    /// A database run: the default database workloads (fillsync among them) in both durability
+    /// modes, every read checked.
+    fn database_args(dir: &std::path::Path, durability: Durability) -> BenchArgs {
+        BenchArgs {
+            engine: EngineKind::Database,
+            durability,
+            num: 2000,
+            reads: Some(2000),
+            benchmarks: DEFAULT_BENCHMARKS.into(),
+            runs: Some(1),
+            plot: None,
+            ..args(dir)
+        }
+    }
+
+    #[test]
+    fn the_database_engine_runs_its_workloads_in_both_durability_modes() {
+        for durability in [Durability::Buffer, Durability::SyncData] {
+            let dir = tempfile::tempdir().unwrap();
+            run(&database_args(dir.path(), durability)).unwrap();
+            let json = report(dir.path());
+            assert_eq!(json["engine_kind"], "database");
+            assert_eq!(json["durability"], durability.name());
+            assert!(
+                json["settings"].as_str().unwrap().contains("WAL on"),
+                "{json}"
+            );
+            let workloads: Vec<_> = json["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["workload"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(
+                workloads,
+                DEFAULT_DATABASE_BENCHMARKS.split(',').collect::<Vec<_>>()
+            );
+            let fill = row(&json, "fillsync", "strata");
+            assert_eq!(
+                fill["runs"][0]["ops"],
+                workloads::fillsync_count(2000),
+                "{fill}"
+            );
+            // The WAL is written besides the tables: more bytes than the user wrote.
+            assert!(fill["write_amp"].as_f64().unwrap() > 1.0, "{fill}");
+        }
+    }
+
+    /// fjall runs the same database workloads, with its journal on.
+    #[cfg(feature = "compare")]
+    #[test]
+    fn fjall_runs_the_database_workloads_beside_strata() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = database_args(dir.path(), Durability::Buffer);
+        args.benchmarks = "fillrandom,readrandom,readseq,seekrandom,deleterandom,fillsync".into();
+        args.compare = vec!["fjall".into()];
+        run(&args).unwrap();
+        let json = report(dir.path());
+        assert_eq!(json["engines"], serde_json::json!(["strata", "fjall"]));
+        for workload in [
+            "fillrandom",
+            "readrandom",
+            "readseq",
+            "seekrandom",
+            "fillsync",
+        ] {
+            let peer = row(&json, workload, "fjall");
+            assert!(peer["strata_ratio"].as_f64().unwrap() > 0.0, "{peer}");
+        }
+    }
+
+    #[test]
+    fn engines_and_workloads_of_the_other_kind_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tree = args(dir.path());
+        tree.benchmarks = "fillrandom,fillsync".into();
+        let err = run(&tree).unwrap_err().to_string();
+        assert!(err.contains("fillsync needs a WAL"), "{err}");
+        let mut tree = args(dir.path());
+        tree.compare = vec!["fjall".into()];
+        let err = run(&tree).unwrap_err().to_string();
+        assert!(err.contains("--engine database"), "{err}");
+        let mut tree = args(dir.path());
+        tree.durability = Durability::SyncData;
+        let err = run(&tree).unwrap_err().to_string();
+        assert!(
+            err.contains("--durability syncdata needs --engine database"),
+            "{err}"
+        );
+        let mut db = database_args(dir.path(), Durability::Buffer);
+        db.compare = vec!["lsm-tree".into()];
+        let err = run(&db).unwrap_err().to_string();
+        assert!(err.contains("--engine tree"), "{err}");
+        let mut db = database_args(dir.path(), Durability::Buffer);
+        db.range_tombstones = 10;
+        let err = run(&db).unwrap_err().to_string();
+        assert!(err.contains("--range-tombstones measures trees"), "{err}");
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The peer engines (cargo feature `compare`): `lsm-tree` 3.x (the fjall engine) and
-//! `coordinode-lsm-tree` 4.2, driven exactly like Strata (see [`super::engine`]), with the same
-//! parity settings (BENCH.md).
+//! `coordinode-lsm-tree` 4.2, driven exactly like Strata's `Tree` (see [`super::engine`]), with
+//! the same parity settings (BENCH.md); and for `--engine database`, `fjall` 3.x, the database
+//! over lsm-tree with its journal on, set up like Strata's `Database` (see [`super::database`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::engine::{BoxError, Compression, Driven, Engine, Settings, impl_lsm};
+use super::database::{KEYSPACE, WORKER_THREADS, durability_of, impl_database};
+use super::engine::{
+    BoxError, Compression, Driven, Engine, FirstError, MEMTABLE_BYTES, Settings, impl_lsm,
+};
 
 use {coordinode_lsm_tree::AbstractTree as _, lsm_tree::AbstractTree as _};
 
@@ -228,4 +232,93 @@ pub(crate) fn open_coordinode(
         },
         dir,
     )))
+}
+
+impl_database!(
+    FjallDb,
+    "fjall",
+    fjall,
+    [],
+    // fjall 3 has no merge operators.
+    |_: &FjallDb, _: &[u8], _: &[u8]| false,
+    settle_fjall
+);
+
+/// How often `settle_fjall` looks at fjall's workers.
+const FJALL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+/// Polls in a row that must find fjall's workers idle.
+const FJALL_IDLE_POLLS: u32 = 5;
+
+/// Flushes fjall's memtable and waits until its workers have run every compaction the flush
+/// asked for: no flush queued, no compaction running, and the count of finished compactions
+/// still for [`FJALL_IDLE_POLLS`] polls in a row (fjall's workers run one compaction step per
+/// message, and each flush sends one per worker).
+fn settle_fjall(engine: &FjallDb) -> Result<(), BoxError> {
+    engine.keyspace.rotate_memtable_and_wait()?;
+    let mut idle = 0;
+    let mut completed = engine.db.compactions_completed();
+    while idle < FJALL_IDLE_POLLS {
+        std::thread::sleep(FJALL_POLL);
+        let now = engine.db.compactions_completed();
+        let busy = engine.db.outstanding_flushes() > 0 || engine.db.active_compactions() > 0;
+        idle = if busy || now != completed {
+            0
+        } else {
+            idle + 1
+        };
+        completed = now;
+    }
+    Ok(())
+}
+
+/// Opens fjall at `dir` with one keyspace and its journal on; see [`super::database`]. It gets
+/// no write-buffer budget: fjall 3.1 accepts `max_write_buffer_size` but nothing reads it (the
+/// setter is deprecated), so its memtables are bounded only by its flushes keeping up.
+pub(crate) fn open_fjall(dir: &Path, settings: &Settings) -> Result<Box<dyn Engine>, BoxError> {
+    use fjall::config::{
+        BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, FilterPolicy,
+        FilterPolicyEntry,
+    };
+    let durability = durability_of(settings)?;
+    if settings.compression != Compression::None {
+        return Err(format!(
+            "fjall runs without compression here: --compression {} is Strata's only with --engine database",
+            settings.compression
+        )
+        .into());
+    }
+    let db = fjall::Database::builder(dir)
+        .cache_size(settings.cache_bytes)
+        .worker_threads(WORKER_THREADS)
+        .open()?;
+    let strategy = Arc::new(
+        fjall::compaction::Leveled::default()
+            .with_l0_threshold(settings.l0_threshold)
+            .with_table_target_size(settings.table_bytes),
+    );
+    let kv_separation = settings.kv_separation.map(|kv| {
+        kv.apply(
+            fjall::KvSeparationOptions::default().compression(fjall::CompressionType::None),
+            fjall::KvSeparationOptions::separation_threshold,
+        )
+    });
+    let keyspace = db.keyspace(KEYSPACE, || {
+        fjall::KeyspaceCreateOptions::default()
+            .max_memtable_size(MEMTABLE_BYTES)
+            .compaction_strategy(strategy)
+            .data_block_size_policy(BlockSizePolicy::all(settings.block_size))
+            .data_block_compression_policy(CompressionPolicy::all(fjall::CompressionType::None))
+            .index_block_compression_policy(CompressionPolicy::all(fjall::CompressionType::None))
+            .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
+                BloomConstructionPolicy::BitsPerKey(f32::from(settings.bloom_bits)),
+            )))
+            .with_kv_separation(kv_separation)
+    })?;
+    Ok(Box::new(FjallDb {
+        db,
+        keyspace,
+        durability,
+        dir: dir.to_path_buf(),
+        failed: FirstError::default(),
+    }))
 }

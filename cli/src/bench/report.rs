@@ -235,6 +235,8 @@ pub(crate) fn write_json(results: &Results, path: &Path) -> Result<(), BoxError>
         }
     }
     let doc = json!({
+        "engine_kind": if results.settings.wal.is_some() { "database" } else { "tree" },
+        "durability": results.settings.wal.map(super::engine::Durability::name),
         "settings": results.settings.describe(),
         "params": super::report::params_json(&results.params),
         "engines": results.engines,

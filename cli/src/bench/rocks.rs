@@ -3,25 +3,33 @@
 //!
 //! RocksDB runs its own flush and compaction threads; it gets two background jobs (its default,
 //! like the one flush thread and one compaction thread the other engines get) and the parity
-//! settings of BENCH.md: no WAL (writes with `disable_wal`), no compression, 64 MiB memtables (four
-//! at most), 4 KiB blocks, bloom 10 bits/key, a 64 MiB LRU block cache, leveled compaction with L0
-//! trigger 4, 64 MiB tables and static level sizes (L1 of 4 × 64 MiB, ratio 10). `settle` flushes
-//! and waits until no compaction runs or is pending.
+//! settings of BENCH.md: no WAL with `--engine tree` (writes with `disable_wal`), no compression,
+//! 64 MiB memtables (four at most), 4 KiB blocks, bloom 10 bits/key, a 64 MiB LRU block cache,
+//! leveled compaction with L0 trigger 4, 64 MiB tables and static level sizes (L1 of 4 × 64 MiB,
+//! ratio 10). `settle` flushes and waits until no compaction runs or is pending.
+//!
+//! With `--engine database` its WAL is on: writes with `sync = false` for `--durability buffer`
+//! (each write reaches the OS, as RocksDB writes its WAL by default), `sync = true` (fdatasync,
+//! with RocksDB's group commit) for `--durability syncdata` and for `fillsync`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rocksdb::{BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteOptions};
 
-use super::engine::{BoxError, Engine, MEMTABLE_BYTES, Settings, dir_bytes};
+use super::engine::{
+    BoxError, Durability, Engine, FirstError, MEMTABLE_BYTES, Settings, dir_bytes,
+};
 
 pub(crate) struct Rocks {
     db: DB,
+    /// The options of plain writes.
     write: WriteOptions,
+    /// The options of synced writes (`fillsync`); `None` without the WAL.
+    synced: Option<WriteOptions>,
     dir: PathBuf,
     /// The first write error (writes return nothing to the workload; `settle` reports it).
-    failed: Mutex<Option<String>>,
+    failed: FirstError,
 }
 
 /// Opens RocksDB at `dir` with `settings`.
@@ -52,22 +60,25 @@ pub(crate) fn open_rocksdb(dir: &Path, settings: &Settings) -> Result<Box<dyn En
     opts.set_level_compaction_dynamic_level_bytes(false);
     let db = DB::open(&opts, dir)?;
     let mut write = WriteOptions::default();
-    write.disable_wal(true);
+    write.disable_wal(settings.wal.is_none());
+    write.set_sync(settings.wal == Some(Durability::SyncData));
+    let synced = settings.wal.map(|_| {
+        let mut synced = WriteOptions::default();
+        synced.set_sync(true);
+        synced
+    });
     Ok(Box::new(Rocks {
         db,
         write,
+        synced,
         dir: dir.to_path_buf(),
-        failed: Mutex::new(None),
+        failed: FirstError::default(),
     }))
 }
 
 impl Rocks {
     fn record(&self, result: Result<(), rocksdb::Error>) {
-        if let Err(err) = result
-            && let Ok(mut slot) = self.failed.lock()
-        {
-            slot.get_or_insert_with(|| err.to_string());
-        }
+        self.failed.record(result);
     }
 
     fn busy(&self) -> Result<bool, BoxError> {
@@ -94,6 +105,16 @@ impl Engine for Rocks {
 
     fn put(&self, key: &[u8], value: &[u8]) {
         self.record(self.db.put_opt(key, value, &self.write));
+    }
+
+    fn put_synced(&self, key: &[u8], value: &[u8]) -> bool {
+        match &self.synced {
+            Some(synced) => {
+                self.record(self.db.put_opt(key, value, synced));
+                true
+            }
+            None => false,
+        }
     }
 
     fn delete(&self, key: &[u8]) {
@@ -161,10 +182,7 @@ impl Engine for Rocks {
         while self.busy()? {
             std::thread::sleep(Duration::from_millis(20));
         }
-        if let Some(err) = self.failed.lock().ok().and_then(|f| f.clone()) {
-            return Err(format!("rocksdb: a write failed: {err}").into());
-        }
-        Ok(())
+        self.failed.check("rocksdb")
     }
 
     fn disk_bytes(&self) -> u64 {

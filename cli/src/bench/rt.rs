@@ -673,7 +673,7 @@ fn run_child_variant(
     };
     let measured = run_pair(
         engine,
-        super::opener(engine)?,
+        super::opener(engine, super::EngineKind::Tree)?,
         dir,
         layout,
         placement,
@@ -726,7 +726,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
     let (engines, left_out) = split_engines(args);
     let openers: Vec<Opener> = engines
         .iter()
-        .map(|e| super::opener(e))
+        .map(|e| super::opener(e, super::EngineKind::Tree))
         .collect::<Result<_, _>>()?;
     let tmp;
     let dir = if let Some(dir) = &args.db {

@@ -21,7 +21,12 @@
 //!   the first 8 bytes of the value) on random existing keys, then settled like a write workload;
 //!   engines without merge operators are left out of its rows (not in the default list);
 //! - `readwhilewriting`: `--threads` readers do `reads` random gets in all while one writer
-//!   overwrites random keys as fast as it can; the readers' rate is reported.
+//!   overwrites random keys as fast as it can; the readers' rate is reported;
+//! - `fillsync` (`--engine database` only): a fresh database, [`fillsync_count`] writes of random
+//!   keys over [`FILLSYNC_THREADS`] threads, each write synced before it returns whatever
+//!   `--durability` says, so that concurrent writers can share syncs (group commit). db_bench's
+//!   `fillsync` writes `num / 1000` keys from one thread; this one writes more, so that group
+//!   commit has writers to group.
 //!
 //! A write workload's time covers the writes; then the database is settled (flushed, compaction
 //! run to the end), untimed, and its bytes on disk and bytes written are taken. With
@@ -53,6 +58,17 @@ pub(crate) const ALL: &[&str] = &[
     "deleterandom",
     "mergerandom",
 ];
+
+/// The workloads only `--engine database` runs (they need a WAL), beside [`ALL`].
+pub(crate) const DATABASE_ONLY: &[&str] = &["fillsync"];
+
+/// The writer threads of `fillsync`.
+pub(crate) const FILLSYNC_THREADS: usize = 4;
+
+/// The writes of `fillsync`: `num / 100`, at least 1,000.
+pub(crate) fn fillsync_count(num: u64) -> u64 {
+    (num / 100).max(1000)
+}
 
 /// What the workloads need to know.
 #[derive(Clone, Copy, Debug)]
@@ -426,12 +442,48 @@ fn timed_writes(
             progress.inc(1024);
         }
     }
-    let elapsed = started.elapsed();
+    let phase = WritePhase {
+        ops: order.len() as u64,
+        value_len,
+        elapsed: started.elapsed(),
+        samples,
+        written_before,
+        engine_before,
+    };
     progress.finish_and_clear();
+    settle_and_measure(engine, params, phase)
+}
+
+/// A timed write phase, ready to be settled and measured.
+struct WritePhase {
+    ops: u64,
+    value_len: usize,
+    elapsed: Duration,
+    /// Latency samples, unsorted.
+    samples: Vec<u64>,
+    /// The process's and the engine's counts of bytes written before the phase.
+    written_before: Option<u64>,
+    engine_before: Option<u64>,
+}
+
+/// Settles `engine` after a write phase (untimed) and measures what it holds and what was
+/// written.
+fn settle_and_measure(
+    engine: &dyn Engine,
+    params: &Params,
+    phase: WritePhase,
+) -> Result<Measurement, BoxError> {
     let settling = spinner(params, format!("{} settle", engine.name()));
     engine.settle()?;
     settling.finish_and_clear();
-    let ops = order.len() as u64;
+    let WritePhase {
+        ops,
+        value_len,
+        elapsed,
+        mut samples,
+        written_before,
+        engine_before,
+    } = phase;
     let entry = (params.key_size + value_len) as u64;
     samples.sort_unstable();
     Ok(Measurement {
@@ -450,6 +502,77 @@ fn timed_writes(
         user_bytes: Some(ops * entry),
         ..Measurement::default()
     })
+}
+
+/// `fillsync`: synced writes of `key(order[i])` over [`FILLSYNC_THREADS`] threads, timed, then
+/// settled and measured like the other write workloads.
+pub(crate) fn fill_sync(
+    engine: &dyn Engine,
+    params: &Params,
+    order: &[u64],
+) -> Result<Measurement, BoxError> {
+    let progress = bar(
+        params,
+        format!("{} fillsync", engine.name()),
+        order.len() as u64,
+    );
+    let written_before = sys::bytes_written();
+    let engine_before = engine.engine_bytes_written();
+    let chunk = order.len().div_ceil(FILLSYNC_THREADS).max(1);
+    let started = Instant::now();
+    let parts: Vec<Result<Vec<u64>, BoxError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0u64..)
+            .zip(order.chunks(chunk))
+            .map(|(thread, part)| {
+                let progress = &progress;
+                scope.spawn(move || -> Result<Vec<u64>, BoxError> {
+                    let mut values = Values::new(
+                        params.seed ^ 0xabcd ^ thread,
+                        params.value_size,
+                        params.json_values,
+                    );
+                    let mut samples = Vec::with_capacity(part.len() / 16 + 1);
+                    for (n, &i) in (0u64..).zip(part) {
+                        let k = key(i, params.key_size);
+                        if !timed(n, &mut samples, || engine.put_synced(&k, values.next())) {
+                            return Err(format!(
+                                "{}: fillsync needs a WAL to sync (--engine database)",
+                                engine.name()
+                            )
+                            .into());
+                        }
+                        progress.inc(1);
+                    }
+                    Ok(samples)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a writer thread panicked".into()))
+            })
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    let mut samples = Vec::new();
+    for part in parts {
+        samples.extend(part?);
+    }
+    settle_and_measure(
+        engine,
+        params,
+        WritePhase {
+            ops: order.len() as u64,
+            value_len: params.value_size,
+            elapsed,
+            samples,
+            written_before,
+            engine_before,
+        },
+    )
 }
 
 /// Merges every table of the settled `engine` into the last level (untimed); returns its bytes

@@ -1,4 +1,5 @@
-//! `strata inspect DIR`: the shape of a tree, read in place.
+//! `strata inspect DIR`: the shape of a tree, or of a database and each of its keyspaces' trees,
+//! read in place.
 //!
 //! Replays the manifest that `CURRENT` names and opens its tables and blob files for reading
 //! ([`ReadOnlyTree`]); nothing in the directory is written, and no recovery runs (an open would
@@ -10,8 +11,16 @@
 //! data, the sum of key and value lengths of every key visible at the latest seqno. The live data
 //! comes from a full scan that merges the tables as a tree's read path does (separated values
 //! are read from their blob files).
+//!
+//! A database folder ([`is_database`]): its `VERSION`, its catalog (each keyspace's id, name and
+//! persisted options), its WAL (one row per segment: size, batches, items, seqnos, the previous
+//! end its header records, how it ends; the WAL items per keyspace id; recovery's verdict, which
+//! reads every record), keyspace folders the catalog does not name, and then each keyspace's
+//! tree, `keyspaces/<id>/`, as above. The WAL holds the writes not yet flushed to the trees (and
+//! some that are, until its segments are released), so a keyspace's live data above counts only
+//! what its tables hold.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,10 +28,11 @@ use std::sync::Arc;
 use clap::Args;
 use strata::fs::{Fs, StdFs};
 use strata::internals::{
-    BlobFileInfo, ManifestState, ReadOnlyTree, Table, blob_files, table_files,
+    BlobFileInfo, ManifestState, ReadOnlyTree, Table, blob_files, is_database, table_files,
 };
 
-use super::output::{Encoding, ToolError, count, file_size, with_stdout, write_columns};
+use super::database::DatabaseFolder;
+use super::output::{Encoding, ToolError, count, escape, file_size, with_stdout, write_columns};
 
 /// Keys longer than this (printed) are cut in the table listing; `dump-table` prints them whole.
 const KEY_DISPLAY_CHARS: usize = 40;
@@ -30,7 +40,7 @@ const KEY_DISPLAY_CHARS: usize = 40;
 /// Arguments of `strata inspect`.
 #[derive(Args, Debug)]
 pub(crate) struct InspectArgs {
-    /// The tree's directory.
+    /// The tree's or database's directory.
     dir: PathBuf,
     #[command(flatten)]
     encoding: Encoding,
@@ -384,23 +394,184 @@ fn write_space(
     Ok(())
 }
 
-/// Prints the tree's shape; see the module documentation.
+/// Prints the shape of the tree or database at `args.dir`; see the module documentation.
 pub(crate) fn run(args: &InspectArgs) -> Result<(), ToolError> {
     let dir = args.dir.as_path();
+    if is_database(dir)? {
+        let folder = DatabaseFolder::read(dir)?;
+        return with_stdout(|out| write_database(out, &folder, args.encoding));
+    }
+    with_stdout(|out| write_tree(out, dir, args.encoding))
+}
+
+/// Prints the shape of the tree at `dir`.
+fn write_tree(out: &mut dyn Write, dir: &Path, encoding: Encoding) -> Result<(), ToolError> {
     let tree = ReadOnlyTree::open(dir)?;
     let manifest = tree.manifest();
     let levels = tree.levels();
     let blobs = tree.blob_files();
     let live = live_data(&tree)?;
     let disk = disk_files(dir, manifest)?;
-    with_stdout(|out| {
-        writeln!(out, "tree        {}", dir.display())?;
-        write_manifest(out, manifest)?;
+    writeln!(out, "tree        {}", dir.display())?;
+    write_manifest(out, manifest)?;
+    writeln!(out)?;
+    let all = write_levels(out, &levels)?;
+    write_runs(out, &levels, encoding)?;
+    let blob_bytes = write_blob_files(out, &blobs)?;
+    writeln!(out)?;
+    write_space(out, all.bytes, blob_bytes, manifest, &disk, &live)
+}
+
+/// Prints a database: its `VERSION`, catalog and WAL, then each keyspace's tree.
+fn write_database(
+    out: &mut dyn Write,
+    folder: &DatabaseFolder,
+    encoding: Encoding,
+) -> Result<(), ToolError> {
+    writeln!(out, "database    {}", folder.dir.display())?;
+    let version = match &folder.version {
+        Ok(true) => "strata-db 1".to_string(),
+        Ok(false) => "missing (the next open writes it)".to_string(),
+        Err(err) => format!("unreadable: {err}"),
+    };
+    writeln!(out, "version     {version}")?;
+    write_catalog(out, folder)?;
+    writeln!(out)?;
+    write_wal(out, folder)?;
+    for path in folder.orphan_keyspace_dirs() {
+        writeln!(
+            out,
+            "orphan      {}: a keyspace folder the catalog does not name; the next open deletes it",
+            path.display()
+        )?;
+    }
+    for (id, name, path) in folder.keyspaces() {
         writeln!(out)?;
-        let all = write_levels(out, &levels)?;
-        write_runs(out, &levels, args.encoding)?;
-        let blob_bytes = write_blob_files(out, &blobs)?;
-        writeln!(out)?;
-        write_space(out, all.bytes, blob_bytes, manifest, &disk, &live)
-    })
+        writeln!(out, "keyspace    {} (id {id})", escape(name.as_bytes()))?;
+        write_tree(out, &path, encoding)?;
+    }
+    Ok(())
+}
+
+/// The catalog line and one row per keyspace.
+fn write_catalog(out: &mut dyn Write, folder: &DatabaseFolder) -> Result<(), ToolError> {
+    let catalog = match &folder.catalog {
+        Ok(Some(catalog)) => catalog,
+        Ok(None) => {
+            writeln!(out, "catalog     none (no keyspace was created)")?;
+            return Ok(());
+        }
+        Err(err) => {
+            writeln!(out, "catalog     unreadable: {err}")?;
+            return Ok(());
+        }
+    };
+    writeln!(
+        out,
+        "catalog     {}: {}, {}, next keyspace id {}",
+        catalog.path.display(),
+        count(catalog.size_bytes, "byte"),
+        count(catalog.keyspaces.len() as u64, "keyspace"),
+        catalog.next_id
+    )?;
+    let rows: Vec<Vec<String>> = catalog
+        .keyspaces
+        .iter()
+        .map(|k| {
+            vec![
+                k.id.to_string(),
+                escape(k.name.as_bytes()),
+                k.max_memtable_size.to_string(),
+                k.kv_separation.as_ref().map_or_else(
+                    || "off".to_string(),
+                    |kv| format!("values of {} bytes and more", kv.separation_threshold),
+                ),
+            ]
+        })
+        .collect();
+    write_columns(
+        out,
+        &["id", "keyspace", "memtable bytes", "kv separation"],
+        &rows,
+    )
+}
+
+/// The WAL's segments and recovery's verdict.
+fn write_wal(out: &mut dyn Write, folder: &DatabaseFolder) -> Result<(), ToolError> {
+    let batches: u64 = folder.segments.iter().map(|s| s.batches).sum();
+    let items: u64 = folder.segments.iter().map(|s| s.items).sum();
+    writeln!(
+        out,
+        "wal         {}: {}, {}, {}, {}",
+        folder.wal_dir.display(),
+        count(folder.segments.len() as u64, "segment"),
+        count(folder.wal_bytes(), "byte"),
+        count(batches, "batch"),
+        count(items, "item")
+    )?;
+    let rows: Vec<Vec<String>> = folder
+        .segments
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.to_string(),
+                s.size_bytes.to_string(),
+                s.batches.to_string(),
+                s.items.to_string(),
+                s.seqnos
+                    .map_or_else(|| "-".to_string(), |(lo, hi)| format!("{lo}..{hi}")),
+                s.header
+                    .and_then(|h| h.previous_end)
+                    .map_or_else(|| "-".to_string(), |end| end.to_string()),
+                s.end_text(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        write_columns(
+            out,
+            &[
+                "segment",
+                "bytes",
+                "batches",
+                "items",
+                "seqnos",
+                "previous end",
+                "end",
+            ],
+            &rows,
+        )?;
+    }
+    let mut per_keyspace: BTreeMap<u64, u64> = BTreeMap::new();
+    for segment in &folder.segments {
+        for (id, n) in &segment.items_per_keyspace {
+            *per_keyspace.entry(*id).or_insert(0) += n;
+        }
+    }
+    if !per_keyspace.is_empty() {
+        let parts: Vec<String> = per_keyspace
+            .iter()
+            .map(|(id, n)| format!("keyspace {id}: {n}"))
+            .collect();
+        writeln!(out, "wal items   {}", parts.join(", "))?;
+    }
+    match &folder.recovery {
+        Ok(recovery) => writeln!(
+            out,
+            "recovery    replays {}, last seqno {}{}",
+            count(recovery.segments.len() as u64, "segment"),
+            recovery
+                .last_seqno
+                .map_or_else(|| "none".to_string(), |s| s.to_string()),
+            match folder.discarded_with_data().len() {
+                0 => String::new(),
+                n => format!(
+                    "; deletes {} unread (after a lost tail of unsynced writes)",
+                    count(n as u64, "segment file")
+                ),
+            }
+        )?,
+        Err(err) => writeln!(out, "recovery    refuses the WAL: {err}")?,
+    }
+    Ok(())
 }

@@ -1,11 +1,20 @@
-//! `strata put | get | delete | scan | prefix`: one operation on the tree at a directory.
+//! `strata put | get | delete | scan | prefix`: one operation on the tree at a directory, or on
+//! a keyspace of the database at a directory (`--keyspace NAME`).
 //!
-//! Each command opens the tree with `Config::new(dir, seqno, visible_seqno).open()`, which runs
+//! A tree: each command opens it with `Config::new(dir, seqno, visible_seqno).open()`, which runs
 //! recovery (a fresh manifest is written and orphan tables are deleted) and holds the directory's
 //! lock until the command ends. After the open, the seqno counter is one past the highest seqno
 //! recovered: a write takes its seqno from it (`next()`), a read reads at its current value, which
 //! sees every write made so far. `Tree` has no wal, so a write is flushed to a table before the
 //! command returns; a write that did not flush is reported as an error.
+//!
+//! A database (a folder with `VERSION`, `CATALOG` or `wal/`): each command opens it with
+//! `Database::builder(dir).open()`, which runs the database's recovery (the WAL replayed, a new
+//! WAL segment started) and starts its workers, and opens the keyspace with
+//! `KeyspaceCreateOptions::default()`. A write goes through the WAL and is synced
+//! (`persist(SyncAll)`) before the command returns; reads see every write made so far. Only `put`
+//! creates a keyspace (or a database, in a missing or empty directory); the others refuse a
+//! keyspace the catalog does not name, so that a mistyped name creates nothing.
 //!
 //! Output: one line per key, `key<TAB>value`, in the encoding of [`Encoding`].
 
@@ -15,19 +24,33 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use strata::fs::{Fs, StdFs};
-use strata::{Config, Guard, SequenceNumberCounter, Tree};
+use strata::internals::{is_database, read_catalog};
+use strata::{
+    Config, Database, Guard, IterGuardImpl, Keyspace, KeyspaceCreateOptions, PersistMode,
+    SequenceNumberCounter, Slice, Tree,
+};
 
 use super::output::{Encoding, ToolError, with_stdout};
+
+/// `--keyspace`: which keyspace of a database folder a command works on.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct KeyspaceArg {
+    /// The keyspace, when DIR holds a database (`put` creates it if it does not exist).
+    #[arg(long, value_name = "NAME")]
+    keyspace: Option<String>,
+}
 
 /// Arguments of `strata put`.
 #[derive(Args, Debug)]
 pub(crate) struct PutArgs {
-    /// The tree's directory (created if it does not exist).
+    /// The tree's or database's directory (created if it does not exist).
     dir: PathBuf,
     /// The key.
     key: String,
     /// The value.
     value: String,
+    #[command(flatten)]
+    keyspace: KeyspaceArg,
     #[command(flatten)]
     encoding: Encoding,
 }
@@ -35,10 +58,12 @@ pub(crate) struct PutArgs {
 /// Arguments of `strata get` and `strata delete`.
 #[derive(Args, Debug)]
 pub(crate) struct KeyArgs {
-    /// The tree's directory.
+    /// The tree's or database's directory.
     dir: PathBuf,
     /// The key.
     key: String,
+    #[command(flatten)]
+    keyspace: KeyspaceArg,
     #[command(flatten)]
     encoding: Encoding,
 }
@@ -46,7 +71,7 @@ pub(crate) struct KeyArgs {
 /// Arguments of `strata scan`.
 #[derive(Args, Debug)]
 pub(crate) struct ScanArgs {
-    /// The tree's directory.
+    /// The tree's or database's directory.
     dir: PathBuf,
     /// Start at this key (inclusive).
     #[arg(long, value_name = "KEY")]
@@ -61,19 +86,23 @@ pub(crate) struct ScanArgs {
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
     #[command(flatten)]
+    keyspace: KeyspaceArg,
+    #[command(flatten)]
     encoding: Encoding,
 }
 
 /// Arguments of `strata prefix`.
 #[derive(Args, Debug)]
 pub(crate) struct PrefixArgs {
-    /// The tree's directory.
+    /// The tree's or database's directory.
     dir: PathBuf,
     /// Print the keys that start with this prefix.
     prefix: String,
     /// Print at most this many keys.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    #[command(flatten)]
+    keyspace: KeyspaceArg,
     #[command(flatten)]
     encoding: Encoding,
 }
@@ -86,6 +115,39 @@ fn holds_tree(dir: &Path) -> Result<bool, ToolError> {
         .map_err(|e| ToolError::Failed(format!("cannot read {}: {e}", current.display())))
 }
 
+/// Refuses to start a new `what` in `dir` unless it is missing or empty, so that a mistyped path
+/// never turns an unrelated directory into one.
+fn refuse_unrelated(dir: &Path, what: &str) -> Result<(), ToolError> {
+    if StdFs.exists(dir).unwrap_or(false) {
+        let entries = StdFs
+            .list(dir)
+            .map_err(|e| ToolError::Failed(format!("cannot list {}: {e}", dir.display())))?;
+        if !entries.is_empty() {
+            return Err(ToolError::Failed(format!(
+                "{} is not empty and holds no {what}: refusing to create one there",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The keyspace names the catalog of the database `dir` records, for messages.
+fn keyspace_names(dir: &Path) -> Result<Vec<String>, ToolError> {
+    Ok(read_catalog(dir)?
+        .map(|c| c.keyspaces.into_iter().map(|k| k.name).collect())
+        .unwrap_or_default())
+}
+
+/// `names` for a message: `a, b` or `none`.
+fn listed(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// Opens the tree at `dir`. Only `create` may start a new tree, and only in a missing or empty
 /// directory, so that a mistyped path never turns an unrelated directory into a tree.
 pub(crate) fn open(dir: &Path, create: bool) -> Result<(Tree, SequenceNumberCounter), ToolError> {
@@ -96,39 +158,139 @@ pub(crate) fn open(dir: &Path, create: bool) -> Result<(Tree, SequenceNumberCoun
                 dir.display()
             )));
         }
-        if StdFs.exists(dir).unwrap_or(false) {
-            let entries = StdFs
-                .list(dir)
-                .map_err(|e| ToolError::Failed(format!("cannot list {}: {e}", dir.display())))?;
-            if !entries.is_empty() {
-                return Err(ToolError::Failed(format!(
-                    "{} is not empty and holds no tree (no CURRENT file): refusing to create one there",
-                    dir.display()
-                )));
-            }
-        }
+        refuse_unrelated(dir, "tree (no CURRENT file)")?;
     }
     let seqno = SequenceNumberCounter::default();
     let tree = Config::new(dir, seqno.clone(), SequenceNumberCounter::default()).open()?;
     Ok((tree, seqno))
 }
 
-/// Writes one key-value pair and flushes it.
+/// Opens keyspace `name` of the database at `dir`. Only `create` may start a new keyspace, or
+/// a new database in a missing or empty directory.
+fn open_keyspace(dir: &Path, name: &str, create: bool) -> Result<(Database, Keyspace), ToolError> {
+    if holds_tree(dir)? {
+        return Err(ToolError::Failed(format!(
+            "{} holds a tree, not a database: leave out --keyspace",
+            dir.display()
+        )));
+    }
+    if is_database(dir)? {
+        let names = keyspace_names(dir)?;
+        if !create && !names.iter().any(|n| n == name) {
+            return Err(ToolError::Failed(format!(
+                "{} has no keyspace {name:?} (its keyspaces: {})",
+                dir.display(),
+                listed(&names)
+            )));
+        }
+    } else if create {
+        refuse_unrelated(dir, "database (no VERSION, CATALOG or wal/)")?;
+    } else {
+        return Err(ToolError::Failed(format!(
+            "{} holds no database (no VERSION, CATALOG or wal/)",
+            dir.display()
+        )));
+    }
+    let db = Database::builder(dir).open()?;
+    let keyspace = db.keyspace(name, KeyspaceCreateOptions::default)?;
+    Ok((db, keyspace))
+}
+
+/// What a command works on: a tree, or a keyspace of a database.
+enum Store {
+    Tree {
+        tree: Tree,
+        seqno: SequenceNumberCounter,
+    },
+    Keyspace {
+        db: Database,
+        keyspace: Keyspace,
+    },
+}
+
+/// A boxed iterator of pairs, from either kind of store.
+type Items = Box<dyn DoubleEndedIterator<Item = IterGuardImpl> + Send>;
+
+impl Store {
+    /// Opens `dir` as `--keyspace` says; see the module documentation.
+    fn open(dir: &Path, keyspace: &KeyspaceArg, create: bool) -> Result<Self, ToolError> {
+        match &keyspace.keyspace {
+            Some(name) => {
+                let (db, keyspace) = open_keyspace(dir, name, create)?;
+                Ok(Self::Keyspace { db, keyspace })
+            }
+            None if is_database(dir)? => Err(ToolError::Failed(format!(
+                "{} holds a database: pass --keyspace NAME (its keyspaces: {})",
+                dir.display(),
+                listed(&keyspace_names(dir)?)
+            ))),
+            None => {
+                let (tree, seqno) = open(dir, create)?;
+                Ok(Self::Tree { tree, seqno })
+            }
+        }
+    }
+
+    /// Writes `key` = `value` (`None`: deletes `key`) and makes it durable: a tree flushes it to
+    /// a table, a database syncs its WAL.
+    fn write(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), ToolError> {
+        match self {
+            Self::Tree { tree, seqno } => {
+                match value {
+                    Some(value) => tree.insert(key, value, seqno.next()),
+                    None => tree.remove(key, seqno.next()),
+                };
+                // NB: threshold 0 keeps every version; the flush is what makes the write durable.
+                tree.flush_active_memtable(0)?;
+            }
+            Self::Keyspace { db, keyspace } => {
+                match value {
+                    Some(value) => keyspace.insert(key, value)?,
+                    None => keyspace.remove(key)?,
+                }
+                db.persist(PersistMode::SyncAll)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of `key` as of every write so far.
+    fn get(&self, key: &[u8]) -> Result<Option<Slice>, ToolError> {
+        Ok(match self {
+            Self::Tree { tree, seqno } => tree.get(key, seqno.get())?,
+            Self::Keyspace { keyspace, .. } => keyspace.get(key)?,
+        })
+    }
+
+    /// The pairs in `(lower, upper)`.
+    fn range(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>) -> Items {
+        match self {
+            Self::Tree { tree, seqno } => Box::new(tree.range((lower, upper), seqno.get(), None)),
+            Self::Keyspace { keyspace, .. } => Box::new(keyspace.range((lower, upper))),
+        }
+    }
+
+    /// The pairs whose keys start with `prefix`.
+    fn prefix(&self, prefix: &[u8]) -> Items {
+        match self {
+            Self::Tree { tree, seqno } => Box::new(tree.prefix(prefix, seqno.get(), None)),
+            Self::Keyspace { keyspace, .. } => Box::new(keyspace.prefix(prefix)),
+        }
+    }
+}
+
+/// Writes one key-value pair and makes it durable.
 pub(crate) fn put(args: &PutArgs) -> Result<(), ToolError> {
     let key = args.encoding.parse(&args.key)?;
     let value = args.encoding.parse(&args.value)?;
-    let (tree, seqno) = open(&args.dir, true)?;
-    tree.insert(key, value, seqno.next());
-    // NB: threshold 0 keeps every version; the flush is what makes the write durable.
-    tree.flush_active_memtable(0)?;
-    Ok(())
+    Store::open(&args.dir, &args.keyspace, true)?.write(key, Some(value))
 }
 
 /// Prints a key's value; a missing key is an error.
 pub(crate) fn get(args: &KeyArgs) -> Result<(), ToolError> {
     let key = args.encoding.parse(&args.key)?;
-    let (tree, seqno) = open(&args.dir, false)?;
-    let Some(value) = tree.get(&key, seqno.get())? else {
+    let store = Store::open(&args.dir, &args.keyspace, false)?;
+    let Some(value) = store.get(&key)? else {
         return Err(ToolError::Failed(format!(
             "key not found: {}",
             args.encoding.show(&key)
@@ -137,13 +299,10 @@ pub(crate) fn get(args: &KeyArgs) -> Result<(), ToolError> {
     with_stdout(|out| print_pair(out, args.encoding, &key, &value))
 }
 
-/// Writes a tombstone for a key and flushes it.
+/// Deletes a key (writes a tombstone) and makes it durable.
 pub(crate) fn delete(args: &KeyArgs) -> Result<(), ToolError> {
     let key = args.encoding.parse(&args.key)?;
-    let (tree, seqno) = open(&args.dir, false)?;
-    tree.remove(key, seqno.next());
-    tree.flush_active_memtable(0)?;
-    Ok(())
+    Store::open(&args.dir, &args.keyspace, false)?.write(key, None)
 }
 
 /// Prints the keys of a range.
@@ -156,12 +315,12 @@ pub(crate) fn scan(args: &ScanArgs) -> Result<(), ToolError> {
         Some(key) => Bound::Excluded(args.encoding.parse(key)?),
         None => Bound::Unbounded,
     };
-    let (tree, seqno) = open(&args.dir, false)?;
-    let items = tree.range((lower, upper), seqno.get(), None);
-    let items: Box<dyn Iterator<Item = _>> = if args.reverse {
+    let store = Store::open(&args.dir, &args.keyspace, false)?;
+    let items = store.range(lower, upper);
+    let items: Items = if args.reverse {
         Box::new(items.rev())
     } else {
-        Box::new(items)
+        items
     };
     print_items(items, args.limit, args.encoding)
 }
@@ -169,12 +328,8 @@ pub(crate) fn scan(args: &ScanArgs) -> Result<(), ToolError> {
 /// Prints the keys that start with a prefix.
 pub(crate) fn prefix(args: &PrefixArgs) -> Result<(), ToolError> {
     let prefix = args.encoding.parse(&args.prefix)?;
-    let (tree, seqno) = open(&args.dir, false)?;
-    print_items(
-        tree.prefix(&prefix, seqno.get(), None),
-        args.limit,
-        args.encoding,
-    )
+    let store = Store::open(&args.dir, &args.keyspace, false)?;
+    print_items(store.prefix(&prefix), args.limit, args.encoding)
 }
 
 fn print_items<G: Guard>(

@@ -1,20 +1,26 @@
-//! The tools that work on a tree's directory or on one table or blob file.
+//! The tools that work on a tree's directory, a database's directory, or one table or blob file.
 //!
-//! - [`kv`]: `put`, `get`, `delete`, `scan`, `prefix`: open the tree (running recovery, as any
-//!   open does), read or write, and flush writes before exiting (`Tree` has no wal);
+//! - [`kv`]: `put`, `get`, `delete`, `scan`, `prefix`: open the tree, or a keyspace of the
+//!   database with `--keyspace` (running recovery, as any open does), read or write, and make
+//!   writes durable before exiting (a tree flushes them, a database syncs its WAL);
 //! - [`inspect`]: levels, runs, tables, blob files, totals and space amplification, read in place;
+//!   for a database, its catalog and WAL first, then each keyspace's tree;
 //! - [`verify`]: every checksum and block of `CURRENT`, the manifest, the tables and the blob
-//!   files, read in place; damage is reported with its file and byte offset;
+//!   files, read in place; damage is reported with its file and byte offset; for a database, its
+//!   `VERSION`, catalog and every WAL record first, then each keyspace's tree;
+//! - [`wal_dump`]: a database's WAL segments, batches and items, and how each segment ends;
+//! - [`database`]: what `inspect` and `verify` read of a database folder besides its trees;
 //! - [`dump`]: one table file's meta block, footer, index and entries;
 //! - [`dump_blob`]: one blob file's records and their totals;
 //! - [`train_dict`]: a zstd dictionary trained on the tree's values (cargo feature `zstd`).
 //!
-//! `inspect`, `verify`, `dump-table` and `dump-blob` change nothing on disk: they go through the read-only
+//! `inspect`, `verify`, `wal-dump`, `dump-table` and `dump-blob` change nothing on disk: they go through the read-only
 //! entry points of `strata::internals` instead of opening a tree. Errors come back as
 //! [`ToolError`]s, which `main` prints as one `error: ...` line.
 //!
 //! [`ToolError`]: output::ToolError
 
+pub(crate) mod database;
 pub(crate) mod dump;
 pub(crate) mod dump_blob;
 pub(crate) mod inspect;
@@ -22,3 +28,4 @@ pub(crate) mod kv;
 pub(crate) mod output;
 pub(crate) mod train_dict;
 pub(crate) mod verify;
+pub(crate) mod wal_dump;

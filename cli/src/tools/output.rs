@@ -78,10 +78,13 @@ pub(crate) fn file_size(path: &Path) -> Result<u64, ToolError> {
         .map_err(|e| ToolError::Failed(format!("cannot read {}: {e}", path.display())))
 }
 
-/// `count` followed by `noun`, plural unless the count is 1: `1 table`, `3 tables`.
+/// `count` followed by `noun`, plural unless the count is 1: `1 table`, `3 tables`,
+/// `2 batches`.
 pub(crate) fn count(count: u64, noun: &str) -> String {
     if count == 1 {
         format!("1 {noun}")
+    } else if noun.ends_with("ch") || noun.ends_with('s') {
+        format!("{count} {noun}es")
     } else {
         format!("{count} {noun}s")
     }

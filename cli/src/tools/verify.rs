@@ -1,4 +1,5 @@
-//! `strata verify DIR`: checks every byte the tree's state depends on, read in place.
+//! `strata verify DIR`: checks every byte the state of a tree (or a database) depends on, read in
+//! place.
 //!
 //! 1. `CURRENT`: present, and naming a manifest.
 //! 2. The manifest: every record's checksum and every edit's decoding (a torn tail, which
@@ -16,6 +17,14 @@
 //!    also checks that each run's tables are sorted and disjoint and that no table points to more
 //!    bytes of a blob file than it holds.
 //!
+//! A database folder (`VERSION`, `CATALOG` or `wal/`): its `VERSION` marker, its catalog (one
+//! checksummed record; each keyspace's id and name), every record of every WAL segment (framing,
+//! checksum and batch decoding, as recovery reads them), then recovery's own rules across the
+//! segments (contiguous ids, increasing seqnos, a torn tail only where no later record depends on
+//! it: `strata::internals::check_wal`), and then each keyspace's tree, `keyspaces/<id>/`, as
+//! above. A torn tail is a warning (a write cut short by a crash, never acknowledged), and so are
+//! segments recovery would discard and keyspace folders the catalog does not name.
+//!
 //! Table and blob files that the manifest does not name (orphans) and leftover manifests are
 //! warnings: the next open deletes them. Without a readable manifest, every table and blob file
 //! found is checked.
@@ -32,10 +41,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use strata::fs::{Fs, StdFs};
 use strata::internals::{
-    ManifestState, ReadOnlyTree, blob_files, blob_path, dump_blob_file, read_manifest, table_files,
-    table_path, verify_tables,
+    ManifestState, ReadOnlyTree, WalEnd, blob_files, blob_path, dump_blob_file, is_database,
+    read_manifest, table_files, table_path, verify_tables,
 };
 
+use super::database::DatabaseFolder;
 use super::output::{ToolError, count, with_stdout};
 
 /// The comparator whose order the table checks know.
@@ -46,7 +56,7 @@ const LEGACY_DEFAULT_COMPARATOR: &str = "strata.lexicographic";
 /// Arguments of `strata verify`.
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
-    /// The tree's directory.
+    /// The tree's or database's directory.
     dir: PathBuf,
 }
 
@@ -64,6 +74,12 @@ struct Findings {
     blob_records: u64,
     /// Whether `CURRENT` was found.
     current: bool,
+    /// A database's WAL segments and their records (headers and batches).
+    wal_segments: u64,
+    wal_records: u64,
+    /// A database's keyspaces checked, and the manifests read among them.
+    keyspaces: u64,
+    manifests: u64,
 }
 
 fn stat(path: &Path) -> Result<Option<u64>, ToolError> {
@@ -108,7 +124,7 @@ fn read_state(
                 Ok(manifest) => {
                     found.files += 1;
                     found.bytes += manifest.size_bytes;
-                    found.records = manifest.record_offsets.len();
+                    found.records += manifest.record_offsets.len();
                     Ok(Some(manifest))
                 }
                 Err(err) => {
@@ -236,7 +252,7 @@ fn check_blob_files(
     Ok(())
 }
 
-/// Verifies the tree at `args.dir`; see the module documentation.
+/// Verifies the tree or database at `args.dir`; see the module documentation.
 pub(crate) fn run(args: &VerifyArgs) -> Result<(), ToolError> {
     let dir = args.dir.as_path();
     if !StdFs.exists(dir).unwrap_or(false) {
@@ -246,65 +262,14 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), ToolError> {
         )));
     }
     let mut found = Findings::default();
-    let on_disk = table_files(dir)?;
-    let manifest = read_state(dir, &on_disk, &mut found)?;
-    let to_check = match &manifest {
-        Some(manifest) => check_manifest(dir, manifest, &on_disk, &mut found),
-        None => on_disk.clone(),
+    let summary = if is_database(dir)? {
+        let folder = DatabaseFolder::read(dir)?;
+        verify_database(&folder, &mut found)?;
+        database_summary(&folder, &found)
+    } else {
+        let manifest = verify_tree(dir, &mut found)?;
+        tree_summary(manifest.as_deref(), &found)
     };
-    let mut present = Vec::with_capacity(to_check.len());
-    for (id, path) in to_check {
-        if stat(&path)?.is_none() {
-            found.damages.push(format!(
-                "missing table file {}: named by the manifest",
-                path.display()
-            ));
-        } else {
-            present.push((id, path));
-        }
-    }
-    // The same walk as `strata::verify::verify_integrity`, over the files the manifest names.
-    let checked = verify_tables(present);
-    found.tables = checked.report.sst_files_checked as u64;
-    found.files += found.tables;
-    found.blocks += checked.blocks_checked;
-    found.bytes += checked.bytes_checked;
-    found.damages.extend(
-        checked
-            .report
-            .errors
-            .iter()
-            .map(|damage| damage.error.to_string()),
-    );
-    check_blob_files(dir, manifest.as_ref(), &mut found)?;
-    if found.damages.is_empty()
-        && manifest.is_some()
-        && let Err(err) = ReadOnlyTree::open(dir)
-    {
-        found.damages.push(err.to_string());
-    }
-
-    let mut parts = Vec::new();
-    if found.current {
-        parts.push("CURRENT".to_string());
-    }
-    parts.push(match &manifest {
-        Some(m) => format!("{} with {}", m.name, count(found.records as u64, "record")),
-        None => "no readable manifest".to_string(),
-    });
-    parts.push(count(found.tables, "table"));
-    let mut read = vec![count(found.blocks, "block")];
-    if found.blob_files > 0 {
-        parts.push(count(found.blob_files, "blob file"));
-        read.push(count(found.blob_records, "blob record"));
-    }
-    let summary = format!(
-        "{} ({}), {}, {} checked",
-        count(found.files, "file"),
-        parts.join(", "),
-        read.join(", "),
-        count(found.bytes, "byte")
-    );
     with_stdout(|out| {
         for line in &found.damages {
             writeln!(out, "damage: {line}")?;
@@ -332,4 +297,197 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), ToolError> {
             count(found.damages.len() as u64, "damage")
         )))
     }
+}
+
+/// Verifies the tree at `dir` into `found`; returns its manifest's name, if it has a readable
+/// one. An error if `dir` holds no tree at all.
+fn verify_tree(dir: &Path, found: &mut Findings) -> Result<Option<String>, ToolError> {
+    let on_disk = table_files(dir)?;
+    let manifest = read_state(dir, &on_disk, found)?;
+    let to_check = match &manifest {
+        Some(manifest) => check_manifest(dir, manifest, &on_disk, found),
+        None => on_disk.clone(),
+    };
+    let mut present = Vec::with_capacity(to_check.len());
+    for (id, path) in to_check {
+        if stat(&path)?.is_none() {
+            found.damages.push(format!(
+                "missing table file {}: named by the manifest",
+                path.display()
+            ));
+        } else {
+            present.push((id, path));
+        }
+    }
+    // The same walk as `strata::verify::verify_integrity`, over the files the manifest names.
+    let checked = verify_tables(present);
+    let tables = checked.report.sst_files_checked as u64;
+    found.tables += tables;
+    found.files += tables;
+    found.blocks += checked.blocks_checked;
+    found.bytes += checked.bytes_checked;
+    let damages_before = found.damages.len();
+    found.damages.extend(
+        checked
+            .report
+            .errors
+            .iter()
+            .map(|damage| damage.error.to_string()),
+    );
+    check_blob_files(dir, manifest.as_ref(), found)?;
+    if found.damages.len() == damages_before
+        && manifest.is_some()
+        && let Err(err) = ReadOnlyTree::open(dir)
+    {
+        found.damages.push(err.to_string());
+    }
+    Ok(manifest.map(|m| m.name))
+}
+
+/// The summary line of a tree.
+fn tree_summary(manifest: Option<&str>, found: &Findings) -> String {
+    let mut parts = Vec::new();
+    if found.current {
+        parts.push("CURRENT".to_string());
+    }
+    parts.push(match manifest {
+        Some(name) => format!("{name} with {}", count(found.records as u64, "record")),
+        None => "no readable manifest".to_string(),
+    });
+    summary_of(parts, found)
+}
+
+/// The counts every summary ends with: tables, blob files, blocks and bytes.
+fn summary_of(mut parts: Vec<String>, found: &Findings) -> String {
+    parts.push(count(found.tables, "table"));
+    let mut read = vec![count(found.blocks, "block")];
+    if found.blob_files > 0 {
+        parts.push(count(found.blob_files, "blob file"));
+        read.push(count(found.blob_records, "blob record"));
+    }
+    format!(
+        "{} ({}), {}, {} checked",
+        count(found.files, "file"),
+        parts.join(", "),
+        read.join(", "),
+        count(found.bytes, "byte")
+    )
+}
+
+/// Verifies a database into `found`: `VERSION`, the catalog, every WAL record and recovery's
+/// rules across segments, then each keyspace's tree.
+fn verify_database(folder: &DatabaseFolder, found: &mut Findings) -> Result<(), ToolError> {
+    let dir = &folder.dir;
+    let version = dir.join("VERSION");
+    match &folder.version {
+        Ok(true) => {
+            found.files += 1;
+            found.bytes += stat(&version)?.unwrap_or(0);
+        }
+        Ok(false) => found.warnings.push(format!(
+            "{} is missing (the next open writes it)",
+            version.display()
+        )),
+        Err(err) => found.damages.push(err.to_string()),
+    }
+    match &folder.catalog {
+        Ok(Some(catalog)) => {
+            found.files += 1;
+            found.bytes += catalog.size_bytes;
+        }
+        Ok(None) if !folder.keyspace_dirs.is_empty() => found.damages.push(format!(
+            "{} has no CATALOG but {}: an open would delete them as orphans",
+            dir.display(),
+            count(folder.keyspace_dirs.len() as u64, "keyspace folder")
+        )),
+        Ok(None) => {}
+        Err(err) => found.damages.push(err.to_string()),
+    }
+    verify_wal(folder, found);
+    for path in folder.orphan_keyspace_dirs() {
+        found.warnings.push(format!(
+            "orphan keyspace folder {}: named by no catalog entry (the next open deletes it)",
+            path.display()
+        ));
+    }
+    for (id, name, path) in folder.keyspaces() {
+        if !path.is_dir() {
+            found.damages.push(format!(
+                "keyspace {name:?} (id {id}): its folder {} is missing",
+                path.display()
+            ));
+            continue;
+        }
+        found.keyspaces += 1;
+        match verify_tree(&path, found) {
+            Ok(Some(_)) => found.manifests += 1,
+            Ok(None) => {}
+            Err(err) => found
+                .damages
+                .push(format!("keyspace {name:?} (id {id}): {err}")),
+        }
+    }
+    Ok(())
+}
+
+/// Every WAL segment's records, then recovery's verdict on the whole WAL.
+fn verify_wal(folder: &DatabaseFolder, found: &mut Findings) {
+    let last = folder.segments.last().map(|s| s.id);
+    for segment in &folder.segments {
+        found.files += 1;
+        found.wal_segments += 1;
+        found.bytes += segment.size_bytes;
+        found.wal_records += u64::from(segment.header.is_some()) + segment.batches;
+        match &segment.end {
+            WalEnd::Clean => {}
+            WalEnd::Torn { offset } => found.warnings.push(format!(
+                "{} ends in a torn tail at offset {offset}: a write cut short, never acknowledged{}",
+                segment.path.display(),
+                if Some(segment.id) == last {
+                    " (recovery ignores it)"
+                } else {
+                    ""
+                }
+            )),
+            WalEnd::Damaged(err) => found.damages.push(err.to_string()),
+        }
+    }
+    for path in folder.discarded_with_data() {
+        found.warnings.push(format!(
+            "{}: recovery deletes it unread (it follows a segment that lost a tail of writes never synced, or its header never became durable)",
+            path.display()
+        ));
+    }
+    if let Err(err) = &folder.recovery {
+        let text = err.to_string();
+        if !found.damages.contains(&text) {
+            found.damages.push(text);
+        }
+    }
+}
+
+/// The summary line of a database.
+fn database_summary(folder: &DatabaseFolder, found: &Findings) -> String {
+    let mut parts = Vec::new();
+    if matches!(folder.version, Ok(true)) {
+        parts.push("VERSION".to_string());
+    }
+    if let Ok(Some(catalog)) = &folder.catalog {
+        parts.push(format!(
+            "CATALOG with {}",
+            count(catalog.keyspaces.len() as u64, "keyspace")
+        ));
+    }
+    parts.push(format!(
+        "{} with {}",
+        count(found.wal_segments, "WAL segment"),
+        count(found.wal_records, "record")
+    ));
+    parts.push(format!(
+        "{} of {} with {}",
+        count(found.manifests, "manifest"),
+        count(found.keyspaces, "keyspace"),
+        count(found.records as u64, "record")
+    ));
+    summary_of(parts, found)
 }

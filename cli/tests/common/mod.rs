@@ -99,3 +99,20 @@ pub fn manifest_of(dir: &Path) -> PathBuf {
 pub fn name_of(path: &Path) -> &str {
     path.file_name().unwrap().to_str().unwrap()
 }
+
+/// Every file under `dir`, at any depth, with its bytes.
+pub fn snapshot_all(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                out.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
