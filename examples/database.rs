@@ -35,7 +35,10 @@ fn main() -> strata::Result<()> {
     }
 
     let db = Database::builder(dir.path()).open()?;
-    println!("keyspaces after the restart: {:?}", db.list_keyspace_names());
+    println!(
+        "keyspaces after the restart: {:?}",
+        db.list_keyspace_names()
+    );
     let users = db.keyspace("users", KeyspaceCreateOptions::default)?;
     let emails = db.keyspace("emails", KeyspaceCreateOptions::default)?;
     let names: Vec<_> = users

@@ -508,3 +508,28 @@ fn temporary_databases_delete_their_folder() {
     }
     assert!(!Path::new(&path).join("CATALOG").exists());
 }
+
+/// Every open starts a segment; the old ones go once the keyspaces holding their writes are
+/// opened (replayed and flushed), or at once when nothing in them is needed, so reopening never
+/// piles segments up.
+#[test]
+fn reopening_does_not_pile_up_wal_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..6u32 {
+        let db = Database::builder(dir.path())
+            .worker_threads(1)
+            .open()
+            .unwrap();
+        let a = db.keyspace("a", KeyspaceCreateOptions::default).unwrap();
+        let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+        assert_eq!(a.len().unwrap(), round as usize);
+        a.insert(format!("k{round}"), "a").unwrap();
+        if round == 0 {
+            b.insert("only", "once").unwrap();
+        }
+        assert_eq!(b.get("only").unwrap(), Some(Slice::from("once")));
+        wait_until("the old segments are released", || db.journal_count() <= 2);
+    }
+    let files = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
+    assert!(files <= 3, "{files} files in wal/");
+}

@@ -301,13 +301,25 @@ fn claim(
     // NB: under the lock the WAL release reads, so that the items pin their segments until the
     // keyspace's memtable holds them.
     let mut deferred = db.deferred.lock();
+    let mut replayed = false;
     for (seqno, op) in deferred.remove(&id).unwrap_or_default() {
         if seqno >= floor {
             apply(&inner.tree, &op, seqno);
+            replayed = true;
         }
     }
     db.keyspaces.write().insert(id, Arc::clone(&inner));
     drop(deferred);
+    if replayed {
+        // NB: flushed now, so that an idle keyspace does not pin the old segments until its
+        // memtable fills (fjall #288 in its replay form). The items are older than anything
+        // logged since the open, and recovery synced their segments: no hole can follow.
+        inner
+            .tree
+            .flush_active_memtable(db.watermark())
+            .map_err(|e| db.poison(e))?;
+        db.wake_workers();
+    }
     Ok(Keyspace {
         db: Arc::clone(db),
         inner,

@@ -27,12 +27,15 @@
 //! hold data, so an idle keyspace never pins it (fjall #288). Writers past the budget wait on a
 //! signal from the flush that frees memory, never in a sleep loop.
 //!
-//! **Recovery** (`open`): lock, check `VERSION`, read the catalog, open every keyspace's tree,
-//! read the WAL (only a torn tail of the last segment is tolerated), replay each batch item whose
-//! seqno is at or above its keyspace's durable-through seqno (what the tree's manifest records as
-//! flushed; `clear` records its own seqno there, so a cleared keyspace stays cleared, fjall
-//! #241), flush what was replayed, and only then delete the old segments and start a new one.
-//! Recovery never truncates or rewrites a segment.
+//! **Recovery** (`open`): lock, check `VERSION`, read the catalog, read the WAL (only a torn
+//! tail where nothing later depends on it is tolerated), and set the write counter above every
+//! seqno logged or stored. A keyspace's logged items at or above its durable-through seqno (what
+//! its tree's manifest records as flushed; `clear` records its own seqno there, so a cleared
+//! keyspace stays cleared, fjall #241) are applied when the keyspace is first opened with
+//! [`Database::keyspace`] (its comparator and merge operator are not persisted), then flushed,
+//! so the old segments go as soon as every keyspace holding items in them was opened. With no
+//! such items the old segments are deleted at once. Recovery never truncates or rewrites a
+//! segment; it starts a new one.
 
 mod batch;
 pub(crate) mod catalog;
@@ -1024,10 +1027,11 @@ pub(crate) fn remove_tree(fs: &dyn Fs, dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
-/// The highest seqno the manifest of the tree in `dir` records (without opening its tables).
-fn manifest_highest_seqno(fs: &dyn Fs, dir: &Path) -> Result<Option<SeqNo>> {
+/// The highest seqno and the durable-through seqno the manifest of the tree in `dir` records
+/// (without opening its tables).
+fn manifest_seqnos(fs: &dyn Fs, dir: &Path) -> Result<(Option<SeqNo>, Option<SeqNo>)> {
     let Some(current) = crate::version::manifest::read_current(fs, dir)? else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let path = dir.join(current);
     let records = crate::version::manifest::read_manifest_records(fs, &path)?;
@@ -1035,7 +1039,7 @@ fn manifest_highest_seqno(fs: &dyn Fs, dir: &Path) -> Result<Option<SeqNo>> {
         records.edits.into_iter().map(|(_, edit)| edit).collect(),
         &path,
     )?;
-    Ok(replayed.highest_seqno)
+    Ok((replayed.highest_seqno, replayed.durable_through))
 }
 
 /// Reads the WAL, sets the seqnos past everything logged or stored, keeps each keyspace's logged
@@ -1057,9 +1061,14 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     let last_seqno = contents.last_seqno;
     let catalog = inner.catalog.lock().clone();
     let mut highest = last_seqno;
+    let mut floors = BTreeMap::new();
     for id in catalog.entries.keys() {
         let dir = inner.path.join(KEYSPACES_FOLDER).join(id.to_string());
-        highest = highest.max(manifest_highest_seqno(fs, &dir)?);
+        let (stored, durable) = manifest_seqnos(fs, &dir)?;
+        highest = highest
+            .max(stored)
+            .max(durable.map(|d| d.saturating_sub(1)));
+        floors.insert(*id, durable.unwrap_or(0));
     }
     let next = highest.map_or(0, |h| h.saturating_add(1));
     inner.seqnos.next.fetch_max(next);
@@ -1068,7 +1077,7 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     for segment in &segments {
         for batch in &segment.batches {
             for (id, op) in &batch.items {
-                if catalog.entries.contains_key(id) {
+                if floors.get(id).is_some_and(|floor| batch.seqno >= *floor) {
                     deferred
                         .entry(*id)
                         .or_default()
@@ -1108,6 +1117,16 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
         })
         .collect();
     let first = wal::create_segment(fs, &inner.wal_dir, first_id, previous_end)?;
+    if deferred.is_empty() && !live.is_empty() {
+        // NB: every logged write is in a table already: the old segments hold nothing needed.
+        for segment in &live {
+            fs.remove(&segment.path)
+                .map_err(|e| Error::io("remove wal segment", Some(segment.path.clone()), e))?;
+        }
+        fs.sync_dir(&inner.wal_dir)
+            .map_err(|e| Error::io("fsync directory", Some(inner.wal_dir.clone()), e))?;
+        live.clear();
+    }
     live.push(Arc::clone(&first.segment));
     inner.counters.wal_bytes.store(
         live.iter().map(|s| s.written.load(Ordering::Acquire)).sum(),

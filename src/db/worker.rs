@@ -159,6 +159,9 @@ fn flush_what_is_due(db: &DbInner) -> Result<()> {
 pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
     // NB: the deferred items are read under their lock, which a keyspace's first open holds
     // until its memtable has them, so no item is ever unpinned in between.
+    // NB: the current segment is read first: a batch logged after this point lands in it (or a
+    // later one) and is never released by this call, whatever the pin below misses.
+    let current = db.wal.lock().current.segment.id;
     let deferred = db.deferred.lock();
     let mut pin = deferred
         .values()
@@ -169,7 +172,6 @@ pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
             pin = Some(pin.map_or(lowest, |p| p.min(lowest)));
         }
     }
-    let current = db.wal.lock().current.segment.id;
     let mut segments = db.segments.lock();
     let mut removed = false;
     while let Some(first) = segments.first() {
