@@ -521,7 +521,7 @@ pub struct BlobFileInfo {
     pub stale_bytes: u64,
 }
 
-/// One record of a blob file, as [`dump_blob_file`] reads it.
+/// One record of a blob file, as [`BlobFileReader::scan`] and [`dump_blob_file`] read it.
 #[derive(Clone, Debug)]
 pub struct BlobRecord {
     /// The record's offset in the file.
@@ -544,34 +544,118 @@ pub struct BlobRecord {
 pub fn dump_blob_file(
     path: &Path,
     dictionary: Option<&Arc<ZstdDictionary>>,
-    mut visit: impl FnMut(BlobRecord),
+    visit: impl FnMut(BlobRecord),
 ) -> Result<u64> {
-    let id = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(crate::layout::blob_id)
-        .unwrap_or(0);
-    let fs: Arc<dyn crate::fs::Fs> = Arc::new(StdFs);
-    let file = crate::blob::BlobFile::open(
-        id,
-        path,
-        &fs,
-        &Arc::new(Cache::with_capacity_bytes(0)),
-        None,
-        dictionary,
-    )?;
-    let mut count = 0;
-    file.scan(|offset, len, key, value| {
-        count += 1;
-        visit(BlobRecord {
+    BlobFileReader::open_with_dictionary(path, 0, dictionary)?.scan(visit)
+}
+
+/// An open blob file, read in place (for tools and the `blob_file` fuzz target): validated at
+/// open like the engine's (header, footer and size agree), then read record by record or by
+/// pointer, as the tree reads it, each record checked (checksum, key, value length).
+///
+/// ```
+/// use strata::internals::BlobFileReader;
+/// use strata::{Config, KvSeparationOptions, SequenceNumberCounter};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let seqno = SequenceNumberCounter::default();
+/// let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default())
+///     .with_kv_separation(Some(KvSeparationOptions::default().separation_threshold(4)))
+///     .open()?;
+/// tree.insert("k", "a long value", seqno.next());
+/// tree.flush_active_memtable(0)?;
+/// let blob = tree.current_version().blob_files().next().unwrap().path().to_path_buf();
+/// let reader = BlobFileReader::open(&blob, 0)?;
+/// let mut records = Vec::new();
+/// assert_eq!(reader.scan(|record| records.push(record))?, 1);
+/// let record = &records[0];
+/// assert_eq!(reader.read(b"k", record.offset, record.len, 12)?, "a long value");
+/// assert!(reader.read(b"x", record.offset, record.len, 12).is_err(), "another key's record");
+/// # Ok::<(), strata::Error>(())
+/// ```
+pub struct BlobFileReader {
+    file: crate::blob::BlobFile,
+}
+
+impl BlobFileReader {
+    /// Opens and validates the blob file at `path` (its id from its name, 0 for another name),
+    /// reading values through a block cache of `cache_bytes` (0: every read goes to the file).
+    ///
+    /// # Errors
+    /// `Io` if the file cannot be read; `Corruption` naming the file for a damaged header or
+    /// footer, or a size that does not match them.
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Self> {
+        Self::open_with_dictionary(path, cache_bytes, None)
+    }
+
+    /// [`BlobFileReader::open`] for a file whose records were compressed with `dictionary`.
+    ///
+    /// # Errors
+    /// As [`BlobFileReader::open`]; `DictionaryMismatch` naming both ids if the file needs
+    /// another dictionary (or one while none is given).
+    pub fn open_with_dictionary(
+        path: &Path,
+        cache_bytes: u64,
+        dictionary: Option<&Arc<ZstdDictionary>>,
+    ) -> Result<Self> {
+        let id = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(crate::layout::blob_id)
+            .unwrap_or(0);
+        let fs: Arc<dyn crate::fs::Fs> = Arc::new(StdFs);
+        let cache = Arc::new(Cache::with_capacity_bytes(cache_bytes));
+        let file = crate::blob::BlobFile::open(id, path, &fs, &cache, None, dictionary)?;
+        Ok(Self { file })
+    }
+
+    /// The number of records the footer records.
+    pub fn record_count(&self) -> u64 {
+        self.file.record_count()
+    }
+
+    /// The bytes of the records (the file less its header and footer).
+    pub fn record_bytes(&self) -> u64 {
+        self.file.record_bytes()
+    }
+
+    /// The value a blob pointer names: the record at `offset`, `record_len` bytes on disk, must
+    /// hold `key` and a value of `value_len` bytes.
+    ///
+    /// # Errors
+    /// `Io` if the file cannot be read; `Corruption` naming the file and `offset` if the pointer
+    /// leaves the records, the record's checksum fails, or it holds another key or a value of
+    /// another length.
+    pub fn read(&self, key: &[u8], offset: u64, record_len: u64, value_len: u32) -> Result<Slice> {
+        let pointer = crate::blob::BlobPointer {
+            file_id: self.file.id(),
             offset,
-            len,
-            key: Slice::new(key),
-            value: Slice::new(value),
-        });
-        Ok(())
-    })?;
-    Ok(count)
+            record_len,
+            value_len,
+        };
+        self.file.read(&pointer, key)
+    }
+
+    /// Reads every record in file order, checking each, and calls `visit` with it; returns the
+    /// record count.
+    ///
+    /// # Errors
+    /// `Io` if the file cannot be read; `Corruption` naming the file and offset at the first
+    /// damage, or records that do not add up to what the footer records.
+    pub fn scan(&self, mut visit: impl FnMut(BlobRecord)) -> Result<u64> {
+        let mut count = 0;
+        self.file.scan(|offset, len, key, value| {
+            count += 1;
+            visit(BlobRecord {
+                offset,
+                len,
+                key: Slice::new(key),
+                value: Slice::new(value),
+            });
+            Ok(())
+        })?;
+        Ok(count)
+    }
 }
 
 /// Reads every block of the table at `path` (meta, index and partitions, filter and partitions,

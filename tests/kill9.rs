@@ -1,9 +1,18 @@
 //! kill -9 (RELIABILITY.md suite 3): the test binary re-runs itself as a child that writes and
 //! flushes on a real directory (each batch with a range tombstone over scratch keys written
-//! just before it), printing a line after each flush returns; the parent kills it at
-//! random moments, reopens the tree, and checks that every flush the child completed survived
-//! (and that nothing from a half-done flush appears as a hole, and no scratch key comes back
-//! without its range tombstone).
+//! just before it), printing a line after each flush returns, then runs one `Leveled`
+//! compaction step (every eighth batch a major compaction); the parent kills it at random
+//! moments, reopens the tree, and checks that
+//! every flush the child completed survived (and that nothing from a half-done flush appears as
+//! a hole, and no scratch key comes back without its range tombstone).
+//!
+//! Key-value separation: every even key's value is long (about 1 KiB) and the child separates
+//! values of 256 bytes and more into blob files of 64 KiB, except every third cycle, which
+//! writes them inline (the setting switches between opens). The scratch keys' long values (a
+//! fifth of each flush's blob bytes) go stale once major compactions drop them, past the
+//! staleness threshold of 0.15, so garbage collection relocates live values and drops blob files
+//! while kills land. After each reopen: no orphan table or blob file is left in the
+//! directory, and every table and blob file passes `verify_integrity`.
 //!
 //! CI runs 30 cycles; `STRATA_KILL9_CYCLES=N` runs N.
 
@@ -13,11 +22,16 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
-use strata::{Config, SeqNo, SequenceNumberCounter};
+use strata::compaction::Leveled;
+use strata::fs::{Fs, StdFs};
+use strata::{Config, KvSeparationOptions, SeqNo, SequenceNumberCounter, Tree};
 
 const CHILD_ENV: &str = "STRATA_KILL9_CHILD_DIR";
 const CYCLE_ENV: &str = "STRATA_KILL9_CYCLE";
@@ -30,16 +44,64 @@ fn key(cycle: u64, batch: u64, i: u32) -> String {
     format!("c{cycle:03}/b{batch:05}/k{i:03}")
 }
 
+/// The value of key `i`: long (separated when the child separates) for even keys.
 fn value(cycle: u64, batch: u64, i: u32) -> String {
-    format!("v-{cycle}-{batch}-{i}-").repeat(3)
+    let repeat = if i.is_multiple_of(2) { 64 } else { 3 };
+    format!("v-{cycle}-{batch}-{i}-").repeat(repeat)
 }
 
-/// The child: writes batches forever, flushing each and reporting it, until killed.
+/// The key-value separation of cycle `cycle`'s child: off every third cycle.
+fn kv(cycle: u64) -> Option<KvSeparationOptions> {
+    (cycle % 3 != 2).then(|| {
+        KvSeparationOptions::default()
+            .separation_threshold(256)
+            .file_target_size(64 << 10)
+            .staleness_threshold(0.15)
+            .age_cutoff(0.5)
+    })
+}
+
+/// The `*.extension` files in `dir/folder`.
+fn files_in(dir: &Path, folder: &str, extension: &str) -> usize {
+    StdFs
+        .list(&dir.join(folder))
+        .unwrap()
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
+        .count()
+}
+
+/// After the kill at `cycle` and a reopen: recovery removed what the killed child left half
+/// written (no orphan table or blob file), and every table and blob file reads back whole.
+/// Returns the ids of the blob files.
+fn check_recovered_files(dir: &Path, tree: &Tree, cycle: u64) -> BTreeSet<u64> {
+    assert_eq!(
+        files_in(dir, "tables", "sst"),
+        tree.table_count(),
+        "orphan tables after kill at cycle {cycle}"
+    );
+    assert_eq!(
+        files_in(dir, "blobs", "blob"),
+        tree.blob_file_count(),
+        "orphan blob files after kill at cycle {cycle}"
+    );
+    let report = strata::verify::verify_integrity(tree);
+    assert!(report.is_ok(), "cycle {cycle}: {:?}", report.errors);
+    tree.current_version()
+        .blob_files()
+        .map(strata::BlobFileView::id)
+        .collect()
+}
+
+/// The child: writes batches forever, flushing each and reporting it, then running one
+/// compaction step, until killed.
 fn child(dir: &str, cycle: u64) {
     let seqno = SequenceNumberCounter::default();
     let tree = Config::new(dir, seqno.clone(), SequenceNumberCounter::default())
+        .with_kv_separation(kv(cycle))
         .open()
         .expect("child opens the tree");
+    let strategy = Arc::new(Leveled::default().with_l0_threshold(4));
     let mut out = std::io::stdout().lock();
     for batch in 0.. {
         for i in 0..KEYS_PER_BATCH + SCRATCH_KEYS {
@@ -54,6 +116,16 @@ fn child(dir: &str, cycle: u64) {
         tree.flush_active_memtable(0).expect("flush");
         writeln!(out, "flushed {batch}").expect("stdout");
         out.flush().expect("stdout");
+        // Batches never overlap, so `Leveled` only moves tables; every eighth batch a major
+        // compaction drops the scratch keys, which makes blob files stale, and its garbage
+        // collection relocates their live values.
+        if batch % 8 == 7 {
+            tree.major_compact(64 << 20, seqno.get())
+                .expect("major compaction");
+        } else {
+            tree.compact(strategy.clone(), seqno.get())
+                .expect("compaction");
+        }
     }
 }
 
@@ -69,6 +141,40 @@ fn check_scratch_keys_stay_deleted(tree: &strata::Tree, c: u64, batches: u64, cy
             );
         }
     }
+}
+
+/// Runs the child of `cycle` on `dir`, kills it after `millis` ms, and returns the number of
+/// batches it reported flushed.
+fn run_and_kill_child(exe: &Path, dir: &Path, cycle: u64, millis: u64) -> u64 {
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "kill_9_never_loses_a_completed_flush",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir)
+        .env(CYCLE_ENV, cycle.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(millis));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut output = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix("flushed "))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .max()
+        .map_or(0, |last| last + 1)
 }
 
 #[test]
@@ -87,39 +193,13 @@ fn kill_9_never_loses_a_completed_flush() {
     // For each cycle, the number of batches the child reported flushed.
     let mut completed: Vec<u64> = Vec::new();
     let mut killed_mid_flush = 0;
+    let (mut max_blob_files, mut blob_files_dropped) = (0, 0);
+    let mut blob_ids = BTreeSet::new();
     for cycle in 0..cycles {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "kill_9_never_loses_a_completed_flush",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .env(CYCLE_ENV, cycle.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(30 + rng % 250));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let mut output = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut output)
-            .unwrap();
-        let flushed = output
-            .lines()
-            .filter_map(|l| l.strip_prefix("flushed "))
-            .filter_map(|n| n.parse::<u64>().ok())
-            .max()
-            .map_or(0, |last| last + 1);
+        let flushed = run_and_kill_child(&exe, dir.path(), cycle, 30 + rng % 250);
         completed.push(flushed);
 
         // Reopen and check every completed flush of every cycle so far.
@@ -130,6 +210,10 @@ fn kill_9_never_loses_a_completed_flush() {
         )
         .open()
         .unwrap();
+        let ids = check_recovered_files(dir.path(), &tree, cycle);
+        max_blob_files = max_blob_files.max(ids.len());
+        blob_files_dropped += blob_ids.difference(&ids).count();
+        blob_ids = ids;
         for (c, &batches) in completed.iter().enumerate() {
             let c = c as u64;
             // Every key of this cycle's flushes; the first and last key of each earlier one.
@@ -172,7 +256,9 @@ fn kill_9_never_loses_a_completed_flush() {
     }
     let total: u64 = completed.iter().sum();
     println!(
-        "kill9: {cycles} cycles, {total} completed flushes checked, {killed_mid_flush} kills between a flush and its report, 0 lost"
+        "kill9: {cycles} cycles, {total} completed flushes checked, {killed_mid_flush} kills between a flush and its report, at most {max_blob_files} blob files ({blob_files_dropped} dropped by garbage collection), 0 lost"
     );
     assert!(total > 0, "the child never completed a flush");
+    assert!(max_blob_files > 0, "no value was ever separated");
+    assert!(blob_files_dropped > 0, "no blob file was ever collected");
 }

@@ -3,8 +3,10 @@
 //! from a tree with range tombstones, one of them holding nothing else) into `corpus/table/`,
 //! every index block of those files into `corpus/index_block/`, the raw contents of their data
 //! blocks plus a few hand-built blocks, each with a seek target in front, into
-//! `corpus/data_block/`, and the raw contents of their range-tombstone blocks plus a few encoded
-//! lists into `corpus/range_tombstone_block/`.
+//! `corpus/data_block/`, the raw contents of their range-tombstone blocks plus a few encoded
+//! lists into `corpus/range_tombstone_block/`, and the blob files of trees flushed with
+//! key-value separation (uncompressed and LZ4, one record or several, small and large values)
+//! into `corpus/blob_file/`.
 //!
 //! Run from `fuzz/`: `cargo run --example seed_corpora` (optionally with an output folder; the
 //! default is `fuzz/corpus`). The corpora are git-ignored: regenerate them, do not commit them.
@@ -16,7 +18,8 @@ use strata::internals::{
     RangeTombstoneList, TableWriterOptions, build_data_block, decode_any_block, write_table,
 };
 use strata::{
-    CompressionType, Config, InternalValue, MAX_SEQNO, SeqNo, SequenceNumberCounter, ValueType,
+    CompressionType, Config, InternalValue, KvSeparationOptions, MAX_SEQNO, SeqNo,
+    SequenceNumberCounter, ValueType,
 };
 use strata_fuzz::{BLOCK_HEADER_LEN, FOOTER_LEN, SeekInput};
 
@@ -129,6 +132,79 @@ fn tree_tables(scratch: &Path, name: &str, points: bool) -> Vec<Vec<u8>> {
     tables.sort();
     assert!(!tables.is_empty(), "a flush writes a table");
     tables.iter().map(|p| read(p)).collect()
+}
+
+/// The blob files of a tree (in `scratch/name`) that separates values of 16 bytes and more into
+/// files cut at `target` bytes compressed with `compression`, after one flush of `values`.
+fn tree_blob_files(
+    scratch: &Path,
+    name: &str,
+    compression: CompressionType,
+    target: u64,
+    values: &[(&str, Vec<u8>)],
+) -> Vec<Vec<u8>> {
+    let dir = scratch.join(name);
+    let seqno = SequenceNumberCounter::default();
+    let kv = KvSeparationOptions::default()
+        .separation_threshold(16)
+        .file_target_size(target)
+        .compression(compression);
+    let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default())
+        .with_kv_separation(Some(kv))
+        .open()
+        .unwrap();
+    for (key, value) in values {
+        tree.insert(*key, value.as_slice(), seqno.next());
+    }
+    tree.flush_active_memtable(0).unwrap();
+    drop(tree);
+    let mut files: Vec<PathBuf> = StdFs
+        .list(&dir.join("blobs"))
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "blob"))
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "a flush of long values writes a blob file"
+    );
+    files.iter().map(|p| read(p)).collect()
+}
+
+/// The blob-file seeds: (name, bytes).
+fn blob_seeds(scratch: &Path) -> Vec<(String, Vec<u8>)> {
+    let one = [("key", b"a value of 24 bytes, ok.".to_vec())];
+    let many: Vec<(String, Vec<u8>)> = (0..12u32)
+        .map(|i| {
+            let value = format!("value-{i}-")
+                .repeat(2 + 3 * i as usize)
+                .into_bytes();
+            (format!("key{i:05}"), value)
+        })
+        .collect();
+    let many: Vec<(&str, Vec<u8>)> = many.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let large = [
+        ("big", vec![b'x'; 5000]),
+        ("", b"an empty key's value!".to_vec()),
+    ];
+    let mut seeds = Vec::new();
+    for (name, compression, target, values) in [
+        ("one", CompressionType::None, 1 << 20, &one[..]),
+        ("many", CompressionType::None, 1 << 20, &many[..]),
+        ("many-cut", CompressionType::None, 256, &many[..]),
+        ("many-lz4", CompressionType::Lz4, 1 << 20, &many[..]),
+        ("large-lz4", CompressionType::Lz4, 1 << 20, &large[..]),
+    ] {
+        let dir_name = format!("blobs-{name}");
+        for (i, file) in tree_blob_files(scratch, &dir_name, compression, target, values)
+            .into_iter()
+            .enumerate()
+        {
+            seeds.push((format!("{name}-{i}"), file));
+        }
+    }
+    seeds
 }
 
 fn main() {
@@ -309,11 +385,17 @@ fn main() {
         range_seeds += 1;
     }
 
+    let blobs = blob_seeds(&scratch);
+    for (name, file) in &blobs {
+        write(&out.join("blob_file"), &format!("seed-{name}"), file);
+    }
+
     std::fs::remove_dir_all(&scratch).unwrap();
     println!(
         "seeds in {}: {} tables, {index_seeds} index blocks, {data_seeds} data blocks, \
-         {range_seeds} range-tombstone blocks",
+         {range_seeds} range-tombstone blocks, {} blob files",
         out.display(),
-        files.len()
+        files.len(),
+        blobs.len()
     );
 }

@@ -131,3 +131,74 @@ impl<'a> SeekInput<'a> {
 pub fn internal_cmp(a: (&[u8], SeqNo), b: (&[u8], SeqNo)) -> std::cmp::Ordering {
     a.0.cmp(b.0).then_with(|| b.1.cmp(&a.1))
 }
+
+/// The bytes that start and end every blob file.
+pub const BLOB_MAGIC: [u8; 8] = *b"STRATAB1";
+
+/// The length of a blob file's header.
+pub const BLOB_HEADER_LEN: usize = 16;
+
+/// The length of a blob file's footer.
+pub const BLOB_FOOTER_LEN: usize = 40;
+
+/// The value length of an uncompressed blob record (`stored` is its raw contents: key length
+/// varint, key, value), if it parses.
+fn blob_value_len(stored: &[u8]) -> Option<u64> {
+    let mut key_len = 0u64;
+    for (i, &byte) in stored.iter().enumerate().take(10) {
+        key_len |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            let rest = (stored.len() - i - 1) as u64;
+            return rest.checked_sub(key_len);
+        }
+    }
+    None
+}
+
+/// Re-seals a whole blob file (`src/blob/format.rs`): restores both magics, walks the records
+/// laid end to end from the header recomputing each block checksum until a header's length
+/// leaves the body, then rewrites the footer's counts (records walked, the body's length, and
+/// the value bytes when every record walked is uncompressed) and its checksum. The format
+/// version, the compression byte and every record's contents are left as the fuzzer made them.
+pub fn reseal_blob_file(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let Some(body_end) = out
+        .len()
+        .checked_sub(BLOB_FOOTER_LEN)
+        .filter(|end| *end >= BLOB_HEADER_LEN)
+    else {
+        return out;
+    };
+    out[..8].copy_from_slice(&BLOB_MAGIC);
+    let (mut count, mut value_bytes, mut exact) = (0u64, 0u64, true);
+    let mut pos = BLOB_HEADER_LEN;
+    while pos + BLOCK_HEADER_LEN <= body_end {
+        let stored_len =
+            u32::from_le_bytes([out[pos + 2], out[pos + 3], out[pos + 4], out[pos + 5]]) as usize;
+        let end = pos + BLOCK_HEADER_LEN + stored_len;
+        if end > body_end {
+            break;
+        }
+        seal_block_at(&mut out[pos..end]);
+        match blob_value_len(&out[pos + BLOCK_HEADER_LEN..end]) {
+            Some(len) if out[pos + 1] == 0 => value_bytes += len,
+            _ => exact = false,
+        }
+        count += 1;
+        pos = end;
+    }
+    let record_bytes = (body_end - BLOB_HEADER_LEN) as u64;
+    let (header, rest) = out.split_at_mut(BLOB_HEADER_LEN);
+    let footer = &mut rest[body_end - BLOB_HEADER_LEN..];
+    footer[..8].copy_from_slice(&count.to_le_bytes());
+    footer[8..16].copy_from_slice(&record_bytes.to_le_bytes());
+    if exact {
+        footer[16..24].copy_from_slice(&value_bytes.to_le_bytes());
+    }
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(header);
+    hasher.update(&footer[..24]);
+    footer[24..32].copy_from_slice(&hasher.digest().to_le_bytes());
+    footer[32..40].copy_from_slice(&BLOB_MAGIC);
+    out
+}

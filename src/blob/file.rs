@@ -2,10 +2,11 @@
 //!
 //! Opening reads the header and the footer and checks them against each other and the file's
 //! size. A value read ([`BlobFile::read`]) first asks the block cache (keyed by the file's cache
-//! id and the record's offset); a miss reads exactly the record the pointer names (bounded by the
-//! file: a pointer past the records is corruption before any read), verifies the block checksum,
-//! decompresses (bounded by the declared length, as for table blocks), and checks that the record
-//! holds the expected key and a value of the expected length. The file handle comes from the
+//! id and the record's offset) for the record's raw contents; a miss reads exactly the record the
+//! pointer names (bounded by the file: a pointer past the records is corruption before any read),
+//! verifies the block checksum and decompresses (bounded by the declared length, as for table
+//! blocks). Either way the record must hold the expected key and a value of the expected length.
+//! The file handle comes from the
 //! shared [`DescriptorTable`] when the tree has one, so blob files count against the same bound
 //! on open files as tables. Never `mmap`.
 //!
@@ -211,15 +212,20 @@ impl BlobFile {
     /// the pointer leaves the records, the record's checksum fails, or it holds another key or a
     /// value of another length.
     pub(crate) fn read(&self, pointer: &BlobPointer, key: &[u8]) -> Result<Slice> {
-        if let Some(value) = self.cache.get_block(self.cache_id, pointer.offset)
-            && value.len() == pointer.value_len as usize
-        {
+        // NB: the cache holds the whole record (key included), not the bare value, so that a hit
+        // is checked against the pointer like a read from the file: a pointer that names another
+        // key's record is an error whether the record is cached or not.
+        let raw = if let Some(raw) = self.cache.get_block(self.cache_id, pointer.offset) {
             self.cache.record(BlockType::Blob as u8, true, 0);
-            return Ok(value);
-        }
-        self.cache
-            .record(BlockType::Blob as u8, false, pointer.record_len);
-        let raw = self.read_record(pointer.offset, pointer.record_len)?;
+            raw
+        } else {
+            self.cache
+                .record(BlockType::Blob as u8, false, pointer.record_len);
+            let raw = self.read_record(pointer.offset, pointer.record_len)?;
+            self.cache
+                .insert_block(self.cache_id, pointer.offset, raw.clone());
+            raw
+        };
         let bad = |what| corruption(&self.path, pointer.offset, what);
         let (key_start, value_start) = split_record(&raw).map_err(bad)?;
         if raw.get(key_start..value_start) != Some(key) {
@@ -229,8 +235,6 @@ impl BlobFile {
         if value.len() != pointer.value_len as usize {
             return Err(bad(CorruptionKind::InvalidField("blob value length")));
         }
-        self.cache
-            .insert_block(self.cache_id, pointer.offset, value.clone());
         Ok(value)
     }
 
@@ -289,6 +293,45 @@ impl Drop for BlobFile {
         }
         if let Some(sink) = self.obsolete.get() {
             sink.lock().push(std::mem::take(&mut self.path));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "test code")]
+mod tests {
+    use super::*;
+    use crate::blob::writer::BlobWriter;
+    use crate::compression::CompressionType;
+    use crate::fs::MemFs;
+    use crate::layout::FileNumbers;
+
+    /// Regression (found by the `blob_file` fuzz target on its first seed): a cache hit returned
+    /// the cached value after checking only its length, so a pointer naming another key's
+    /// record, once that record was cached, read the other key's value instead of an error.
+    #[test]
+    fn a_pointer_to_another_keys_record_is_an_error_also_from_the_cache() {
+        let fs: Arc<dyn Fs> = Arc::new(MemFs::new());
+        let dir = Path::new("/blobs");
+        fs.create_dir(dir).unwrap();
+        let cache = Arc::new(Cache::with_capacity_bytes(1 << 20));
+        let mut writer =
+            BlobWriter::new(Arc::clone(&fs), dir, 1 << 20, CompressionType::None, None);
+        let files = FileNumbers::new(1);
+        let pointer = writer.write(&files, b"key", b"value").unwrap().unwrap();
+        let file = writer.finish(&cache, None).unwrap().remove(0);
+        for _ in 0..2 {
+            // A miss, then a hit.
+            assert_eq!(file.read(&pointer, b"key").unwrap(), "value");
+            assert!(matches!(
+                file.read(&pointer, b"other"),
+                Err(Error::Corruption { .. })
+            ));
+            let longer = BlobPointer {
+                value_len: 6,
+                ..pointer
+            };
+            assert!(file.read(&longer, b"key").is_err());
         }
     }
 }
