@@ -11,7 +11,11 @@
 //! manifest synced and maybe appended to or rewritten, orphans deleted), these only read. They
 //! take no lock, so a tree open elsewhere may change the directory meanwhile: the reader then
 //! gets an error (a file not found), never wrong data. They read trees written with the default
-//! comparator.
+//! comparator. Files compressed with a zstd dictionary (`CompressionType::ZstdDict`) are read
+//! with the `_with_dictionary` variants ([`ReadOnlyTree::open_with_dictionary`],
+//! [`TableFile::open_with_dictionary`], [`verify_table_with_dictionary`],
+//! [`verify_tables_with_dictionary`]; [`dump_blob_file`] takes the dictionary itself); without
+//! it they give `Error::DictionaryMismatch` naming the dictionary id the file needs.
 //!
 //! A database folder is read in place the same way ([`is_database`], [`read_catalog`],
 //! [`read_wal_segment`], [`check_wal`], [`keyspace_dirs`]; each keyspace folder is a tree for the
@@ -192,11 +196,57 @@ pub struct TableFile {
 }
 
 impl TableFile {
-    /// Opens and validates the table at `path` with a block cache of `cache_bytes`.
+    /// Opens and validates the table at `path` with a block cache of `cache_bytes`, for a table
+    /// written without a zstd dictionary ([`TableFile::open_with_dictionary`] reads one written
+    /// with one).
     ///
     /// # Errors
-    /// `Io`, `Corruption`, `UnsupportedFormat` or `ComparatorMismatch`.
+    /// `Io`, `Corruption`, `UnsupportedFormat` or `ComparatorMismatch`; `DictionaryMismatch`
+    /// if the table's blocks need a zstd dictionary.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Self> {
+        Self::open_with_dictionary(path, cache_bytes, None)
+    }
+
+    /// Opens and validates the table at `path` as [`TableFile::open`] does, with the zstd
+    /// dictionary its blocks were compressed with (its meta block records the id; a table that
+    /// names none opens whatever `dictionary` is).
+    ///
+    /// ```
+    /// # #[cfg(feature = "zstd")] {
+    /// use std::sync::Arc;
+    /// use strata::internals::{TableFile, TableWriterOptions, write_table};
+    /// use strata::{CompressionType, InternalValue, ValueType, ZstdDictionary};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let dict = Arc::new(ZstdDictionary::new(&b"{\"plan\":\"free\",\"status\":\"active\"}".repeat(8)));
+    /// let options = TableWriterOptions {
+    ///     data_compression: CompressionType::zstd_dict(3, dict.id()),
+    ///     zstd_dictionary: Some(Arc::clone(&dict)),
+    ///     ..TableWriterOptions::default()
+    /// };
+    /// let path = dir.path().join("1.sst");
+    /// let entries = (0..50u32).map(|i| {
+    ///     InternalValue::from_components(format!("{i:03}"), "{\"plan\":\"free\"}", 1, ValueType::Value)
+    /// });
+    /// write_table(&path, entries, &options)?;
+    /// assert!(matches!(
+    ///     TableFile::open(&path, 1 << 20),
+    ///     Err(strata::Error::DictionaryMismatch { supplied: None, .. })
+    /// ));
+    /// let table = TableFile::open_with_dictionary(&path, 1 << 20, Some(dict))?;
+    /// assert_eq!(table.scan(false).count(), 50);
+    /// # }
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`TableFile::open`]; `DictionaryMismatch` naming both ids if the table needs another
+    /// dictionary than `dictionary` (or one while it is `None`).
+    pub fn open_with_dictionary(
+        path: &Path,
+        cache_bytes: u64,
+        dictionary: Option<Arc<ZstdDictionary>>,
+    ) -> Result<Self> {
         let ctx = TableContext {
             fs: Arc::new(StdFs),
             cache: Arc::new(Cache::with_capacity_bytes(cache_bytes)),
@@ -205,7 +255,7 @@ impl TableFile {
             pin_index: true,
             pin_filter: true,
             level_pins: std::sync::Arc::from([]),
-            dictionary: None,
+            dictionary,
         };
         Ok(Self {
             table: Arc::new(Table::open(path, &ctx)?),
@@ -420,12 +470,55 @@ pub struct ReadOnlyTree {
 
 impl ReadOnlyTree {
     /// Replays the manifest and opens every table it names, with the checks an open makes
-    /// (comparator, format version, table ids, run order).
+    /// (comparator, format version, table ids, run order), for a tree written without a zstd
+    /// dictionary ([`ReadOnlyTree::open_with_dictionary`] reads one written with one).
     ///
     /// # Errors
     /// As [`read_manifest`]; `ComparatorMismatch` for a tree written under another comparator
-    /// than the default; `Io` or `Corruption` for a missing or damaged table.
+    /// than the default; `Io` or `Corruption` for a missing or damaged table;
+    /// `DictionaryMismatch` for a table or blob file that needs a zstd dictionary.
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with_dictionary(dir, None)
+    }
+
+    /// Opens the tree at `dir` as [`ReadOnlyTree::open`] does, with the zstd dictionary its
+    /// tables and blob files were compressed with
+    /// ([`Config::zstd_dictionary`](crate::Config::zstd_dictionary) of the tree that wrote
+    /// them). Files that name no dictionary open whatever `dictionary` is.
+    ///
+    /// ```
+    /// # #[cfg(feature = "zstd")] {
+    /// use std::sync::Arc;
+    /// use strata::config::CompressionPolicy;
+    /// use strata::internals::ReadOnlyTree;
+    /// use strata::{CompressionType, Config, SequenceNumberCounter, ZstdDictionary};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let dict = Arc::new(ZstdDictionary::new(&b"{\"plan\":\"free\",\"status\":\"active\"}".repeat(8)));
+    /// let seqno = SequenceNumberCounter::default();
+    /// let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default())
+    ///     .zstd_dictionary(Some(Arc::clone(&dict)))
+    ///     .data_block_compression_policy(CompressionPolicy::all(CompressionType::zstd_dict(3, dict.id())))
+    ///     .open()?;
+    /// tree.insert("u1", "{\"plan\":\"free\"}", seqno.next());
+    /// tree.flush_active_memtable(0)?;
+    /// drop(tree);
+    ///
+    /// let needs = ReadOnlyTree::open(dir.path()).err();
+    /// assert!(matches!(needs, Some(strata::Error::DictionaryMismatch { stored, supplied: None, .. }) if stored == dict.id()));
+    /// let read = ReadOnlyTree::open_with_dictionary(dir.path(), Some(dict))?;
+    /// assert_eq!(read.scan().count(), 1);
+    /// # }
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ReadOnlyTree::open`]; `DictionaryMismatch` naming both ids for a table or blob file
+    /// that needs another dictionary than `dictionary` (or one while it is `None`).
+    pub fn open_with_dictionary(
+        dir: &Path,
+        dictionary: Option<Arc<ZstdDictionary>>,
+    ) -> Result<Self> {
         let state = read_manifest_state(&StdFs, dir)?;
         let cmp = Comparator::default();
         let ctx = TableContext {
@@ -437,7 +530,7 @@ impl ReadOnlyTree {
             pin_index: false,
             pin_filter: false,
             level_pins: std::sync::Arc::from([]),
-            dictionary: None,
+            dictionary,
         };
         let version = open_version(&state, &dir.join(crate::layout::TABLES_FOLDER), &ctx)?;
         Ok(Self {
@@ -680,9 +773,52 @@ impl BlobFileReader {
 /// ```
 ///
 /// # Errors
-/// `Io` if the file cannot be opened or read; damage is reported in [`TableCheck::damages`].
+/// `Io` if the file cannot be opened or read; damage is reported in [`TableCheck::damages`]
+/// (a table whose blocks need a zstd dictionary gets one `DictionaryMismatch` there: see
+/// [`verify_table_with_dictionary`]).
 pub fn verify_table(path: &Path) -> Result<TableCheck> {
-    crate::table::verify::verify_table(&StdFs, path, &Comparator::default(), None)
+    verify_table_with_dictionary(path, None)
+}
+
+/// Verifies the table at `path` as [`verify_table`] does, decompressing its blocks with the zstd
+/// dictionary they were compressed with. A table whose meta block names another dictionary
+/// than `dictionary` (or one while it is `None`) is not read further: its one damage is
+/// `DictionaryMismatch` naming both ids.
+///
+/// ```
+/// # #[cfg(feature = "zstd")] {
+/// use std::sync::Arc;
+/// use strata::internals::{TableWriterOptions, verify_table_with_dictionary, write_table};
+/// use strata::{CompressionType, InternalValue, ValueType, ZstdDictionary};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let dict = Arc::new(ZstdDictionary::new(&b"{\"plan\":\"free\",\"status\":\"active\"}".repeat(8)));
+/// let options = TableWriterOptions {
+///     data_compression: CompressionType::zstd_dict(3, dict.id()),
+///     zstd_dictionary: Some(Arc::clone(&dict)),
+///     ..TableWriterOptions::default()
+/// };
+/// let path = dir.path().join("1.sst");
+/// let entries = (0..100u32).map(|i| {
+///     InternalValue::from_components(format!("{i:03}"), "{\"plan\":\"free\"}", 1, ValueType::Value)
+/// });
+/// write_table(&path, entries, &options)?;
+/// let report = verify_table_with_dictionary(&path, Some(&dict))?;
+/// assert!(report.damages.is_empty());
+/// assert_eq!(report.entries_checked, 100);
+/// let without = verify_table_with_dictionary(&path, None)?;
+/// assert!(matches!(without.damages[..], [strata::Error::DictionaryMismatch { supplied: None, .. }]));
+/// # }
+/// # Ok::<(), strata::Error>(())
+/// ```
+///
+/// # Errors
+/// `Io` if the file cannot be opened or read; damage is reported in [`TableCheck::damages`].
+pub fn verify_table_with_dictionary(
+    path: &Path,
+    dictionary: Option<&ZstdDictionary>,
+) -> Result<TableCheck> {
+    crate::table::verify::verify_table(&StdFs, path, &Comparator::default(), dictionary)
 }
 
 /// Verifies the table files `(id, path)` of a tree read in place, as
@@ -707,7 +843,17 @@ pub fn verify_table(path: &Path) -> Result<TableCheck> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn verify_tables(tables: impl IntoIterator<Item = (u64, PathBuf)>) -> TablesChecked {
-    crate::verify::walk::verify_tables(&StdFs, &Comparator::default(), None, tables)
+    verify_tables_with_dictionary(tables, None)
+}
+
+/// Verifies the table files `(id, path)` as [`verify_tables`] does, decompressing their blocks
+/// with `dictionary` ([`verify_table_with_dictionary`]): each table that needs another
+/// dictionary (or one while it is `None`) is one `DictionaryMismatch` error of the report.
+pub fn verify_tables_with_dictionary(
+    tables: impl IntoIterator<Item = (u64, PathBuf)>,
+    dictionary: Option<&ZstdDictionary>,
+) -> TablesChecked {
+    crate::verify::walk::verify_tables(&StdFs, &Comparator::default(), dictionary, tables)
 }
 
 /// Range tombstones, fragmented, under the default comparator: for the criterion benchmarks of

@@ -7,6 +7,9 @@
 //! - `strata inspect / verify / wal-dump / dump-table / dump-blob`: read-only views and checks of
 //!   the files on disk (a tree's, a database's).
 //!
+//! Every command that reads tables or blob files takes `--dict FILE`, the zstd dictionary of a
+//! tree compressed with one (as `strata train-dict` writes it).
+//!
 //! Errors are one line on stderr and a non-zero exit.
 
 mod bench;
@@ -71,6 +74,8 @@ enum Command {
     /// For a database folder: its VERSION, its catalog (keyspaces, ids, persisted options), its
     /// WAL (segments, batches, items, how each segment ends, recovery's verdict), then each
     /// keyspace's tree as above.
+    ///
+    /// Tables and blob files compressed with a zstd dictionary need it: --dict FILE.
     Inspect(tools::inspect::InspectArgs),
     /// Checks CURRENT, every manifest record, every block of every table and every record of
     /// every blob file.
@@ -82,6 +87,10 @@ enum Command {
     /// For a database folder: VERSION, the catalog, every record of every WAL segment (only a
     /// torn tail that recovery ignores is a warning) and recovery's rules across segments, then
     /// each keyspace's tree as above; keyspace folders the catalog does not name are warnings.
+    ///
+    /// Tables and blob files compressed with a zstd dictionary are checked with the one --dict
+    /// FILE gives; without it each is an `unreadable:` line naming the dictionary id it needs,
+    /// and the exit status is non-zero.
     Verify(tools::verify::VerifyArgs),
     /// Prints every WAL segment of a database: its header, each batch (seqno, items) and item
     /// (keyspace, op, key, value length), and how it ends (clean, torn at an offset, damaged).
@@ -92,21 +101,22 @@ enum Command {
     /// Prints a table file's meta block, footer, index and entries.
     ///
     /// Reads the file only. Entries (every version, tombstones included) are printed as
-    /// `key<TAB>seqno<TAB>type<TAB>value` for keys in [--from, --to).
+    /// `key<TAB>seqno<TAB>type<TAB>value` for keys in [--from, --to). A table compressed with a
+    /// zstd dictionary needs it: --dict FILE.
     DumpTable(tools::dump::DumpTableArgs),
     /// Prints every record of a blob file (key-value separation) and their totals.
     ///
     /// Reads the file only, checking every record's checksum and the footer's counts. Records
     /// are printed as `offset<TAB>length<TAB>key<TAB>value length<TAB>value preview` (the length
     /// on disk, as a blob pointer names it); the first damage ends the dump with an error naming
-    /// the file and offset.
+    /// the file and offset. A blob file compressed with a zstd dictionary needs it: --dict FILE.
     DumpBlob(tools::dump_blob::DumpBlobArgs),
     /// Trains a zstd dictionary on the values of the tree at DIR and writes it to --out.
     ///
     /// Opens the tree (recovery runs) and reads values at the latest seqno in key order. The
     /// file holds a serialized zstd dictionary (C zstd reads it too); pass its bytes to
-    /// `strata::ZstdDictionary::new` and `Config::zstd_dictionary`. Needs the cargo feature
-    /// `zstd`.
+    /// `strata::ZstdDictionary::new` and `Config::zstd_dictionary`, and the file to the other
+    /// commands' --dict. Needs the cargo feature `zstd`.
     TrainDict(tools::train_dict::TrainDictArgs),
 }
 

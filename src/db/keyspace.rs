@@ -16,6 +16,7 @@ use super::wal::Op;
 use super::{DbInner, KEYSPACES_FOLDER, PersistMode};
 use crate::compaction::filter::Factory;
 use crate::compaction::{CompactionStrategy, Leveled};
+use crate::compression::ZstdDictionary;
 use crate::config::{
     BlockSizePolicy, CompressionPolicy, Config, FilterPolicy, HashRatioPolicy, KvSeparationOptions,
     PinningPolicy, RestartIntervalPolicy,
@@ -136,6 +137,45 @@ impl KeyspaceCreateOptions {
     #[must_use]
     pub fn with_compaction_filter_factory(self, factory: Option<Arc<dyn Factory>>) -> Self {
         self.with(move |config| config.with_compaction_filter_factory(factory.clone()))
+    }
+
+    /// The zstd dictionary of the keyspace's tables and blob files (see
+    /// [`Config::zstd_dictionary`]). Not persisted: pass it at every open, as a keyspace whose
+    /// files name a dictionary opens only with that one.
+    ///
+    /// ```
+    /// # #[cfg(feature = "zstd")] {
+    /// use std::sync::Arc;
+    /// use strata::config::CompressionPolicy;
+    /// use strata::{CompressionType, Database, KeyspaceCreateOptions, ZstdDictionary};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let dict = Arc::new(ZstdDictionary::new(&b"{\"plan\":\"free\",\"status\":\"active\"}".repeat(8)));
+    /// let options = || {
+    ///     KeyspaceCreateOptions::default()
+    ///         .zstd_dictionary(Some(Arc::clone(&dict)))
+    ///         .data_block_compression_policy(CompressionPolicy::all(CompressionType::zstd_dict(3, dict.id())))
+    /// };
+    /// let db = Database::builder(dir.path()).open()?;
+    /// db.keyspace("users", options)?.insert("u1", "{\"plan\":\"free\"}")?;
+    /// drop(db);
+    ///
+    /// // The reopened keyspace flushes what the WAL replayed: a table compressed with `dict`.
+    /// let db = Database::builder(dir.path()).open()?;
+    /// let users = db.keyspace("users", options)?;
+    /// assert_eq!(users.table_count(), 1);
+    /// assert_eq!(&*users.get("u1")?.expect("written"), b"{\"plan\":\"free\"}");
+    /// drop((users, db));
+    ///
+    /// let db = Database::builder(dir.path()).open()?;
+    /// let without = db.keyspace("users", KeyspaceCreateOptions::default).err();
+    /// assert!(matches!(without, Some(strata::Error::DictionaryMismatch { supplied: None, .. })));
+    /// # }
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    #[must_use]
+    pub fn zstd_dictionary(self, dictionary: Option<Arc<ZstdDictionary>>) -> Self {
+        self.with(move |config| config.zstd_dictionary(dictionary.clone()))
     }
 
     /// Whether point reads mostly find their keys (see [`Config::expect_point_read_hits`]).

@@ -1,9 +1,10 @@
 //! `strata dump-table FILE`: one table file's meta block, footer, index and entries.
 //!
 //! Opens the file for reading as the engine's table reader does (footer, meta block and index
-//! verified), then prints:
+//! verified; a table compressed with a zstd dictionary needs it, `--dict`), then prints:
 //!
-//! 1. the meta block's fields (`docs/format.md`, section 5);
+//! 1. the meta block's fields (`docs/format.md`, section 5), with the id of the zstd dictionary
+//!    the table's blocks need, if they need one;
 //! 2. the footer's handles and flags (section 6) and the index: the index partitions, if any, and
 //!    every data block's handle with its last key;
 //! 3. the entries whose keys lie in `[--from, --to)`, every version and tombstone, one a line:
@@ -17,6 +18,7 @@ use clap::Args;
 use strata::ValueType;
 use strata::internals::{BlockHandle, TableFile, TableLayout, TableMeta};
 
+use super::dict::DictArg;
 use super::output::{Encoding, ToolError, with_stdout};
 
 /// The block cache of the dump: every block is read once.
@@ -36,6 +38,8 @@ pub(crate) struct DumpTableArgs {
     /// Print at most this many entries.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    #[command(flatten)]
+    dict: DictArg,
     #[command(flatten)]
     encoding: Encoding,
 }
@@ -118,6 +122,9 @@ fn write_meta(out: &mut dyn Write, meta: &TableMeta, encoding: Encoding) -> Resu
     for (name, value) in fields {
         writeln!(out, "  {name:<18}{value}")?;
     }
+    if meta.zstd_dict_id != 0 {
+        writeln!(out, "  {:<18}{}", "zstd dictionary", meta.zstd_dict_id)?;
+    }
     Ok(())
 }
 
@@ -176,7 +183,7 @@ pub(crate) fn run(args: &DumpTableArgs) -> Result<(), ToolError> {
         Some(key) => Bound::Excluded(encoding.parse(key)?),
         None => Bound::Unbounded,
     };
-    let table = TableFile::open(&args.file, CACHE_BYTES)?;
+    let table = TableFile::open_with_dictionary(&args.file, CACHE_BYTES, args.dict.load()?)?;
     let layout = table.layout()?;
     with_stdout(|out| {
         writeln!(

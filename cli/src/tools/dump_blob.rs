@@ -1,9 +1,10 @@
 //! `strata dump-blob FILE`: every record of one blob file (key-value separation).
 //!
 //! Reads the file as the engine's blob reader does (`docs/format.md`, section 11): the header and
-//! the footer are checked against each other and the file's size, then every record is read in
-//! file order, its checksum verified and its contents split into key and value, and at the end
-//! the records are checked against the counts the footer records. Each record is one line,
+//! the footer are checked against each other and the file's size (a file whose header names a
+//! zstd dictionary needs it, `--dict`), then every record is read in file order, its checksum
+//! verified and its contents split into key and value, and at the end the records are checked
+//! against the counts the footer records. Each record is one line,
 //! `offset<TAB>length<TAB>key<TAB>value length<TAB>value preview`, where the length is the
 //! record's on disk (block header included: what a blob pointer names) and the preview the first
 //! [`PREVIEW_BYTES`] of the value; then a line of totals. The first damage ends the dump with an
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use clap::Args;
 use strata::internals::dump_blob_file;
 
+use super::dict::DictArg;
 use super::output::{Encoding, ToolError, count, file_size, with_stdout};
 
 /// The bytes of each value that the dump prints.
@@ -29,6 +31,8 @@ pub(crate) struct DumpBlobArgs {
     /// in the totals).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    #[command(flatten)]
+    dict: DictArg,
     #[command(flatten)]
     encoding: Encoding,
 }
@@ -46,6 +50,7 @@ pub(crate) fn run(args: &DumpBlobArgs) -> Result<(), ToolError> {
     let encoding = args.encoding;
     let limit = args.limit.unwrap_or(usize::MAX);
     let size = file_size(&args.file)?;
+    let dict = args.dict.load()?;
     with_stdout(|out| {
         writeln!(out, "file        {} ({size} bytes)", args.file.display())?;
         writeln!(out)?;
@@ -57,7 +62,7 @@ pub(crate) fn run(args: &DumpBlobArgs) -> Result<(), ToolError> {
         // NB: the visitor cannot fail; the first write error is kept and returned once the
         // walk is over.
         let mut failed: Option<std::io::Error> = None;
-        dump_blob_file(&args.file, None, |record| {
+        dump_blob_file(&args.file, dict.as_ref(), |record| {
             let printed = usize::try_from(totals.records).unwrap_or(usize::MAX);
             totals.records += 1;
             totals.record_bytes += record.len;

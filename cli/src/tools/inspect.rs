@@ -10,7 +10,8 @@
 //! the bytes of the tables and blob files the manifest names divided by the bytes of the live
 //! data, the sum of key and value lengths of every key visible at the latest seqno. The live data
 //! comes from a full scan that merges the tables as a tree's read path does (separated values
-//! are read from their blob files).
+//! are read from their blob files). Tables and blob files compressed with a zstd dictionary are
+//! read with the one `--dict` gives (every keyspace of a database with that one).
 //!
 //! A database folder ([`is_database`]): its `VERSION`, its catalog (each keyspace's id, name and
 //! persisted options), its WAL (one row per segment: size, batches, items, seqnos, the previous
@@ -26,12 +27,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
+use strata::ZstdDictionary;
 use strata::fs::{Fs, StdFs};
 use strata::internals::{
     BlobFileInfo, ManifestState, ReadOnlyTree, Table, blob_files, is_database, table_files,
 };
 
 use super::database::DatabaseFolder;
+use super::dict::DictArg;
 use super::output::{Encoding, ToolError, count, escape, file_size, with_stdout, write_columns};
 
 /// Keys longer than this (printed) are cut in the table listing; `dump-table` prints them whole.
@@ -42,6 +45,8 @@ const KEY_DISPLAY_CHARS: usize = 40;
 pub(crate) struct InspectArgs {
     /// The tree's or database's directory.
     dir: PathBuf,
+    #[command(flatten)]
+    dict: DictArg,
     #[command(flatten)]
     encoding: Encoding,
 }
@@ -397,16 +402,22 @@ fn write_space(
 /// Prints the shape of the tree or database at `args.dir`; see the module documentation.
 pub(crate) fn run(args: &InspectArgs) -> Result<(), ToolError> {
     let dir = args.dir.as_path();
+    let dict = args.dict.load()?;
     if is_database(dir)? {
         let folder = DatabaseFolder::read(dir)?;
-        return with_stdout(|out| write_database(out, &folder, args.encoding));
+        return with_stdout(|out| write_database(out, &folder, args.encoding, dict.as_ref()));
     }
-    with_stdout(|out| write_tree(out, dir, args.encoding))
+    with_stdout(|out| write_tree(out, dir, args.encoding, dict.as_ref()))
 }
 
-/// Prints the shape of the tree at `dir`.
-fn write_tree(out: &mut dyn Write, dir: &Path, encoding: Encoding) -> Result<(), ToolError> {
-    let tree = ReadOnlyTree::open(dir)?;
+/// Prints the shape of the tree at `dir`, whose files may need the zstd dictionary `dict`.
+fn write_tree(
+    out: &mut dyn Write,
+    dir: &Path,
+    encoding: Encoding,
+    dict: Option<&Arc<ZstdDictionary>>,
+) -> Result<(), ToolError> {
+    let tree = ReadOnlyTree::open_with_dictionary(dir, dict.cloned())?;
     let manifest = tree.manifest();
     let levels = tree.levels();
     let blobs = tree.blob_files();
@@ -422,11 +433,13 @@ fn write_tree(out: &mut dyn Write, dir: &Path, encoding: Encoding) -> Result<(),
     write_space(out, all.bytes, blob_bytes, manifest, &disk, &live)
 }
 
-/// Prints a database: its `VERSION`, catalog and WAL, then each keyspace's tree.
+/// Prints a database: its `VERSION`, catalog and WAL, then each keyspace's tree (read with the
+/// zstd dictionary `dict`).
 fn write_database(
     out: &mut dyn Write,
     folder: &DatabaseFolder,
     encoding: Encoding,
+    dict: Option<&Arc<ZstdDictionary>>,
 ) -> Result<(), ToolError> {
     writeln!(out, "database    {}", folder.dir.display())?;
     let version = match &folder.version {
@@ -448,7 +461,7 @@ fn write_database(
     for (id, name, path) in folder.keyspaces() {
         writeln!(out)?;
         writeln!(out, "keyspace    {} (id {id})", escape(name.as_bytes()))?;
-        write_tree(out, &path, encoding)?;
+        write_tree(out, &path, encoding, dict)?;
     }
     Ok(())
 }

@@ -11,25 +11,32 @@
 //! A database (a folder with `VERSION`, `CATALOG` or `wal/`): each command opens it with
 //! `Database::builder(dir).open()`, which runs the database's recovery (the WAL replayed, a new
 //! WAL segment started) and starts its workers, and opens the keyspace with
-//! `KeyspaceCreateOptions::default()`. A write goes through the WAL and is synced
-//! (`persist(SyncAll)`) before the command returns; reads see every write made so far. Only `put`
-//! creates a keyspace (or a database, in a missing or empty directory); the others refuse a
-//! keyspace the catalog does not name, so that a mistyped name creates nothing.
+//! `KeyspaceCreateOptions::default()` (and the dictionary of `--dict`). A write goes through the
+//! WAL and is synced (`persist(SyncAll)`) before the command returns; reads see every write made
+//! so far. Only `put` creates a keyspace (or a database, in a missing or empty directory); the
+//! others refuse a keyspace the catalog does not name, so that a mistyped name creates nothing.
+//!
+//! `--dict FILE` gives the zstd dictionary of a tree whose tables or blob files were compressed
+//! with one (`Config::zstd_dictionary`, or `KeyspaceCreateOptions::zstd_dictionary` for a
+//! keyspace): without it such a tree does not open. It is used to read; the tables a write
+//! flushes are compressed by the default policy, which names no dictionary.
 //!
 //! Output: one line per key, `key<TAB>value`, in the encoding of [`Encoding`].
 
 use std::io::Write;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use strata::fs::{Fs, StdFs};
 use strata::internals::{is_database, read_catalog};
 use strata::{
     Config, Database, Guard, IterGuardImpl, Keyspace, KeyspaceCreateOptions, PersistMode,
-    SequenceNumberCounter, Slice, Tree,
+    SequenceNumberCounter, Slice, Tree, ZstdDictionary,
 };
 
+use super::dict::DictArg;
 use super::output::{Encoding, ToolError, with_stdout};
 
 /// `--keyspace`: which keyspace of a database folder a command works on.
@@ -52,6 +59,8 @@ pub(crate) struct PutArgs {
     #[command(flatten)]
     keyspace: KeyspaceArg,
     #[command(flatten)]
+    dict: DictArg,
+    #[command(flatten)]
     encoding: Encoding,
 }
 
@@ -64,6 +73,8 @@ pub(crate) struct KeyArgs {
     key: String,
     #[command(flatten)]
     keyspace: KeyspaceArg,
+    #[command(flatten)]
+    dict: DictArg,
     #[command(flatten)]
     encoding: Encoding,
 }
@@ -88,6 +99,8 @@ pub(crate) struct ScanArgs {
     #[command(flatten)]
     keyspace: KeyspaceArg,
     #[command(flatten)]
+    dict: DictArg,
+    #[command(flatten)]
     encoding: Encoding,
 }
 
@@ -103,6 +116,8 @@ pub(crate) struct PrefixArgs {
     limit: Option<usize>,
     #[command(flatten)]
     keyspace: KeyspaceArg,
+    #[command(flatten)]
+    dict: DictArg,
     #[command(flatten)]
     encoding: Encoding,
 }
@@ -148,9 +163,14 @@ fn listed(names: &[String]) -> String {
     }
 }
 
-/// Opens the tree at `dir`. Only `create` may start a new tree, and only in a missing or empty
-/// directory, so that a mistyped path never turns an unrelated directory into a tree.
-pub(crate) fn open(dir: &Path, create: bool) -> Result<(Tree, SequenceNumberCounter), ToolError> {
+/// Opens the tree at `dir` with the zstd dictionary `dict` (`--dict`). Only `create` may start a
+/// new tree, and only in a missing or empty directory, so that a mistyped path never turns an
+/// unrelated directory into a tree.
+pub(crate) fn open(
+    dir: &Path,
+    create: bool,
+    dict: Option<Arc<ZstdDictionary>>,
+) -> Result<(Tree, SequenceNumberCounter), ToolError> {
     if !holds_tree(dir)? {
         if !create {
             return Err(ToolError::Failed(format!(
@@ -161,13 +181,20 @@ pub(crate) fn open(dir: &Path, create: bool) -> Result<(Tree, SequenceNumberCoun
         refuse_unrelated(dir, "tree (no CURRENT file)")?;
     }
     let seqno = SequenceNumberCounter::default();
-    let tree = Config::new(dir, seqno.clone(), SequenceNumberCounter::default()).open()?;
+    let tree = Config::new(dir, seqno.clone(), SequenceNumberCounter::default())
+        .zstd_dictionary(dict)
+        .open()?;
     Ok((tree, seqno))
 }
 
-/// Opens keyspace `name` of the database at `dir`. Only `create` may start a new keyspace, or
-/// a new database in a missing or empty directory.
-fn open_keyspace(dir: &Path, name: &str, create: bool) -> Result<(Database, Keyspace), ToolError> {
+/// Opens keyspace `name` of the database at `dir` with the zstd dictionary `dict` (`--dict`).
+/// Only `create` may start a new keyspace, or a new database in a missing or empty directory.
+fn open_keyspace(
+    dir: &Path,
+    name: &str,
+    create: bool,
+    dict: Option<Arc<ZstdDictionary>>,
+) -> Result<(Database, Keyspace), ToolError> {
     if holds_tree(dir)? {
         return Err(ToolError::Failed(format!(
             "{} holds a tree, not a database: leave out --keyspace",
@@ -192,7 +219,9 @@ fn open_keyspace(dir: &Path, name: &str, create: bool) -> Result<(Database, Keys
         )));
     }
     let db = Database::builder(dir).open()?;
-    let keyspace = db.keyspace(name, KeyspaceCreateOptions::default)?;
+    let keyspace = db.keyspace(name, || {
+        KeyspaceCreateOptions::default().zstd_dictionary(dict)
+    })?;
     Ok((db, keyspace))
 }
 
@@ -212,11 +241,17 @@ enum Store {
 type Items = Box<dyn DoubleEndedIterator<Item = IterGuardImpl> + Send>;
 
 impl Store {
-    /// Opens `dir` as `--keyspace` says; see the module documentation.
-    fn open(dir: &Path, keyspace: &KeyspaceArg, create: bool) -> Result<Self, ToolError> {
+    /// Opens `dir` as `--keyspace` says, with the dictionary of `--dict`; see the module
+    /// documentation.
+    fn open(
+        dir: &Path,
+        keyspace: &KeyspaceArg,
+        dict: &DictArg,
+        create: bool,
+    ) -> Result<Self, ToolError> {
         match &keyspace.keyspace {
             Some(name) => {
-                let (db, keyspace) = open_keyspace(dir, name, create)?;
+                let (db, keyspace) = open_keyspace(dir, name, create, dict.load()?)?;
                 Ok(Self::Keyspace { db, keyspace })
             }
             None if is_database(dir)? => Err(ToolError::Failed(format!(
@@ -225,7 +260,7 @@ impl Store {
                 listed(&keyspace_names(dir)?)
             ))),
             None => {
-                let (tree, seqno) = open(dir, create)?;
+                let (tree, seqno) = open(dir, create, dict.load()?)?;
                 Ok(Self::Tree { tree, seqno })
             }
         }
@@ -283,13 +318,13 @@ impl Store {
 pub(crate) fn put(args: &PutArgs) -> Result<(), ToolError> {
     let key = args.encoding.parse(&args.key)?;
     let value = args.encoding.parse(&args.value)?;
-    Store::open(&args.dir, &args.keyspace, true)?.write(key, Some(value))
+    Store::open(&args.dir, &args.keyspace, &args.dict, true)?.write(key, Some(value))
 }
 
 /// Prints a key's value; a missing key is an error.
 pub(crate) fn get(args: &KeyArgs) -> Result<(), ToolError> {
     let key = args.encoding.parse(&args.key)?;
-    let store = Store::open(&args.dir, &args.keyspace, false)?;
+    let store = Store::open(&args.dir, &args.keyspace, &args.dict, false)?;
     let Some(value) = store.get(&key)? else {
         return Err(ToolError::Failed(format!(
             "key not found: {}",
@@ -302,7 +337,7 @@ pub(crate) fn get(args: &KeyArgs) -> Result<(), ToolError> {
 /// Deletes a key (writes a tombstone) and makes it durable.
 pub(crate) fn delete(args: &KeyArgs) -> Result<(), ToolError> {
     let key = args.encoding.parse(&args.key)?;
-    Store::open(&args.dir, &args.keyspace, false)?.write(key, None)
+    Store::open(&args.dir, &args.keyspace, &args.dict, false)?.write(key, None)
 }
 
 /// Prints the keys of a range.
@@ -315,7 +350,7 @@ pub(crate) fn scan(args: &ScanArgs) -> Result<(), ToolError> {
         Some(key) => Bound::Excluded(args.encoding.parse(key)?),
         None => Bound::Unbounded,
     };
-    let store = Store::open(&args.dir, &args.keyspace, false)?;
+    let store = Store::open(&args.dir, &args.keyspace, &args.dict, false)?;
     let items = store.range(lower, upper);
     let items: Items = if args.reverse {
         Box::new(items.rev())
@@ -328,7 +363,7 @@ pub(crate) fn scan(args: &ScanArgs) -> Result<(), ToolError> {
 /// Prints the keys that start with a prefix.
 pub(crate) fn prefix(args: &PrefixArgs) -> Result<(), ToolError> {
     let prefix = args.encoding.parse(&args.prefix)?;
-    let store = Store::open(&args.dir, &args.keyspace, false)?;
+    let store = Store::open(&args.dir, &args.keyspace, &args.dict, false)?;
     print_items(store.prefix(&prefix), args.limit, args.encoding)
 }
 

@@ -12,7 +12,9 @@
 //! - [`database`]: what `inspect` and `verify` read of a database folder besides its trees;
 //! - [`dump`]: one table file's meta block, footer, index and entries;
 //! - [`dump_blob`]: one blob file's records and their totals;
-//! - [`train_dict`]: a zstd dictionary trained on the tree's values (cargo feature `zstd`).
+//! - [`train_dict`]: a zstd dictionary trained on the tree's values (cargo feature `zstd`);
+//! - [`dict`]: `--dict FILE`, the zstd dictionary that every tool reading tables or blob files
+//!   takes for files compressed with one.
 //!
 //! `inspect`, `verify`, `wal-dump`, `dump-table` and `dump-blob` change nothing on disk: they go through the read-only
 //! entry points of `strata::internals` instead of opening a tree. Errors come back as
@@ -21,6 +23,7 @@
 //! [`ToolError`]: output::ToolError
 
 pub(crate) mod database;
+pub(crate) mod dict;
 pub(crate) mod dump;
 pub(crate) mod dump_blob;
 pub(crate) mod inspect;

@@ -28,7 +28,7 @@ pub(crate) enum ToolError {
 impl fmt::Display for ToolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Engine(err) => err.fmt(f),
+            Self::Engine(err) => f.write_str(&engine_message(err)),
             Self::Failed(message) => f.write_str(message),
             Self::Output(err) => write!(f, "writing to stdout: {err}"),
         }
@@ -54,6 +54,19 @@ impl From<strata::Error> for ToolError {
 impl From<std::io::Error> for ToolError {
     fn from(err: std::io::Error) -> Self {
         Self::Output(err)
+    }
+}
+
+/// An engine error as the tools print it: its own message, except for a zstd dictionary
+/// mismatch, which says how to give the dictionary (`--dict`).
+pub(crate) fn engine_message(err: &strata::Error) -> String {
+    match err {
+        strata::Error::DictionaryMismatch {
+            file,
+            stored,
+            supplied,
+        } => super::dict::mismatch_message(file, *stored, *supplied),
+        other => other.to_string(),
     }
 }
 

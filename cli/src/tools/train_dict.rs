@@ -1,10 +1,11 @@
 //! `strata train-dict DIR`: trains a zstd dictionary on the values of the tree at DIR and writes
 //! it to a file, for `Config::zstd_dictionary` (`ZstdDictionary::new` of the file's bytes).
 //!
-//! Opens the tree (recovery runs, as for `get`), reads values at the latest seqno in key order
-//! until `--samples` values or 64 MiB, trains with `strata::compression::train_dictionary`
-//! (FastCOVER) and writes the dictionary with `StdFs`, synced. Prints the dictionary's id and
-//! size. Needs the cargo feature `zstd`.
+//! Opens the tree (recovery runs, as for `get`; with `--dict`, the dictionary its tables use
+//! now, if they use one), reads values at the latest seqno in key order until `--samples` values
+//! or 64 MiB, trains with `strata::compression::train_dictionary` (FastCOVER) and writes the
+//! dictionary's raw bytes (`ZstdDictionary::raw`) with `StdFs`, synced: the file `--dict` of the
+//! other tools reads. Prints the dictionary's id and size. Needs the cargo feature `zstd`.
 
 use std::path::PathBuf;
 
@@ -29,6 +30,9 @@ pub(crate) struct TrainDictArgs {
     /// The most values to train on.
     #[arg(long, default_value_t = 100_000)]
     pub(crate) samples: usize,
+    // `--dict`: the dictionary the tree is compressed with now, if any, to read its values.
+    #[command(flatten)]
+    pub(crate) dict: super::dict::DictArg,
 }
 
 /// Trains and writes the dictionary.
@@ -36,7 +40,7 @@ pub(crate) struct TrainDictArgs {
 pub(crate) fn run(args: &TrainDictArgs) -> Result<(), ToolError> {
     use strata::Guard as _;
     use strata::fs::{Fs, StdFs};
-    let (tree, seqno) = super::kv::open(&args.dir, false)?;
+    let (tree, seqno) = super::kv::open(&args.dir, false, args.dict.load()?)?;
     let mut samples = Vec::new();
     let mut bytes = 0usize;
     for guard in tree.iter(seqno.get(), None) {

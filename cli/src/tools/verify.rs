@@ -34,19 +34,27 @@
 //! directory's lock, may append to the manifest or write a new one, and deletes orphans, and it
 //! stops at the first damaged table; so `verify_integrity`, which takes an open tree, is reached
 //! through the walk it shares with `strata::internals` instead.
+//!
+//! A table or blob file compressed with a zstd dictionary is checked with the one `--dict`
+//! gives (every keyspace of a database with that one). Without it, or with another, the file is
+//! not checked: it is one line `unreadable: ...` naming the dictionary id it needs, not a
+//! damage, and the exit status is non-zero, with an error that says to pass `--dict`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
+use strata::ZstdDictionary;
 use strata::fs::{Fs, StdFs};
 use strata::internals::{
     ManifestState, ReadOnlyTree, WalEnd, blob_files, blob_path, dump_blob_file, is_database,
-    read_manifest, table_files, table_path, verify_tables,
+    read_manifest, table_files, table_path, verify_tables_with_dictionary,
 };
 
 use super::database::DatabaseFolder;
-use super::output::{ToolError, count, with_stdout};
+use super::dict::DictArg;
+use super::output::{ToolError, count, engine_message, with_stdout};
 
 /// The comparator whose order the table checks know.
 const DEFAULT_COMPARATOR: &str = "default";
@@ -58,6 +66,8 @@ const LEGACY_DEFAULT_COMPARATOR: &str = "strata.lexicographic";
 pub(crate) struct VerifyArgs {
     /// The tree's or database's directory.
     dir: PathBuf,
+    #[command(flatten)]
+    dict: DictArg,
 }
 
 /// What was checked and found.
@@ -65,6 +75,10 @@ pub(crate) struct VerifyArgs {
 struct Findings {
     damages: Vec<String>,
     warnings: Vec<String>,
+    /// Files not checked because they need a zstd dictionary that `--dict` did not give, one
+    /// line each, and the ids of the dictionaries they need.
+    unreadable: Vec<String>,
+    needed_dictionaries: BTreeSet<u32>,
     files: u64,
     blocks: u64,
     bytes: u64,
@@ -80,6 +94,21 @@ struct Findings {
     /// A database's keyspaces checked, and the manifests read among them.
     keyspaces: u64,
     manifests: u64,
+}
+
+impl Findings {
+    /// Records what an engine error says about a file: a damage, or a file that could not be
+    /// checked without its zstd dictionary (then `true`: the file does not count as checked).
+    fn engine_error(&mut self, err: &strata::Error) -> bool {
+        if let strata::Error::DictionaryMismatch { stored, .. } = err {
+            self.needed_dictionaries.insert(*stored);
+            self.unreadable.push(engine_message(err));
+            true
+        } else {
+            self.damages.push(err.to_string());
+            false
+        }
+    }
 }
 
 fn stat(path: &Path) -> Result<Option<u64>, ToolError> {
@@ -212,6 +241,7 @@ fn check_manifest(
 fn check_blob_files(
     dir: &Path,
     manifest: Option<&ManifestState>,
+    dict: Option<&Arc<ZstdDictionary>>,
     found: &mut Findings,
 ) -> Result<(), ToolError> {
     let on_disk = blob_files(dir)?;
@@ -241,12 +271,17 @@ fn check_blob_files(
         found.blob_files += 1;
         found.files += 1;
         // The same walk as `strata::verify::verify_integrity` over a blob file.
-        match dump_blob_file(&path, None, |_| {}) {
+        match dump_blob_file(&path, dict, |_| {}) {
             Ok(records) => {
                 found.blob_records += records;
                 found.bytes += size;
             }
-            Err(err) => found.damages.push(err.to_string()),
+            Err(err) => {
+                if found.engine_error(&err) {
+                    found.blob_files -= 1;
+                    found.files -= 1;
+                }
+            }
         }
     }
     Ok(())
@@ -261,47 +296,82 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), ToolError> {
             dir.display()
         )));
     }
+    let dict = args.dict.load()?;
     let mut found = Findings::default();
     let summary = if is_database(dir)? {
         let folder = DatabaseFolder::read(dir)?;
-        verify_database(&folder, &mut found)?;
+        verify_database(&folder, dict.as_ref(), &mut found)?;
         database_summary(&folder, &found)
     } else {
-        let manifest = verify_tree(dir, &mut found)?;
+        let manifest = verify_tree(dir, dict.as_ref(), &mut found)?;
         tree_summary(manifest.as_deref(), &found)
+    };
+    let unchecked = count(found.unreadable.len() as u64, "file");
+    let (they, need) = if found.unreadable.len() == 1 {
+        ("it", "needs")
+    } else {
+        ("they", "need")
     };
     with_stdout(|out| {
         for line in &found.damages {
             writeln!(out, "damage: {line}")?;
         }
+        for line in &found.unreadable {
+            writeln!(out, "unreadable: {line}")?;
+        }
         for line in &found.warnings {
             writeln!(out, "warning: {line}")?;
         }
-        if found.damages.is_empty() {
-            writeln!(out, "clean: {summary}")?;
-        } else {
+        if !found.damages.is_empty() {
             writeln!(
                 out,
                 "damaged: {}; {summary}",
                 count(found.damages.len() as u64, "damage")
             )?;
+        } else if !found.unreadable.is_empty() {
+            writeln!(
+                out,
+                "incomplete: {unchecked} not checked (no matching zstd dictionary); {summary}"
+            )?;
+        } else {
+            writeln!(out, "clean: {summary}")?;
         }
         Ok(())
     })?;
-    if found.damages.is_empty() {
-        Ok(())
-    } else {
-        Err(ToolError::Failed(format!(
+    if !found.damages.is_empty() {
+        return Err(ToolError::Failed(format!(
             "{} holds {} (listed above)",
             dir.display(),
             count(found.damages.len() as u64, "damage")
-        )))
+        )));
     }
+    if found.unreadable.is_empty() {
+        return Ok(());
+    }
+    let needed: Vec<String> = found
+        .needed_dictionaries
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    let given = match &dict {
+        Some(dict) => format!(" (the --dict file is dictionary {})", dict.id()),
+        None => String::new(),
+    };
+    Err(ToolError::Failed(format!(
+        "{}: {unchecked} not checked: {they} {need} zstd dictionary {}{given}; pass its file \
+         with --dict FILE",
+        dir.display(),
+        needed.join(", ")
+    )))
 }
 
-/// Verifies the tree at `dir` into `found`; returns its manifest's name, if it has a readable
-/// one. An error if `dir` holds no tree at all.
-fn verify_tree(dir: &Path, found: &mut Findings) -> Result<Option<String>, ToolError> {
+/// Verifies the tree at `dir` into `found`, decompressing with the zstd dictionary `dict`;
+/// returns its manifest's name, if it has a readable one. An error if `dir` holds no tree at all.
+fn verify_tree(
+    dir: &Path,
+    dict: Option<&Arc<ZstdDictionary>>,
+    found: &mut Findings,
+) -> Result<Option<String>, ToolError> {
     let on_disk = table_files(dir)?;
     let manifest = read_state(dir, &on_disk, found)?;
     let to_check = match &manifest {
@@ -320,26 +390,23 @@ fn verify_tree(dir: &Path, found: &mut Findings) -> Result<Option<String>, ToolE
         }
     }
     // The same walk as `strata::verify::verify_integrity`, over the files the manifest names.
-    let checked = verify_tables(present);
-    let tables = checked.report.sst_files_checked as u64;
+    let checked = verify_tables_with_dictionary(present, dict.map(Arc::as_ref));
+    let before = (found.damages.len(), found.unreadable.len());
+    let mut unreadable = 0;
+    for damage in &checked.report.errors {
+        unreadable += u64::from(found.engine_error(&damage.error));
+    }
+    let tables = (checked.report.sst_files_checked as u64).saturating_sub(unreadable);
     found.tables += tables;
     found.files += tables;
     found.blocks += checked.blocks_checked;
     found.bytes += checked.bytes_checked;
-    let damages_before = found.damages.len();
-    found.damages.extend(
-        checked
-            .report
-            .errors
-            .iter()
-            .map(|damage| damage.error.to_string()),
-    );
-    check_blob_files(dir, manifest.as_ref(), found)?;
-    if found.damages.len() == damages_before
+    check_blob_files(dir, manifest.as_ref(), dict, found)?;
+    if (found.damages.len(), found.unreadable.len()) == before
         && manifest.is_some()
-        && let Err(err) = ReadOnlyTree::open(dir)
+        && let Err(err) = ReadOnlyTree::open_with_dictionary(dir, dict.cloned())
     {
-        found.damages.push(err.to_string());
+        found.engine_error(&err);
     }
     Ok(manifest.map(|m| m.name))
 }
@@ -375,8 +442,12 @@ fn summary_of(mut parts: Vec<String>, found: &Findings) -> String {
 }
 
 /// Verifies a database into `found`: `VERSION`, the catalog, every WAL record and recovery's
-/// rules across segments, then each keyspace's tree.
-fn verify_database(folder: &DatabaseFolder, found: &mut Findings) -> Result<(), ToolError> {
+/// rules across segments, then each keyspace's tree (with the zstd dictionary `dict`).
+fn verify_database(
+    folder: &DatabaseFolder,
+    dict: Option<&Arc<ZstdDictionary>>,
+    found: &mut Findings,
+) -> Result<(), ToolError> {
     let dir = &folder.dir;
     let version = dir.join("VERSION");
     match &folder.version {
@@ -419,7 +490,7 @@ fn verify_database(folder: &DatabaseFolder, found: &mut Findings) -> Result<(), 
             continue;
         }
         found.keyspaces += 1;
-        match verify_tree(&path, found) {
+        match verify_tree(&path, dict, found) {
             Ok(Some(_)) => found.manifests += 1,
             Ok(None) => {}
             Err(err) => found
