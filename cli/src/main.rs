@@ -118,6 +118,13 @@ enum Command {
     /// `strata::ZstdDictionary::new` and `Config::zstd_dictionary`, and the file to the other
     /// commands' --dict. Needs the cargo feature `zstd`.
     TrainDict(tools::train_dict::TrainDictArgs),
+    /// Prints the counters of the tree or database at DIR (`strata::Statistics`) as
+    /// `name<TAB>value` lines.
+    ///
+    /// Opens it (recovery runs; a database's keyspaces are opened with default options, so its
+    /// WAL is replayed): counters of work count from this open, the shape (levels, memtables,
+    /// WAL segments) is the folder's. Tables compressed with a zstd dictionary need --dict FILE.
+    Stats(tools::stats::StatsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -135,6 +142,7 @@ fn main() -> std::process::ExitCode {
         Command::DumpTable(args) => tools::dump::run(&args).map_err(Into::into),
         Command::DumpBlob(args) => tools::dump_blob::run(&args).map_err(Into::into),
         Command::TrainDict(args) => tools::train_dict::run(&args).map_err(Into::into),
+        Command::Stats(args) => tools::stats::run(&args).map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -13,6 +13,7 @@
 //! - [`dump`]: one table file's meta block, footer, index and entries;
 //! - [`dump_blob`]: one blob file's records and their totals;
 //! - [`train_dict`]: a zstd dictionary trained on the tree's values (cargo feature `zstd`);
+//! - [`stats`]: the counters of a tree or a database (`Statistics`), after opening it;
 //! - [`dict`]: `--dict FILE`, the zstd dictionary that every tool reading tables or blob files
 //!   takes for files compressed with one.
 //!
@@ -29,6 +30,7 @@ pub(crate) mod dump_blob;
 pub(crate) mod inspect;
 pub(crate) mod kv;
 pub(crate) mod output;
+pub(crate) mod stats;
 pub(crate) mod train_dict;
 pub(crate) mod verify;
 pub(crate) mod wal_dump;
