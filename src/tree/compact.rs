@@ -113,8 +113,10 @@ impl Tree {
             let view: TreeView = planner.view(&state.busy);
             let choice = strategy.choose(&view);
             planner.plan(choice, state).or_else(|| {
-                tree.blob_gc_choice(&super_version.version)
-                    .and_then(|c| planner.plan(c, state))
+                let choice = tree.blob_gc_choice(&super_version.version)?;
+                let mut job = planner.plan(choice, state)?;
+                job.blob_gc = true;
+                Some(job)
             })
         })
     }
