@@ -505,3 +505,62 @@ fn temporary_databases_delete_their_folder() {
     }
     assert!(!Path::new(&path).join("CATALOG").exists());
 }
+
+/// A flush makes a keyspace's writes durable outside the WAL. It once ran without syncing the
+/// WAL first, so a power loss kept the flushed keyspace's half of an unsynced batch and lost the
+/// other keyspace's half, and an earlier write to the other keyspace with it (C2, C3).
+#[test]
+fn a_flush_syncs_the_wal_first_so_a_batch_is_never_torn_across_keyspaces() {
+    for mode in CrashMode::ALL {
+        let fs = MemFs::new();
+        let db = mem_db(&fs);
+        let small = || KeyspaceCreateOptions::default().max_memtable_size(1 << 10);
+        let a = db.keyspace("a", small).unwrap();
+        let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+        b.insert("earlier", "b").unwrap();
+        let mut batch = db.batch();
+        batch.insert(&a, "pair", "a");
+        batch.insert(&b, "pair", "b");
+        batch.commit().unwrap();
+        // Fill `a` past its memtable size: the worker flushes it (and only it).
+        for i in 0..100u32 {
+            a.insert(format!("a{i:03}"), [1u8; 32]).unwrap();
+        }
+        wait_until("`a` is flushed", || a.table_count() > 0);
+        drop((a, b));
+        power_loss(&fs, db, mode, 5);
+        let db = mem_db(&fs);
+        let a = db.keyspace("a", small).unwrap();
+        let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+        assert_eq!(a.get("a000").unwrap(), Some(Slice::from([1u8; 32])));
+        assert_eq!(a.get("pair").unwrap(), Some(Slice::from("a")), "{mode:?}");
+        assert_eq!(b.get("pair").unwrap(), Some(Slice::from("b")), "{mode:?}");
+        assert_eq!(b.get("earlier").unwrap(), Some(Slice::from("b")), "{mode:?}");
+    }
+}
+
+/// `clear` is durable at once (the tree's manifest records it). It once ran without syncing the
+/// WAL first, so a power loss kept the clear and lost an earlier write to another keyspace.
+#[test]
+fn a_clear_syncs_the_wal_first_so_what_survives_is_a_prefix() {
+    let fs = MemFs::new();
+    let db = mem_db(&fs);
+    let a = db.keyspace("a", KeyspaceCreateOptions::default).unwrap();
+    let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+    let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+    batch.insert(&a, "old", "a");
+    batch.commit().unwrap();
+    b.insert("before-clear", "b").unwrap();
+    a.clear().unwrap();
+    drop((a, b));
+    power_loss(&fs, db, CrashMode::DropUnsynced, 0);
+    let db = mem_db(&fs);
+    let a = db.keyspace("a", KeyspaceCreateOptions::default).unwrap();
+    let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+    assert_eq!(a.get("old").unwrap(), None, "the clear is durable");
+    assert_eq!(
+        b.get("before-clear").unwrap(),
+        Some(Slice::from("b")),
+        "a write before the clear survives with it"
+    );
+}

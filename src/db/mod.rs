@@ -18,10 +18,11 @@
 //! writer before it (group commit). A failed WAL write or fsync poisons the database: every later
 //! write returns [`Error::Poisoned`](crate::Error::Poisoned), nothing that failed is acknowledged,
 //! and no fsync is retried. Structural steps (`clear`, deleting a keyspace) run under the commit
-//! lock: barriers of the write pipeline.
+//! lock: barriers of the write pipeline, which sync the WAL first.
 //!
 //! **Background workers** (`worker.rs`) flush a keyspace's memtable when it reaches its size, the
-//! write-buffer budget fills, or the WAL outgrows `max_journaling_size`; compact each keyspace by
+//! write-buffer budget fills, or the WAL outgrows `max_journaling_size` (after syncing the WAL:
+//! what is durable is always a prefix of the log, across keyspaces); compact each keyspace by
 //! its strategy until there is nothing to do; pre-create the next WAL segment; and delete the WAL
 //! segments every keyspace has flushed past. A keyspace pins the WAL only while its memtables
 //! hold data, so an idle keyspace never pins it (fjall #288). Writers past the budget wait on a
@@ -507,10 +508,13 @@ impl DbInner {
     }
 
     /// Runs `step` as a barrier of the write pipeline: no batch is between its seqno and its
-    /// publication meanwhile.
+    /// publication meanwhile, and every batch logged before it is synced first (a structural
+    /// step is durable at once, so a power loss must not keep it and lose a write before it).
     pub(crate) fn barrier<R>(&self, step: impl FnOnce() -> Result<R>) -> Result<R> {
-        let _wal = self.wal.lock();
+        let wal = self.wal.lock();
         self.check_poison()?;
+        let current = Arc::clone(&wal.current.segment);
+        self.sync_through(&current, current.written.load(Ordering::Acquire))?;
         let result = step();
         // NB: a structural step took seqnos from the counter; with no writer in flight they
         // are published whole.

@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::DbInner;
 use super::keyspace::KeyspaceInner;
 use super::wal;
+use super::{DbInner, PersistMode};
 use crate::compaction::CompactionAction;
 use crate::error::{Error, Result};
 
@@ -102,6 +102,11 @@ fn ensure_spare(db: &DbInner) -> Result<()> {
 /// Seals and flushes `keyspace`'s memtables.
 fn flush(db: &DbInner, keyspace: &KeyspaceInner) -> Result<()> {
     keyspace.tree.rotate_memtable();
+    // NB: the flush makes the sealed memtables durable outside the WAL. Every batch they hold
+    // was logged before it was applied, and other keyspaces' batches before and beside it (the
+    // other half of a batch, an earlier write) may still be in the WAL only: sync it first, or a
+    // power loss could keep this keyspace's writes and lose those (a hole, a torn batch).
+    db.persist(PersistMode::SyncData)?;
     let lock = keyspace.tree.get_flush_lock();
     keyspace.tree.flush(&lock, db.watermark())?;
     drop(lock);
