@@ -535,7 +535,11 @@ fn a_flush_syncs_the_wal_first_so_a_batch_is_never_torn_across_keyspaces() {
         assert_eq!(a.get("a000").unwrap(), Some(Slice::from([1u8; 32])));
         assert_eq!(a.get("pair").unwrap(), Some(Slice::from("a")), "{mode:?}");
         assert_eq!(b.get("pair").unwrap(), Some(Slice::from("b")), "{mode:?}");
-        assert_eq!(b.get("earlier").unwrap(), Some(Slice::from("b")), "{mode:?}");
+        assert_eq!(
+            b.get("earlier").unwrap(),
+            Some(Slice::from("b")),
+            "{mode:?}"
+        );
     }
 }
 
@@ -563,4 +567,47 @@ fn a_clear_syncs_the_wal_first_so_what_survives_is_a_prefix() {
         Some(Slice::from("b")),
         "a write before the clear survives with it"
     );
+}
+
+/// `clear` records the write counter as the keyspace's durable-through seqno, and recovery skips
+/// every logged write below it. Recovery once set the next seqno from the WAL and the tables
+/// only: once the cleared writes' segments were released, a later session restarted the counter
+/// below that floor, and its acknowledged (even `SyncAll`) writes were skipped by the next
+/// recovery.
+#[test]
+fn writes_after_a_clear_survive_later_reopens() {
+    let fs = MemFs::new();
+    {
+        let db = mem_db(&fs);
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        for i in 0..100u32 {
+            items.insert(format!("k{i}"), "v").unwrap();
+        }
+        items.clear().unwrap();
+    }
+    {
+        // The cleared writes' segment is released once the keyspace has consumed its items.
+        let db = mem_db(&fs);
+        let _items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        wait_until("the old segment is released", || db.journal_count() == 1);
+    }
+    {
+        let db = mem_db(&fs);
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        let mut batch = db.batch().durability(Some(PersistMode::SyncAll));
+        batch.insert(&items, "after", "clear");
+        batch.commit().unwrap();
+    }
+    let db = mem_db(&fs);
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    assert_eq!(items.get("after").unwrap(), Some(Slice::from("clear")));
+    assert_eq!(items.len().unwrap(), 1);
 }

@@ -840,10 +840,13 @@ pub(crate) fn remove_tree(fs: &dyn Fs, dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
-/// The highest seqno the manifest of the tree in `dir` records (without opening its tables).
-fn manifest_highest_seqno(fs: &dyn Fs, dir: &Path) -> Result<Option<SeqNo>> {
+/// The lowest seqno a new write to the tree in `dir` may take, from its manifest (without
+/// opening its tables): past the highest seqno of its tables, and at or above its
+/// durable-through seqno, which recovery skips every logged write below (a `clear` records the
+/// write counter there, possibly above every seqno still stored anywhere).
+fn manifest_next_seqno(fs: &dyn Fs, dir: &Path) -> Result<SeqNo> {
     let Some(current) = crate::version::manifest::read_current(fs, dir)? else {
-        return Ok(None);
+        return Ok(0);
     };
     let path = dir.join(current);
     let records = crate::version::manifest::read_manifest_records(fs, &path)?;
@@ -851,7 +854,8 @@ fn manifest_highest_seqno(fs: &dyn Fs, dir: &Path) -> Result<Option<SeqNo>> {
         records.edits.into_iter().map(|(_, edit)| edit).collect(),
         &path,
     )?;
-    Ok(replayed.highest_seqno)
+    let past_tables = replayed.highest_seqno.map_or(0, |h| h.saturating_add(1));
+    Ok(past_tables.max(replayed.durable_through.unwrap_or(0)))
 }
 
 /// Reads the WAL, sets the seqnos past everything logged or stored, keeps each keyspace's logged
@@ -872,12 +876,11 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     let segments = contents.segments;
     let last_seqno = contents.last_seqno;
     let catalog = inner.catalog.lock().clone();
-    let mut highest = last_seqno;
+    let mut next = last_seqno.map_or(0, |h| h.saturating_add(1));
     for id in catalog.entries.keys() {
         let dir = inner.path.join(KEYSPACES_FOLDER).join(id.to_string());
-        highest = highest.max(manifest_highest_seqno(fs, &dir)?);
+        next = next.max(manifest_next_seqno(fs, &dir)?);
     }
-    let next = highest.map_or(0, |h| h.saturating_add(1));
     inner.seqnos.next.fetch_max(next);
     inner.seqnos.raise_visible(next);
     let mut deferred: BTreeMap<u64, Vec<(SeqNo, Op)>> = BTreeMap::new();
