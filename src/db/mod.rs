@@ -864,12 +864,12 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     let fs = inner.fs.as_ref();
     let contents = wal::read_segments(fs, &inner.wal_dir)?;
     // NB: segments whose writes cannot be part of a prefix (never synced, after a lost tail)
-    // go before anything new is logged.
+    // go before anything new is logged: newest first, each removal durable before the next, so
+    // that a crash meanwhile leaves contiguous ids (the directory may keep any subset of
+    // removals it was not told to sync).
     for path in &contents.discarded {
         fs.remove(path)
             .map_err(|e| Error::io("remove wal segment", Some(path.clone()), e))?;
-    }
-    if !contents.discarded.is_empty() {
         fs.sync_dir(&inner.wal_dir)
             .map_err(|e| Error::io("fsync directory", Some(inner.wal_dir.clone()), e))?;
     }

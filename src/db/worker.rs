@@ -178,27 +178,35 @@ pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
         }
     }
     let current = db.wal.lock().current.segment.id;
-    let mut segments = db.segments.lock();
-    let mut removed = false;
-    while let Some(first) = segments.first() {
-        let unpinned = !first.has_batches.load(Ordering::Acquire)
-            || pin.is_none_or(|p| first.max_seqno.load(Ordering::Acquire) < p);
-        if first.id >= current || !unpinned {
-            break;
-        }
+    loop {
+        let first = {
+            let segments = db.segments.lock();
+            let Some(first) = segments.first() else {
+                break;
+            };
+            let unpinned = !first.has_batches.load(Ordering::Acquire)
+                || pin.is_none_or(|p| first.max_seqno.load(Ordering::Acquire) < p);
+            if first.id >= current || !unpinned {
+                break;
+            }
+            Arc::clone(first)
+        };
+        // NB: each removal is durable before the next: a crash meanwhile leaves contiguous ids
+        // (the directory may keep any subset of removals it was not told to sync, and a gap is
+        // corruption to recovery). No lock a writer takes is held meanwhile; the list only
+        // loses its front here, under the lock of the deferred items.
         db.fs
             .remove(&first.path)
             .map_err(|e| Error::io("remove wal segment", Some(first.path.clone()), e))?;
-        segments.remove(0);
-        removed = true;
-    }
-    drop(segments);
-    drop(deferred);
-    if removed {
         db.fs
             .sync_dir(&db.wal_dir)
             .map_err(|e| Error::io("fsync directory", Some(db.wal_dir.clone()), e))?;
+        let mut segments = db.segments.lock();
+        if segments.first().is_some_and(|s| Arc::ptr_eq(s, &first)) {
+            segments.remove(0);
+        }
     }
+    drop(deferred);
     Ok(())
 }
 
