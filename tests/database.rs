@@ -611,3 +611,107 @@ fn writes_after_a_clear_survive_later_reopens() {
     assert_eq!(items.get("after").unwrap(), Some(Slice::from("clear")));
     assert_eq!(items.len().unwrap(), 1);
 }
+
+/// A `MemFs` whose first `open` of a table file (a flush opening the table it wrote) waits
+/// until the test lets it go.
+#[derive(Debug)]
+struct GatedFs {
+    inner: MemFs,
+    /// (reached, released)
+    gate: Arc<(std::sync::Mutex<(bool, bool)>, std::sync::Condvar)>,
+}
+
+impl Fs for GatedFs {
+    fn create(&self, path: &Path) -> std::io::Result<Box<dyn strata::fs::FsWriteFile>> {
+        self.inner.create(path)
+    }
+    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn strata::fs::FsWriteFile>> {
+        self.inner.create_new(path)
+    }
+    fn open_append(&self, path: &Path) -> std::io::Result<Box<dyn strata::fs::FsWriteFile>> {
+        self.inner.open_append(path)
+    }
+    fn open(&self, path: &Path) -> std::io::Result<Box<dyn strata::fs::FsReadFile>> {
+        if path.extension().is_some_and(|e| e == "sst") {
+            let (lock, cv) = &*self.gate;
+            let mut state = lock.lock().unwrap();
+            if !state.0 {
+                state.0 = true;
+                cv.notify_all();
+                while !state.1 {
+                    state = cv.wait(state).unwrap();
+                }
+            }
+        }
+        self.inner.open(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.inner.remove(path)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+        self.inner.list(dir)
+    }
+    fn create_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.create_dir(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn strata::fs::FsLock>> {
+        self.inner.lock(path)
+    }
+}
+
+/// Deleting a keyspace removes its folder; a flush (or compaction) of it still running in the
+/// worker then failed to open the table it had just written, and that failure once poisoned the
+/// whole database.
+#[test]
+fn deleting_a_keyspace_while_the_worker_flushes_it_does_not_poison_the_database() {
+    let gate = Arc::new((
+        std::sync::Mutex::new((false, false)),
+        std::sync::Condvar::new(),
+    ));
+    let fs = GatedFs {
+        inner: MemFs::new(),
+        gate: Arc::clone(&gate),
+    };
+    let db = Database::builder("/db")
+        .fs(Arc::new(fs))
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let kept = db.keyspace("kept", KeyspaceCreateOptions::default).unwrap();
+    let victim = db
+        .keyspace("victim", || {
+            KeyspaceCreateOptions::default().max_memtable_size(1 << 10)
+        })
+        .unwrap();
+    for i in 0..40u32 {
+        victim.insert(format!("k{i:03}"), [1u8; 40]).unwrap();
+    }
+    // The worker flushes the victim and waits, its table written, at the table's open.
+    {
+        let (lock, cv) = &*gate;
+        let mut state = lock.lock().unwrap();
+        while !state.0 {
+            state = cv.wait(state).unwrap();
+        }
+    }
+    db.delete_keyspace(victim).unwrap();
+    {
+        let (lock, cv) = &*gate;
+        lock.lock().unwrap().1 = true;
+        cv.notify_all();
+    }
+    // Dropping the database joins the worker once its round (the flush) ended; the keyspace
+    // handle keeps the rest alive, and a poisoned database would refuse the write.
+    drop(db);
+    kept.insert("still", "writable").unwrap();
+    assert_eq!(kept.get("still").unwrap(), Some(Slice::from("writable")));
+}

@@ -9,6 +9,7 @@
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::catalog::Entry;
 use super::seqno::{Applied, Visibility};
@@ -178,6 +179,9 @@ pub(crate) struct KeyspaceInner {
     pub(crate) tree: Tree,
     pub(crate) max_memtable_size: u64,
     pub(crate) strategy: Arc<dyn CompactionStrategy>,
+    /// Set by `delete_keyspace` before its files go: a background job still running on it may
+    /// fail (its folder is being removed), which is no failure of the database.
+    pub(crate) deleted: AtomicBool,
 }
 
 impl KeyspaceInner {
@@ -213,6 +217,7 @@ impl KeyspaceInner {
             tree,
             max_memtable_size: entry.max_memtable_size,
             strategy: options.compaction_strategy,
+            deleted: AtomicBool::new(false),
         })
     }
 }
@@ -326,6 +331,7 @@ pub(crate) fn delete(db: &Arc<DbInner>, keyspace: &Keyspace) -> Result<()> {
             .map_err(|e| db.poison(e))?;
         *catalog = next;
         db.keyspaces.write().remove(&keyspace.inner.id);
+        keyspace.inner.deleted.store(true, Ordering::Release);
         Ok(())
     })?;
     drop(catalog);

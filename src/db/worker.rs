@@ -108,7 +108,10 @@ fn flush(db: &DbInner, keyspace: &KeyspaceInner) -> Result<()> {
     // power loss could keep this keyspace's writes and lose those (a hole, a torn batch).
     db.persist(PersistMode::SyncData)?;
     let lock = keyspace.tree.get_flush_lock();
-    keyspace.tree.flush(&lock, db.watermark())?;
+    unless_deleted(
+        keyspace,
+        keyspace.tree.flush(&lock, db.watermark()).map(|_| ()),
+    )?;
     drop(lock);
     let _guard = db.work.lock();
     db.relief.notify_all();
@@ -217,7 +220,10 @@ fn compact(db: &DbInner) -> Result<()> {
         for _ in 0..COMPACTION_STEPS {
             let result = keyspace
                 .tree
-                .compact(Arc::clone(&keyspace.strategy), db.watermark())?;
+                .compact(Arc::clone(&keyspace.strategy), db.watermark());
+            let Some(result) = unless_deleted(&keyspace, result.map(Some))? else {
+                break;
+            };
             if result.action == CompactionAction::Nothing {
                 break;
             }
@@ -227,4 +233,13 @@ fn compact(db: &DbInner) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A job's result on `keyspace`, with a failure turned into `T::default()` if the keyspace was
+/// deleted meanwhile: its folder is being removed under it, and nothing of it matters any more.
+fn unless_deleted<T: Default>(keyspace: &KeyspaceInner, result: Result<T>) -> Result<T> {
+    match result {
+        Err(_) if keyspace.deleted.load(Ordering::Acquire) => Ok(T::default()),
+        other => other,
+    }
 }
