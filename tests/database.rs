@@ -715,3 +715,25 @@ fn deleting_a_keyspace_while_the_worker_flushes_it_does_not_poison_the_database(
     kept.insert("still", "writable").unwrap();
     assert_eq!(kept.get("still").unwrap(), Some(Slice::from("writable")));
 }
+
+/// A `clear` whose manifest write fails may or may not have taken effect: it once returned the
+/// error and left the database unpoisoned, so later writes were acknowledged after it.
+#[test]
+fn a_failed_clear_poisons_the_database() {
+    let mem = MemFs::new();
+    let fault = Arc::new(FaultFs::new(Arc::new(mem)));
+    let db = Database::builder("/db")
+        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    items.insert("k", "v").unwrap();
+    // The clear syncs the WAL, then appends to the tree's manifest: that append fails.
+    fault.fail(FaultOp::Append, 1, Fault::NoSpace);
+    assert!(matches!(items.clear(), Err(Error::Io { .. })));
+    assert!(db.is_poisoned());
+    assert!(matches!(items.insert("k2", "v"), Err(Error::Poisoned)));
+}

@@ -448,7 +448,8 @@ impl Keyspace {
     /// Deletes everything in the keyspace, durably: a reopen does not bring it back.
     ///
     /// # Errors
-    /// `Poisoned`; `Io` if the tree's manifest cannot be written.
+    /// `Poisoned`; `Io` if the WAL cannot be synced or the tree's manifest cannot be written (the
+    /// database is then poisoned).
     pub fn clear(&self) -> Result<()> {
         self.db.barrier(|| self.inner.tree.clear())
     }

@@ -510,12 +510,14 @@ impl DbInner {
     /// Runs `step` as a barrier of the write pipeline: no batch is between its seqno and its
     /// publication meanwhile, and every batch logged before it is synced first (a structural
     /// step is durable at once, so a power loss must not keep it and lose a write before it).
+    /// A failed step (a manifest or catalog write) poisons the database: whether it took effect
+    /// is unknown until a reopen, so nothing may be acknowledged after it.
     pub(crate) fn barrier<R>(&self, step: impl FnOnce() -> Result<R>) -> Result<R> {
         let wal = self.wal.lock();
         self.check_poison()?;
         let current = Arc::clone(&wal.current.segment);
         self.sync_through(&current, current.written.load(Ordering::Acquire))?;
-        let result = step();
+        let result = step().map_err(|e| self.poison(e));
         // NB: a structural step took seqnos from the counter; with no writer in flight they
         // are published whole.
         self.seqnos.raise_visible(self.seqnos.next.get());
