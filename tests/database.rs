@@ -737,3 +737,21 @@ fn a_failed_clear_poisons_the_database() {
     assert!(db.is_poisoned());
     assert!(matches!(items.insert("k2", "v"), Err(Error::Poisoned)));
 }
+
+/// An I/O error reading `VERSION` is an I/O error: it was once reported as a folder of an
+/// unsupported format (version 0).
+#[test]
+fn a_failed_read_of_the_version_file_is_an_io_error() {
+    let mem = MemFs::new();
+    drop(mem_db(&mem));
+    let fault = Arc::new(FaultFs::new(Arc::new(mem)));
+    fault.fail(FaultOp::Read, 1, Fault::Io);
+    let opened = Database::builder("/db")
+        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
+        .worker_threads(1)
+        .open();
+    match opened {
+        Err(Error::Io { path, .. }) => assert_eq!(path.unwrap(), Path::new("/db/VERSION")),
+        other => panic!("{other:?}"),
+    }
+}

@@ -756,10 +756,13 @@ fn check_version(fs: &dyn Fs, path: &Path) -> Result<()> {
         let size = handle
             .size_bytes()
             .map_err(|e| Error::io("stat", Some(file.clone()), e))?;
-        if size != VERSION_TEXT.len() as u64
-            || handle.read_exact_at(&mut bytes, 0).is_err()
-            || bytes != VERSION_TEXT
-        {
+        if size == VERSION_TEXT.len() as u64 {
+            // NB: a failed read is an I/O error, not a sign of another format.
+            handle
+                .read_exact_at(&mut bytes, 0)
+                .map_err(|e| Error::io("read", Some(file.clone()), e))?;
+        }
+        if size != VERSION_TEXT.len() as u64 || bytes != VERSION_TEXT {
             return Err(Error::UnsupportedFormat {
                 file,
                 version: 0,
