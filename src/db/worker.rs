@@ -171,6 +171,11 @@ pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
     // NB: the deferred items are read under their lock, which a keyspace's first open holds
     // until its memtable has them, so no item is ever unpinned in between.
     let deferred = db.deferred.lock();
+    // NB: the current segment first, the pins after. Every batch of a segment older than it was
+    // applied to a memtable before the roll to it (under the commit lock), so the pins read
+    // after cover every such batch not flushed yet. Read the other way round, writes and rolls
+    // in between made segments whose batches no pin covered look released.
+    let current = db.wal.lock().current.segment.id;
     let mut pin = deferred
         .values()
         .flat_map(|items| items.iter().map(|(seqno, _)| *seqno))
@@ -180,7 +185,6 @@ pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
             pin = Some(pin.map_or(lowest, |p| p.min(lowest)));
         }
     }
-    let current = db.wal.lock().current.segment.id;
     loop {
         let first = {
             let segments = db.segments.lock();
