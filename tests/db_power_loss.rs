@@ -361,12 +361,17 @@ fn run_workload(
     }
     if !fs.power_lost() && run.attempted == ops.len() {
         let live: strata::Result<Vec<State>> = handles.iter().map(read).collect();
-        // NB: the worker may lose the power meanwhile; reads go on after it.
-        let live: States = live
-            .map_err(|e| format!("live read: {e}"))?
-            .try_into()
-            .unwrap();
-        if live != run.states[ops.len()] {
+        // NB: the worker may reach call k meanwhile, and the read fail with the power.
+        let live: Option<States> = match live {
+            Ok(live) => Some(live.try_into().unwrap()),
+            Err(_) if fs.power_lost() => None,
+            Err(e) => return Err(format!("live read: {e}")),
+        };
+        if live
+            .as_ref()
+            .is_some_and(|live| *live != run.states[ops.len()])
+        {
+            let live = live.unwrap();
             return Err(format!(
                 "without a crash, the live contents differ from the model: {}",
                 diff(&live, &run.states[ops.len()])
