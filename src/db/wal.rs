@@ -43,7 +43,7 @@ use crate::coding::{decode_varint_u64, put_varint_u64};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsWriteFile};
 use crate::record::{self, End, Framing, RecordReader};
-use crate::seqno::SeqNo;
+use crate::seqno::{MAX_SEQNO, SeqNo};
 use crate::slice::Slice;
 
 /// The header payload's magic.
@@ -577,6 +577,14 @@ fn read_one(path: &Path, bytes: &[u8], last_seqno: &mut Option<SeqNo>) -> Result
     let mut batches = Vec::new();
     for rec in reader.by_ref().skip(1) {
         let batch = decode_batch(rec.payload).map_err(|what| corrupt(rec.offset, what))?;
+        // NB: as the manifest's bound: a write at or past it could not be applied (a memtable
+        // refuses it), nor any write after it be given a seqno.
+        if batch.seqno >= MAX_SEQNO {
+            return Err(corrupt(
+                rec.offset,
+                CorruptionKind::InvalidField("wal seqno past the highest"),
+            ));
+        }
         if last_seqno.is_some_and(|prev| batch.seqno <= prev) {
             return Err(corrupt(
                 rec.offset,
@@ -733,6 +741,31 @@ mod tests {
         cut(&fs, &first_path, 3);
         match read_segments(&fs, dir) {
             Err(Error::Corruption { file, .. }) => assert_eq!(file, first_path),
+            other => panic!("{:?}", other.map(|c| c.last_seqno)),
+        }
+    }
+
+    /// Found by the `wal` fuzz target: a batch (with a valid checksum) whose seqno is past the
+    /// highest usable one was accepted, and replaying it into a memtable panicked.
+    #[test]
+    fn a_seqno_past_the_highest_is_corruption() {
+        let fs = MemFs::new();
+        let dir = Path::new("/wal");
+        fs.create_dir(dir).unwrap();
+        let mut open = create_segment(&fs, dir, 1, NO_PREVIOUS_END).unwrap();
+        for seqno in [7, MAX_SEQNO] {
+            let mut payload = encode_batch(&items());
+            set_seqno(&mut payload, seqno);
+            append(&mut open, &frame(&payload).unwrap(), seqno).unwrap();
+        }
+        match read_segments(&fs, dir) {
+            Err(Error::Corruption { file, what, .. }) => {
+                assert_eq!(file, segment_path(dir, 1));
+                assert_eq!(
+                    what,
+                    CorruptionKind::InvalidField("wal seqno past the highest")
+                );
+            }
             other => panic!("{:?}", other.map(|c| c.last_seqno)),
         }
     }
