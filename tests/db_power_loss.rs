@@ -317,12 +317,21 @@ fn execute(
     }
 }
 
-/// Runs `ops` until the first error; `plant`: the first file sync of `ops[i]` does nothing.
+/// A missing fsync planted to test the harness.
+#[derive(Clone, Copy, Debug)]
+enum Plant {
+    /// The first file sync of `ops[i]` does nothing.
+    Sync(usize),
+    /// No directory sync from `ops[i]` on does anything.
+    DirSyncs(usize),
+}
+
+/// Runs `ops` until the first error, with `plant`.
 fn run_workload(
     fs: &MemFs,
     ops: &[Op],
     profile: Profile,
-    plant: Option<usize>,
+    plant: Option<Plant>,
 ) -> Result<Run, String> {
     let mut run = Run {
         states: vec![States::default()],
@@ -343,8 +352,10 @@ fn run_workload(
         let next = apply(&run.states[i], op);
         run.states.push(next);
         run.attempted = i + 1;
-        if plant == Some(i) {
-            fs.skip_syncs(1);
+        match plant {
+            Some(Plant::Sync(at)) if at == i => fs.skip_syncs(1),
+            Some(Plant::DirSyncs(at)) if at == i => fs.skip_dir_syncs(1 << 40),
+            _ => {}
         }
         match execute(&db, &mut handles, op, profile.memtable) {
             Ok(true) => run.durable = i + 1,
@@ -425,7 +436,7 @@ fn crash_case(
     mode: CrashMode,
     seed: u64,
     recovery_k: Option<u64>,
-    plant: Option<usize>,
+    plant: Option<Plant>,
 ) -> Result<Outcome, String> {
     let fs = MemFs::new();
     fs.crash_at(k);
@@ -637,7 +648,41 @@ fn a_planted_missing_fsync_is_caught() {
     let mode = CrashMode::DropUnsynced;
     // Without the plant, the same case passes.
     crash_case(&ops, MIXED, NEVER, mode, 1, None, None).unwrap();
-    let err = crash_case(&ops, MIXED, NEVER, mode, 1, None, Some(last))
+    let err = crash_case(&ops, MIXED, NEVER, mode, 1, None, Some(Plant::Sync(last)))
         .expect_err("a skipped fsync under an acknowledged SyncData write must be caught");
     assert!(err.contains("match no operation"), "{err}");
+}
+
+/// The harness tests itself: with the directory syncs skipped (so the entries of new WAL
+/// segments never become durable), `SyncData` writes into segments rolled meanwhile are lost by
+/// a power loss, and the harness must say so.
+#[test]
+fn a_planted_missing_directory_fsync_is_caught() {
+    let mut ops = workload(8, 10, MIXED);
+    let from = ops.len();
+    // Enough synced writes to roll several 1 KiB segments.
+    for i in 0..40 {
+        ops.push(Op::Put {
+            ks: i % 3,
+            key: (i % 20) as u8,
+            val: 900_000 + i as u32,
+            sync: true,
+        });
+    }
+    let mode = CrashMode::DropUnsynced;
+    crash_case(&ops, MIXED, NEVER, mode, 1, None, None).unwrap();
+    let err = crash_case(
+        &ops,
+        MIXED,
+        NEVER,
+        mode,
+        1,
+        None,
+        Some(Plant::DirSyncs(from)),
+    )
+    .expect_err("segments whose directory entries were never synced must be caught");
+    assert!(
+        err.contains("match no operation") || err.contains("reopen failed"),
+        "{err}"
+    );
 }
