@@ -755,3 +755,39 @@ fn a_failed_read_of_the_version_file_is_an_io_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// With segments rolling every few writes, a writer that found no spare segment ready created
+/// the next one itself while the worker was creating the same file: one of them failed
+/// ("already exists") and poisoned the database, with no fault at all.
+#[test]
+fn writers_rolling_tiny_segments_beside_the_worker_never_poison() {
+    for round in 0..3 {
+        let fs = MemFs::new();
+        let db = Database::builder("/db")
+            .fs(Arc::new(fs))
+            .worker_threads(1)
+            .journal_segment_size(64)
+            .open()
+            .unwrap();
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|t| {
+                let items = items.clone();
+                std::thread::spawn(move || {
+                    for i in 0..200u32 {
+                        items.insert(format!("t{t}/{i:04}"), "v")?;
+                    }
+                    Ok::<(), Error>(())
+                })
+            })
+            .collect();
+        for writer in writers {
+            if let Err(e) = writer.join().unwrap() {
+                panic!("round {round}: {e} ({:?})", db.background_error());
+            }
+        }
+        assert_eq!(items.len().unwrap(), 1600);
+    }
+}

@@ -461,8 +461,11 @@ impl DbInner {
             return Ok(());
         }
         let next_id = wal.current.segment.id + 1;
-        let spare = self.spare.lock().take().filter(|s| s.id == next_id);
-        let spare = match spare {
+        // NB: segment files are created only under the spare's lock, and the newest segment
+        // changes only under it: the worker creating a spare and a roll creating its own never
+        // create the same file, nor the worker one for a segment already rolled past.
+        let mut slot = self.spare.lock();
+        let spare = match slot.take().filter(|s| s.id == next_id) {
             Some(spare) => spare,
             // NB: no spare ready (the workers are behind): created here, under the lock.
             None => wal::create_spare(self.fs.as_ref(), &self.wal_dir, next_id)
@@ -471,6 +474,7 @@ impl DbInner {
         let previous_end = wal.current.segment.written.load(Ordering::Acquire);
         let next = wal::start_segment(spare, previous_end).map_err(|e| self.poison(e))?;
         self.segments.lock().push(Arc::clone(&next.segment));
+        drop(slot);
         wal.current = next;
         self.wake_workers();
         Ok(())

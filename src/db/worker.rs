@@ -84,9 +84,14 @@ fn round(db: &Arc<DbInner>) -> Result<()> {
 
 /// Creates the next segment if none is ready.
 fn ensure_spare(db: &DbInner) -> Result<()> {
-    let next_id = db.wal.lock().current.segment.id + 1;
     let mut spare = db.spare.lock();
-    if spare.as_ref().is_some_and(|s| s.id >= next_id) {
+    // NB: read under the spare's lock, which every roll holds until its segment is the newest
+    // in the list: the id cannot be stale (a spare for a segment rolled past, perhaps released
+    // already, would be an empty file in the middle of the log).
+    let Some(next_id) = db.segments.lock().last().map(|s| s.id + 1) else {
+        return Ok(());
+    };
+    if spare.as_ref().is_some_and(|s| s.id == next_id) {
         return Ok(());
     }
     let exists = db
