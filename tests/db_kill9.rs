@@ -90,7 +90,13 @@ fn child(dir: &Path, cycle: u64) {
                     } else {
                         batch.insert(&hot, key(cycle, w, i), value(cycle, w, i));
                     }
-                    batch.commit().expect("a write");
+                    if let Err(e) = batch.commit() {
+                        // NB: nothing is injected: any failure is a finding.
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "error {w} {i} {e} ({:?})", db.background_error()).unwrap();
+                        out.flush().unwrap();
+                        return;
+                    }
                     let mut out = std::io::stdout().lock();
                     writeln!(out, "ack {w} {i}").unwrap();
                     out.flush().unwrap();
@@ -189,6 +195,9 @@ fn kill_9_never_loses_an_acknowledged_database_write() {
         reader.join().unwrap();
         lines.extend(rx.try_iter());
         let mut report = Report::default();
+        if let Some(error) = lines.iter().find(|l| l.starts_with("error ")) {
+            panic!("cycle {cycle}: a child's write failed: {error}");
+        }
         for line in &lines {
             let mut words = line.split_whitespace();
             match (words.next(), words.next(), words.next()) {
