@@ -33,7 +33,8 @@
     clippy::expect_used,
     clippy::cast_possible_truncation,
     clippy::indexing_slicing,
-    reason = "test code: a failed unwrap is a failed test"
+    clippy::too_many_lines,
+    reason = "test code: a failed unwrap is a failed test; one case checks its steps in order"
 )]
 
 mod common;

@@ -619,7 +619,11 @@ fn random_workloads_crashed_at_random_calls() {
     let mut done = 0;
     while done < cases {
         let seed = fixed.unwrap_or_else(|| 1000 + rng.below(1 << 20));
-        let profile = if seed % 3 == 0 { UNSYNCED } else { MIXED };
+        let profile = if seed.is_multiple_of(3) {
+            UNSYNCED
+        } else {
+            MIXED
+        };
         let ops = workload(seed, 60 + (seed % 61) as usize, profile);
         let calls = calls_of(&ops, profile);
         for _ in 0..per_workload.min(cases - done) {

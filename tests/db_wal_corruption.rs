@@ -114,10 +114,10 @@ fn build() -> (Image, Vec<States>, Vec<PathBuf>) {
     let mut states = vec![States::default()];
     let mut i = 0u32;
     // Until the third segment holds a few batches.
-    while db.journal_count() < 3 || i % 4 != 0 {
+    while db.journal_count() < 3 || !i.is_multiple_of(4) {
         let mut next = states.last().unwrap().clone();
         let mut batch = db.batch();
-        for j in 0..(1 + i % 3) {
+        for j in 0..=i % 3 {
             let ks = ((i + j) % 2) as usize;
             let key = format!("k{:02}", (i * 7 + j * 3) % 29);
             if (i + j) % 5 == 4 {
