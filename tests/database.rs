@@ -533,3 +533,289 @@ fn reopening_does_not_pile_up_wal_segments() {
     let files = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
     assert!(files <= 3, "{files} files in wal/");
 }
+
+/// A flush makes a keyspace's writes durable outside the WAL. It once ran without syncing the
+/// WAL first, so a power loss kept the flushed keyspace's half of an unsynced batch and lost the
+/// other keyspace's half, and an earlier write to the other keyspace with it (C2, C3).
+#[test]
+fn a_flush_syncs_the_wal_first_so_a_batch_is_never_torn_across_keyspaces() {
+    for mode in CrashMode::ALL {
+        let fs = MemFs::new();
+        let db = mem_db(&fs);
+        let small = || KeyspaceCreateOptions::default().max_memtable_size(1 << 10);
+        let a = db.keyspace("a", small).unwrap();
+        let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+        b.insert("earlier", "b").unwrap();
+        let mut batch = db.batch();
+        batch.insert(&a, "pair", "a");
+        batch.insert(&b, "pair", "b");
+        batch.commit().unwrap();
+        // Fill `a` past its memtable size: the worker flushes it (and only it).
+        for i in 0..100u32 {
+            a.insert(format!("a{i:03}"), [1u8; 32]).unwrap();
+        }
+        wait_until("`a` is flushed", || a.table_count() > 0);
+        drop((a, b));
+        power_loss(&fs, db, mode, 5);
+        let db = mem_db(&fs);
+        let a = db.keyspace("a", small).unwrap();
+        let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+        assert_eq!(a.get("a000").unwrap(), Some(Slice::from([1u8; 32])));
+        assert_eq!(a.get("pair").unwrap(), Some(Slice::from("a")), "{mode:?}");
+        assert_eq!(b.get("pair").unwrap(), Some(Slice::from("b")), "{mode:?}");
+        assert_eq!(
+            b.get("earlier").unwrap(),
+            Some(Slice::from("b")),
+            "{mode:?}"
+        );
+    }
+}
+
+/// `clear` is durable at once (the tree's manifest records it). It once ran without syncing the
+/// WAL first, so a power loss kept the clear and lost an earlier write to another keyspace.
+#[test]
+fn a_clear_syncs_the_wal_first_so_what_survives_is_a_prefix() {
+    let fs = MemFs::new();
+    let db = mem_db(&fs);
+    let a = db.keyspace("a", KeyspaceCreateOptions::default).unwrap();
+    let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+    let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+    batch.insert(&a, "old", "a");
+    batch.commit().unwrap();
+    b.insert("before-clear", "b").unwrap();
+    a.clear().unwrap();
+    drop((a, b));
+    power_loss(&fs, db, CrashMode::DropUnsynced, 0);
+    let db = mem_db(&fs);
+    let a = db.keyspace("a", KeyspaceCreateOptions::default).unwrap();
+    let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+    assert_eq!(a.get("old").unwrap(), None, "the clear is durable");
+    assert_eq!(
+        b.get("before-clear").unwrap(),
+        Some(Slice::from("b")),
+        "a write before the clear survives with it"
+    );
+}
+
+/// `clear` records the write counter as the keyspace's durable-through seqno, and recovery skips
+/// every logged write below it. Recovery once set the next seqno from the WAL and the tables
+/// only: once the cleared writes' segments were released, a later session restarted the counter
+/// below that floor, and its acknowledged (even `SyncAll`) writes were skipped by the next
+/// recovery.
+#[test]
+fn writes_after_a_clear_survive_later_reopens() {
+    let fs = MemFs::new();
+    {
+        let db = mem_db(&fs);
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        for i in 0..100u32 {
+            items.insert(format!("k{i}"), "v").unwrap();
+        }
+        items.clear().unwrap();
+    }
+    {
+        // The cleared writes' segment is released once the keyspace has consumed its items.
+        let db = mem_db(&fs);
+        let _items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        wait_until("the old segment is released", || db.journal_count() == 1);
+    }
+    {
+        let db = mem_db(&fs);
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        let mut batch = db.batch().durability(Some(PersistMode::SyncAll));
+        batch.insert(&items, "after", "clear");
+        batch.commit().unwrap();
+    }
+    let db = mem_db(&fs);
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    assert_eq!(items.get("after").unwrap(), Some(Slice::from("clear")));
+    assert_eq!(items.len().unwrap(), 1);
+}
+
+/// A `MemFs` whose first `open` of a table file (a flush opening the table it wrote) waits
+/// until the test lets it go.
+#[derive(Debug)]
+struct GatedFs {
+    inner: MemFs,
+    /// (reached, released)
+    gate: Arc<(std::sync::Mutex<(bool, bool)>, std::sync::Condvar)>,
+}
+
+impl Fs for GatedFs {
+    fn create(&self, path: &Path) -> std::io::Result<Box<dyn strata::fs::FsWriteFile>> {
+        self.inner.create(path)
+    }
+    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn strata::fs::FsWriteFile>> {
+        self.inner.create_new(path)
+    }
+    fn open_append(&self, path: &Path) -> std::io::Result<Box<dyn strata::fs::FsWriteFile>> {
+        self.inner.open_append(path)
+    }
+    fn open(&self, path: &Path) -> std::io::Result<Box<dyn strata::fs::FsReadFile>> {
+        if path.extension().is_some_and(|e| e == "sst") {
+            let (lock, cv) = &*self.gate;
+            let mut state = lock.lock().unwrap();
+            if !state.0 {
+                state.0 = true;
+                cv.notify_all();
+                while !state.1 {
+                    state = cv.wait(state).unwrap();
+                }
+            }
+        }
+        self.inner.open(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.inner.remove(path)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+        self.inner.list(dir)
+    }
+    fn create_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.create_dir(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn strata::fs::FsLock>> {
+        self.inner.lock(path)
+    }
+}
+
+/// Deleting a keyspace removes its folder; a flush (or compaction) of it still running in the
+/// worker then failed to open the table it had just written, and that failure once poisoned the
+/// whole database.
+#[test]
+fn deleting_a_keyspace_while_the_worker_flushes_it_does_not_poison_the_database() {
+    let gate = Arc::new((
+        std::sync::Mutex::new((false, false)),
+        std::sync::Condvar::new(),
+    ));
+    let fs = GatedFs {
+        inner: MemFs::new(),
+        gate: Arc::clone(&gate),
+    };
+    let db = Database::builder("/db")
+        .fs(Arc::new(fs))
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let kept = db.keyspace("kept", KeyspaceCreateOptions::default).unwrap();
+    let victim = db
+        .keyspace("victim", || {
+            KeyspaceCreateOptions::default().max_memtable_size(1 << 10)
+        })
+        .unwrap();
+    for i in 0..40u32 {
+        victim.insert(format!("k{i:03}"), [1u8; 40]).unwrap();
+    }
+    // The worker flushes the victim and waits, its table written, at the table's open.
+    {
+        let (lock, cv) = &*gate;
+        let mut state = lock.lock().unwrap();
+        while !state.0 {
+            state = cv.wait(state).unwrap();
+        }
+    }
+    db.delete_keyspace(victim).unwrap();
+    {
+        let (lock, cv) = &*gate;
+        lock.lock().unwrap().1 = true;
+        cv.notify_all();
+    }
+    // Dropping the database joins the worker once its round (the flush) ended; the keyspace
+    // handle keeps the rest alive, and a poisoned database would refuse the write.
+    drop(db);
+    kept.insert("still", "writable").unwrap();
+    assert_eq!(kept.get("still").unwrap(), Some(Slice::from("writable")));
+}
+
+/// A `clear` whose manifest write fails may or may not have taken effect: it once returned the
+/// error and left the database unpoisoned, so later writes were acknowledged after it.
+#[test]
+fn a_failed_clear_poisons_the_database() {
+    let mem = MemFs::new();
+    let fault = Arc::new(FaultFs::new(Arc::new(mem)));
+    let db = Database::builder("/db")
+        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    items.insert("k", "v").unwrap();
+    // The clear syncs the WAL, then appends to the tree's manifest: that append fails.
+    fault.fail(FaultOp::Append, 1, Fault::NoSpace);
+    assert!(matches!(items.clear(), Err(Error::Io { .. })));
+    assert!(db.is_poisoned());
+    assert!(matches!(items.insert("k2", "v"), Err(Error::Poisoned)));
+}
+
+/// An I/O error reading `VERSION` is an I/O error: it was once reported as a folder of an
+/// unsupported format (version 0).
+#[test]
+fn a_failed_read_of_the_version_file_is_an_io_error() {
+    let mem = MemFs::new();
+    drop(mem_db(&mem));
+    let fault = Arc::new(FaultFs::new(Arc::new(mem)));
+    fault.fail(FaultOp::Read, 1, Fault::Io);
+    let opened = Database::builder("/db")
+        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
+        .worker_threads(1)
+        .open();
+    match opened {
+        Err(Error::Io { path, .. }) => assert_eq!(path.unwrap(), Path::new("/db/VERSION")),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// With segments rolling every few writes, a writer that found no spare segment ready created
+/// the next one itself while the worker was creating the same file: one of them failed
+/// ("already exists") and poisoned the database, with no fault at all.
+#[test]
+fn writers_rolling_tiny_segments_beside_the_worker_never_poison() {
+    for round in 0..3 {
+        let fs = MemFs::new();
+        let db = Database::builder("/db")
+            .fs(Arc::new(fs))
+            .worker_threads(1)
+            .journal_segment_size(64)
+            .open()
+            .unwrap();
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|t| {
+                let items = items.clone();
+                std::thread::spawn(move || {
+                    for i in 0..200u32 {
+                        items.insert(format!("t{t}/{i:04}"), "v")?;
+                    }
+                    Ok::<(), Error>(())
+                })
+            })
+            .collect();
+        for writer in writers {
+            if let Err(e) = writer.join().unwrap() {
+                panic!("round {round}: {e} ({:?})", db.background_error());
+            }
+        }
+        assert_eq!(items.len().unwrap(), 1600);
+    }
+}

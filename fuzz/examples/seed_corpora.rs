@@ -4,9 +4,10 @@
 //! every index block of those files into `corpus/index_block/`, the raw contents of their data
 //! blocks plus a few hand-built blocks, each with a seek target in front, into
 //! `corpus/data_block/`, the raw contents of their range-tombstone blocks plus a few encoded
-//! lists into `corpus/range_tombstone_block/`, and the blob files of trees flushed with
+//! lists into `corpus/range_tombstone_block/`, the blob files of trees flushed with
 //! key-value separation (uncompressed and LZ4, one record or several, small and large values)
-//! into `corpus/blob_file/`.
+//! into `corpus/blob_file/`, and the WAL of a small database, raw and as framed commands, into
+//! `corpus/wal/`.
 //!
 //! Run from `fuzz/`: `cargo run --example seed_corpora` (optionally with an output folder; the
 //! default is `fuzz/corpus`). The corpora are git-ignored: regenerate them, do not commit them.
@@ -207,6 +208,93 @@ fn blob_seeds(scratch: &Path) -> Vec<(String, Vec<u8>)> {
     seeds
 }
 
+/// Seeds for the `wal` target: the segments of a real database's WAL (two keyspaces, every op,
+/// 512-byte segments), raw and re-encoded as framed commands (`strata_fuzz::wal_segments`),
+/// with and without a torn tail.
+fn wal_seeds(out: &Path) -> usize {
+    use strata::fs::MemFs;
+    use strata::{Database, KeyspaceCreateOptions};
+    let fs = MemFs::new();
+    {
+        let db = Database::builder("/db")
+            .fs(std::sync::Arc::new(fs.clone()))
+            .worker_threads(1)
+            .journal_segment_size(512)
+            .open()
+            .unwrap();
+        let a = db.keyspace("a", KeyspaceCreateOptions::default).unwrap();
+        let b = db.keyspace("b", KeyspaceCreateOptions::default).unwrap();
+        for i in 0..40u32 {
+            let key = format!("k{:02}", i % 13);
+            match i % 7 {
+                0 => a.insert(key, format!("v{i}")).unwrap(),
+                1 => b.remove(key).unwrap(),
+                2 => a.remove_weak(key).unwrap(),
+                3 => b.merge(key, format!("+{i}")).unwrap(),
+                4 => a.remove_range("k03", "k07").unwrap(),
+                5 => b.remove_prefix("k1").unwrap(),
+                _ => {
+                    let mut batch = db.batch();
+                    batch.insert(&a, key.clone(), "x");
+                    batch.insert(&b, key, "y");
+                    batch.commit().unwrap();
+                }
+            }
+        }
+    }
+    let mut segments = Vec::new();
+    let mut ids: Vec<PathBuf> = fs.list(Path::new("/db/wal")).unwrap();
+    ids.sort();
+    for path in ids {
+        let bytes = read_fs(&fs, &path);
+        if !bytes.is_empty() {
+            segments.push(bytes);
+        }
+    }
+    assert!(segments.len() >= 3, "the seed WAL has {} segments", segments.len());
+    let mut seeds = 0;
+    for count in 1..=3usize.min(segments.len()) {
+        let chosen = &segments[..count];
+        // Raw: the segments as they are.
+        let mut raw = vec![((count as u8 - 1) << 4)];
+        for segment in &chosen[..count - 1] {
+            raw.extend_from_slice(&(segment.len() as u16).to_le_bytes());
+        }
+        for segment in chosen {
+            raw.extend_from_slice(segment);
+        }
+        write(&out.join("wal"), &format!("seed-raw-{count}"), &raw);
+        // Framed: each record's payload, the segment starts recording the exact previous end.
+        let mut framed = vec![1u8];
+        for (i, segment) in chosen.iter().enumerate() {
+            if i > 0 {
+                framed.push(0b0100);
+            }
+            for payload in strata_fuzz::record_payloads(segment).into_iter().skip(1) {
+                if payload.len() <= 255 {
+                    framed.push(1);
+                    framed.push(payload.len() as u8);
+                    framed.extend_from_slice(&payload);
+                }
+            }
+        }
+        write(&out.join("wal"), &format!("seed-framed-{count}"), &framed);
+        // ... and a torn tail: the first bytes of a record.
+        let mut torn = framed.clone();
+        torn.extend_from_slice(&[2, 9, b'S', b'R', 40, 0, 0, 0, 0xd7, 0xff, 0xff]);
+        write(&out.join("wal"), &format!("seed-torn-{count}"), &torn);
+        seeds += 3;
+    }
+    seeds
+}
+
+fn read_fs(fs: &dyn Fs, path: &Path) -> Vec<u8> {
+    let file = fs.open(path).unwrap();
+    let mut bytes = vec![0; usize::try_from(file.size_bytes().unwrap()).unwrap()];
+    file.read_exact_at(&mut bytes, 0).unwrap();
+    bytes
+}
+
 fn main() {
     let out: PathBuf = std::env::args_os().nth(1).map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
@@ -389,11 +477,12 @@ fn main() {
     for (name, file) in &blobs {
         write(&out.join("blob_file"), &format!("seed-{name}"), file);
     }
+    let wal_seeds = wal_seeds(&out);
 
     std::fs::remove_dir_all(&scratch).unwrap();
     println!(
         "seeds in {}: {} tables, {index_seeds} index blocks, {data_seeds} data blocks, \
-         {range_seeds} range-tombstone blocks, {} blob files",
+         {range_seeds} range-tombstone blocks, {} blob files, {wal_seeds} WALs",
         out.display(),
         files.len(),
         blobs.len()

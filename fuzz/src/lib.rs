@@ -136,7 +136,7 @@ pub fn internal_cmp(a: (&[u8], SeqNo), b: (&[u8], SeqNo)) -> std::cmp::Ordering 
 pub const BLOB_MAGIC: [u8; 8] = *b"STRATAB1";
 
 /// The length of a blob file's header.
-pub const BLOB_HEADER_LEN: usize = 16;
+pub const BLOB_HEADER_LEN: usize = 20;
 
 /// The length of a blob file's footer.
 pub const BLOB_FOOTER_LEN: usize = 40;
@@ -200,5 +200,120 @@ pub fn reseal_blob_file(bytes: &[u8]) -> Vec<u8> {
     hasher.update(&footer[..24]);
     footer[24..32].copy_from_slice(&hasher.digest().to_le_bytes());
     footer[32..40].copy_from_slice(&BLOB_MAGIC);
+    out
+}
+
+/// The `wal` target's input, decoded into WAL segment files `(id, bytes)` in id order.
+///
+/// The first byte chooses: bit 0, the mode; bits 1 to 3, the first segment's id (1 to 8); bits 4
+/// and 5, in raw mode, the number of segments (1 to 3).
+/// - Raw mode (bit 0 clear): then a `u16` length (little-endian) for each segment but the last,
+///   and the segments' bytes end to end (the last takes the rest).
+/// - Framed mode (bit 0 set): a first segment is started with a valid header, then commands, each
+///   a byte `c` and what follows it: `c & 3 == 0` starts the next segment (at most 3) with a valid
+///   header whose "previous end" is, by `(c >> 2) & 3`, `u64::MAX` (a plain roll), exactly the
+///   previous segment's length, that length less `c >> 4`, or that length plus `c >> 4`;
+///   `c & 3 == 1` appends a record with a valid checksum around the next `n` bytes (`n` the
+///   byte after `c`); `c & 3 == 2` appends the next `n` bytes raw (a torn or damaged tail);
+///   `c & 3 == 3` appends a record around the next `n` bytes as a batch payload (kind 1 and a
+///   seqno of `c >> 2` put in front: the fuzzer need not find them).
+pub fn wal_segments(data: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    let Some((&first, mut rest)) = data.split_first() else {
+        return Vec::new();
+    };
+    let base = 1 + u64::from((first >> 1) & 7);
+    let mut take = |n: usize| -> &[u8] {
+        let n = n.min(rest.len());
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        head
+    };
+    let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
+    if first & 1 == 0 {
+        let count = 1 + usize::from((first >> 4) & 3) % 3;
+        let mut lengths = Vec::new();
+        for _ in 1..count {
+            let bytes = take(2);
+            let len = match bytes {
+                [a, b] => usize::from(u16::from_le_bytes([*a, *b])),
+                _ => 0,
+            };
+            lengths.push(len);
+        }
+        for (i, len) in lengths.into_iter().enumerate() {
+            segments.push((base + i as u64, take(len).to_vec()));
+        }
+        segments.push((base + segments.len() as u64, take(usize::MAX).to_vec()));
+        return segments;
+    }
+    segments.push((base, wal_header(base, u64::MAX)));
+    loop {
+        let Some(&c) = take(1).first() else {
+            break;
+        };
+        if c & 3 == 0 {
+            if segments.len() < 3 {
+                let previous = segments.last().map_or(0, |s| s.1.len() as u64);
+                let shift = u64::from(c >> 4);
+                let previous_end = match (c >> 2) & 3 {
+                    0 => u64::MAX,
+                    1 => previous,
+                    2 => previous.saturating_sub(shift),
+                    _ => previous + shift,
+                };
+                let id = base + segments.len() as u64;
+                segments.push((id, wal_header(id, previous_end)));
+            }
+            continue;
+        }
+        let n = take(1).first().map_or(0, |n| usize::from(*n));
+        match c & 3 {
+            1 => {
+                let payload = take(n).to_vec();
+                push(&mut segments, &strata::internals::frame_manifest_record(&payload));
+            }
+            2 => {
+                let bytes = take(n).to_vec();
+                push(&mut segments, &bytes);
+            }
+            _ => {
+                let mut payload = vec![1u8];
+                payload.extend_from_slice(&u64::from(c >> 2).to_le_bytes());
+                payload.extend_from_slice(take(n));
+                push(&mut segments, &strata::internals::frame_manifest_record(&payload));
+            }
+        }
+    }
+    segments
+}
+
+fn push(segments: &mut [(u64, Vec<u8>)], bytes: &[u8]) {
+    if let Some(last) = segments.last_mut() {
+        last.1.extend_from_slice(bytes);
+    }
+}
+
+/// A WAL segment header record (`src/db/wal.rs`): "STWL", version 1, the segment id, the
+/// previous segment's end.
+pub fn wal_header(id: u64, previous_end: u64) -> Vec<u8> {
+    let mut payload = b"STWL\x01".to_vec();
+    payload.extend_from_slice(&id.to_le_bytes());
+    payload.extend_from_slice(&previous_end.to_le_bytes());
+    strata::internals::frame_manifest_record(&payload)
+}
+
+/// The payloads of the records in `bytes` (the framing of `src/record`), as far as they verify
+/// their lengths (not their checksums): for the seed generator.
+pub fn record_payloads(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(header) = bytes.get(pos..pos + 18) {
+        let len = u32::from_le_bytes([header[2], header[3], header[4], header[5]]) as usize;
+        let Some(payload) = bytes.get(pos + 18..pos + 18 + len) else {
+            break;
+        };
+        out.push(payload.to_vec());
+        pos += 18 + len + 1;
+    }
     out
 }

@@ -9,6 +9,7 @@
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::catalog::Entry;
 use super::seqno::{Applied, Visibility};
@@ -218,6 +219,9 @@ pub(crate) struct KeyspaceInner {
     pub(crate) tree: Tree,
     pub(crate) max_memtable_size: u64,
     pub(crate) strategy: Arc<dyn CompactionStrategy>,
+    /// Set by `delete_keyspace` before its files go: a background job still running on it may
+    /// fail (its folder is being removed), which is no failure of the database.
+    pub(crate) deleted: AtomicBool,
 }
 
 impl KeyspaceInner {
@@ -253,6 +257,7 @@ impl KeyspaceInner {
             tree,
             max_memtable_size: entry.max_memtable_size,
             strategy: options.compaction_strategy,
+            deleted: AtomicBool::new(false),
         })
     }
 }
@@ -378,6 +383,7 @@ pub(crate) fn delete(db: &Arc<DbInner>, keyspace: &Keyspace) -> Result<()> {
             .map_err(|e| db.poison(e))?;
         *catalog = next;
         db.keyspaces.write().remove(&keyspace.inner.id);
+        keyspace.inner.deleted.store(true, Ordering::Release);
         Ok(())
     })?;
     drop(catalog);
@@ -494,7 +500,8 @@ impl Keyspace {
     /// Deletes everything in the keyspace, durably: a reopen does not bring it back.
     ///
     /// # Errors
-    /// `Poisoned`; `Io` if the tree's manifest cannot be written.
+    /// `Poisoned`; `Io` if the WAL cannot be synced or the tree's manifest cannot be written (the
+    /// database is then poisoned).
     pub fn clear(&self) -> Result<()> {
         self.db.barrier(|| self.inner.tree.clear())
     }

@@ -18,10 +18,11 @@
 //! writer before it (group commit). A failed WAL write or fsync poisons the database: every later
 //! write returns [`Error::Poisoned`](crate::Error::Poisoned), nothing that failed is acknowledged,
 //! and no fsync is retried. Structural steps (`clear`, deleting a keyspace) run under the commit
-//! lock: barriers of the write pipeline.
+//! lock: barriers of the write pipeline, which sync the WAL first.
 //!
 //! **Background workers** (`worker.rs`) flush a keyspace's memtable when it reaches its size, the
-//! write-buffer budget fills, or the WAL outgrows `max_journaling_size`; compact each keyspace by
+//! write-buffer budget fills, or the WAL outgrows `max_journaling_size` (after syncing the WAL:
+//! what is durable is always a prefix of the log, across keyspaces); compact each keyspace by
 //! its strategy until there is nothing to do; pre-create the next WAL segment; and delete the WAL
 //! segments every keyspace has flushed past. A keyspace pins the WAL only while its memtables
 //! hold data, so an idle keyspace never pins it (fjall #288). Writers past the budget wait on a
@@ -620,8 +621,11 @@ impl DbInner {
             return Ok(());
         }
         let next_id = wal.current.segment.id + 1;
-        let spare = self.spare.lock().take().filter(|s| s.id == next_id);
-        let spare = match spare {
+        // NB: segment files are created only under the spare's lock, and the newest segment
+        // changes only under it: the worker creating a spare and a roll creating its own never
+        // create the same file, nor the worker one for a segment already rolled past.
+        let mut slot = self.spare.lock();
+        let spare = match slot.take().filter(|s| s.id == next_id) {
             Some(spare) => spare,
             // NB: no spare ready (the workers are behind): created here, under the lock.
             None => wal::create_spare(self.fs.as_ref(), &self.wal_dir, next_id)
@@ -634,6 +638,7 @@ impl DbInner {
             Ordering::Relaxed,
         );
         self.segments.lock().push(Arc::clone(&next.segment));
+        drop(slot);
         wal.current = next;
         self.wake_workers();
         Ok(())
@@ -671,11 +676,16 @@ impl DbInner {
     }
 
     /// Runs `step` as a barrier of the write pipeline: no batch is between its seqno and its
-    /// publication meanwhile.
+    /// publication meanwhile, and every batch logged before it is synced first (a structural
+    /// step is durable at once, so a power loss must not keep it and lose a write before it).
+    /// A failed step (a manifest or catalog write) poisons the database: whether it took effect
+    /// is unknown until a reopen, so nothing may be acknowledged after it.
     pub(crate) fn barrier<R>(&self, step: impl FnOnce() -> Result<R>) -> Result<R> {
-        let _wal = self.wal.lock();
+        let wal = self.wal.lock();
         self.check_poison()?;
-        let result = step();
+        let current = Arc::clone(&wal.current.segment);
+        self.sync_through(&current, current.written.load(Ordering::Acquire))?;
+        let result = step().map_err(|e| self.poison(e));
         // NB: a structural step took seqnos from the counter; with no writer in flight they
         // are published whole.
         self.seqnos.raise_visible(self.seqnos.next.get());
@@ -934,10 +944,13 @@ pub(crate) fn has_version_marker(fs: &dyn Fs, path: &Path) -> Result<bool> {
     let size = handle
         .size_bytes()
         .map_err(|e| Error::io("stat", Some(file.clone()), e))?;
-    if size != VERSION_TEXT.len() as u64
-        || handle.read_exact_at(&mut bytes, 0).is_err()
-        || bytes != VERSION_TEXT
-    {
+    if size == VERSION_TEXT.len() as u64 {
+        // NB: a failed read is an I/O error, not a sign of another format.
+        handle
+            .read_exact_at(&mut bytes, 0)
+            .map_err(|e| Error::io("read", Some(file.clone()), e))?;
+    }
+    if size != VERSION_TEXT.len() as u64 || bytes != VERSION_TEXT {
         return Err(Error::UnsupportedFormat {
             file,
             version: 0,
@@ -1048,12 +1061,12 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     let fs = inner.fs.as_ref();
     let contents = wal::read_segments(fs, &inner.wal_dir)?;
     // NB: segments whose writes cannot be part of a prefix (never synced, after a lost tail)
-    // go before anything new is logged.
+    // go before anything new is logged: newest first, each removal durable before the next, so
+    // that a crash meanwhile leaves contiguous ids (the directory may keep any subset of
+    // removals it was not told to sync).
     for path in &contents.discarded {
         fs.remove(path)
             .map_err(|e| Error::io("remove wal segment", Some(path.clone()), e))?;
-    }
-    if !contents.discarded.is_empty() {
         fs.sync_dir(&inner.wal_dir)
             .map_err(|e| Error::io("fsync directory", Some(inner.wal_dir.clone()), e))?;
     }
@@ -1065,6 +1078,9 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     for id in catalog.entries.keys() {
         let dir = inner.path.join(KEYSPACES_FOLDER).join(id.to_string());
         let (stored, durable) = manifest_seqnos(fs, &dir)?;
+        // NB: the next write must be at or above the durable-through seqno, which replay skips
+        // every logged write below (a `clear` records the write counter there, possibly above
+        // every seqno still stored anywhere).
         highest = highest
             .max(stored)
             .max(durable.map(|d| d.saturating_sub(1)));

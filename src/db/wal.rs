@@ -43,7 +43,7 @@ use crate::coding::{decode_varint_u64, put_varint_u64};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsWriteFile};
 use crate::record::{self, End, Framing, RecordReader};
-use crate::seqno::SeqNo;
+use crate::seqno::{MAX_SEQNO, SeqNo};
 use crate::slice::Slice;
 
 /// The header payload's magic.
@@ -432,7 +432,9 @@ pub(crate) struct WalContents {
     /// The segments whose batches count, in id order.
     pub(crate) segments: Vec<ReadSegment>,
     /// Segment files whose records are discarded: those after a segment that lost its tail
-    /// (never-synced writes that a prefix must not keep) and trailing files without a header.
+    /// (never-synced writes that a prefix must not keep), and files without a durable header
+    /// with every file after them. Newest first: removed in this order, one at a time, what a
+    /// crash leaves of them is still contiguous.
     pub(crate) discarded: Vec<PathBuf>,
     /// The highest seqno of a batch that counts.
     pub(crate) last_seqno: Option<SeqNo>,
@@ -445,6 +447,8 @@ pub(crate) struct WalContents {
 /// the last segment, may end in a torn record. One whose records end *before* it lost a tail
 /// of writes that were never synced (a sync covers every older segment first): recovery keeps
 /// it up to its good end and discards every later segment, so what it recovers is a prefix.
+/// A segment whose header itself never became durable (empty, or a header cut short, possibly
+/// zero-filled) lost all of it: it and every later segment are discarded.
 ///
 /// # Errors
 /// `Io` if a file cannot be read; `Corruption` naming the file and offset for a gap in the ids,
@@ -498,6 +502,15 @@ pub(crate) fn read_segments(fs: &dyn Fs, dir: &Path) -> Result<WalContents> {
             contents.discarded.push(path.clone());
             continue;
         }
+        if files.get(index).is_some_and(|file| file.4) {
+            // NB: a segment whose header never became durable, with a later segment after it:
+            // it lost everything a roll appended to it, none of it synced (a sync covers every
+            // older segment first), so like a segment that lost its tail it ends the log, and
+            // it and every later segment are discarded.
+            stopped = true;
+            contents.discarded.push(path.clone());
+            continue;
+        }
         let corrupt = |offset: u64, what| Error::Corruption {
             file: path.clone(),
             offset,
@@ -538,6 +551,8 @@ pub(crate) fn read_segments(fs: &dyn Fs, dir: &Path) -> Result<WalContents> {
             len: bytes.len() as u64,
         });
     }
+    // NB: the names are the ids, zero-padded: by name is by id.
+    contents.discarded.sort_unstable_by(|a, b| b.cmp(a));
     Ok(contents)
 }
 
@@ -562,6 +577,14 @@ fn read_one(path: &Path, bytes: &[u8], last_seqno: &mut Option<SeqNo>) -> Result
     let mut batches = Vec::new();
     for rec in reader.by_ref().skip(1) {
         let batch = decode_batch(rec.payload).map_err(|what| corrupt(rec.offset, what))?;
+        // NB: as the manifest's bound: a write at or past it could not be applied (a memtable
+        // refuses it), nor any write after it be given a seqno.
+        if batch.seqno >= MAX_SEQNO {
+            return Err(corrupt(
+                rec.offset,
+                CorruptionKind::InvalidField("wal seqno past the highest"),
+            ));
+        }
         if last_seqno.is_some_and(|prev| batch.seqno <= prev) {
             return Err(corrupt(
                 rec.offset,
@@ -723,6 +746,61 @@ mod tests {
         match read_segments(&fs, dir) {
             Err(Error::Corruption { file, .. }) => assert_eq!(file, first_path),
             other => panic!("{:?}", other.map(|c| c.last_seqno)),
+        }
+    }
+
+    /// Found by the `wal` fuzz target: a batch (with a valid checksum) whose seqno is past the
+    /// highest usable one was accepted, and replaying it into a memtable panicked.
+    #[test]
+    fn a_seqno_past_the_highest_is_corruption() {
+        let fs = MemFs::new();
+        let dir = Path::new("/wal");
+        fs.create_dir(dir).unwrap();
+        let mut open = create_segment(&fs, dir, 1, NO_PREVIOUS_END).unwrap();
+        for seqno in [7, MAX_SEQNO] {
+            let mut payload = encode_batch(&items());
+            set_seqno(&mut payload, seqno);
+            append(&mut open, &frame(&payload).unwrap(), seqno).unwrap();
+        }
+        match read_segments(&fs, dir) {
+            Err(Error::Corruption { file, what, .. }) => {
+                assert_eq!(file, segment_path(dir, 1));
+                assert_eq!(
+                    what,
+                    CorruptionKind::InvalidField("wal seqno past the highest")
+                );
+            }
+            other => panic!("{:?}", other.map(|c| c.last_seqno)),
+        }
+    }
+
+    #[test]
+    fn a_segment_whose_header_was_lost_ends_the_log() {
+        let fs = MemFs::new();
+        let dir = Path::new("/wal");
+        fs.create_dir(dir).unwrap();
+        write_segments(&fs, dir, [NO_PREVIOUS_END, NO_PREVIOUS_END]);
+        let mut open = create_segment(&fs, dir, 3, NO_PREVIOUS_END).unwrap();
+        let mut payload = encode_batch(&items());
+        set_seqno(&mut payload, 6);
+        append(&mut open, &frame(&payload).unwrap(), 6).unwrap();
+        let second = segment_path(dir, 2);
+        let clean = read_whole(&fs, &second).unwrap();
+        // A power loss kept segment 3's header and records but none, or only a cut-short part,
+        // of segment 2's header (possibly zero-filled): segment 2 ends the log.
+        for keep in [0, 1, 17, 30] {
+            for zero_fill in [false, true] {
+                let mut bytes = clean[..keep].to_vec();
+                if zero_fill {
+                    bytes.resize(clean.len(), 0);
+                }
+                let mut file = fs.create(&second).unwrap();
+                file.append(&bytes).unwrap();
+                let contents = read_segments(&fs, dir).unwrap();
+                assert_eq!(contents.segments.len(), 1, "keep {keep}");
+                assert_eq!(contents.last_seqno, Some(2));
+                assert_eq!(contents.discarded, [segment_path(dir, 3), second.clone()]);
+            }
         }
     }
 

@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::DbInner;
 use super::keyspace::KeyspaceInner;
 use super::wal;
+use super::{DbInner, PersistMode};
 use crate::compaction::CompactionAction;
 use crate::error::{Error, Result};
 
@@ -87,9 +87,14 @@ fn round(db: &Arc<DbInner>) -> Result<()> {
 
 /// Creates the next segment if none is ready.
 fn ensure_spare(db: &DbInner) -> Result<()> {
-    let next_id = db.wal.lock().current.segment.id + 1;
     let mut spare = db.spare.lock();
-    if spare.as_ref().is_some_and(|s| s.id >= next_id) {
+    // NB: read under the spare's lock, which every roll holds until its segment is the newest
+    // in the list: the id cannot be stale (a spare for a segment rolled past, perhaps released
+    // already, would be an empty file in the middle of the log).
+    let Some(next_id) = db.segments.lock().last().map(|s| s.id + 1) else {
+        return Ok(());
+    };
+    if spare.as_ref().is_some_and(|s| s.id == next_id) {
         return Ok(());
     }
     let exists = db
@@ -105,8 +110,16 @@ fn ensure_spare(db: &DbInner) -> Result<()> {
 /// Seals and flushes `keyspace`'s memtables.
 fn flush(db: &DbInner, keyspace: &KeyspaceInner) -> Result<()> {
     keyspace.tree.rotate_memtable();
+    // NB: the flush makes the sealed memtables durable outside the WAL. Every batch they hold
+    // was logged before it was applied, and other keyspaces' batches before and beside it (the
+    // other half of a batch, an earlier write) may still be in the WAL only: sync it first, or a
+    // power loss could keep this keyspace's writes and lose those (a hole, a torn batch).
+    db.persist(PersistMode::SyncData)?;
     let lock = keyspace.tree.get_flush_lock();
-    keyspace.tree.flush(&lock, db.watermark())?;
+    unless_deleted(
+        keyspace,
+        keyspace.tree.flush(&lock, db.watermark()).map(|_| ()),
+    )?;
     drop(lock);
     let _guard = db.work.lock();
     db.relief.notify_all();
@@ -159,10 +172,12 @@ fn flush_what_is_due(db: &DbInner) -> Result<()> {
 pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
     // NB: the deferred items are read under their lock, which a keyspace's first open holds
     // until its memtable has them, so no item is ever unpinned in between.
-    // NB: the current segment is read first: a batch logged after this point lands in it (or a
-    // later one) and is never released by this call, whatever the pin below misses.
-    let current = db.wal.lock().current.segment.id;
     let deferred = db.deferred.lock();
+    // NB: the current segment first, the pins after. Every batch of a segment older than it was
+    // applied to a memtable before the roll to it (under the commit lock), so the pins read
+    // after cover every such batch not flushed yet. Read the other way round, writes and rolls
+    // in between made segments whose batches no pin covered look released.
+    let current = db.wal.lock().current.segment.id;
     let mut pin = deferred
         .values()
         .flat_map(|items| items.iter().map(|(seqno, _)| *seqno))
@@ -172,14 +187,23 @@ pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
             pin = Some(pin.map_or(lowest, |p| p.min(lowest)));
         }
     }
-    let mut segments = db.segments.lock();
-    let mut removed = false;
-    while let Some(first) = segments.first() {
-        let unpinned = !first.has_batches.load(Ordering::Acquire)
-            || pin.is_none_or(|p| first.max_seqno.load(Ordering::Acquire) < p);
-        if first.id >= current || !unpinned {
-            break;
-        }
+    loop {
+        let first = {
+            let segments = db.segments.lock();
+            let Some(first) = segments.first() else {
+                break;
+            };
+            let unpinned = !first.has_batches.load(Ordering::Acquire)
+                || pin.is_none_or(|p| first.max_seqno.load(Ordering::Acquire) < p);
+            if first.id >= current || !unpinned {
+                break;
+            }
+            Arc::clone(first)
+        };
+        // NB: each removal is durable before the next: a crash meanwhile leaves contiguous ids
+        // (the directory may keep any subset of removals it was not told to sync, and a gap is
+        // corruption to recovery). No lock a writer takes is held meanwhile; the list only
+        // loses its front here, under the lock of the deferred items.
         db.fs
             .remove(&first.path)
             .map_err(|e| Error::io("remove wal segment", Some(first.path.clone()), e))?;
@@ -190,16 +214,15 @@ pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
                 .min(db.counters.wal_bytes.load(Ordering::Relaxed)),
             Ordering::Relaxed,
         );
-        segments.remove(0);
-        removed = true;
-    }
-    drop(segments);
-    drop(deferred);
-    if removed {
         db.fs
             .sync_dir(&db.wal_dir)
             .map_err(|e| Error::io("fsync directory", Some(db.wal_dir.clone()), e))?;
+        let mut segments = db.segments.lock();
+        if segments.first().is_some_and(|s| Arc::ptr_eq(s, &first)) {
+            segments.remove(0);
+        }
     }
+    drop(deferred);
     Ok(())
 }
 
@@ -210,7 +233,10 @@ fn compact(db: &DbInner) -> Result<()> {
         for _ in 0..COMPACTION_STEPS {
             let result = keyspace
                 .tree
-                .compact(Arc::clone(&keyspace.strategy), db.watermark())?;
+                .compact(Arc::clone(&keyspace.strategy), db.watermark());
+            let Some(result) = unless_deleted(&keyspace, result.map(Some))? else {
+                break;
+            };
             if result.action == CompactionAction::Nothing {
                 break;
             }
@@ -220,4 +246,13 @@ fn compact(db: &DbInner) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A job's result on `keyspace`, with a failure turned into `T::default()` if the keyspace was
+/// deleted meanwhile: its folder is being removed under it, and nothing of it matters any more.
+fn unless_deleted<T: Default>(keyspace: &KeyspaceInner, result: Result<T>) -> Result<T> {
+    match result {
+        Err(_) if keyspace.deleted.load(Ordering::Acquire) => Ok(T::default()),
+        other => other,
+    }
 }
