@@ -194,6 +194,68 @@ impl DescriptorTable {
     }
 }
 
+/// Where a table or blob file reads its file from: its own handle, or the shared
+/// [`DescriptorTable`], which may evict it (the file is then opened again on the next read).
+pub(crate) enum FileSource {
+    /// The reader keeps its file open.
+    Owned(Arc<dyn FsReadFile>),
+    /// The descriptor table keeps it open, or the reader reopens it.
+    Shared(Arc<DescriptorTable>),
+}
+
+impl FileSource {
+    /// The source of a file just opened (`file`) under `cache_id`: the descriptor table's when
+    /// there is one.
+    pub(crate) fn new(
+        file: Arc<dyn FsReadFile>,
+        cache_id: u64,
+        descriptors: Option<&Arc<DescriptorTable>>,
+    ) -> Self {
+        match descriptors {
+            Some(table) => {
+                table.insert(cache_id, file);
+                Self::Shared(Arc::clone(table))
+            }
+            None => Self::Owned(file),
+        }
+    }
+
+    /// The open file of `path` (cache id `cache_id`), reopened through `fs` if the descriptor
+    /// table evicted it.
+    ///
+    /// # Errors
+    /// `Io` (`what` names the operation) if the file cannot be reopened.
+    pub(crate) fn file(
+        &self,
+        cache_id: u64,
+        fs: &dyn crate::fs::Fs,
+        path: &std::path::Path,
+        what: &'static str,
+    ) -> crate::Result<Arc<dyn FsReadFile>> {
+        match self {
+            Self::Owned(file) => Ok(Arc::clone(file)),
+            Self::Shared(table) => {
+                if let Some(file) = table.get(cache_id) {
+                    return Ok(file);
+                }
+                let file: Arc<dyn FsReadFile> = Arc::from(
+                    fs.open(path)
+                        .map_err(|e| crate::Error::io(what, Some(path.to_path_buf()), e))?,
+                );
+                table.insert(cache_id, Arc::clone(&file));
+                Ok(file)
+            }
+        }
+    }
+
+    /// Lets the descriptor table close the file (its reader is gone).
+    pub(crate) fn release(&self, cache_id: u64) {
+        if let Self::Shared(table) = self {
+            table.remove(cache_id);
+        }
+    }
+}
+
 /// Hands out cache ids unique within the process, so trees can share a cache.
 pub(crate) fn next_cache_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);

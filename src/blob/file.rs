@@ -19,19 +19,13 @@ use std::sync::Arc;
 use super::format::{
     BlobFooter, BlobPointer, FOOTER_LEN, HEADER_LEN, header_dict_id, split_record,
 };
-use crate::cache::{Cache, DescriptorTable, next_cache_id};
+use crate::cache::{Cache, DescriptorTable, FileSource, next_cache_id};
 use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsReadFile};
 use crate::slice::Slice;
 use crate::table::block::{BlockHeader, BlockType, decode_block};
 use crate::table::reader::ObsoleteSink;
-
-/// Where a blob file reads from.
-enum Source {
-    Owned(Arc<dyn FsReadFile>),
-    Shared(Arc<DescriptorTable>),
-}
 
 /// An open blob file; see the module documentation.
 pub struct BlobFile {
@@ -41,7 +35,7 @@ pub struct BlobFile {
     footer: BlobFooter,
     cache_id: u64,
     fs: Arc<dyn Fs>,
-    source: Source,
+    source: FileSource,
     cache: Arc<Cache>,
     obsolete: std::sync::OnceLock<ObsoleteSink>,
     /// The zstd dictionary the header names, checked at open; `None` if it names none.
@@ -107,13 +101,7 @@ impl BlobFile {
             dictionary.cloned()
         };
         let cache_id = next_cache_id();
-        let source = match descriptors {
-            Some(table) => {
-                table.insert(cache_id, Arc::clone(&file));
-                Source::Shared(Arc::clone(table))
-            }
-            None => Source::Owned(file),
-        };
+        let source = FileSource::new(file, cache_id, descriptors);
         Ok(Self {
             id,
             path: path.to_path_buf(),
@@ -154,21 +142,12 @@ impl BlobFile {
     }
 
     fn file(&self) -> Result<Arc<dyn FsReadFile>> {
-        match &self.source {
-            Source::Owned(file) => Ok(Arc::clone(file)),
-            Source::Shared(table) => {
-                if let Some(file) = table.get(self.cache_id) {
-                    return Ok(file);
-                }
-                let file: Arc<dyn FsReadFile> = Arc::from(
-                    self.fs
-                        .open(&self.path)
-                        .map_err(|e| Error::io("reopen blob file", Some(self.path.clone()), e))?,
-                );
-                table.insert(self.cache_id, Arc::clone(&file));
-                Ok(file)
-            }
-        }
+        self.source.file(
+            self.cache_id,
+            self.fs.as_ref(),
+            &self.path,
+            "reopen blob file",
+        )
     }
 
     /// Reads the raw bytes of the record at `offset`, `len` bytes long, and decodes it; returns
@@ -288,9 +267,7 @@ impl BlobFile {
 
 impl Drop for BlobFile {
     fn drop(&mut self) {
-        if let Source::Shared(table) = &self.source {
-            table.remove(self.cache_id);
-        }
+        self.source.release(self.cache_id);
         if let Some(sink) = self.obsolete.get() {
             sink.lock().push(std::mem::take(&mut self.path));
         }

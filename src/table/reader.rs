@@ -29,7 +29,7 @@ use super::data_block::BlockCursor;
 use super::data_block::DataBlock;
 use super::filter::FilterReader;
 use super::meta::{BlockHandle, FOOTER_LEN, Footer, FooterError, TableMeta};
-use crate::cache::{Cache, DescriptorTable, next_cache_id};
+use crate::cache::{Cache, DescriptorTable, FileSource, next_cache_id};
 use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsReadFile};
@@ -57,14 +57,6 @@ impl IndexSpans {
     pub(crate) fn keyed_by_first(&self) -> bool {
         matches!(self, Self::Full(_))
     }
-}
-
-/// Where a table reads its file from.
-enum FileSource {
-    /// The table keeps its file open.
-    Owned(Arc<dyn FsReadFile>),
-    /// The descriptor table keeps it open, or the table reopens it.
-    Shared(Arc<DescriptorTable>),
 }
 
 /// Everything a table reader needs from its tree.
@@ -245,13 +237,7 @@ impl Table {
         );
         let (footer, file_size) = read_footer(file.as_ref(), path)?;
         let cache_id = next_cache_id();
-        let source = match &ctx.descriptors {
-            Some(table) => {
-                table.insert(cache_id, Arc::clone(&file));
-                FileSource::Shared(Arc::clone(table))
-            }
-            None => FileSource::Owned(Arc::clone(&file)),
-        };
+        let source = FileSource::new(Arc::clone(&file), cache_id, ctx.descriptors.as_ref());
         // A block's raw contents and the checksum its header stores.
         let read_raw = |handle: BlockHandle,
                         block_type,
@@ -396,21 +382,8 @@ impl Table {
     }
 
     fn file(&self) -> Result<Arc<dyn FsReadFile>> {
-        match &self.source {
-            FileSource::Owned(file) => Ok(Arc::clone(file)),
-            FileSource::Shared(table) => {
-                if let Some(file) = table.get(self.cache_id) {
-                    return Ok(file);
-                }
-                let file: Arc<dyn FsReadFile> = Arc::from(
-                    self.fs
-                        .open(&self.path)
-                        .map_err(|e| Error::io("reopen table", Some(self.path.clone()), e))?,
-                );
-                table.insert(self.cache_id, Arc::clone(&file));
-                Ok(file)
-            }
-        }
+        self.source
+            .file(self.cache_id, self.fs.as_ref(), &self.path, "reopen table")
     }
 
     /// Reads, verifies and caches the block at `handle`; returns its raw contents.
@@ -741,9 +714,7 @@ impl Table {
 
 impl Drop for Table {
     fn drop(&mut self) {
-        if let FileSource::Shared(table) = &self.source {
-            table.remove(self.cache_id);
-        }
+        self.source.release(self.cache_id);
         if let Some(sink) = self.obsolete.get() {
             sink.lock().push(std::mem::take(&mut self.path));
         }
