@@ -18,8 +18,24 @@ use quick_cache::Weighter;
 use crate::fs::FsReadFile;
 use crate::slice::Slice;
 
-/// A cached block: its decoded (decompressed) contents.
-pub(crate) type CachedBlock = Slice;
+/// A cached block: its decoded (decompressed) contents, and for data and index blocks the
+/// parsed, validated block, so that a cache hit is used as it is, never checked again.
+#[derive(Clone)]
+pub(crate) enum CachedBlock {
+    /// Raw contents (filter blocks, blob records).
+    Raw(Slice),
+    /// A data or index block, validated once when it entered the cache.
+    Parsed(crate::table::data_block::DataBlock),
+}
+
+impl CachedBlock {
+    fn len(&self) -> usize {
+        match self {
+            Self::Raw(raw) => raw.len(),
+            Self::Parsed(block) => block.memory_len(),
+        }
+    }
+}
 
 #[derive(Clone)]
 struct BlockWeighter;
@@ -95,6 +111,14 @@ impl Cache {
 
     pub(crate) fn get_block(&self, cache_id: u64, offset: u64) -> Option<CachedBlock> {
         self.blocks.get(&(cache_id, offset))
+    }
+
+    /// The raw block cached under `(cache_id, offset)`, if it is one.
+    pub(crate) fn get_raw(&self, cache_id: u64, offset: u64) -> Option<Slice> {
+        match self.get_block(cache_id, offset)? {
+            CachedBlock::Raw(raw) => Some(raw),
+            CachedBlock::Parsed(_) => None,
+        }
     }
 
     /// Counts a lookup of a block of type `kind` (its on-disk byte): a hit, or a miss that read
@@ -270,19 +294,19 @@ mod tests {
     fn blocks_are_evicted_by_weight() {
         let cache = Cache::with_capacity_bytes(10_000);
         for i in 0..100u64 {
-            cache.insert_block(1, i * 1000, Slice::from(vec![0u8; 1000]));
+            cache.insert_block(1, i * 1000, CachedBlock::Raw(Slice::from(vec![0u8; 1000])));
         }
         assert!(cache.size() <= 10_000, "{}", cache.size());
         assert!(cache.len() < 100);
-        cache.insert_block(2, 0, Slice::from("x"));
-        assert_eq!(cache.get_block(2, 0).unwrap(), "x");
+        cache.insert_block(2, 0, CachedBlock::Raw(Slice::from("x")));
+        assert_eq!(cache.get_raw(2, 0).unwrap(), "x");
         assert!(cache.get_block(3, 0).is_none());
     }
 
     #[test]
     fn zero_capacity_caches_nothing() {
         let cache = Cache::with_capacity_bytes(0);
-        cache.insert_block(1, 0, Slice::from("x"));
+        cache.insert_block(1, 0, CachedBlock::Raw(Slice::from("x")));
         assert!(cache.get_block(1, 0).is_none());
     }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use super::format::{
     BlobFooter, BlobPointer, FOOTER_LEN, HEADER_LEN, header_dict_id, split_record,
 };
-use crate::cache::{Cache, DescriptorTable, FileSource, next_cache_id};
+use crate::cache::{Cache, CachedBlock, DescriptorTable, FileSource, next_cache_id};
 use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsReadFile};
@@ -194,7 +194,7 @@ impl BlobFile {
         // NB: the cache holds the whole record (key included), not the bare value, so that a hit
         // is checked against the pointer like a read from the file: a pointer that names another
         // key's record is an error whether the record is cached or not.
-        let raw = if let Some(raw) = self.cache.get_block(self.cache_id, pointer.offset) {
+        let raw = if let Some(raw) = self.cache.get_raw(self.cache_id, pointer.offset) {
             self.cache.record(BlockType::Blob as u8, true, 0);
             raw
         } else {
@@ -202,7 +202,7 @@ impl BlobFile {
                 .record(BlockType::Blob as u8, false, pointer.record_len);
             let raw = self.read_record(pointer.offset, pointer.record_len)?;
             self.cache
-                .insert_block(self.cache_id, pointer.offset, raw.clone());
+                .insert_block(self.cache_id, pointer.offset, CachedBlock::Raw(raw.clone()));
             raw
         };
         let bad = |what| corruption(&self.path, pointer.offset, what);

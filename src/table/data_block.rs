@@ -47,6 +47,7 @@
 #![deny(clippy::indexing_slicing)]
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use crate::coding::{decode_varint_u32, encode_varint_u32};
 use crate::coding::{decode_varint_u64, put_varint_u64};
@@ -218,6 +219,8 @@ pub(crate) struct BlockCursor {
     pub(crate) offset: u64,
     pos: usize,
     key: Vec<u8>,
+    /// The entry at `pos`, decoded by [`BlockCursor::seek`], whose key is already in `key`.
+    pending: Option<RawEntry>,
 }
 
 impl BlockCursor {
@@ -226,41 +229,58 @@ impl BlockCursor {
             block,
             offset,
             pos: 0,
-            key: Vec::new(),
+            key: Vec::with_capacity(64),
+            pending: None,
         }
     }
 
-    /// Moves to the restart interval that may hold the first entry whose user key is at or
-    /// after `key` (the entries before it in that interval are still yielded).
+    /// Moves to the first entry whose user key is at or after `key`: a binary search of the
+    /// restart keys, then a walk through one restart interval that rebuilds each key in place
+    /// and materializes none of the entries it passes.
     pub(crate) fn seek(&mut self, cmp: &Comparator, key: &[u8]) -> Result<(), CorruptionKind> {
         let before = self
             .block
-            .restart_partition_point(|k| cmp.user(k, key).is_lt())?;
+            .restart_partition_point_near(key, |k| cmp.user(k, key).is_lt())?;
         self.pos = if before == 0 {
             0
         } else {
             self.block.restart(before - 1)?
         };
         self.key.clear();
+        self.pending = None;
+        while self.pos < self.block.entries_end {
+            let entry = self.block.decode_entry(self.pos)?;
+            self.block.apply_key(&mut self.key, &entry)?;
+            if cmp.user(&self.key, key).is_ge() {
+                self.pending = Some(entry);
+                return Ok(());
+            }
+            self.pos = entry.next;
+        }
         Ok(())
     }
 
     /// The next entry, if any.
     pub(crate) fn next_entry(&mut self) -> Option<Result<InternalValue, CorruptionKind>> {
-        if self.pos >= self.block.entries_end {
-            return None;
-        }
-        let entry = match self.block.decode_entry(self.pos) {
-            Ok(entry) => entry,
-            Err(what) => {
+        let entry = if let Some(entry) = self.pending.take() {
+            entry
+        } else {
+            if self.pos >= self.block.entries_end {
+                return None;
+            }
+            let entry = match self.block.decode_entry(self.pos) {
+                Ok(entry) => entry,
+                Err(what) => {
+                    self.pos = self.block.entries_end;
+                    return Some(Err(what));
+                }
+            };
+            if let Err(what) = self.block.apply_key(&mut self.key, &entry) {
                 self.pos = self.block.entries_end;
                 return Some(Err(what));
             }
+            entry
         };
-        if let Err(what) = self.block.apply_key(&mut self.key, &entry) {
-            self.pos = self.block.entries_end;
-            return Some(Err(what));
-        }
         self.pos = entry.next;
         Some(Ok(InternalValue::from_components(
             Slice::new(&self.key),
@@ -268,6 +288,21 @@ impl BlockCursor {
             entry.seqno,
             entry.value_type,
         )))
+    }
+}
+
+/// A seqno varint: up to three bytes (seqnos below 2^21) unrolled, longer ones by the general
+/// decoder.
+#[inline]
+fn seqno_varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    match bytes {
+        [a, ..] if *a < 0x80 => Some((u64::from(*a), 1)),
+        [a, b, ..] if *b < 0x80 => Some((u64::from(a & 0x7f) | (u64::from(*b) << 7), 2)),
+        [a, b, c, ..] if *c < 0x80 => Some((
+            u64::from(a & 0x7f) | (u64::from(b & 0x7f) << 7) | (u64::from(*c) << 14),
+            3,
+        )),
+        _ => decode_varint_u64(bytes),
     }
 }
 
@@ -290,6 +325,72 @@ pub(crate) struct DataBlock {
     restart_count: usize,
     /// The hash index's buckets, if the block has one.
     buckets: Option<std::ops::Range<usize>>,
+    /// The fences of a large index block (see [`Fences`]), built in memory, never stored.
+    fences: Option<Arc<Fences>>,
+}
+
+/// The fewest restarts for which [`DataBlock::with_fences`] builds fences.
+const MIN_FENCED_RESTARTS: usize = 64;
+
+/// An in-memory summary of a large block's restart keys that keeps a binary search out of the
+/// block's bytes: the prefix every restart key shares, and per restart the next eight bytes of
+/// its key after that prefix, zero-padded, as a big-endian integer (its *window*).
+///
+/// Under the lexicographic order, a restart whose window is below the window of a searched key
+/// `k` (which starts with the prefix) has a key below `k`, and one whose window is above it has
+/// a key above `k`: a search of the contiguous windows leaves only the restarts whose window
+/// equals `k`'s (usually none or one) to be compared by their keys. A binary search of the
+/// block touches a random cache line per probe, twice (restart offset and entry); the windows
+/// of a 64 MiB table's index fit in 128 KiB.
+#[derive(Debug)]
+struct Fences {
+    prefix: Box<[u8]>,
+    windows: Box<[u64]>,
+}
+
+impl Fences {
+    /// The window of `suffix`: its first eight bytes, zero-padded, big-endian.
+    #[expect(
+        clippy::big_endian_bytes,
+        reason = "an order-preserving load, not an encoding"
+    )]
+    fn window(suffix: &[u8]) -> u64 {
+        let mut bytes = [0u8; 8];
+        let n = suffix.len().min(8);
+        if let (Some(to), Some(from)) = (bytes.get_mut(..n), suffix.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        u64::from_be_bytes(bytes)
+    }
+
+    /// The restarts `lo..hi` whose keys may equal `key`: those before `lo` are below it, those
+    /// from `hi` on above it (lexicographic order).
+    fn candidates(&self, key: &[u8]) -> (usize, usize) {
+        let n = self.windows.len();
+        let p = self.prefix.len();
+        match key.get(..p) {
+            Some(head) if head == &*self.prefix => {
+                let t = Self::window(key.get(p..).unwrap_or_default());
+                let lo = self.windows.partition_point(|&w| w < t);
+                let hi = lo
+                    + self
+                        .windows
+                        .get(lo..)
+                        .unwrap_or_default()
+                        .partition_point(|&w| w <= t);
+                (lo, hi)
+            }
+            // NB: a key that does not start with the prefix is below every restart key or
+            // above every one, as the prefix is.
+            _ => {
+                if crate::key::lexicographic(key, &self.prefix).is_lt() {
+                    (0, 0)
+                } else {
+                    (n, n)
+                }
+            }
+        }
+    }
 }
 
 impl DataBlock {
@@ -335,6 +436,7 @@ impl DataBlock {
             entries_end,
             restart_count,
             buckets,
+            fences: None,
         };
         if let Some(range) = &block.buckets {
             let table = block.data.get(range.clone()).unwrap_or_default();
@@ -368,22 +470,31 @@ impl DataBlock {
         Ok(u32::from_le_bytes(bytes) as usize)
     }
 
+    #[inline]
     fn decode_entry(&self, offset: usize) -> Result<RawEntry, CorruptionKind> {
         let bytes = self
             .data
             .get(offset..self.entries_end)
             .ok_or(CorruptionKind::InvalidField("entry offset"))?;
-        let mut pos = 0;
-        let varint = |pos: &mut usize| -> Result<u32, CorruptionKind> {
-            let (value, n) = decode_varint_u32(bytes.get(*pos..).unwrap_or_default())
-                .ok_or(CorruptionKind::InvalidField("entry length"))?;
-            *pos += n;
-            Ok(value)
+        // NB: shared, unshared and value lengths below 128 take one byte each: the common case
+        // is decoded without the loop of the general varint decoder.
+        let (shared, unshared, value_len, mut pos) = match bytes {
+            [a, b, c, ..] if (*a | *b | *c) < 0x80 => {
+                (usize::from(*a), usize::from(*b), usize::from(*c), 3)
+            }
+            _ => {
+                let mut pos = 0;
+                let mut varint = || -> Result<usize, CorruptionKind> {
+                    let (value, n) = decode_varint_u32(bytes.get(pos..).unwrap_or_default())
+                        .ok_or(CorruptionKind::InvalidField("entry length"))?;
+                    pos += n;
+                    Ok(value as usize)
+                };
+                let (shared, unshared, value_len) = (varint()?, varint()?, varint()?);
+                (shared, unshared, value_len, pos)
+            }
         };
-        let shared = varint(&mut pos)? as usize;
-        let unshared = varint(&mut pos)? as usize;
-        let value_len = varint(&mut pos)? as usize;
-        let (seqno, n) = decode_varint_u64(bytes.get(pos..).unwrap_or_default())
+        let (seqno, n) = seqno_varint(bytes.get(pos..).unwrap_or_default())
             .filter(|&(seqno, _)| seqno <= MAX_SEQNO)
             .ok_or(CorruptionKind::InvalidField("entry seqno"))?;
         pos += n;
@@ -392,6 +503,8 @@ impl DataBlock {
             .map_err(|_| CorruptionKind::InvalidField("value type"))?;
         pos += 1;
         let suffix_start = offset + pos;
+        // NB: each length is below 2^32 and the block is below 2^32 bytes: no overflow on
+        // 64-bit targets, and checked on others.
         let suffix_end = suffix_start
             .checked_add(unshared)
             .ok_or(CorruptionKind::InvalidField("key length"))?;
@@ -440,18 +553,83 @@ impl DataBlock {
         Ok((key, entry.seqno))
     }
 
+    /// Builds the block's [`Fences`] if it is large (at least 64 restarts) and ordered
+    /// lexicographically: for index blocks that are searched many times.
+    pub(crate) fn with_fences(mut self, cmp: &Comparator) -> Result<Self, CorruptionKind> {
+        if !cmp.is_lexicographic() || self.restart_count < MIN_FENCED_RESTARTS {
+            return Ok(self);
+        }
+        let first = self.restart_key(0)?.0;
+        let last = self.restart_key(self.restart_count - 1)?.0;
+        // Sorted keys: every restart key shares what the first and the last share.
+        let shared = first.iter().zip(last).take_while(|(a, b)| a == b).count();
+        let prefix: Box<[u8]> = first.get(..shared).unwrap_or_default().into();
+        let mut windows = Vec::with_capacity(self.restart_count);
+        for i in 0..self.restart_count {
+            let key = self.restart_key(i)?.0;
+            // NB: a block whose restart keys are out of order would break the fences' promise;
+            // it is corruption (the order is checked here once, not on every search).
+            let suffix = key
+                .get(shared..)
+                .filter(|_| key.starts_with(&prefix))
+                .ok_or(CorruptionKind::InvalidField("restart key order"))?;
+            let window = Fences::window(suffix);
+            if windows.last().is_some_and(|&w| w > window) {
+                return Err(CorruptionKind::InvalidField("restart key order"));
+            }
+            windows.push(window);
+        }
+        self.fences = Some(Arc::new(Fences {
+            prefix,
+            windows: windows.into_boxed_slice(),
+        }));
+        Ok(self)
+    }
+
+    /// The bytes the block holds in memory: its contents and its fences.
+    pub(crate) fn memory_len(&self) -> usize {
+        self.data.len()
+            + self
+                .fences
+                .as_ref()
+                .map_or(0, |f| f.prefix.len() + 8 * f.windows.len())
+    }
+
+    /// The restarts a search for `key` must look at (all without fences): every restart
+    /// before the range is below `key`, every one after it above.
+    fn search_range(&self, key: &[u8]) -> (usize, usize) {
+        match &self.fences {
+            Some(fences) => fences.candidates(key),
+            None => (0, self.restart_count),
+        }
+    }
+
     /// The number of restart points (restart intervals).
     pub(crate) fn restart_count(&self) -> usize {
         self.restart_count
     }
 
-    /// The number of restart points whose user key satisfies `pred`, which must hold for a
-    /// prefix of the restarts (binary search).
-    pub(crate) fn restart_partition_point(
+    /// The number of restart points whose user key satisfies `pred` (binary search), for a
+    /// `pred` that holds for the restart keys below `key` and for none above it (`k < key` or
+    /// `k <= key`): the block's fences narrow the search first.
+    pub(crate) fn restart_partition_point_near(
         &self,
+        key: &[u8],
         pred: impl Fn(&[u8]) -> bool,
     ) -> Result<usize, CorruptionKind> {
-        let (mut lo, mut hi) = (0usize, self.restart_count);
+        let (lo, hi) = self.search_range(key);
+        self.partition_point_in(lo, hi, pred)
+    }
+
+    /// The binary search of `pred` over restarts `lo..hi`, all before `lo` holding it and all
+    /// from `hi` on not.
+    fn partition_point_in(
+        &self,
+        lo: usize,
+        hi: usize,
+        pred: impl Fn(&[u8]) -> bool,
+    ) -> Result<usize, CorruptionKind> {
+        let (mut lo, mut hi) = (lo, hi.min(self.restart_count));
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if pred(self.restart_key(mid)?.0) {
@@ -463,15 +641,38 @@ impl DataBlock {
         Ok(lo)
     }
 
-    /// The entries of restart interval `i`: from restart point `i` up to the next one.
-    pub(crate) fn interval_entries(&self, i: usize) -> Result<Vec<InternalValue>, CorruptionKind> {
-        let pos = self.restart(i)?;
-        let end = if i + 1 < self.restart_count {
-            self.restart(i + 1)?
-        } else {
-            self.entries_end
+    /// Calls `visit(key, value)` on the entries of restart interval `i` (all of them with
+    /// `i = None`), in order, until it returns `false`; nothing is allocated but one key buffer.
+    pub(crate) fn visit(
+        &self,
+        i: Option<usize>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), CorruptionKind> {
+        let (mut pos, end) = match i {
+            None => (0, self.entries_end),
+            Some(i) => (
+                self.restart(i)?,
+                if i + 1 < self.restart_count {
+                    self.restart(i + 1)?
+                } else {
+                    self.entries_end
+                },
+            ),
         };
-        self.decode_range(pos, end)
+        let mut key = Vec::with_capacity(64);
+        while pos < end {
+            let entry = self.decode_entry(pos)?;
+            self.apply_key(&mut key, &entry)?;
+            let value = self
+                .data
+                .get(entry.value.clone())
+                .ok_or(CorruptionKind::Truncated)?;
+            if !visit(&key, value) {
+                break;
+            }
+            pos = entry.next;
+        }
+        Ok(())
     }
 
     /// Every entry, in order; values are zero-copy sub-slices of the block.
@@ -563,17 +764,18 @@ impl DataBlock {
             return Ok(None);
         }
         // The last restart whose key is before the target (or the first restart).
-        let (mut lo, mut hi) = (0usize, self.restart_count);
-        while hi - lo > 1 {
+        let (mut lo, mut hi) = self.search_range(key);
+        while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let (mid_key, mid_seqno) = self.restart_key(mid)?;
             if cmp.internal((mid_key, mid_seqno), (key, seqno)) == Ordering::Less {
-                lo = mid;
+                lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        let mut current = Vec::new();
+        let lo = lo.saturating_sub(1);
+        let mut current = Vec::with_capacity(64);
         let mut pos = self.restart(lo)?;
         while pos < self.entries_end {
             let entry = self.decode_entry(pos)?;

@@ -193,15 +193,18 @@ impl TableIter {
         let not_reaching = |k: &[u8]| Bounds::before(&self.upper, k, &cmp);
         let len = spans.len();
         // NB: an unbounded side needs no search (a seek with no upper bound is the common case).
-        let below_count = if matches!(self.lower, Bound::Unbounded) {
-            0
-        } else {
-            self.table.segment_partition_point(&spans, below)?
+        let below_count = match &self.lower {
+            Bound::Unbounded => 0,
+            Bound::Included(k) | Bound::Excluded(k) => {
+                self.table.segment_partition_point(&spans, k, below)?
+            }
         };
-        let short_count = if matches!(self.upper, Bound::Unbounded) {
-            len
-        } else {
-            self.table.segment_partition_point(&spans, not_reaching)?
+        let short_count = match &self.upper {
+            Bound::Unbounded => len,
+            Bound::Included(k) | Bound::Excluded(k) => {
+                self.table
+                    .segment_partition_point(&spans, k, not_reaching)?
+            }
         };
         // Keyed by first key (a full index's restart intervals): interval r lies wholly below
         // the bound only if the next interval's first key does; the first block that reaches
@@ -235,20 +238,24 @@ impl TableIter {
         !Bounds::before(&self.upper, last_key, self.table.cmp())
     }
 
-    /// The handles of span `i` within the bounds: none wholly below the lower bound, none
-    /// after the first that reaches the upper one. Returns them and whether one reached it.
-    fn load_segment(&self, spans: &IndexSpans, i: usize) -> Result<(Vec<BlockHandle>, bool)> {
-        let mut out = Vec::new();
-        for (last_key, handle) in self.table.span_handles(spans, i)? {
-            if self.block_below(&last_key) {
-                continue;
+    /// Adds to `out` the handles of span `i` within the bounds: none wholly below the lower
+    /// bound, none after the first that reaches the upper one. Returns whether one reached it.
+    fn load_segment(
+        &self,
+        spans: &IndexSpans,
+        i: usize,
+        out: &mut Vec<BlockHandle>,
+    ) -> Result<bool> {
+        let mut reached = false;
+        self.table.visit_span(spans, i, |last_key, handle| {
+            if self.block_below(last_key) {
+                return true;
             }
             out.push(handle);
-            if self.block_reaches_end(&last_key) {
-                return Ok((out, true));
-            }
-        }
-        Ok((out, false))
+            reached = self.block_reaches_end(last_key);
+            !reached
+        })?;
+        Ok(reached)
     }
 
     /// The next data block from the front or the back, loading index spans as needed.
@@ -281,12 +288,13 @@ impl TableIter {
                 handles.end_back
             };
             let spans = std::mem::replace(&mut handles.spans, IndexSpans::Partitioned(Vec::new()));
-            let loaded = self.load_segment(&spans, i);
+            let mut blocks = Vec::new();
+            let loaded = self.load_segment(&spans, i, &mut blocks);
             let Some(handles) = self.blocks.as_mut() else {
                 return Ok(None);
             };
             handles.spans = spans;
-            let (blocks, reached) = loaded?;
+            let reached = loaded?;
             if forward {
                 handles.front.extend(blocks);
                 if reached {

@@ -127,6 +127,8 @@ pub struct Table {
     pinned_index: Option<DataBlock>,
     /// The filter (or filter index) block if pinned.
     pinned_filter: Option<Slice>,
+    /// The filter index of a partitioned filter, parsed and validated at open.
+    filter_partitions: Option<DataBlock>,
     /// Set once a durable version edit removed this table: the file is deleted when the last
     /// reader lets go of the table.
     /// Set once the table left every version: where its file goes when the last reader drops it.
@@ -284,6 +286,7 @@ impl Table {
         let (index_raw, index_checksum) =
             read_raw(footer.index, BlockType::Index, dictionary.as_deref())?;
         let index = DataBlock::new(index_raw)
+            .and_then(|index| index.with_fences(&ctx.cmp))
             .map_err(|what| corruption(path, footer.index.offset, what))?;
         let pinned_filter = match footer.filter {
             Some(handle) if ctx.pin_filter || footer.filter_partitioned => {
@@ -294,6 +297,13 @@ impl Table {
                 };
                 Some(read_raw(handle, block_type, dictionary.as_deref())?.0)
             }
+            _ => None,
+        };
+        let filter_partitions = match (&pinned_filter, footer.filter) {
+            (Some(raw), Some(handle)) if footer.filter_partitioned => Some(
+                DataBlock::new(raw.clone())
+                    .map_err(|what| corruption(path, handle.offset, what))?,
+            ),
             _ => None,
         };
         Ok(Self {
@@ -308,6 +318,7 @@ impl Table {
             footer,
             pinned_index: ctx.pin_index.then_some(index),
             pinned_filter,
+            filter_partitions,
             obsolete: std::sync::OnceLock::new(),
             origin: std::sync::atomic::AtomicU64::new(0),
             stored_checksums: (meta_checksum, index_checksum),
@@ -386,8 +397,8 @@ impl Table {
             .file(self.cache_id, self.fs.as_ref(), &self.path, "reopen table")
     }
 
-    /// Reads, verifies and caches the block at `handle`; returns its raw contents.
-    pub(crate) fn read_block(&self, handle: BlockHandle, block_type: BlockType) -> Result<Slice> {
+    /// Checks that `handle` lies in the table's body and returns its length and cache key.
+    fn checked_handle(&self, handle: BlockHandle, block_type: BlockType) -> Result<(usize, u64)> {
         // Every block lies before the footer; checked before the cache, so that no handle can
         // alias another block's cache key.
         let body_end = self.file_size.saturating_sub(FOOTER_LEN as u64);
@@ -408,23 +419,62 @@ impl Table {
         // NB: the block type is part of the cache key, so a handle pointing a read of one kind at
         // a block cached as another still goes through `decode_block`'s type check. Offsets are
         // below the file size, far below 2^62, so the key is unique.
-        let cache_key = (handle.offset << 2) | u64::from(block_type as u8);
-        if let Some(block) = self.cache.get_block(self.cache_id, cache_key) {
+        Ok((len, (handle.offset << 2) | u64::from(block_type as u8)))
+    }
+
+    /// Reads and verifies the block at `handle` from the file (a cache miss); returns its raw
+    /// contents.
+    fn read_from_file(
+        &self,
+        handle: BlockHandle,
+        block_type: BlockType,
+        len: usize,
+    ) -> Result<Slice> {
+        self.cache.record(block_type as u8, false, handle.len);
+        let bytes = read_exact(self.file()?.as_ref(), &self.path, handle.offset, len)?;
+        decode_block(&bytes, block_type, self.dictionary.as_deref())
+            .map_err(|error| error.at(&self.path, handle.offset))
+    }
+
+    /// Reads, verifies and caches the block at `handle`; returns its raw contents.
+    pub(crate) fn read_block(&self, handle: BlockHandle, block_type: BlockType) -> Result<Slice> {
+        let (len, cache_key) = self.checked_handle(handle, block_type)?;
+        if let Some(block) = self.cache.get_raw(self.cache_id, cache_key) {
             self.cache.record(block_type as u8, true, 0);
             return Ok(block);
         }
-        self.cache.record(block_type as u8, false, handle.len);
-        let bytes = read_exact(self.file()?.as_ref(), &self.path, handle.offset, len)?;
-        let block = decode_block(&bytes, block_type, self.dictionary.as_deref())
-            .map_err(|error| error.at(&self.path, handle.offset))?;
-        self.cache
-            .insert_block(self.cache_id, cache_key, block.clone());
+        let block = self.read_from_file(handle, block_type, len)?;
+        self.cache.insert_block(
+            self.cache_id,
+            cache_key,
+            crate::cache::CachedBlock::Raw(block.clone()),
+        );
         Ok(block)
     }
 
+    /// The data or index block at `handle`, through the cache: a miss reads, verifies and
+    /// validates it once, and the cache keeps it parsed, so a hit is used without any check.
     fn data_block(&self, handle: BlockHandle, block_type: BlockType) -> Result<DataBlock> {
-        DataBlock::new(self.read_block(handle, block_type)?)
-            .map_err(|what| corruption(&self.path, handle.offset, what))
+        let (len, cache_key) = self.checked_handle(handle, block_type)?;
+        if let Some(crate::cache::CachedBlock::Parsed(block)) =
+            self.cache.get_block(self.cache_id, cache_key)
+        {
+            self.cache.record(block_type as u8, true, 0);
+            return Ok(block);
+        }
+        let raw = self.read_from_file(handle, block_type, len)?;
+        let block = DataBlock::new(raw)
+            .and_then(|block| match block_type {
+                BlockType::Index => block.with_fences(&self.cmp),
+                _ => Ok(block),
+            })
+            .map_err(|what| corruption(&self.path, handle.offset, what))?;
+        self.cache.insert_block(
+            self.cache_id,
+            cache_key,
+            crate::cache::CachedBlock::Parsed(block.clone()),
+        );
+        Ok(block)
     }
 
     fn decode_handle(&self, entry: &InternalValue, at: u64) -> Result<BlockHandle> {
@@ -452,11 +502,14 @@ impl Table {
             return Ok(true);
         };
         if !self.footer.filter_partitioned {
-            let bytes = match &self.pinned_filter {
-                Some(pinned) => pinned.clone(),
-                None => self.read_block(handle, BlockType::Filter)?,
+            // NB: the pinned filter is borrowed, not cloned: no reference count is touched.
+            return match &self.pinned_filter {
+                Some(pinned) => self.filter_admits(pinned, hash, handle.offset),
+                None => {
+                    let bytes = self.read_block(handle, BlockType::Filter)?;
+                    self.filter_admits(&bytes, hash, handle.offset)
+                }
             };
-            return self.filter_admits(&bytes, hash, handle.offset);
         }
         // The partition covering `key` is the first whose last user key is >= key.
         let Some(entry) = self
@@ -503,10 +556,15 @@ impl Table {
         Ok(false)
     }
 
-    /// The filter index of a partitioned filter (always pinned).
-    fn filter_index(&self, handle: BlockHandle) -> Result<DataBlock> {
-        DataBlock::new(self.pinned_filter.clone().unwrap_or_default())
-            .map_err(|what| corruption(&self.path, handle.offset, what))
+    /// The filter index of a partitioned filter (always pinned, parsed at open).
+    fn filter_index(&self, handle: BlockHandle) -> Result<&DataBlock> {
+        self.filter_partitions.as_ref().ok_or_else(|| {
+            corruption(
+                &self.path,
+                handle.offset,
+                CorruptionKind::InvalidField("filter index"),
+            )
+        })
     }
 
     /// Whether the filter partition that the filter index entry `entry` points to admits `hash`.
@@ -612,46 +670,73 @@ impl Table {
     }
 
     /// The `(last key, handle)` of each data block in span `i`, in order.
+    #[cfg(feature = "internals")]
     pub(crate) fn span_handles(
         &self,
         spans: &IndexSpans,
         i: usize,
     ) -> Result<Vec<(Slice, BlockHandle)>> {
-        let (block, at) = match spans {
-            IndexSpans::Full(index) => {
-                (std::borrow::Cow::Borrowed(index), self.footer.index.offset)
-            }
+        let mut out = Vec::new();
+        self.visit_span(spans, i, |key, handle| {
+            out.push((Slice::new(key), handle));
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit(last key, handle)` on each data block of span `i`, in order, until it
+    /// returns `false`; allocates nothing for a full index.
+    pub(crate) fn visit_span(
+        &self,
+        spans: &IndexSpans,
+        i: usize,
+        mut visit: impl FnMut(&[u8], BlockHandle) -> bool,
+    ) -> Result<()> {
+        let (block, at, interval) = match spans {
+            IndexSpans::Full(index) => (
+                std::borrow::Cow::Borrowed(index),
+                self.footer.index.offset,
+                Some(i),
+            ),
             IndexSpans::Partitioned(parts) => {
                 let Some((_, handle)) = parts.get(i) else {
-                    return Ok(Vec::new());
+                    return Ok(());
                 };
                 (
                     std::borrow::Cow::Owned(self.data_block(*handle, BlockType::Index)?),
                     handle.offset,
+                    None,
                 )
             }
         };
-        let entries = match spans {
-            IndexSpans::Full(_) => block.interval_entries(i),
-            IndexSpans::Partitioned(_) => block.entries(),
+        let mut bad_handle = None;
+        block
+            .visit(interval, |key, value| match BlockHandle::decode(value) {
+                Ok(handle) => visit(key, handle),
+                Err(what) => {
+                    bad_handle = Some(what);
+                    false
+                }
+            })
+            .map_err(|what| corruption(&self.path, at, what))?;
+        match bad_handle {
+            Some(what) => Err(corruption(&self.path, at, what)),
+            None => Ok(()),
         }
-        .map_err(|what| corruption(&self.path, at, what))?;
-        entries
-            .into_iter()
-            .map(|e| Ok((e.key.user_key.clone(), self.decode_handle(&e, at)?)))
-            .collect()
     }
 
     /// The number of leading spans that `pred` holds for, judged by each span's first
-    /// key (full index) or last key (partitioned); `pred` must hold for a prefix.
+    /// key (full index) or last key (partitioned); `pred` must hold for the keys below `key`
+    /// and for none above it.
     pub(crate) fn segment_partition_point(
         &self,
         spans: &IndexSpans,
+        key: &[u8],
         pred: impl Fn(&[u8]) -> bool,
     ) -> Result<usize> {
         match spans {
             IndexSpans::Full(index) => index
-                .restart_partition_point(pred)
+                .restart_partition_point_near(key, pred)
                 .map_err(|what| corruption(&self.path, self.footer.index.offset, what)),
             IndexSpans::Partitioned(parts) => Ok(parts.partition_point(|(k, _)| pred(k))),
         }

@@ -107,7 +107,9 @@ impl Tree {
         skip: Option<&PrefixSkip>,
     ) -> MvccStream<MergingIter> {
         let super_version = self.0.super_version.for_seqno(seqno);
-        let mut sources: Vec<BoxedSource> = Vec::with_capacity(2 + super_version.sealed.len());
+        let mut sources: Vec<BoxedSource> = Vec::with_capacity(
+            2 + super_version.sealed.len() + super_version.version.runs().count(),
+        );
         if let Some((memtable, index_seqno)) = index {
             sources.push(Box::new(Plain(
                 MemtableIter::new(memtable, bounds.clone(), index_seqno).map(Ok),

@@ -205,3 +205,102 @@ fn a_hash_bucket_naming_a_missing_restart_is_corruption() {
         CorruptionKind::InvalidField("hash bucket")
     );
 }
+
+/// Keys for the fence tests: a shared prefix, then bytes from a small alphabet (so windows
+/// collide), some shorter than the window, some longer than it.
+fn fence_keys() -> impl Strategy<Value = Vec<(Vec<u8>, u64)>> {
+    prop::collection::btree_set(
+        (
+            prop::collection::vec(prop::sample::select(vec![0u8, 1, 0xff]), 0..12),
+            0u64..3,
+        ),
+        64..200,
+    )
+    .prop_map(|set| {
+        let cmp = Comparator::default();
+        let mut keys: Vec<(Vec<u8>, u64)> = set
+            .into_iter()
+            .map(|(suffix, seqno)| ([b"pre".as_slice(), &suffix].concat(), seqno))
+            .collect();
+        keys.sort_by(|a, b| cmp.internal((&a.0, a.1), (&b.0, b.1)));
+        keys
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn fences_change_no_search_result(
+        keys in fence_keys(),
+        targets in prop::collection::vec(
+            (prop::collection::vec(prop::sample::select(vec![0u8, 1, 2, 0xff, b'p', b'q']), 0..14), 0u64..4),
+            1..40,
+        ),
+        interval in 1u8..3,
+    ) {
+        let cmp = Comparator::default();
+        let mut builder = DataBlockBuilder::new(interval);
+        for (k, s) in &keys {
+            builder.add(k, *s, ValueType::Value, b"v");
+        }
+        let plain = DataBlock::new(Slice::from(builder.finish())).unwrap();
+        let fenced = plain.clone().with_fences(&cmp).unwrap();
+        prop_assert!(plain.restart_count() < MIN_FENCED_RESTARTS || fenced.fences.is_some());
+        for (raw, seqno) in targets {
+            // Targets both with and without the shared prefix.
+            for target in [[b"pre".as_slice(), &raw].concat(), raw.clone()] {
+                let key = |e: Option<InternalValue>| e.map(|e| (e.key.user_key.to_vec(), e.key.seqno));
+                prop_assert_eq!(
+                    key(fenced.seek(&cmp, &target, seqno).unwrap()),
+                    key(plain.seek(&cmp, &target, seqno).unwrap())
+                );
+                for inclusive in [false, true] {
+                    let pred = |k: &[u8]| if inclusive { k <= &target[..] } else { k < &target[..] };
+                    let expected = (0..plain.restart_count())
+                        .filter(|&i| pred(plain.restart_key(i).unwrap().0))
+                        .count();
+                    prop_assert_eq!(fenced.restart_partition_point_near(&target, pred).unwrap(), expected);
+                    prop_assert_eq!(plain.restart_partition_point_near(&target, pred).unwrap(), expected);
+                }
+                let mut cursor = BlockCursor::new(fenced.clone(), 0);
+                cursor.seek(&cmp, &target).unwrap();
+                let first = cursor.next_entry().map(|e| e.unwrap().key.user_key.to_vec());
+                let expected = keys.iter().map(|(k, _)| k.clone()).find(|k| k[..] >= target[..]);
+                prop_assert_eq!(first, expected);
+            }
+        }
+    }
+}
+
+#[test]
+fn fences_refuse_restart_keys_out_of_order() {
+    let mut builder = DataBlockBuilder::new(1);
+    for i in 0..100u32 {
+        // Keys descending: the builder trusts its caller, the fences do not.
+        builder.add(&(1000 - i).to_be_bytes(), 1, ValueType::Value, b"");
+    }
+    let block = DataBlock::new(Slice::from(builder.finish())).unwrap();
+    assert!(matches!(
+        block.with_fences(&Comparator::default()),
+        Err(CorruptionKind::InvalidField("restart key order"))
+    ));
+}
+
+#[test]
+fn a_cursor_seek_skips_to_the_target_and_then_walks_on() {
+    let mut builder = DataBlockBuilder::new(16);
+    for i in 0..50u32 {
+        builder.add(format!("k{i:03}").as_bytes(), 1, ValueType::Value, b"v");
+    }
+    let block = DataBlock::new(Slice::from(builder.finish())).unwrap();
+    let mut cursor = BlockCursor::new(block, 0);
+    cursor.seek(&Comparator::default(), b"k020").unwrap();
+    let keys: Vec<Vec<u8>> = std::iter::from_fn(|| cursor.next_entry())
+        .map(|e| e.unwrap().key.user_key.to_vec())
+        .take(3)
+        .collect();
+    assert_eq!(keys, [b"k020".to_vec(), b"k021".to_vec(), b"k022".to_vec()]);
+    cursor.seek(&Comparator::default(), b"k0495").unwrap();
+    assert!(cursor.next_entry().is_none(), "past the last key");
+}
