@@ -132,7 +132,7 @@ fn inspect_prints_levels_runs_tables_disk_bytes_and_space_amplification_and_chan
         ),
         "the new tree's snapshot and three flushes, one per invocation (each open goes on with the manifest)"
     );
-    assert_eq!(lines[2], "comparator  default, format version 2");
+    assert_eq!(lines[2], "comparator  default, format version 3");
     assert_eq!(lines[3], "seqnos      highest 2, next table id 3");
     let header = lines.iter().position(|l| l.starts_with("level")).unwrap();
     let words =

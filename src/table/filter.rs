@@ -7,21 +7,30 @@
 //! and asks every candidate table's filter with the same 64-bit hash, so the key is hashed once per
 //! lookup, not once per table.
 //!
-//! Byte layout (format tag 1, "classic"; all integers little-endian; see `docs/format.md`):
+//! Byte layout (all integers little-endian; see `docs/format.md`):
 //!
 //! ```text
 //! offset        size  field
 //! 0             n     bit array: bit i is byte i / 8, mask 1 << (i % 8); n = 0 for no keys
 //! n             1     probe count k, 1..=30
 //! n + 1         4     n as u32 LE, must equal the encoding's length minus 6 (at most 2^29)
-//! n + 5         1     format tag: 1 = classic bloom (on-disk value: never renumber)
+//! n + 5         1     format tag: 1 = classic bloom, 2 = blocked bloom (on-disk values: never
+//!                     renumber)
 //! ```
 //!
-//! Probes: the hash's low 32 bits `a` and high 32 bits `b` give k values by double hashing
-//! (`a, a + b, a + 2b, ...`, wrapping u32 arithmetic), each mapped onto `0..8n` by the
-//! multiply-shift `(value * 8n) >> 32` (its top bits pick the position, no division). The hash is
-//! never recomputed. A classic (not cache-line-blocked) filter costs up to k cache misses per
-//! lookup but has the lowest false-positive rate per bit; a blocked layout would take a new tag.
+//! Tag 2, *blocked* (what this build writes): the bit array is a sequence of 64-byte blocks
+//! (`n` a multiple of 64), each the size of a cache line. The hash's high 32 bits pick the block
+//! by the multiply-shift `(high * blocks) >> 32`; its low 32 bits `x` give the k bit positions in
+//! that block: the top 9 bits of `x`, then of `x * 0x9E3779B9`, of `x * 0x9E3779B9²`, ...
+//! (wrapping u32 multiplication), each in `0..512`. A probe touches one block: at most two cache
+//! lines, against up to k for the classic layout, for a slightly higher false-positive rate
+//! (about 1.2% against 1.0% at 10 bits per key).
+//!
+//! Tag 1, *classic* (written by format versions 1 and 2, still read): the hash's low 32 bits `a`
+//! and high 32 bits `b` give k values by double hashing (`a, a + b, a + 2b, ...`, wrapping u32
+//! arithmetic), each mapped onto `0..8n` by the multiply-shift `(value * 8n) >> 32`.
+//!
+//! The hash is never recomputed: the same 64-bit hash serves every table of a lookup.
 //!
 //! Invariants: an encoding holds no bits outside its stated length; an empty bit array matches
 //! nothing; every key added answers `true` (no false negatives). The decoder checks every field
@@ -36,6 +45,12 @@ use std::fmt;
 
 /// Format tag of the classic bloom layout. On-disk value: never renumber.
 const FORMAT_TAG_CLASSIC: u8 = 1;
+/// Format tag of the blocked (cache-line) bloom layout. On-disk value: never renumber.
+const FORMAT_TAG_BLOCKED: u8 = 2;
+/// Bytes per block of the blocked layout: one cache line.
+const BLOCK_BYTES: u32 = 64;
+/// The odd multiplier that steps a blocked probe to the next bit position.
+const BLOCKED_STEP: u32 = 0x9E37_79B9;
 /// Bytes after the bit array: probe count (1), bit-array length (4), format tag (1).
 const TRAILER_LEN: usize = 6;
 const MIN_PROBES: u8 = 1;
@@ -101,6 +116,28 @@ pub(crate) struct FilterBuilder {
     bits_per_key: f64,
     num_probes: u8,
     hashes: Vec<u64>,
+    /// Whether to write the classic layout (tag 1) instead of the blocked one (tag 2).
+    classic: bool,
+}
+
+/// The bit positions, each in `0..512`, that `hash` sets or tests in its block of the blocked
+/// layout.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "taking the hash's low 32 bits is the point"
+)]
+fn blocked_positions(hash: u64, num_probes: u8) -> impl Iterator<Item = u32> {
+    let mut x = hash as u32;
+    (0..num_probes).map(move |_| {
+        let position = x >> 23;
+        x = x.wrapping_mul(BLOCKED_STEP);
+        position
+    })
+}
+
+/// The block of the blocked layout that `hash` falls in, of `blocks`.
+fn blocked_block(hash: u64, blocks: u64) -> u64 {
+    ((hash >> 32) * blocks) >> 32
 }
 
 impl FilterBuilder {
@@ -115,7 +152,15 @@ impl FilterBuilder {
             bits_per_key,
             num_probes: probes_for_bits_per_key(bits_per_key),
             hashes: Vec::new(),
+            classic: false,
         }
+    }
+
+    /// The same builder writing the classic layout (tag 1) of format versions 1 and 2.
+    #[cfg(test)]
+    pub(crate) fn classic(mut self) -> Self {
+        self.classic = true;
+        self
     }
 
     /// A builder sized for the false-positive rate `fpr` (see [`bits_per_key_for_fpr`]).
@@ -139,18 +184,31 @@ impl FilterBuilder {
         let bit_count = u64::from(bit_array_len) * 8;
         let mut out = vec![0u8; to_usize(bit_count / 8)];
         out.reserve_exact(TRAILER_LEN);
+        let blocks = u64::from(bit_array_len / BLOCK_BYTES);
         for &hash in &self.hashes {
-            for position in probe_positions(hash, self.num_probes, bit_count) {
-                // NB: a position is below `bit_count`, so the byte exists; `get_mut` keeps this
-                // free of indexing all the same.
+            // NB: a position is below `bit_count`, so the byte exists; `get_mut` keeps this
+            // free of indexing all the same.
+            let mut set = |position: u64| {
                 if let Some(byte) = out.get_mut(to_usize(position / 8)) {
                     *byte |= 1 << (position % 8);
+                }
+            };
+            if self.classic {
+                probe_positions(hash, self.num_probes, bit_count).for_each(&mut set);
+            } else {
+                let base = blocked_block(hash, blocks) * u64::from(BLOCK_BYTES) * 8;
+                for position in blocked_positions(hash, self.num_probes) {
+                    set(base + u64::from(position));
                 }
             }
         }
         out.push(self.num_probes);
         out.extend_from_slice(&bit_array_len.to_le_bytes());
-        out.push(FORMAT_TAG_CLASSIC);
+        out.push(if self.classic {
+            FORMAT_TAG_CLASSIC
+        } else {
+            FORMAT_TAG_BLOCKED
+        });
         out
     }
 
@@ -167,9 +225,12 @@ impl FilterBuilder {
             return 0;
         }
         let bits = ((self.hashes.len() as f64) * self.bits_per_key).ceil() as u64;
-        let bytes = bits.max(MIN_BITS).div_ceil(8);
+        let mut bytes = bits.max(MIN_BITS).div_ceil(8);
+        if !self.classic {
+            bytes = bytes.next_multiple_of(u64::from(BLOCK_BYTES));
+        }
         // NB: past 2^29 bytes (about 430 million keys at 10 bits) the filter stops growing and
-        // its false-positive rate rises; it stays correct.
+        // its false-positive rate rises; it stays correct. 2^29 is a multiple of 64.
         u32::try_from(bytes).map_or(MAX_BIT_ARRAY_LEN, |b| b.min(MAX_BIT_ARRAY_LEN))
     }
 }
@@ -201,6 +262,8 @@ pub(crate) struct FilterReader<'a> {
     bits: &'a [u8],
     bit_count: u64,
     num_probes: u8,
+    /// The classic layout (tag 1) rather than the blocked one (tag 2).
+    classic: bool,
 }
 
 impl<'a> FilterReader<'a> {
@@ -210,9 +273,11 @@ impl<'a> FilterReader<'a> {
             .split_last_chunk::<TRAILER_LEN>()
             .ok_or(FilterDecodeError::Truncated)?;
         let &[num_probes, l0, l1, l2, l3, tag] = trailer;
-        if tag != FORMAT_TAG_CLASSIC {
-            return Err(FilterDecodeError::InvalidField("format tag"));
-        }
+        let classic = match tag {
+            FORMAT_TAG_CLASSIC => true,
+            FORMAT_TAG_BLOCKED => false,
+            _ => return Err(FilterDecodeError::InvalidField("format tag")),
+        };
         if !(MIN_PROBES..=MAX_PROBES).contains(&num_probes) {
             return Err(FilterDecodeError::InvalidField("probe count"));
         }
@@ -225,10 +290,14 @@ impl<'a> FilterReader<'a> {
             Ordering::Less => return Err(FilterDecodeError::InvalidField("bit-array length")),
             Ordering::Equal => {}
         }
+        if !classic && bit_array_len % BLOCK_BYTES != 0 {
+            return Err(FilterDecodeError::InvalidField("bit-array length"));
+        }
         Ok(Self {
             bits,
             bit_count: u64::from(bit_array_len) * 8,
             num_probes,
+            classic,
         })
     }
 
@@ -237,9 +306,23 @@ impl<'a> FilterReader<'a> {
         if self.bit_count == 0 {
             return false;
         }
-        probe_positions(hash, self.num_probes, self.bit_count).all(|position| {
-            self.bits
-                .get(to_usize(position / 8))
+        if self.classic {
+            return probe_positions(hash, self.num_probes, self.bit_count).all(|position| {
+                self.bits
+                    .get(to_usize(position / 8))
+                    .is_some_and(|byte| byte & (1 << (position % 8)) != 0)
+            });
+        }
+        let block_bytes = to_usize(u64::from(BLOCK_BYTES));
+        let at = to_usize(blocked_block(hash, self.bit_count / 512)) * block_bytes;
+        // NB: the block lies inside the bit array (`n` is a multiple of 64, checked at
+        // construction); a miss of `get` would only make the filter admit everything.
+        let Some(block) = self.bits.get(at..at + block_bytes) else {
+            return true;
+        };
+        blocked_positions(hash, self.num_probes).all(|position| {
+            block
+                .get((position / 8) as usize)
                 .is_some_and(|byte| byte & (1 << (position % 8)) != 0)
         })
     }
@@ -326,7 +409,14 @@ mod tests {
     #[test]
     fn empty_filter_decodes_and_matches_nothing() {
         let encoded = FilterBuilder::new(10.0).finish();
-        assert_eq!(encoded, [7, 0, 0, 0, 0, FORMAT_TAG_CLASSIC]);
+        assert_eq!(encoded, [7, 0, 0, 0, 0, FORMAT_TAG_BLOCKED]);
+        let classic = FilterBuilder::new(10.0).classic().finish();
+        assert_eq!(classic, [7, 0, 0, 0, 0, FORMAT_TAG_CLASSIC]);
+        assert!(
+            !FilterReader::new(&classic)
+                .expect("decodes")
+                .may_contain_hash(7)
+        );
         let reader = FilterReader::new(&encoded).expect("decodes");
         assert!((0..1_000).all(|i| !reader.may_contain_hash(key_hash(&present(i)))));
         assert!(!reader.may_contain_hash(0) && !reader.may_contain_hash(u64::MAX));
@@ -345,8 +435,71 @@ mod tests {
         // The bit bytes were checked against an independent script of the header's probe rule.
         let bits = [0x33, 0x69, 0x00, 0x16, 0x40, 0x20, 0x09, 0x48];
         assert_eq!(
-            build(keys, FilterBuilder::new(10.0)),
+            build(keys, FilterBuilder::new(10.0).classic()),
             [&bits[..], &[7, 8, 0, 0, 0, 1]].concat()
+        );
+    }
+
+    #[test]
+    fn golden_bytes_pin_the_blocked_format() {
+        let keys = [b"apple".to_vec(), b"banana".to_vec(), b"cherry".to_vec()];
+        // One 64-byte block (the minimum), k = 7, length 64, tag 2. The bit bytes come from an
+        // independent script of the header's probe rule (Python, the `xxhash` package).
+        let mut bits = [0u8; 64];
+        for (at, byte) in [
+            (2, 0x01),
+            (15, 0x19),
+            (16, 0x02),
+            (23, 0x10),
+            (24, 0x01),
+            (25, 0x81),
+            (31, 0x40),
+            (36, 0x04),
+            (37, 0x20),
+            (40, 0x02),
+            (41, 0xa0),
+            (44, 0x10),
+            (51, 0x40),
+            (52, 0x80),
+            (56, 0x80),
+            (59, 0x24),
+        ] {
+            bits[at] = byte;
+        }
+        assert_eq!(
+            build(keys, FilterBuilder::new(10.0)),
+            [&bits[..], &[7, 64, 0, 0, 0, 2]].concat()
+        );
+        // Two blocks: the block choice by the high half of the hash, pinned by the same script
+        // through the xxh3 of the whole encoding (154 bits set in the first block, 194 in the
+        // second).
+        let encoded = build((0..60).map(present), FilterBuilder::new(10.0));
+        assert_eq!(encoded.len(), 128 + TRAILER_LEN);
+        let ones =
+            |r: std::ops::Range<usize>| -> u32 { encoded[r].iter().map(|b| b.count_ones()).sum() };
+        assert_eq!((ones(0..64), ones(64..128)), (154, 194));
+        assert_eq!(key_hash(&encoded), 0xbc67_bd52_fa8b_0789);
+    }
+
+    #[test]
+    fn classic_filters_of_older_tables_still_answer() {
+        let encoded = build((0..2_000).map(present), FilterBuilder::new(10.0).classic());
+        let reader = FilterReader::new(&encoded).expect("decodes");
+        assert!((0..2_000).all(|i| reader.may_contain_hash(key_hash(&present(i)))));
+        let fpr = measured_fpr(&encoded);
+        assert!(
+            fpr > 0.0 && fpr < 0.015,
+            "classic false-positive rate {fpr}"
+        );
+    }
+
+    #[test]
+    fn a_blocked_length_off_the_block_size_is_corruption() {
+        let trailer = [&[7u8][..], &65u32.to_le_bytes(), &[FORMAT_TAG_BLOCKED]].concat();
+        let encoded = [vec![0xff; 65], trailer].concat();
+        assert_eq!(
+            FilterReader::new(&encoded).unwrap_err(),
+            FilterDecodeError::InvalidField("bit-array length")
         );
     }
 
@@ -388,9 +541,10 @@ mod tests {
         fn decoding_arbitrary_bytes_never_panics(bytes in vec(any::<u8>(), 0..200)) {
             let well_formed = bytes.len() >= TRAILER_LEN && {
                 let t = &bytes[bytes.len() - TRAILER_LEN..];
+                let len = u32::from_le_bytes([t[1], t[2], t[3], t[4]]) as usize;
                 (1..=30).contains(&t[0])
-                    && t[5] == FORMAT_TAG_CLASSIC
-                    && u32::from_le_bytes([t[1], t[2], t[3], t[4]]) as usize == bytes.len() - 6
+                    && (t[5] == FORMAT_TAG_CLASSIC || (t[5] == FORMAT_TAG_BLOCKED && len % 64 == 0))
+                    && len == bytes.len() - 6
             };
             prop_assert_eq!(FilterReader::new(&bytes).is_ok(), well_formed);
         }
@@ -400,11 +554,13 @@ mod tests {
             len in 1u32..200, num_probes in 1u8..=30, hash in any::<u64>(),
         ) {
             // A probe past the end would read as an unset bit, so all-ones filters would miss.
-            let trailer = [&[num_probes][..], &len.to_le_bytes(), &[FORMAT_TAG_CLASSIC]].concat();
-            let ones = [vec![0xff; len as usize], trailer.clone()].concat();
-            let zeros = [vec![0; len as usize], trailer].concat();
-            prop_assert!(FilterReader::new(&ones).expect("valid").may_contain_hash(hash));
-            prop_assert!(!FilterReader::new(&zeros).expect("valid").may_contain_hash(hash));
+            for (tag, len) in [(FORMAT_TAG_CLASSIC, len), (FORMAT_TAG_BLOCKED, len * 64)] {
+                let trailer = [&[num_probes][..], &len.to_le_bytes(), &[tag]].concat();
+                let ones = [vec![0xff; len as usize], trailer.clone()].concat();
+                let zeros = [vec![0; len as usize], trailer].concat();
+                prop_assert!(FilterReader::new(&ones).expect("valid").may_contain_hash(hash));
+                prop_assert!(!FilterReader::new(&zeros).expect("valid").may_contain_hash(hash));
+            }
         }
 
         #[test]
@@ -412,10 +568,12 @@ mod tests {
             keys in vec(vec(any::<u8>(), 0..24), 0..300),
             bits_per_key in 1.0f64..30.0,
         ) {
-            let encoded = build(keys.clone(), FilterBuilder::new(bits_per_key));
-            let reader = FilterReader::new(&encoded).expect("decodes");
-            for key in keys {
-                prop_assert!(reader.may_contain_hash(key_hash(&key)));
+            for builder in [FilterBuilder::new(bits_per_key), FilterBuilder::new(bits_per_key).classic()] {
+                let encoded = build(keys.clone(), builder);
+                let reader = FilterReader::new(&encoded).expect("decodes");
+                for key in &keys {
+                    prop_assert!(reader.may_contain_hash(key_hash(key)));
+                }
             }
         }
     }
