@@ -224,14 +224,27 @@ pub(crate) struct BlockCursor {
 }
 
 impl BlockCursor {
+    #[cfg(test)]
     pub(crate) fn new(block: DataBlock, offset: u64) -> Self {
+        Self::with_buffer(block, offset, Vec::new())
+    }
+
+    /// A cursor that rebuilds keys in `buffer` (the buffer of a cursor that ended: a scan
+    /// moving from block to block allocates its key buffer once).
+    pub(crate) fn with_buffer(block: DataBlock, offset: u64, mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
         Self {
             block,
             offset,
             pos: 0,
-            key: Vec::with_capacity(64),
+            key: buffer,
             pending: None,
         }
+    }
+
+    /// The cursor's key buffer, for the next cursor.
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        self.key
     }
 
     /// Moves to the first entry whose user key is at or after `key`: a binary search of the
@@ -659,15 +672,33 @@ impl DataBlock {
                 },
             ),
         };
-        let mut key = Vec::with_capacity(64);
+        let mut key = Vec::new();
+        // The previous key when it was stored whole, borrowed from the block.
+        let mut whole: Option<&[u8]> = None;
         while pos < end {
             let entry = self.decode_entry(pos)?;
-            self.apply_key(&mut key, &entry)?;
             let value = self
                 .data
                 .get(entry.value.clone())
                 .ok_or(CorruptionKind::Truncated)?;
-            if !visit(&key, value) {
+            // NB: a key stored whole (a restart entry: every entry of an index block with the
+            // default interval of 1) is borrowed from the block, not copied.
+            let go_on = if entry.shared == 0 {
+                let stored = self
+                    .data
+                    .get(entry.suffix.clone())
+                    .ok_or(CorruptionKind::Truncated)?;
+                whole = Some(stored);
+                visit(stored, value)
+            } else {
+                if let Some(previous) = whole.take() {
+                    key.clear();
+                    key.extend_from_slice(previous);
+                }
+                self.apply_key(&mut key, &entry)?;
+                visit(&key, value)
+            };
+            if !go_on {
                 break;
             }
             pos = entry.next;

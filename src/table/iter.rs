@@ -57,6 +57,8 @@ pub(crate) struct TableIter {
     front: VecDeque<InternalValue>,
     /// The block the front end reads, one entry at a time.
     cursor: Option<BlockCursor>,
+    /// The key buffer of the last cursor that ended, for the next one.
+    spare_key: Vec<u8>,
     back: VecDeque<InternalValue>,
     /// The internal key of the last entry the front end decoded (see the order checks).
     last_front: Option<(Slice, SeqNo)>,
@@ -93,6 +95,7 @@ impl TableIter {
             blocks: None,
             front: VecDeque::new(),
             cursor: None,
+            spare_key: Vec::new(),
             back: VecDeque::new(),
             last_front: None,
             first_back: None,
@@ -350,12 +353,18 @@ impl TableIter {
                     Some(Err(what)) => {
                         return Err(self.table.corruption_at(offset, what));
                     }
-                    None => self.cursor = None,
+                    None => {
+                        if let Some(done) = self.cursor.take() {
+                            self.spare_key = done.into_buffer();
+                        }
+                    }
                 }
                 continue;
             }
             if let Some(handle) = self.next_block(true)? {
-                let mut cursor = self.table.block_cursor(handle)?;
+                let mut cursor = self
+                    .table
+                    .block_cursor(handle, std::mem::take(&mut self.spare_key))?;
                 if let Bound::Included(k) | Bound::Excluded(k) = &self.lower {
                     cursor
                         .seek(self.table.cmp(), k)

@@ -744,10 +744,11 @@ impl Table {
 
     /// The entries of the data block at `handle`.
     /// A cursor over the data block at `handle`, positioned at its first entry.
-    pub(crate) fn block_cursor(&self, handle: BlockHandle) -> Result<BlockCursor> {
-        Ok(BlockCursor::new(
+    pub(crate) fn block_cursor(&self, handle: BlockHandle, buffer: Vec<u8>) -> Result<BlockCursor> {
+        Ok(BlockCursor::with_buffer(
             self.data_block(handle, BlockType::Data)?,
             handle.offset,
+            buffer,
         ))
     }
 
