@@ -15,6 +15,11 @@
 //!
 //! Run with `cargo bench --bench tree`; `STRATA_BENCH_N` changes the key count.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "the probe index is masked to the length of the probe arrays"
+)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -43,7 +48,7 @@ impl XorShift {
 
 /// Present keys are even numbers, missing ones odd.
 fn key(i: u64) -> String {
-    format!("{:016}", i)
+    format!("{i:016}")
 }
 
 fn reads(c: &mut Criterion) {

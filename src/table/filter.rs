@@ -290,7 +290,7 @@ impl<'a> FilterReader<'a> {
             Ordering::Less => return Err(FilterDecodeError::InvalidField("bit-array length")),
             Ordering::Equal => {}
         }
-        if !classic && bit_array_len % BLOCK_BYTES != 0 {
+        if !classic && !bit_array_len.is_multiple_of(BLOCK_BYTES) {
             return Err(FilterDecodeError::InvalidField("bit-array length"));
         }
         Ok(Self {
@@ -543,7 +543,7 @@ mod tests {
                 let t = &bytes[bytes.len() - TRAILER_LEN..];
                 let len = u32::from_le_bytes([t[1], t[2], t[3], t[4]]) as usize;
                 (1..=30).contains(&t[0])
-                    && (t[5] == FORMAT_TAG_CLASSIC || (t[5] == FORMAT_TAG_BLOCKED && len % 64 == 0))
+                    && (t[5] == FORMAT_TAG_CLASSIC || (t[5] == FORMAT_TAG_BLOCKED && len.is_multiple_of(64)))
                     && len == bytes.len() - 6
             };
             prop_assert_eq!(FilterReader::new(&bytes).is_ok(), well_formed);

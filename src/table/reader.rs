@@ -503,13 +503,11 @@ impl Table {
         };
         if !self.footer.filter_partitioned {
             // NB: the pinned filter is borrowed, not cloned: no reference count is touched.
-            return match &self.pinned_filter {
-                Some(pinned) => self.filter_admits(pinned, hash, handle.offset),
-                None => {
-                    let bytes = self.read_block(handle, BlockType::Filter)?;
-                    self.filter_admits(&bytes, hash, handle.offset)
-                }
-            };
+            if let Some(pinned) = &self.pinned_filter {
+                return self.filter_admits(pinned, hash, handle.offset);
+            }
+            let bytes = self.read_block(handle, BlockType::Filter)?;
+            return self.filter_admits(&bytes, hash, handle.offset);
         }
         // The partition covering `key` is the first whose last user key is >= key.
         let Some(entry) = self
