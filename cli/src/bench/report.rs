@@ -151,6 +151,14 @@ fn mib(bytes: Option<u64>) -> String {
     )
 }
 
+/// Bytes as MiB with two decimals (the memory section, whose small parts matter).
+fn mib2(bytes: Option<u64>) -> String {
+    bytes.map_or_else(
+        || "-".into(),
+        |b| format!("{:.2}", b as f64 / (1u64 << 20) as f64),
+    )
+}
+
 fn ratio(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), |x| format!("{x:.2}"))
 }
@@ -341,14 +349,14 @@ fn render_memory(results: &Results, summary: &[Vec<Option<Summary>>], out: &mut 
             out,
             "{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             workload,
-            mib(Some(memory.cache)),
-            mib(Some(memory.pinned_index)),
-            mib(Some(memory.pinned_filter)),
-            mib(Some(memory.memtables)),
-            mib(Some(accounted)),
-            mib(memory.rss),
-            mib(m.peak_rss),
-            mib(m.peak_rss.map(|peak| peak.saturating_sub(accounted))),
+            mib2(Some(memory.cache)),
+            mib2(Some(memory.pinned_index)),
+            mib2(Some(memory.pinned_filter)),
+            mib2(Some(memory.memtables)),
+            mib2(Some(accounted)),
+            mib2(memory.rss),
+            mib2(m.peak_rss),
+            mib2(m.peak_rss.map(|peak| peak.saturating_sub(accounted))),
         );
     }
 }
@@ -759,7 +767,7 @@ mod tests {
         // The memory of the read workload: 6 MiB named, 10 MiB peak, 4 MiB outside.
         let memory: Vec<&str> = text
             .lines()
-            .find(|l| l.starts_with("readrandom") && l.contains("6.0"))
+            .find(|l| l.starts_with("readrandom") && l.contains("6.00"))
             .unwrap_or_else(|| panic!("no memory row in:\n{text}"))
             .split_whitespace()
             .collect();
@@ -767,14 +775,14 @@ mod tests {
             memory,
             [
                 "readrandom",
-                "3.0",
-                "1.0",
-                "2.0",
-                "0.0",
-                "6.0",
-                "9.0",
-                "10.0",
-                "4.0"
+                "3.00",
+                "1.00",
+                "2.00",
+                "0.00",
+                "6.00",
+                "9.00",
+                "10.00",
+                "4.00"
             ]
         );
     }
