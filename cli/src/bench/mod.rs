@@ -10,8 +10,9 @@
 //! reads ([`runner`]). `--db DIR` keeps the databases in `DIR/ENGINE-runN`. The report gives
 //! Strata's ratio to the best peer of each workload against its goal ([`report::GOALS`]) and,
 //! for the read workloads, what Strata holds in memory beside the process's peak RSS. See
-//! [`workloads`] for what each workload does and [`engine`] for how the engines are driven. `--kv-separation` opens every engine with its own key-value separation and adds
-//! a full compaction after `overwrite`, whose space amplification the report gives.
+//! [`workloads`] for what each workload does and [`engine`] for how the engines are driven.
+//! `--kv-separation` opens every engine with its own key-value separation and adds a full
+//! compaction after `overwrite`, whose space amplification the report gives.
 //!
 //! `--engine database` runs the workloads through databases with their write-ahead logs on
 //! instead of trees ([`database`]): Strata's `Database`, and with `--compare`, fjall and RocksDB
