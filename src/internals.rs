@@ -917,3 +917,39 @@ impl RangeTombstoneList {
 pub fn decode_range_tombstones(bytes: &[u8]) -> std::result::Result<usize, CorruptionKind> {
     crate::range_tombstone::FragList::decode(bytes, &Comparator::default()).map(|l| l.len())
 }
+
+/// The bytes the current version's tables keep in memory outside the block cache: (pinned
+/// index blocks, pinned filters and filter indexes), summed over every table (what `strata
+/// bench` reports beside the block cache and the memtables, so that a gap to the process's
+/// resident memory can be seen).
+#[must_use]
+pub fn pinned_bytes(tree: &crate::Tree) -> (u64, u64) {
+    tree.0
+        .super_version
+        .load()
+        .version
+        .tables()
+        .map(|t| t.pinned_bytes())
+        .fold((0u64, 0u64), |(index, filter), (i, f)| {
+            (index.saturating_add(i), filter.saturating_add(f))
+        })
+}
+
+/// The bytes of the tree's memtables, the active one and the sealed ones.
+#[must_use]
+pub fn memtable_bytes(tree: &crate::Tree) -> u64 {
+    tree.memtable_bytes()
+}
+
+/// The bytes in use in the tree's block cache ([`Cache::size`]; a database's keyspaces share
+/// one cache).
+#[must_use]
+pub fn cache_bytes(tree: &crate::Tree) -> u64 {
+    tree.0.config.cache.size()
+}
+
+/// The tree of a database's keyspace, for the functions above.
+#[must_use]
+pub fn keyspace_tree(keyspace: &crate::Keyspace) -> &crate::Tree {
+    keyspace.tree()
+}

@@ -1,7 +1,9 @@
 //! `strata`: the command-line tool of the Strata storage engine.
 //!
-//! - `strata bench`: db_bench-style workloads on a temporary directory, with a result table, JSON
-//!   and an SVG chart; `--compare` runs the peer engines in the same run (feature `compare`).
+//! - `strata bench`: db_bench-style workloads on a temporary directory (or kept in `--db DIR`),
+//!   with a result table, JSON and an SVG chart; `--compare` runs the peer engines in the same run
+//!   (feature `compare`); `--reopen` reads on the settled database opened again in a fresh
+//!   process.
 //! - `strata put / get / delete / scan / prefix`: key-value commands on a tree's directory, or on
 //!   a keyspace of a database's directory (`--keyspace NAME`).
 //! - `strata inspect / verify / wal-dump / dump-table / dump-blob`: read-only views and checks of
@@ -30,7 +32,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs benchmark workloads on a fresh tree in a temporary directory.
+    /// Runs db_bench workloads on Strata and, with --compare, on the peer engines.
+    ///
+    /// Each engine's run is a child process of its own (its peak RSS its own), on fresh databases
+    /// in a temporary directory, or kept in --db DIR as DIR/ENGINE-runN for `strata inspect` and
+    /// `strata verify`. With --reopen, the read workloads run in a fresh process on the settled
+    /// database opened again, as a restarted service reads. The report gives per workload ops/s,
+    /// latency, peak RSS, space and write amplification, Strata's ratio to each peer and to the
+    /// best peer against its goal (≥1.5× readrandom, seekrandom, fillrandom; ≥1.0× the others),
+    /// and Strata's memory in the read workloads (block cache, pinned index and filter blocks,
+    /// memtables) beside the RSS.
     Bench(Box<bench::BenchArgs>),
     /// Writes KEY = VALUE into the tree at DIR (or a keyspace of the database at DIR), creating
     /// it, and makes the write durable.

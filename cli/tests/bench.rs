@@ -1,6 +1,10 @@
 //! `strata bench` as a user runs it: the binary, child processes per engine run, the table.
 
-#![allow(clippy::unwrap_used, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "test code reads the reports it asked for"
+)]
 
 use std::process::Command;
 
@@ -250,4 +254,191 @@ fn a_database_bench_prints_its_workloads_with_the_wal_on() {
             .unwrap_or_else(|| panic!("no {workload} row in:\n{stdout}"));
         assert!(line.contains("strata"), "{line}");
     }
+}
+
+/// Runs `strata args`; it must succeed. Returns (stdout, stderr).
+fn bench_ok(args: &[&str]) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "strata {args:?}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// The JSON report at `path`.
+fn json_report(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The median row of `workload` on `engine` in a JSON report.
+fn json_row<'a>(
+    json: &'a serde_json::Value,
+    workload: &str,
+    engine: &str,
+) -> &'a serde_json::Value {
+    json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["workload"] == workload && r["engine"] == engine)
+        .unwrap_or_else(|| panic!("no {workload} row of {engine} in {json}"))
+}
+
+/// `--reopen --db DIR`: the reads run in a fresh process on the settled database opened again
+/// and find every key (a missing key or a wrong scan count fails the run); the settings line
+/// says so; the memory section lists Strata's read workloads; the databases stay in
+/// DIR/strata-run1 (and -prefix), where `strata verify` and `strata inspect` read them.
+#[test]
+fn a_reopen_bench_reads_in_a_fresh_process_and_keeps_its_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let json = dir.path().join("out.json");
+    let (stdout, stderr) = bench_ok(&[
+        "bench",
+        "--num",
+        "2000",
+        "--benchmarks",
+        "fillrandom,overwrite,readrandom,readseq,readreverse,seekrandom,prefixscan,readmissing",
+        "--runs",
+        "1",
+        "--reopen",
+        "--quiet",
+        "--db",
+        db.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        stdout.contains("reads reopened: on the settled database opened again in a fresh process"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Strata's memory after each read workload"),
+        "{stdout}"
+    );
+    let report = json_report(&json);
+    assert_eq!(report["reads"], "reopened");
+    for (workload, ops) in [
+        ("readrandom", 2000),
+        ("readmissing", 2000),
+        ("readseq", 2000),
+        ("readreverse", 2000),
+        ("seekrandom", 200),
+    ] {
+        let row = json_row(&report, workload, "strata");
+        assert_eq!(row["runs"][0]["ops"], ops, "{row}");
+        assert!(row["peak_rss_bytes"].as_u64().unwrap() > 0, "{row}");
+        assert!(
+            row["memory"]["pinned_index_bytes"].as_u64().unwrap() > 0,
+            "{row}"
+        );
+    }
+    let main = db.join("strata-run1");
+    let prefixed = db.join("strata-run1-prefix");
+    assert!(stderr.contains("kept the databases"), "{stderr}");
+    assert!(stderr.contains(main.to_str().unwrap()), "{stderr}");
+    assert!(
+        stderr.contains(&format!("strata verify {}", main.display())),
+        "{stderr}"
+    );
+    for folder in [&main, &prefixed] {
+        bench_ok(&["verify", folder.to_str().unwrap()]);
+    }
+    let (inspect, _) = bench_ok(&["inspect", main.to_str().unwrap()]);
+    assert!(!inspect.is_empty());
+}
+
+/// `--engine database --reopen --db DIR`: the database is opened again for the reads, and
+/// `strata verify` checks the folder it leaves (VERSION, catalog, WAL, the keyspace's tree).
+#[test]
+fn a_database_bench_reopens_its_database_and_leaves_one_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let (stdout, _) = bench_ok(&[
+        "bench",
+        "--engine",
+        "database",
+        "--num",
+        "2000",
+        "--benchmarks",
+        "fillrandom,readrandom,readwhilewriting,readseq",
+        "--runs",
+        "1",
+        "--reopen",
+        "--quiet",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("reads reopened"), "{stdout}");
+    for workload in ["readrandom", "readwhilewriting", "readseq"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(workload)),
+            "no {workload} row in:\n{stdout}"
+        );
+    }
+    bench_ok(&["verify", db.join("strata-run1").to_str().unwrap()]);
+}
+
+/// `--reopen --compare`: every peer opens its database again for the reads, and the report
+/// gives Strata's ratio to the best peer of each workload against its goal.
+#[cfg(feature = "compare")]
+#[test]
+fn a_reopen_bench_with_peers_reports_the_ratio_to_the_best_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let plot = dir.path().join("out.svg");
+    let (stdout, _) = bench_ok(&[
+        "bench",
+        "--num",
+        "2000",
+        "--benchmarks",
+        "fillrandom,readrandom,seekrandom",
+        "--compare",
+        "lsm-tree,coordinode-lsm-tree",
+        "--runs",
+        "1",
+        "--reopen",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let goals = stdout
+        .split("Strata against the best peer")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no goals section in:\n{stdout}"));
+    for workload in ["fillrandom", "readrandom", "seekrandom"] {
+        let row: Vec<&str> = goals
+            .lines()
+            .find(|l| l.starts_with(workload))
+            .unwrap_or_else(|| panic!("no {workload} goal row in:\n{stdout}"))
+            .split_whitespace()
+            .collect();
+        assert!(
+            ["lsm-tree", "coordinode-lsm-tree"].contains(&row[1]),
+            "{row:?}"
+        );
+        assert!(row[2].parse::<f64>().unwrap() > 0.0, "{row:?}");
+        assert_eq!(row[3], "≥1.5", "{row:?}");
+    }
+    assert!(
+        goals.contains("below goal:") || goals.contains("every workload meets its goal"),
+        "{stdout}"
+    );
+    let report = json_report(&json);
+    for engine in ["strata", "lsm-tree", "coordinode-lsm-tree"] {
+        assert_eq!(
+            json_row(&report, "readrandom", engine)["runs"][0]["ops"],
+            2000
+        );
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("the best peer"), "no ratio chart");
 }

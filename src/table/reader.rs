@@ -776,6 +776,14 @@ impl Table {
         (self.pinned_index.is_some(), self.pinned_filter.is_some())
     }
 
+    /// The bytes the table keeps in memory outside the block cache: (its pinned index block
+    /// with its fences, its pinned filter or filter index), 0 for what is not pinned.
+    pub(crate) fn pinned_bytes(&self) -> (u64, u64) {
+        let index = self.pinned_index.as_ref().map_or(0, DataBlock::memory_len);
+        let filter = self.pinned_filter.as_ref().map_or(0, |f| f.len());
+        (index as u64, filter as u64)
+    }
+
     /// The newest memtable generation whose entries the table holds (0 for a table read from
     /// disk): a compaction tells tables written from memtables it saw from newer ones.
     pub(crate) fn origin(&self) -> u64 {

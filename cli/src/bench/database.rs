@@ -42,9 +42,10 @@ pub(crate) const KEYSPACE: &str = "bench";
 /// Implements [`Engine`] for a database whose API follows fjall 3's (Strata's `Database` and
 /// fjall). `$engine` is the struct to define, `$name` the engine's name, `$krate` the crate,
 /// `[$guard]` its iterator item trait if it has one, `$merge` one merge write (returning
-/// `false` without merge operators), `$settle` the flush and wait for compaction.
+/// `false` without merge operators), `$settle` the flush and wait for compaction, `$memory` what
+/// the database holds in memory (`None` if the benchmark cannot tell).
 macro_rules! impl_database {
-    ($engine:ident, $name:literal, $krate:ident, [$($guard:path)?], $merge:expr, $settle:expr) => {
+    ($engine:ident, $name:literal, $krate:ident, [$($guard:path)?], $merge:expr, $settle:expr, $memory:expr) => {
         pub(crate) struct $engine {
             pub(crate) db: $krate::Database,
             pub(crate) keyspace: $krate::Keyspace,
@@ -168,6 +169,11 @@ macro_rules! impl_database {
             fn disk_bytes(&self) -> u64 {
                 $crate::bench::engine::dir_bytes(&self.dir)
             }
+
+            fn memory(&self) -> Option<$crate::bench::workloads::Memory> {
+                let memory: fn(&Self) -> Option<$crate::bench::workloads::Memory> = $memory;
+                memory(self)
+            }
         }
     };
 }
@@ -184,7 +190,11 @@ impl_database!(
         engine.failed.record(engine.keyspace.merge(key, operand));
         true
     },
-    |engine: &StrataDb| Ok(strata::internals::settle_keyspace(&engine.keyspace)?)
+    |engine: &StrataDb| Ok(strata::internals::settle_keyspace(&engine.keyspace)?),
+    // The keyspace's tree: its cache is the database's, and the database's only keyspace.
+    |engine: &StrataDb| Some(super::engine::strata_memory(
+        strata::internals::keyspace_tree(&engine.keyspace)
+    ))
 );
 
 /// The durability of a database engine's writes, which `--engine database` always sets.

@@ -319,6 +319,12 @@ pub(crate) trait Lsm: Send + Sync + 'static {
     /// Bytes the engine counts as written by its flushes and compactions (tables and blob
     /// files) since it was opened, if it counts them.
     fn bytes_written(&self) -> Option<u64>;
+    /// After opening a tree that holds entries (`--reopen`): moves the seqno counters past its
+    /// highest seqno, so that reads see every entry and writes come after them (Strata's open
+    /// does this itself; the peers' does not).
+    fn resume_seqnos(&self);
+    /// What the engine holds in memory by its own count, if it says.
+    fn memory(&self) -> Option<super::workloads::Memory>;
 }
 
 /// Messages to the flush thread.
@@ -346,7 +352,10 @@ fn compact_until_done<T: Lsm>(lsm: &T) -> Result<(), BoxError> {
 }
 
 impl<T: Lsm> Driven<T> {
+    /// Starts the threads of `lsm`, opened at `dir` (a fresh tree, or one that holds entries:
+    /// its seqno counters are moved past them first).
     pub(crate) fn start(name: &'static str, lsm: T, dir: &Path) -> Self {
+        lsm.resume_seqnos();
         let lsm = Arc::new(lsm);
         let failed = Arc::new(Mutex::new(None));
         let (flush_tx, flush_rx) = mpsc::channel::<Job>();
@@ -491,6 +500,11 @@ pub(crate) trait Engine: Send + Sync {
     fn settle(&self) -> Result<(), BoxError>;
     /// The bytes of the engine's directory.
     fn disk_bytes(&self) -> u64;
+    /// What the engine holds in memory by its own count (block cache, pinned index and filter
+    /// blocks, memtables), if it says: Strata's trees and databases.
+    fn memory(&self) -> Option<super::workloads::Memory> {
+        None
+    }
 }
 
 impl<T: Lsm> Engine for Driven<T> {
@@ -586,6 +600,23 @@ impl<T: Lsm> Engine for Driven<T> {
     fn disk_bytes(&self) -> u64 {
         dir_bytes(&self.dir)
     }
+
+    fn memory(&self) -> Option<super::workloads::Memory> {
+        self.lsm.memory()
+    }
+}
+
+/// What Strata's `tree` holds in memory: its block cache's bytes in use, the index and filter
+/// blocks its tables pin, its memtables (the process's RSS is left for the caller).
+pub(crate) fn strata_memory(tree: &strata::Tree) -> super::workloads::Memory {
+    let (pinned_index, pinned_filter) = strata::internals::pinned_bytes(tree);
+    super::workloads::Memory {
+        cache: strata::internals::cache_bytes(tree),
+        pinned_index,
+        pinned_filter,
+        memtables: strata::internals::memtable_bytes(tree),
+        rss: None,
+    }
 }
 
 /// The bytes of the files under `dir`.
@@ -612,9 +643,10 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
 /// `$guard` its iterator item trait, `$step` one compaction step, returning whether it did
 /// something, `$merge` one merge write (`None` without merge operators), `$skips` the tables
 /// prefix filters skipped (`None` if not counted), `$range` one range tombstone (`None` without
-/// range tombstones), `$written` the bytes flushes and compactions wrote (`None` if not counted).
+/// range tombstones), `$written` the bytes flushes and compactions wrote (`None` if not counted),
+/// `$memory` what the tree holds in memory (`None` if the benchmark cannot tell).
 macro_rules! impl_lsm {
-    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr, $merge:expr, $skips:expr, $range:expr, $written:expr) => {
+    ($engine:ident, $tree:ty, $krate:ident, $guard:path, $step:expr, $merge:expr, $skips:expr, $range:expr, $written:expr, $memory:expr) => {
         pub(crate) struct $engine {
             pub(crate) tree: $tree,
             pub(crate) seqno: $krate::SequenceNumberCounter,
@@ -669,6 +701,18 @@ macro_rules! impl_lsm {
             fn bytes_written(&self) -> Option<u64> {
                 let written: fn(&Self) -> Option<u64> = $written;
                 written(self)
+            }
+
+            fn resume_seqnos(&self) {
+                if let Some(highest) = self.tree.get_highest_seqno() {
+                    self.seqno.fetch_max(highest + 1);
+                    self.visible.fetch_max(highest + 1);
+                }
+            }
+
+            fn memory(&self) -> Option<$crate::bench::workloads::Memory> {
+                let memory: fn(&Self) -> Option<$crate::bench::workloads::Memory> = $memory;
+                memory(self)
             }
 
             fn rotate(&self) -> bool {
@@ -782,7 +826,8 @@ impl_lsm!(
         Some(size)
     },
     // Both counters include the blob files written.
-    |lsm: &StrataLsm| Some(lsm.tree.bytes_flushed() + lsm.tree.bytes_compacted())
+    |lsm: &StrataLsm| Some(lsm.tree.bytes_flushed() + lsm.tree.bytes_compacted()),
+    |lsm: &StrataLsm| Some(strata_memory(&lsm.tree))
 );
 
 /// The little-endian u64 of the first 8 bytes of `bytes` (zero-padded): db_bench's `uint64add`

@@ -5,9 +5,14 @@
 //! write workload settles the database afterwards; a read workload refills it first (untimed) if
 //! it is not full. With several engines, runs alternate (A B C A B C) so that a noisy neighbour
 //! hurts all alike; each workload's figures are the median run's (at least three runs with
-//! `--compare`). See [`workloads`] for what each workload does and [`engine`] for how the engines
-//! are driven. `--kv-separation` opens every engine with its own key-value separation and adds
-//! a full compaction after `overwrite`, whose space amplification the report gives.
+//! `--compare`). Each engine's run is a child process of its own; with `--reopen`, the read
+//! workloads run in a fresh process on the settled database opened again, as a restarted service
+//! reads ([`runner`]). `--db DIR` keeps the databases in `DIR/ENGINE-runN`. The report gives
+//! Strata's ratio to the best peer of each workload against its goal ([`report::GOALS`]) and,
+//! for the read workloads, what Strata holds in memory beside the process's peak RSS. See
+//! [`workloads`] for what each workload does and [`engine`] for how the engines are driven.
+//! `--kv-separation` opens every engine with its own key-value separation and adds a full
+//! compaction after `overwrite`, whose space amplification the report gives.
 //!
 //! `--engine database` runs the workloads through databases with their write-ahead logs on
 //! instead of trees ([`database`]): Strata's `Database`, and with `--compare`, fjall and RocksDB
@@ -23,6 +28,7 @@ mod report;
 #[cfg(feature = "compare-rocksdb")]
 mod rocks;
 mod rt;
+pub(crate) mod runner;
 mod sys;
 pub(crate) mod workloads;
 
@@ -126,13 +132,24 @@ pub(crate) struct BenchArgs {
     /// Seed of the random orders.
     #[arg(long, default_value_t = 0x5eed)]
     pub(crate) seed: u64,
-    /// Directory for the databases (default: a temporary directory, removed afterwards).
-    #[arg(long, alias = "dir")]
+    /// Keeps the databases in this directory: one folder per engine and run, DIR/ENGINE-runN
+    /// (and DIR/ENGINE-runN-prefix, prefixscan's), replaced if there, for `strata inspect` and
+    /// `strata verify` afterwards (default: a temporary directory, removed afterwards).
+    #[arg(long, alias = "dir", value_name = "DIR")]
     pub(crate) db: Option<PathBuf>,
-    /// Writes the results as JSON to this file.
+    /// Runs the read workloads (readrandom, readmissing, readseq, readreverse, seekrandom,
+    /// prefixscan, readwhilewriting) in a fresh process on the settled database opened again, as
+    /// a restarted service reads: the write workloads run in one process, which settles the
+    /// database and exits; then a new one opens the folder and reads. Peak RSS is then the
+    /// reader's own. With --in-process, the database is closed and opened again in this process.
+    #[arg(long)]
+    pub(crate) reopen: bool,
+    /// Writes the results as JSON to this file: per workload and engine the runs and medians;
+    /// Strata's rows add best_peer, best_peer_ratio, goal, meets_goal and, for the reads, memory.
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,
-    /// Draws ops/s per workload per engine as an SVG chart to this file.
+    /// Draws ops/s per workload per engine as an SVG chart to this file; with --compare, a second
+    /// chart of Strata's ratio to the best peer of each workload, with its goal.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
     /// No progress bars.
@@ -163,6 +180,18 @@ pub(crate) struct BenchArgs {
     /// Internal: run one engine's workloads in `--db` and print the measurements as JSON.
     #[arg(long, hide = true)]
     pub(crate) child_engine: Option<String>,
+    /// Internal: the run (from 1) whose databases the child uses.
+    #[arg(long, hide = true)]
+    pub(crate) child_run: Option<usize>,
+    /// Internal: the phase the child runs (`all`, `write`, `read`).
+    #[arg(long, hide = true)]
+    pub(crate) child_phase: Option<String>,
+    /// Internal: the index of the first workload the child runs.
+    #[arg(long, hide = true)]
+    pub(crate) child_start: Option<usize>,
+    /// Internal: what the run's databases hold (JSON), as the last phase left them.
+    #[arg(long, hide = true)]
+    pub(crate) child_state: Option<String>,
     /// Internal: with `--range-tombstones`, the tree the child measures first (`baseline` or `rt`).
     #[arg(long, hide = true)]
     pub(crate) child_variant: Option<String>,
@@ -175,8 +204,53 @@ const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readmi
 const DEFAULT_DATABASE_BENCHMARKS: &str =
     "fillrandom,overwrite,readrandom,readwhilewriting,fillsync";
 
-/// Opens engine `name` on a fresh directory.
+/// Opens engine `name` on a directory: a fresh one, or one it wrote before (`--reopen`).
 type Opener = fn(&std::path::Path, &Settings) -> Result<Box<dyn Engine>, BoxError>;
+
+/// Where the read workloads ran, as the report's settings line says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reads {
+    /// In the process that wrote the database (the default).
+    SameProcess,
+    /// In a fresh process on the settled database opened again (`--reopen`).
+    Reopened,
+    /// On the settled database closed and opened again in the same process (`--reopen
+    /// --in-process`).
+    ReopenedInProcess,
+}
+
+impl Reads {
+    /// What `args` ask for.
+    fn of(args: &BenchArgs) -> Self {
+        match (args.reopen, args.in_process) {
+            (false, _) => Self::SameProcess,
+            (true, false) => Self::Reopened,
+            (true, true) => Self::ReopenedInProcess,
+        }
+    }
+
+    /// Its name in the JSON report.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::SameProcess => "same-process",
+            Self::Reopened => "reopened",
+            Self::ReopenedInProcess => "reopened-in-process",
+        }
+    }
+
+    /// The settings line's words.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Self::SameProcess => "reads in the process that wrote and settled the database",
+            Self::Reopened => {
+                "reads reopened: on the settled database opened again in a fresh process (--reopen)"
+            }
+            Self::ReopenedInProcess => {
+                "reads reopened: on the settled database closed and opened again in the same process (--reopen --in-process)"
+            }
+        }
+    }
+}
 
 fn opener(name: &str, kind: EngineKind) -> Result<Opener, BoxError> {
     match (kind, name) {
@@ -216,185 +290,6 @@ fn opener(name: &str, kind: EngineKind) -> Result<Opener, BoxError> {
     }
 }
 
-/// The state of one engine's database during a run.
-struct Db {
-    engine: Box<dyn Engine>,
-    /// Whether every key of `0..num` holds a value.
-    full: bool,
-}
-
-/// Runs `workloads` on engine `name` in `dir`; returns one measurement per workload.
-fn run_engine(
-    name: &str,
-    open: Opener,
-    dir: &std::path::Path,
-    workloads: &[&'static str],
-    params: &Params,
-    settings: &Settings,
-) -> Result<Vec<Measurement>, BoxError> {
-    let mut db: Option<Db> = None;
-    let mut fresh = 0;
-    let new_db = |fresh: &mut u32| -> Result<Box<dyn Engine>, BoxError> {
-        *fresh += 1;
-        let path = dir.join(format!("{name}-{fresh}"));
-        open(&path, settings)
-    };
-    let mut out = Vec::with_capacity(workloads.len());
-    for &workload in workloads {
-        sys::reset_peak_rss();
-        let needs_full = !matches!(
-            workload,
-            "fillseq" | "fillrandom" | "prefixscan" | "fillsync"
-        );
-        if needs_full && !db.as_ref().is_some_and(|d| d.full) {
-            // Refill, unmeasured (the old database goes first, with its memory).
-            drop(db.take());
-            let engine = new_db(&mut fresh)?;
-            let order: Vec<u64> = (0..params.num).collect();
-            workloads::write(&*engine, params, "prefill", &order, false)?;
-            db = Some(Db { engine, full: true });
-        }
-        let mut m = match workload {
-            "fillseq" | "fillrandom" => {
-                drop(db.take());
-                let engine = new_db(&mut fresh)?;
-                let order: Vec<u64> = if workload == "fillseq" {
-                    (0..params.num).collect()
-                } else {
-                    workloads::permutation(params.num, params.seed)
-                };
-                let m = workloads::write(&*engine, params, workload, &order, false)?;
-                db = Some(Db { engine, full: true });
-                m
-            }
-            "fillsync" => {
-                drop(db.take());
-                let engine = new_db(&mut fresh)?;
-                let order = random_keys(
-                    workloads::fillsync_count(params.num),
-                    params.num,
-                    0,
-                    params.seed ^ 0x5c,
-                );
-                let m = workloads::fill_sync(&*engine, params, &order)?;
-                db = Some(Db {
-                    engine,
-                    full: false,
-                });
-                m
-            }
-            "prefixscan" => {
-                // A database of its own (other keys, a prefix extractor); later workloads refill.
-                drop(db.take());
-                fresh += 1;
-                let engine = open(
-                    &dir.join(format!("{name}-{fresh}")),
-                    &Settings {
-                        prefix_len: workloads::PREFIX_LEN,
-                        ..*settings
-                    },
-                )?;
-                workloads::fill_prefixed(&*engine, params)?;
-                workloads::prefix(&*engine, params, (params.reads / 1000).max(1))?
-            }
-            _ => {
-                let Some(current) = db.as_mut() else {
-                    return Err("no database to run on".into());
-                };
-                let engine = &*current.engine;
-                if workload == "deleterandom" {
-                    let m = workloads::write(
-                        engine,
-                        params,
-                        workload,
-                        &workloads::permutation(params.num, params.seed ^ 0xde1),
-                        true,
-                    )?;
-                    current.full = false;
-                    m
-                } else {
-                    run_on_full(engine, workload, params)?
-                }
-            }
-        };
-        if let Some(current) = db.as_ref() {
-            after_write(&*current.engine, workload, &mut m, params, settings)?;
-        }
-        m.peak_rss = sys::peak_rss();
-        out.push(m.summarized());
-    }
-    Ok(out)
-}
-
-/// After a write workload: the live bytes the database holds, and after `overwrite` the full
-/// compaction of `--full-compaction` with the bytes on disk it leaves.
-fn after_write(
-    engine: &dyn Engine,
-    workload: &str,
-    m: &mut Measurement,
-    params: &Params,
-    settings: &Settings,
-) -> Result<(), BoxError> {
-    let keys = match workload {
-        "fillseq" | "fillrandom" | "overwrite" => params.num,
-        "fillsync" => workloads::fillsync_count(params.num).min(params.num),
-        "deleterandom" => 0,
-        _ => return Ok(()),
-    };
-    let live = keys * (params.key_size + params.value_size) as u64;
-    m.live_bytes = Some(live);
-    if workload == "overwrite" && params.full_compaction {
-        m.full_disk_bytes = workloads::compact_fully(engine, params, settings.table_bytes)?;
-    }
-    Ok(())
-}
-
-/// Runs `workload` (a read, `overwrite` or `mergerandom`) on a database holding every key.
-fn run_on_full(
-    engine: &dyn Engine,
-    workload: &str,
-    params: &Params,
-) -> Result<Measurement, BoxError> {
-    let reads = params.reads;
-    Ok(match workload {
-        "overwrite" => workloads::write(
-            engine,
-            params,
-            workload,
-            &workloads::permutation(params.num, params.seed ^ 0x0f),
-            false,
-        )?,
-        "readrandom" => workloads::read(
-            engine,
-            params,
-            workload,
-            &random_keys(reads, params.num, 0, params.seed ^ 0x1234),
-            true,
-        )?,
-        "readmissing" => workloads::read(
-            engine,
-            params,
-            workload,
-            &random_keys(reads, params.num, params.num, params.seed ^ 0x4321),
-            false,
-        )?,
-        "readseq" => workloads::scan(engine, params, false, params.num)?,
-        "readreverse" => workloads::scan(engine, params, true, params.num)?,
-        "seekrandom" => workloads::seek(engine, params, (reads / 10).max(1), 10)?,
-        "mergerandom" => workloads::merge(
-            engine,
-            params,
-            &random_keys(params.num, params.num, 0, params.seed ^ 0x3e7),
-        )?,
-        "readwhilewriting" => workloads::read_while_writing(
-            engine,
-            params,
-            &random_keys(reads, params.num, 0, params.seed ^ 0x99),
-        )?,
-        other => return Err(format!("unknown workload {other:?}").into()),
-    })
-}
-
 /// `n` keys drawn from `offset..offset + space` by a seeded permutation (repeating if `n` is
 /// larger than `space`).
 fn random_keys(n: u64, space: u64, offset: u64, seed: u64) -> Vec<u64> {
@@ -414,6 +309,8 @@ pub(crate) struct Results {
     pub(crate) runs: Vec<Vec<Vec<Measurement>>>,
     pub(crate) settings: Settings,
     pub(crate) params: Params,
+    /// Where the read workloads ran.
+    pub(crate) reads: Reads,
 }
 
 /// The workloads `--benchmarks` names (with `--engine database`, its own default list, and
@@ -469,15 +366,17 @@ pub(crate) fn pick_workloads(
         .collect()
 }
 
-/// Runs one engine's workloads in a child process (so that its peak RSS is its own) and reads
-/// back its measurements.
-fn run_child(
+/// Runs `strata bench` for one engine in a child process (so that its peak RSS is its own),
+/// with `args`' settings, `--db dir`, `--child-engine engine` and `extra`; returns what it
+/// printed, as JSON.
+fn spawn_child(
     args: &BenchArgs,
     engine: &str,
     dir: &std::path::Path,
     extra: &[String],
-) -> Result<Vec<Measurement>, BoxError> {
-    let exe = std::env::current_exe()?;
+) -> Result<serde_json::Value, BoxError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find the strata executable to run a child: {e}"))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("bench")
         .args(["--engine", args.engine.name()])
@@ -508,16 +407,102 @@ fn run_child(
     if args.quiet {
         cmd.arg("--quiet");
     }
-    let out = cmd.output()?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot start the benchmark process: {e}"))?;
     if !out.status.success() {
         return Err(format!("the benchmark process failed ({})", out.status).into());
     }
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("the benchmark process printed no measurements: {e}").into())
+}
+
+/// The measurements of a JSON array.
+fn measurements(json: &serde_json::Value) -> Result<Vec<Measurement>, BoxError> {
     json.as_array()
         .ok_or("the benchmark process printed no measurements")?
         .iter()
         .map(|m| Measurement::from_json(m).ok_or_else(|| "a malformed measurement".into()))
         .collect()
+}
+
+/// Runs one engine's workloads in a child process and reads back its measurements (the
+/// range-tombstone mode's children, which print an array).
+fn run_child(
+    args: &BenchArgs,
+    engine: &str,
+    dir: &std::path::Path,
+    extra: &[String],
+) -> Result<Vec<Measurement>, BoxError> {
+    measurements(&spawn_child(args, engine, dir, extra)?)
+}
+
+/// Runs `phase` of run `run` of `engine` from workload `start` in a child process, its databases
+/// holding what `state` says.
+fn run_child_phase(
+    args: &BenchArgs,
+    engine: &str,
+    dir: &std::path::Path,
+    run: usize,
+    (phase, start, state): (runner::Phase, usize, runner::DbState),
+) -> Result<runner::PhaseResult, BoxError> {
+    let extra = [
+        "--child-run".to_string(),
+        run.to_string(),
+        "--child-phase".to_string(),
+        phase.name().to_string(),
+        "--child-start".to_string(),
+        start.to_string(),
+        "--child-state".to_string(),
+        state.to_json().to_string(),
+    ];
+    let json = spawn_child(args, engine, dir, &extra)?;
+    let measured = measurements(json.get("measurements").unwrap_or(&serde_json::Value::Null))?;
+    let next = json
+        .get("next")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or("the benchmark process did not say where it stopped")?;
+    let state = runner::DbState::from_json(json.get("state").unwrap_or(&serde_json::Value::Null))?;
+    Ok((measured, next, state))
+}
+
+/// `--child-engine`: runs the phase the parent asks for in this process and prints the
+/// measurements, where it stopped and what the databases hold, as JSON.
+fn run_as_child(
+    args: &BenchArgs,
+    engine: &str,
+    workloads: &[&'static str],
+    params: &Params,
+    settings: &Settings,
+) -> Result<(), BoxError> {
+    let dir = args.db.as_ref().ok_or("--child-engine needs --db")?;
+    let run = args.child_run.ok_or("--child-engine needs --child-run")?;
+    let phase = runner::Phase::parse(args.child_phase.as_deref().unwrap_or("all"))?;
+    let state = match &args.child_state {
+        Some(text) => runner::DbState::from_json(
+            &serde_json::from_str(text).map_err(|e| format!("--child-state: {e}"))?,
+        )?,
+        None => runner::DbState::default(),
+    };
+    let mut runner = runner::Runner::new(
+        opener(engine, args.engine)?,
+        runner::RunDirs::new(dir, engine, run),
+        params,
+        settings,
+        state,
+    );
+    let (measured, next) = runner.run_phase(phase, workloads, args.child_start.unwrap_or(0))?;
+    let state = runner.state();
+    // The database closes before the parent hears that the phase ended.
+    drop(runner);
+    let json = serde_json::json!({
+        "measurements": measured.iter().map(Measurement::to_json).collect::<Vec<_>>(),
+        "next": next,
+        "state": state.to_json(),
+    });
+    println!("{json}");
+    Ok(())
 }
 
 /// Refuses arguments no run can use, with a message.
@@ -603,6 +588,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         if args.engine == EngineKind::Database {
             return Err("--range-tombstones measures trees: leave out --engine database".into());
         }
+        if args.reopen {
+            return Err(
+                "--reopen is not wired for --range-tombstones (its trees are measured in the process that wrote them)"
+                    .into(),
+            );
+        }
         return rt::run(args);
     }
     let workloads = parse_workloads(args)?;
@@ -619,18 +610,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
     let params = params_of(args);
     let settings = settings_of(args);
     if let Some(engine) = &args.child_engine {
-        let dir = args.db.as_ref().ok_or("--child-engine needs --db")?;
-        let measured = run_engine(
-            engine,
-            opener(engine, args.engine)?,
-            dir,
-            &workloads,
-            &params,
-            &settings,
-        )?;
-        let json: Vec<_> = measured.iter().map(Measurement::to_json).collect();
-        println!("{}", serde_json::Value::Array(json));
-        return Ok(());
+        return run_as_child(args, engine, &workloads, &params, &settings);
     }
     let tmp;
     let dir = if let Some(dir) = &args.db {
@@ -639,6 +619,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         tmp = tempfile::tempdir()?;
         tmp.path().to_path_buf()
     };
+    let reads = Reads::of(args);
     eprintln!(
         "strata bench --engine {}: {} entries, {}-byte keys, {}-byte values, {} reads, {} thread(s); engines {}; {runs} run(s) each; in {}",
         args.engine.name(),
@@ -650,7 +631,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         engines.join(", "),
         dir.display()
     );
-    eprintln!("settings: {}", settings.describe());
+    eprintln!("settings: {}; {}", settings.describe(), reads.describe());
     if let Some(kv) = settings.kv_separation {
         let threshold = kv.threshold.unwrap_or(engine::DEFAULT_BLOB_THRESHOLD);
         if params.value_size < threshold as usize {
@@ -661,19 +642,23 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         }
     }
     let mut all: Vec<Vec<Vec<Measurement>>> = vec![Vec::new(); engines.len()];
-    for run in 0..runs {
+    let mut kept = Vec::new();
+    for run in 1..=runs {
         for (e, (name, open)) in engines.iter().zip(&openers).enumerate() {
             if !args.quiet {
-                eprintln!("run {}/{runs}: {name}", run + 1);
+                eprintln!("run {run}/{runs}: {name}");
             }
-            let run_dir = dir.join(format!("run{run}"));
-            let measured = if args.in_process {
-                run_engine(name, *open, &run_dir, &workloads, &params, &settings)
-            } else {
-                run_child(args, name, &run_dir, &[])
-            }
-            .map_err(|e| format!("{name}: {e}"))?;
-            remove_dir(&run_dir);
+            let plan = EngineRun {
+                args,
+                name,
+                open: *open,
+                dir: &dir,
+                run,
+            };
+            let measured = plan
+                .measure(&workloads, &params, &settings)
+                .map_err(|e| format!("{name}: {e}"))?;
+            kept.extend(plan.kept());
             if let Some(slot) = all.get_mut(e) {
                 slot.push(measured);
             }
@@ -685,6 +670,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         runs: all,
         settings,
         params,
+        reads,
     };
     report::print(&results);
     if let Some(path) = &args.json {
@@ -695,7 +681,88 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
         report::write_plot(&results, path)?;
         eprintln!("wrote {}", path.display());
     }
+    print_kept(&kept);
     Ok(())
+}
+
+/// One engine's run of a benchmark.
+struct EngineRun<'a> {
+    args: &'a BenchArgs,
+    name: &'a str,
+    open: Opener,
+    /// The benchmark's directory.
+    dir: &'a std::path::Path,
+    /// The run's number, from 1.
+    run: usize,
+}
+
+impl EngineRun<'_> {
+    /// Runs the workloads on fresh databases, in child processes (with `--in-process`, in this
+    /// one); with `--reopen`, the reads in phases of their own. Without `--db`, the databases go
+    /// afterwards.
+    fn measure(
+        &self,
+        workloads: &[&'static str],
+        params: &Params,
+        settings: &Settings,
+    ) -> Result<Vec<Measurement>, BoxError> {
+        let dirs = runner::RunDirs::new(self.dir, self.name, self.run);
+        dirs.remove()?;
+        let mut exec = |phase, start, state| {
+            if self.args.in_process {
+                let mut runner =
+                    runner::Runner::new(self.open, dirs.clone(), params, settings, state);
+                let (measured, next) = runner.run_phase(phase, workloads, start)?;
+                Ok((measured, next, runner.state()))
+            } else {
+                run_child_phase(
+                    self.args,
+                    self.name,
+                    self.dir,
+                    self.run,
+                    (phase, start, state),
+                )
+            }
+        };
+        let measured = runner::run_phases(workloads, self.args.reopen, &mut exec);
+        if self.args.db.is_none() {
+            // NB: best effort; a leftover goes with the temporary directory.
+            let _ = dirs.remove();
+        }
+        measured
+    }
+
+    /// The folders `--db` keeps of the run (none without it).
+    fn kept(&self) -> Vec<PathBuf> {
+        if self.args.db.is_none() {
+            return Vec::new();
+        }
+        runner::RunDirs::new(self.dir, self.name, self.run)
+            .existing()
+            .into_iter()
+            .map(std::path::Path::to_path_buf)
+            .collect()
+    }
+}
+
+/// Says where `--db` kept the databases, and how to look at Strata's.
+fn print_kept(kept: &[PathBuf]) {
+    if kept.is_empty() {
+        return;
+    }
+    eprintln!("kept the databases:");
+    for path in kept {
+        eprintln!("  {}", path.display());
+    }
+    if let Some(strata) = kept.iter().find(|p| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("strata-run"))
+    }) {
+        eprintln!(
+            "look at Strata's with: strata inspect {0}; strata verify {0}",
+            strata.display()
+        );
+    }
 }
 
 #[expect(
@@ -782,10 +849,15 @@ mod tests {
             quiet: true,
             // NB: the test binary is not `strata`: no child processes here.
             in_process: true,
+            reopen: false,
             range_tombstones: 0,
             rt_width: 10,
             rt_placement: vec!["memtable".into()],
             child_engine: None,
+            child_run: None,
+            child_phase: None,
+            child_start: None,
+            child_state: None,
             child_variant: None,
         }
     }
@@ -818,6 +890,115 @@ mod tests {
         #[expect(clippy::disallowed_methods, reason = "reads the chart")]
         let svg = std::fs::read_to_string(dir.path().join("out.svg")).unwrap();
         assert!(svg.contains("<svg") && svg.contains("readrandom") && svg.contains("strata"));
+    }
+
+    /// `--reopen --in-process`: every workload runs, the reads on the databases closed and
+    /// opened again (a read that misses a key or a scan that sees the wrong count fails the
+    /// run), the report says so, Strata's reads carry their memory, and `--db` keeps the
+    /// databases of every run.
+    #[test]
+    fn reopened_reads_find_every_key_and_carry_their_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = BenchArgs {
+            reopen: true,
+            ..args(dir.path())
+        };
+        run(&args).unwrap();
+        let json = report(dir.path());
+        assert_eq!(json["reads"], "reopened-in-process");
+        assert!(
+            json["settings"]
+                .as_str()
+                .unwrap()
+                .contains("reads reopened"),
+            "{json}"
+        );
+        let results = json["results"].as_array().unwrap();
+        assert_eq!(results.len(), workloads::ALL.len());
+        let read = row(&json, "readrandom", "strata");
+        assert_eq!(read["runs"][0]["ops"], 2000, "{read}");
+        let memory = &read["memory"];
+        assert!(memory["pinned_index_bytes"].as_u64().unwrap() > 0, "{read}");
+        assert!(
+            memory["pinned_filter_bytes"].as_u64().unwrap() > 0,
+            "{read}"
+        );
+        // The reads went through the block cache of the reopened tree.
+        assert!(memory["cache_bytes"].as_u64().unwrap() > 0, "{read}");
+        assert!(memory["rss_bytes"].as_u64().unwrap() > 0, "{read}");
+        for write in ["fillrandom", "overwrite"] {
+            assert!(row(&json, write, "strata")["memory"].is_null());
+        }
+        for run in [1, 2] {
+            for folder in [
+                format!("strata-run{run}"),
+                format!("strata-run{run}-prefix"),
+            ] {
+                assert!(dir.path().join(&folder).is_dir(), "no {folder}");
+            }
+        }
+    }
+
+    /// Without `--db`, nothing of the run stays; `--reopen` with `--range-tombstones` is
+    /// refused.
+    #[test]
+    fn a_temporary_directory_goes_and_reopen_needs_the_plain_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = BenchArgs {
+            benchmarks: "fillrandom,readrandom".into(),
+            runs: Some(1),
+            reopen: true,
+            ..args(dir.path())
+        };
+        args.db = None;
+        run(&args).unwrap();
+        #[expect(clippy::disallowed_methods, reason = "lists the test's folder")]
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            left.iter().all(|n| !n.to_string_lossy().contains("-run")),
+            "{left:?}"
+        );
+        let bad = BenchArgs {
+            range_tombstones: 10,
+            reopen: true,
+            ..args
+        };
+        let err = run(&bad).unwrap_err().to_string();
+        assert!(err.contains("--reopen"), "{err}");
+    }
+
+    /// Every peer opens the database it wrote again and reads every key of it.
+    #[cfg(feature = "compare")]
+    #[test]
+    fn the_peers_read_their_reopened_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = BenchArgs {
+            num: 1500,
+            reads: Some(1500),
+            benchmarks: "fillrandom,readrandom,readmissing,readseq,readreverse,seekrandom,prefixscan,readwhilewriting,deleterandom,readrandom".into(),
+            runs: Some(1),
+            reopen: true,
+            compare: vec!["lsm-tree".into(), "coordinode-lsm-tree".into()],
+            ..args(dir.path())
+        };
+        run(&args).unwrap();
+        let json = report(dir.path());
+        for engine in ["strata", "lsm-tree", "coordinode-lsm-tree"] {
+            let read = row(&json, "readrandom", engine);
+            assert_eq!(read["runs"][0]["ops"], 1500, "{read}");
+            assert!(dir.path().join(format!("{engine}-run1")).is_dir());
+        }
+        let strata = row(&json, "readrandom", "strata");
+        assert!(strata["best_peer"].is_string(), "{strata}");
+        assert!(
+            strata["best_peer_ratio"].as_f64().unwrap() > 0.0,
+            "{strata}"
+        );
+        assert_eq!(strata["goal"], 1.5);
+        assert!(strata["meets_goal"].is_boolean(), "{strata}");
     }
 
     /// The peers run the same workloads and every engine's reads check out.
@@ -1104,6 +1285,53 @@ mod tests {
             plot: None,
             ..args(dir)
         }
+    }
+
+    /// `--engine database --reopen`: the database is closed after the writes (its WAL
+    /// released) and opened again for the reads, which find every key.
+    #[test]
+    fn the_database_engine_reads_its_reopened_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = BenchArgs {
+            reopen: true,
+            ..database_args(dir.path(), Durability::Buffer)
+        };
+        run(&args).unwrap();
+        let json = report(dir.path());
+        assert_eq!(json["reads"], "reopened-in-process");
+        let read = row(&json, "readrandom", "strata");
+        assert_eq!(read["runs"][0]["ops"], 2000, "{read}");
+        assert!(
+            read["memory"]["cache_bytes"].as_u64().unwrap() > 0,
+            "{read}"
+        );
+        assert!(
+            row(&json, "fillsync", "strata")["median_ops_per_sec"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
+    }
+
+    /// fjall opens its database again (its journal recovered) and reads every key.
+    #[cfg(feature = "compare")]
+    #[test]
+    fn fjall_reads_its_reopened_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = BenchArgs {
+            reopen: true,
+            benchmarks: "fillrandom,readrandom,readseq,seekrandom,readwhilewriting,readrandom"
+                .into(),
+            compare: vec!["fjall".into()],
+            ..database_args(dir.path(), Durability::Buffer)
+        };
+        run(&args).unwrap();
+        let json = report(dir.path());
+        for engine in ["strata", "fjall"] {
+            let read = row(&json, "readrandom", engine);
+            assert_eq!(read["runs"][0]["ops"], 2000, "{read}");
+        }
+        assert!(row(&json, "readrandom", "fjall")["memory"].is_null());
     }
 
     #[test]

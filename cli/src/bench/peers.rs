@@ -38,6 +38,8 @@ impl_lsm!(
     |_: &LsmTreeLsm, _: &[u8], _: &[u8]| None,
     |_: &LsmTreeLsm| None,
     |_: &LsmTreeLsm, _: &[u8], _: &[u8]| None,
+    |_: &LsmTreeLsm| None,
+    // NB: the memory breakdown is Strata's only.
     |_: &LsmTreeLsm| None
 );
 
@@ -115,6 +117,7 @@ impl_lsm!(
         Some(size)
     },
     // NB: coordinode-lsm-tree counts no bytes written.
+    |_: &CoordinodeLsm| None,
     |_: &CoordinodeLsm| None
 );
 
@@ -241,7 +244,8 @@ impl_database!(
     [],
     // fjall 3 has no merge operators.
     |_: &FjallDb, _: &[u8], _: &[u8]| false,
-    settle_fjall
+    settle_fjall,
+    |_: &FjallDb| None
 );
 
 /// How often `settle_fjall` looks at fjall's workers.

@@ -1,5 +1,5 @@
-//! Process figures from Linux's `/proc`: bytes written and peak resident memory. Elsewhere they
-//! read as unknown.
+//! Process figures from Linux's `/proc`: bytes written, resident memory and its peak. Elsewhere
+//! they read as unknown.
 
 /// Bytes this process passed to `write` calls so far (`wchar` of `/proc/self/io`).
 pub(crate) fn bytes_written() -> Option<u64> {
@@ -9,6 +9,11 @@ pub(crate) fn bytes_written() -> Option<u64> {
 /// The peak resident set size since the last [`reset_peak_rss`], in bytes (`VmHWM`).
 pub(crate) fn peak_rss() -> Option<u64> {
     proc_field("/proc/self/status", "VmHWM:").map(|kib| kib * 1024)
+}
+
+/// The resident set size now, in bytes (`VmRSS`).
+pub(crate) fn rss() -> Option<u64> {
+    proc_field("/proc/self/status", "VmRSS:").map(|kib| kib * 1024)
 }
 
 /// Resets the peak resident set size to the current one (Linux 4.0+: `5` to `clear_refs`).
@@ -48,5 +53,6 @@ mod tests {
         assert!(bytes_written().unwrap() >= before + 100_000);
         reset_peak_rss();
         assert!(peak_rss().unwrap() > 0);
+        assert!(rss().unwrap() > 0);
     }
 }

@@ -116,6 +116,59 @@ pub(crate) struct Measurement {
     /// What the workload read that it should not have (`--range-tombstones`, which reports
     /// wrong results instead of failing).
     pub(crate) wrong: Option<String>,
+    /// After a read workload, what the engine held in memory, where it says (Strata).
+    pub(crate) memory: Option<Memory>,
+}
+
+/// What an engine holds in memory after a read workload, by its own count, beside the process's
+/// resident memory: the parts of a peak RSS the engine can name, so that the rest (allocator
+/// slack, iterators, the benchmark's own buffers) shows as the gap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Memory {
+    /// Bytes in use in the block cache (`Cache::size`).
+    pub(crate) cache: u64,
+    /// Bytes of the index blocks the open tables pin in memory (outside the cache).
+    pub(crate) pinned_index: u64,
+    /// Bytes of the filters (or filter indexes) the open tables pin in memory.
+    pub(crate) pinned_filter: u64,
+    /// Bytes of the memtables, active and sealed.
+    pub(crate) memtables: u64,
+    /// The process's resident memory in bytes when these were taken (`VmRSS`).
+    pub(crate) rss: Option<u64>,
+}
+
+impl Memory {
+    /// The bytes the engine names: cache, pinned blocks and memtables.
+    pub(crate) fn accounted(&self) -> u64 {
+        self.cache
+            .saturating_add(self.pinned_index)
+            .saturating_add(self.pinned_filter)
+            .saturating_add(self.memtables)
+    }
+
+    /// The figures as JSON.
+    pub(crate) fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "cache_bytes": self.cache,
+            "pinned_index_bytes": self.pinned_index,
+            "pinned_filter_bytes": self.pinned_filter,
+            "memtable_bytes": self.memtables,
+            "accounted_bytes": self.accounted(),
+            "rss_bytes": self.rss,
+        })
+    }
+
+    /// The figures [`Memory::to_json`] wrote.
+    pub(crate) fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let field = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+        Some(Self {
+            cache: field("cache_bytes")?,
+            pinned_index: field("pinned_index_bytes")?,
+            pinned_filter: field("pinned_filter_bytes")?,
+            memtables: field("memtable_bytes")?,
+            rss: field("rss_bytes"),
+        })
+    }
 }
 
 #[expect(clippy::cast_precision_loss, reason = "rates as f64")]
@@ -188,6 +241,7 @@ impl Measurement {
             "tables_skipped": self.tables_skipped,
             "unsupported": self.unsupported,
             "wrong": self.wrong,
+            "memory": self.memory.map(Memory::to_json),
         })
     }
 
@@ -217,6 +271,7 @@ impl Measurement {
                 .get("wrong")
                 .and_then(serde_json::Value::as_str)
                 .map(str::to_string),
+            memory: v.get("memory").and_then(Memory::from_json),
         })
     }
 }
