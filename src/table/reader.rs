@@ -778,6 +778,7 @@ impl Table {
 
     /// The bytes the table keeps in memory outside the block cache: (its pinned index block
     /// with its fences, its pinned filter or filter index), 0 for what is not pinned.
+    #[cfg(feature = "internals")]
     pub(crate) fn pinned_bytes(&self) -> (u64, u64) {
         let index = self.pinned_index.as_ref().map_or(0, DataBlock::memory_len);
         let filter = self.pinned_filter.as_ref().map_or(0, |f| f.len());

@@ -222,7 +222,14 @@ impl Tree {
             self.apply_cover(super_version, key, seqno, &mut best);
         }
         let mut hash = None;
-        for run in super_version.version.runs() {
+        let runs = super_version.version.runs();
+        // NB: a key outside every table's range skips all runs with two comparisons.
+        let runs = runs.take(if super_version.version.may_hold(&self.0.cmp, key) {
+            usize::MAX
+        } else {
+            0
+        });
+        for run in runs {
             let Some(table) = run.table_for_key(&self.0.cmp, key) else {
                 continue;
             };

@@ -34,8 +34,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::blob::BlobFile;
+use crate::key::Comparator;
 use crate::range_tombstone::FragList;
 use crate::seqno::SeqNo;
+use crate::slice::Slice;
 use crate::table::reader::Table;
 
 pub(crate) use crate::config::LEVEL_COUNT;
@@ -53,6 +55,9 @@ pub(crate) struct Version {
     /// Every table's range tombstones in one fragmented list (see
     /// [`Version::range_tombstones`]).
     range_tombstones: std::sync::OnceLock<Option<Arc<FragList>>>,
+    /// The smallest and the largest key of the tables that hold entries (see
+    /// [`Version::may_hold`]); `None` without such a table.
+    key_span: std::sync::OnceLock<Option<(Slice, Slice)>>,
     /// The blob files some table points into, by id.
     pub(crate) blob_files: BTreeMap<u64, Arc<BlobFile>>,
     /// Per table (by id), the blob files it points into and the record bytes it reaches in each.
@@ -64,6 +69,7 @@ impl Default for Version {
         Self {
             levels: vec![Level::default(); LEVEL_COUNT],
             range_tombstones: std::sync::OnceLock::new(),
+            key_span: std::sync::OnceLock::new(),
             blob_files: BTreeMap::new(),
             blob_refs: BTreeMap::new(),
         }
@@ -202,6 +208,39 @@ impl Version {
                 )))
             })
             .as_ref()
+    }
+
+    /// Whether some table of the version may hold an entry for `key`: false when `key` lies
+    /// below the smallest key or above the largest key of every table with entries, so that a
+    /// point read outside the data (a missing key past the end, say) skips every run at once.
+    /// Built once per version, on first use.
+    pub(crate) fn may_hold(&self, cmp: &Comparator, key: &[u8]) -> bool {
+        let span = self.key_span.get_or_init(|| {
+            let mut span: Option<(Slice, Slice)> = None;
+            for table in self.tables().filter(|t| t.meta().entry_count > 0) {
+                let (min, max) = (&table.meta().min_key, &table.meta().max_key);
+                span = Some(match span {
+                    None => (min.clone(), max.clone()),
+                    Some((lo, hi)) => (
+                        if cmp.user(min, &lo).is_lt() {
+                            min.clone()
+                        } else {
+                            lo
+                        },
+                        if cmp.user(max, &hi).is_gt() {
+                            max.clone()
+                        } else {
+                            hi
+                        },
+                    ),
+                });
+            }
+            span
+        });
+        // NB: a table's bounds cover its range tombstones too (its largest key may be a
+        // tombstone's exclusive end): the span may be wider than the entries, never narrower.
+        span.as_ref()
+            .is_some_and(|(lo, hi)| cmp.user(key, lo).is_ge() && cmp.user(key, hi).is_le())
     }
 
     /// The blob file `id`, if the version holds it.

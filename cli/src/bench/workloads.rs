@@ -687,42 +687,48 @@ pub(crate) fn read_checked(
     let threads = params.threads.max(1);
     let chunk = order.len().div_ceil(threads).max(1);
     let started = Instant::now();
-    let results: Vec<Result<Part, BoxError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = order
-            .chunks(chunk)
-            .map(|part| {
-                let progress = &progress;
-                scope.spawn(move || -> Result<Part, BoxError> {
-                    let mut samples = Vec::with_capacity(part.len() / 16 + 1);
-                    let mut bytes = 0;
-                    let (mut first, mut wrong) = (None, 0u64);
-                    for (n, &i) in (0u64..).zip(part) {
-                        let k = key(i, params.key_size);
-                        let found = timed(n, &mut samples, || engine.get(&k))?;
-                        match (found, expect) {
-                            (Some(len), true) => bytes += (k.len() + len) as u64,
-                            (None, false) => bytes += k.len() as u64,
-                            (Some(_), false) | (None, true) => {
-                                wrong += 1;
-                                first.get_or_insert(i);
-                            }
-                        }
-                        if (n + 1).is_multiple_of(1024) {
-                            progress.inc(1024);
-                        }
-                    }
-                    Ok((bytes, samples, first, wrong))
+    let read_part = |part: &[u64]| -> Result<Part, BoxError> {
+        let mut samples = Vec::with_capacity(part.len() / 16 + 1);
+        let mut bytes = 0;
+        let (mut first, mut wrong) = (None, 0u64);
+        for (n, &i) in (0u64..).zip(part) {
+            let k = key(i, params.key_size);
+            let found = timed(n, &mut samples, || engine.get(&k))?;
+            match (found, expect) {
+                (Some(len), true) => bytes += (k.len() + len) as u64,
+                (None, false) => bytes += k.len() as u64,
+                (Some(_), false) | (None, true) => {
+                    wrong += 1;
+                    first.get_or_insert(i);
+                }
+            }
+            if (n + 1).is_multiple_of(1024) {
+                progress.inc(1024);
+            }
+        }
+        Ok((bytes, samples, first, wrong))
+    };
+    // NB: one reader runs on the driver's own thread, as a service's long-lived thread would:
+    // a thread spawned per workload gets a fresh allocator arena, and the blocks it caches then
+    // leave the freed ones of the previous workload's arena resident, which the peak RSS would
+    // charge to the engine.
+    let results: Vec<Result<Part, BoxError>> = if threads == 1 {
+        vec![read_part(order)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = order
+                .chunks(chunk)
+                .map(|part| scope.spawn(|| read_part(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a reader thread panicked".into()))
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("a reader thread panicked".into()))
-            })
-            .collect()
-    });
+                .collect()
+        })
+    };
     let elapsed = started.elapsed();
     progress.finish_and_clear();
     let mut bytes = 0;
