@@ -631,3 +631,50 @@ fn a_running_compaction_holds_its_tables_and_another_takes_disjoint_ones() {
     assert_eq!(tree.len(SeqNo::MAX, None).unwrap(), 4);
     assert_eq!(ids.len(), 4);
 }
+
+/// A compaction reads every block of its inputs once and caches none of them (RocksDB's
+/// `fill_cache = false`): the blocks that reads use stay cached, and a compaction's blocks are
+/// never allocated on its thread only to be freed later by a reader's.
+#[test]
+fn a_compaction_leaves_the_block_cache_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Arc::new(strata::Cache::with_capacity_bytes(64 << 20));
+    let seqno = SequenceNumberCounter::default();
+    let tree = Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default())
+        .use_cache(Arc::clone(&cache))
+        .open()
+        .unwrap();
+    for round in 0..3u32 {
+        for i in 0..5_000u32 {
+            tree.insert(
+                format!("key{i:06}"),
+                format!("value{round}-{i}"),
+                seqno.next(),
+            );
+        }
+        tree.flush_active_memtable(0).unwrap();
+    }
+    // Flushes write and reopen tables without touching the cache (index and filters pinned).
+    assert_eq!(cache.size(), 0, "flushes cached nothing");
+    // Reads cache the blocks they touch.
+    assert_eq!(
+        tree.get("key000007", SeqNo::MAX).unwrap().unwrap(),
+        "value2-7"
+    );
+    let after_read = (cache.len(), cache.size());
+    assert!(after_read.0 > 0);
+    tree.major_compact(64 << 20, seqno.get()).unwrap();
+    assert_eq!(tree.table_count(), 1);
+    assert_eq!(
+        (cache.len(), cache.size()),
+        after_read,
+        "the compaction read every block and cached none"
+    );
+    // Reads still see everything, from the compacted table.
+    for i in (0..5_000u32).step_by(499) {
+        assert_eq!(
+            tree.get(format!("key{i:06}"), SeqNo::MAX).unwrap().unwrap(),
+            format!("value2-{i}")
+        );
+    }
+}

@@ -73,12 +73,17 @@ pub(crate) fn merge(
         .map(|group| group.iter().filter(read).cloned().collect::<Vec<_>>())
         .filter(|group| !group.is_empty())
         .map(|group| -> BoxedSource {
-            Box::new(RunIter::new(
-                Arc::new(Run::new(group)),
-                cmp,
-                (Bound::Unbounded, Bound::Unbounded),
-                SeqNo::MAX,
-            ))
+            // NB: a compaction reads each block once; filling the cache with them would evict
+            // the blocks reads use (RocksDB's `fill_cache = false` for compactions).
+            Box::new(
+                RunIter::new(
+                    Arc::new(Run::new(group)),
+                    cmp,
+                    (Bound::Unbounded, Bound::Unbounded),
+                    SeqNo::MAX,
+                )
+                .without_cache_fill(),
+            )
         })
         .collect();
     let rules = GcRules {

@@ -67,6 +67,8 @@ pub(crate) struct TableIter {
     failed: bool,
     /// The seqno every entry carries out (an ingested table, read above it).
     global_seqno: Option<SeqNo>,
+    /// Whether blocks read from the file enter the block cache (not for compactions).
+    fill_cache: bool,
 }
 
 /// The error for entries out of order (or outside the table's key range) at `offset`.
@@ -102,7 +104,15 @@ impl TableIter {
             // NB: a hidden table is a scan that has ended.
             failed: hidden,
             global_seqno,
+            fill_cache: true,
         }
+    }
+
+    /// The same scan, leaving the block cache as it is: a block it reads from the file is not
+    /// cached (a compaction reads each block once, and would evict the blocks reads use).
+    pub(crate) fn without_cache_fill(mut self) -> Self {
+        self.fill_cache = false;
+        self
     }
 
     /// Gives an ingested table's entry its global seqno.
@@ -362,9 +372,11 @@ impl TableIter {
                 continue;
             }
             if let Some(handle) = self.next_block(true)? {
-                let mut cursor = self
-                    .table
-                    .block_cursor(handle, std::mem::take(&mut self.spare_key))?;
+                let mut cursor = self.table.block_cursor(
+                    handle,
+                    std::mem::take(&mut self.spare_key),
+                    self.fill_cache,
+                )?;
                 if let Bound::Included(k) | Bound::Excluded(k) = &self.lower {
                     cursor
                         .seek(self.table.cmp(), k)
@@ -395,7 +407,7 @@ impl TableIter {
                 continue;
             }
             if let Some(handle) = self.next_block(false)? {
-                let entries = self.table.block_entries(handle)?;
+                let entries = self.table.block_entries(handle, self.fill_cache)?;
                 self.check_back(&entries, handle.offset)?;
                 self.back.extend(entries);
                 continue;

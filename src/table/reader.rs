@@ -455,6 +455,17 @@ impl Table {
     /// The data or index block at `handle`, through the cache: a miss reads, verifies and
     /// validates it once, and the cache keeps it parsed, so a hit is used without any check.
     fn data_block(&self, handle: BlockHandle, block_type: BlockType) -> Result<DataBlock> {
+        self.data_block_filling(handle, block_type, true)
+    }
+
+    /// [`Table::data_block`]; with `fill` false a miss is not inserted into the cache (a
+    /// compaction's reads: they would evict the blocks that reads use, for blocks read once).
+    fn data_block_filling(
+        &self,
+        handle: BlockHandle,
+        block_type: BlockType,
+        fill: bool,
+    ) -> Result<DataBlock> {
         let (len, cache_key) = self.checked_handle(handle, block_type)?;
         if let Some(crate::cache::CachedBlock::Parsed(block)) =
             self.cache.get_block(self.cache_id, cache_key)
@@ -469,11 +480,13 @@ impl Table {
                 _ => Ok(block),
             })
             .map_err(|what| corruption(&self.path, handle.offset, what))?;
-        self.cache.insert_block(
-            self.cache_id,
-            cache_key,
-            crate::cache::CachedBlock::Parsed(block.clone()),
-        );
+        if fill {
+            self.cache.insert_block(
+                self.cache_id,
+                cache_key,
+                crate::cache::CachedBlock::Parsed(block.clone()),
+            );
+        }
         Ok(block)
     }
 
@@ -742,9 +755,16 @@ impl Table {
 
     /// The entries of the data block at `handle`.
     /// A cursor over the data block at `handle`, positioned at its first entry.
-    pub(crate) fn block_cursor(&self, handle: BlockHandle, buffer: Vec<u8>) -> Result<BlockCursor> {
+    /// A cursor over the data block at `handle` rebuilding keys in `buffer`; `fill`: whether a
+    /// miss enters the block cache.
+    pub(crate) fn block_cursor(
+        &self,
+        handle: BlockHandle,
+        buffer: Vec<u8>,
+        fill: bool,
+    ) -> Result<BlockCursor> {
         Ok(BlockCursor::with_buffer(
-            self.data_block(handle, BlockType::Data)?,
+            self.data_block_filling(handle, BlockType::Data, fill)?,
             handle.offset,
             buffer,
         ))
@@ -760,8 +780,12 @@ impl Table {
         corruption(&self.path, offset, what)
     }
 
-    pub(crate) fn block_entries(&self, handle: BlockHandle) -> Result<Vec<InternalValue>> {
-        self.data_block(handle, BlockType::Data)?
+    pub(crate) fn block_entries(
+        &self,
+        handle: BlockHandle,
+        fill: bool,
+    ) -> Result<Vec<InternalValue>> {
+        self.data_block_filling(handle, BlockType::Data, fill)?
             .entries()
             .map_err(|what| corruption(&self.path, handle.offset, what))
     }

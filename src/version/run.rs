@@ -105,6 +105,8 @@ pub(crate) struct RunIter {
     end: usize,
     front: Option<TableIter>,
     back: Option<TableIter>,
+    /// Whether the tables' scans fill the block cache ([`RunIter::without_cache_fill`]).
+    fill_cache: bool,
 }
 
 impl RunIter {
@@ -123,6 +125,24 @@ impl RunIter {
             end: range.end,
             front: None,
             back: None,
+            fill_cache: true,
+        }
+    }
+
+    /// The same scan, leaving the block cache as it is (for compactions; see
+    /// [`TableIter::without_cache_fill`]).
+    pub(crate) fn without_cache_fill(mut self) -> Self {
+        self.fill_cache = false;
+        self
+    }
+
+    /// A scan of `table` within `bounds` with this run's seqno and cache filling.
+    fn table_iter(&self, table: &Arc<Table>, bounds: (Bound<Slice>, Bound<Slice>)) -> TableIter {
+        let iter = TableIter::new(Arc::clone(table), bounds, self.read_seqno);
+        if self.fill_cache {
+            iter
+        } else {
+            iter.without_cache_fill()
         }
     }
 
@@ -132,7 +152,7 @@ impl RunIter {
             .tables
             .get(i)
             .filter(|t| t.meta().entry_count > 0)
-            .map(|t| TableIter::new(Arc::clone(t), self.bounds.clone(), self.read_seqno))
+            .map(|t| self.table_iter(t, self.bounds.clone()))
     }
 }
 
@@ -158,10 +178,9 @@ impl crate::iter::merging::SeekSource for RunIter {
             .get(i)
             .filter(|t| i < self.end && t.meta().entry_count > 0)
         {
-            self.front = Some(TableIter::new(
-                Arc::clone(table),
+            self.front = Some(self.table_iter(
+                table,
                 (Bound::Included(Slice::new(key)), self.bounds.1.clone()),
-                self.read_seqno,
             ));
             self.next = i + 1;
         }
@@ -199,10 +218,9 @@ impl crate::iter::merging::SeekSource for RunIter {
                     .get(j)
                     .filter(|t| t.meta().entry_count > 0)
                     .map(|table| {
-                        TableIter::new(
-                            Arc::clone(table),
+                        self.table_iter(
+                            table,
                             (self.bounds.0.clone(), Bound::Excluded(Slice::new(key))),
-                            self.read_seqno,
                         )
                     });
             }
