@@ -36,52 +36,28 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 /// The alignment of every segment's base address.
 const SEGMENT_ALIGN: usize = 8;
 
-/// Segments of at least this many bytes are anonymous memory mappings of their own rather
-/// than heap allocations: dropping a memtable then hands its memory back to the operating
-/// system at once. Freed heap chunks of this size would stay in the allocator's heap (the C
-/// allocator raises its mapping threshold after the first such free), and a process that has
-/// rotated memtables would carry their memory as resident set for good.
-const MAPPED_SEGMENT_BYTES: usize = 256 << 10;
-
 struct Segment {
     base: NonNull<u8>,
     capacity: usize,
     cursor: AtomicUsize,
     prev: *mut Segment,
-    /// The mapping that holds the bytes, for a mapped segment; `None`: a heap allocation.
-    map: Option<memmap2::MmapMut>,
 }
 
 impl Segment {
-    /// Allocates a segment of `capacity` bytes (uninitialised, or zeroed if mapped) and returns
-    /// it leaked.
+    /// Allocates a segment of `capacity` bytes (uninitialised) and returns it leaked.
     fn allocate(capacity: usize, cursor: usize, prev: *mut Segment) -> *mut Segment {
-        // NB: Miri has no mappings; a failed mapping falls back to the heap.
-        let map = (capacity >= MAPPED_SEGMENT_BYTES && !cfg!(miri))
-            .then(|| memmap2::MmapMut::map_anon(capacity).ok())
-            .flatten();
-        let (base, map) = match map {
-            Some(mut map) => match NonNull::new(map.as_mut_ptr()) {
-                Some(base) => (base, Some(map)),
-                None => (Self::heap(capacity), None),
-            },
-            None => (Self::heap(capacity), None),
+        let layout = segment_layout(capacity);
+        // SAFETY: `segment_layout` never returns a zero-sized layout.
+        let raw = unsafe { alloc(layout) };
+        let Some(base) = NonNull::new(raw) else {
+            handle_alloc_error(layout)
         };
         Box::into_raw(Box::new(Self {
             base,
             capacity,
             cursor: AtomicUsize::new(cursor),
             prev,
-            map,
         }))
-    }
-
-    /// `capacity` bytes from the global allocator.
-    fn heap(capacity: usize) -> NonNull<u8> {
-        let layout = segment_layout(capacity);
-        // SAFETY: `segment_layout` never returns a zero-sized layout.
-        let raw = unsafe { alloc(layout) };
-        NonNull::new(raw).unwrap_or_else(|| handle_alloc_error(layout))
     }
 
     /// Frees a segment allocated by [`Segment::allocate`] and returns its `prev` link.
@@ -90,13 +66,9 @@ impl Segment {
     /// `segment` came from `Segment::allocate`, is freed once, and nothing uses it afterwards.
     unsafe fn free(segment: *mut Segment) -> *mut Segment {
         // SAFETY: per the contract, `segment` is a live, uniquely owned Box.
-        let mut segment = unsafe { Box::from_raw(segment) };
-        match segment.map.take() {
-            // Unmapped here: the bytes go back to the operating system.
-            Some(map) => drop(map),
-            // SAFETY: `base` was allocated with exactly this layout in `heap`.
-            None => unsafe { dealloc(segment.base.as_ptr(), segment_layout(segment.capacity)) },
-        }
+        let segment = unsafe { Box::from_raw(segment) };
+        // SAFETY: `base` was allocated with exactly this layout in `allocate`.
+        unsafe { dealloc(segment.base.as_ptr(), segment_layout(segment.capacity)) };
         segment.prev
     }
 }
@@ -230,25 +202,6 @@ impl Arena {
     }
 }
 
-impl Arena {
-    /// The number of segments that are memory mappings, and of all segments.
-    #[cfg(test)]
-    fn mapped_segments(&self) -> (usize, usize) {
-        let (mut mapped, mut all) = (0, 0);
-        for head in [&self.current, &self.large] {
-            let mut segment = head.load(Ordering::Acquire);
-            while !segment.is_null() {
-                // SAFETY: segments live until the arena drops; `&self` keeps it alive.
-                let s = unsafe { &*segment };
-                mapped += usize::from(s.map.is_some());
-                all += 1;
-                segment = s.prev;
-            }
-        }
-        (mapped, all)
-    }
-}
-
 impl Drop for Arena {
     fn drop(&mut self) {
         for head in [self.current.get_mut(), self.large.get_mut()] {
@@ -268,36 +221,6 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
     use std::sync::Arc;
-
-    /// Segments of 256 KiB and more are mappings of their own (outside Miri, which has none),
-    /// smaller ones heap allocations, and both keep every byte written to them.
-    #[test]
-    #[cfg_attr(miri, ignore = "megabytes of writes; Miri has no mappings anyway")]
-    fn large_segments_are_mapped_and_keep_their_bytes() {
-        let arena = Arena::new(8, 4096, 1 << 20);
-        let pieces: Vec<(NonNull<u8>, u8)> = (0..6_000u32)
-            .map(|i| {
-                let ptr = arena.alloc(1000);
-                fill(ptr, 1000, (i % 251) as u8);
-                (ptr, (i % 251) as u8)
-            })
-            .collect();
-        // A piece larger than the largest segment gets a dedicated (mapped) segment.
-        let big = arena.alloc(3 << 20);
-        fill(big, 3 << 20, 7);
-        for &(ptr, byte) in &pieces {
-            assert!(read(ptr, 1000).iter().all(|&b| b == byte));
-        }
-        assert!(read(big, 3 << 20).iter().all(|&b| b == 7));
-        let (mapped, all) = arena.mapped_segments();
-        if cfg!(miri) {
-            assert_eq!(mapped, 0);
-        } else {
-            // 6 MB in 1 MiB segments after the doubling ones below 256 KiB, plus the big one.
-            assert!(mapped >= 6, "{mapped} of {all} segments mapped");
-            assert!(all > mapped, "the small first segments come from the heap");
-        }
-    }
 
     /// Writes `len` bytes of `fill` at `ptr`.
     fn fill(ptr: NonNull<u8>, len: usize, byte: u8) {
