@@ -2,7 +2,9 @@
 //!
 //! [`Cache`] keeps decoded blocks in memory, weighted by their size in bytes, and may be shared
 //! by many trees: its keys are a table's *cache id* (unique in the process, across trees) and the
-//! block's offset in the file. It is a sharded, scan-resistant `quick_cache` (CLOCK-Pro), so a
+//! block's offset in the file. Data and index blocks are kept parsed and validated
+//! ([`CachedBlock::Parsed`]), so a hit is used without checking the block again; filter blocks and
+//! blob records are kept raw. Compactions read around the cache: they never insert. It is a sharded, scan-resistant `quick_cache` (CLOCK-Pro), so a
 //! long scan does not flush the hot blocks of point reads.
 //!
 //! [`DescriptorTable`] bounds the number of open table files: it keeps at most `max_open_files`
