@@ -10,6 +10,13 @@
 //! until it has nothing to do, major compaction, reopen, `clear`, and bulk ingestion (finished or
 //! dropped unfinished). Reads go at the latest seqno, at `SeqNo::MAX` and at live snapshots.
 //!
+//! Writers in flight: `reserve` takes a seqno and `land` writes it later, in any order, as
+//! concurrent writers do; in between, other writes, rotations and flushes of the sealed
+//! memtables run, so a newer memtable (or a table) can hold a newer seqno than the write that
+//! lands below it. Operations that publish at the counter (a flush of the active memtable,
+//! compaction, reopen, clear, ingestion) come only after every pending write landed, as API.md
+//! requires of callers, and a pending seqno holds the GC watermark like a snapshot.
+//!
 //! The option sets ([`option_sets`], 24 of them) draw from every knob: memtables of a few KiB
 //! (the runner rotates and flushes as a `Database` would), data blocks of 64 bytes to 4 KiB,
 //! restart intervals 1 to 16 (data) and 1 to 4 (index), the in-block hash index on and off,
@@ -114,6 +121,12 @@ enum Op {
     Write(Write),
     /// Writes sharing one seqno (no key twice).
     Batch(Vec<Write>),
+    /// A writer takes a seqno now and writes later (`Land`), as concurrent writers do.
+    Reserve(Write),
+    /// The pending write at this index (modulo their number) lands; nothing without one.
+    Land(usize),
+    /// `Land` as replayed: the pending write at the index, as the model applied it.
+    Landed(usize, Write),
     Snapshot,
     Release(usize),
     Get(String, At),
@@ -182,6 +195,14 @@ fn gen_write(rng: &mut Rng, id: usize) -> Write {
 }
 
 impl Write {
+    /// The key of a point write (`None` for range and prefix deletes).
+    fn point_key(&self) -> Option<&str> {
+        match self {
+            Write::Put(k, _) | Write::Del(k) | Write::Weak(k) | Write::Merge(k, _) => Some(k),
+            Write::RangeDel(..) | Write::PrefixDel(_) => None,
+        }
+    }
+
     fn key(&self) -> &str {
         match self {
             Write::Put(k, _)
@@ -263,7 +284,9 @@ fn gen_log(seed: u64, len: usize) -> Vec<Op> {
                     gen_at(&mut rng),
                 )
             }
-            75..=78 => Op::Rotate,
+            75..=76 => Op::Rotate,
+            77 => Op::Reserve(gen_write(&mut rng, id)),
+            78 => Op::Land(rng.below(4) as usize),
             79..=82 => Op::Flush,
             83..=84 => Op::FlushSealed,
             85..=88 => Op::Compact,
@@ -407,6 +430,8 @@ fn op_text(op: &Op) -> String {
             text
         }
         Op::Snapshot => "snapshot".to_owned(),
+        Op::Reserve(w) => format!("reserve {}", write_text(w)),
+        Op::Land(i) | Op::Landed(i, _) => format!("land {i}"),
         Op::Release(i) => format!("release {i}"),
         Op::Get(k, at) => format!("get {k} {}", at_text(at)),
         Op::MultiGet(ks, at) => format!("multiget {} {}", at_text(at), ks.join(" ")),
@@ -470,6 +495,8 @@ fn parse_log(text: &str) -> Vec<Op> {
                 "last" => Op::Last(at(1)),
                 "len" => Op::Len(at(1)),
                 "containsprefix" => Op::ContainsPrefix(unword(parts[1]), at(2)),
+                "reserve" => Op::Reserve(parse_write(parts[1])),
+                "land" => Op::Land(parts[1].parse().unwrap()),
                 "rotate" => Op::Rotate,
                 "flush" => Op::Flush,
                 "flushsealed" => Op::FlushSealed,
@@ -517,6 +544,8 @@ struct Model {
     ranges: Vec<(String, Option<String>, SeqNo)>,
     next: SeqNo,
     snapshots: Vec<SeqNo>,
+    /// Reserved seqnos and their writes, not landed yet.
+    pending: Vec<(SeqNo, Write)>,
 }
 
 /// What a read returned; identical under every option set.
@@ -632,16 +661,25 @@ impl Model {
             .collect()
     }
 
-    /// Whether `remove_weak(key)` keeps its contract now: exactly one insert since the key's last
-    /// delete of any kind.
-    fn weak_allowed(&self, key: &str) -> bool {
+    /// Whether `remove_weak(key)` at `seqno` keeps its contract: exactly one insert beneath it
+    /// since the key's last delete of any kind, and no pending write of the key below `seqno`
+    /// (landing later, it would put a second value under the weak remove).
+    fn weak_allowed(&self, key: &str, seqno: SeqNo) -> bool {
+        if self
+            .pending
+            .iter()
+            .any(|(s, w)| *s < seqno && w.point_key() == Some(key))
+        {
+            return false;
+        }
         let Some(versions) = self.versions.get(key) else {
             return false;
         };
-        let hidden = self.hidden_below(key, SeqNo::MAX);
+        let hidden = self.hidden_below(key, seqno);
         let since: Vec<&Version> = versions
             .iter()
             .rev()
+            .filter(|(s, _)| *s < seqno)
             .take_while(|(s, v)| *s >= hidden && !matches!(v, Version::Deleted))
             .map(|(_, v)| v)
             .collect();
@@ -652,14 +690,14 @@ impl Model {
     /// remove; returns the write as applied.
     fn apply(&mut self, write: &Write, seqno: SeqNo) -> Write {
         let write = match write {
-            Write::Weak(k) if !self.weak_allowed(k) => Write::Del(k.clone()),
+            Write::Weak(k) if !self.weak_allowed(k, seqno) => Write::Del(k.clone()),
             other => other.clone(),
         };
+        // Versions stay in seqno order: a pending write lands below newer ones.
         let mut put = |key: &str, version: Version| {
-            self.versions
-                .entry(key.to_owned())
-                .or_default()
-                .push((seqno, version));
+            let versions = self.versions.entry(key.to_owned()).or_default();
+            let at = versions.partition_point(|(s, _)| *s <= seqno);
+            versions.insert(at, (seqno, version));
         };
         match &write {
             Write::Put(k, v) => put(k, Version::Value(v.clone())),
@@ -680,15 +718,55 @@ impl Model {
     }
 }
 
-/// The log as both sides replay it (weak removes that would break the contract turned into
-/// removes), and the model's answer to each read (`None` for ops that read nothing).
-fn model_answers(log: &[Op]) -> (Vec<Op>, Vec<Option<Answer>>) {
+/// A log as both sides replay it, with the model's answers.
+struct Replay {
+    /// The log with weak removes that would break the contract turned into removes, and every
+    /// pending write landed (in reservation order) before an operation that publishes at the
+    /// counter (a flush of the active memtable, compaction, reopen, clear, ingestion), as API.md
+    /// requires of callers with writers in flight.
+    ops: Vec<Op>,
+    /// The model's answer to each read (`None` for ops that read nothing).
+    answers: Vec<Option<Answer>>,
+    /// The index in the generated log each op comes from.
+    origin: Vec<usize>,
+}
+
+fn model_answers(log: &[Op]) -> Replay {
     let mut model = Model::default();
-    let mut normalized = Vec::with_capacity(log.len());
-    let mut answers = Vec::with_capacity(log.len());
-    for op in log {
+    let mut replay = Replay {
+        ops: Vec::with_capacity(log.len()),
+        answers: Vec::with_capacity(log.len()),
+        origin: Vec::with_capacity(log.len()),
+    };
+    for (index, op) in log.iter().enumerate() {
+        let publishes = matches!(
+            op,
+            Op::Flush | Op::Compact | Op::Major | Op::Reopen | Op::Clear | Op::Ingest(..)
+        );
+        if publishes {
+            while !model.pending.is_empty() {
+                let (seqno, write) = model.pending.remove(0);
+                replay.ops.push(Op::Landed(0, model.apply(&write, seqno)));
+                replay.answers.push(None);
+                replay.origin.push(index);
+            }
+        }
         let mut answer = None;
         let op = match op {
+            Op::Reserve(w) => {
+                model.pending.push((model.next, w.clone()));
+                model.next += 1;
+                op.clone()
+            }
+            Op::Land(i) | Op::Landed(i, _) => {
+                if model.pending.is_empty() {
+                    Op::Land(*i)
+                } else {
+                    let at = i % model.pending.len();
+                    let (seqno, write) = model.pending.remove(at);
+                    Op::Landed(at, model.apply(&write, seqno))
+                }
+            }
             Op::Write(w) => {
                 let seqno = model.next;
                 model.next += 1;
@@ -786,10 +864,11 @@ fn model_answers(log: &[Op]) -> (Vec<Op>, Vec<Option<Answer>>) {
             }
             Op::Rotate | Op::Flush | Op::FlushSealed | Op::Compact | Op::Major => op.clone(),
         };
-        normalized.push(op);
-        answers.push(answer);
+        replay.ops.push(op);
+        replay.answers.push(answer);
+        replay.origin.push(index);
     }
-    (normalized, answers)
+    replay
 }
 
 /// The order a scan consumed in `dir` yields the model's `all` (ascending) in.
@@ -1035,6 +1114,8 @@ struct Counters {
     compaction_steps: u64,
     reopens: u64,
     ingestions: u64,
+    /// Pending writes that landed.
+    landed: u64,
     /// The most tables, the deepest level holding a table, and the most blob files seen after a
     /// flush or compaction: the sets must give the log different shapes.
     max_tables: usize,
@@ -1050,6 +1131,7 @@ impl Counters {
         self.compaction_steps += other.compaction_steps;
         self.reopens += other.reopens;
         self.ingestions += other.ingestions;
+        self.landed += other.landed;
         self.max_tables = self.max_tables.max(other.max_tables);
         self.deepest_level = self.deepest_level.max(other.deepest_level);
         self.max_blob_files = self.max_blob_files.max(other.max_blob_files);
@@ -1075,6 +1157,8 @@ struct Run<'a> {
     visible: SequenceNumberCounter,
     tree: Option<Tree>,
     snapshots: Vec<SeqNo>,
+    /// Seqnos reserved by `Reserve`, not landed yet.
+    pending: Vec<SeqNo>,
     counters: Counters,
 }
 
@@ -1139,6 +1223,7 @@ impl<'a> Run<'a> {
             visible: SequenceNumberCounter::default(),
             tree: None,
             snapshots: Vec::new(),
+            pending: Vec::new(),
             counters: Counters::default(),
         };
         run.open()?;
@@ -1156,10 +1241,12 @@ impl<'a> Run<'a> {
         self.tree.as_ref().expect("the tree is open")
     }
 
-    /// The GC watermark: the oldest live snapshot, or the counter.
+    /// The GC watermark: the oldest live snapshot or pending write (a writer in flight holds its
+    /// seqno like a snapshot), or the counter.
     fn watermark(&self) -> SeqNo {
         self.snapshots
             .iter()
+            .chain(&self.pending)
             .copied()
             .min()
             .unwrap_or_else(|| self.seqno.get())
@@ -1231,7 +1318,8 @@ impl<'a> Run<'a> {
 
     fn after_flush(&mut self) -> strata::Result<()> {
         self.counters.flushes += 1;
-        if self.set.compact_after_flush {
+        // A compaction publishes at the counter: never with writes in flight.
+        if self.set.compact_after_flush && self.pending.is_empty() {
             self.compact()?;
         }
         let tree = self.tree().clone();
@@ -1267,6 +1355,18 @@ impl<'a> Run<'a> {
                 for w in ws {
                     self.write(w, seqno);
                 }
+                self.after_write()?;
+                None
+            }
+            Op::Reserve(_) => {
+                self.pending.push(self.seqno.next());
+                None
+            }
+            Op::Land(_) => None,
+            Op::Landed(i, w) => {
+                let seqno = self.pending.remove(i % self.pending.len());
+                self.write(w, seqno);
+                self.counters.landed += 1;
                 self.after_write()?;
                 None
             }
@@ -1350,6 +1450,8 @@ impl<'a> Run<'a> {
             Op::Reopen => {
                 self.tree().flush_active_memtable(self.watermark())?;
                 self.snapshots.clear();
+                // Writers that never landed died with the process.
+                self.pending.clear();
                 self.tree = None;
                 self.open()?;
                 self.counters.reopens += 1;
@@ -1421,9 +1523,9 @@ fn replay(set: &OptionSet, log: &[Op], answers: &[Option<Answer>]) -> Result<Cou
 
 /// Whether `log` fails under `set` (for shrinking).
 fn fails(set: &OptionSet, log: &[Op]) -> bool {
-    let (log, answers) = model_answers(log);
+    let model = model_answers(log);
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        replay(set, &log, &answers).is_err()
+        replay(set, &model.ops, &model.answers).is_err()
     }))
     .unwrap_or(true)
 }
@@ -1467,7 +1569,7 @@ fn chosen_sets() -> Vec<(usize, OptionSet)> {
 /// Replays `log` under every chosen set (on as many threads as there are cores); on a mismatch,
 /// shrinks the log and panics with it.
 fn check_log(log: &[Op], label: &str) -> Counters {
-    let (normalized, answers) = model_answers(log);
+    let model = model_answers(log);
     let sets = chosen_sets();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let total = std::sync::Mutex::new(Counters::default());
@@ -1478,16 +1580,17 @@ fn check_log(log: &[Op], label: &str) -> Counters {
                 loop {
                     let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some((i, set)) = sets.get(n) else { return };
-                    match replay(set, &normalized, &answers) {
+                    match replay(set, &model.ops, &model.answers) {
                         Ok(counters) => total.lock().unwrap().add(&counters),
                         Err(mismatch) => {
-                            let prefix = log[..=mismatch.op.min(log.len() - 1)].to_vec();
+                            let last = model.origin.get(mismatch.op).copied();
+                            let prefix = log[..=last.unwrap_or(log.len() - 1)].to_vec();
                             let shrunk = shrink(set, prefix);
                             panic!(
                                 "{label}: option set {i} ({set:?}) differs at op {}: {}\n\
                                  shrunk log ({} ops; replay with STRATA_METAMORPHIC_SETS={i}, \
                                  keep as a regression test):\n{}",
-                                mismatch.op,
+                                last.unwrap_or(log.len()),
                                 mismatch.detail,
                                 shrunk.len(),
                                 log_text(&shrunk)
@@ -1518,7 +1621,7 @@ fn one_log_reads_the_same_under_every_option_set_and_the_model() {
     }
     println!(
         "metamorphic: {logs} logs x {ops} ops x {sets} option sets: {} ops, {} reads, {} flushes, \
-         {} compaction steps, {} reopens, {} ingestions (up to {} tables, level {}, {} blob \
+         {} compaction steps, {} reopens, {} ingestions, {} late writes landed (up to {} tables, level {}, {} blob \
          files), 0 mismatches",
         total.ops,
         total.reads,
@@ -1526,6 +1629,7 @@ fn one_log_reads_the_same_under_every_option_set_and_the_model() {
         total.compaction_steps,
         total.reopens,
         total.ingestions,
+        total.landed,
         total.max_tables,
         total.deepest_level,
         total.max_blob_files
@@ -1589,11 +1693,11 @@ fn the_option_sets_give_every_knob_each_of_its_values() {
 #[test]
 fn a_wrong_answer_is_caught() {
     let log = parse_log("put:a:v1\nput:b:v2\nflush\ndel:a\nget a @\nget b @\n");
-    let (normalized, mut answers) = model_answers(&log);
-    assert_eq!(answers[4], Some(Answer::Value(None)));
-    answers[4] = Some(Answer::Value(Some("v1".to_owned())));
+    let mut model = model_answers(&log);
+    assert_eq!(model.answers[4], Some(Answer::Value(None)));
+    model.answers[4] = Some(Answer::Value(Some("v1".to_owned())));
     let set = &option_sets()[0];
-    let mismatch = replay(set, &normalized, &answers).unwrap_err();
+    let mismatch = replay(set, &model.ops, &model.answers).unwrap_err();
     assert_eq!(mismatch.op, 4);
     assert!(!fails(set, &log), "the log itself reads right");
 }
@@ -1612,6 +1716,13 @@ fn a_logged_case_replays_under_every_option_set() {
              get a @0\n\
              get a @\n\
              weak:c\n\
+             reserve put:b:v5\n\
+             reserve rdel:a:c\n\
+             put:b:v6\n\
+             rotate\n\
+             flushsealed\n\
+             land 1\n\
+             get b @\n\
              ingest b=v9 ba=~ c=v10\n\
              range [a c] zigzag @\n\
              prefix b back @0\n\
@@ -1625,4 +1736,32 @@ fn a_logged_case_replays_under_every_option_set() {
         ),
         "logged case",
     );
+}
+
+/// Found by the harness (seed 1796545893961516947, shrunk): a write that took its seqno before a
+/// newer write of the same key lands after it and must stay below it, in the model (which once
+/// appended versions in landing order) and in every set.
+#[test]
+fn a_late_write_lands_below_the_newer_write_of_its_key() {
+    check_log(
+        &parse_log(
+            "reserve put:a:v906\n\
+             batch put:a:v910.......................... rdel:bbc:ca rdel:aca:c\n\
+             reopen\n\
+             prefix \"\" back @\n\
+             get a @\n",
+        ),
+        "late write",
+    );
+}
+
+/// A weak remove with a pending write of its key below it would break the single-delete
+/// contract once that write lands; the model replays it as a remove.
+#[test]
+fn a_weak_remove_above_a_pending_write_of_its_key_is_replayed_as_a_remove() {
+    let log = parse_log("put:a:v1\nreserve put:a:v2\nweak:a\nland 0\nget a @\n");
+    let model = model_answers(&log);
+    assert_eq!(model.ops[2], Op::Write(Write::Del("a".to_owned())));
+    assert_eq!(model.answers[4], Some(Answer::Value(None)));
+    check_log(&log, "weak above a pending write");
 }
