@@ -49,9 +49,20 @@
 //! them must be `error` or `exact`.
 //!
 //! Only `error`, `exact` and (where allowed) `torn` pass. The test prints one line of counts
-//! per file kind and a total, e.g. `sweep table-full: 120 cases, 118 error (118 corruption),
-//! 2 exact, 0 torn, 0 wrong, 0 panic, 0 abort, 0 hang, 0 memory`, and fails naming each bad
-//! case; `STRATA_SWEEP_CASE='tree-full/tables/3.sst flip:100:3'` replays one case.
+//! per file kind and a total, e.g. `sweep table-full: 99 cases, 99 error (99 corruption),
+//! 0 exact, 0 torn, 0 wrong, 0 panic, 0 abort, 0 hang, 0 memory, 0 other error`, and fails
+//! naming each bad case with the line that replays it alone:
+//! `STRATA_SWEEP_CASE='tree-full/tables/3.sst flip:100:3'`. Before the sweep, the intact
+//! fixtures must read `exact`; after the sample, the harness tests itself: a child told by
+//! `STRATA_SWEEP_PLANT` to return a wrong value, panic, abort, allocate 3 GiB or hang must be
+//! classified so.
+//!
+//! **Counts.** The sample is about 1,000 cases (every file kind, every mutation kind; the
+//! largest and the smallest table of each layout) and takes 20 to 35 s in a debug build on two
+//! cores, mostly the children's opens. The full sweep is about 240,000 cases without the
+//! compression features; `STRATA_SWEEP_JOBS=N` runs N children at a time, and
+//! `STRATA_SWEEP_LIST=1` prints the cases per file kind without running them. A run with
+//! `TMPDIR` on a tmpfs skips the disk's fsyncs.
 
 #![allow(
     clippy::unwrap_used,
@@ -59,7 +70,9 @@
     clippy::indexing_slicing,
     clippy::cast_possible_truncation,
     clippy::too_many_lines,
-    reason = "test code: a failed unwrap is a failed test"
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "test code: a failed unwrap is a failed test; it damages files behind the engine's back"
 )]
 
 use std::collections::BTreeMap;
@@ -78,8 +91,8 @@ use strata::config::{
     RestartIntervalPolicy,
 };
 use strata::{
-    Cache, Config, Database, Error, Guard, KeyspaceCreateOptions,
-    KvSeparationOptions, SeqNo, SequenceNumberCounter,
+    Cache, Config, Database, Error, Guard, KeyspaceCreateOptions, KvSeparationOptions, SeqNo,
+    SequenceNumberCounter,
 };
 
 const TEST_NAME: &str = "every_file_kind_survives_flips_sectors_and_cuts";
@@ -87,6 +100,8 @@ const TEST_NAME: &str = "every_file_kind_survives_flips_sectors_and_cuts";
 const CHILD_ENV: &str = "STRATA_SWEEP_CHILD_DIR";
 /// Set in a child: the index of the first case it runs.
 const START_ENV: &str = "STRATA_SWEEP_CHILD_START";
+/// Set in a child: the index after the last case it runs.
+const END_ENV: &str = "STRATA_SWEEP_CHILD_END";
 /// Files up to this size are swept at every byte in the full sweep.
 const SMALL_FILE: usize = 8 << 10;
 const KEYS: u32 = 300;
@@ -141,7 +156,9 @@ fn config(layout: &str, dir: &Path, seqno: SequenceNumberCounter) -> Config {
         "zstd" => config
             .data_block_size_policy(BlockSizePolicy::all(1024))
             .data_block_compression_policy(CompressionPolicy::all(strata::CompressionType::zstd(3)))
-            .index_block_compression_policy(CompressionPolicy::all(strata::CompressionType::zstd(3))),
+            .index_block_compression_policy(CompressionPolicy::all(strata::CompressionType::zstd(
+                3,
+            ))),
         "kv" => config
             .data_block_size_policy(BlockSizePolicy::all(512))
             .data_block_compression_policy(CompressionPolicy::disabled())
@@ -235,9 +252,7 @@ impl TreeModel {
             let n = |i: usize| w[i].parse::<u64>().unwrap();
             match w[0] {
                 "older" => model.older_seqno = n(1),
-                "put" => model
-                    .ops
-                    .push(TreeOp::Put(w[1].into(), w[2].into(), n(3))),
+                "put" => model.ops.push(TreeOp::Put(w[1].into(), w[2].into(), n(3))),
                 "del" => model.ops.push(TreeOp::Del(w[1].into(), n(2))),
                 "rdel" => model
                     .ops
@@ -336,9 +351,7 @@ fn build_tree(layout: &str, dir: &Path) -> TreeModel {
 type DbState = [BTreeMap<Vec<u8>, Vec<u8>>; 2];
 
 fn db_builder(dir: &Path) -> strata::DatabaseBuilder {
-    Database::builder(dir)
-        .worker_threads(1)
-        .cache_size(1 << 20)
+    Database::builder(dir).worker_threads(1).cache_size(1 << 20)
 }
 
 fn ks_options() -> KeyspaceCreateOptions {
@@ -350,10 +363,14 @@ fn ks_options() -> KeyspaceCreateOptions {
 fn db_step(step: u32, state: &mut DbState, db: Option<(&Database, &[strata::Keyspace])>) {
     let ks_of = |i: usize| db.map(|(_, handles)| handles[i].clone());
     let k = |i: u32| format!("d{i:03}").into_bytes();
-    let v = |i: u32| format!("w{step}-{i}-").repeat(1 + (i % 4) as usize).into_bytes();
+    let v = |i: u32| {
+        format!("w{step}-{i}-")
+            .repeat(1 + (i % 4) as usize)
+            .into_bytes()
+    };
     match step % 5 {
         // A batch across both keyspaces.
-        0 | 1 | 2 => {
+        0..=2 => {
             let mut batch = db.map(|(db, _)| db.batch());
             for j in 0..3 + step % 3 {
                 let i = (step * 7 + j * 13) % 60;
@@ -457,11 +474,12 @@ fn kind_of(rel: &Path) -> Option<String> {
     let s = rel.to_str().unwrap();
     let (top, rest) = s.split_once('/').unwrap();
     let name = rel.file_name().unwrap().to_str().unwrap();
+    let extension = rel.extension().and_then(|e| e.to_str()).unwrap_or("");
     if let Some(layout) = top.strip_prefix("tree-") {
-        if name.ends_with(".sst") {
+        if extension == "sst" {
             return Some(format!("table-{layout}"));
         }
-        if name.ends_with(".blob") {
+        if extension == "blob" {
             return Some("blob".into());
         }
         if name == "CURRENT" {
@@ -608,7 +626,14 @@ fn landmarks(kind: &str, bytes: &[u8]) -> Vec<usize> {
             marks.extend([b, b + 1, b + 2, b + 6, b + 10, b + 18]);
         }
         let footer = len - 72;
-        marks.extend([footer, footer + 8, footer + 16, footer + 32, footer + 48, footer + 52]);
+        marks.extend([
+            footer,
+            footer + 8,
+            footer + 16,
+            footer + 32,
+            footer + 48,
+            footer + 52,
+        ]);
     } else if kind == "blob" {
         let records = block_starts(bytes, 20, 40);
         for &r in records.iter().take(2).chain(records.last()) {
@@ -712,7 +737,11 @@ fn mutations(kind: &str, bytes: &[u8], full: bool, per_file: usize) -> Vec<Mutat
                 Mutation::SetFf(at)
             });
         }
-        out.extend(landmark_cuts(kind, bytes).into_iter().map(Mutation::Truncate));
+        out.extend(
+            landmark_cuts(kind, bytes)
+                .into_iter()
+                .map(Mutation::Truncate),
+        );
         out.push(Mutation::Zero(0, 512));
         if let Some(&last) = sectors.last()
             && last > 0
@@ -959,6 +988,29 @@ fn read_db(dir: &Path, probes: &mut Vec<Probe>) -> Result<(), Error> {
     Ok(())
 }
 
+/// The harness's self-test: `STRATA_SWEEP_PLANT` makes every case of a child fail in one way.
+fn plant(probes: &mut Vec<Probe>) {
+    match std::env::var("STRATA_SWEEP_PLANT").as_deref() {
+        Ok("panic") => {
+            let _ = std::panic::catch_unwind(|| panic!("planted panic"));
+        }
+        Ok("abort") => std::process::abort(),
+        Ok("memory") => {
+            let planted: Vec<u8> = vec![1; 3 << 30];
+            std::hint::black_box(planted);
+        }
+        Ok("hang") => loop {
+            std::thread::sleep(Duration::from_secs(1));
+        },
+        Ok("wrong") => probes.push(Probe::Get {
+            view: 0,
+            key: b"planted".to_vec(),
+            got: Some(b"planted".to_vec()),
+        }),
+        _ => {}
+    }
+}
+
 static PANICKED: AtomicBool = AtomicBool::new(false);
 static PANIC_MESSAGE: Mutex<String> = Mutex::new(String::new());
 
@@ -982,14 +1034,15 @@ fn run_case(root: &Path, case: &Case, work: &Path) -> String {
         if let Some(layout) = name.strip_prefix("tree-") {
             let model = TreeModel::load(&root.join("models").join(name));
             let result = read_tree(layout, &dir, &model, &mut probes);
+            plant(&mut probes);
             let full = model.persisted();
-            let check = |persisted: SeqNo| {
-                difference(&probes, &|view| model.state(view, persisted))
-            };
+            let check =
+                |persisted: SeqNo| difference(&probes, &|view| model.state(view, persisted));
             (result, check(full), case.torn.map(check))
         } else {
             let states = db_states();
             let result = read_db(&dir, &mut probes);
+            plant(&mut probes);
             let check = |steps: u64| {
                 let state = &states[steps as usize];
                 difference(&probes, &|view| state[view as usize].clone())
@@ -1019,7 +1072,7 @@ fn run_case(root: &Path, case: &Case, work: &Path) -> String {
     outcome.replace('\n', " ")
 }
 
-fn child(root: &Path, start: usize) {
+fn child(root: &Path, start: usize, end: usize) {
     std::panic::set_hook(Box::new(|info| {
         PANICKED.store(true, Ordering::SeqCst);
         let message = format!("{info}").replace('\n', " ");
@@ -1033,7 +1086,7 @@ fn child(root: &Path, start: usize) {
         .collect();
     let work = root.join(format!("work-{}", std::process::id()));
     let mut out = std::io::stdout().lock();
-    for (i, case) in cases.iter().enumerate().skip(start) {
+    for (i, case) in cases.iter().enumerate().take(end).skip(start) {
         let outcome = run_case(root, case, &work);
         writeln!(out, "case {i} {outcome}").unwrap();
         out.flush().unwrap();
@@ -1077,7 +1130,11 @@ impl Counts {
 
     fn line(&self, name: &str) -> String {
         let errors: usize = self.errors.values().sum();
-        let kinds: Vec<String> = self.errors.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let kinds: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
         format!(
             "sweep {name}: {} cases, {errors} error ({}), {} exact, {} torn, {} wrong, {} panic, {} abort, {} hang, {} memory, {} other error",
             self.cases,
@@ -1101,15 +1158,20 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Runs every case through children and returns each case's outcome.
-fn run_children(root: &Path, cases: usize) -> Vec<String> {
+/// Runs the cases `range` through children and returns each case's outcome, in order.
+fn run_children(
+    root: &Path,
+    range: std::ops::Range<usize>,
+    plant: &str,
+    timeout: Duration,
+) -> Vec<String> {
     let exe = std::env::current_exe().unwrap();
-    let timeout = Duration::from_secs(env_number("STRATA_SWEEP_TIMEOUT_SECS", 10));
+    let (first, cases) = (range.start, range.len());
     let memory_kib = env_number("STRATA_SWEEP_MEMORY_MIB", 1024) * 1024;
     let mut outcomes = Vec::with_capacity(cases);
     while outcomes.len() < cases {
-        let start = outcomes.len();
-        let stderr_path = root.join("child-stderr");
+        let start = first + outcomes.len();
+        let stderr_path = root.join(format!("child-stderr-{first}"));
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut child = Command::new("sh")
             .arg("-c")
@@ -1118,7 +1180,9 @@ fn run_children(root: &Path, cases: usize) -> Vec<String> {
             .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, root)
             .env(START_ENV, start.to_string())
+            .env(END_ENV, range.end.to_string())
             .env("MALLOC_ARENA_MAX", "2")
+            .env("STRATA_SWEEP_PLANT", plant)
             .env_remove("STRATA_SWEEP_CASE")
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -1130,7 +1194,9 @@ fn run_children(root: &Path, cases: usize) -> Vec<String> {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 // libtest prints `test <name> ... ` without a newline before the first one.
-                let Some(at) = line.find("case ") else { continue };
+                let Some(at) = line.find("case ") else {
+                    continue;
+                };
                 if tx.send(line[at..].to_string()).is_err() {
                     break;
                 }
@@ -1141,7 +1207,7 @@ fn run_children(root: &Path, cases: usize) -> Vec<String> {
                 Ok(line) => {
                     let rest = &line[5..];
                     let (index, outcome) = rest.split_once(' ').unwrap();
-                    assert_eq!(index.parse::<usize>().unwrap(), outcomes.len());
+                    assert_eq!(index.parse::<usize>().unwrap(), first + outcomes.len());
                     outcomes.push(outcome.to_string());
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -1154,12 +1220,8 @@ fn run_children(root: &Path, cases: usize) -> Vec<String> {
                     let status = child.wait().unwrap();
                     if outcomes.len() < cases {
                         let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                        let tail: String = stderr
-                            .lines()
-                            .rev()
-                            .take(3)
-                            .collect::<Vec<_>>()
-                            .join(" / ");
+                        let tail: String =
+                            stderr.lines().rev().take(3).collect::<Vec<_>>().join(" / ");
                         outcomes.push(if stderr.contains("memory allocation of") {
                             format!("memory {tail}")
                         } else if status.signal().is_some() {
@@ -1241,7 +1303,13 @@ fn push_cases(
     if bytes.is_empty() {
         return;
     }
-    let top = file.components().next().unwrap().as_os_str().to_str().unwrap();
+    let top = file
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_str()
+        .unwrap();
     for mutation in mutations(kind, &bytes, full, per_file) {
         let torn = torn_state(kind, &bytes, mutation, models.get(top));
         cases.push(Case {
@@ -1255,8 +1323,16 @@ fn push_cases(
 
 #[test]
 fn every_file_kind_survives_flips_sectors_and_cuts() {
-    if let (Ok(root), Ok(start)) = (std::env::var(CHILD_ENV), std::env::var(START_ENV)) {
-        child(Path::new(&root), start.parse().unwrap());
+    if let (Ok(root), Ok(start), Ok(end)) = (
+        std::env::var(CHILD_ENV),
+        std::env::var(START_ENV),
+        std::env::var(END_ENV),
+    ) {
+        child(
+            Path::new(&root),
+            start.parse().unwrap(),
+            end.parse().unwrap(),
+        );
         return;
     }
     let began = Instant::now();
@@ -1271,7 +1347,13 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
             let kind = kind_of(&file).expect("a swept file");
             let bytes = std::fs::read(root.path().join("fixture").join(&file)).unwrap();
             let mutation = Mutation::parse(mutation);
-            let top = file.components().next().unwrap().as_os_str().to_str().unwrap();
+            let top = file
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_str()
+                .unwrap();
             let torn = torn_state(&kind, &bytes, mutation, models.get(top));
             vec![Case {
                 kind,
@@ -1287,6 +1369,43 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
         writeln!(list, "{}", case.line()).unwrap();
     }
     std::fs::write(root.path().join("cases"), list).unwrap();
+    let files: std::collections::BTreeSet<&Path> = cases.iter().map(|c| c.file.as_path()).collect();
+    println!("sweep: {} cases over {} files", cases.len(), files.len());
+    if std::env::var("STRATA_SWEEP_LIST").is_ok() {
+        let mut per_kind: BTreeMap<&str, (usize, std::collections::BTreeSet<&Path>)> =
+            BTreeMap::new();
+        for case in &cases {
+            let entry = per_kind.entry(&case.kind).or_default();
+            entry.0 += 1;
+            entry.1.insert(&case.file);
+        }
+        for (kind, (count, files)) in per_kind {
+            let bytes: u64 = files
+                .iter()
+                .map(|f| {
+                    std::fs::metadata(root.path().join("fixture").join(f))
+                        .unwrap()
+                        .len()
+                })
+                .sum();
+            println!(
+                "sweep {kind}: {count} cases over {} files of {bytes} bytes",
+                files.len()
+            );
+        }
+        return;
+    }
+
+    // The torn states a manifest may read as differ from the whole one: a torn outcome is
+    // never mistaken for an exact one.
+    for (name, model) in &models {
+        let last_flush = model.checkpoints[model.checkpoints.len() - 2].1;
+        assert_ne!(
+            model.state(SeqNo::MAX, last_flush),
+            model.state(SeqNo::MAX, model.persisted()),
+            "{name}"
+        );
+    }
 
     // The undamaged fixtures read exactly as the models say (the harness checks itself).
     for name in models.keys().map(String::as_str).chain(["db"]) {
@@ -1304,7 +1423,22 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
         assert_eq!(outcome, "exact", "the intact {name} fixture");
     }
 
-    let outcomes = run_children(root.path(), cases.len());
+    let timeout = Duration::from_secs(env_number("STRATA_SWEEP_TIMEOUT_SECS", 10));
+    // `STRATA_SWEEP_JOBS` children at a time, each on a contiguous share of the cases.
+    let jobs = (env_number("STRATA_SWEEP_JOBS", 1) as usize).clamp(1, cases.len().max(1));
+    let outcomes: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..jobs)
+            .map(|j| {
+                let range = j * cases.len() / jobs..(j + 1) * cases.len() / jobs;
+                let root = root.path();
+                scope.spawn(move || run_children(root, range, "", timeout))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
     let mut by_kind: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut total = Counts::default();
     let mut failures = Vec::new();
@@ -1328,7 +1462,11 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
     }
     println!(
         "{} in {:.1} s",
-        total.line(if full { "total (full)" } else { "total (sample)" }),
+        total.line(if full {
+            "total (full)"
+        } else {
+            "total (sample)"
+        }),
         began.elapsed().as_secs_f64()
     );
     assert!(
@@ -1337,4 +1475,21 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
         failures.len(),
         failures.join("\n")
     );
+    if !full && std::env::var("STRATA_SWEEP_CASE").is_err() {
+        self_test(root.path(), &cases[0]);
+    }
+}
+
+/// The harness tests itself: a child told to fail on a case in each way is classified so.
+fn self_test(root: &Path, case: &Case) {
+    std::fs::write(root.join("cases"), format!("{}\n", case.line())).unwrap();
+    for plant in ["wrong", "panic", "abort", "memory", "hang"] {
+        let outcomes = run_children(root, 0..1, plant, Duration::from_secs(3));
+        assert!(
+            outcomes[0].starts_with(plant),
+            "planted {plant}, classified {}",
+            outcomes[0]
+        );
+    }
+    println!("sweep self-test: planted wrong, panic, abort, memory and hang were each caught");
 }
