@@ -28,7 +28,10 @@
 //! does), which copies the fixture's folder, damages the file, opens it and reads it whole:
 //! scans forward and backward and a point read of every key (plus absent keys) at the latest
 //! seqno and at an older one, then `verify_integrity` for trees; for the database every keyspace
-//! at the latest state. It prints one line: `error` (a call returned an error: `Corruption`,
+//! at the latest state. If all of it succeeds, the child opens and reads a second time, which
+//! must give the same (a torn tail's recovery writes a new manifest or WAL segment). A
+//! `Corruption` that names another file than the damaged one is counted apart (the contract
+//! says it names the file). It prints one line: `error` (a call returned an error: `Corruption`,
 //! `Io`, `UnsupportedFormat`, `ComparatorMismatch` or `DictionaryMismatch`; any other kind
 //! fails the sweep), `exact` (every read equals the model), `torn`, or `wrong` (the first
 //! difference). A child handles cases in a row; the parent resumes after a case the child died
@@ -58,11 +61,12 @@
 //! classified so.
 //!
 //! **Counts.** The sample is about 1,000 cases (every file kind, every mutation kind; the
-//! largest and the smallest table of each layout) and takes 20 to 35 s in a debug build on two
-//! cores, mostly the children's opens. The full sweep is about 240,000 cases without the
+//! largest and the smallest table of each layout; a mutation that changes nothing, such as
+//! 0xFF on a byte that holds it, is left out). The full sweep is about 240,000 cases without the
 //! compression features; `STRATA_SWEEP_JOBS=N` runs N children at a time, and
-//! `STRATA_SWEEP_LIST=1` prints the cases per file kind without running them. A run with
-//! `TMPDIR` on a tmpfs skips the disk's fsyncs.
+//! `STRATA_SWEEP_LIST=1` prints the cases per file kind without running them. Unless `TMPDIR`
+//! is set, the sweep works in `/dev/shm` where it exists: on a disk, the fsyncs of the
+//! children's opens take most of the time (a debug sample: 30 s on disk, 8 s on tmpfs).
 
 #![allow(
     clippy::unwrap_used,
@@ -340,7 +344,7 @@ fn build_tree(layout: &str, dir: &Path) -> TreeModel {
     model.ops.push(TreeOp::DelRange(key(200), key(250), s));
     tree.flush_active_memtable(0).unwrap();
     checkpoint(&mut model);
-    assert!(tree.table_count() >= 4, "{layout}: {}", tree.table_count());
+    assert!(tree.table_count() >= 3, "{layout}: {}", tree.table_count());
     if layout == "kv" {
         assert!(tree.blob_file_count() > 0, "no blob file");
     }
@@ -861,10 +865,12 @@ fn difference(
     None
 }
 
-/// The name of an error's kind, `None` for a kind a damaged file must never cause.
-fn clean_kind(error: &Error) -> Option<&'static str> {
+/// The name of an error's kind, `None` for a kind a damaged file must never cause. A
+/// `Corruption` is expected to name the damaged file.
+fn clean_kind(error: &Error, damaged: &Path) -> Option<&'static str> {
     match error {
-        Error::Corruption { .. } => Some("corruption"),
+        Error::Corruption { file, .. } if file == damaged => Some("corruption"),
+        Error::Corruption { .. } => Some("corruption naming another file"),
         Error::Io { .. } => Some("io"),
         Error::UnsupportedFormat { .. } => Some("unsupported"),
         Error::ComparatorMismatch { .. } => Some("comparator"),
@@ -1033,7 +1039,9 @@ fn run_case(root: &Path, case: &Case, work: &Path) -> String {
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         if let Some(layout) = name.strip_prefix("tree-") {
             let model = TreeModel::load(&root.join("models").join(name));
-            let result = read_tree(layout, &dir, &model, &mut probes);
+            // Twice: a second open must read as the first (a torn tail's recovery rewrote files).
+            let result = read_tree(layout, &dir, &model, &mut probes)
+                .and_then(|()| read_tree(layout, &dir, &model, &mut probes));
             plant(&mut probes);
             let full = model.persisted();
             let check =
@@ -1041,7 +1049,7 @@ fn run_case(root: &Path, case: &Case, work: &Path) -> String {
             (result, check(full), case.torn.map(check))
         } else {
             let states = db_states();
-            let result = read_db(&dir, &mut probes);
+            let result = read_db(&dir, &mut probes).and_then(|()| read_db(&dir, &mut probes));
             plant(&mut probes);
             let check = |steps: u64| {
                 let state = &states[steps as usize];
@@ -1058,7 +1066,7 @@ fn run_case(root: &Path, case: &Case, work: &Path) -> String {
         Ok((result, full, torn)) => match (&full, &torn) {
             // Every value read agrees with the model (up to an error that ended the reads).
             (None, _) | (Some(_), Some(None)) => match result {
-                Err(e) => match clean_kind(&e) {
+                Err(e) => match clean_kind(&e, &target) {
                     Some(kind) => format!("error {kind}"),
                     None => format!("bad-error {e}"),
                 },
@@ -1109,6 +1117,8 @@ struct Counts {
     hang: usize,
     memory: usize,
     bad_error: usize,
+    /// The first few cases that read exact: damage no check noticed and no read was hurt by.
+    exact_examples: Vec<String>,
 }
 
 impl Counts {
@@ -1311,6 +1321,12 @@ fn push_cases(
         .to_str()
         .unwrap();
     for mutation in mutations(kind, &bytes, full, per_file) {
+        // A byte already 0xFF, or a sector already zero, is no damage.
+        let mut damaged = bytes.clone();
+        mutation.apply(&mut damaged);
+        if damaged == bytes {
+            continue;
+        }
         let torn = torn_state(kind, &bytes, mutation, models.get(top));
         cases.push(Case {
             kind: kind.to_string(),
@@ -1337,7 +1353,14 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
     }
     let began = Instant::now();
     let full = std::env::var("STRATA_SWEEP").is_ok_and(|v| v == "full");
-    let root = tempfile::tempdir().unwrap();
+    // On a tmpfs where there is one: the children's opens sync, and the disk's fsyncs would
+    // take most of the time.
+    let shm = Path::new("/dev/shm");
+    let root = if std::env::var_os("TMPDIR").is_none() && shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
     let models = build_fixtures(root.path());
 
     let cases = match std::env::var("STRATA_SWEEP_CASE") {
@@ -1443,7 +1466,13 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
     let mut total = Counts::default();
     let mut failures = Vec::new();
     for (case, outcome) in cases.iter().zip(&outcomes) {
-        by_kind.entry(&case.kind).or_default().add(outcome);
+        let counts = by_kind.entry(&case.kind).or_default();
+        counts.add(outcome);
+        if outcome == "exact" && counts.exact_examples.len() < 3 {
+            counts
+                .exact_examples
+                .push(format!("{} {}", case.file.display(), case.mutation));
+        }
         total.add(outcome);
         let word = outcome.split(' ').next().unwrap();
         let allowed = word == "error" || word == "exact" || (word == "torn" && case.torn.is_some());
@@ -1459,6 +1488,9 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
     }
     for (kind, counts) in &by_kind {
         println!("{}", counts.line(kind));
+        if !counts.exact_examples.is_empty() {
+            println!("  exact, e.g.: {}", counts.exact_examples.join("; "));
+        }
     }
     println!(
         "{} in {:.1} s",
@@ -1484,7 +1516,9 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
 fn self_test(root: &Path, case: &Case) {
     std::fs::write(root.join("cases"), format!("{}\n", case.line())).unwrap();
     for plant in ["wrong", "panic", "abort", "memory", "hang"] {
-        let outcomes = run_children(root, 0..1, plant, Duration::from_secs(3));
+        // A short wait for the planted hang; the others get the usual one.
+        let timeout = Duration::from_secs(if plant == "hang" { 3 } else { 10 });
+        let outcomes = run_children(root, 0..1, plant, timeout);
         assert!(
             outcomes[0].starts_with(plant),
             "planted {plant}, classified {}",
