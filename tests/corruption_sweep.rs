@@ -11,9 +11,10 @@
 //!   flush of overwrites and new keys, and last a flush of one range tombstone alone (a table of
 //!   range tombstones only). The model keeps every version, so reads at an older seqno are
 //!   checked too;
-//! - one `strata::Database` with two keyspaces whose WAL segment holds 40 unflushed batches
-//!   (inserts, removes, range removes, batches across both keyspaces), closed cleanly: its
-//!   `VERSION`, `CATALOG`, WAL segment, and each keyspace's manifest and `CURRENT`.
+//! - one `strata::Database` with two keyspaces whose WAL holds 40 unflushed batches (inserts,
+//!   removes, range removes, batches across both keyspaces) in segments of about 1 KiB, closed
+//!   cleanly: its `VERSION`, `CATALOG`, WAL segments, and each keyspace's manifest and
+//!   `CURRENT`.
 //!
 //! **Cases.** A case names a file, relative to the fixture folder, and one mutation: `flip:O:B`
 //! (xor bit B of byte O), `ff:O` (byte O set to 0xFF), `zero:O:N` (N bytes from O zeroed, a lost
@@ -48,7 +49,9 @@
 //! the outcome `torn` is allowed only for cuts and zero fills of those files, and only when the
 //! state read equals exactly the state after the records that lie whole before the file's
 //! trailing zeros (for the manifest, the tables of the flushes those records name; for the
-//! WAL, the batches they hold). Any other state is `wrong`. A flipped bit or a 0xFF byte in
+//! WAL, the batches they hold, after every batch of the earlier segments: a cut segment before
+//! the last lost a tail that was never synced, and the segments after it are discarded). Any
+//! other state is `wrong`. A flipped bit or a 0xFF byte in
 //! them must be `error` or `exact`.
 //!
 //! Only `error`, `exact` and (where allowed) `torn` pass. The test prints one line of counts
@@ -355,7 +358,10 @@ fn build_tree(layout: &str, dir: &Path) -> TreeModel {
 type DbState = [BTreeMap<Vec<u8>, Vec<u8>>; 2];
 
 fn db_builder(dir: &Path) -> strata::DatabaseBuilder {
-    Database::builder(dir).worker_threads(1).cache_size(1 << 20)
+    Database::builder(dir)
+        .worker_threads(1)
+        .cache_size(1 << 20)
+        .journal_segment_size(1024)
 }
 
 fn ks_options() -> KeyspaceCreateOptions {
@@ -766,6 +772,8 @@ fn mutations(kind: &str, bytes: &[u8], full: bool, per_file: usize) -> Vec<Mutat
 /// damaged file's trailing zeros. Only cuts and zero fills can make a torn tail.
 fn torn_state(
     case_kind: &str,
+    fixture: &Path,
+    file: &Path,
     original: &[u8],
     mutation: Mutation,
     tree_model: Option<&TreeModel>,
@@ -782,10 +790,31 @@ fn torn_state(
         .collect();
     match case_kind {
         "manifest" => tree_model?.persisted_at(whole.last().map_or(0, |&e| e as u64)),
-        // The first record is the segment's header; each later one a step.
-        "wal" => Some(whole.len().saturating_sub(1) as u64),
+        // The first record of a segment is its header; each later one a step. A cut in a
+        // segment before the last is an unsynced tail too (docs/format.md 12.3): the segments
+        // after it are discarded, so the state is the steps up to the cut.
+        "wal" => Some(wal_steps_before(fixture, file) + whole.len().saturating_sub(1) as u64),
         _ => None,
     }
+}
+
+/// The steps logged in the WAL segments before the segment `file` (ids in order).
+fn wal_steps_before(fixture: &Path, file: &Path) -> u64 {
+    let dir = fixture.join(file.parent().unwrap());
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name() < file.file_name())
+        .collect();
+    segments.sort();
+    segments
+        .iter()
+        .map(|s| {
+            record_ends(&std::fs::read(s).unwrap())
+                .len()
+                .saturating_sub(1) as u64
+        })
+        .sum()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1327,7 +1356,7 @@ fn push_cases(
         if damaged == bytes {
             continue;
         }
-        let torn = torn_state(kind, &bytes, mutation, models.get(top));
+        let torn = torn_state(kind, fixture, file, &bytes, mutation, models.get(top));
         cases.push(Case {
             kind: kind.to_string(),
             file: file.to_path_buf(),
@@ -1377,7 +1406,8 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
                 .as_os_str()
                 .to_str()
                 .unwrap();
-            let torn = torn_state(&kind, &bytes, mutation, models.get(top));
+            let fixture = root.path().join("fixture");
+            let torn = torn_state(&kind, &fixture, &file, &bytes, mutation, models.get(top));
             vec![Case {
                 kind,
                 file,
