@@ -60,7 +60,10 @@
 //! per file kind and a total, e.g. `sweep table-full: 99 cases, 99 error (99 corruption),
 //! 0 exact, 0 torn, 0 wrong, 0 panic, 0 abort, 0 hang, 0 memory, 0 other error`, and fails
 //! naming each bad case with the line that replays it alone:
-//! `STRATA_SWEEP_CASE='tree-full/tables/3.sst flip:100:3'`. Before the sweep, the intact
+//! `STRATA_SWEEP_CASE='tree-full/tables/3.sst flip:100:3'` (a replay builds the fixtures anew:
+//! the same layout byte for byte, but a table's meta block records its creation time, so that
+//! block's timestamp and checksum bytes differ, and a 0xFF or zero mutation that changed
+//! nothing in one build may change something in another: counts vary by a case or two). Before the sweep, the intact
 //! fixtures must read `exact`; after the sample, the harness tests itself: a child told by
 //! `STRATA_SWEEP_PLANT` to return a wrong value, panic, abort, allocate 3 GiB or hang must be
 //! classified so.
@@ -68,12 +71,13 @@
 //! **Counts.** The sample is about 1,100 cases (1,250 with `lz4` and `zstd`; every file kind,
 //! every mutation kind; the largest and the smallest table of each layout; a mutation that
 //! changes nothing, such as 0xFF on a byte that holds it, is left out). The full sweep with
-//! `--features lz4,zstd` is 258,311 cases over 47 files; in release with two jobs on a tmpfs it
-//! took 251 s: 254,379 error (254,241 corruption, 101 io: a `CURRENT` naming a manifest that is
+//! `--features lz4,zstd` is 307,278 cases over 51 files; in release with two jobs on a tmpfs it
+//! took 314 s: 303,346 error (303,208 corruption, 101 io: a `CURRENT` naming a manifest that is
 //! not there, or a manifest cut before a compaction whose inputs are gone; 37 unsupported: the
 //! database's `VERSION`), 3,932 torn (109 manifest, 3,823 WAL), 0 exact, 0 wrong, 0 panic,
 //! 0 abort, 0 hang, 0 memory. `STRATA_SWEEP_JOBS=N` runs N children at a time, and
-//! `STRATA_SWEEP_LIST=1` prints the cases per file kind without running them. Unless `TMPDIR`
+//! `STRATA_SWEEP_LIST=1` prints the cases per file kind without running them (with
+//! `STRATA_SWEEP_KEEP=1`, it leaves the fixtures and the case list in place and prints where). Unless `TMPDIR`
 //! is set, the sweep works in `/dev/shm` where it exists: on a disk, the fsyncs of the
 //! children's opens take most of the time (a debug sample: 30 s on disk, 8 s on tmpfs).
 
@@ -1507,6 +1511,9 @@ fn every_file_kind_survives_flips_sectors_and_cuts() {
                 "sweep {kind}: {count} cases over {} files of {bytes} bytes",
                 files.len()
             );
+        }
+        if std::env::var("STRATA_SWEEP_KEEP").is_ok() {
+            println!("sweep: fixtures kept in {}", root.keep().display());
         }
         return;
     }
