@@ -40,8 +40,9 @@
 //! difference). A child handles cases in a row; the parent resumes after a case the child died
 //! on. The parent classifies a case the child did not report: `panic` (a panic in any thread of
 //! the child, caught by a hook, or a non-zero exit), `abort` (a signal), `memory` (an allocation
-//! failed under the child's address-space limit, `ulimit -v`, 1 GiB or
-//! `STRATA_SWEEP_MEMORY_MIB`), `hang` (no answer within 10 s or `STRATA_SWEEP_TIMEOUT_SECS`:
+//! failed under the child's address-space limit, `ulimit -v`, 256 MiB or
+//! `STRATA_SWEEP_MEMORY_MIB`: a child needs less than 128 MiB of address space, so a length
+//! read from disk and trusted for an allocation of more than about 100 MiB is caught), `hang` (no answer within 10 s or `STRATA_SWEEP_TIMEOUT_SECS`:
 //! the child is killed). The limit is set by running the child through `sh -c 'ulimit -v N;
 //! exec ...'`, so the test needs no `libc` dependency; `MALLOC_ARENA_MAX=2` keeps glibc's
 //! per-thread arenas from reserving address space that no allocation uses.
@@ -68,7 +69,7 @@
 //! `STRATA_SWEEP_PLANT` to return a wrong value, panic, abort, allocate 3 GiB or hang must be
 //! classified so.
 //!
-//! **Counts.** The sample is about 1,100 cases (1,250 with `lz4` and `zstd`; every file kind,
+//! **Counts.** The sample is about 1,200 cases (1,350 with `lz4` and `zstd`; every file kind,
 //! every mutation kind; the largest and the smallest table of each layout; a mutation that
 //! changes nothing, such as 0xFF on a byte that holds it, is left out). The full sweep with
 //! `--features lz4,zstd` is 307,278 cases over 51 files; in release with two jobs on a tmpfs it
@@ -79,7 +80,7 @@
 //! `STRATA_SWEEP_LIST=1` prints the cases per file kind without running them (with
 //! `STRATA_SWEEP_KEEP=1`, it leaves the fixtures and the case list in place and prints where). Unless `TMPDIR`
 //! is set, the sweep works in `/dev/shm` where it exists: on a disk, the fsyncs of the
-//! children's opens take most of the time (a debug sample: 30 s on disk, 8 s on tmpfs).
+//! children's opens take most of the time (a debug sample: 55 s on disk, 3 to 9 s on tmpfs).
 
 #![allow(
     clippy::unwrap_used,
@@ -1235,7 +1236,7 @@ fn run_children(
 ) -> Vec<String> {
     let exe = std::env::current_exe().unwrap();
     let (first, cases) = (range.start, range.len());
-    let memory_kib = env_number("STRATA_SWEEP_MEMORY_MIB", 1024) * 1024;
+    let memory_kib = env_number("STRATA_SWEEP_MEMORY_MIB", 256) * 1024;
     let mut outcomes = Vec::with_capacity(cases);
     while outcomes.len() < cases {
         let start = first + outcomes.len();
