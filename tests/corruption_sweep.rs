@@ -76,7 +76,8 @@
 //! took 314 s: 303,346 error (303,208 corruption, 101 io: a `CURRENT` naming a manifest that is
 //! not there, or a manifest cut before a compaction whose inputs are gone; 37 unsupported: the
 //! database's `VERSION`), 3,932 torn (109 manifest, 3,823 WAL), 0 exact, 0 wrong, 0 panic,
-//! 0 abort, 0 hang, 0 memory. `STRATA_SWEEP_JOBS=N` runs N children at a time, and
+//! 0 abort, 0 hang, 0 memory. Without the features (blob files stored raw), in a debug build
+//! under the 256 MiB limit: 290,724 cases in 967 s, 286,787 error, 3,937 torn, nothing else. `STRATA_SWEEP_JOBS=N` runs N children at a time, and
 //! `STRATA_SWEEP_LIST=1` prints the cases per file kind without running them (with
 //! `STRATA_SWEEP_KEEP=1`, it leaves the fixtures and the case list in place and prints where). Unless `TMPDIR`
 //! is set, the sweep works in `/dev/shm` where it exists: on a disk, the fsyncs of the
