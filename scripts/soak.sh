@@ -32,7 +32,7 @@ suites=(
   "power-loss|power_loss||STRATA_POWER_LOSS_CASES=100000||^power loss"
   "kill9|kill9||STRATA_KILL9_CYCLES=300||^kill9:"
   "io-faults|io_faults||||^io faults"
-  "corruption|corruption_sweep|lz4,zstd|STRATA_SWEEP_CASES=200000|STRATA_SWEEP=full|^sweep"
+  "corruption|corruption_sweep|lz4,zstd|STRATA_SWEEP_PER_FILE=2048|STRATA_SWEEP=full STRATA_SWEEP_JOBS=2|^sweep total"
   "db-model|db_model||STRATA_DB_MODEL_OPS=1000000||^db model:"
   "db-power-loss|db_power_loss||STRATA_DB_POWER_LOSS_CASES=100000||crash points"
   "db-kill9|db_kill9||STRATA_DB_KILL9_CYCLES=150||^db kill9:"
