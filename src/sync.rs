@@ -35,6 +35,20 @@ pub(crate) use arc_swap::{ArcSwap, Guard};
 #[cfg(loom)]
 pub(crate) use loom_arc_swap::{ArcSwap, Guard};
 
+/// Called by a retry loop that waits for another thread to make progress: nothing in the normal
+/// build (the loop retries at once, as before), a yield under loom, whose scheduler must be told
+/// that the thread waits (otherwise it explores the spinning thread without end).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn retry_hint() {}
+
+/// Called by a retry loop that waits for another thread to make progress: nothing in the normal
+/// build, a yield under loom, whose scheduler must be told that the thread waits.
+#[cfg(loom)]
+pub(crate) fn retry_hint() {
+    loom::thread::yield_now();
+}
+
 /// The value of an atomic pointer reached through `&mut` (no other thread can access it).
 #[cfg(not(loom))]
 #[inline]
@@ -53,6 +67,10 @@ pub(crate) fn get_mut_ptr<T>(atomic: &mut AtomicPtr<T>) -> *mut T {
 pub(crate) struct Witness;
 
 #[cfg(not(loom))]
+#[expect(
+    clippy::unused_self,
+    reason = "the same methods as the loom witness, which uses `self`"
+)]
 impl Witness {
     #[inline]
     pub(crate) const fn new() -> Self {
@@ -121,12 +139,20 @@ mod loom_arc_swap {
         }
 
         pub(crate) fn load_full(&self) -> Arc<T> {
-            Arc::clone(&self.0.lock().unwrap_or_else(|_| unreachable!("no panic holds it")))
+            Arc::clone(
+                &self
+                    .0
+                    .lock()
+                    .unwrap_or_else(|_| unreachable!("no panic holds it")),
+            )
         }
 
         pub(crate) fn store(&self, value: Arc<T>) {
             let old = std::mem::replace(
-                &mut *self.0.lock().unwrap_or_else(|_| unreachable!("no panic holds it")),
+                &mut *self
+                    .0
+                    .lock()
+                    .unwrap_or_else(|_| unreachable!("no panic holds it")),
                 value,
             );
             // NB: the old value drops outside the critical section, as arc_swap's does.
