@@ -108,6 +108,34 @@ impl Witness {
     }
 }
 
+#[cfg(all(test, loom))]
+/// Runs `model` under loom with `preemption_bound` (`None`: every interleaving; unless
+/// `LOOM_MAX_PREEMPTIONS` sets a bound) and prints the number of executions explored and the
+/// wall time.
+pub(crate) fn check_model(
+    name: &str,
+    preemption_bound: Option<usize>,
+    model: impl Fn() + Sync + Send + 'static,
+) {
+    let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&executions);
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = preemption_bound;
+    }
+    let bound = builder.preemption_bound;
+    let started = std::time::Instant::now();
+    builder.check(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        model();
+    });
+    eprintln!(
+        "loom model {name}: {} executions in {:.2?} (preemption bound {bound:?})",
+        executions.load(std::sync::atomic::Ordering::Relaxed),
+        started.elapsed()
+    );
+}
+
 #[cfg(loom)]
 mod loom_arc_swap {
     use std::ops::Deref;

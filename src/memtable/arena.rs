@@ -31,6 +31,7 @@
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::ptr::{self, NonNull};
+
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, Witness, get_mut_ptr};
 
 /// The alignment of every segment's base address.

@@ -343,7 +343,8 @@ impl SkipList {
     fn cmp_node(&self, node: *mut Node, key: &[u8], seqno: SeqNo) -> CmpOrdering {
         // SAFETY: callers pass published, non-head nodes of this list.
         let (key_of_node, seqno_of_node) = unsafe { (node_key(node), node_seqno(node)) };
-        self.cmp.internal((key_of_node, seqno_of_node), (key, seqno))
+        self.cmp
+            .internal((key_of_node, seqno_of_node), (key, seqno))
     }
 
     /// From `start` at `level`, the last node before `(key, seqno)` and the node after it.
@@ -458,7 +459,8 @@ impl SkipList {
                 // SAFETY: `x` is the head or was reached through a link at `level`.
                 let next = unsafe { link(x, level) }.load(Ordering::Acquire);
                 // SAFETY: `next` is a published node.
-                if next.is_null() || !before(unsafe { node_key(next) }, unsafe { node_seqno(next) }) {
+                if next.is_null() || !before(unsafe { node_key(next) }, unsafe { node_seqno(next) })
+                {
                     if level == 0 {
                         return (x, next);
                     }
@@ -507,6 +509,32 @@ impl SkipList {
     pub(crate) fn prev(&self, node: NodeRef<'_>) -> Option<NodeRef<'_>> {
         let (key, seqno) = (node.key(), node.seqno());
         self.seek_last(|k, s| self.cmp.internal((k, s), (key, seqno)) == CmpOrdering::Less)
+    }
+}
+
+impl SkipList {
+    /// The internal keys linked at `level`, in list order, for the loom models' tower checks;
+    /// panics if a node reached at `level` is not taller than `level` (I6).
+    #[cfg(all(test, loom))]
+    pub(crate) fn level_keys(&self, level: usize) -> Vec<(Vec<u8>, SeqNo)> {
+        let mut out = Vec::new();
+        // SAFETY: the head has MAX_HEIGHT links; the loom models ask for levels below it.
+        let mut next = unsafe { link(self.head.as_ptr(), level) }.load(Ordering::Acquire);
+        while let Some(node) = NodeRef::new(next) {
+            // SAFETY: `node` is a published node of this list, which is borrowed.
+            let height = unsafe {
+                (*node.ptr.as_ptr()).witness.read();
+                (*node.ptr.as_ptr()).height as usize
+            };
+            assert!(
+                height > level,
+                "a node of height {height} is linked at level {level}"
+            );
+            out.push((node.key().to_vec(), node.seqno()));
+            // SAFETY: as above; `level < height`.
+            next = unsafe { link(node.ptr.as_ptr(), level) }.load(Ordering::Acquire);
+        }
+        out
     }
 }
 

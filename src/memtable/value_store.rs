@@ -15,6 +15,9 @@
 //! +----------------+--------------------------+-------------+
 //! ```
 //!
+//! Under `cfg(loom)` a `Witness` (a loom cell, zero-sized otherwise) sits in front of each record,
+//! so that the loom models check that every reader is ordered after the record's writer.
+//!
 //! Invariant: a record is written completely before its pointer is published (by the skiplist's
 //! Release CAS or Release store) and is never written again.
 

@@ -266,3 +266,5 @@ impl Published {
     }
 }
 
+#[cfg(all(test, loom))]
+mod loom_tests;
