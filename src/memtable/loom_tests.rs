@@ -395,3 +395,30 @@ fn loom_memtable_reads_see_whole_entries() {
         assert_eq!(m.get_highest_seqno(), Some(2));
     });
 }
+
+/// Two writers insert the same (key, seqno) with different values, so one of them replaces the
+/// value pointer of the other's node with its own record (S11's Release store) while the main
+/// thread reads: a read sees one of the two whole records (the record witness), never a torn or
+/// unpublished one; after the joins one entry, with the overwriter's value.
+#[test]
+fn loom_memtable_overwrite_publishes_the_new_record() {
+    check("memtable: overwrite of one (key, seqno)", Some(3), || {
+        let m = Arc::new(Memtable::default());
+        let writers: Vec<_> = ["one", "two"]
+            .into_iter()
+            .map(|value| {
+                let m = Arc::clone(&m);
+                thread::spawn(move || put(&m, "k", value, 7))
+            })
+            .collect();
+        if let Some(entry) = m.get(b"k", SeqNo::MAX) {
+            assert!(entry.value == "one" || entry.value == "two", "{entry:?}");
+        }
+        for w in writers {
+            w.join().expect("writer");
+        }
+        assert_eq!(m.len(), 1, "one entry");
+        let value = m.get(b"k", SeqNo::MAX).expect("written").value;
+        assert!(value == "one" || value == "two");
+    });
+}
