@@ -70,6 +70,7 @@ mod run_writer;
 mod seqno;
 mod slice;
 mod stats;
+mod sync;
 mod table;
 mod tree;
 pub mod verify;

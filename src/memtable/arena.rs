@@ -31,7 +31,8 @@
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering, Witness, get_mut_ptr};
 
 /// The alignment of every segment's base address.
 const SEGMENT_ALIGN: usize = 8;
@@ -41,6 +42,8 @@ struct Segment {
     capacity: usize,
     cursor: AtomicUsize,
     prev: *mut Segment,
+    /// Stands for `base`, `capacity` and `prev` in the loom models (zero-sized otherwise).
+    witness: Witness,
 }
 
 impl Segment {
@@ -57,6 +60,7 @@ impl Segment {
             capacity,
             cursor: AtomicUsize::new(cursor),
             prev,
+            witness: Witness::new(),
         }))
     }
 
@@ -140,6 +144,7 @@ impl Arena {
             let segment = self.current.load(Ordering::Acquire);
             // SAFETY: a non-null `current` points to a segment that lives until `drop`.
             if let Some(segment) = unsafe { segment.as_ref() } {
+                segment.witness.read();
                 let offset = segment.cursor.fetch_add(size, Ordering::Relaxed);
                 if offset
                     .checked_add(size)
@@ -161,7 +166,10 @@ impl Arena {
             return;
         }
         // SAFETY: a non-null segment pointer stays valid until `drop`.
-        let seen_capacity = unsafe { seen.as_ref() }.map_or(0, |s| s.capacity);
+        let seen_capacity = unsafe { seen.as_ref() }.map_or(0, |s| {
+            s.witness.read();
+            s.capacity
+        });
         let capacity = (seen_capacity * 2)
             .clamp(self.min_segment_bytes, self.max_segment_bytes)
             .max(size);
@@ -204,14 +212,13 @@ impl Arena {
 
 impl Drop for Arena {
     fn drop(&mut self) {
-        for head in [self.current.get_mut(), self.large.get_mut()] {
-            let mut segment = *head;
+        for head in [&mut self.current, &mut self.large] {
+            let mut segment = get_mut_ptr(head);
             while !segment.is_null() {
                 // SAFETY: `&mut self` proves no other reference exists; each segment is in
                 // exactly one chain and is freed once.
                 segment = unsafe { Segment::free(segment) };
             }
-            *head = ptr::null_mut();
         }
     }
 }

@@ -7,7 +7,8 @@
 
 use std::ops::{Bound, Deref};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::skiplist::{NodeRef, RawNode, SkipList};
 use super::value_store::ValueStore;
@@ -62,7 +63,9 @@ pub struct Memtable {
 }
 
 /// The generation of the next memtable created (starts at 1: 0 means "from disk").
-static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+// NB: a `std` atomic even in the loom models: a loom atomic cannot be a `static`, and the
+// generation takes no part in the lock-free protocols.
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Default for Memtable {
     fn default() -> Self {
@@ -107,7 +110,7 @@ impl Memtable {
             lowest_seqno: AtomicU64::new(u64::MAX),
             sealed: AtomicBool::new(false),
             writers: AtomicUsize::new(0),
-            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            generation: NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             range_tombstones: parking_lot::Mutex::new(Vec::new()),
             range_tombstone_count: AtomicUsize::new(0),
             range_tombstone_highest_plus_one: AtomicU64::new(0),
@@ -395,7 +398,7 @@ impl Memtable {
     pub(crate) fn wait_for_writers(&self) {
         debug_assert!(self.sealed.load(Ordering::SeqCst));
         while self.writers.load(Ordering::SeqCst) != 0 {
-            std::thread::yield_now();
+            crate::sync::yield_now();
         }
     }
 }

@@ -26,5 +26,8 @@ mod inner;
 pub(crate) mod skiplist;
 pub(crate) mod value_store;
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 pub(crate) use inner::MemtableSource;
 pub use inner::{Memtable, MemtableIter};

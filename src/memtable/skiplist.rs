@@ -33,17 +33,19 @@
     reason = "lock-free skiplist over raw arena memory; see UNSAFE.md"
 )]
 
+#[cfg(not(loom))]
 use std::cell::Cell;
 use std::cmp::Ordering as CmpOrdering;
+#[cfg(not(loom))]
 use std::hash::{BuildHasher, RandomState};
 use std::marker::PhantomData;
 use std::mem::size_of;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use super::arena::Arena;
 use crate::key::Comparator;
 use crate::seqno::SeqNo;
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering, Witness};
 
 /// The highest tower; with a branching factor of 4 it serves billions of entries.
 pub(crate) const MAX_HEIGHT: usize = 16;
@@ -54,6 +56,9 @@ struct Node {
     seqno: SeqNo,
     key_len: u32,
     height: u32,
+    /// Stands for `seqno`, `key_len`, `height` and the key bytes in the loom models (zero-sized
+    /// otherwise, so the layout above holds).
+    witness: Witness,
 }
 
 const TOWER_OFFSET: usize = size_of::<Node>();
@@ -95,10 +100,23 @@ unsafe fn node_key<'a>(node: *mut Node) -> &'a [u8] {
     // SAFETY: key_len and height were written before publication and never change; the key bytes
     // follow the tower inside the node's allocation and were initialised before publication.
     unsafe {
+        (*node).witness.read();
         let height = (*node).height as usize;
         let key_len = (*node).key_len as usize;
         let start = node.cast::<u8>().add(TOWER_OFFSET + height * LINK_BYTES);
         std::slice::from_raw_parts(start, key_len)
+    }
+}
+
+/// The seqno of `node`.
+///
+/// # Safety
+/// `node` points to a published node of a list that is alive.
+unsafe fn node_seqno(node: *mut Node) -> SeqNo {
+    // SAFETY: per the contract; `seqno` was written before publication and never changes.
+    unsafe {
+        (*node).witness.read();
+        (*node).seqno
     }
 }
 
@@ -151,7 +169,7 @@ impl<'a> NodeRef<'a> {
     /// The node's seqno.
     pub(crate) fn seqno(self) -> SeqNo {
         // SAFETY: as in `key`; `seqno` is immutable after publication.
-        unsafe { (*self.ptr.as_ptr()).seqno }
+        unsafe { node_seqno(self.ptr.as_ptr()) }
     }
 
     /// The value record pointer currently stored in the node.
@@ -193,11 +211,13 @@ fn prefetch(ptr: *const u8) {
     let _ = ptr;
 }
 
+#[cfg(not(loom))]
 thread_local! {
     static RNG: Cell<u64> = Cell::new(RandomState::new().hash_one(0x5eed_u64) | 1);
 }
 
 /// A tower height with P(h > n) = 4^-n, from a per-thread xorshift generator.
+#[cfg(not(loom))]
 fn random_height() -> usize {
     let bits = RNG.with(|rng| {
         let mut x = rng.get();
@@ -209,6 +229,30 @@ fn random_height() -> usize {
     });
     let height = 1 + (bits.trailing_zeros() as usize) / 2;
     height.min(MAX_HEIGHT)
+}
+
+// NB: a loom model must be deterministic for a given schedule, so under `cfg(loom)` the heights
+// are not random: each model thread scripts the heights of its next inserts.
+#[cfg(loom)]
+loom::thread_local! {
+    static SCRIPTED_HEIGHTS: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(Vec::new());
+}
+
+/// Makes the calling (loom) thread's next inserts take `heights`, in order; then 1.
+#[cfg(loom)]
+pub(crate) fn script_heights(heights: &[usize]) {
+    SCRIPTED_HEIGHTS.with(|scripted| {
+        *scripted.borrow_mut() = heights.iter().rev().copied().collect();
+    });
+}
+
+/// The next scripted height of this thread (see [`script_heights`]), or 1.
+#[cfg(loom)]
+fn random_height() -> usize {
+    SCRIPTED_HEIGHTS
+        .with(|scripted| scripted.borrow_mut().pop())
+        .unwrap_or(1)
+        .clamp(1, MAX_HEIGHT)
 }
 
 /// A lock-free skiplist of internal keys, each pointing to a value record; see the module docs.
@@ -277,6 +321,7 @@ impl SkipList {
                 seqno,
                 key_len,
                 height: u32::try_from(height).unwrap_or(u32::MAX),
+                witness: Witness::new(),
             });
             for level in 0..height {
                 node.as_ptr()
@@ -290,14 +335,16 @@ impl SkipList {
                 .cast::<u8>()
                 .add(TOWER_OFFSET + height * LINK_BYTES);
             ptr::copy_nonoverlapping(key.as_ptr(), key_dst, key.len());
+            (*node.as_ptr()).witness.written();
         }
         node
     }
 
     fn cmp_node(&self, node: *mut Node, key: &[u8], seqno: SeqNo) -> CmpOrdering {
         // SAFETY: callers pass published, non-head nodes of this list.
-        let (node_key, node_seqno) = unsafe { (node_key(node), (*node).seqno) };
-        self.cmp.internal((node_key, node_seqno), (key, seqno))
+        let (key_of_node, seqno_of_node) = unsafe { (node_key(node), node_seqno(node)) };
+        self.cmp
+            .internal((key_of_node, seqno_of_node), (key, seqno))
     }
 
     /// From `start` at `level`, the last node before `(key, seqno)` and the node after it.
@@ -412,7 +459,8 @@ impl SkipList {
                 // SAFETY: `x` is the head or was reached through a link at `level`.
                 let next = unsafe { link(x, level) }.load(Ordering::Acquire);
                 // SAFETY: `next` is a published node.
-                if next.is_null() || !before(unsafe { node_key(next) }, unsafe { (*next).seqno }) {
+                if next.is_null() || !before(unsafe { node_key(next) }, unsafe { node_seqno(next) })
+                {
                     if level == 0 {
                         return (x, next);
                     }
@@ -461,6 +509,32 @@ impl SkipList {
     pub(crate) fn prev(&self, node: NodeRef<'_>) -> Option<NodeRef<'_>> {
         let (key, seqno) = (node.key(), node.seqno());
         self.seek_last(|k, s| self.cmp.internal((k, s), (key, seqno)) == CmpOrdering::Less)
+    }
+}
+
+impl SkipList {
+    /// The internal keys linked at `level`, in list order, for the loom models' tower checks;
+    /// panics if a node reached at `level` is not taller than `level` (I6).
+    #[cfg(all(test, loom))]
+    pub(crate) fn level_keys(&self, level: usize) -> Vec<(Vec<u8>, SeqNo)> {
+        let mut out = Vec::new();
+        // SAFETY: the head has MAX_HEIGHT links; the loom models ask for levels below it.
+        let mut next = unsafe { link(self.head.as_ptr(), level) }.load(Ordering::Acquire);
+        while let Some(node) = NodeRef::new(next) {
+            // SAFETY: `node` is a published node of this list, which is borrowed.
+            let height = unsafe {
+                (*node.ptr.as_ptr()).witness.read();
+                (*node.ptr.as_ptr()).height as usize
+            };
+            assert!(
+                height > level,
+                "a node of height {height} is linked at level {level}"
+            );
+            out.push((node.key().to_vec(), node.seqno()));
+            // SAFETY: as above; `level < height`.
+            next = unsafe { link(node.ptr.as_ptr(), level) }.load(Ordering::Acquire);
+        }
+        out
     }
 }
 

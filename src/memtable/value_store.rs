@@ -15,6 +15,9 @@
 //! +----------------+--------------------------+-------------+
 //! ```
 //!
+//! Under `cfg(loom)` a `Witness` (a loom cell, zero-sized otherwise) sits in front of each record,
+//! so that the loom models check that every reader is ordered after the record's writer.
+//!
 //! Invariant: a record is written completely before its pointer is published (by the skiplist's
 //! Release CAS or Release store) and is never written again.
 
@@ -23,11 +26,19 @@
     reason = "reads records through raw arena pointers; see UNSAFE.md"
 )]
 
+use std::mem::{align_of, size_of};
 use std::ptr;
 
 use super::arena::Arena;
 use crate::coding::{encode_varint_u32, varint_len_u32};
 use crate::key::ValueType;
+use crate::sync::Witness;
+
+/// The bytes of the [`Witness`] in front of each record: 0 (the witness is zero-sized) except in
+/// the loom models, which see through it whether a reader is ordered after the record's writer.
+const WITNESS_BYTES: usize = size_of::<Witness>();
+/// The value arena's alignment: 1 (records are read byte by byte), or the witness's under loom.
+const RECORD_ALIGN: usize = align_of::<Witness>();
 
 /// The value store; see the module documentation.
 pub(crate) struct ValueStore {
@@ -37,7 +48,7 @@ pub(crate) struct ValueStore {
 impl ValueStore {
     pub(crate) fn new() -> Self {
         Self {
-            arena: Arena::new(1, 4096, 1 << 20),
+            arena: Arena::new(RECORD_ALIGN, 4096, 1 << 20),
         }
     }
 
@@ -65,14 +76,21 @@ impl ValueStore {
         let mut header = [0u8; 6];
         header[0] = u8::from(value_type);
         let header_len = 1 + encode_varint_u32(value_len, &mut header[1..]);
-        let record = self.arena.alloc(header_len + value.len()).as_ptr();
-        // SAFETY: the arena returned `header_len + value.len()` fresh bytes owned by this call
-        // until the pointer is published by the caller.
+        let start = self
+            .arena
+            .alloc(WITNESS_BYTES + header_len + value.len())
+            .as_ptr();
+        // SAFETY: the arena returned `WITNESS_BYTES + header_len + value.len()` fresh bytes,
+        // aligned for the witness, owned by this call until the pointer is published by the caller.
         unsafe {
+            let witness = start.cast::<Witness>();
+            witness.write(Witness::new());
+            let record = start.add(WITNESS_BYTES);
             ptr::copy_nonoverlapping(header.as_ptr(), record, header_len);
             ptr::copy_nonoverlapping(value.as_ptr(), record.add(header_len), value.len());
+            (*witness).written();
+            record
         }
-        record
     }
 
     /// Reads the record at `record`.
@@ -84,6 +102,7 @@ impl ValueStore {
         // SAFETY: the record's header and bytes were fully written before publication and are
         // immutable; the varint is at most 5 bytes and was written by `append`.
         unsafe {
+            (*record.sub(WITNESS_BYTES).cast::<Witness>()).read();
             let value_type = match ValueType::try_from(*record) {
                 Ok(vt) => vt,
                 Err(err) => unreachable!("memtable record holds {err}: memory corruption"),

@@ -292,22 +292,9 @@ impl Tree {
     /// ```
     pub fn rotate_memtable(&self) -> Option<Arc<Memtable>> {
         let lock = self.0.versions.lock();
-        let current = self.0.super_version.load_full();
-        if current.active.is_empty() {
-            return None;
-        }
-        current.active.seal();
-        let mut sealed = current.sealed.clone();
-        sealed.push(Arc::clone(&current.active));
-        self.0.super_version.publish(
-            &lock,
-            SuperVersion {
-                active: Arc::new(Memtable::with_comparator(self.0.cmp.clone())),
-                sealed,
-                version: Arc::clone(&current.version),
-            },
-        );
-        Some(Arc::clone(&current.active))
+        self.0
+            .super_version
+            .rotate(&lock, || Memtable::with_comparator(self.0.cmp.clone()))
     }
 
     /// Rotates the active memtable if it holds at least `limit` range tombstones (a concurrent

@@ -16,14 +16,12 @@
 //! step, as in the seed (whose drops and clears keep nothing for older reads).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use arc_swap::ArcSwap;
 
 use crate::key::Comparator;
 use crate::memtable::Memtable;
 use crate::range_tombstone::FragList;
 use crate::seqno::{SeqNo, SequenceNumberGenerator};
+use crate::sync::{ArcSwap, AtomicU64, Guard, Ordering, retry_hint};
 use crate::version::Version;
 use crate::version::set::{VersionLock, VersionSet};
 
@@ -108,7 +106,7 @@ impl Published {
     }
 
     /// The current SuperVersion, cheaply (a guard; do not hold it across long work).
-    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<SuperVersion>> {
+    pub(crate) fn load(&self) -> Guard<Arc<SuperVersion>> {
         self.current.load()
     }
 
@@ -155,12 +153,69 @@ impl Published {
         self.current.store(Arc::new(next));
     }
 
+    /// Runs `write` on the active memtable as a registered writer: if a rotation sealed the
+    /// memtable that this loaded (`Memtable::try_begin_write` turns it away), it loads the new
+    /// SuperVersion and tries again. So a write never lands in a memtable after a flush has
+    /// waited for its writers, and once `write` returns, every SuperVersion loaded from then on
+    /// holds the memtable it wrote to.
+    pub(crate) fn write_active<R>(&self, write: impl FnOnce(&Memtable) -> R) -> R {
+        loop {
+            let super_version = self.load();
+            if let Some(_writer) = super_version.active.try_begin_write() {
+                return write(&super_version.active);
+            }
+            // NB: the rotation that sealed this memtable publishes the next SuperVersion at once.
+            retry_hint();
+        }
+    }
+
+    /// Seals the active memtable and publishes a SuperVersion with a `fresh` one in its place and
+    /// the sealed one as the newest sealed memtable (the version lock is held). Returns the sealed
+    /// memtable, or `None` if the active one was empty (nothing to seal; `fresh` is not called).
+    pub(crate) fn rotate(
+        &self,
+        _lock: &VersionLock<'_>,
+        fresh: impl FnOnce() -> Memtable,
+    ) -> Option<Arc<Memtable>> {
+        self.rotate_serialized(fresh)
+    }
+
+    /// [`Published::rotate`] for a caller that serializes the changes of the SuperVersion by
+    /// other means than the version lock: the loom model, which holds a loom mutex instead.
+    fn rotate_serialized(&self, fresh: impl FnOnce() -> Memtable) -> Option<Arc<Memtable>> {
+        let current = self.current.load_full();
+        if current.active.is_empty() {
+            return None;
+        }
+        current.active.seal();
+        let mut sealed = current.sealed.clone();
+        sealed.push(Arc::clone(&current.active));
+        self.current.store(Arc::new(SuperVersion {
+            active: Arc::new(fresh()),
+            sealed,
+            version: Arc::clone(&current.version),
+        }));
+        Some(Arc::clone(&current.active))
+    }
+
     /// Publishes a SuperVersion that changes what reads see: takes the next seqno C from
     /// `seqno`, keeps `before` for reads at seqnos up to C, then raises `visible_seqno` to the
     /// counter (the version lock is held).
     pub(crate) fn publish_changing(
         &self,
-        lock: &VersionLock<'_>,
+        _lock: &VersionLock<'_>,
+        before: Arc<SuperVersion>,
+        next: SuperVersion,
+        seqno: &dyn SequenceNumberGenerator,
+        visible_seqno: &dyn SequenceNumberGenerator,
+    ) {
+        self.publish_changing_serialized(before, next, seqno, visible_seqno);
+    }
+
+    /// [`Published::publish_changing`] for a caller that serializes the changes by other means
+    /// than the version lock (the loom model).
+    fn publish_changing_serialized(
+        &self,
         before: Arc<SuperVersion>,
         next: SuperVersion,
         seqno: &dyn SequenceNumberGenerator,
@@ -174,7 +229,7 @@ impl Published {
         self.history.store(Arc::new(history));
         // NB: raised after the entry is in, so a reader that sees the new maximum finds it.
         self.history_max.fetch_max(at, Ordering::AcqRel);
-        self.publish(lock, next);
+        self.current.store(Arc::new(next));
         visible_seqno.fetch_max(seqno.get());
     }
 
@@ -210,3 +265,6 @@ impl Published {
         self.current.store(Arc::new(empty));
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests;

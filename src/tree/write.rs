@@ -1,8 +1,9 @@
 //! The write path: every write goes to the active memtable, with no lock.
 //!
 //! A writer registers with the active memtable (`try_begin_write`); if a rotation sealed that
-//! memtable in the meantime, it reloads the SuperVersion and writes to the new active one. So a
-//! write never lands in a memtable after a flush has waited for its writers.
+//! memtable in the meantime, it reloads the SuperVersion and writes to the new active one
+//! (`Published::write_active`). So a write never lands in a memtable after a flush has waited for
+//! its writers.
 
 use super::handle::Tree;
 use crate::key::ValueType;
@@ -11,14 +12,9 @@ use crate::slice::{UserKey, UserValue};
 
 impl Tree {
     fn append(&self, key: &[u8], value: &[u8], seqno: SeqNo, value_type: ValueType) -> (u64, u64) {
-        loop {
-            let super_version = self.0.super_version.load();
-            if let Some(_writer) = super_version.active.try_begin_write() {
-                return super_version
-                    .active
-                    .insert_parts(key, value, seqno, value_type);
-            }
-        }
+        self.0
+            .super_version
+            .write_active(|active| active.insert_parts(key, value, seqno, value_type))
     }
 
     /// Writes `key = value` at `seqno`. Returns `(entry size, memtable size)` in bytes.
@@ -169,16 +165,10 @@ impl Tree {
         if self.0.cmp.user(&start, &end).is_ge() {
             return 0;
         }
-        let (bytes, count) = loop {
-            let super_version = self.0.super_version.load();
-            if let Some(_writer) = super_version.active.try_begin_write() {
-                let (bytes, _) =
-                    super_version
-                        .active
-                        .insert_range_tombstone(start.clone(), end.clone(), seqno);
-                break (bytes, super_version.active.range_tombstone_count());
-            }
-        };
+        let (bytes, count) = self.0.super_version.write_active(|active| {
+            let (bytes, _) = active.insert_range_tombstone(start, end, seqno);
+            (bytes, active.range_tombstone_count())
+        });
         if count >= self.0.config.memtable_range_tombstone_limit {
             self.rotate_memtable_if_range_tombstones(count);
         }
