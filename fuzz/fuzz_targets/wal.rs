@@ -90,12 +90,11 @@ fuzz_target!(|data: &[u8]| {
         fs.create_dir(dir).expect("create_dir");
     }
     let segments = strata_fuzz::wal_segments(data);
-    let wal = files
-        .iter()
-        .map(|(p, b)| (p.clone(), b.clone()))
-        .chain(segments.into_iter().map(|(id, bytes)| {
-            (PathBuf::from(format!("/db/wal/{id:020}.log")), bytes)
-        }));
+    let wal = files.iter().map(|(p, b)| (p.clone(), b.clone())).chain(
+        segments
+            .into_iter()
+            .map(|(id, bytes)| (PathBuf::from(format!("/db/wal/{id:020}.log")), bytes)),
+    );
     for (path, bytes) in wal {
         let mut file = fs.create(&path).expect("create");
         file.append(&bytes).expect("append");
