@@ -486,6 +486,15 @@ fn read_fs(fs: &dyn Fs, path: &Path) -> Vec<u8> {
     bytes
 }
 
+/// Removes the generator's scratch folder and everything in it.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the Fs trait removes no folder tree; the scratch folder is the generator's own, on disk"
+)]
+fn remove_scratch(scratch: &Path) {
+    std::fs::remove_dir_all(scratch).unwrap();
+}
+
 fn main() {
     let out: PathBuf = std::env::args_os().nth(1).map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
@@ -700,7 +709,7 @@ fn main() {
     let manifest_seeds = manifest_seeds(&out, &scratch);
     let ops_seeds = ops_seeds(&out);
 
-    std::fs::remove_dir_all(&scratch).unwrap();
+    remove_scratch(&scratch);
     println!(
         "seeds in {}: {} tables, {index_seeds} index blocks, {data_seeds} data blocks, \
          {range_seeds} range-tombstone blocks, {} blob files, {wal_seeds} WALs, {} filters, \

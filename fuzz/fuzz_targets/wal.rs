@@ -8,6 +8,10 @@
 //! contents.
 
 #![no_main]
+#![allow(
+    clippy::disallowed_types,
+    reason = "fuzz_target! opens a std::fs::File for RUST_LIBFUZZER_DEBUG_PATH"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,10 +23,13 @@ use strata::{Database, Guard, KeyspaceCreateOptions};
 
 const NAMES: [&str; 2] = ["a", "b"];
 
+/// A database's directories and files.
+type Snapshot = (Vec<PathBuf>, BTreeMap<PathBuf, Vec<u8>>);
+
 /// A database with keyspaces `a` (id 1) and `b` (id 2) and no WAL segment: its directories and
 /// files.
-fn base() -> &'static (Vec<PathBuf>, BTreeMap<PathBuf, Vec<u8>>) {
-    static BASE: OnceLock<(Vec<PathBuf>, BTreeMap<PathBuf, Vec<u8>>)> = OnceLock::new();
+fn base() -> &'static Snapshot {
+    static BASE: OnceLock<Snapshot> = OnceLock::new();
     BASE.get_or_init(|| {
         let fs = MemFs::new();
         {

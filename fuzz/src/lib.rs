@@ -247,10 +247,7 @@ pub fn wal_segments(data: &[u8]) -> Vec<(u64, Vec<u8>)> {
         return segments;
     }
     segments.push((base, wal_header(base, u64::MAX)));
-    loop {
-        let Some(&c) = take(1).first() else {
-            break;
-        };
+    while let Some(&c) = take(1).first() {
         if c & 3 == 0 {
             if segments.len() < 3 {
                 let previous = segments.last().map_or(0, |s| s.1.len() as u64);
