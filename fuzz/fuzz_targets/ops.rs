@@ -28,6 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use libfuzzer_sys::fuzz_target;
 use strata::compaction::{CompactionAction, CompactionStrategy, Leveled, SizeTiered};
@@ -37,6 +38,36 @@ use strata::config::{
 use strata::fs::{CrashMode, Fault, FaultFs, FaultOp, MemFs};
 use strata::{Config, Error, Guard, SeqNo, SequenceNumberCounter, Tree};
 use strata_fuzz::{ops_key, ops_prefix};
+
+/// What the inputs so far did, summed over the process, printed after each input when
+/// `STRATA_FUZZ_OPS_STATS` is set (to see that faults fire and weak tombstones get written:
+/// `cargo fuzz run ops corpus/ops -- -runs=0` with it set prints the corpus's totals).
+#[derive(Debug, Default)]
+struct Stats {
+    ops: AtomicU64,
+    flushes: AtomicU64,
+    compactions: AtomicU64,
+    reopens: AtomicU64,
+    weak_removes: AtomicU64,
+    faults_fired: AtomicU64,
+    failed_flushes_landed: AtomicU64,
+    failed_flushes_lost: AtomicU64,
+}
+
+static STATS: Stats = Stats {
+    ops: AtomicU64::new(0),
+    flushes: AtomicU64::new(0),
+    compactions: AtomicU64::new(0),
+    reopens: AtomicU64::new(0),
+    weak_removes: AtomicU64::new(0),
+    faults_fired: AtomicU64::new(0),
+    failed_flushes_landed: AtomicU64::new(0),
+    failed_flushes_lost: AtomicU64::new(0),
+};
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
 
 /// The folder of the tree in the `MemFs`.
 const DIR: &str = "/db";
@@ -391,12 +422,21 @@ impl Harness {
             &self.live,
             &format!("{what}: reads after the failure"),
         );
+        count(&STATS.faults_fired);
         let tree = self.reopen(tree, power_loss);
         let found = contents(&tree);
+        let candidates_len = candidates.len();
         let matching: Vec<State> = candidates
             .into_iter()
             .filter(|c| c.map.clone().into_iter().collect::<Vec<_>>() == found)
             .collect();
+        if candidates_len == 2 {
+            if matching.first() == Some(&self.live) {
+                count(&STATS.failed_flushes_landed);
+            } else {
+                count(&STATS.failed_flushes_lost);
+            }
+        }
         let Some(first) = matching.first() else {
             panic!("{what}: the reopened tree holds none of the allowed states: {found:?}");
         };
@@ -422,6 +462,7 @@ impl Harness {
             Op::RemoveWeak(key) => {
                 if self.live.written(&key) == Written::Once && !self.merged.contains(&key) {
                     tree.remove_weak(key.as_slice(), self.seqno.next());
+                    count(&STATS.weak_removes);
                 } else {
                     tree.remove(key.as_slice(), self.seqno.next());
                 }
@@ -529,6 +570,7 @@ impl Harness {
                     tree = self.after_fault(tree, &result, power_loss, candidates, &what);
                 } else {
                     result.expect("a flush without a fault");
+                    count(&STATS.flushes);
                     self.durable = self.live.clone();
                 }
             }
@@ -559,6 +601,7 @@ impl Harness {
                 tree = self.after_compaction(tree, result, fired, fault, "major compaction");
             }
             Op::Reopen(power_loss) => {
+                count(&STATS.reopens);
                 tree = self.reopen(tree, power_loss);
                 self.live = self.durable.clone();
                 check_contents(&tree, &self.live, &format!("reopen after {power_loss:?}"));
@@ -583,6 +626,7 @@ impl Harness {
             return self.after_fault(tree, &result, power_loss, candidates, &what);
         }
         result.unwrap_or_else(|e| panic!("{what} without a fault failed: {e}"));
+        count(&STATS.compactions);
         check_contents(&tree, &self.live, what);
         tree
     }
@@ -613,6 +657,10 @@ fuzz_target!(|data: &[u8]| {
             break;
         };
         tree = harness.run(tree, op);
+        count(&STATS.ops);
     }
     check_contents(&tree, &harness.live, "at the end");
+    if std::env::var_os("STRATA_FUZZ_OPS_STATS").is_some() {
+        eprintln!("ops: {STATS:?}");
+    }
 });
