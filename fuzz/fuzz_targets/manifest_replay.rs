@@ -1,7 +1,8 @@
 //! Bytes as the records of a tree's manifest, replayed by `Tree::open` over the tables of a real
-//! tree: the manifest decoder, `VersionEdit::apply`, the checks of a recovered version against
-//! the table files (ids, sizes, levels, key ranges), the deletion of orphans and the manifest
-//! rewrite. The `manifest` target reads a manifest in place; this one opens the tree.
+//! tree: the manifest decoder, `VersionEdit::apply`, the comparator and format checks, the opening
+//! of every table the version names (present or missing), the next table id, the manifest append
+//! or rewrite and the deletion of what no version names (`src/version/recovery.rs`). The
+//! `manifest` target reads a manifest in place; this one opens the tree.
 //!
 //! Input: record payloads, each a length byte and that many bytes (the rest of the input for the
 //! last), framed with valid checksums as `MANIFEST-000001` (`CURRENT` names it) in a `MemFs` that
