@@ -27,6 +27,7 @@
 //! without the feature does not expose them.
 
 mod database;
+mod table_format;
 
 pub use database::{
     CatalogKeyspace, CatalogState, RecoveredSegment, WalBatch, WalEnd, WalHeader, WalItem, WalOp,
@@ -57,6 +58,10 @@ use crate::version::read_only::{open_version, read_manifest_state};
 use crate::version::recovery::list_table_files;
 
 pub use crate::table::meta::{BlockHandle, Footer, TableMeta, TableSettings};
+pub use table_format::{
+    FOOTER_LEN, build_filter_with_layout, decode_filter_index, decode_footer, decode_meta,
+    encode_footer, encode_meta, seek_filter_index,
+};
 
 /// The format versions this build reads (tables and the manifest's format tag): format 1 and
 /// format 2, which adds range tombstones.
@@ -346,6 +351,27 @@ impl TableFile {
     /// The number of entries the meta block records.
     pub fn entry_count(&self) -> u64 {
         self.table.meta().entry_count
+    }
+
+    /// Whether the table's filter (full, or the partition the filter index names for `key`)
+    /// admits `key`: `Ok(false)` means the table certainly does not hold it; `true` without a
+    /// filter.
+    ///
+    /// # Errors
+    /// `Io` or `Corruption` if a filter block cannot be read.
+    pub fn filter_may_contain(&self, key: &[u8]) -> Result<bool> {
+        self.table.filter_may_contain(key, key_hash(key))
+    }
+
+    /// Whether the table's filter admits a key starting with `prefix`, a prefix that the
+    /// table's prefix extractor yields (every partition that can hold such a key is asked);
+    /// `true` without a filter.
+    ///
+    /// # Errors
+    /// `Io` or `Corruption` if a filter block cannot be read.
+    pub fn filter_may_contain_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        self.table
+            .filter_may_contain_prefix(prefix, key_hash(prefix))
     }
 }
 

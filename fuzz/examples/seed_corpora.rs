@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use strata::fs::{Fs, StdFs};
 use strata::internals::{
-    RangeTombstoneList, TableWriterOptions, build_data_block, decode_any_block, write_table,
+    BlockHandle, RangeTombstoneList, TableWriterOptions, build_data_block, decode_any_block,
+    decode_footer, write_table,
 };
 use strata::{
     CompressionType, Config, InternalValue, KvSeparationOptions, MAX_SEQNO, SeqNo,
@@ -54,6 +55,22 @@ fn entries(keys: usize, versions: u64, value_len: usize) -> Vec<InternalValue> {
         }
     }
     out
+}
+
+/// Up to 12 distinct user keys of a table file, read through `TableFile`.
+fn table_keys(file: &[u8]) -> Vec<Vec<u8>> {
+    let path =
+        std::env::temp_dir().join(format!("strata-fuzz-seed-keys-{}.sst", std::process::id()));
+    StdFs.create(&path).unwrap().append(file).unwrap();
+    let table = strata::internals::TableFile::open(&path, 0).unwrap();
+    let mut keys: Vec<Vec<u8>> = table
+        .scan(false)
+        .map(|e| e.unwrap().key.user_key.to_vec())
+        .collect();
+    keys.dedup();
+    StdFs.remove(&path).unwrap();
+    let step = keys.len() / 12 + 1;
+    keys.into_iter().step_by(step).take(12).collect()
 }
 
 /// Splits a table file into its blocks, laid end to end before the footer.
@@ -251,7 +268,11 @@ fn wal_seeds(out: &Path) -> usize {
             segments.push(bytes);
         }
     }
-    assert!(segments.len() >= 3, "the seed WAL has {} segments", segments.len());
+    assert!(
+        segments.len() >= 3,
+        "the seed WAL has {} segments",
+        segments.len()
+    );
     let mut seeds = 0;
     for count in 1..=3usize.min(segments.len()) {
         let chosen = &segments[..count];
@@ -288,11 +309,190 @@ fn wal_seeds(out: &Path) -> usize {
     seeds
 }
 
+/// Seeds for the `filter`, `footer`, `meta` and `lz4_block` targets from one table file: its
+/// footer (with the file length in front), its meta block's contents (with the format version
+/// and the file length in front), each filter block's and the filter index's contents (with a
+/// header byte for `filter_header` and some of the table's keys in front), and each LZ4 data
+/// block's stored bytes (with the claimed length in front). Returns the seeds written per target.
+fn table_part_seeds(
+    out: &Path,
+    name: &str,
+    file: &[u8],
+    keys: &[Vec<u8>],
+    filter_header: u8,
+) -> [usize; 4] {
+    let mut counts = [0; 4];
+    let file_len = file.len() as u64;
+    let footer_bytes = &file[file.len() - FOOTER_LEN..];
+    let mut footer_seed = file_len.to_le_bytes().to_vec();
+    footer_seed.extend_from_slice(footer_bytes);
+    write(&out.join("footer"), &format!("seed-{name}"), &footer_seed);
+    counts[1] += 1;
+    let footer = decode_footer(footer_bytes, file_len).unwrap();
+    let block_at = |handle: BlockHandle| {
+        let start = usize::try_from(handle.offset).unwrap();
+        &file[start..start + usize::try_from(handle.len).unwrap()]
+    };
+    let mut meta_seed = vec![(footer.version - 1) as u8];
+    meta_seed.extend_from_slice(&file_len.to_le_bytes());
+    meta_seed.extend_from_slice(&decode_any_block(block_at(footer.meta), 3).unwrap());
+    write(&out.join("meta"), &format!("seed-{name}"), &meta_seed);
+    counts[2] += 1;
+    // The filter seeds: up to 12 keys of the table, then the raw bytes.
+    let mut filter_head = vec![filter_header, keys.len().min(12) as u8];
+    for key in keys.iter().take(12) {
+        filter_head.push(key.len() as u8);
+        filter_head.extend_from_slice(key);
+    }
+    let mut filter_raws = Vec::new();
+    if let Some(handle) = footer.filter {
+        let kind = if footer.filter_partitioned { 1 } else { 2 };
+        filter_raws.push(decode_any_block(block_at(handle), kind).unwrap());
+    }
+    for block in blocks(file) {
+        if block[0] == 2 {
+            filter_raws.push(decode_any_block(block, 2).unwrap());
+        }
+    }
+    filter_raws.dedup();
+    for (i, raw) in filter_raws.iter().enumerate() {
+        let mut seed = filter_head.clone();
+        seed.extend_from_slice(raw);
+        write(&out.join("filter"), &format!("seed-{name}-{i}"), &seed);
+        counts[0] += 1;
+    }
+    for (i, block) in blocks(file).into_iter().enumerate() {
+        if block[1] == 1 {
+            let mut seed = block[6..10].to_vec();
+            seed.extend_from_slice(&block[BLOCK_HEADER_LEN..]);
+            write(&out.join("lz4_block"), &format!("seed-{name}-{i}"), &seed);
+            counts[3] += 1;
+        }
+    }
+    counts
+}
+
+/// The records of a manifest as the `manifest` and `manifest_replay` targets take them: each
+/// payload with its length byte in front (payloads of more than 255 bytes are left out).
+fn manifest_seed(manifest: &[u8]) -> Vec<u8> {
+    let mut seed = Vec::new();
+    for payload in strata_fuzz::record_payloads(manifest) {
+        if let Ok(len) = u8::try_from(payload.len()) {
+            seed.push(len);
+            seed.extend_from_slice(&payload);
+        }
+    }
+    seed
+}
+
+/// Seeds for the `manifest` and `manifest_replay` targets: the manifest of
+/// `strata_fuzz::template_tree_files` (the tree `manifest_replay` opens), whole and cut after each
+/// record, and the manifests of the trees in `scratch` (for `manifest` only).
+fn manifest_seeds(out: &Path, scratch: &Path) -> usize {
+    let template = strata_fuzz::template_tree_files();
+    let mut seeds = 0;
+    for (path, bytes) in &template {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if !name.starts_with("MANIFEST-") {
+            continue;
+        }
+        let seed = manifest_seed(bytes);
+        assert!(!seed.is_empty(), "the template's manifest has records");
+        for target in ["manifest", "manifest_replay"] {
+            write(&out.join(target), &format!("seed-template-{name}"), &seed);
+            seeds += 1;
+        }
+        // Each prefix of the records: the versions the tree went through.
+        let mut prefix = Vec::new();
+        let mut rest = seed.as_slice();
+        let mut i = 0;
+        while let Some((&len, tail)) = rest.split_first() {
+            prefix.push(len);
+            prefix.extend_from_slice(&tail[..usize::from(len)]);
+            rest = &tail[usize::from(len)..];
+            write(
+                &out.join("manifest_replay"),
+                &format!("seed-template-{name}-{i}"),
+                &prefix,
+            );
+            seeds += 1;
+            i += 1;
+        }
+    }
+    for dir in StdFs.list(scratch).unwrap() {
+        let Ok(files) = StdFs.list(&dir) else {
+            continue;
+        };
+        for path in files {
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            if name.starts_with("MANIFEST-") {
+                let dir_name = dir.file_name().unwrap().to_str().unwrap();
+                let seed = manifest_seed(&read(&path));
+                write(
+                    &out.join("manifest"),
+                    &format!("seed-{dir_name}-{name}"),
+                    &seed,
+                );
+                seeds += 1;
+            }
+        }
+    }
+    seeds
+}
+
+/// Seeds for the `ops` target: one input that runs every opcode (and a fault of every kind of
+/// file call in a flush and in a compaction), and a few pseudo-random sequences.
+fn ops_seeds(out: &Path) -> usize {
+    let mut every = vec![2u8];
+    for code in 0..16u8 {
+        every.extend_from_slice(&[code, 5, 7, 11]);
+    }
+    for op in 0..7u8 {
+        // A flush and a major compaction, each with the first call of one kind failing.
+        every.extend_from_slice(&[
+            0,
+            4,
+            9,
+            0,
+            16,
+            3,
+            11,
+            1 | (op << 1),
+            0,
+            13,
+            1 | (op << 1),
+            0,
+        ]);
+    }
+    write(&out.join("ops"), "seed-every-op", &every);
+    let mut x: u32 = 0x2545_f491;
+    for seed in 0..6u8 {
+        let mut bytes = vec![seed];
+        for _ in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            bytes.push((x >> 24) as u8);
+        }
+        write(&out.join("ops"), &format!("seed-random-{seed}"), &bytes);
+    }
+    7
+}
+
 fn read_fs(fs: &dyn Fs, path: &Path) -> Vec<u8> {
     let file = fs.open(path).unwrap();
     let mut bytes = vec![0; usize::try_from(file.size_bytes().unwrap()).unwrap()];
     file.read_exact_at(&mut bytes, 0).unwrap();
     bytes
+}
+
+/// Removes the generator's scratch folder and everything in it.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the Fs trait removes no folder tree; the scratch folder is the generator's own, on disk"
+)]
+fn remove_scratch(scratch: &Path) {
+    std::fs::remove_dir_all(scratch).unwrap();
 }
 
 fn main() {
@@ -366,6 +566,18 @@ fn main() {
     }
 
     let (mut data_seeds, mut index_seeds, mut range_seeds) = (0, 0, 0);
+    let mut part_seeds = [0; 4];
+    for (i, (name, _, file)) in files.iter().enumerate() {
+        let keys = table_keys(file);
+        // Bits per key 10, the prefix extractor's length 0 to 3 and partitioning by the file.
+        let header = 9 | ((i as u8 & 1) << 5) | ((i as u8 % 4) << 6);
+        for (count, new) in part_seeds
+            .iter_mut()
+            .zip(table_part_seeds(&out, name, file, &keys, header))
+        {
+            *count += new;
+        }
+    }
     for (name, middle, file) in &files {
         write(&out.join("table"), &format!("seed-{name}"), file);
         for (i, block) in blocks(file).into_iter().enumerate() {
@@ -478,13 +690,37 @@ fn main() {
         write(&out.join("blob_file"), &format!("seed-{name}"), file);
     }
     let wal_seeds = wal_seeds(&out);
+    // An LZ4 block of a long run and one of mixed text, built here in case no table block
+    // compressed.
+    for (name, raw) in [
+        ("run", vec![b'x'; 4000]),
+        (
+            "text",
+            b"key00001 value-1-1- key00002 value-2-2- ".repeat(20),
+        ),
+    ] {
+        let block = strata::internals::encode_data_block(&raw, CompressionType::Lz4);
+        assert_eq!(block[1], 1, "the block compressed");
+        let mut seed = block[6..10].to_vec();
+        seed.extend_from_slice(&block[BLOCK_HEADER_LEN..]);
+        write(&out.join("lz4_block"), &format!("seed-{name}"), &seed);
+        part_seeds[3] += 1;
+    }
+    let manifest_seeds = manifest_seeds(&out, &scratch);
+    let ops_seeds = ops_seeds(&out);
 
-    std::fs::remove_dir_all(&scratch).unwrap();
+    remove_scratch(&scratch);
     println!(
         "seeds in {}: {} tables, {index_seeds} index blocks, {data_seeds} data blocks, \
-         {range_seeds} range-tombstone blocks, {} blob files, {wal_seeds} WALs",
+         {range_seeds} range-tombstone blocks, {} blob files, {wal_seeds} WALs, {} filters, \
+         {} footers, {} meta blocks, {} LZ4 blocks, {manifest_seeds} manifests, {ops_seeds} \
+         operation sequences",
         out.display(),
         files.len(),
-        blobs.len()
+        blobs.len(),
+        part_seeds[0],
+        part_seeds[1],
+        part_seeds[2],
+        part_seeds[3],
     );
 }

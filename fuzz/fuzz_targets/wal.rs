@@ -8,6 +8,10 @@
 //! contents.
 
 #![no_main]
+#![allow(
+    clippy::disallowed_types,
+    reason = "fuzz_target! opens a std::fs::File for RUST_LIBFUZZER_DEBUG_PATH"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,10 +23,13 @@ use strata::{Database, Guard, KeyspaceCreateOptions};
 
 const NAMES: [&str; 2] = ["a", "b"];
 
+/// A database's directories and files.
+type Snapshot = (Vec<PathBuf>, BTreeMap<PathBuf, Vec<u8>>);
+
 /// A database with keyspaces `a` (id 1) and `b` (id 2) and no WAL segment: its directories and
 /// files.
-fn base() -> &'static (Vec<PathBuf>, BTreeMap<PathBuf, Vec<u8>>) {
-    static BASE: OnceLock<(Vec<PathBuf>, BTreeMap<PathBuf, Vec<u8>>)> = OnceLock::new();
+fn base() -> &'static Snapshot {
+    static BASE: OnceLock<Snapshot> = OnceLock::new();
     BASE.get_or_init(|| {
         let fs = MemFs::new();
         {
@@ -90,12 +97,11 @@ fuzz_target!(|data: &[u8]| {
         fs.create_dir(dir).expect("create_dir");
     }
     let segments = strata_fuzz::wal_segments(data);
-    let wal = files
-        .iter()
-        .map(|(p, b)| (p.clone(), b.clone()))
-        .chain(segments.into_iter().map(|(id, bytes)| {
-            (PathBuf::from(format!("/db/wal/{id:020}.log")), bytes)
-        }));
+    let wal = files.iter().map(|(p, b)| (p.clone(), b.clone())).chain(
+        segments
+            .into_iter()
+            .map(|(id, bytes)| (PathBuf::from(format!("/db/wal/{id:020}.log")), bytes)),
+    );
     for (path, bytes) in wal {
         let mut file = fs.create(&path).expect("create");
         file.append(&bytes).expect("append");

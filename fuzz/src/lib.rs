@@ -247,10 +247,7 @@ pub fn wal_segments(data: &[u8]) -> Vec<(u64, Vec<u8>)> {
         return segments;
     }
     segments.push((base, wal_header(base, u64::MAX)));
-    loop {
-        let Some(&c) = take(1).first() else {
-            break;
-        };
+    while let Some(&c) = take(1).first() {
         if c & 3 == 0 {
             if segments.len() < 3 {
                 let previous = segments.last().map_or(0, |s| s.1.len() as u64);
@@ -270,7 +267,10 @@ pub fn wal_segments(data: &[u8]) -> Vec<(u64, Vec<u8>)> {
         match c & 3 {
             1 => {
                 let payload = take(n).to_vec();
-                push(&mut segments, &strata::internals::frame_manifest_record(&payload));
+                push(
+                    &mut segments,
+                    &strata::internals::frame_manifest_record(&payload),
+                );
             }
             2 => {
                 let bytes = take(n).to_vec();
@@ -280,7 +280,10 @@ pub fn wal_segments(data: &[u8]) -> Vec<(u64, Vec<u8>)> {
                 let mut payload = vec![1u8];
                 payload.extend_from_slice(&u64::from(c >> 2).to_le_bytes());
                 payload.extend_from_slice(take(n));
-                push(&mut segments, &strata::internals::frame_manifest_record(&payload));
+                push(
+                    &mut segments,
+                    &strata::internals::frame_manifest_record(&payload),
+                );
             }
         }
     }
@@ -316,4 +319,123 @@ pub fn record_payloads(bytes: &[u8]) -> Vec<Vec<u8>> {
         pos += 18 + len + 1;
     }
     out
+}
+
+/// The key of the `ops` target that the byte `b` names: one to three letters of `abc`
+/// (`b % 3` more than one letter, then the base-3 digits of `b / 3`), so that the 39 keys
+/// collide, overwrite each other and share prefixes.
+pub fn ops_key(b: u8) -> Vec<u8> {
+    let len = 1 + usize::from(b % 3);
+    let mut digits = b / 3;
+    (0..len)
+        .map(|_| {
+            let letter = b'a' + digits % 3;
+            digits /= 3;
+            letter
+        })
+        .collect()
+}
+
+/// The prefix of the `ops` target that the byte `b` names: zero to two letters of `abc`.
+pub fn ops_prefix(b: u8) -> Vec<u8> {
+    let mut key = ops_key(b / 3);
+    key.truncate(usize::from(b % 3));
+    key
+}
+
+/// The folder of the trees that the `manifest_replay` target opens in a `MemFs`.
+pub const TREE_DIR: &str = "/db";
+
+/// The files of a small tree written in a `MemFs` at [`TREE_DIR`] (paths and bytes; the
+/// `tables/` folder's files after the others): four flushes of overlapping keys with tombstones,
+/// a range tombstone and a weak tombstone, one compaction step between them (tables in L0 and
+/// below). Its manifest's record payloads seed the `manifest_replay` target, whose every input
+/// opens a copy of these files with the manifest replaced ([`copy_tree_files`]).
+pub fn template_tree_files() -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    use std::path::Path;
+    use strata::compaction::Leveled;
+    use strata::fs::{Fs, MemFs};
+    let fs = MemFs::new();
+    let seqno = strata::SequenceNumberCounter::default();
+    {
+        let tree = strata::Config::new(
+            TREE_DIR,
+            seqno.clone(),
+            strata::SequenceNumberCounter::default(),
+        )
+        .fs(std::sync::Arc::new(fs.clone()))
+        .open()
+        .expect("a tree in memory opens");
+        for round in 0..4u32 {
+            for i in 0..12u32 {
+                let key = format!("k{:02}", (i * 7 + round * 3) % 20);
+                match (i + round) % 6 {
+                    0 => {
+                        tree.remove(key, seqno.next());
+                    }
+                    1 if round == 0 => {
+                        tree.insert(key.clone(), "once", seqno.next());
+                        tree.remove_weak(key, seqno.next());
+                    }
+                    _ => {
+                        tree.insert(key, format!("v{round}-{i}"), seqno.next());
+                    }
+                }
+            }
+            if round == 2 {
+                tree.remove_range("k03", "k06", seqno.next());
+            }
+            tree.flush_active_memtable(0).expect("flushing in memory");
+            if round == 1 {
+                let strategy = std::sync::Arc::new(Leveled::default().with_l0_threshold(2));
+                tree.compact(strategy, 0).expect("compacting in memory");
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for folder in [
+        Path::new(TREE_DIR).to_path_buf(),
+        Path::new(TREE_DIR).join("tables"),
+    ] {
+        let mut paths = fs.list(&folder).expect("listing the tree's folder");
+        paths.sort();
+        for path in paths {
+            let Ok(file) = fs.open(&path) else {
+                continue;
+            };
+            let Ok(size) = file.size_bytes() else {
+                continue;
+            };
+            let mut bytes = vec![0; usize::try_from(size).unwrap_or(0)];
+            if file.read_exact_at(&mut bytes, 0).is_ok() {
+                files.push((path, bytes));
+            }
+        }
+    }
+    files
+}
+
+/// Writes `files` ([`template_tree_files`]) into `fs`, synced, leaving out the manifests and
+/// `CURRENT`; returns whether every call succeeded.
+pub fn copy_tree_files(fs: &dyn strata::fs::Fs, files: &[(std::path::PathBuf, Vec<u8>)]) -> bool {
+    use std::path::Path;
+    let root = Path::new(TREE_DIR);
+    let tables = root.join("tables");
+    if fs.create_dir(root).is_err() || fs.create_dir(&tables).is_err() {
+        return false;
+    }
+    for (path, bytes) in files {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == "CURRENT" || name.starts_with("MANIFEST-") || name == "LOCK" {
+            continue;
+        }
+        let written = fs.create(path).and_then(|mut file| {
+            file.append(bytes)?;
+            file.sync()
+        });
+        if written.is_err() {
+            return false;
+        }
+    }
+    fs.sync_dir(&tables).is_ok() && fs.sync_dir(root).is_ok()
 }

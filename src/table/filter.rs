@@ -157,7 +157,7 @@ impl FilterBuilder {
     }
 
     /// The same builder writing the classic layout (tag 1) of format versions 1 and 2.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "internals"))]
     pub(crate) fn classic(mut self) -> Self {
         self.classic = true;
         self
