@@ -927,6 +927,38 @@ fn clean_kind(error: &Error, damaged: &Path) -> Option<&'static str> {
 }
 
 /// Reads the whole tree of `layout` in `dir` into `probes`; the first error ends the reads.
+/// Scans forward then backward (`iter(reverse)`), recording each scan as a probe (cut short at
+/// its first error, which is returned).
+fn scan_probes<'a, G: Guard>(
+    iter: impl Fn(bool) -> Box<dyn Iterator<Item = G> + 'a>,
+    view: u64,
+    probes: &mut Vec<Probe>,
+) -> Result<(), Error> {
+    for reverse in [false, true] {
+        let mut items = Vec::new();
+        let mut error = None;
+        for guard in iter(reverse) {
+            match guard.into_inner() {
+                Ok((k, v)) => items.push((k.to_vec(), v.to_vec())),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        probes.push(Probe::Scan {
+            view,
+            reverse,
+            items,
+            complete: error.is_none(),
+        });
+        if let Some(e) = error {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 fn read_tree(
     layout: &str,
     dir: &Path,
@@ -952,33 +984,17 @@ fn read_tree(
     keys.sort();
     keys.dedup();
     for view in [SeqNo::MAX, model.older_seqno] {
-        for reverse in [false, true] {
-            let mut items = Vec::new();
-            let iter: Box<dyn Iterator<Item = _>> = if reverse {
-                Box::new(tree.iter(view, None).rev())
-            } else {
-                Box::new(tree.iter(view, None))
-            };
-            let mut error = None;
-            for guard in iter {
-                match guard.into_inner() {
-                    Ok((k, v)) => items.push((k.to_vec(), v.to_vec())),
-                    Err(e) => {
-                        error = Some(e);
-                        break;
-                    }
+        scan_probes(
+            |reverse| -> Box<dyn Iterator<Item = _>> {
+                if reverse {
+                    Box::new(tree.iter(view, None).rev())
+                } else {
+                    Box::new(tree.iter(view, None))
                 }
-            }
-            probes.push(Probe::Scan {
-                view,
-                reverse,
-                items,
-                complete: error.is_none(),
-            });
-            if let Some(e) = error {
-                return Err(e);
-            }
-        }
+            },
+            view,
+            probes,
+        )?;
         for k in &keys {
             let got = tree.get(k, view)?;
             probes.push(Probe::Get {
@@ -1015,33 +1031,17 @@ fn read_db(dir: &Path, probes: &mut Vec<Probe>) -> Result<(), Error> {
             return Ok(());
         }
         let ks = db.keyspace(name, ks_options)?;
-        for reverse in [false, true] {
-            let iter: Box<dyn Iterator<Item = _>> = if reverse {
-                Box::new(ks.iter().rev())
-            } else {
-                Box::new(ks.iter())
-            };
-            let mut items = Vec::new();
-            let mut error = None;
-            for guard in iter {
-                match guard.into_inner() {
-                    Ok((k, v)) => items.push((k.to_vec(), v.to_vec())),
-                    Err(e) => {
-                        error = Some(e);
-                        break;
-                    }
+        scan_probes(
+            |reverse| -> Box<dyn Iterator<Item = _>> {
+                if reverse {
+                    Box::new(ks.iter().rev())
+                } else {
+                    Box::new(ks.iter())
                 }
-            }
-            probes.push(Probe::Scan {
-                view,
-                reverse,
-                items,
-                complete: error.is_none(),
-            });
-            if let Some(e) = error {
-                return Err(e);
-            }
-        }
+            },
+            view,
+            probes,
+        )?;
         for k in &keys {
             let got = ks.get(k)?;
             probes.push(Probe::Get {
