@@ -37,6 +37,12 @@ use crate::sync::{AtomicPtr, AtomicUsize, Ordering, Witness, get_mut_ptr};
 /// The alignment of every segment's base address.
 const SEGMENT_ALIGN: usize = 8;
 
+/// The alignment of segments of this size or more: a huge page (2 MiB on x86-64 and on most
+/// arm64 kernels). A segment that starts on a huge-page boundary can be backed by huge pages where
+/// the kernel gives them (transparent huge pages), so a search that jumps between random nodes of
+/// a large memtable takes far fewer TLB misses.
+const HUGE_PAGE: usize = 2 << 20;
+
 struct Segment {
     base: NonNull<u8>,
     capacity: usize,
@@ -55,6 +61,9 @@ impl Segment {
         let Some(base) = NonNull::new(raw) else {
             handle_alloc_error(layout)
         };
+        if capacity >= HUGE_PAGE {
+            advise_huge_pages(base, capacity);
+        }
         Box::into_raw(Box::new(Self {
             base,
             capacity,
@@ -77,11 +86,35 @@ impl Segment {
     }
 }
 
+/// Asks the kernel to back `len` bytes at `base` (a segment aligned to [`HUGE_PAGE`]) with huge
+/// pages where it keeps transparent huge pages for the regions that ask (`madvise` mode, the
+/// common default). Advice only: on failure, or on other systems, the pages stay small.
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
+fn advise_huge_pages(base: NonNull<u8>, len: usize) {
+    // SAFETY: `base..base + len` is one live allocation of ours, aligned to a huge page (so to
+    // the page size, as `madvise` requires). MADV_HUGEPAGE changes no contents and no mapping
+    // that Rust code relies on; its result is advice only and is deliberately ignored.
+    let _ = unsafe { libc::madvise(base.as_ptr().cast(), len, libc::MADV_HUGEPAGE) };
+}
+
+#[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
+fn advise_huge_pages(_base: NonNull<u8>, _len: usize) {}
+
 fn segment_layout(capacity: usize) -> Layout {
     // NB: only fails for capacities near isize::MAX, far beyond the u32 size limits.
-    Layout::from_size_align(capacity.max(1), SEGMENT_ALIGN)
+    let align = if capacity >= HUGE_PAGE {
+        HUGE_PAGE
+    } else {
+        SEGMENT_ALIGN
+    };
+    Layout::from_size_align(capacity.max(1), align)
         .unwrap_or_else(|err| panic!("arena segment of {capacity} bytes: {err}"))
 }
+
+/// The largest segment the memtable's arenas grow to: 8 MiB, four huge pages, so that a large
+/// memtable lives in few huge-page-aligned segments (see [`HUGE_PAGE`]), while an arena wastes at
+/// most one segment's unused tail.
+pub(crate) const MAX_SEGMENT_BYTES: usize = 8 << 20;
 
 /// A lock-free bump arena; see the module documentation.
 pub(crate) struct Arena {
@@ -228,6 +261,36 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
     use std::sync::Arc;
+
+    /// Segments of 2 MiB or more start on a huge-page boundary, so that the kernel can back them
+    /// with huge pages; smaller ones keep the plain alignment.
+    #[test]
+    #[cfg_attr(miri, ignore = "fills 24 MiB byte by byte")]
+    fn large_segments_start_on_a_huge_page() {
+        let arena = Arena::new(8, 4096, MAX_SEGMENT_BYTES);
+        let mut reserved = 0;
+        let mut huge_segments = 0;
+        while arena.reserved_bytes() < 3 * MAX_SEGMENT_BYTES {
+            let ptr = arena.alloc(4096);
+            let now = arena.reserved_bytes();
+            if now != reserved {
+                // The first allocation of a fresh segment is at its base.
+                let capacity = now - reserved;
+                assert_eq!(ptr.as_ptr() as usize % 8, 0);
+                if capacity >= HUGE_PAGE {
+                    assert_eq!(
+                        ptr.as_ptr() as usize % HUGE_PAGE,
+                        0,
+                        "{capacity}-byte segment"
+                    );
+                    huge_segments += 1;
+                }
+                reserved = now;
+            }
+            fill(ptr, 4096, 0xA5);
+        }
+        assert!(huge_segments >= 3, "{huge_segments} huge segments");
+    }
 
     /// Writes `len` bytes of `fill` at `ptr`.
     fn fill(ptr: NonNull<u8>, len: usize, byte: u8) {

@@ -42,7 +42,7 @@ use std::marker::PhantomData;
 use std::mem::size_of;
 use std::ptr::{self, NonNull};
 
-use super::arena::Arena;
+use super::arena::{Arena, MAX_SEGMENT_BYTES};
 use crate::key::Comparator;
 use crate::seqno::SeqNo;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, Witness};
@@ -270,7 +270,7 @@ unsafe impl Sync for SkipList {}
 
 impl SkipList {
     pub(crate) fn new(cmp: Comparator) -> Self {
-        let arena = Arena::new(8, 4096, 1 << 20);
+        let arena = Arena::new(8, 4096, MAX_SEGMENT_BYTES);
         let head = Self::alloc_node(&arena, MAX_HEIGHT, &[], 0, ptr::null_mut());
         Self {
             arena,

@@ -29,7 +29,7 @@
 use std::mem::{align_of, size_of};
 use std::ptr;
 
-use super::arena::Arena;
+use super::arena::{Arena, MAX_SEGMENT_BYTES};
 use crate::coding::{encode_varint_u32, varint_len_u32};
 use crate::key::ValueType;
 use crate::sync::Witness;
@@ -48,7 +48,7 @@ pub(crate) struct ValueStore {
 impl ValueStore {
     pub(crate) fn new() -> Self {
         Self {
-            arena: Arena::new(RECORD_ALIGN, 4096, 1 << 20),
+            arena: Arena::new(RECORD_ALIGN, 4096, MAX_SEGMENT_BYTES),
         }
     }
 
