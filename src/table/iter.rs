@@ -16,7 +16,10 @@
 //! front, every entry must follow the one decoded before it, the first must be at or after the
 //! meta block's smallest key and the last at or before its largest; at the back, every block's
 //! entries must be ascending and end before the block loaded before it, with the mirror checks
-//! against the key range.
+//! against the key range. With a lexicographic comparator the front's block cursor checks the
+//! order within its block itself, comparing each entry's stored suffix with the previous key's
+//! bytes after the shared prefix (`BlockCursor::checking_order`), so a scan compares and copies
+//! no whole key per entry; only each block's first entry is compared with the block before.
 
 #![deny(clippy::indexing_slicing)]
 
@@ -46,6 +49,10 @@ struct Handles {
 }
 
 /// A scan over one table; see the module documentation.
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent flags of a hot cursor, each read on its own path"
+)]
 pub(crate) struct TableIter {
     table: Arc<Table>,
     lower: Bound<Slice>,
@@ -69,6 +76,11 @@ pub(crate) struct TableIter {
     global_seqno: Option<SeqNo>,
     /// Whether blocks read from the file enter the block cache (not for compactions).
     fill_cache: bool,
+    /// Whether the front's block cursors check the order of their entries (the table's
+    /// comparator is lexicographic), leaving `check_front` the first entry of each block.
+    cursor_checks_order: bool,
+    /// The front end yielded a key at or past the lower bound (see `wanted_front`).
+    front_past_lower: bool,
 }
 
 /// The error for entries out of order (or outside the table's key range) at `offset`.
@@ -83,6 +95,7 @@ impl TableIter {
         // An ingested table's entries all read at its global seqno: a read at or below it sees
         // none of them, a read above it sees every one (`reader` module documentation).
         let global_seqno = table.global_seqno();
+        let cmp_is_lexicographic = table.cmp().is_lexicographic();
         let hidden = global_seqno.is_some_and(|global| read_seqno <= global);
         let read_seqno = if global_seqno.is_some() {
             SeqNo::MAX
@@ -105,6 +118,8 @@ impl TableIter {
             failed: hidden,
             global_seqno,
             fill_cache: true,
+            cursor_checks_order: cmp_is_lexicographic,
+            front_past_lower: false,
         }
     }
 
@@ -324,6 +339,30 @@ impl TableIter {
         }
     }
 
+    /// [`TableIter::wanted`] for the front end, which yields ascending keys: once one key was at
+    /// or past the lower bound, every later one is, and only the upper bound is compared.
+    fn wanted_front(&mut self, entry: &InternalValue) -> bool {
+        if !self.front_past_lower {
+            if !Bounds::after(&self.lower, &entry.key.user_key, self.table.cmp()) {
+                return false;
+            }
+            self.front_past_lower = true;
+        }
+        Bounds::before(&self.upper, &entry.key.user_key, self.table.cmp())
+            && entry.key.seqno < self.read_seqno
+    }
+
+    /// Brings `last_front` up to the last entry the front's cursor returned, when the cursor
+    /// checks the order itself (see `step_forward`).
+    fn sync_last_front(&mut self) {
+        if !self.cursor_checks_order {
+            return;
+        }
+        if let Some((key, seqno)) = self.cursor.as_ref().and_then(BlockCursor::last_key) {
+            self.last_front = Some((Slice::new(key), seqno));
+        }
+    }
+
     fn wanted(&self, entry: &InternalValue) -> bool {
         let cmp = self.table.cmp();
         let key = &entry.key.user_key;
@@ -346,17 +385,23 @@ impl TableIter {
     fn step_forward(&mut self) -> Result<Option<InternalValue>> {
         loop {
             if let Some(entry) = self.front.pop_front() {
-                if self.wanted(&entry) {
+                if self.wanted_front(&entry) {
                     return Ok(Some(entry));
                 }
                 continue;
             }
             if let Some(cursor) = self.cursor.as_mut() {
                 let offset = cursor.offset;
+                // NB: a cursor that checks the order itself leaves only its first entry to
+                // `check_front` (against the block before); `last_front` catches up when the
+                // cursor ends or the back end takes it over (`sync_last_front`).
+                let checked = self.cursor_checks_order && cursor.last_key().is_some();
                 match cursor.next_entry() {
                     Some(Ok(entry)) => {
-                        self.check_front(&entry, offset)?;
-                        if self.wanted(&entry) {
+                        if !checked {
+                            self.check_front(&entry, offset)?;
+                        }
+                        if self.wanted_front(&entry) {
                             return Ok(Some(entry));
                         }
                     }
@@ -364,6 +409,7 @@ impl TableIter {
                         return Err(self.table.corruption_at(offset, what));
                     }
                     None => {
+                        self.sync_last_front();
                         if let Some(done) = self.cursor.take() {
                             self.spare_key = done.into_buffer();
                         }
@@ -377,6 +423,9 @@ impl TableIter {
                     std::mem::take(&mut self.spare_key),
                     self.fill_cache,
                 )?;
+                if self.cursor_checks_order {
+                    cursor = cursor.checking_order();
+                }
                 if let Bound::Included(k) | Bound::Excluded(k) = &self.lower {
                     cursor
                         .seek(self.table.cmp(), k)
@@ -390,7 +439,7 @@ impl TableIter {
                 self.check_range_ends()?;
                 return Ok(None);
             };
-            if self.wanted(&entry) {
+            if self.wanted_front(&entry) {
                 return Ok(Some(entry));
             }
         }
@@ -412,6 +461,7 @@ impl TableIter {
                 self.back.extend(entries);
                 continue;
             }
+            self.sync_last_front();
             if let Some(mut cursor) = self.cursor.take() {
                 while let Some(entry) = cursor.next_entry() {
                     let entry =

@@ -304,3 +304,63 @@ fn a_cursor_seek_skips_to_the_target_and_then_walks_on() {
     cursor.seek(&Comparator::default(), b"k0495").unwrap();
     assert!(cursor.next_entry().is_none(), "past the last key");
 }
+
+/// Drains `cursor`, returning the keys it yields and the first error, if any.
+fn drain(mut cursor: BlockCursor) -> (Vec<(Vec<u8>, SeqNo)>, Option<CorruptionKind>) {
+    let mut keys = Vec::new();
+    while let Some(entry) = cursor.next_entry() {
+        match entry {
+            Ok(e) => keys.push((e.key.user_key.to_vec(), e.key.seqno)),
+            Err(what) => return (keys, Some(what)),
+        }
+    }
+    (keys, None)
+}
+
+/// A cursor that checks the order itself accepts every well-formed block and refuses, at the
+/// first entry out of place, a prefix-compressed key below the one before it and a second
+/// version of a key whose seqno is not below the first's; a cursor that does not check yields
+/// those entries (its caller checks).
+#[test]
+fn an_order_checking_cursor_refuses_the_first_entry_out_of_place() {
+    for interval in [1, 2, 16] {
+        let (keys, err) = drain(BlockCursor::new(build(&sample(), interval), 0).checking_order());
+        assert_eq!(
+            (keys.len(), err),
+            (sample().len(), None),
+            "interval {interval}"
+        );
+    }
+    // "key31" then "key30": the second stored as shared 4, suffix "0"; written in order and
+    // then swapped in place (the suffixes are one byte each).
+    let mut builder = DataBlockBuilder::new(16);
+    builder.add(b"key30", 9, ValueType::Value, b"a");
+    builder.add(b"key31", 8, ValueType::Value, b"b");
+    builder.add(b"key32", 7, ValueType::Value, b"c");
+    let mut raw = builder.finish();
+    let first = raw.windows(5).position(|w| w == b"key30").unwrap();
+    raw[first + 4] = b'1';
+    // Entry 1: shared 4, unshared 1, value 1, seqno 8, type 0, then its suffix.
+    let second = first + 5 + 1;
+    assert_eq!(&raw[second..second + 5], &[4, 1, 1, 8, 0]);
+    raw[second + 5] = b'0';
+    let block = DataBlock::new(Slice::from(raw)).unwrap();
+    let (keys, err) = drain(BlockCursor::new(block.clone(), 0).checking_order());
+    assert_eq!(keys, vec![(b"key31".to_vec(), 9)]);
+    assert_eq!(err, Some(CorruptionKind::InvalidField("entry order")));
+    let (keys, err) = drain(BlockCursor::new(block, 0));
+    assert_eq!((keys.len(), err), (3, None));
+
+    // Two versions of one key, the second with the higher seqno.
+    let mut builder = DataBlockBuilder::new(16);
+    builder.add(b"key", 9, ValueType::Value, b"a");
+    builder.add(b"key", 7, ValueType::Value, b"b");
+    let mut raw = builder.finish();
+    // Entry 1: shared 3, unshared 0, value 1, seqno 7.
+    let at = raw.windows(4).position(|w| w == [3, 0, 1, 7]).unwrap();
+    raw[at + 3] = 9;
+    let block = DataBlock::new(Slice::from(raw)).unwrap();
+    let (keys, err) = drain(BlockCursor::new(block, 0).checking_order());
+    assert_eq!(keys, vec![(b"key".to_vec(), 9)]);
+    assert_eq!(err, Some(CorruptionKind::InvalidField("entry order")));
+}
