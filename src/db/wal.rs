@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::coding::{decode_varint_u64, put_varint_u64};
 use crate::error::{CorruptionKind, Error, Result};
@@ -211,12 +211,28 @@ pub(crate) fn segment_id(name: &str) -> Option<u64> {
         .flatten()
 }
 
+/// The group-commit state of a segment.
+#[derive(Default)]
+struct SyncState {
+    /// A writer is syncing the segment: the others wait for it rather than sync again.
+    syncing: bool,
+    /// The error of a failed sync, given to every later caller: a failed sync is never retried
+    /// (after a failed `fsync` the kernel may have dropped the dirty pages and reports success
+    /// next time).
+    failed: Option<(std::io::ErrorKind, String)>,
+}
+
 /// A live segment: what the syncer and the release rule need.
 pub(crate) struct Segment {
     pub(crate) id: u64,
     pub(crate) path: PathBuf,
     /// A handle used only to sync (never to append), behind its own lock.
     syncer: Mutex<Option<Box<dyn FsWriteFile>>>,
+    /// Group commit: whether a writer is syncing now, and how a sync failed (see
+    /// [`Segment::sync_upto`]). Never held during a sync.
+    sync_state: Mutex<SyncState>,
+    /// Signalled when a sync ends, for the writers waiting for it.
+    sync_done: Condvar,
     /// Bytes appended so far (header included).
     pub(crate) written: AtomicU64,
     /// Bytes known durable.
@@ -259,6 +275,8 @@ impl Segment {
             id,
             path,
             syncer: Mutex::new(None),
+            sync_state: Mutex::new(SyncState::default()),
+            sync_done: Condvar::new(),
             written: AtomicU64::new(len),
             synced: AtomicU64::new(len),
             max_seqno: AtomicU64::new(max_seqno.unwrap_or(0)),
@@ -272,6 +290,8 @@ impl Segment {
             id: 0,
             path: PathBuf::new(),
             syncer: Mutex::new(None),
+            sync_state: Mutex::new(SyncState::default()),
+            sync_done: Condvar::new(),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             max_seqno: AtomicU64::new(0),
@@ -281,29 +301,54 @@ impl Segment {
 
     /// Syncs everything written to the segment so far, unless a sync already covers `upto`.
     ///
+    /// Group commit: one writer at a time syncs (the *leader*); a writer that finds a sync
+    /// running waits for it to end, and returns without a sync of its own if that one covered
+    /// its bytes (it started after they were written). The waiters learn it from `synced`
+    /// under a lock the sync does not hold, all at once, so a writer whose bytes are durable is
+    /// never held up by the next sync. After a failed sync every caller gets the error and no
+    /// sync runs again.
+    ///
     /// # Errors
-    /// `Io` if the sync fails (the caller poisons the database; a sync is never retried).
+    /// `Io` if the sync fails, or failed before (the caller poisons the database).
     pub(crate) fn sync_upto(&self, upto: u64) -> Result<()> {
         if self.synced.load(Ordering::Acquire) >= upto {
             return Ok(());
         }
-        let mut syncer = self.syncer.lock();
-        if self.synced.load(Ordering::Acquire) >= upto {
-            return Ok(());
+        let mut state = self.sync_state.lock();
+        loop {
+            if self.synced.load(Ordering::Acquire) >= upto {
+                return Ok(());
+            }
+            if let Some((kind, message)) = &state.failed {
+                return Err(self.sync_error(std::io::Error::new(*kind, message.clone())));
+            }
+            if !state.syncing {
+                break;
+            }
+            self.sync_done.wait(&mut state);
         }
+        state.syncing = true;
+        drop(state);
         let target = self.written.load(Ordering::Acquire);
-        let handle = syncer.as_mut().ok_or_else(|| {
-            Error::io(
-                "fsync wal segment",
-                Some(self.path.clone()),
-                std::io::Error::other("the segment's sync handle is gone"),
-            )
-        })?;
-        handle
-            .sync()
-            .map_err(|e| Error::io("fsync wal segment", Some(self.path.clone()), e))?;
-        self.synced.fetch_max(target, Ordering::AcqRel);
-        Ok(())
+        let result = match self.syncer.lock().as_mut() {
+            Some(handle) => handle.sync(),
+            None => Err(std::io::Error::other("the segment's sync handle is gone")),
+        };
+        let mut state = self.sync_state.lock();
+        state.syncing = false;
+        match &result {
+            Ok(()) => {
+                self.synced.fetch_max(target, Ordering::AcqRel);
+            }
+            Err(err) => state.failed = Some((err.kind(), err.to_string())),
+        }
+        drop(state);
+        self.sync_done.notify_all();
+        result.map_err(|e| self.sync_error(e))
+    }
+
+    fn sync_error(&self, err: std::io::Error) -> Error {
+        Error::io("fsync wal segment", Some(self.path.clone()), err)
     }
 
     /// Whether everything written is synced.
@@ -372,6 +417,8 @@ pub(crate) fn start_segment(spare: SpareFile, previous_end: u64) -> Result<OpenS
             id,
             path,
             syncer: Mutex::new(Some(syncer)),
+            sync_state: Mutex::new(SyncState::default()),
+            sync_done: Condvar::new(),
             written: AtomicU64::new(header.len() as u64),
             synced: AtomicU64::new(0),
             max_seqno: AtomicU64::new(0),
@@ -647,6 +694,127 @@ mod tests {
     use super::*;
     use crate::fs::MemFs;
     use proptest::prelude::*;
+
+    /// A sync handle that fails its first `fail` syncs and counts every call; `gate` (if set)
+    /// holds each sync until the test opens it.
+    #[derive(Debug)]
+    struct CountingSyncer {
+        calls: Arc<AtomicU64>,
+        fail: u64,
+        gate: Option<Arc<(Mutex<bool>, Condvar)>>,
+    }
+
+    impl FsWriteFile for CountingSyncer {
+        fn append(&mut self, _data: &[u8]) -> std::io::Result<()> {
+            Ok(())
+        }
+
+        fn sync(&mut self) -> std::io::Result<()> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(gate) = &self.gate {
+                let mut open = gate.0.lock();
+                while !*open {
+                    gate.1.wait(&mut open);
+                }
+            }
+            if call < self.fail {
+                return Err(std::io::Error::other("injected sync failure"));
+            }
+            Ok(())
+        }
+    }
+
+    fn segment_with(syncer: CountingSyncer) -> OpenSegment {
+        let spare = SpareFile {
+            id: 1,
+            path: PathBuf::from("wal/00000000000000000001.log"),
+            file: Box::new(CountingSyncer {
+                calls: Arc::new(AtomicU64::new(0)),
+                fail: 0,
+                gate: None,
+            }),
+            syncer: Box::new(syncer),
+        };
+        start_segment(spare, u64::MAX).unwrap()
+    }
+
+    /// Regression: after a failed sync, a writer that waited for it took the sync lock and
+    /// synced again; the kernel reports an fsync error once, so the retry could succeed and
+    /// acknowledge bytes that were lost. Now every later caller gets the error and no sync runs.
+    #[test]
+    fn a_failed_sync_is_never_retried() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let mut open = segment_with(CountingSyncer {
+            calls: Arc::clone(&calls),
+            fail: 1,
+            gate: None,
+        });
+        let end = append(&mut open, b"batch", 1).unwrap();
+        let first = open.segment.sync_upto(end).unwrap_err();
+        assert!(
+            first.to_string().contains("injected sync failure"),
+            "{first}"
+        );
+        let end = append(&mut open, b"batch", 2).unwrap();
+        let again = open.segment.sync_upto(end).unwrap_err();
+        assert!(
+            again.to_string().contains("injected sync failure"),
+            "{again}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one sync call in all");
+        assert!(!open.segment.is_synced());
+    }
+
+    /// Group commit: writers that arrive while a sync runs wait for it, and one more sync
+    /// covers them all; a writer whose bytes the running sync covers returns with it.
+    #[test]
+    fn writers_waiting_for_a_sync_share_the_next_one() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let mut open = segment_with(CountingSyncer {
+            calls: Arc::clone(&calls),
+            fail: 0,
+            gate: Some(Arc::clone(&gate)),
+        });
+        let first_end = append(&mut open, b"first", 1).unwrap();
+        let segment = Arc::clone(&open.segment);
+        std::thread::scope(|scope| {
+            let leader = scope.spawn(|| segment.sync_upto(first_end));
+            while calls.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            // The leader's sync is running (held at the gate): three more writers arrive.
+            let mut ends = Vec::new();
+            for seqno in 2..5 {
+                ends.push(append(&mut open, b"later", seqno).unwrap());
+            }
+            let waiters: Vec<_> = ends
+                .into_iter()
+                .map(|end| {
+                    let segment = &segment;
+                    scope.spawn(move || segment.sync_upto(end))
+                })
+                .collect();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                1,
+                "the waiters wait for the leader"
+            );
+            *gate.0.lock() = true;
+            gate.1.notify_all();
+            leader.join().unwrap().unwrap();
+            for waiter in waiters {
+                waiter.join().unwrap().unwrap();
+            }
+        });
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "one more sync for the three waiters"
+        );
+        assert!(open.segment.is_synced());
+    }
 
     fn items() -> Vec<(u64, Op)> {
         vec![
