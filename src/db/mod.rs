@@ -628,8 +628,13 @@ impl DbInner {
         let spare = match slot.take().filter(|s| s.id == next_id) {
             Some(spare) => spare,
             // NB: no spare ready (the workers are behind): created here, under the lock.
-            None => wal::create_spare(self.fs.as_ref(), &self.wal_dir, next_id)
-                .map_err(|e| self.poison(e))?,
+            None => wal::create_spare(
+                self.fs.as_ref(),
+                &self.wal_dir,
+                next_id,
+                self.segment_target_size,
+            )
+            .map_err(|e| self.poison(e))?,
         };
         let previous_end = wal.current.segment.written.load(Ordering::Acquire);
         let next = wal::start_segment(spare, previous_end).map_err(|e| self.poison(e))?;
@@ -1124,15 +1129,23 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     let mut live: Vec<Arc<Segment>> = segments
         .iter()
         .map(|s| {
+            // NB: its good records' end, not the file's length: a preallocated segment's zero
+            // tail is no data (and must not count toward `max_journaling_size`).
             Arc::new(Segment::recovered(
                 s.id,
                 s.path.clone(),
-                s.len,
+                s.end,
                 s.batches.last().map(|b| b.seqno),
             ))
         })
         .collect();
-    let first = wal::create_segment(fs, &inner.wal_dir, first_id, previous_end)?;
+    let first = wal::create_segment(
+        fs,
+        &inner.wal_dir,
+        first_id,
+        previous_end,
+        inner.segment_target_size,
+    )?;
     if deferred.is_empty() && !live.is_empty() {
         // NB: every logged write is in a table already: the old segments hold nothing needed.
         for segment in &live {

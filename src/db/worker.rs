@@ -102,7 +102,12 @@ fn ensure_spare(db: &DbInner) -> Result<()> {
         .exists(&wal::segment_path(&db.wal_dir, next_id))
         .map_err(|e| Error::io("stat", Some(db.wal_dir.clone()), e))?;
     if !exists {
-        *spare = Some(wal::create_spare(db.fs.as_ref(), &db.wal_dir, next_id)?);
+        *spare = Some(wal::create_spare(
+            db.fs.as_ref(),
+            &db.wal_dir,
+            next_id,
+            db.segment_target_size,
+        )?);
     }
     Ok(())
 }

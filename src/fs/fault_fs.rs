@@ -254,6 +254,12 @@ struct FaultWriteFile {
 }
 
 impl FsWriteFile for FaultWriteFile {
+    // NB: no fault of its own: a failed preallocation would only cost the speed it buys, and
+    // the appends and syncs that follow it are where the faults matter.
+    fn preallocate(&mut self, len: u64) -> io::Result<()> {
+        self.inner.preallocate(len)
+    }
+
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
         let fault = self.plan.lock().call(FaultOp::Append);
         match fault {

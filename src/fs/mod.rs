@@ -78,6 +78,19 @@ pub trait FsWriteFile: Send + Debug {
     /// The operating system's error. A failed sync must never be retried and taken for success:
     /// the data it covered may be lost.
     fn sync(&mut self) -> io::Result<()>;
+
+    /// Makes the file at least `len` bytes long, the new bytes reading as zeros, so that later
+    /// appends within that length change the file's contents but not its size: a sync then
+    /// writes only the data, not the file's size. Appends still start at the current write
+    /// position. Only a hint: the default does nothing, and a file system that cannot make the
+    /// file longer cheaply may do nothing too. The WAL preallocates its segments this way.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn preallocate(&mut self, len: u64) -> io::Result<()> {
+        let _ = len;
+        Ok(())
+    }
 }
 
 /// An exclusive lock on a path, held until dropped.

@@ -62,6 +62,15 @@ impl FsWriteFile for StdWriteFile {
     fn sync(&mut self) -> io::Result<()> {
         self.0.sync_data()
     }
+
+    fn preallocate(&mut self, len: u64) -> io::Result<()> {
+        // NB: `set_len` makes a sparse tail: no block is written or allocated until an append
+        // reaches it. The write position is not moved.
+        if self.0.metadata()?.len() < len {
+            self.0.set_len(len)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug)]

@@ -619,7 +619,9 @@ pub(crate) fn strata_memory(tree: &strata::Tree) -> super::workloads::Memory {
     }
 }
 
-/// The bytes of the files under `dir`.
+/// The bytes of the files under `dir`: on Unix the bytes allocated to them, so that the sparse
+/// tail of a preallocated write-ahead log file (Strata's and fjall's) counts only where it was
+/// written; elsewhere their lengths.
 #[expect(
     clippy::disallowed_methods,
     reason = "the CLI measures directories it created"
@@ -632,10 +634,24 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
         .filter_map(Result::ok)
         .map(|e| match e.file_type() {
             Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Ok(_) => e.metadata().map_or(0, |m| file_bytes(&m)),
             Err(_) => 0,
         })
         .sum()
+}
+
+/// The bytes a file takes on disk: allocated blocks on Unix (at most its length, so that block
+/// rounding does not count), its length elsewhere.
+fn file_bytes(meta: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        meta.len().min(meta.blocks().saturating_mul(512))
+    }
+    #[cfg(not(unix))]
+    {
+        meta.len()
+    }
 }
 
 /// Implements [`Lsm`] for a tree type whose API follows lsm-tree's (Strata and its peers share

@@ -249,7 +249,7 @@ pub(crate) fn render(results: &Results) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "SA: bytes on disk after settling / live key-value bytes; ratio: its inverse, the compression ratio (below 1 without compression: index, filters and metadata). SA full: the same after overwrite, settled, then a full compaction (--full-compaction, on with --kv-separation). Disk bytes: every file under the engine's folder. WA: bytes the process wrote (wchar) / bytes the user wrote. strata ×: Strata's ops/s over the peer's."
+        "SA: bytes on disk after settling / live key-value bytes; ratio: its inverse, the compression ratio (below 1 without compression: index, filters and metadata). SA full: the same after overwrite, settled, then a full compaction (--full-compaction, on with --kv-separation). Disk bytes: every file under the engine's folder (bytes allocated: a preallocated, sparse tail counts only where written). WA: bytes the process wrote (wchar) / bytes the user wrote. strata ×: Strata's ops/s over the peer's."
     );
     for (w, workload) in results.workloads.iter().enumerate() {
         for (e, engine) in results.engines.iter().enumerate() {
