@@ -493,6 +493,73 @@ fn a_full_write_buffer_stalls_writers_until_a_flush_frees_it() {
     assert_eq!(items.len().unwrap(), 20_000);
 }
 
+/// Back-pressure with a slow disk (issue 15): every sync takes 15 ms, so flushes fall behind four
+/// writers on a 256 KiB budget. The writers are slowed and stopped (stalls counted, with their
+/// time), never deadlocked (the test ends within its deadline), the memtables stay within twice
+/// the budget, and every write is there afterwards.
+#[test]
+fn a_slow_disk_stalls_writers_within_the_budget_without_deadlock() {
+    const WRITERS: u32 = 4;
+    const PER_WRITER: u32 = 3_000;
+    const BUDGET: u64 = 256 << 10;
+    let fs = FaultFs::new(Arc::new(MemFs::new()));
+    fs.delay(FaultOp::Sync, Duration::from_millis(15));
+    let db = Database::builder("/db")
+        .fs(Arc::new(fs.clone()))
+        .max_write_buffer_size(BUDGET)
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let items = db
+        .keyspace("items", || {
+            KeyspaceCreateOptions::default().max_memtable_size(64 << 10)
+        })
+        .unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (db, items, done, peak) = (
+                db.clone(),
+                items.clone(),
+                done_tx.clone(),
+                Arc::clone(&peak),
+            );
+            std::thread::spawn(move || {
+                for i in 0..PER_WRITER {
+                    items.insert(format!("w{w}-{i:05}"), [7u8; 64]).unwrap();
+                    peak.fetch_max(db.write_buffer_size(), std::sync::atomic::Ordering::Relaxed);
+                }
+                done.send(()).unwrap();
+            })
+        })
+        .collect();
+    for _ in 0..WRITERS {
+        done_rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("a writer is stuck: back-pressure deadlocked");
+    }
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        peak < 2 * BUDGET,
+        "memtables reached {peak} bytes on a {BUDGET}-byte budget"
+    );
+    let (stalls, micros) = db.write_stalls();
+    assert!(
+        stalls > 0 && micros > 0,
+        "no stall counted: {stalls}, {micros} µs"
+    );
+    assert!(fs.calls(FaultOp::Sync) > 0);
+    assert_eq!(items.len().unwrap(), (WRITERS * PER_WRITER) as usize);
+    println!(
+        "slow disk: {stalls} stalls, {micros} µs stalled, peak {peak} bytes, {} syncs",
+        fs.calls(FaultOp::Sync)
+    );
+}
+
 #[test]
 fn temporary_databases_delete_their_folder() {
     let dir = tempfile::tempdir().unwrap();

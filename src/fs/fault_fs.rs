@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -135,6 +136,8 @@ struct Plan {
     calls: BTreeMap<FaultOp, u64>,
     rules: Vec<Rule>,
     fired: u64,
+    /// How long every call of a kind waits before it runs (see [`FaultFs::delay`]).
+    delays: BTreeMap<FaultOp, Duration>,
 }
 
 impl Plan {
@@ -224,9 +227,49 @@ impl FaultFs {
         self.plan.lock().add(op, nth, fault, true);
     }
 
-    /// Forgets every planned fault (the counters stay).
+    /// Forgets every planned fault (the counters stay). Delays stay too.
     pub fn clear(&self) {
         self.plan.lock().rules.clear();
+    }
+
+    /// Makes every later call of `op` wait `by` before it runs (`Duration::ZERO`: no wait), as a
+    /// slow disk would: for back-pressure tests, a flush whose syncs are slow. A delayed call
+    /// still counts and can still fail as planned; the wait holds no lock.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    /// use strata::fs::{FaultFs, FaultOp, Fs, MemFs};
+    ///
+    /// let fs = FaultFs::new(Arc::new(MemFs::new()));
+    /// fs.delay(FaultOp::Sync, Duration::from_millis(20));
+    /// let mut file = fs.create(Path::new("/f"))?;
+    /// let started = Instant::now();
+    /// file.sync()?;
+    /// assert!(started.elapsed() >= Duration::from_millis(20));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn delay(&self, op: FaultOp, by: Duration) {
+        let mut plan = self.plan.lock();
+        if by.is_zero() {
+            plan.delays.remove(&op);
+        } else {
+            plan.delays.insert(op, by);
+        }
+    }
+
+    /// Counts a call of `op` and waits its delay (without the lock); returns its fault, if any.
+    fn enter(plan: &Mutex<Plan>, op: FaultOp) -> Option<Fault> {
+        let (fault, delay) = {
+            let mut plan = plan.lock();
+            let fault = plan.call(op);
+            (fault, plan.delays.get(&op).copied())
+        };
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
+        }
+        fault
     }
 
     /// How many calls of `op` were made so far, failed ones included.
@@ -240,7 +283,7 @@ impl FaultFs {
     }
 
     fn check(plan: &Mutex<Plan>, op: FaultOp) -> io::Result<()> {
-        match plan.lock().call(op) {
+        match Self::enter(plan, op) {
             Some(fault) => Err(fault.to_error()),
             None => Ok(()),
         }
@@ -261,7 +304,7 @@ impl FsWriteFile for FaultWriteFile {
     }
 
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        let fault = self.plan.lock().call(FaultOp::Append);
+        let fault = FaultFs::enter(&self.plan, FaultOp::Append);
         match fault {
             None => self.inner.append(data),
             Some(Fault::ShortWrite) => {
