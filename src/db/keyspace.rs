@@ -594,13 +594,20 @@ impl Keyspace {
     }
 
     /// A bulk load straight into table files (see [`Tree::ingestion`]); its `finish` makes it
-    /// visible at once.
+    /// visible at once. Like the database's own flushes, `finish` syncs the WAL before it
+    /// flushes the keyspace's memtable, so the flushed writes never outlive, after a power loss,
+    /// the logged writes before them or the other halves of their batches.
     ///
     /// # Errors
     /// `Poisoned`.
     pub fn start_ingestion(&self) -> Result<Ingestion> {
         self.db.check_poison()?;
-        self.inner.tree.ingestion()
+        let db = Arc::clone(&self.db);
+        Ok(self
+            .inner
+            .tree
+            .ingestion()?
+            .before_flush(Box::new(move || db.persist(PersistMode::SyncData))))
     }
 
     /// The keyspace's name.

@@ -74,7 +74,14 @@ pub struct Ingestion {
     last_key: Option<Slice>,
     /// A write failed with an I/O error: the files are gone and the tree is poisoned.
     failed: bool,
+    /// Run by `finish` between sealing the memtable and flushing it: a `Database` keyspace
+    /// syncs the WAL there, as its own flushes do, so that the flushed writes' batches (their
+    /// other keyspaces' halves, the writes before them) are durable first.
+    before_flush: Option<BeforeFlush>,
 }
+
+/// See [`Ingestion`]'s `before_flush`.
+pub(crate) type BeforeFlush = Box<dyn FnOnce() -> Result<()> + Send + Sync>;
 
 impl std::fmt::Debug for Ingestion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,11 +124,19 @@ impl Tree {
             first_key: None,
             last_key: None,
             failed: false,
+            before_flush: None,
         })
     }
 }
 
 impl Ingestion {
+    /// Runs `hook` in `finish` after the memtable is sealed and before it is flushed (see the
+    /// field).
+    pub(crate) fn before_flush(mut self, hook: BeforeFlush) -> Self {
+        self.before_flush = Some(hook);
+        self
+    }
+
     /// Writes `key` with `value`.
     ///
     /// # Errors
@@ -265,6 +280,9 @@ impl Ingestion {
         };
         let flush_lock = tree.get_flush_lock();
         tree.rotate_memtable();
+        if let Some(hook) = self.before_flush.take() {
+            hook()?;
+        }
         tree.flush(&flush_lock, 0)?;
         let run = tree.run_writer();
         let finished = match self.builder.finish(&run) {
