@@ -284,6 +284,47 @@ fn a_failed_sync_poisons_the_database() {
     assert!(matches!(items.insert("k2", "v"), Err(Error::Poisoned)));
 }
 
+/// "Reads go on" after a failure, also for a keyspace not opened before it: an existing
+/// keyspace (here one whose writes are still in the WAL, replayed at its open) opens and reads
+/// on a poisoned database, its writes are refused, and no keyspace is created.
+#[test]
+fn a_poisoned_database_still_opens_existing_keyspaces_for_reading() {
+    let mem = MemFs::new();
+    {
+        let db = mem_db(&mem);
+        let logs = db.keyspace("logs", KeyspaceCreateOptions::default).unwrap();
+        db.keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        for i in 0..100u32 {
+            logs.insert(format!("k{i:03}"), format!("v{i}")).unwrap();
+        }
+        db.persist(PersistMode::SyncAll).unwrap();
+    }
+    let fault = Arc::new(FaultFs::new(Arc::new(mem)));
+    let db = Database::builder("/db")
+        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    fault.fail(FaultOp::Sync, 1, Fault::Io);
+    let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+    batch.insert(&items, "k", "v");
+    assert!(matches!(batch.commit(), Err(Error::Io { .. })));
+    assert!(db.is_poisoned());
+    let logs = db.keyspace("logs", KeyspaceCreateOptions::default).unwrap();
+    assert_eq!(logs.len().unwrap(), 100);
+    assert_eq!(logs.get("k042").unwrap(), Some(Slice::from("v42")));
+    assert!(matches!(logs.insert("new", "v"), Err(Error::Poisoned)));
+    assert!(matches!(
+        db.keyspace("fresh", KeyspaceCreateOptions::default),
+        Err(Error::Poisoned)
+    ));
+    assert!(!db.keyspace_exists("fresh"));
+}
+
 #[test]
 fn synced_writes_survive_power_loss_in_every_crash_mode() {
     for (mode, seed) in [

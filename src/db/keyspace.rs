@@ -292,7 +292,6 @@ pub(crate) fn open_or_create(
     name: &str,
     create_options: impl FnOnce() -> KeyspaceCreateOptions,
 ) -> Result<Keyspace> {
-    db.check_poison()?;
     if name.is_empty() || name.len() > 255 {
         return Err(Error::InvalidArgument(format!(
             "a keyspace name must be 1 to 255 bytes long: {name:?}"
@@ -309,8 +308,11 @@ pub(crate) fn open_or_create(
         let entry = catalog.entries.get(&id).cloned().ok_or_else(|| {
             Error::InvalidArgument(format!("keyspace {name:?} is not in the catalog"))
         })?;
+        // NB: an existing keyspace opens on a poisoned database too, so that its data can be
+        // read ("reads go on"); its writes are refused like every other write.
         return claim(db, id, &entry, create_options());
     }
+    db.check_poison()?;
     let options = create_options();
     let id = catalog.next_id.max(1);
     let entry = Entry {
@@ -355,7 +357,7 @@ fn claim(
     }
     db.keyspaces.write().insert(id, Arc::clone(&inner));
     drop(deferred);
-    if replayed {
+    if replayed && !db.poisoned.load(std::sync::atomic::Ordering::Acquire) {
         // NB: flushed now, so that an idle keyspace does not pin the old segments until its
         // memtable fills (fjall #288 in its replay form). The items are older than anything
         // logged since the open, and recovery synced their segments: no hole can follow.

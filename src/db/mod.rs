@@ -793,9 +793,13 @@ impl Database {
     /// extractor, compaction filter, strategy, block policies) are taken from `create_options()`
     /// at every open, so pass the same ones.
     ///
+    /// On a poisoned database an existing keyspace still opens, for reading (its writes return
+    /// `Poisoned`); a new one is not created.
+    ///
     /// # Errors
-    /// `Poisoned` after a failure; `InvalidArgument` for an empty name or one longer than 255
-    /// bytes; `Io` if the keyspace cannot be created; errors of opening its tree.
+    /// `Poisoned` to create a keyspace after a failure; `InvalidArgument` for an empty name or
+    /// one longer than 255 bytes; `Io` if the keyspace cannot be created; errors of opening its
+    /// tree.
     pub fn keyspace(
         &self,
         name: &str,
