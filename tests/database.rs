@@ -261,10 +261,9 @@ fn fjall_308_a_failed_wal_write_poisons_and_nothing_failed_is_acknowledged() {
     items.insert("again", "ok").unwrap();
 }
 
-/// A failed fsync poisons too, and is never retried and taken for success.
-#[test]
-fn a_failed_sync_poisons_the_database() {
-    let mem = MemFs::new();
+/// Opens the database in `mem` through a `FaultFs` and poisons it: a `SyncData` write to the
+/// keyspace "items" whose sync fails. Returns the database, the fault layer and "items".
+fn poisoned_by_a_failed_sync(mem: MemFs) -> (Database, Arc<FaultFs>, strata::Keyspace) {
     let fault = Arc::new(FaultFs::new(Arc::new(mem)));
     let db = Database::builder("/db")
         .fs(Arc::clone(&fault) as Arc<dyn Fs>)
@@ -281,6 +280,13 @@ fn a_failed_sync_poisons_the_database() {
     assert!(matches!(batch.commit(), Err(Error::Io { .. })));
     assert!(fault.calls(FaultOp::Sync) > syncs);
     assert!(db.is_poisoned());
+    (db, fault, items)
+}
+
+/// A failed fsync poisons too, and is never retried and taken for success.
+#[test]
+fn a_failed_sync_poisons_the_database() {
+    let (_db, _fault, items) = poisoned_by_a_failed_sync(MemFs::new());
     assert!(matches!(items.insert("k2", "v"), Err(Error::Poisoned)));
 }
 
@@ -300,20 +306,7 @@ fn a_poisoned_database_still_opens_existing_keyspaces_for_reading() {
         }
         db.persist(PersistMode::SyncAll).unwrap();
     }
-    let fault = Arc::new(FaultFs::new(Arc::new(mem)));
-    let db = Database::builder("/db")
-        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
-        .worker_threads(1)
-        .open()
-        .unwrap();
-    let items = db
-        .keyspace("items", KeyspaceCreateOptions::default)
-        .unwrap();
-    fault.fail(FaultOp::Sync, 1, Fault::Io);
-    let mut batch = db.batch().durability(Some(PersistMode::SyncData));
-    batch.insert(&items, "k", "v");
-    assert!(matches!(batch.commit(), Err(Error::Io { .. })));
-    assert!(db.is_poisoned());
+    let (db, _fault, _items) = poisoned_by_a_failed_sync(mem);
     let logs = db.keyspace("logs", KeyspaceCreateOptions::default).unwrap();
     assert_eq!(logs.len().unwrap(), 100);
     assert_eq!(logs.get("k042").unwrap(), Some(Slice::from("v42")));
