@@ -8,7 +8,11 @@
 use std::ops::{Bound, Deref};
 use std::sync::Arc;
 
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+
+/// The bit of [`Memtable`]'s `writers` word that says the memtable is sealed; the other bits
+/// count the writers inside.
+const SEALED: usize = 1 << (usize::BITS - 1);
 
 use super::skiplist::{NodeRef, RawNode, SkipList};
 use super::value_store::ValueStore;
@@ -46,7 +50,8 @@ pub struct Memtable {
     highest_seqno_plus_one: AtomicU64,
     /// The lowest seqno written; `u64::MAX` while empty.
     lowest_seqno: AtomicU64,
-    sealed: AtomicBool,
+    /// The writer handshake of rotation and flush in one word: [`SEALED`] and the number of
+    /// writers inside. See [`Memtable::try_begin_write`].
     writers: AtomicUsize,
     /// This memtable's place in the order memtables were created (see [`Memtable::generation`]).
     generation: u64,
@@ -108,7 +113,6 @@ impl Memtable {
             size_bytes: AtomicU64::new(0),
             highest_seqno_plus_one: AtomicU64::new(0),
             lowest_seqno: AtomicU64::new(u64::MAX),
-            sealed: AtomicBool::new(false),
             writers: AtomicUsize::new(0),
             generation: NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             range_tombstones: parking_lot::Mutex::new(Vec::new()),
@@ -380,15 +384,25 @@ impl Memtable {
 
     /// Seals the memtable: writers that have not entered yet are turned away.
     pub(crate) fn seal(&self) {
-        self.sealed.store(true, Ordering::SeqCst);
+        self.writers.fetch_or(SEALED, Ordering::AcqRel);
     }
 
     /// Registers a writer, or returns `None` if the memtable is sealed (the caller must retry on
     /// the new active memtable).
+    ///
+    /// The handshake with [`Memtable::seal`] and [`Memtable::wait_for_writers`] is one atomic
+    /// word, the seal bit and the count of writers inside, changed only by read-modify-writes.
+    /// Those are totally ordered on the word whatever their memory orderings: a writer's
+    /// increment either comes before the seal (it sees no seal, and the seal's word counts it,
+    /// so the flush waits for its decrement) or after it (it sees the seal and backs out
+    /// without writing). The flush's Acquire load of a count of zero reads the last decrement,
+    /// whose release sequence carries every earlier writer's Release decrement: it sees their
+    /// writes. (An earlier version used a flag and a counter with `SeqCst` accesses, Dekker's
+    /// pattern, which loom cannot check since it models `SeqCst` as `AcqRel`.)
     pub(crate) fn try_begin_write(&self) -> Option<WriteGuard<'_>> {
-        self.writers.fetch_add(1, Ordering::SeqCst);
+        let before = self.writers.fetch_add(1, Ordering::AcqRel);
         let guard = WriteGuard(self);
-        if self.sealed.load(Ordering::SeqCst) {
+        if before & SEALED != 0 {
             return None;
         }
         Some(guard)
@@ -396,8 +410,8 @@ impl Memtable {
 
     /// Waits until every writer that entered before [`Memtable::seal`] has left.
     pub(crate) fn wait_for_writers(&self) {
-        debug_assert!(self.sealed.load(Ordering::SeqCst));
-        while self.writers.load(Ordering::SeqCst) != 0 {
+        debug_assert!(self.writers.load(Ordering::Acquire) & SEALED != 0);
+        while self.writers.load(Ordering::Acquire) & !SEALED != 0 {
             crate::sync::yield_now();
         }
     }

@@ -24,7 +24,9 @@ use super::{Published, SuperVersion};
 use crate::key::{InternalValue, ValueType};
 use crate::memtable::Memtable;
 use crate::seqno::{SeqNo, SequenceNumberCounter};
-use crate::sync::{AtomicBool, Ordering, check_model};
+use loom::sync::atomic::AtomicBool;
+
+use crate::sync::{Ordering, check_model};
 use crate::version::Version;
 
 /// A published SuperVersion whose active memtable holds `x` at seqno 0 (so a rotation seals it).
@@ -151,14 +153,11 @@ fn loom_write_during_two_rotations_lands_once() {
 /// writers (`wait_for_writers`) and looks at it. A write that lands in the sealed memtable must
 /// have landed before the wait returned: the flush saw it.
 ///
-/// The handshake is Dekker's: the writer increments `writers` then loads `sealed`, the rotation
-/// stores `sealed` then the flush loads `writers`, all `SeqCst`, and it is correct only because
-/// `SeqCst` accesses are totally ordered. loom treats `SeqCst` accesses as `AcqRel` (loom's
-/// README, "Unsupported features") and so reports an execution that the real memory model
-/// forbids; this model is therefore expected to fail under loom and is ignored by default. Run it
-/// with `--ignored` to see loom's report.
+/// The handshake is one atomic word (the seal bit and the writer count) changed only by
+/// read-modify-writes (`Memtable::try_begin_write`). An earlier version was Dekker's pattern over
+/// a flag and a counter with `SeqCst` accesses, which loom cannot check (it models `SeqCst` as
+/// `AcqRel`), so this model was ignored.
 #[test]
-#[ignore = "loom models SeqCst accesses as AcqRel; the handshake needs SeqCst (see the doc)"]
 fn loom_flush_sees_every_write_that_landed_in_a_sealed_memtable() {
     check_model("super version: seal / wait_for_writers", Some(3), || {
         let published = Arc::new(published());
