@@ -422,3 +422,25 @@ fn loom_memtable_overwrite_publishes_the_new_record() {
         assert!(value == "one" || value == "two");
     });
 }
+
+/// S11 on its own: the main thread inserted (k, 7) and the node is linked before the writer
+/// starts; the writer inserts the same (key, seqno) with another value, which replaces the
+/// node's value pointer with its new record (the Release store of S11), while the main thread
+/// reads. A read that sees the new record sees all of its bytes (the record witness).
+#[test]
+fn loom_memtable_overwrite_of_a_linked_node_publishes_the_new_record() {
+    check("memtable: overwrite of a linked (key, seqno)", None, || {
+        let m = Arc::new(Memtable::default());
+        put(&m, "k", "one", 7);
+        let writer = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || put(&m, "k", "two", 7))
+        };
+        if let Some(entry) = m.get(b"k", SeqNo::MAX) {
+            assert!(entry.value == "one" || entry.value == "two", "{entry:?}");
+        }
+        writer.join().expect("writer");
+        assert_eq!(m.get(b"k", SeqNo::MAX).expect("written").value, "two");
+        assert_eq!(m.len(), 1);
+    });
+}
