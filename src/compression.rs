@@ -1,6 +1,6 @@
 //! Block compression: [`CompressionType`] (how a block's bytes are stored, persisted in every
-//! block header), zstd dictionaries ([`ZstdDictionary`], [`train_dictionary`]) and the
-//! decoder-side length checks that run before a block's buffer is allocated.
+//! block header), zstd dictionaries ([`ZstdDictionary`], and `train_dictionary` with the `zstd`
+//! feature) and the decoder-side length checks that run before a block's buffer is allocated.
 //!
 //! With the `lz4` feature this module holds `lz4_decoded_len`, the check that an LZ4 block's
 //! stored bytes really decode to the length its header claims. With the `zstd` feature it holds
@@ -19,9 +19,11 @@ pub use dictionary::ZstdDictionary;
 #[cfg(feature = "zstd")]
 pub use dictionary::train_dictionary;
 
-/// The lowest zstd level [`CompressionType::zstd`] accepts; lower levels are raised to it.
+/// The lowest zstd level `CompressionType::zstd` (feature `zstd`) accepts; lower levels are
+/// raised to it.
 pub const ZSTD_MIN_LEVEL: i32 = 1;
-/// The highest zstd level [`CompressionType::zstd`] accepts; higher levels are lowered to it.
+/// The highest zstd level `CompressionType::zstd` (feature `zstd`) accepts; higher levels are
+/// lowered to it.
 pub const ZSTD_MAX_LEVEL: i32 = 22;
 /// The zstd level a [`CompressionType`] read back from its on-disk byte carries (the byte
 /// records the codec, not the level, which decompression does not need).
