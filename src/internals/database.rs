@@ -271,9 +271,27 @@ pub enum WalEnd {
         /// Where the torn record starts.
         offset: u64,
     },
+    /// The records end at `offset` and only zero bytes follow to the end of the file: the
+    /// space a segment is preallocated with (`docs/format.md` 12.3; or a tail a crash
+    /// zero-filled, which holds no record either). Recovery reads it as a torn tail at `offset`.
+    Preallocated {
+        /// Where the records end and the zeros start.
+        offset: u64,
+    },
     /// Damage no crash produces: `Error::Corruption` naming the file and the record's offset.
     /// Nothing from there on is read.
     Damaged(Error),
+}
+
+impl WalSegment {
+    /// The bytes before a preallocated zero tail ([`WalEnd::Preallocated`]): the file's size
+    /// otherwise.
+    pub fn used_bytes(&self) -> u64 {
+        match self.end {
+            WalEnd::Preallocated { offset } => offset,
+            _ => self.size_bytes,
+        }
+    }
 }
 
 /// One WAL segment, read as far as its records are sound.
@@ -308,7 +326,8 @@ pub struct WalSegment {
 /// let segments = wal_segment_files(&wal_dir(dir.path()))?;
 /// let segment = read_wal_segment(&segments[0].1)?;
 /// assert_eq!(segment.header.map(|h| h.segment_id), Some(segments[0].0));
-/// assert!(matches!(segment.end, WalEnd::Clean));
+/// // The rest of the file is the zeros the segment was preallocated with.
+/// assert!(matches!(segment.end, WalEnd::Preallocated { offset } if offset == segment.used_bytes()));
 /// let item = &segment.batches[0].items[0];
 /// assert_eq!((item.op, &*item.key), (WalOp::Insert, &b"k"[..]));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -372,6 +391,14 @@ pub fn read_wal_segment(path: &Path) -> Result<WalSegment> {
     }
     segment.end = match reader.end() {
         Some(End::Clean) | None => WalEnd::Clean,
+        Some(End::Torn { offset })
+            if usize::try_from(*offset)
+                .ok()
+                .and_then(|at| bytes.get(at..))
+                .is_some_and(|tail| tail.iter().all(|&b| b == 0)) =>
+        {
+            WalEnd::Preallocated { offset: *offset }
+        }
         Some(End::Torn { offset }) => WalEnd::Torn { offset: *offset },
         Some(End::Corrupt { offset, what }) => damaged(*offset, what.clone()),
     };

@@ -21,6 +21,8 @@ pub(crate) struct SegmentSummary {
     pub(crate) id: u64,
     pub(crate) path: PathBuf,
     pub(crate) size_bytes: u64,
+    /// The bytes before a preallocated zero tail (the size otherwise).
+    pub(crate) used_bytes: u64,
     pub(crate) header: Option<WalHeader>,
     pub(crate) batches: u64,
     pub(crate) items: u64,
@@ -43,6 +45,14 @@ pub(crate) fn end_text(end: &WalEnd, size_bytes: u64) -> String {
     match end {
         WalEnd::Clean if size_bytes == 0 => "empty (a spare made ahead of time)".to_string(),
         WalEnd::Clean => "clean".to_string(),
+        WalEnd::Preallocated { offset: 0 } => format!(
+            "empty (a spare made ahead of time, {} preallocated)",
+            count(size_bytes, "byte")
+        ),
+        WalEnd::Preallocated { offset } => format!(
+            "clean (records end at offset {offset}; {} preallocated after them)",
+            count(size_bytes.saturating_sub(*offset), "byte")
+        ),
         WalEnd::Torn { offset } => format!(
             "torn at offset {offset} ({} of a write cut short)",
             count(size_bytes.saturating_sub(*offset), "byte")
@@ -123,21 +133,22 @@ impl DatabaseFolder {
                 !self
                     .segments
                     .iter()
-                    .any(|s| &s.path == *path && s.size_bytes == 0)
+                    .any(|s| &s.path == *path && s.used_bytes == 0)
             })
             .map(PathBuf::as_path)
             .collect()
     }
 
-    /// The WAL's bytes.
+    /// The WAL's bytes (records; a preallocated zero tail not counted).
     pub(crate) fn wal_bytes(&self) -> u64 {
-        self.segments.iter().map(|s| s.size_bytes).sum()
+        self.segments.iter().map(|s| s.used_bytes).sum()
     }
 }
 
 /// Reads one segment and sums it up.
 fn summarize(path: &Path) -> Result<SegmentSummary, ToolError> {
     let segment = read_wal_segment(path)?;
+    let used_bytes = segment.used_bytes();
     let mut items_per_keyspace = BTreeMap::new();
     let mut items = 0u64;
     for item in segment.batches.iter().flat_map(|b| &b.items) {
@@ -153,6 +164,7 @@ fn summarize(path: &Path) -> Result<SegmentSummary, ToolError> {
         id: segment.id,
         path: segment.path,
         size_bytes: segment.size_bytes,
+        used_bytes,
         header: segment.header,
         batches: segment.batches.len() as u64,
         items,

@@ -528,7 +528,7 @@ fn write_wal(out: &mut dyn Write, folder: &DatabaseFolder) -> Result<(), ToolErr
         .map(|s| {
             vec![
                 s.id.to_string(),
-                s.size_bytes.to_string(),
+                s.used_bytes.to_string(),
                 s.batches.to_string(),
                 s.items.to_string(),
                 s.seqnos

@@ -510,7 +510,7 @@ fn verify_wal(folder: &DatabaseFolder, found: &mut Findings) {
         found.bytes += segment.size_bytes;
         found.wal_records += u64::from(segment.header.is_some()) + segment.batches;
         match &segment.end {
-            WalEnd::Clean => {}
+            WalEnd::Clean | WalEnd::Preallocated { .. } => {}
             WalEnd::Torn { offset } => found.warnings.push(format!(
                 "{} ends in a torn tail at offset {offset}: a write cut short, never acknowledged{}",
                 segment.path.display(),

@@ -7,9 +7,11 @@
 //! item count, offset) followed by one line per item, `keyspace<TAB>op<TAB>key<TAB>value length`
 //! (the keyspace's id, and its name as text if the catalog is readable; the key escaped as the other
 //! tools print keys, or hex with `--hex`; `-` for an op without a value; for `remove_range` the
-//! key column shows `start..end`); then how the segment ends: `clean`, `torn at offset N` (a
-//! write cut short by a crash, which recovery ignores when nothing later depends on it), or
-//! `damaged:` with the error naming the file and offset. Last, recovery's verdict on the whole
+//! key column shows `start..end`); then how the segment ends: `clean`, `clean (records end at
+//! offset N; M bytes preallocated after them)` (the zeros a segment is created with), `empty`
+//! (a spare made ahead of time), `torn at offset N` (a write cut short by a crash, which
+//! recovery ignores when nothing later depends on it), or `damaged:` with the error naming the
+//! file and offset. Last, recovery's verdict on the whole
 //! WAL (`strata::internals::check_wal`): the segments and batches it would replay, the files it
 //! would discard, or the error it would stop at.
 //!
