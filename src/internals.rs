@@ -887,6 +887,10 @@ pub fn verify_tables_with_dictionary(
 #[derive(Clone, Debug, Default)]
 pub struct RangeTombstoneList(crate::range_tombstone::FragList);
 
+/// One default comparator for [`RangeTombstoneList`]'s lookups (making one allocates, which a
+/// lookup benchmark must not measure).
+static BYTEWISE: std::sync::LazyLock<Comparator> = std::sync::LazyLock::new(Comparator::default);
+
 impl RangeTombstoneList {
     /// Fragments `tombstones` (`(start, end, seqno)`, any order and overlap).
     pub fn build<K: Into<Slice>>(tombstones: impl IntoIterator<Item = (K, K, SeqNo)>) -> Self {
@@ -904,7 +908,7 @@ impl RangeTombstoneList {
 
     /// The highest seqno below `read_seqno` of a tombstone covering `key`, or 0.
     pub fn cover(&self, key: &[u8], read_seqno: SeqNo) -> SeqNo {
-        self.0.cover(key, read_seqno, &Comparator::default())
+        self.0.cover(key, read_seqno, &BYTEWISE)
     }
 
     /// Both lists' fragments in one list, by one linear merge (how a memtable adds new

@@ -43,16 +43,56 @@ pub(crate) struct RangeTombstone {
 /// documentation. Immutable once built; shared through `Arc`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FragList {
-    /// Under the lexicographic order: the starts' common prefix length and each start's next 8
-    /// bytes after it as a big-endian `u64`, so that a lookup's binary search compares integers
-    /// (built on first use).
-    accel: std::sync::OnceLock<(usize, Vec<u64>)>,
+    /// Under the lexicographic order, integer keys for lookups (built on first use).
+    accel: std::sync::OnceLock<Accel>,
     starts: Vec<Slice>,
     ends: Vec<Slice>,
     /// Fragment i's seqnos are `seqs[offsets[i]..offsets[i + 1]]`; `offsets.len()` is the
     /// fragment count plus one (or 0 when empty).
     offsets: Vec<usize>,
     seqs: Vec<SeqNo>,
+}
+
+/// A lexicographic lookup's integers: the starts' common prefix, and the 8 bytes after it of each
+/// start and end as a big-endian `u64`, so that a lookup compares integers and touches no key
+/// bytes unless two integers tie.
+#[derive(Clone, Debug, Default)]
+struct Accel {
+    prefix: Box<[u8]>,
+    starts: Vec<u64>,
+    /// An end without the prefix is after every key with it: `u64::MAX`, which no key's integer
+    /// passes (a tie compares the bytes).
+    ends: Vec<u64>,
+}
+
+impl Accel {
+    fn new(frags: &FragList) -> Self {
+        let (Some(first), Some(last)) = (frags.starts.first(), frags.starts.last()) else {
+            return Self::default();
+        };
+        let common = first
+            .iter()
+            .zip(last.iter())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let prefix: Box<[u8]> = first.get(..common).unwrap_or_default().into();
+        let ends = frags
+            .ends
+            .iter()
+            .map(|e| {
+                if e.starts_with(&prefix) {
+                    word_at(e, common)
+                } else {
+                    u64::MAX
+                }
+            })
+            .collect();
+        Self {
+            starts: frags.starts.iter().map(|s| word_at(s, common)).collect(),
+            ends,
+            prefix,
+        }
+    }
 }
 
 impl PartialEq for FragList {
@@ -346,45 +386,58 @@ impl FragList {
 
     /// The index of the fragment holding `key`, if any: one binary search.
     pub(crate) fn find(&self, key: &[u8], cmp: &Comparator) -> Option<usize> {
-        let i = if cmp.is_lexicographic() {
-            self.partition_bytewise(key)
-        } else {
-            self.starts.partition_point(|s| cmp.user(s, key).is_le())
+        if cmp.is_lexicographic() {
+            return self.find_bytewise(key);
         }
-        .checked_sub(1)?;
+        let i = self
+            .starts
+            .partition_point(|s| cmp.user(s, key).is_le())
+            .checked_sub(1)?;
         self.ends
             .get(i)
             .filter(|end| cmp.user(key, end).is_lt())
             .map(|_| i)
     }
 
+    /// [`FragList::find`] in byte order: [`FragList::partition_bytewise`], then the end compared
+    /// as an integer, and as bytes only on a tie.
+    fn find_bytewise(&self, key: &[u8]) -> Option<usize> {
+        let i = self.partition_bytewise(key).checked_sub(1)?;
+        let accel = self.accel.get()?;
+        let inside_bytes = || self.ends.get(i).is_some_and(|end| key < &**end);
+        if !key.starts_with(&accel.prefix) {
+            return inside_bytes().then_some(i);
+        }
+        let inside = match word_at(key, accel.prefix.len()).cmp(accel.ends.get(i)?) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => inside_bytes(),
+        };
+        inside.then_some(i)
+    }
+
     /// The number of starts at or before `key` in byte order: a binary search over integers
     /// (the 8 bytes after the starts' common prefix), then over the few starts that share the
     /// key's integer.
     fn partition_bytewise(&self, key: &[u8]) -> usize {
-        let (Some(first), Some(last)) = (self.starts.first(), self.starts.last()) else {
+        let Some(first) = self.starts.first() else {
             return 0;
         };
-        let (common, words) = self.accel.get_or_init(|| {
-            let common = first
-                .iter()
-                .zip(last.iter())
-                .take_while(|(a, b)| a == b)
-                .count();
-            (
-                common,
-                self.starts.iter().map(|s| word_at(s, common)).collect(),
-            )
-        });
+        let accel = self.accel.get_or_init(|| Accel::new(self));
         // NB: sorted starts all share the first and last one's common prefix; a key that does
         // not is below or above all of them.
-        if key.get(..*common) != first.get(..*common) {
+        if !key.starts_with(&accel.prefix) {
             return if key < &**first { 0 } else { self.starts.len() };
         }
-        let word = word_at(key, *common);
-        let lo = words.partition_point(|&w| w < word);
+        let word = word_at(key, accel.prefix.len());
+        let lo = accel.starts.partition_point(|&w| w < word);
+        // NB: most keys share their integer with no start: then `lo` starts are before them.
+        if accel.starts.get(lo) != Some(&word) {
+            return lo;
+        }
         let hi = lo
-            + words
+            + accel
+                .starts
                 .get(lo..)
                 .unwrap_or_default()
                 .partition_point(|&w| w <= word);
@@ -969,7 +1022,51 @@ mod tests {
         }
     }
 
+    /// A key of the integer-search property test: `p/` then up to 12 bytes of a small
+    /// alphabet (so that integers tie past 8 bytes), or a key without the prefix.
+    fn search_key(raw: &(u8, Vec<u8>)) -> Vec<u8> {
+        match raw.0 % 8 {
+            0 => raw.1.clone(),
+            1 => [b"q".as_slice(), &raw.1].concat(),
+            _ => [b"p/".as_slice(), &raw.1].concat(),
+        }
+    }
+
     proptest! {
+        #[test]
+        fn the_integer_search_equals_plain_comparisons_with_tied_integers_and_outside_ends(
+            raw in prop::collection::vec(
+                ((0u8..8, prop::collection::vec(0u8..3, 0..12)),
+                 (0u8..8, prop::collection::vec(0u8..3, 0..12)),
+                 1u64..30),
+                1..30,
+            ),
+            probes in prop::collection::vec((0u8..8, prop::collection::vec(0u8..3, 0..13)), 1..60),
+        ) {
+            let cmp = Comparator::default();
+            let slow = Comparator::new(std::sync::Arc::new(SlowBytes));
+            let tombstones: Vec<RangeTombstone> = raw
+                .iter()
+                .map(|(a, b, s)| RangeTombstone {
+                    start: Slice::from(search_key(a)),
+                    end: Slice::from(search_key(b)),
+                    seqno: *s,
+                })
+                .collect();
+            let list = FragList::build(tombstones.clone(), &cmp);
+            for probe in &probes {
+                let key = search_key(probe);
+                let naive = tombstones
+                    .iter()
+                    .filter(|t| *t.start <= *key && *key < *t.end && t.seqno < 31)
+                    .map(|t| t.seqno)
+                    .max()
+                    .unwrap_or(0);
+                prop_assert_eq!(list.cover(&key, 31, &cmp), naive);
+                prop_assert_eq!(list.find(&key, &cmp), list.find(&key, &slow));
+            }
+        }
+
         #[test]
         fn cover_equals_the_naive_maximum(
             raw in prop::collection::vec((0u8..20, 0u8..20, 1u64..30), 0..30),

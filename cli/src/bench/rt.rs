@@ -30,6 +30,9 @@
 //! tombstones (none may be found; the baseline never had them). Wrong results do not stop the
 //! benchmark: the row is marked WRONG and the first wrong read is printed under the table.
 //!
+//! Both trees are read once before the timed workloads (a full scan and a get of every live key,
+//! untimed), so the workloads run on a warm cache, as BENCH.md's point reads do.
+//!
 //! Runs alternate engines; within a run each workload runs on the two trees back to back
 //! (baseline first in even runs, the tombstone tree first in odd ones), so that a noisy neighbour
 //! hits both alike. A run's **cost ×** is the baseline's ops/s over the tombstone tree's, from the
@@ -469,6 +472,17 @@ fn run_workload(
     })
 }
 
+/// Reads a built tree once, untimed: a full scan and a get of every live key, so that the timed
+/// workloads run on a warm cache (the two trees differ in size, and a cold first workload
+/// measured their block loads more than their reads).
+fn warm_up(engine: &dyn Engine, live: &[u64], key_size: usize) -> Result<(), BoxError> {
+    engine.scan(false)?;
+    for &i in live {
+        engine.get(&key(2 * i, key_size))?;
+    }
+    Ok(())
+}
+
 /// Builds both trees of engine `name` in `dir`, then runs each of `workloads` on the two back
 /// to back, `first` first: `[baseline, tombstone tree]` measurements.
 #[expect(clippy::too_many_arguments, reason = "one run's whole description")]
@@ -491,11 +505,15 @@ fn run_pair(
         trees.push(engine);
     }
     let [base, rt] = <[Box<dyn Engine>; 2]>::try_from(trees).map_err(|_| "two trees")?;
+    let live = layout.live();
+    for (variant, engine) in [(Variant::Baseline, &base), (Variant::Tombstones, &rt)] {
+        warm_up(&**engine, &live, params.key_size)
+            .map_err(|e| format!("warming the {} tree: {e}", variant.name()))?;
+    }
     let order = match first {
         Variant::Baseline => [(Variant::Baseline, &base), (Variant::Tombstones, &rt)],
         Variant::Tombstones => [(Variant::Tombstones, &rt), (Variant::Baseline, &base)],
     };
-    let live = layout.live();
     let mut out: [Vec<Measurement>; 2] = [Vec::new(), Vec::new()];
     for w in workloads {
         for (variant, engine) in order {
