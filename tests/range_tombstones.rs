@@ -2280,3 +2280,100 @@ fn concurrent_writers_readers_and_range_tombstones_agree() {
     tree.major_compact(1 << 20, at).unwrap();
     assert_eq!(tree.len(at, None).unwrap(), 4 * 40 * 10);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tables a range tombstone deletes whole: dropped without being read (delete-only steps)
+// ---------------------------------------------------------------------------------------------
+
+/// A strategy that never chooses anything: what `compact` does then is its own.
+struct Never;
+
+impl CompactionStrategy for Never {
+    fn name(&self) -> &'static str {
+        "never"
+    }
+
+    fn choose(&self, _: &strata::compaction::TreeView) -> strata::compaction::Choice {
+        strata::compaction::Choice::DoNothing
+    }
+}
+
+/// Last-level tables inside an RT's range, all of whose entries are older than it, are dropped
+/// by `compact` whatever the strategy, once the GC watermark passes the RT; tables only partly
+/// inside it, tables holding a newer entry, and every table while the watermark is at the RT,
+/// stay. Reads at and above the watermark do not change, before and after a reopen.
+fn tables_a_range_tombstone_deletes_whole(reverse: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    let opts = Opts::new(reverse);
+    let tree = opts.open(&dir, &seqno);
+    let mut model = Model::default();
+    for i in 0..2_000 {
+        model.insert(&tree, i, &value(i, "a"), seqno.next(), reverse);
+    }
+    tree.flush_active_memtable(0).unwrap();
+    tree.major_compact(opts.table_bytes, 0).unwrap();
+    let last_level: Vec<(u32, u32)> = tree
+        .current_version()
+        .iter_tables()
+        .map(|t| {
+            let (a, b) = t.key_range();
+            let (a, b) = (index_of(a, reverse), index_of(b, reverse));
+            (a.min(b), a.max(b))
+        })
+        .collect();
+    assert!(last_level.len() > 10, "{} tables", last_level.len());
+    // A newer entry inside the range, in a table of its own, and the RT in another.
+    let rt_seqno = seqno.next();
+    model.remove_range(&tree, 200, 1_500, rt_seqno, reverse);
+    tree.flush_active_memtable(0).unwrap();
+    model.insert(&tree, 700, &value(700, "b"), seqno.next(), reverse);
+    tree.flush_active_memtable(0).unwrap();
+    let inside = last_level
+        .iter()
+        .filter(|&&(a, b)| a >= 200 && b < 1_500)
+        .count();
+    assert!(inside >= 5, "{inside} tables inside the range");
+    let tables = tree.table_count();
+    let space = tree.disk_space();
+
+    // The watermark at the RT: a read at it does not see the RT, so nothing may go.
+    let strategy: Arc<dyn CompactionStrategy> = Arc::new(Never);
+    let step = tree.compact(Arc::clone(&strategy), rt_seqno).unwrap();
+    assert_eq!(step.action, CompactionAction::Nothing);
+    assert_eq!(tree.table_count(), tables);
+
+    let watermark = seqno.get();
+    let step = tree.compact(Arc::clone(&strategy), watermark).unwrap();
+    assert_eq!(step.action, CompactionAction::Dropped);
+    assert_eq!((step.tables_in, step.tables_out), (inside, 0));
+    assert_eq!(tree.table_count(), tables - inside);
+    assert!(tree.disk_space() < space);
+    let step = tree.compact(Arc::clone(&strategy), watermark).unwrap();
+    assert_eq!(step.action, CompactionAction::Nothing);
+    check_reads(&tree, &model, watermark, reverse, "after the drop");
+    assert_eq!(
+        tree.get(key(700, reverse), watermark).unwrap(),
+        Some(value(700, "b").into())
+    );
+    drop(tree);
+    let tree = opts.open(&dir, &seqno);
+    assert_eq!(tree.table_count(), tables - inside);
+    check_reads(
+        &tree,
+        &model,
+        watermark,
+        reverse,
+        "after the drop and a reopen",
+    );
+}
+
+#[test]
+fn tables_a_range_tombstone_deletes_whole_are_dropped_unread() {
+    tables_a_range_tombstone_deletes_whole(false);
+}
+
+#[test]
+fn tables_a_range_tombstone_deletes_whole_are_dropped_unread_under_a_reverse_comparator() {
+    tables_a_range_tombstone_deletes_whole(true);
+}

@@ -110,6 +110,14 @@ impl Tree {
         self.step(seqno_threshold, |tree, state| {
             let super_version = tree.super_version();
             let planner = tree.planner(&super_version);
+            // NB: tables the range tombstones of other tables delete whole go first, without
+            // being read (Pebble's delete-only compaction), whatever the strategy.
+            if let Some(job) = tree
+                .deleted_tables(&super_version.version, &state.busy, seqno_threshold)
+                .and_then(|table_ids| planner.plan(Choice::Drop { table_ids }, state))
+            {
+                return Some(job);
+            }
             let view: TreeView = planner.view(&state.busy);
             let choice = strategy.choose(&view);
             planner.plan(choice, state).or_else(|| {
@@ -119,6 +127,34 @@ impl Tree {
                 Some(job)
             })
         })
+    }
+
+    /// The free tables whose every entry a range tombstone of another table deletes for every
+    /// read at or above `watermark`: a tombstone below the watermark and newer than all their
+    /// entries, over their whole range. Dropping them changes no such read. Tables that hold
+    /// range tombstones themselves are kept (theirs may hide entries elsewhere), and memtables'
+    /// range tombstones do not count (a `Tree` loses them in a crash). `None` when there is
+    /// none.
+    fn deleted_tables(
+        &self,
+        version: &Version,
+        busy: &HashSet<u64>,
+        watermark: SeqNo,
+    ) -> Option<Vec<u64>> {
+        let list = version.range_tombstones()?;
+        let ids: Vec<u64> = version
+            .tables()
+            .filter(|t| {
+                let m = t.meta();
+                m.entry_count > 0
+                    && m.range_tombstone_count == 0
+                    && m.kv_seqno_max < watermark
+                    && !busy.contains(&m.table_id)
+                    && list.covers_whole(&range_of(t), m.kv_seqno_max, watermark, &self.0.cmp)
+            })
+            .map(|t| t.meta().table_id)
+            .collect();
+        (!ids.is_empty()).then_some(ids)
     }
 
     /// The blob files whose live values compactions relocate now: those whose stale fraction
