@@ -372,6 +372,27 @@ impl FragList {
         })
     }
 
+    /// The fragments that overlap `range` and hold a seqno above `above` (they delete entries of
+    /// the range older than that), in key order.
+    pub(crate) fn deleting<'a>(
+        &'a self,
+        range: &'a crate::key_range::KeyRange,
+        above: SeqNo,
+        cmp: &'a Comparator,
+    ) -> impl Iterator<Item = Fragment<'a>> + 'a {
+        let first = self
+            .starts
+            .partition_point(|s| cmp.user(s, &range.min).is_le())
+            .saturating_sub(1);
+        (first..self.len())
+            .filter_map(|i| self.fragment(i))
+            .take_while(|f| cmp.user(f.start, &range.max).is_le())
+            .filter(move |f| {
+                f.seqnos.first().is_some_and(|&top| top > above)
+                    && cmp.user(f.end, &range.min).is_gt()
+            })
+    }
+
     /// The lowest and highest seqno, if any.
     pub(crate) fn seqno_range(&self) -> Option<(SeqNo, SeqNo)> {
         let min = self.seqs.iter().copied().min()?;

@@ -2377,3 +2377,102 @@ fn tables_a_range_tombstone_deletes_whole_are_dropped_unread() {
 fn tables_a_range_tombstone_deletes_whole_are_dropped_unread_under_a_reverse_comparator() {
     tables_a_range_tombstone_deletes_whole(true);
 }
+
+/// Records the largest `range_deleted_bytes` a strategy is shown, and chooses nothing.
+#[derive(Default)]
+struct Spy(std::sync::Mutex<u64>);
+
+impl CompactionStrategy for Spy {
+    fn name(&self) -> &'static str {
+        "spy"
+    }
+
+    fn choose(&self, view: &strata::compaction::TreeView) -> strata::compaction::Choice {
+        let most = view
+            .levels()
+            .iter()
+            .flat_map(|level| level.runs.iter())
+            .flat_map(|run| run.tables.iter())
+            .map(|t| t.range_deleted_bytes)
+            .max()
+            .unwrap_or(0);
+        *self.0.lock().unwrap() = most;
+        strata::compaction::Choice::DoNothing
+    }
+}
+
+/// A range tombstone over half of one large table (which no delete-only step can drop): the
+/// strategies are shown about half the table's bytes as what it deletes, and SizeTiered merges
+/// it down at once although the runs are below its trigger; space falls by about half.
+fn size_tiered_reclaims_a_range_delete(reverse: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    let opts = Opts {
+        table_bytes: 64 << 20,
+        ..Opts::new(reverse)
+    };
+    let tree = opts.open(&dir, &seqno);
+    let mut model = Model::default();
+    for i in 0..4_000 {
+        model.insert(&tree, i, &value(i, "a"), seqno.next(), reverse);
+    }
+    tree.flush_active_memtable(0).unwrap();
+    tree.major_compact(opts.table_bytes, 0).unwrap();
+    assert_eq!(tree.table_count(), 1);
+    let big = tree.disk_space();
+    for i in 4_000..4_100 {
+        model.insert(&tree, i, &value(i, "b"), seqno.next(), reverse);
+    }
+    tree.flush_active_memtable(0).unwrap();
+    model.remove_range(&tree, 1_000, 3_000, seqno.next(), reverse);
+    tree.flush_active_memtable(0).unwrap();
+    assert_eq!(tree.table_count(), 3);
+    let watermark = seqno.get();
+
+    let spy = Arc::new(Spy::default());
+    let strategy: Arc<dyn CompactionStrategy> = spy.clone();
+    assert_eq!(
+        tree.compact(strategy, watermark).unwrap().action,
+        CompactionAction::Nothing
+    );
+    let shown = *spy.0.lock().unwrap();
+    assert!(
+        shown * 10 >= big * 4 && shown * 10 <= big * 6,
+        "range_deleted_bytes {shown} of a {big}-byte table"
+    );
+
+    let before = tree.disk_space();
+    let step = tree
+        .compact(Arc::new(SizeTiered::default()), watermark)
+        .unwrap();
+    assert_eq!(step.action, CompactionAction::Merged);
+    assert_eq!(step.tables_in, 3);
+    let after = tree.disk_space();
+    assert!(
+        after * 10 <= before * 6,
+        "{before} bytes before the merge, {after} after"
+    );
+    check_reads(
+        &tree,
+        &model,
+        watermark,
+        reverse,
+        "after the range delete merged down",
+    );
+    assert_eq!(
+        tree.compact(Arc::new(SizeTiered::default()), watermark)
+            .unwrap()
+            .action,
+        CompactionAction::Nothing
+    );
+}
+
+#[test]
+fn size_tiered_merges_a_range_delete_down_before_its_trigger() {
+    size_tiered_reclaims_a_range_delete(false);
+}
+
+#[test]
+fn size_tiered_merges_a_range_delete_down_before_its_trigger_under_a_reverse_comparator() {
+    size_tiered_reclaims_a_range_delete(true);
+}

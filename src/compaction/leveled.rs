@@ -3,7 +3,8 @@
 //!
 //! How a step is chosen:
 //! 1. Each level gets a score. Level 0: its runs over `l0_threshold`. Levels 1 to the one before
-//!    last: their bytes over their target size. With dynamic level sizes, a level above the base
+//!    last: their bytes over their target size, each table's bytes compensated with what its
+//!    range tombstones delete below it ([`super::TableInfo::range_deleted_bytes`]). With dynamic level sizes, a level above the base
 //!    level that still holds data scores highest, so it drains downward.
 //! 2. The level with the highest score of at least 1.0 is compacted (ties go to the upper level).
 //! 0. Before any score, whatever level 0's run count: level 0's tables (if disjoint from each
@@ -15,9 +16,9 @@
 //!    overlapping tables are busy, its runs merge into one level-0 run (intra-L0). Else all of level
 //!    0 merges into the base level, with the base level's overlapping tables.
 //! 4. A deeper level: of its tables, the one whose overlap with the next level is smallest
-//!    relative to its size; moved down as it is if nothing overlaps, else merged.
+//!    relative to its compensated size; moved down as it is if nothing overlaps, else merged.
 //! 5. With no level over its target, a table above the last level that is at least half
-//!    tombstones is pushed down the same way, so deletes reach the bottom and reclaim space
+//!    tombstones, or holds range tombstones, is pushed down the same way, so deletes reach the bottom and reclaim space
 //!    without waiting for their level to fill.
 //!
 //! A table with tombstones is never moved into the last level as it is: it is rewritten there, so
@@ -41,6 +42,12 @@ fn has_tombstones(table: &TableInfo) -> bool {
         .saturating_add(table.weak_tombstone_count)
         .saturating_add(table.range_tombstone_count)
         > 0
+}
+
+/// A table's size for scores: its bytes plus what its range tombstones delete elsewhere, so a
+/// level holding range deletes reaches its target sooner and their tables go down first.
+fn compensated(table: &TableInfo) -> u64 {
+    table.size_bytes.saturating_add(table.range_deleted_bytes)
 }
 
 /// Leveled compaction; see the module documentation.
@@ -307,7 +314,9 @@ impl Leveled {
             if busy {
                 continue;
             }
-            let score = overlap as f64 / table.size_bytes.max(1) as f64;
+            // NB: the bytes its range tombstones delete count as its own (RocksDB's compensated
+            // size), so the table whose merge reclaims most per byte rewritten goes first.
+            let score = overlap as f64 / compensated(table).max(1) as f64;
             if best.as_ref().is_none_or(|(s, _, _)| score < *s) {
                 best = Some((score, table, any));
             }
@@ -353,11 +362,7 @@ impl CompactionStrategy for Leveled {
             scores.push((runs as f64 / f64::from(self.l0_threshold), 0));
         }
         for (i, level) in levels.iter().enumerate().take(last).skip(1) {
-            let bytes: u64 = level
-                .tables()
-                .filter(|t| !t.busy)
-                .map(|t| t.size_bytes)
-                .sum();
+            let bytes: u64 = level.tables().filter(|t| !t.busy).map(compensated).sum();
             if bytes == 0 {
                 continue;
             }
@@ -510,6 +515,27 @@ mod tests {
                 dest_level: 2
             },
             "table 2 overlaps nothing below"
+        );
+    }
+
+    #[test]
+    fn bytes_range_tombstones_delete_count_toward_scores_and_picks() {
+        // Level 1's target: 4 × 1 MiB; it holds 3 MiB, so nothing is due by size alone.
+        let l1 = vec![(1, "a", "b", MB, 1), (2, "e", "f", 2 * MB, 1)];
+        let l2 = vec![(10, "a", "b", 3 * MB, 0), (11, "e", "f", 2 * MB, 0)];
+        let mut view = TreeView::for_test(&[vec![], vec![l1], vec![l2], vec![], vec![]]);
+        let leveled = Leveled::default().with_table_target_size(MB);
+        assert_eq!(leveled.choose(&view), Choice::DoNothing);
+        // Table 1's range tombstones delete 4 MiB below it: level 1 is over its target, and
+        // table 1 goes down first although its overlap is the larger for its size.
+        view.levels[1].runs[0].tables[0].range_deleted_bytes = 4 * MB;
+        assert_eq!(
+            leveled.choose(&view),
+            Choice::Merge {
+                table_ids: vec![1],
+                dest_level: 2,
+                target_size: MB
+            }
         );
     }
 

@@ -199,6 +199,11 @@ pub struct TableInfo {
     /// Range-tombstone fragments: a table with any is worth compacting down, so that what
     /// they delete is reclaimed.
     pub range_tombstone_count: u64,
+    /// An estimate of the bytes of other tables that this table's range tombstones delete (0
+    /// without range tombstones): what merging it down with them would reclaim. Per table
+    /// beneath them with older entries, its size times the share of its key range they cover
+    /// (interpolated over the keys' bytes under the default comparator).
+    pub range_deleted_bytes: u64,
     /// The lowest seqno in the table.
     pub seqno_min: SeqNo,
     /// The highest seqno in the table.
@@ -364,6 +369,7 @@ impl TreeView {
                                 tombstone_count: 0,
                                 weak_tombstone_count: 0,
                                 range_tombstone_count: 0,
+                                range_deleted_bytes: 0,
                                 seqno_min: seqno,
                                 seqno_max: seqno,
                                 created_at_micros: 0,

@@ -145,6 +145,9 @@ impl Planner<'_> {
                                     tombstone_count: m.tombstone_count,
                                     weak_tombstone_count: m.weak_tombstone_count,
                                     range_tombstone_count: m.range_tombstone_count,
+                                    range_deleted_bytes: self
+                                        .version
+                                        .range_deleted_bytes(m.table_id),
                                     seqno_min: m.seqno_min,
                                     seqno_max: m.seqno_max,
                                     created_at_micros: m.created_at_micros,

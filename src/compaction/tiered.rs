@@ -2,7 +2,12 @@
 //! size, at the price of more space and more runs to read.
 //!
 //! The sorted runs, newest first, are the level-0 runs and then each deeper level's runs. Nothing
-//! happens below `trigger` runs. Then, in order:
+//! happens below `trigger` runs, except for range deletes. Then, in order:
+//! 0. Range deletes (from two runs on, whatever the trigger): a run whose range tombstones
+//!    delete at least `range_delete_ratio` (10 %) of the bytes of the runs older than it
+//!    ([`crate::compaction::TableInfo::range_deleted_bytes`]) merges with all of them into the
+//!    last level, newest such run first, so that a deleted range is reclaimed now rather than
+//!    at the next full merge.
 //! 1. Space amplification: if the bytes of all runs but the oldest exceed
 //!    `max_space_amplification` times the oldest run's bytes, everything merges into the last
 //!    level.
@@ -36,11 +41,12 @@ pub struct SizeTiered {
     max_space_amp: f64,
     trigger: usize,
     target_size: u64,
+    range_delete_ratio: f64,
 }
 
 impl Default for SizeTiered {
     /// Size ratio 0.01 (1 %), merge width 2 to 32, space amplification up to 2.0, 4 runs to start,
-    /// 64 MiB tables.
+    /// 64 MiB tables, range deletes merged down from 10 % of the older bytes.
     fn default() -> Self {
         Self {
             size_ratio: 0.01,
@@ -49,6 +55,7 @@ impl Default for SizeTiered {
             max_space_amp: 2.0,
             trigger: 4,
             target_size: 64 << 20,
+            range_delete_ratio: 0.1,
         }
     }
 }
@@ -92,6 +99,43 @@ impl SizeTiered {
         self
     }
 
+    /// The share of the older runs' bytes that a run's range tombstones must delete for the run
+    /// to merge down with them at once (0.1 = 10 %; see the module documentation).
+    ///
+    /// ```
+    /// use strata::compaction::SizeTiered;
+    ///
+    /// // Reclaim a range delete only once it frees a quarter of what lies beneath it.
+    /// let strategy = SizeTiered::default().with_range_delete_ratio(0.25);
+    /// # let _ = strategy;
+    /// ```
+    #[must_use]
+    pub fn with_range_delete_ratio(mut self, ratio: f64) -> Self {
+        self.range_delete_ratio = ratio.max(0.0);
+        self
+    }
+
+    /// Rule 0: the newest free run whose range tombstones delete enough of the older runs (all
+    /// free), merged with them into the last level.
+    #[expect(clippy::cast_precision_loss, reason = "sizes as floats for ratios")]
+    fn range_deletes(&self, runs: &[(usize, &RunInfo)], last_level: usize) -> Option<Choice> {
+        for (i, (_, run)) in runs.iter().enumerate() {
+            let deleted: u64 = run.tables.iter().map(|t| t.range_deleted_bytes).sum();
+            let older = runs.get(i + 1..).unwrap_or_default();
+            if deleted == 0 || older.is_empty() || run.is_busy() {
+                continue;
+            }
+            if older.iter().any(|(_, r)| r.is_busy()) {
+                return None;
+            }
+            let older_bytes: u64 = older.iter().map(|(_, r)| r.size_bytes()).sum();
+            if deleted as f64 >= self.range_delete_ratio * older_bytes as f64 {
+                return Some(self.merge(runs.get(i..)?, last_level, true));
+            }
+        }
+        None
+    }
+
     fn merge(&self, runs: &[(usize, &RunInfo)], last_level: usize, oldest: bool) -> Choice {
         let deepest = runs.iter().map(|(level, _)| *level).max().unwrap_or(0);
         let dest = if oldest { last_level } else { deepest };
@@ -121,10 +165,14 @@ impl CompactionStrategy for SizeTiered {
             .filter(|(_, r)| !r.tables.is_empty())
             .collect();
         let n = runs.len();
+        let last = view.last_level();
+        // 0. Range deletes.
+        if let Some(choice) = self.range_deletes(&runs, last) {
+            return choice;
+        }
         if n < self.trigger {
             return Choice::DoNothing;
         }
-        let last = view.last_level();
         // 1. Space amplification.
         if let Some(((_, oldest), newer)) = runs.split_last()
             && runs.iter().all(|(_, r)| !r.is_busy())
@@ -209,6 +257,36 @@ mod tests {
             matches!(&choice, Choice::Merge { table_ids, dest_level: 2, .. } if table_ids.len() == 4),
             "{choice:?}"
         );
+    }
+
+    #[test]
+    fn a_run_whose_range_tombstones_delete_enough_merges_down_whatever_the_trigger() {
+        // Newest first: a 10-byte run with range tombstones over a 100-byte and a 1000-byte run.
+        let with = |deleted: u64| {
+            let mut view = l0(&[10, 100, 1000]);
+            view.levels[0].runs[0].tables[0].range_deleted_bytes = deleted;
+            view
+        };
+        let merge_all = Choice::Merge {
+            table_ids: vec![1, 2, 3],
+            dest_level: 2,
+            target_size: 64 << 20,
+        };
+        // 10 % of the 1,100 older bytes, and more.
+        assert_eq!(SizeTiered::default().choose(&with(110)), merge_all);
+        assert_eq!(SizeTiered::default().choose(&with(600)), merge_all);
+        // Less, or a ratio set higher: the trigger (4 runs) is not reached, nothing happens.
+        assert_eq!(SizeTiered::default().choose(&with(109)), Choice::DoNothing);
+        assert_eq!(
+            SizeTiered::default()
+                .with_range_delete_ratio(0.5)
+                .choose(&with(110)),
+            Choice::DoNothing
+        );
+        // A busy run beneath holds the merge back.
+        let mut busy = with(600);
+        busy.levels[0].runs[2].tables[0].busy = true;
+        assert_eq!(SizeTiered::default().choose(&busy), Choice::DoNothing);
     }
 
     #[test]

@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use crate::blob::BlobFile;
 use crate::key::Comparator;
+use crate::key_range::KeyRange;
 use crate::range_tombstone::FragList;
 use crate::seqno::SeqNo;
 use crate::slice::Slice;
@@ -58,6 +59,9 @@ pub(crate) struct Version {
     /// The smallest and the largest key of the tables that hold entries (see
     /// [`Version::may_hold`]); `None` without such a table.
     key_span: std::sync::OnceLock<Option<(Slice, Slice)>>,
+    /// Per table with range tombstones (by id), the bytes of other tables they delete (see
+    /// [`Version::range_deleted_bytes`]).
+    range_deleted: std::sync::OnceLock<BTreeMap<u64, u64>>,
     /// The blob files some table points into, by id.
     pub(crate) blob_files: BTreeMap<u64, Arc<BlobFile>>,
     /// Per table (by id), the blob files it points into and the record bytes it reaches in each.
@@ -70,6 +74,7 @@ impl Default for Version {
             levels: vec![Level::default(); LEVEL_COUNT],
             range_tombstones: std::sync::OnceLock::new(),
             key_span: std::sync::OnceLock::new(),
+            range_deleted: std::sync::OnceLock::new(),
             blob_files: BTreeMap::new(),
             blob_refs: BTreeMap::new(),
         }
@@ -208,6 +213,98 @@ impl Version {
                 )))
             })
             .as_ref()
+    }
+
+    /// An estimate of the bytes of other tables that table `id`'s range tombstones delete:
+    /// per table overlapping them whose entries are all older than the newest of them, its file
+    /// size times the share of its index spans (data blocks, or partitions of a partitioned
+    /// index) that fragments newer than its entries cover ([`Version::deleted_share`]). 0 for a
+    /// table without range tombstones. Strategies weigh it
+    /// ([`crate::compaction::TableInfo::range_deleted_bytes`]). Built once per version, on first
+    /// use (it may read index blocks).
+    pub(crate) fn range_deleted_bytes(&self, id: u64) -> u64 {
+        let map = self.range_deleted.get_or_init(|| {
+            let mut map = BTreeMap::new();
+            for table in self.tables().filter(|t| !t.range_tombstones().is_empty()) {
+                let list = table.range_tombstones();
+                let (Some((_, top)), Some((start, end))) = (list.seqno_range(), list.key_span())
+                else {
+                    continue;
+                };
+                let cmp = table.cmp();
+                let span = KeyRange::with_end(start.clone(), end.clone(), true);
+                let mut bytes = 0u64;
+                for other in self.tables() {
+                    let m = other.meta();
+                    if m.table_id == table.meta().table_id
+                        || m.entry_count == 0
+                        || m.kv_seqno_max >= top
+                    {
+                        continue;
+                    }
+                    let range = KeyRange::with_end(
+                        m.min_key.clone(),
+                        m.max_key.clone(),
+                        m.max_key_exclusive,
+                    );
+                    if !range.overlaps(&span, cmp) {
+                        continue;
+                    }
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        clippy::cast_sign_loss,
+                        clippy::cast_precision_loss,
+                        reason = "an estimate, between 0 and the file size"
+                    )]
+                    let deleted = (other.file_size() as f64
+                        * Self::deleted_share(other, list, &range, cmp))
+                        as u64;
+                    bytes = bytes.saturating_add(deleted);
+                }
+                if bytes > 0 {
+                    map.insert(table.meta().table_id, bytes);
+                }
+            }
+            map
+        });
+        map.get(&id).copied().unwrap_or(0)
+    }
+
+    /// The share (0 to 1) of `table`'s index spans that fragments of `list` newer than its
+    /// entries cover, each fragment counted from the span holding its start to the span holding
+    /// its end (a fragment inside one span counts nothing). An index that cannot be read counts
+    /// nothing: this is an estimate for strategies, and the read that fails will say so.
+    #[expect(clippy::cast_precision_loss, reason = "an estimate")]
+    fn deleted_share(table: &Table, list: &FragList, range: &KeyRange, cmp: &Comparator) -> f64 {
+        let Ok(spans) = table.index_spans() else {
+            return 0.0;
+        };
+        let count = spans.len() as f64;
+        if count == 0.0 {
+            return 0.0;
+        }
+        let rank = |key: &[u8]| {
+            table
+                .segment_partition_point(&spans, key, |k| cmp.user(k, key).is_lt())
+                .map_or(0.0, |p| p as f64 / count)
+        };
+        let m = table.meta();
+        list.deleting(range, m.kv_seqno_max, cmp)
+            .map(|f| {
+                let lo = if cmp.user(f.start, &m.min_key).is_le() {
+                    0.0
+                } else {
+                    rank(f.start)
+                };
+                let hi = if cmp.user(f.end, &m.max_key).is_gt() {
+                    1.0
+                } else {
+                    rank(f.end)
+                };
+                (hi - lo).max(0.0)
+            })
+            .sum::<f64>()
+            .clamp(0.0, 1.0)
     }
 
     /// Whether some table of the version may hold an entry for `key`: false when `key` lies
