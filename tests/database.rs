@@ -214,6 +214,44 @@ fn fjall_288_an_idle_keyspace_never_pins_the_wal() {
     assert!(hot.table_count() > 0, "the hot keyspace was flushed");
 }
 
+/// fjall #288, the harder case: the idle keyspace keeps an unflushed write. Far below
+/// `max_journaling_size`, it still pins at most two segments behind the current one: the
+/// workers flush it once its data is that old, and its write survives a reopen.
+#[test]
+fn fjall_288_an_idle_keyspace_with_an_unflushed_write_pins_at_most_two_segments() {
+    let fs = MemFs::new();
+    let open = || {
+        Database::builder("/db")
+            .fs(Arc::new(fs.clone()))
+            .worker_threads(1)
+            .journal_segment_size(16 << 10)
+            .open()
+            .unwrap()
+    };
+    let small = || KeyspaceCreateOptions::default().max_memtable_size(32 << 10);
+    let db = open();
+    let idle = db.keyspace("idle", small).unwrap();
+    let hot = db.keyspace("hot", small).unwrap();
+    idle.insert("once", "only").unwrap();
+    let mut most = 0;
+    for i in 0..20_000u32 {
+        hot.insert(format!("k{i:06}"), [7u8; 40]).unwrap();
+        if i % 1000 == 999 {
+            // Two pinned by the idle keyspace at most, the hot memtable's (32 KiB: up to three
+            // segments of 16 KiB) and the current one overlap them.
+            wait_until("the WAL is released", || db.journal_count() <= 5);
+            most = most.max(db.journal_count());
+        }
+    }
+    assert!(most <= 5, "{most} segments");
+    assert!(idle.table_count() > 0, "the idle keyspace was flushed");
+    drop((idle, hot));
+    drop(db);
+    let db = open();
+    let idle = db.keyspace("idle", small).unwrap();
+    assert_eq!(idle.get("once").unwrap(), Some(Slice::from("only")));
+}
+
 /// fjall #304 / #308: a failed WAL write was swallowed, or did not poison, and later acknowledged
 /// writes were lost behind a half-written batch.
 #[test]

@@ -5,8 +5,10 @@
 //! 1. create the next WAL segment ahead of time if none is ready (off the commit lock);
 //! 2. flush every keyspace whose active memtable reached its size, or that has sealed
 //!    memtables; while the memtables together exceed 7/8 of the write-buffer budget, flush the
-//!    largest; while the WAL exceeds `max_journaling_size`, flush the keyspaces that pin its
-//!    oldest segment (a pin implies data to flush, so this always progresses);
+//!    largest; flush every keyspace whose memtable data was all logged before the last two
+//!    segments (an idle keyspace pins at most two segments behind the current one); while the
+//!    WAL exceeds `max_journaling_size`, flush the keyspaces that pin its oldest segment (a pin
+//!    implies data to flush, so this always progresses);
 //! 3. delete the WAL segments every keyspace has flushed past: a segment goes once no memtable
 //!    (and no keyspace not yet reopened) holds a seqno it logged, so an idle keyspace, whose
 //!    memtables are empty, pins nothing;
@@ -33,6 +35,8 @@ use crate::error::{Error, Result};
 const TICK: Duration = Duration::from_millis(200);
 /// Compaction steps per keyspace per round.
 const COMPACTION_STEPS: usize = 8;
+/// How many segments before the current one an idle keyspace may pin (see [`flush_idle`]).
+const IDLE_SEGMENTS: usize = 2;
 
 /// A worker's loop; returns when the database stops.
 pub(crate) fn run(db: &Arc<DbInner>) {
@@ -154,6 +158,7 @@ fn flush_what_is_due(db: &DbInner) -> Result<()> {
         }
         flush(db, largest)?;
     }
+    flush_idle(db, &keyspaces)?;
     if db.counters.wal_bytes.load(Ordering::Relaxed) > db.max_journaling_size {
         let oldest = db.segments.lock().first().cloned();
         if let Some(oldest) = oldest {
@@ -168,6 +173,35 @@ fn flush_what_is_due(db: &DbInner) -> Result<()> {
                     flush(db, keyspace)?;
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Flushes the keyspaces that pin a WAL segment without writing: those whose memtables hold
+/// data, all of it logged before the last [`IDLE_SEGMENTS`] segments (an idle keyspace then
+/// pins at most that many segments behind the current one, however large its memtable may
+/// grow). A keyspace still writing is left to its memtable size, the budget and
+/// `max_journaling_size`.
+fn flush_idle(db: &DbInner, keyspaces: &[Arc<KeyspaceInner>]) -> Result<()> {
+    let bound = {
+        let segments = db.segments.lock();
+        let Some(at) = segments.len().checked_sub(IDLE_SEGMENTS + 1) else {
+            return Ok(());
+        };
+        match segments.get(at) {
+            Some(segment) => segment.max_seqno.load(Ordering::Acquire),
+            None => return Ok(()),
+        }
+    };
+    for keyspace in keyspaces {
+        if keyspace
+            .tree
+            .get_highest_memtable_seqno()
+            .is_some_and(|highest| highest <= bound)
+        {
+            db.counters.forced_flushes.fetch_add(1, Ordering::Relaxed);
+            flush(db, keyspace)?;
         }
     }
     Ok(())
