@@ -2334,6 +2334,18 @@ fn tables_a_range_tombstone_deletes_whole(reverse: bool) {
         .filter(|&&(a, b)| a >= 200 && b < 1_500)
         .count();
     assert!(inside >= 5, "{inside} tables inside the range");
+    let inside_paths: Vec<std::path::PathBuf> = tree
+        .current_version()
+        .iter_tables()
+        .filter(|t| {
+            let (a, b) = t.key_range();
+            let (a, b) = (index_of(a, reverse), index_of(b, reverse));
+            a.min(b) >= 200 && a.max(b) < 1_500 && t.level() > 0
+        })
+        .map(|t| t.path().to_path_buf())
+        .collect();
+    assert_eq!(inside_paths.len(), inside);
+    assert!(inside_paths.iter().all(|p| p.exists()));
     let tables = tree.table_count();
     let space = tree.disk_space();
 
@@ -2349,6 +2361,11 @@ fn tables_a_range_tombstone_deletes_whole(reverse: bool) {
     assert_eq!((step.tables_in, step.tables_out), (inside, 0));
     assert_eq!(tree.table_count(), tables - inside);
     assert!(tree.disk_space() < space);
+    // No read at or above the watermark changed: no SuperVersion keeps the dropped tables for
+    // older reads, and their files are gone at once.
+    for path in &inside_paths {
+        assert!(!path.exists(), "{} is still on disk", path.display());
+    }
     let step = tree.compact(Arc::clone(&strategy), watermark).unwrap();
     assert_eq!(step.action, CompactionAction::Nothing);
     check_reads(&tree, &model, watermark, reverse, "after the drop");

@@ -2057,3 +2057,38 @@ fn a_tombstone_below_an_older_value_in_level_0_is_not_collected() {
     let tree = tree_with_an_older_value_above_a_delete(&dir, false);
     leveled_steps_keep_k_deleted(&tree);
 }
+
+/// Regression (model seed 1796569572215770433, shrunk): a delete-only step (tables a range
+/// tombstone deletes whole, dropped below the watermark) kept the SuperVersion from before it
+/// for reads at older seqnos, as steps that change reads do; a batch member written after it
+/// with the batch's older seqno (the model lets batches span compactions) went into memtables
+/// that SuperVersion did not hold, and a read at the step's seqno missed it. A delete-only drop
+/// changes no read at or above the watermark, so it keeps no SuperVersion.
+#[test]
+fn a_write_after_a_delete_only_drop_is_seen_by_reads_at_the_drop() {
+    use strata::compaction::{CompactionAction, Leveled};
+
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    let tree = Config::new(dir.path(), seqno.clone(), SequenceNumberCounter::default())
+        .open()
+        .unwrap();
+    tree.insert("a", "old", 0);
+    tree.flush_active_memtable(0).unwrap();
+    tree.remove_range("a", "cca", 1);
+    tree.insert("a", "", 2);
+    tree.remove("a", 4);
+    tree.rotate_memtable();
+    let lock = tree.get_flush_lock();
+    tree.flush(&lock, 3).unwrap();
+    drop(lock);
+    tree.remove("a", 3);
+    seqno.set(5);
+    let step = tree.compact(Arc::new(Leveled::default()), 5).unwrap();
+    assert_eq!(step.action, CompactionAction::Dropped);
+    tree.rotate_memtable();
+    // The remove at 4's batch, written late.
+    tree.insert("a", "new", 4);
+    assert_eq!(tree.get("a", 5).unwrap(), Some("new".into()));
+    assert_eq!(tree.get("a", 6).unwrap(), Some("new".into()));
+}

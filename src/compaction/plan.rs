@@ -85,6 +85,10 @@ pub(crate) struct Job {
     pub(crate) memtables_seen: Vec<(Arc<Memtable>, usize)>,
     /// A garbage-collection step of blob files: it relocates from at least one due file.
     pub(crate) blob_gc: bool,
+    /// A drop of tables that range tombstones delete whole below the GC watermark: no read at
+    /// or above it changes, so no SuperVersion is kept for older reads (and the files go as
+    /// soon as the last reader lets go).
+    pub(crate) deletes_covered: bool,
 }
 
 impl Job {
@@ -259,6 +263,7 @@ impl Planner<'_> {
                 .map(|m| (Arc::clone(m), m.len()))
                 .collect(),
             blob_gc: false,
+            deletes_covered: false,
         })
     }
 

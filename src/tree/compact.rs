@@ -112,10 +112,11 @@ impl Tree {
             let planner = tree.planner(&super_version);
             // NB: tables the range tombstones of other tables delete whole go first, without
             // being read (Pebble's delete-only compaction), whatever the strategy.
-            if let Some(job) = tree
+            if let Some(mut job) = tree
                 .deleted_tables(&super_version.version, &state.busy, seqno_threshold)
                 .and_then(|table_ids| planner.plan(Choice::Drop { table_ids }, state))
             {
+                job.deletes_covered = true;
                 return Some(job);
             }
             let view: TreeView = planner.view(&state.busy);
@@ -339,7 +340,7 @@ impl Tree {
                 action: CompactionAction::Dropped,
                 placed: Vec::new(),
                 written: None,
-                changes: true,
+                changes: !job.deletes_covered,
                 max_decided: None,
             },
             JobKind::Move => {
