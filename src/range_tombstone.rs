@@ -58,6 +58,8 @@ pub(crate) struct FragList {
 /// bytes unless two integers tie.
 #[derive(Clone, Debug, Default)]
 struct Accel {
+    /// The highest seqno of any fragment (0 when empty).
+    max_seqno: SeqNo,
     prefix: Box<[u8]>,
     starts: Vec<u64>,
     /// An end without the prefix is after every key with it: `u64::MAX`, which no key's integer
@@ -67,8 +69,12 @@ struct Accel {
 
 impl Accel {
     fn new(frags: &FragList) -> Self {
+        let max_seqno = frags.seqs.iter().copied().max().unwrap_or(0);
         let (Some(first), Some(last)) = (frags.starts.first(), frags.starts.last()) else {
-            return Self::default();
+            return Self {
+                max_seqno,
+                ..Self::default()
+            };
         };
         let common = first
             .iter()
@@ -88,6 +94,7 @@ impl Accel {
             })
             .collect();
         Self {
+            max_seqno,
             starts: frags.starts.iter().map(|s| word_at(s, common)).collect(),
             ends,
             prefix,
@@ -472,6 +479,11 @@ impl FragList {
     /// The highest seqno below `read_seqno` of a tombstone covering `key`, or 0 (none: a
     /// tombstone at 0 hides nothing). Entries of `key` with a lower seqno are deleted for the
     /// read.
+    /// The highest seqno of any fragment, 0 when empty (cached with the lookup integers).
+    pub(crate) fn max_seqno(&self) -> SeqNo {
+        self.accel.get_or_init(|| Accel::new(self)).max_seqno
+    }
+
     pub(crate) fn cover(&self, key: &[u8], read_seqno: SeqNo, cmp: &Comparator) -> SeqNo {
         self.find(key, cmp)
             .and_then(|i| self.fragment(i))

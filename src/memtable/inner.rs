@@ -265,9 +265,17 @@ impl Memtable {
 
     /// The highest seqno below `seqno` of a range tombstone covering `key`, or 0: one atomic
     /// load without range tombstones, and no reference count taken on the fragments.
-    pub(crate) fn range_tombstone_cover(&self, key: &[u8], seqno: SeqNo) -> SeqNo {
+    pub(crate) fn range_tombstone_cover(&self, key: &[u8], seqno: SeqNo, above: SeqNo) -> SeqNo {
         let count = self.range_tombstone_count.load(Ordering::Acquire);
-        if count == 0 {
+        // NB: the highest is raised before a tombstone is counted, so a counted one is never
+        // skipped for being too old.
+        if count == 0
+            || self
+                .range_tombstone_highest_plus_one
+                .load(Ordering::Acquire)
+                .saturating_sub(1)
+                <= above
+        {
             return 0;
         }
         if let Some(cached) = self.fragments.load().as_ref()

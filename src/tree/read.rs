@@ -120,7 +120,7 @@ impl Tree {
         // NB: versions below the range tombstone covering the key at `seqno` are gone for this
         // read, even where a read at an operand's own seqno (below the tombstone's, or equal
         // to it) would still see them.
-        let floor = super_version.range_tombstone_cover(key, seqno, &self.0.cmp);
+        let floor = super_version.range_tombstone_cover(key, seqno, &self.0.cmp, 0);
         let mut versions = vec![newest];
         while let Some(last) = versions.last() {
             if last.key.value_type != ValueType::MergeOperand {
@@ -265,8 +265,11 @@ impl Tree {
         seqno: SeqNo,
         best: &mut Option<InternalValue>,
     ) {
-        let covered = super_version.range_tombstone_cover(key, seqno, &self.0.cmp);
-        if best.as_ref().is_some_and(|b| b.key.seqno < covered) {
+        let Some(found) = best.as_ref().map(|b| b.key.seqno) else {
+            return;
+        };
+        let covered = super_version.range_tombstone_cover(key, seqno, &self.0.cmp, found);
+        if found < covered {
             *best = Some(InternalValue::from_components(
                 Slice::new(key),
                 Slice::empty(),

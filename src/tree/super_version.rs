@@ -51,19 +51,23 @@ impl SuperVersion {
 
     /// The highest seqno below `seqno` of a range tombstone covering `key` in any memtable or
     /// table, or 0: one binary search per memtable that has range tombstones and one for all
-    /// tables.
+    /// tables. Lists whose tombstones are all at or below `above` are skipped (a caller that only
+    /// asks whether a version at `above` is covered pays nothing for older tombstones), so an
+    /// answer at or below `above` may be too low.
     pub(crate) fn range_tombstone_cover(
         &self,
         key: &[u8],
         seqno: SeqNo,
         cmp: &Comparator,
+        above: SeqNo,
     ) -> SeqNo {
         let mut covered = self
             .version
             .range_tombstones()
+            .filter(|list| list.max_seqno() > above)
             .map_or(0, |list| list.cover(key, seqno, cmp));
         for memtable in self.memtables() {
-            covered = covered.max(memtable.range_tombstone_cover(key, seqno));
+            covered = covered.max(memtable.range_tombstone_cover(key, seqno, above));
         }
         covered
     }
