@@ -163,17 +163,23 @@ fn flush_what_is_due(db: &DbInner) -> Result<()> {
         let oldest = db.segments.lock().first().cloned();
         if let Some(oldest) = oldest {
             let bound = oldest.max_seqno.load(Ordering::Acquire);
-            for keyspace in &keyspaces {
-                if keyspace
-                    .tree
-                    .lowest_memtable_seqno()
-                    .is_some_and(|lowest| lowest <= bound)
-                {
-                    db.counters.forced_flushes.fetch_add(1, Ordering::Relaxed);
-                    flush(db, keyspace)?;
-                }
-            }
+            force_flushes(db, &keyspaces, |k| {
+                k.tree.lowest_memtable_seqno().is_some_and(|l| l <= bound)
+            })?;
         }
+    }
+    Ok(())
+}
+
+/// Flushes (counted as forced) each keyspace `pins` holds for.
+fn force_flushes(
+    db: &DbInner,
+    keyspaces: &[Arc<KeyspaceInner>],
+    pins: impl Fn(&KeyspaceInner) -> bool,
+) -> Result<()> {
+    for keyspace in keyspaces.iter().filter(|k| pins(k)) {
+        db.counters.forced_flushes.fetch_add(1, Ordering::Relaxed);
+        flush(db, keyspace)?;
     }
     Ok(())
 }
@@ -194,17 +200,11 @@ fn flush_idle(db: &DbInner, keyspaces: &[Arc<KeyspaceInner>]) -> Result<()> {
             None => return Ok(()),
         }
     };
-    for keyspace in keyspaces {
-        if keyspace
-            .tree
+    force_flushes(db, keyspaces, |k| {
+        k.tree
             .get_highest_memtable_seqno()
-            .is_some_and(|highest| highest <= bound)
-        {
-            db.counters.forced_flushes.fetch_add(1, Ordering::Relaxed);
-            flush(db, keyspace)?;
-        }
-    }
-    Ok(())
+            .is_some_and(|h| h <= bound)
+    })
 }
 
 /// Deletes the segments nothing pins any more, oldest first; see the module documentation.
