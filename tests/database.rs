@@ -326,6 +326,100 @@ fn poisoned_by_a_failed_sync(mem: MemFs) -> (Database, Arc<FaultFs>, strata::Key
 fn a_failed_sync_poisons_the_database() {
     let (_db, _fault, items) = poisoned_by_a_failed_sync(MemFs::new());
     assert!(matches!(items.insert("k2", "v"), Err(Error::Poisoned)));
+    assert_eq!(
+        items.get("k").unwrap(),
+        None,
+        "the batch whose sync failed was never acknowledged, so it is never seen"
+    );
+}
+
+/// Opens a database through a `FaultFs` whose syncs take 300 ms, with the keyspace "items",
+/// once its worker is idle.
+fn slow_sync_db() -> (Database, Arc<FaultFs>, strata::Keyspace) {
+    let fault = Arc::new(FaultFs::new(Arc::new(MemFs::new())));
+    let db = Database::builder("/db")
+        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
+        .worker_threads(1)
+        .open()
+        .unwrap();
+    let items = db
+        .keyspace("items", KeyspaceCreateOptions::default)
+        .unwrap();
+    // NB: the worker creates a spare WAL segment after the open; let it finish.
+    std::thread::sleep(Duration::from_millis(100));
+    fault.delay(FaultOp::Sync, Duration::from_millis(300));
+    (db, fault, items)
+}
+
+/// Starts a `SyncData` batch writing `key` on another thread and returns once its sync is
+/// under way.
+fn synced_write_in_flight(
+    db: &Database,
+    fault: &FaultFs,
+    items: &strata::Keyspace,
+    key: &'static str,
+) -> std::thread::JoinHandle<strata::Result<()>> {
+    let syncs = fault.calls(FaultOp::Sync);
+    let writer = {
+        let (db, items) = (db.clone(), items.clone());
+        std::thread::spawn(move || {
+            let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+            batch.insert(&items, key, "v");
+            batch.commit()
+        })
+    };
+    wait_until("the synced batch's sync starts", || {
+        fault.calls(FaultOp::Sync) > syncs
+    });
+    writer
+}
+
+/// A synced batch is visible only once its sync returned: a sync that may still fail must not
+/// show a write that a power loss can take back (a reader would act on it, then lose it).
+#[test]
+fn a_synced_batch_is_not_visible_before_its_sync_returns() {
+    let (db, fault, items) = slow_sync_db();
+    let writer = synced_write_in_flight(&db, &fault, &items, "k");
+    assert_eq!(items.get("k").unwrap(), None, "visible during its sync");
+    let snapshot = db.snapshot();
+    assert_eq!(snapshot.get(&items, "k").unwrap(), None);
+    writer.join().unwrap().unwrap();
+    assert_eq!(items.get("k").unwrap(), Some(Slice::from("v")));
+    assert_eq!(
+        snapshot.get(&items, "k").unwrap(),
+        None,
+        "a snapshot keeps its view"
+    );
+}
+
+/// A write behind a synced batch becomes visible with it, in seqno order, and returns only
+/// then: what a writer wrote is visible when its write returns.
+#[test]
+fn a_write_behind_a_synced_batch_returns_visible_with_it() {
+    let (db, fault, items) = slow_sync_db();
+    let writer = synced_write_in_flight(&db, &fault, &items, "first");
+    items.insert("second", "v").unwrap();
+    assert_eq!(items.get("second").unwrap(), Some(Slice::from("v")));
+    assert_eq!(
+        items.get("first").unwrap(),
+        Some(Slice::from("v")),
+        "the earlier batch is visible before a later one"
+    );
+    writer.join().unwrap().unwrap();
+}
+
+/// A sync that fails poisons: the writer waiting behind it wakes with `Poisoned`, and neither
+/// write is ever seen.
+#[test]
+fn a_failed_sync_wakes_the_writers_behind_it_with_poisoned() {
+    let (db, fault, items) = slow_sync_db();
+    fault.fail(FaultOp::Sync, 1, Fault::Io);
+    let writer = synced_write_in_flight(&db, &fault, &items, "first");
+    assert!(matches!(items.insert("second", "v"), Err(Error::Poisoned)));
+    assert!(matches!(writer.join().unwrap(), Err(Error::Io { .. })));
+    assert!(db.is_poisoned());
+    assert_eq!(items.get("first").unwrap(), None);
+    assert_eq!(items.get("second").unwrap(), None);
 }
 
 /// "Reads go on" after a failure, also for a keyspace not opened before it: an existing

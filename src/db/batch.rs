@@ -14,6 +14,10 @@ use crate::slice::{UserKey, UserValue};
 /// Every write reaches the operating system (`write(2)`) before it returns, so it survives a
 /// crash of the process whatever the mode; `SyncData` and `SyncAll` also survive power loss
 /// (one `fsync` shared by every writer waiting at the time).
+///
+/// A synced write becomes visible to readers only once its sync returned (never, if the sync
+/// failed: the database is then poisoned). Writes stay visible in the order they were made, so a
+/// `Buffer` write made while a synced one is being synced returns when both are visible.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PersistMode {
     /// Handed to the operating system: survives a crash of the process.

@@ -370,7 +370,8 @@ impl DbInner {
                 *first = Some(err.to_string());
             }
         }
-        self.poisoned.store(true, Ordering::Release);
+        self.poisoned.store(true, Ordering::SeqCst);
+        self.seqnos.wake_waiters();
         let _guard = self.work.lock();
         self.relief.notify_all();
         err
@@ -555,6 +556,7 @@ impl DbInner {
             return Ok(());
         }
         self.check_poison()?;
+        let synced = mode != PersistMode::Buffer;
         let mut payload = wal::encode_batch(items);
         self.throttle(payload.len() as u64)?;
         let resolved: Vec<Arc<KeyspaceInner>> = {
@@ -569,7 +571,7 @@ impl DbInner {
                 })
                 .collect::<Result<_>>()?
         };
-        let (segment, end) = {
+        let (segment, end, seqno) = {
             let mut wal = self.wal.lock();
             self.check_poison()?;
             self.maybe_roll(&mut wal)?;
@@ -599,11 +601,22 @@ impl DbInner {
             for ((_, op), keyspace) in items.iter().zip(&resolved) {
                 keyspace::apply(&keyspace.tree, op, seqno);
             }
+            if synced {
+                self.seqnos.hold(seqno);
+            }
             self.seqnos.publish(seqno);
-            (Arc::clone(&wal.current.segment), end)
+            (Arc::clone(&wal.current.segment), end, seqno)
         };
-        if mode != PersistMode::Buffer {
+        if synced {
+            // NB: a failed sync poisons, and the hold is never released: the batch, which may
+            // be lost, is never seen.
             self.sync_through(&segment, end)?;
+            self.seqnos.release(seqno);
+        }
+        // NB: a batch behind a held one becomes visible with it; it returns only then, so that
+        // its writer reads what it wrote.
+        if !self.seqnos.wait_visible(seqno, &self.poisoned) {
+            return Err(Error::Poisoned);
         }
         if resolved
             .iter()
@@ -686,14 +699,24 @@ impl DbInner {
     /// A failed step (a manifest or catalog write) poisons the database: whether it took effect
     /// is unknown until a reopen, so nothing may be acknowledged after it.
     pub(crate) fn barrier<R>(&self, step: impl FnOnce() -> Result<R>) -> Result<R> {
-        let wal = self.wal.lock();
-        self.check_poison()?;
-        let current = Arc::clone(&wal.current.segment);
-        self.sync_through(&current, current.written.load(Ordering::Acquire))?;
-        let result = step().map_err(|e| self.poison(e));
-        // NB: a structural step took seqnos from the counter; with no writer in flight they
-        // are published whole.
-        self.seqnos.raise_visible(self.seqnos.next.get());
+        let (result, end) = {
+            let wal = self.wal.lock();
+            self.check_poison()?;
+            let current = Arc::clone(&wal.current.segment);
+            self.sync_through(&current, current.written.load(Ordering::Acquire))?;
+            let result = step().map_err(|e| self.poison(e));
+            // NB: a structural step took seqnos from the counter; with no writer in flight they
+            // are published whole, once no synced batch before them is held.
+            let end = self.seqnos.next.get();
+            self.seqnos.raise_visible(end);
+            (result, end)
+        };
+        if let Some(last) = end.checked_sub(1)
+            && result.is_ok()
+            && !self.seqnos.wait_visible(last, &self.poisoned)
+        {
+            return Err(Error::Poisoned);
+        }
         result
     }
 }
