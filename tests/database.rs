@@ -252,6 +252,86 @@ fn fjall_288_an_idle_keyspace_with_an_unflushed_write_pins_at_most_two_segments(
     assert_eq!(idle.get("once").unwrap(), Some(Slice::from("only")));
 }
 
+/// fjall #288 in its recovery form: after a crash, a keyspace that the application does not
+/// open again kept the WAL segments holding its unflushed writes for the whole session. The
+/// database's open writes them to the keyspace's tables (it has the default comparator and no
+/// merge operand), so the WAL is released while the keyspace stays closed, and its data is all
+/// there when it is opened at last.
+#[test]
+fn fjall_288_a_keyspace_not_opened_after_a_crash_does_not_pin_the_wal() {
+    let fs = MemFs::new();
+    let open = || {
+        Database::builder("/db")
+            .fs(Arc::new(fs.clone()))
+            .worker_threads(1)
+            .journal_segment_size(16 << 10)
+            .open()
+            .unwrap()
+    };
+    let small = || KeyspaceCreateOptions::default().max_memtable_size(32 << 10);
+    {
+        let db = open();
+        let idle = db.keyspace("idle", small).unwrap();
+        for i in 0..200u32 {
+            idle.insert(format!("i{i:03}"), [1u8; 100]).unwrap();
+        }
+        idle.remove("i007").unwrap();
+        db.persist(PersistMode::SyncAll).unwrap();
+        power_loss(&fs, db, CrashMode::DropUnsynced, 1);
+    }
+    let db = open();
+    let hot = db.keyspace("hot", small).unwrap();
+    let mut most = 0;
+    for i in 0..10_000u32 {
+        hot.insert(format!("k{i:06}"), [7u8; 40]).unwrap();
+        if i % 1000 == 999 {
+            wait_until("the WAL is released", || db.journal_count() <= 4);
+            most = most.max(db.journal_count());
+        }
+    }
+    assert!(most <= 4, "{most} segments");
+    let idle = db.keyspace("idle", small).unwrap();
+    assert!(
+        idle.table_count() > 0,
+        "written to a table at the database's open"
+    );
+    assert_eq!(idle.len().unwrap(), 199);
+    assert_eq!(idle.get("i007").unwrap(), None);
+    assert_eq!(idle.get("i199").unwrap(), Some(Slice::from(vec![1u8; 100])));
+}
+
+/// The keyspaces that the database's open cannot settle without their options (a custom
+/// comparator; a merge operand in the log) keep their logged writes until their first open,
+/// and read them right then.
+#[test]
+fn keyspaces_with_a_custom_comparator_or_a_merge_operand_are_replayed_at_their_first_open() {
+    let fs = MemFs::new();
+    let reverse = || KeyspaceCreateOptions::default().comparator(Arc::new(Reverse));
+    let concat = || KeyspaceCreateOptions::default().with_merge_operator(Some(Arc::new(Concat)));
+    {
+        let db = mem_db(&fs);
+        let sorted = db.keyspace("sorted", reverse).unwrap();
+        let merged = db.keyspace("merged", concat).unwrap();
+        for key in ["a", "b", "c"] {
+            sorted.insert(key, key).unwrap();
+            merged.insert(key, key).unwrap();
+            merged.merge(key, "+").unwrap();
+        }
+        db.persist(PersistMode::SyncAll).unwrap();
+        power_loss(&fs, db, CrashMode::DropUnsynced, 2);
+    }
+    let db = mem_db(&fs);
+    let sorted = db.keyspace("sorted", reverse).unwrap();
+    let merged = db.keyspace("merged", concat).unwrap();
+    let keys: Vec<Slice> = sorted.iter().map(|g| g.key().unwrap()).collect();
+    assert_eq!(
+        keys,
+        ["c", "b", "a"].map(Slice::from),
+        "in the comparator's order"
+    );
+    assert_eq!(merged.get("b").unwrap(), Some(Slice::from("b+")));
+}
+
 /// fjall #304 / #308: a failed WAL write was swallowed, or did not poison, and later acknowledged
 /// writes were lost behind a half-written batch.
 #[test]
@@ -423,25 +503,33 @@ fn a_failed_sync_wakes_the_writers_behind_it_with_poisoned() {
 }
 
 /// "Reads go on" after a failure, also for a keyspace not opened before it: an existing
-/// keyspace (here one whose writes are still in the WAL, replayed at its open) opens and reads
-/// on a poisoned database, its writes are refused, and no keyspace is created.
+/// keyspace (here one whose writes are still in the WAL, replayed at its open: it has a merge
+/// operand, so the database's open cannot write them to a table without its operator) opens and
+/// reads on a poisoned database, its writes are refused, and no keyspace is created.
 #[test]
 fn a_poisoned_database_still_opens_existing_keyspaces_for_reading() {
     let mem = MemFs::new();
+    let concat = || KeyspaceCreateOptions::default().with_merge_operator(Some(Arc::new(Concat)));
     {
         let db = mem_db(&mem);
-        let logs = db.keyspace("logs", KeyspaceCreateOptions::default).unwrap();
+        let logs = db.keyspace("logs", concat).unwrap();
         db.keyspace("items", KeyspaceCreateOptions::default)
             .unwrap();
         for i in 0..100u32 {
             logs.insert(format!("k{i:03}"), format!("v{i}")).unwrap();
         }
+        logs.merge("k042", "+").unwrap();
         db.persist(PersistMode::SyncAll).unwrap();
     }
     let (db, _fault, _items) = poisoned_by_a_failed_sync(mem);
-    let logs = db.keyspace("logs", KeyspaceCreateOptions::default).unwrap();
+    let logs = db.keyspace("logs", concat).unwrap();
+    assert_eq!(
+        logs.table_count(),
+        0,
+        "replayed at its open, on the poisoned database"
+    );
     assert_eq!(logs.len().unwrap(), 100);
-    assert_eq!(logs.get("k042").unwrap(), Some(Slice::from("v42")));
+    assert_eq!(logs.get("k042").unwrap(), Some(Slice::from("v42+")));
     assert!(matches!(logs.insert("new", "v"), Err(Error::Poisoned)));
     assert!(matches!(
         db.keyspace("fresh", KeyspaceCreateOptions::default),

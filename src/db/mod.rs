@@ -32,11 +32,12 @@
 //! tail where nothing later depends on it is tolerated), and set the write counter above every
 //! seqno logged or stored. A keyspace's logged items at or above its durable-through seqno (what
 //! its tree's manifest records as flushed; `clear` records its own seqno there, so a cleared
-//! keyspace stays cleared, fjall #241) are applied when the keyspace is first opened with
-//! [`Database::keyspace`] (its comparator and merge operator are not persisted), then flushed,
-//! so the old segments go as soon as every keyspace holding items in them was opened. With no
-//! such items the old segments are deleted at once. Recovery never truncates or rewrites a
-//! segment; it starts a new one.
+//! keyspace stays cleared, fjall #241) are applied and flushed by the open itself when the
+//! keyspace's manifest names the default comparator and no item is a merge operand; otherwise
+//! (its comparator and merge operator are not persisted) when the keyspace is first opened with
+//! [`Database::keyspace`], so the old segments go as soon as every such keyspace holding items in
+//! them was opened. With no items left the old segments are deleted at once. Recovery never
+//! truncates or rewrites a segment; it starts a new one.
 
 mod batch;
 pub(crate) mod catalog;
@@ -300,6 +301,9 @@ pub(crate) struct DbCounters {
     /// The slowdown rate (bytes per second; 0: not set yet) and the debt not yet slept off.
     pub(crate) rate: AtomicU64,
     pub(crate) debt: AtomicU64,
+    /// The flushes of the keyspaces the open settled and closed again (`settle_unopened`):
+    /// their bytes written, count and microseconds.
+    pub(crate) settled: Mutex<crate::Statistics>,
 }
 
 impl DbCounters {
@@ -519,6 +523,13 @@ impl DbInner {
         stats.bytes_read = read;
         for keyspace in self.keyspaces.read().values() {
             stats.absorb(&keyspace.tree.stats());
+        }
+        {
+            let settled = self.counters.settled.lock();
+            stats.bytes_written.flush += settled.bytes_written.flush;
+            stats.bytes_written.blob += settled.bytes_written.blob;
+            stats.flushes += settled.flushes;
+            stats.flush_micros += settled.flush_micros;
         }
         stats.bytes_written.wal = self.counters.wal_bytes_written.load(Ordering::Relaxed);
         let c = &self.counters;
@@ -1074,9 +1085,24 @@ pub(crate) fn remove_tree(fs: &dyn Fs, dir: &Path) {
 
 /// The highest seqno and the durable-through seqno the manifest of the tree in `dir` records
 /// (without opening its tables).
-fn manifest_seqnos(fs: &dyn Fs, dir: &Path) -> Result<(Option<SeqNo>, Option<SeqNo>)> {
+/// What recovery reads of a keyspace's manifest.
+struct ManifestSeqnos {
+    /// The highest seqno of any table.
+    stored: Option<SeqNo>,
+    /// The durable-through seqno (tag 7).
+    durable: Option<SeqNo>,
+    /// Whether the manifest names the default comparator, so that the keyspace can be opened
+    /// without its user's options (see [`settle_unopened`]).
+    default_comparator: bool,
+}
+
+fn manifest_seqnos(fs: &dyn Fs, dir: &Path) -> Result<ManifestSeqnos> {
     let Some(current) = crate::version::manifest::read_current(fs, dir)? else {
-        return Ok((None, None));
+        return Ok(ManifestSeqnos {
+            stored: None,
+            durable: None,
+            default_comparator: false,
+        });
     };
     let path = dir.join(current);
     let records = crate::version::manifest::read_manifest_records(fs, &path)?;
@@ -1084,7 +1110,13 @@ fn manifest_seqnos(fs: &dyn Fs, dir: &Path) -> Result<(Option<SeqNo>, Option<Seq
         records.edits.into_iter().map(|(_, edit)| edit).collect(),
         &path,
     )?;
-    Ok((replayed.highest_seqno, replayed.durable_through))
+    Ok(ManifestSeqnos {
+        stored: replayed.highest_seqno,
+        durable: replayed.durable_through,
+        default_comparator: replayed.comparator.as_deref().is_some_and(|name| {
+            crate::key::comparator_names_match(name, crate::key::DEFAULT_COMPARATOR_NAME)
+        }),
+    })
 }
 
 /// Reads the WAL, sets the seqnos past everything logged or stored, keeps each keyspace's logged
@@ -1107,16 +1139,20 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     let catalog = inner.catalog.lock().clone();
     let mut highest = last_seqno;
     let mut floors = BTreeMap::new();
+    let mut settleable = std::collections::BTreeSet::new();
     for id in catalog.entries.keys() {
         let dir = inner.path.join(KEYSPACES_FOLDER).join(id.to_string());
-        let (stored, durable) = manifest_seqnos(fs, &dir)?;
+        let seqnos = manifest_seqnos(fs, &dir)?;
         // NB: the next write must be at or above the durable-through seqno, which replay skips
         // every logged write below (a `clear` records the write counter there, possibly above
         // every seqno still stored anywhere).
         highest = highest
-            .max(stored)
-            .max(durable.map(|d| d.saturating_sub(1)));
-        floors.insert(*id, durable.unwrap_or(0));
+            .max(seqnos.stored)
+            .max(seqnos.durable.map(|d| d.saturating_sub(1)));
+        floors.insert(*id, seqnos.durable.unwrap_or(0));
+        if seqnos.default_comparator {
+            settleable.insert(*id);
+        }
     }
     let next = highest.map_or(0, |h| h.saturating_add(1));
     inner.seqnos.next.fetch_max(next);
@@ -1191,5 +1227,60 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     *inner.segments.lock() = live;
     inner.wal.lock().current = first;
     *inner.deferred.lock() = deferred;
+    settle_unopened(inner, &settleable)
+}
+
+/// Writes the logged items of keyspaces not open yet to their tables, so that a keyspace the
+/// application does not open in this session does not pin the WAL segments holding them for the
+/// whole session (fjall #288 in its recovery form).
+///
+/// Only a keyspace that can be opened without its user's options is settled here: its manifest
+/// names the default comparator (a custom one orders the memtable, and only the application has
+/// it), and no item is a merge operand (a flush without the merge operator would keep only the
+/// newest version of the key). The tree is opened with the persisted options (memtable size,
+/// key-value separation) and defaults for the rest, the items are applied through
+/// [`keyspace::apply`] and flushed, and the tree is closed again: the application's first open
+/// then finds them in a table, with its own options. Every other keyspace keeps its items until
+/// its first open ([`keyspace::open_or_create`]).
+fn settle_unopened(
+    inner: &Arc<DbInner>,
+    settleable: &std::collections::BTreeSet<u64>,
+) -> Result<()> {
+    // NB: under the catalog lock, which a keyspace's open takes first: no open of the same
+    // keyspace runs meanwhile (the workers are not started yet either).
+    let catalog = inner.catalog.lock();
+    let ids: Vec<u64> = inner
+        .deferred
+        .lock()
+        .iter()
+        .filter(|(id, items)| {
+            settleable.contains(id) && !items.iter().any(|(_, op)| matches!(op, Op::Merge(..)))
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    for id in ids {
+        let Some(entry) = catalog.entries.get(&id) else {
+            continue;
+        };
+        let keyspace = KeyspaceInner::open(inner, id, entry, None)?;
+        let floor = keyspace.tree.durable_through_seqno().unwrap_or(0);
+        let items = inner.deferred.lock().remove(&id).unwrap_or_default();
+        let mut replayed = false;
+        for (seqno, op) in items {
+            if seqno >= floor {
+                keyspace::apply(&keyspace.tree, &op, seqno);
+                replayed = true;
+            }
+        }
+        if replayed {
+            keyspace.tree.flush_active_memtable(inner.watermark())?;
+            let flushed = keyspace.tree.stats();
+            let mut settled = inner.counters.settled.lock();
+            settled.bytes_written.flush += flushed.bytes_written.flush;
+            settled.bytes_written.blob += flushed.bytes_written.blob;
+            settled.flushes += flushed.flushes;
+            settled.flush_micros += flushed.flush_micros;
+        }
+    }
     Ok(())
 }
