@@ -21,14 +21,34 @@
 //! Thread safety: as the types re-exported.
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(not(loom))]
 pub(crate) use std::thread::yield_now;
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(loom)]
 pub(crate) use loom::thread::yield_now;
+
+#[cfg(not(loom))]
+pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
+
+#[cfg(loom)]
+pub(crate) use loom_lock::{Condvar, Mutex, MutexGuard};
+
+/// Blocks on `condvar` until notified, releasing `guard` meanwhile; returns it locked again.
+/// (By value, so that the loom stand-in, whose wait takes the guard, has the same signature.)
+#[cfg(not(loom))]
+pub(crate) fn wait<'a, T>(condvar: &Condvar, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    condvar.wait(&mut guard);
+    guard
+}
+
+/// Blocks on `condvar` until notified, releasing `guard` meanwhile; returns it locked again.
+#[cfg(loom)]
+pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    condvar.wait(guard)
+}
 
 #[cfg(not(loom))]
 pub(crate) use arc_swap::{ArcSwap, Guard};
@@ -134,6 +154,45 @@ pub(crate) fn check_model(
         executions.load(std::sync::atomic::Ordering::Relaxed),
         started.elapsed()
     );
+}
+
+/// `parking_lot`'s `Mutex` and `Condvar` as the engine uses them, over loom's (whose locks
+/// return a `Result` for poisoning, which a loom model never leaves: a panic ends the model).
+#[cfg(loom)]
+mod loom_lock {
+    use std::sync::PoisonError;
+
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
 }
 
 #[cfg(loom)]

@@ -20,15 +20,19 @@
 //! it takes its seqno and holds before it publishes; whoever raises `visible` reads `pending` and
 //! `applied_end` before `in_flight`, and `in_flight` before `lowest_held`, so a seqno it sees as
 //! applied or requested was taken after any writer it sees as in flight or holding. A release
-//! computes its raise under the `held` lock, which every hold takes too.
+//! computes its raise under the `held` lock, which every hold takes too. Each of those
+//! store-then-load steps (a store to one field, then loads of others that another thread
+//! stores to before it loads the first: Dekker's pattern) has a `SeqCst` fence between the
+//! store and the loads. `SeqCst` loads and stores alone order them, but loom models them as
+//! acquire and release only and would report executions that cannot happen; with the fences
+//! the loom models (`loom_tests` below) check the very code of the normal build.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::AtomicBool;
 
 use crate::seqno::{SeqNo, SequenceNumberCounter, SequenceNumberGenerator};
+use crate::sync::{AtomicU64, Condvar, Mutex, Ordering, fence};
 
 /// The shared seqno state of a database.
 #[derive(Debug)]
@@ -69,6 +73,7 @@ impl Seqnos {
     /// [`Seqnos::publish`].
     pub(crate) fn begin(&self) -> SeqNo {
         self.in_flight.store(self.next.get(), Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         self.next.next()
     }
 
@@ -104,6 +109,7 @@ impl Seqnos {
 
     /// Raises `visible` to what is applied or asked for, below any writer in flight or held.
     fn advance(&self) {
+        fence(Ordering::SeqCst);
         let wanted = self
             .pending
             .load(Ordering::SeqCst)
@@ -121,6 +127,7 @@ impl Seqnos {
     /// Raises the visible seqno to `value`, but never past a writer in flight or held.
     pub(crate) fn raise_visible(&self, value: SeqNo) {
         self.pending.fetch_max(value, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         let cap = self.cap();
         self.visible.fetch_max(value.min(cap), Ordering::SeqCst);
     }
@@ -136,10 +143,10 @@ impl Seqnos {
             if self.visible() > seqno {
                 return true;
             }
-            if stop.load(Ordering::SeqCst) {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
                 return false;
             }
-            self.released.wait(&mut held);
+            held = crate::sync::wait(&self.released, held);
         }
     }
 
@@ -368,5 +375,118 @@ mod tests {
             "the raise completes with the writer"
         );
         assert_eq!(seqnos.applied(), g + 1);
+    }
+}
+
+/// loom models of the hold protocol (`RUSTFLAGS="--cfg loom"`; UNSAFE.md, "loom models"): the
+/// very `Seqnos` code over loom's atomics, mutex and condition variable.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    /// Takes a seqno and publishes it under the commit lock, holding it first if `synced`.
+    fn commit(seqnos: &Seqnos, lock: &loom::sync::Mutex<()>, synced: bool) -> SeqNo {
+        let _commit = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seqno = seqnos.begin();
+        if synced {
+            seqnos.hold(seqno);
+        }
+        seqnos.publish(seqno);
+        seqno
+    }
+
+    /// A synced writer and a plain one race for the commit lock while the main thread reads
+    /// `visible` and raises it as a structural step would: nothing at or above the synced
+    /// batch is visible before its release, each writer's batch is visible when its wait
+    /// returns, and everything is visible at the end.
+    #[test]
+    fn loom_tests_a_held_batch_and_everything_after_it_stay_hidden_until_released() {
+        crate::sync::check_model("seqno_hold_release", Some(3), || {
+            let seqnos = Seqnos::new();
+            let lock = Arc::new(loom::sync::Mutex::new(()));
+            let released = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let stop = Arc::new(AtomicBool::new(false));
+            let synced = {
+                let (seqnos, lock, released, stop) = (
+                    Arc::clone(&seqnos),
+                    Arc::clone(&lock),
+                    Arc::clone(&released),
+                    Arc::clone(&stop),
+                );
+                loom::thread::spawn(move || {
+                    let s = commit(&seqnos, &lock, true);
+                    released.store(true, Ordering::SeqCst);
+                    seqnos.release(s);
+                    assert!(seqnos.wait_visible(s, &stop));
+                    s
+                })
+            };
+            let plain = {
+                let (seqnos, lock, stop) =
+                    (Arc::clone(&seqnos), Arc::clone(&lock), Arc::clone(&stop));
+                loom::thread::spawn(move || {
+                    let t = commit(&seqnos, &lock, false);
+                    assert!(seqnos.wait_visible(t, &stop));
+                    assert!(seqnos.visible() > t, "visible when its wait returns");
+                    t
+                })
+            };
+            let seen = seqnos.visible();
+            let released_after = released.load(Ordering::SeqCst);
+            let g = seqnos.next.next();
+            seqnos.raise_visible(g + 1);
+            let raised = seqnos.visible();
+            let released_after_raise = released.load(Ordering::SeqCst);
+            let s = synced.join().expect("the synced writer");
+            let t = plain.join().expect("the plain writer");
+            assert!(seen <= s || released_after, "{seen} passes the held {s}");
+            assert!(
+                raised <= s || released_after_raise,
+                "a raise passes the held {s}"
+            );
+            assert_eq!(seqnos.visible(), 3, "all of it visible at the end");
+            assert_ne!(s, t);
+        });
+    }
+
+    /// The synced writer's sync fails: it never releases, the database is poisoned. The plain
+    /// writer behind it wakes with `false`, one before it returns `true`, and nothing at or
+    /// above the held seqno ever becomes visible.
+    #[test]
+    fn loom_tests_a_hold_never_released_hides_for_good_and_stopped_waiters_wake() {
+        crate::sync::check_model("seqno_poisoned_hold", None, || {
+            let seqnos = Seqnos::new();
+            let lock = Arc::new(loom::sync::Mutex::new(()));
+            let stop = Arc::new(AtomicBool::new(false));
+            let failed = {
+                let (seqnos, lock, stop) =
+                    (Arc::clone(&seqnos), Arc::clone(&lock), Arc::clone(&stop));
+                loom::thread::spawn(move || {
+                    let s = commit(&seqnos, &lock, true);
+                    // The sync failed: poisoned, never released.
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    seqnos.wake_waiters();
+                    s
+                })
+            };
+            let plain = {
+                let (seqnos, lock, stop) =
+                    (Arc::clone(&seqnos), Arc::clone(&lock), Arc::clone(&stop));
+                loom::thread::spawn(move || {
+                    let t = commit(&seqnos, &lock, false);
+                    (t, seqnos.wait_visible(t, &stop))
+                })
+            };
+            let s = failed.join().expect("the failed writer");
+            let (t, visible) = plain.join().expect("the plain writer");
+            assert_eq!(
+                visible,
+                t < s,
+                "only a batch before the hold becomes visible"
+            );
+            assert!(seqnos.visible() <= s, "the held batch stays hidden");
+        });
     }
 }
