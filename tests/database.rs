@@ -187,29 +187,45 @@ fn fjall_241_clear_stays_cleared_after_a_reopen() {
     assert_eq!(items.get("after").unwrap(), Some(Slice::from("clear")));
 }
 
-/// fjall #288 / #261: an idle keyspace pinned every journal after it; the WAL grew without bound.
-#[test]
-fn fjall_288_an_idle_keyspace_never_pins_the_wal() {
-    let fs = MemFs::new();
-    let db = Database::builder("/db")
+/// A database in `fs` with one worker and 16 KiB WAL segments (the WAL release tests).
+fn small_segments_db(fs: &MemFs) -> Database {
+    Database::builder("/db")
         .fs(Arc::new(fs.clone()))
         .worker_threads(1)
         .journal_segment_size(16 << 10)
         .open()
-        .unwrap();
-    let small = || KeyspaceCreateOptions::default().max_memtable_size(32 << 10);
-    let idle = db.keyspace("idle", small).unwrap();
-    let hot = db.keyspace("hot", small).unwrap();
-    idle.insert("once", "only").unwrap();
-    idle.clear().unwrap();
+        .unwrap()
+}
+
+/// 32 KiB memtables (the WAL release tests).
+fn small_memtables() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(32 << 10)
+}
+
+/// Writes `count` 40-byte values to `hot`, every 1,000 writes waiting until the WAL has at most
+/// `bound` segments; returns the most segments seen then.
+fn write_hot(db: &Database, hot: &strata::Keyspace, count: u32, bound: usize) -> usize {
     let mut most = 0;
-    for i in 0..20_000u32 {
+    for i in 0..count {
         hot.insert(format!("k{i:06}"), [7u8; 40]).unwrap();
         if i % 1000 == 999 {
-            wait_until("the WAL is released", || db.journal_count() <= 4);
+            wait_until("the WAL is released", || db.journal_count() <= bound);
             most = most.max(db.journal_count());
         }
     }
+    most
+}
+
+/// fjall #288 / #261: an idle keyspace pinned every journal after it; the WAL grew without bound.
+#[test]
+fn fjall_288_an_idle_keyspace_never_pins_the_wal() {
+    let fs = MemFs::new();
+    let db = small_segments_db(&fs);
+    let idle = db.keyspace("idle", small_memtables).unwrap();
+    let hot = db.keyspace("hot", small_memtables).unwrap();
+    idle.insert("once", "only").unwrap();
+    idle.clear().unwrap();
+    let most = write_hot(&db, &hot, 20_000, 4);
     assert!(most <= 4, "{most} segments");
     assert!(hot.table_count() > 0, "the hot keyspace was flushed");
 }
@@ -220,35 +236,19 @@ fn fjall_288_an_idle_keyspace_never_pins_the_wal() {
 #[test]
 fn fjall_288_an_idle_keyspace_with_an_unflushed_write_pins_at_most_two_segments() {
     let fs = MemFs::new();
-    let open = || {
-        Database::builder("/db")
-            .fs(Arc::new(fs.clone()))
-            .worker_threads(1)
-            .journal_segment_size(16 << 10)
-            .open()
-            .unwrap()
-    };
-    let small = || KeyspaceCreateOptions::default().max_memtable_size(32 << 10);
-    let db = open();
-    let idle = db.keyspace("idle", small).unwrap();
-    let hot = db.keyspace("hot", small).unwrap();
+    let db = small_segments_db(&fs);
+    let idle = db.keyspace("idle", small_memtables).unwrap();
+    let hot = db.keyspace("hot", small_memtables).unwrap();
     idle.insert("once", "only").unwrap();
-    let mut most = 0;
-    for i in 0..20_000u32 {
-        hot.insert(format!("k{i:06}"), [7u8; 40]).unwrap();
-        if i % 1000 == 999 {
-            // Two pinned by the idle keyspace at most, the hot memtable's (32 KiB: up to three
-            // segments of 16 KiB) and the current one overlap them.
-            wait_until("the WAL is released", || db.journal_count() <= 5);
-            most = most.max(db.journal_count());
-        }
-    }
+    // Two pinned by the idle keyspace at most, the hot memtable's (32 KiB: up to three segments
+    // of 16 KiB) and the current one overlap them.
+    let most = write_hot(&db, &hot, 20_000, 5);
     assert!(most <= 5, "{most} segments");
     assert!(idle.table_count() > 0, "the idle keyspace was flushed");
     drop((idle, hot));
     drop(db);
-    let db = open();
-    let idle = db.keyspace("idle", small).unwrap();
+    let db = small_segments_db(&fs);
+    let idle = db.keyspace("idle", small_memtables).unwrap();
     assert_eq!(idle.get("once").unwrap(), Some(Slice::from("only")));
 }
 
@@ -260,18 +260,9 @@ fn fjall_288_an_idle_keyspace_with_an_unflushed_write_pins_at_most_two_segments(
 #[test]
 fn fjall_288_a_keyspace_not_opened_after_a_crash_does_not_pin_the_wal() {
     let fs = MemFs::new();
-    let open = || {
-        Database::builder("/db")
-            .fs(Arc::new(fs.clone()))
-            .worker_threads(1)
-            .journal_segment_size(16 << 10)
-            .open()
-            .unwrap()
-    };
-    let small = || KeyspaceCreateOptions::default().max_memtable_size(32 << 10);
     {
-        let db = open();
-        let idle = db.keyspace("idle", small).unwrap();
+        let db = small_segments_db(&fs);
+        let idle = db.keyspace("idle", small_memtables).unwrap();
         for i in 0..200u32 {
             idle.insert(format!("i{i:03}"), [1u8; 100]).unwrap();
         }
@@ -279,18 +270,11 @@ fn fjall_288_a_keyspace_not_opened_after_a_crash_does_not_pin_the_wal() {
         db.persist(PersistMode::SyncAll).unwrap();
         power_loss(&fs, db, CrashMode::DropUnsynced, 1);
     }
-    let db = open();
-    let hot = db.keyspace("hot", small).unwrap();
-    let mut most = 0;
-    for i in 0..10_000u32 {
-        hot.insert(format!("k{i:06}"), [7u8; 40]).unwrap();
-        if i % 1000 == 999 {
-            wait_until("the WAL is released", || db.journal_count() <= 4);
-            most = most.max(db.journal_count());
-        }
-    }
+    let db = small_segments_db(&fs);
+    let hot = db.keyspace("hot", small_memtables).unwrap();
+    let most = write_hot(&db, &hot, 10_000, 4);
     assert!(most <= 4, "{most} segments");
-    let idle = db.keyspace("idle", small).unwrap();
+    let idle = db.keyspace("idle", small_memtables).unwrap();
     assert!(
         idle.table_count() > 0,
         "written to a table at the database's open"
