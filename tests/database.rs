@@ -316,12 +316,9 @@ fn keyspaces_with_a_custom_comparator_or_a_merge_operand_are_replayed_at_their_f
     assert_eq!(merged.get("b").unwrap(), Some(Slice::from("b+")));
 }
 
-/// fjall #304 / #308: a failed WAL write was swallowed, or did not poison, and later acknowledged
-/// writes were lost behind a half-written batch.
-#[test]
-fn fjall_308_a_failed_wal_write_poisons_and_nothing_failed_is_acknowledged() {
-    let mem = MemFs::new();
-    let fault = Arc::new(FaultFs::new(Arc::new(mem.clone())));
+/// Opens a database in `mem` through a `FaultFs` (one worker) with the keyspace "items".
+fn items_through_faults(mem: MemFs) -> (Database, Arc<FaultFs>, strata::Keyspace) {
+    let fault = Arc::new(FaultFs::new(Arc::new(mem)));
     let db = Database::builder("/db")
         .fs(Arc::clone(&fault) as Arc<dyn Fs>)
         .worker_threads(1)
@@ -330,6 +327,15 @@ fn fjall_308_a_failed_wal_write_poisons_and_nothing_failed_is_acknowledged() {
     let items = db
         .keyspace("items", KeyspaceCreateOptions::default)
         .unwrap();
+    (db, fault, items)
+}
+
+/// fjall #304 / #308: a failed WAL write was swallowed, or did not poison, and later acknowledged
+/// writes were lost behind a half-written batch.
+#[test]
+fn fjall_308_a_failed_wal_write_poisons_and_nothing_failed_is_acknowledged() {
+    let mem = MemFs::new();
+    let (db, fault, items) = items_through_faults(mem.clone());
     items.insert("before", "ok").unwrap();
     fault.fail(FaultOp::Append, 1, Fault::ShortWrite);
     assert!(matches!(items.insert("torn", "x"), Err(Error::Io { .. })));
@@ -366,15 +372,7 @@ fn fjall_308_a_failed_wal_write_poisons_and_nothing_failed_is_acknowledged() {
 /// Opens the database in `mem` through a `FaultFs` and poisons it: a `SyncData` write to the
 /// keyspace "items" whose sync fails. Returns the database, the fault layer and "items".
 fn poisoned_by_a_failed_sync(mem: MemFs) -> (Database, Arc<FaultFs>, strata::Keyspace) {
-    let fault = Arc::new(FaultFs::new(Arc::new(mem)));
-    let db = Database::builder("/db")
-        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
-        .worker_threads(1)
-        .open()
-        .unwrap();
-    let items = db
-        .keyspace("items", KeyspaceCreateOptions::default)
-        .unwrap();
+    let (db, fault, items) = items_through_faults(mem);
     let syncs = fault.calls(FaultOp::Sync);
     fault.fail(FaultOp::Sync, 1, Fault::Io);
     let mut batch = db.batch().durability(Some(PersistMode::SyncData));
@@ -400,15 +398,7 @@ fn a_failed_sync_poisons_the_database() {
 /// Opens a database through a `FaultFs` whose syncs take 300 ms, with the keyspace "items",
 /// once its worker is idle.
 fn slow_sync_db() -> (Database, Arc<FaultFs>, strata::Keyspace) {
-    let fault = Arc::new(FaultFs::new(Arc::new(MemFs::new())));
-    let db = Database::builder("/db")
-        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
-        .worker_threads(1)
-        .open()
-        .unwrap();
-    let items = db
-        .keyspace("items", KeyspaceCreateOptions::default)
-        .unwrap();
+    let (db, fault, items) = items_through_faults(MemFs::new());
     // NB: the worker creates a spare WAL segment after the open; let it finish.
     std::thread::sleep(Duration::from_millis(100));
     fault.delay(FaultOp::Sync, Duration::from_millis(300));
@@ -1091,15 +1081,7 @@ fn deleting_a_keyspace_while_the_worker_flushes_it_does_not_poison_the_database(
 #[test]
 fn a_failed_clear_poisons_the_database() {
     let mem = MemFs::new();
-    let fault = Arc::new(FaultFs::new(Arc::new(mem)));
-    let db = Database::builder("/db")
-        .fs(Arc::clone(&fault) as Arc<dyn Fs>)
-        .worker_threads(1)
-        .open()
-        .unwrap();
-    let items = db
-        .keyspace("items", KeyspaceCreateOptions::default)
-        .unwrap();
+    let (db, fault, items) = items_through_faults(mem);
     items.insert("k", "v").unwrap();
     // The clear syncs the WAL, then appends to the tree's manifest: that append fails.
     fault.fail(FaultOp::Append, 1, Fault::NoSpace);
