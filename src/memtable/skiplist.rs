@@ -211,28 +211,6 @@ fn prefetch(ptr: *const u8) {
     let _ = ptr;
 }
 
-/// Starts loading the node that `x` links to one level below `level`: where a search goes next
-/// if `x`'s successor at `level` ends that level. The load overlaps the cache miss on that
-/// successor instead of following it (a search of a large list waits on memory, one node at a
-/// time, at its lowest levels).
-///
-/// `x` is the head or a published node whose height exceeds `level`.
-#[inline]
-fn prefetch_below(x: *mut Node, level: usize) {
-    #[cfg(not(loom))]
-    if level > 0 {
-        // SAFETY: per the contract `x` has a link at `level - 1`; the load is atomic, and a
-        // prefetch of whatever it holds (null included) never faults.
-        prefetch(
-            unsafe { link(x, level - 1) }
-                .load(Ordering::Relaxed)
-                .cast::<u8>(),
-        );
-    }
-    #[cfg(loom)]
-    let _ = (x, level);
-}
-
 #[cfg(not(loom))]
 thread_local! {
     static RNG: Cell<u64> = Cell::new(RandomState::new().hash_one(0x5eed_u64) | 1);
@@ -386,7 +364,6 @@ impl SkipList {
                 return (x, next);
             }
             x = next;
-            prefetch_below(x, level);
         }
     }
 
@@ -490,7 +467,6 @@ impl SkipList {
                     break;
                 }
                 x = next;
-                prefetch_below(x, level);
             }
         }
     }
