@@ -1211,12 +1211,15 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     )?;
     if deferred.is_empty() && !live.is_empty() {
         // NB: every logged write is in a table already: the old segments hold nothing needed.
+        // Oldest first, each removal durable before the next, as the workers release them: a
+        // crash meanwhile leaves contiguous ids (the directory may keep any subset of removals
+        // it was not told to sync, and a gap is corruption to the next recovery).
         for segment in &live {
             fs.remove(&segment.path)
                 .map_err(|e| Error::io("remove wal segment", Some(segment.path.clone()), e))?;
+            fs.sync_dir(&inner.wal_dir)
+                .map_err(|e| Error::io("fsync directory", Some(inner.wal_dir.clone()), e))?;
         }
-        fs.sync_dir(&inner.wal_dir)
-            .map_err(|e| Error::io("fsync directory", Some(inner.wal_dir.clone()), e))?;
         live.clear();
     }
     live.push(Arc::clone(&first.segment));
