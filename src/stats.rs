@@ -168,15 +168,20 @@ pub struct Statistics {
 }
 
 impl Statistics {
+    /// Adds `other`'s flush counts to these: the table bytes its flushes wrote, the blob-file
+    /// bytes it wrote, and the flushes' number and microseconds.
+    pub(crate) fn absorb_flushes(&mut self, other: &Self) {
+        self.bytes_written.flush += other.bytes_written.flush;
+        self.bytes_written.blob += other.bytes_written.blob;
+        self.flushes += other.flushes;
+        self.flush_micros += other.flush_micros;
+    }
+
     /// Adds `other`'s counts to these (a database sums its keyspaces; cache counts are not
     /// summed, since the keyspaces share one cache).
     pub(crate) fn absorb(&mut self, other: &Self) {
-        let w = &mut self.bytes_written;
-        w.flush += other.bytes_written.flush;
-        w.compaction += other.bytes_written.compaction;
-        w.blob += other.bytes_written.blob;
-        self.flushes += other.flushes;
-        self.flush_micros += other.flush_micros;
+        self.absorb_flushes(other);
+        self.bytes_written.compaction += other.bytes_written.compaction;
         self.compactions += other.compactions;
         self.compaction_micros += other.compaction_micros;
         self.range_tombstones += other.range_tombstones;

@@ -286,6 +286,19 @@ pub(crate) fn apply(tree: &Tree, op: &Op, seqno: SeqNo) {
     }
 }
 
+/// Applies the logged `items` at or above `floor` (the tree's durable-through seqno) to `tree`;
+/// returns whether any was.
+pub(crate) fn replay(tree: &Tree, items: Vec<(SeqNo, Op)>, floor: SeqNo) -> bool {
+    let mut replayed = false;
+    for (seqno, op) in items {
+        if seqno >= floor {
+            apply(tree, &op, seqno);
+            replayed = true;
+        }
+    }
+    replayed
+}
+
 /// Opens the keyspace `name`, or creates it; see `Database::keyspace`.
 pub(crate) fn open_or_create(
     db: &Arc<DbInner>,
@@ -348,13 +361,7 @@ fn claim(
     // NB: under the lock the WAL release reads, so that the items pin their segments until the
     // keyspace's memtable holds them.
     let mut deferred = db.deferred.lock();
-    let mut replayed = false;
-    for (seqno, op) in deferred.remove(&id).unwrap_or_default() {
-        if seqno >= floor {
-            apply(&inner.tree, &op, seqno);
-            replayed = true;
-        }
-    }
+    let replayed = replay(&inner.tree, deferred.remove(&id).unwrap_or_default(), floor);
     db.keyspaces.write().insert(id, Arc::clone(&inner));
     drop(deferred);
     if replayed && !db.poisoned.load(std::sync::atomic::Ordering::Acquire) {

@@ -524,13 +524,7 @@ impl DbInner {
         for keyspace in self.keyspaces.read().values() {
             stats.absorb(&keyspace.tree.stats());
         }
-        {
-            let settled = self.counters.settled.lock();
-            stats.bytes_written.flush += settled.bytes_written.flush;
-            stats.bytes_written.blob += settled.bytes_written.blob;
-            stats.flushes += settled.flushes;
-            stats.flush_micros += settled.flush_micros;
-        }
+        stats.absorb_flushes(&self.counters.settled.lock());
         stats.bytes_written.wal = self.counters.wal_bytes_written.load(Ordering::Relaxed);
         let c = &self.counters;
         let at = |i: usize| {
@@ -1083,8 +1077,6 @@ pub(crate) fn remove_tree(fs: &dyn Fs, dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
-/// The highest seqno and the durable-through seqno the manifest of the tree in `dir` records
-/// (without opening its tables).
 /// What recovery reads of a keyspace's manifest.
 struct ManifestSeqnos {
     /// The highest seqno of any table.
@@ -1096,6 +1088,8 @@ struct ManifestSeqnos {
     default_comparator: bool,
 }
 
+/// The highest seqno, the durable-through seqno and the comparator that the manifest of the tree
+/// in `dir` records (without opening its tables).
 fn manifest_seqnos(fs: &dyn Fs, dir: &Path) -> Result<ManifestSeqnos> {
     let Some(current) = crate::version::manifest::read_current(fs, dir)? else {
         return Ok(ManifestSeqnos {
@@ -1268,21 +1262,13 @@ fn settle_unopened(
         let keyspace = KeyspaceInner::open(inner, id, entry, None)?;
         let floor = keyspace.tree.durable_through_seqno().unwrap_or(0);
         let items = inner.deferred.lock().remove(&id).unwrap_or_default();
-        let mut replayed = false;
-        for (seqno, op) in items {
-            if seqno >= floor {
-                keyspace::apply(&keyspace.tree, &op, seqno);
-                replayed = true;
-            }
-        }
-        if replayed {
+        if keyspace::replay(&keyspace.tree, items, floor) {
             keyspace.tree.flush_active_memtable(inner.watermark())?;
-            let flushed = keyspace.tree.stats();
-            let mut settled = inner.counters.settled.lock();
-            settled.bytes_written.flush += flushed.bytes_written.flush;
-            settled.bytes_written.blob += flushed.bytes_written.blob;
-            settled.flushes += flushed.flushes;
-            settled.flush_micros += flushed.flush_micros;
+            inner
+                .counters
+                .settled
+                .lock()
+                .absorb_flushes(&keyspace.tree.stats());
         }
     }
     Ok(())
