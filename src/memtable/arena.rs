@@ -5,6 +5,8 @@
 //! compare-and-swap; an allocation is one atomic `fetch_add` on the current segment's cursor.
 //! Nothing is ever freed on its own: every segment is released in bulk when the arena drops, which
 //! is what lets readers follow raw pointers into the arena without reference counts or epochs.
+//! Released full-size segments go to a small process-wide pool ([`SegmentPool`]) that the next
+//! arena takes its memory from, so a new memtable does not fault in and zero fresh pages.
 //!
 //! ```text
 //!  current ──► [segment n: base, capacity, cursor] ──prev──► [segment n-1] ──prev──► ... ► null
@@ -32,6 +34,8 @@
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::ptr::{self, NonNull};
 
+use parking_lot::Mutex;
+
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, Witness, get_mut_ptr};
 
 /// The alignment of every segment's base address.
@@ -55,15 +59,20 @@ struct Segment {
 impl Segment {
     /// Allocates a segment of `capacity` bytes (uninitialised) and returns it leaked.
     fn allocate(capacity: usize, cursor: usize, prev: *mut Segment) -> *mut Segment {
-        let layout = segment_layout(capacity);
-        // SAFETY: `segment_layout` never returns a zero-sized layout.
-        let raw = unsafe { alloc(layout) };
-        let Some(base) = NonNull::new(raw) else {
-            handle_alloc_error(layout)
+        let base = if let Some(recycled) = SEGMENT_POOL.take(capacity) {
+            recycled.0
+        } else {
+            let layout = segment_layout(capacity);
+            // SAFETY: `segment_layout` never returns a zero-sized layout.
+            let raw = unsafe { alloc(layout) };
+            let Some(base) = NonNull::new(raw) else {
+                handle_alloc_error(layout)
+            };
+            if capacity >= HUGE_PAGE {
+                advise_huge_pages(base, capacity);
+            }
+            base
         };
-        if capacity >= HUGE_PAGE {
-            advise_huge_pages(base, capacity);
-        }
         Box::into_raw(Box::new(Self {
             base,
             capacity,
@@ -80,8 +89,11 @@ impl Segment {
     unsafe fn free(segment: *mut Segment) -> *mut Segment {
         // SAFETY: per the contract, `segment` is a live, uniquely owned Box.
         let segment = unsafe { Box::from_raw(segment) };
-        // SAFETY: `base` was allocated with exactly this layout in `allocate`.
-        unsafe { dealloc(segment.base.as_ptr(), segment_layout(segment.capacity)) };
+        if let Err(refused) = SEGMENT_POOL.give(segment.capacity, PooledMemory(segment.base)) {
+            // SAFETY: `base` was allocated with exactly this layout (by `allocate`, or by the
+            // `allocate` of an earlier arena that gave it to the pool), and nobody else holds it.
+            unsafe { dealloc(refused.0.as_ptr(), segment_layout(segment.capacity)) };
+        }
         segment.prev
     }
 }
@@ -99,6 +111,85 @@ fn advise_huge_pages(base: NonNull<u8>, len: usize) {
 
 #[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
 fn advise_huge_pages(_base: NonNull<u8>, _len: usize) {}
+
+/// The memory of a freed full-size segment, owned by the [`SegmentPool`] that holds it.
+struct PooledMemory(NonNull<u8>);
+
+// SAFETY: pooled memory is owned by exactly one holder at a time (the pool, or the segment that
+// took it) and is never accessed through this handle.
+unsafe impl Send for PooledMemory {}
+
+/// How many freed full-size segments the process keeps for reuse: 64 MiB, the default memtable.
+const POOLED_SEGMENTS: usize = 8;
+
+/// Freed full-size segments ([`MAX_SEGMENT_BYTES`], allocated with [`segment_layout`]) kept for
+/// the next arena.
+///
+/// A memtable lives for one fill and its arenas are freed after the flush; without reuse, the
+/// next memtable's writers take a page fault, and the kernel zeroes the page, on the first touch
+/// of every page of every new segment, in the foreground write path (measured: about 10% of a
+/// write-heavy benchmark's time, most of it zeroing huge pages). The pool hands the freed memory,
+/// already mapped, to the next memtable instead. It holds at most [`POOLED_SEGMENTS`] segments for
+/// the whole process, so a process never keeps more than one default memtable's worth of freed
+/// memory (the peak, when a memtable is full and the previous one is still being flushed, is not
+/// raised: the pool fills only as that previous memtable is freed).
+///
+/// The pool is not part of the lock-free protocol (only arena creation and drop touch it), so its
+/// lock is `parking_lot`'s even in the loom models, where the pool is off.
+struct SegmentPool {
+    free: Mutex<Vec<PooledMemory>>,
+}
+
+impl SegmentPool {
+    const fn new() -> Self {
+        Self {
+            free: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Memory for a segment of `capacity` bytes, if the pool holds one of that size.
+    fn take(&self, capacity: usize) -> Option<PooledMemory> {
+        if cfg!(loom) || capacity != MAX_SEGMENT_BYTES {
+            return None;
+        }
+        self.free.lock().pop()
+    }
+
+    /// Keeps the memory of a freed segment of `capacity` bytes, or hands it back when the pool is
+    /// full or the size is not pooled (the caller then frees it).
+    fn give(&self, capacity: usize, memory: PooledMemory) -> Result<(), PooledMemory> {
+        if cfg!(loom) || capacity != MAX_SEGMENT_BYTES {
+            return Err(memory);
+        }
+        let mut free = self.free.lock();
+        if free.len() >= POOLED_SEGMENTS {
+            return Err(memory);
+        }
+        free.push(memory);
+        Ok(())
+    }
+
+    /// Bytes of memory the pool holds.
+    #[cfg(test)]
+    fn pooled_bytes(&self) -> usize {
+        self.free.lock().len() * MAX_SEGMENT_BYTES
+    }
+}
+
+// NB: the process's pool is a static and is never dropped (the memory goes back with the process);
+// this frees the pools of the unit tests.
+impl Drop for SegmentPool {
+    fn drop(&mut self) {
+        for memory in self.free.get_mut().drain(..) {
+            // SAFETY: every pooled pointer came from `alloc(segment_layout(MAX_SEGMENT_BYTES))`
+            // and the pool owns it alone.
+            unsafe { dealloc(memory.0.as_ptr(), segment_layout(MAX_SEGMENT_BYTES)) };
+        }
+    }
+}
+
+/// The process's pool of freed segments (see [`SegmentPool`]).
+static SEGMENT_POOL: SegmentPool = SegmentPool::new();
 
 fn segment_layout(capacity: usize) -> Layout {
     // NB: only fails for capacities near isize::MAX, far beyond the u32 size limits.
@@ -290,6 +381,78 @@ mod tests {
             fill(ptr, 4096, 0xA5);
         }
         assert!(huge_segments >= 3, "{huge_segments} huge segments");
+    }
+
+    /// The pool keeps freed full-size segments up to its cap, hands each back once, and refuses
+    /// every other size (its caller then frees the memory itself).
+    #[test]
+    #[cfg_attr(miri, ignore = "allocates nine 8 MiB segments")]
+    fn segment_pool_keeps_full_size_segments_up_to_its_cap() {
+        let pool = SegmentPool::new();
+        assert!(pool.take(MAX_SEGMENT_BYTES).is_none());
+        let layout = segment_layout(MAX_SEGMENT_BYTES);
+        let fresh = || {
+            // SAFETY: the layout is not zero-sized.
+            PooledMemory(NonNull::new(unsafe { alloc(layout) }).expect("test allocation"))
+        };
+        let mut kept = HashSet::new();
+        for _ in 0..POOLED_SEGMENTS {
+            let memory = fresh();
+            kept.insert(memory.0.as_ptr() as usize);
+            assert!(pool.give(MAX_SEGMENT_BYTES, memory).is_ok());
+        }
+        assert_eq!(pool.pooled_bytes(), POOLED_SEGMENTS * MAX_SEGMENT_BYTES);
+        let refused = pool
+            .give(MAX_SEGMENT_BYTES, fresh())
+            .expect_err("a full pool refuses");
+        // SAFETY: refused memory is the caller's again, allocated with `layout`.
+        unsafe { dealloc(refused.0.as_ptr(), layout) };
+
+        let small = segment_layout(HUGE_PAGE);
+        // SAFETY: the layout is not zero-sized.
+        let other = PooledMemory(NonNull::new(unsafe { alloc(small) }).expect("test allocation"));
+        let refused = pool
+            .give(HUGE_PAGE, other)
+            .expect_err("only full-size segments");
+        // SAFETY: as above, with its own layout.
+        unsafe { dealloc(refused.0.as_ptr(), small) };
+        assert!(pool.take(HUGE_PAGE).is_none());
+
+        let back = pool.take(MAX_SEGMENT_BYTES).expect("pooled memory");
+        assert!(
+            pool.give(MAX_SEGMENT_BYTES, back).is_ok(),
+            "room again after a take"
+        );
+        let mut taken = HashSet::new();
+        while let Some(memory) = pool.take(MAX_SEGMENT_BYTES) {
+            assert!(taken.insert(memory.0.as_ptr() as usize), "handed out twice");
+            // SAFETY: taken memory is ours, allocated with `layout`.
+            unsafe { dealloc(memory.0.as_ptr(), layout) };
+        }
+        assert_eq!(taken, kept, "every segment given came back, each once");
+        assert_eq!(pool.pooled_bytes(), 0);
+    }
+
+    /// Arenas that reuse the memory of dropped ones (the process pool) hand out whole, disjoint
+    /// ranges: what one allocation wrote is what it reads back, whatever the memory held before.
+    #[test]
+    #[cfg_attr(miri, ignore = "fills 16 MiB twice")]
+    fn arenas_reusing_freed_segments_keep_allocations_apart() {
+        for round in 0..3u8 {
+            let arena = Arena::new(8, 4096, MAX_SEGMENT_BYTES);
+            let mut blocks = Vec::new();
+            let mut i = 0u8;
+            while arena.reserved_bytes() < 2 * MAX_SEGMENT_BYTES {
+                let ptr = arena.alloc(65_536);
+                let byte = round.wrapping_mul(31).wrapping_add(i);
+                fill(ptr, 65_536, byte);
+                blocks.push((ptr, byte));
+                i = i.wrapping_add(1);
+            }
+            for (ptr, byte) in blocks {
+                assert!(read(ptr, 65_536).iter().all(|&b| b == byte));
+            }
+        }
     }
 
     /// Writes `len` bytes of `fill` at `ptr`.
