@@ -284,36 +284,70 @@ fn fjall_288_a_keyspace_not_opened_after_a_crash_does_not_pin_the_wal() {
     assert_eq!(idle.get("i199").unwrap(), Some(Slice::from(vec![1u8; 100])));
 }
 
-/// The keyspaces that the database's open cannot settle without their options (a custom
-/// comparator; a merge operand in the log) keep their logged writes until their first open,
-/// and read them right then.
+/// fjall #288 with merge operands: the database's open settles a keyspace whose log holds merge
+/// operands without its merge operator (which is not persisted), keeping every version, so the
+/// WAL is released while the keyspace stays closed; opened later with its operator, it reads
+/// each base with its operands applied, also after a compaction merges them.
 #[test]
-fn keyspaces_with_a_custom_comparator_or_a_merge_operand_are_replayed_at_their_first_open() {
+fn fjall_288_a_keyspace_with_merge_operands_not_opened_after_a_crash_does_not_pin_the_wal() {
+    let fs = MemFs::new();
+    let counts = || small_memtables().with_merge_operator(Some(Arc::new(Concat)));
+    {
+        let db = small_segments_db(&fs);
+        let idle = db.keyspace("counts", counts).unwrap();
+        for i in 0..200u32 {
+            idle.insert(format!("c{i:03}"), format!("{i}")).unwrap();
+            idle.merge(format!("c{i:03}"), "+").unwrap();
+        }
+        idle.merge("c007", "-").unwrap();
+        idle.merge("fresh", "only").unwrap();
+        db.persist(PersistMode::SyncAll).unwrap();
+        power_loss(&fs, db, CrashMode::DropUnsynced, 3);
+    }
+    let db = small_segments_db(&fs);
+    let hot = db.keyspace("hot", small_memtables).unwrap();
+    let most = write_hot(&db, &hot, 10_000, 4);
+    assert!(most <= 4, "{most} segments");
+    let idle = db.keyspace("counts", counts).unwrap();
+    assert!(
+        idle.table_count() > 0,
+        "written to a table at the database's open"
+    );
+    let expect = |idle: &strata::Keyspace| {
+        assert_eq!(idle.get("c007").unwrap(), Some(Slice::from("7+-")));
+        assert_eq!(idle.get("c199").unwrap(), Some(Slice::from("199+")));
+        assert_eq!(idle.get("fresh").unwrap(), Some(Slice::from("only")));
+        assert_eq!(idle.len().unwrap(), 201);
+    };
+    expect(&idle);
+    idle.major_compact().unwrap();
+    expect(&idle);
+}
+
+/// The keyspaces that the database's open cannot settle without their options (a custom
+/// comparator orders the memtable) keep their logged writes until their first open, and read
+/// them right then, in their comparator's order.
+#[test]
+fn keyspaces_with_a_custom_comparator_are_replayed_at_their_first_open() {
     let fs = MemFs::new();
     let reverse = || KeyspaceCreateOptions::default().comparator(Arc::new(Reverse));
-    let concat = || KeyspaceCreateOptions::default().with_merge_operator(Some(Arc::new(Concat)));
     {
         let db = mem_db(&fs);
         let sorted = db.keyspace("sorted", reverse).unwrap();
-        let merged = db.keyspace("merged", concat).unwrap();
         for key in ["a", "b", "c"] {
             sorted.insert(key, key).unwrap();
-            merged.insert(key, key).unwrap();
-            merged.merge(key, "+").unwrap();
         }
         db.persist(PersistMode::SyncAll).unwrap();
         power_loss(&fs, db, CrashMode::DropUnsynced, 2);
     }
     let db = mem_db(&fs);
     let sorted = db.keyspace("sorted", reverse).unwrap();
-    let merged = db.keyspace("merged", concat).unwrap();
     let keys: Vec<Slice> = sorted.iter().map(|g| g.key().unwrap()).collect();
     assert_eq!(
         keys,
         ["c", "b", "a"].map(Slice::from),
         "in the comparator's order"
     );
-    assert_eq!(merged.get("b").unwrap(), Some(Slice::from("b+")));
 }
 
 /// Opens a database in `mem` through a `FaultFs` (one worker) with the keyspace "items".
@@ -477,13 +511,17 @@ fn a_failed_sync_wakes_the_writers_behind_it_with_poisoned() {
 }
 
 /// "Reads go on" after a failure, also for a keyspace not opened before it: an existing
-/// keyspace (here one whose writes are still in the WAL, replayed at its open: it has a merge
-/// operand, so the database's open cannot write them to a table without its operator) opens and
-/// reads on a poisoned database, its writes are refused, and no keyspace is created.
+/// keyspace (here one whose writes are still in the WAL, replayed at its open: it has a custom
+/// comparator, so the database's open cannot write them to a table without it) opens and reads
+/// on a poisoned database, its writes are refused, and no keyspace is created.
 #[test]
 fn a_poisoned_database_still_opens_existing_keyspaces_for_reading() {
     let mem = MemFs::new();
-    let concat = || KeyspaceCreateOptions::default().with_merge_operator(Some(Arc::new(Concat)));
+    let concat = || {
+        KeyspaceCreateOptions::default()
+            .comparator(Arc::new(Reverse))
+            .with_merge_operator(Some(Arc::new(Concat)))
+    };
     {
         let db = mem_db(&mem);
         let logs = db.keyspace("logs", concat).unwrap();

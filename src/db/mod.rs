@@ -1233,8 +1233,10 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
 ///
 /// Only a keyspace that can be opened without its user's options is settled here: its manifest
 /// names the default comparator (a custom one orders the memtable, and only the application has
-/// it), and no item is a merge operand (a flush without the merge operator would keep only the
-/// newest version of the key). The tree is opened with the persisted options (memtable size,
+/// it). Merge operands are settled too: the merge operator is not persisted either, so their flush
+/// runs with a GC threshold of 0, which merges nothing and drops no version, and leaves the
+/// operands and their bases to the first compaction that has the operator. The tree is opened
+/// with the persisted options (memtable size,
 /// key-value separation) and defaults for the rest, the items are applied through
 /// [`keyspace::apply`] and flushed, and the tree is closed again: the application's first open
 /// then finds them in a table, with its own options. Every other keyspace keeps its items until
@@ -1250,9 +1252,7 @@ fn settle_unopened(
         .deferred
         .lock()
         .iter()
-        .filter(|(id, items)| {
-            settleable.contains(id) && !items.iter().any(|(_, op)| matches!(op, Op::Merge(..)))
-        })
+        .filter(|(id, _)| settleable.contains(id))
         .map(|(id, _)| *id)
         .collect();
     for id in ids {
@@ -1262,8 +1262,13 @@ fn settle_unopened(
         let keyspace = KeyspaceInner::open(inner, id, entry, None)?;
         let floor = keyspace.tree.durable_through_seqno().unwrap_or(0);
         let items = inner.deferred.lock().remove(&id).unwrap_or_default();
+        // NB: the merge operator is not persisted, so a flush here cannot merge operands; with
+        // a GC threshold of 0 it drops no version either, so the bases beneath the operands stay
+        // for the first compaction that has the operator.
+        let merges = items.iter().any(|(_, op)| matches!(op, Op::Merge(..)));
+        let threshold = if merges { 0 } else { inner.watermark() };
         if keyspace::replay(&keyspace.tree, items, floor) {
-            keyspace.tree.flush_active_memtable(inner.watermark())?;
+            keyspace.tree.flush_active_memtable(threshold)?;
             inner
                 .counters
                 .settled
