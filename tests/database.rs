@@ -324,6 +324,130 @@ fn fjall_288_a_keyspace_with_merge_operands_not_opened_after_a_crash_does_not_pi
     expect(&idle);
 }
 
+/// The files in the database's `pending/` folder (the pending logs of keyspaces with a custom
+/// comparator, written by an open that cannot replay them).
+fn pending_logs(fs: &MemFs) -> Vec<std::path::PathBuf> {
+    use strata::fs::Fs as _;
+    fs.list(std::path::Path::new("/db/pending"))
+        .unwrap_or_default()
+}
+
+/// fjall #288 with a custom comparator: the open cannot put such a keyspace's logged writes in a
+/// memtable (only the application has the comparator), so it copies them to the keyspace's
+/// pending log, durably, and the WAL is released while the keyspace stays closed, over two
+/// sessions with a power loss each. The first open reads them in the comparator's order, and
+/// removes the pending log once a table holds them.
+#[test]
+fn fjall_288_a_custom_comparator_keyspace_not_opened_after_a_crash_does_not_pin_the_wal() {
+    let fs = MemFs::new();
+    let options = || {
+        small_memtables()
+            .comparator(Arc::new(Reverse))
+            .with_merge_operator(Some(Arc::new(Concat)))
+    };
+    {
+        let db = small_segments_db(&fs);
+        let idle = db.keyspace("sorted", options).unwrap();
+        for i in 0..200u32 {
+            idle.insert(format!("s{i:03}"), format!("{i}")).unwrap();
+        }
+        idle.merge("s007", "+").unwrap();
+        idle.remove("s008").unwrap();
+        // In the reverse order: from s149 down to (not including) s099.
+        idle.remove_range("s149", "s099").unwrap();
+        db.persist(PersistMode::SyncAll).unwrap();
+        power_loss(&fs, db, CrashMode::DropUnsynced, 4);
+    }
+    for session in 0..2u64 {
+        let db = small_segments_db(&fs);
+        assert_eq!(pending_logs(&fs).len(), 1, "session {session}");
+        let hot = db.keyspace("hot", small_memtables).unwrap();
+        let most = write_hot(&db, &hot, 5_000, 4);
+        assert!(most <= 4, "session {session}: {most} segments");
+        db.persist(PersistMode::SyncAll).unwrap();
+        power_loss(&fs, db, CrashMode::PartialDirectory, 5 + session);
+    }
+    let db = small_segments_db(&fs);
+    let idle = db.keyspace("sorted", options).unwrap();
+    assert!(pending_logs(&fs).is_empty(), "removed once flushed");
+    assert!(idle.table_count() > 0);
+    let keys: Vec<Slice> = idle.iter().map(|g| g.key().unwrap()).collect();
+    let mut expected: Vec<Slice> = (0..200u32)
+        .filter(|i| *i != 8 && !(100..150).contains(i))
+        .map(|i| Slice::from(format!("s{i:03}")))
+        .collect();
+    expected.reverse();
+    assert_eq!(keys, expected, "in the comparator's order, deletes applied");
+    assert_eq!(idle.get("s007").unwrap(), Some(Slice::from("7+")));
+    drop(idle);
+    power_loss(&fs, db, CrashMode::DropUnsynced, 9);
+    let db = small_segments_db(&fs);
+    let idle = db.keyspace("sorted", options).unwrap();
+    assert_eq!(
+        idle.len().unwrap(),
+        expected.len(),
+        "flushed before the log went"
+    );
+}
+
+/// A power loss at every file call of an open that writes a pending log (phase 0), and of the
+/// next open, which deletes the old WAL segments the pending log covers, then of the first open
+/// of the keyspace, which replays, flushes and removes the pending log (phase 1): the next open
+/// reads every logged write exactly once, whichever of the WAL and the pending log survived.
+#[test]
+fn a_crash_while_a_pending_log_is_written_or_removed_loses_nothing() {
+    let options = || KeyspaceCreateOptions::default().comparator(Arc::new(Reverse));
+    let open = |fs: &MemFs| {
+        Database::builder("/db")
+            .fs(Arc::new(fs.clone()))
+            .worker_threads(0)
+            .open()
+    };
+    let expected: Vec<Slice> = (0..30u32)
+        .rev()
+        .filter(|i| *i != 3)
+        .map(|i| Slice::from(format!("k{i:02}")))
+        .collect();
+    let mut crashed = [0; 2];
+    for (phase, crashed) in crashed.iter_mut().enumerate() {
+        for k in 1..40u64 {
+            let fs = MemFs::new();
+            {
+                let db = open(&fs).unwrap();
+                let items = db.keyspace("items", options).unwrap();
+                for i in 0..30u32 {
+                    items.insert(format!("k{i:02}"), format!("v{i}")).unwrap();
+                }
+                items.remove("k03").unwrap();
+                db.persist(PersistMode::SyncAll).unwrap();
+                power_loss(&fs, db, CrashMode::DropUnsynced, k);
+            }
+            if phase == 1 {
+                // An open that writes the pending log and leaves the keyspace closed.
+                drop(open(&fs).unwrap());
+                assert_eq!(pending_logs(&fs).len(), 1);
+            }
+            fs.crash_at(k);
+            if let Ok(db) = open(&fs) {
+                let _ = db.keyspace("items", options);
+                drop(db);
+            }
+            if fs.power_lost() {
+                *crashed += 1;
+                fs.crash(CrashMode::PartialDirectory, k.wrapping_mul(77));
+            }
+            fs.disarm();
+            let db = open(&fs).unwrap_or_else(|e| panic!("phase {phase} k {k}: reopen: {e}"));
+            let items = db.keyspace("items", options).unwrap();
+            let keys: Vec<Slice> = items.iter().map(|g| g.key().unwrap()).collect();
+            assert_eq!(keys, expected, "phase {phase} k {k}");
+            assert_eq!(items.get("k29").unwrap(), Some(Slice::from("v29")));
+            assert!(pending_logs(&fs).is_empty(), "phase {phase} k {k}");
+        }
+    }
+    assert!(crashed.iter().all(|&n| n > 15), "{crashed:?} opens crashed");
+}
+
 /// The keyspaces that the database's open cannot settle without their options (a custom
 /// comparator orders the memtable) keep their logged writes until their first open, and read
 /// them right then, in their comparator's order.

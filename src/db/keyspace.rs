@@ -361,18 +361,26 @@ fn claim(
     // NB: under the lock the WAL release reads, so that the items pin their segments until the
     // keyspace's memtable holds them.
     let mut deferred = db.deferred.lock();
-    let replayed = replay(&inner.tree, deferred.remove(&id).unwrap_or_default(), floor);
+    let entry = deferred.remove(&id).unwrap_or_default();
+    let replayed = replay(&inner.tree, entry.items, floor);
     db.keyspaces.write().insert(id, Arc::clone(&inner));
     drop(deferred);
-    if replayed && !db.poisoned.load(std::sync::atomic::Ordering::Acquire) {
-        // NB: flushed now, so that an idle keyspace does not pin the old segments until its
-        // memtable fills (fjall #288 in its replay form). The items are older than anything
-        // logged since the open, and recovery synced their segments: no hole can follow.
-        inner
-            .tree
-            .flush_active_memtable(db.watermark())
-            .map_err(|e| db.poison(e))?;
-        db.wake_workers();
+    if !db.poisoned.load(std::sync::atomic::Ordering::Acquire) {
+        if replayed {
+            // NB: flushed now, so that an idle keyspace does not pin the old segments until its
+            // memtable fills (fjall #288 in its replay form). The items are older than anything
+            // logged since the open, and recovery synced their segments: no hole can follow.
+            inner
+                .tree
+                .flush_active_memtable(db.watermark())
+                .map_err(|e| db.poison(e))?;
+            db.wake_workers();
+        }
+        if entry.in_pending_log {
+            // NB: only now that a table holds the items (the flush made them durable).
+            let dir = db.path.join(super::pending::PENDING_FOLDER);
+            super::pending::remove(db.fs.as_ref(), &dir, id).map_err(|e| db.poison(e))?;
+        }
     }
     Ok(Keyspace {
         db: Arc::clone(db),

@@ -33,15 +33,17 @@
 //! seqno logged or stored. A keyspace's logged items at or above its durable-through seqno (what
 //! its tree's manifest records as flushed; `clear` records its own seqno there, so a cleared
 //! keyspace stays cleared, fjall #241) are applied and flushed by the open itself when the
-//! keyspace's manifest names the default comparator and no item is a merge operand; otherwise
-//! (its comparator and merge operator are not persisted) when the keyspace is first opened with
-//! [`Database::keyspace`], so the old segments go as soon as every such keyspace holding items in
-//! them was opened. With no items left the old segments are deleted at once. Recovery never
-//! truncates or rewrites a segment; it starts a new one.
+//! keyspace's manifest names the default comparator (merge operands flushed unmerged, since the
+//! merge operator is not persisted). A keyspace with a custom comparator can take them only at
+//! its first open with [`Database::keyspace`]; until then the open keeps them in the keyspace's
+//! pending log (`pending.rs`), so no keyspace left closed pins the WAL. With no items left
+//! outside pending logs, the old segments are deleted at once. Recovery never truncates or
+//! rewrites a segment; it starts a new one.
 
 mod batch;
 pub(crate) mod catalog;
 mod keyspace;
+pub(crate) mod pending;
 mod seqno;
 mod snapshot;
 pub(crate) mod wal;
@@ -335,9 +337,10 @@ pub(crate) struct DbInner {
     pub(crate) segment_target_size: u64,
     /// The keyspaces opened (claimed) since the database opened.
     pub(crate) keyspaces: RwLock<BTreeMap<u64, Arc<KeyspaceInner>>>,
-    /// What the WAL logged for keyspaces not opened yet in this session, applied at their first
-    /// open (only the items at or above the tree's durable-through seqno); they pin the WAL.
-    pub(crate) deferred: Mutex<BTreeMap<u64, Vec<(SeqNo, Op)>>>,
+    /// What the WAL (or a pending log) holds for keyspaces not opened yet in this session,
+    /// applied at their first open (only the items at or above the tree's durable-through
+    /// seqno); they pin the WAL unless their pending log holds them.
+    pub(crate) deferred: Mutex<BTreeMap<u64, Deferred>>,
     /// The catalog, and the lock of every change to the set of keyspaces.
     pub(crate) catalog: Mutex<Catalog>,
     pub(crate) poisoned: AtomicBool,
@@ -1113,8 +1116,19 @@ fn manifest_seqnos(fs: &dyn Fs, dir: &Path) -> Result<ManifestSeqnos> {
     })
 }
 
-/// Reads the WAL, sets the seqnos past everything logged or stored, keeps each keyspace's logged
-/// items for its first open, and starts a new segment; see the module documentation.
+/// The logged items of a keyspace not opened yet in this session.
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    /// In seqno order; the items of one batch share a seqno, in their batch order.
+    pub(crate) items: Vec<(SeqNo, Op)>,
+    /// Whether the keyspace's pending log (`pending::write`) holds all of `items`, durably: they
+    /// then pin no WAL segment.
+    pub(crate) in_pending_log: bool,
+}
+
+/// Reads the WAL and the pending logs, sets the seqnos past everything logged or stored, keeps
+/// each keyspace's logged items for its first open, and starts a new segment; see the module
+/// documentation.
 fn recover(inner: &Arc<DbInner>) -> Result<()> {
     let fs = inner.fs.as_ref();
     let contents = wal::read_segments(fs, &inner.wal_dir)?;
@@ -1131,7 +1145,13 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     let segments = contents.segments;
     let last_seqno = contents.last_seqno;
     let catalog = inner.catalog.lock().clone();
+    let pending_dir = inner.path.join(pending::PENDING_FOLDER);
+    let pending_logs =
+        pending::read_all(fs, &pending_dir, &catalog.entries.keys().copied().collect())?;
     let mut highest = last_seqno;
+    for items in pending_logs.values() {
+        highest = highest.max(items.last().map(|(seqno, _)| *seqno));
+    }
     let mut floors = BTreeMap::new();
     let mut settleable = std::collections::BTreeSet::new();
     for id in catalog.entries.keys() {
@@ -1151,19 +1171,7 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     let next = highest.map_or(0, |h| h.saturating_add(1));
     inner.seqnos.next.fetch_max(next);
     inner.seqnos.raise_visible(next);
-    let mut deferred: BTreeMap<u64, Vec<(SeqNo, Op)>> = BTreeMap::new();
-    for segment in &segments {
-        for batch in &segment.batches {
-            for (id, op) in &batch.items {
-                if floors.get(id).is_some_and(|floor| batch.seqno >= *floor) {
-                    deferred
-                        .entry(*id)
-                        .or_default()
-                        .push((batch.seqno, op.clone()));
-                }
-            }
-        }
-    }
+    let deferred = collect_deferred(fs, &pending_dir, pending_logs, &floors, &segments)?;
     // NB: a killed process leaves the segments' tails in the page cache only; they are made
     // durable before anything logged after them is (a sync writes nothing new).
     for segment in &segments {
@@ -1203,7 +1211,7 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
         previous_end,
         inner.segment_target_size,
     )?;
-    if deferred.is_empty() && !live.is_empty() {
+    if deferred.values().all(|d| d.in_pending_log) && !live.is_empty() {
         // NB: every logged write is in a table already: the old segments hold nothing needed.
         // Oldest first, each removal durable before the next, as the workers release them: a
         // crash meanwhile leaves contiguous ids (the directory may keep any subset of removals
@@ -1224,7 +1232,65 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     *inner.segments.lock() = live;
     inner.wal.lock().current = first;
     *inner.deferred.lock() = deferred;
-    settle_unopened(inner, &settleable)
+    settle_unopened(inner, &settleable)?;
+    // NB: what is left needs the application's comparator: copied to pending logs, durably,
+    // before the workers start, so that it pins no segment (fjall #288 with a custom comparator).
+    let mut deferred = inner.deferred.lock();
+    for (id, entry) in deferred.iter_mut().filter(|(_, d)| !d.in_pending_log) {
+        pending::write(fs, &pending_dir, *id, &entry.items)?;
+        entry.in_pending_log = true;
+    }
+    Ok(())
+}
+
+/// Each keyspace's items to replay at its first open: its pending log's (at or above its floor,
+/// the durable-through seqno), plus the WAL's at seqnos the log does not hold. A pending log with
+/// nothing left above the floor is deleted.
+fn collect_deferred(
+    fs: &dyn Fs,
+    pending_dir: &Path,
+    pending_logs: BTreeMap<u64, Vec<(SeqNo, Op)>>,
+    floors: &BTreeMap<u64, SeqNo>,
+    segments: &[wal::ReadSegment],
+) -> Result<BTreeMap<u64, Deferred>> {
+    let mut deferred: BTreeMap<u64, Deferred> = BTreeMap::new();
+    let mut in_pending_logs: BTreeMap<u64, std::collections::BTreeSet<SeqNo>> = BTreeMap::new();
+    for (id, items) in pending_logs {
+        let floor = floors.get(&id).copied().unwrap_or(0);
+        let items: Vec<(SeqNo, Op)> = items.into_iter().filter(|(s, _)| *s >= floor).collect();
+        if items.is_empty() {
+            // NB: its keyspace flushed everything it holds (a crash came before its removal).
+            pending::remove(fs, pending_dir, id)?;
+            continue;
+        }
+        in_pending_logs.insert(id, items.iter().map(|(seqno, _)| *seqno).collect());
+        deferred.insert(
+            id,
+            Deferred {
+                items,
+                in_pending_log: true,
+            },
+        );
+    }
+    for segment in segments {
+        for batch in &segment.batches {
+            for (id, op) in &batch.items {
+                let logged = in_pending_logs
+                    .get(id)
+                    .is_some_and(|seqnos| seqnos.contains(&batch.seqno));
+                if !logged && floors.get(id).is_some_and(|floor| batch.seqno >= *floor) {
+                    let entry = deferred.entry(*id).or_default();
+                    entry.items.push((batch.seqno, op.clone()));
+                    entry.in_pending_log = false;
+                }
+            }
+        }
+    }
+    for entry in deferred.values_mut() {
+        // NB: stable, so the items of a batch keep their order.
+        entry.items.sort_by_key(|(seqno, _)| *seqno);
+    }
+    Ok(deferred)
 }
 
 /// Writes the logged items of keyspaces not open yet to their tables, so that a keyspace the
@@ -1261,7 +1327,7 @@ fn settle_unopened(
         };
         let keyspace = KeyspaceInner::open(inner, id, entry, None)?;
         let floor = keyspace.tree.durable_through_seqno().unwrap_or(0);
-        let items = inner.deferred.lock().remove(&id).unwrap_or_default();
+        let items = inner.deferred.lock().remove(&id).unwrap_or_default().items;
         // NB: the merge operator is not persisted, so a flush here cannot merge operands; with
         // a GC threshold of 0 it drops no version either, so the bases beneath the operands stay
         // for the first compaction that has the operator.

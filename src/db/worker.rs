@@ -219,7 +219,8 @@ pub(crate) fn release_segments(db: &DbInner) -> Result<()> {
     let current = db.wal.lock().current.segment.id;
     let mut pin = deferred
         .values()
-        .flat_map(|items| items.iter().map(|(seqno, _)| *seqno))
+        .filter(|d| !d.in_pending_log)
+        .flat_map(|d| d.items.iter().map(|(seqno, _)| *seqno))
         .min();
     for keyspace in db.keyspaces.read().values() {
         if let Some(lowest) = keyspace.tree.lowest_memtable_seqno() {
