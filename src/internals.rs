@@ -18,7 +18,8 @@
 //! it they give `Error::DictionaryMismatch` naming the dictionary id the file needs.
 //!
 //! A database folder is read in place the same way ([`is_database`], [`read_catalog`],
-//! [`read_wal_segment`], [`check_wal`], [`keyspace_dirs`]; each keyspace folder is a tree for the
+//! [`read_wal_segment`], [`check_wal`], [`pending_log_files`], [`read_pending_log`],
+//! [`keyspace_dirs`]; each keyspace folder is a tree for the
 //! functions above), and [`settle_keyspace`] flushes and compacts a keyspace for the benchmarks.
 //!
 //! The engine's own types come through as they are ([`Table`], [`TableMeta`], [`Footer`],
@@ -32,7 +33,8 @@ mod table_format;
 pub use database::{
     CatalogKeyspace, CatalogState, RecoveredSegment, WalBatch, WalEnd, WalHeader, WalItem, WalOp,
     WalRecovery, WalSegment, check_database_version, check_wal, is_database, keyspace_dir,
-    keyspace_dirs, read_catalog, read_wal_segment, settle_keyspace, wal_dir, wal_segment_files,
+    keyspace_dirs, pending_leftovers, pending_log_files, read_catalog, read_pending_log,
+    read_wal_segment, settle_keyspace, wal_dir, wal_segment_files,
 };
 
 use std::ops::Bound;

@@ -309,3 +309,63 @@ fn inspect_and_verify_cover_the_catalog_the_wal_and_every_keyspace() {
         "{out}"
     );
 }
+
+/// Descending byte order: a comparator the database does not persist, so an open that finds
+/// logged writes of its keyspace keeps them in a pending log.
+struct Descending;
+
+impl strata::UserComparator for Descending {
+    fn name(&self) -> &'static str {
+        "test.descending"
+    }
+
+    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        b.cmp(a)
+    }
+}
+
+#[test]
+fn verify_reads_every_pending_log_and_names_a_damaged_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let descending =
+        || KeyspaceCreateOptions::default().comparator(std::sync::Arc::new(Descending));
+    {
+        let db = Database::builder(&dir).open().unwrap();
+        let items = db.keyspace("items", descending).unwrap();
+        for i in 0..20u32 {
+            items.insert(format!("k{i:02}"), "v").unwrap();
+        }
+        db.persist(PersistMode::SyncAll).unwrap();
+    }
+    // An open that cannot replay the keyspace's writes (it was not given the comparator) keeps
+    // them in its pending log.
+    drop(Database::builder(&dir).open().unwrap());
+    let logs = strata::internals::pending_log_files(&dir).unwrap();
+    assert_eq!(logs.len(), 1);
+    let (id, log) = logs[0].clone();
+    assert_eq!(
+        strata::internals::read_pending_log(&dir, id).unwrap().len(),
+        20
+    );
+    let before = snapshot_all(&dir);
+    let verified = ok(&["verify", s(&dir)]);
+    let clean = verified.lines().last().unwrap();
+    assert!(
+        clean.starts_with("clean: ") && clean.contains("1 pending log"),
+        "{verified}"
+    );
+    assert_eq!(snapshot_all(&dir), before, "verify wrote");
+    std::fs::write(dir.join("pending").join("7.log.tmp"), b"cut short").unwrap();
+    let verified = ok(&["verify", s(&dir)]);
+    assert!(
+        verified.contains("warning: ") && verified.contains("7.log.tmp"),
+        "{verified}"
+    );
+    flip(&log, 40);
+    let (out, _) = fails(&["verify", s(&dir)]);
+    assert!(
+        out.contains(&format!("damage: corruption in {}", log.display())),
+        "{out}"
+    );
+}

@@ -42,6 +42,13 @@ pub(crate) fn path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id}.log"))
 }
 
+/// The keyspace id of a pending log's file name, if it is one.
+pub(crate) fn log_id(name: &str) -> Option<u64> {
+    name.strip_suffix(".log")
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<u64>().ok())
+}
+
 fn header_payload(id: u64, batches: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(21);
     out.extend_from_slice(HEADER_MAGIC);
@@ -194,11 +201,7 @@ pub(crate) fn read_all(
     let mut removed = false;
     for entry in entries {
         let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let id = name
-            .strip_suffix(".log")
-            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|digits| digits.parse::<u64>().ok());
-        match id {
+        match log_id(name) {
             Some(id) if keyspaces.contains(&id) => {
                 out.insert(id, read(fs, dir, id)?);
             }

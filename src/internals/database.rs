@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::compaction::CompactionAction;
 use crate::config::KvSeparationOptions;
 use crate::db::catalog::{CATALOG, Catalog};
+use crate::db::pending;
 use crate::db::wal::{self, Op};
 use crate::db::{KEYSPACES_FOLDER, Keyspace, WAL_FOLDER};
 use crate::error::{CorruptionKind, Error, Result};
@@ -153,6 +154,64 @@ pub fn wal_dir(dir: &Path) -> PathBuf {
 /// `Io` if the folder cannot be listed.
 pub fn wal_segment_files(wal_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     list_ids(wal_dir, wal::segment_id)
+}
+
+/// The pending logs of the database in `dir` (`pending/<keyspace id>.log`, `docs/format.md`
+/// section 12.4: the logged writes of keyspaces with a custom comparator that an open could not
+/// replay yet), sorted by keyspace id.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// assert!(strata::internals::pending_log_files(dir.path())?.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// `Io` if the folder cannot be listed.
+pub fn pending_log_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    list_ids(&dir.join(pending::PENDING_FOLDER), pending::log_id)
+}
+
+/// The files in the `pending/` folder of the database in `dir` that a crash left behind while a
+/// pending log was written (`<id>.log.tmp`); the next open deletes them.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// assert!(strata::internals::pending_leftovers(dir.path())?.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// `Io` if the folder cannot be listed.
+pub fn pending_leftovers(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(list_ids(&dir.join(pending::PENDING_FOLDER), |name| {
+        name.ends_with(".log.tmp").then_some(0)
+    })?
+    .into_iter()
+    .map(|(_, path)| path)
+    .collect())
+}
+
+/// Reads the pending log of keyspace `keyspace_id` in the database in `dir` as an open reads it
+/// (every record's framing and checksum, the header, the batch count, increasing seqnos): its
+/// writes with their seqnos, in order.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// // No pending log: the error names the file that is missing.
+/// assert!(strata::internals::read_pending_log(dir.path(), 3).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// `Io` if the file cannot be read; `Corruption` naming the file and offset for anything but a
+/// whole pending log of that keyspace.
+pub fn read_pending_log(dir: &Path, keyspace_id: u64) -> Result<Vec<(SeqNo, WalItem)>> {
+    let items = pending::read(&StdFs, &dir.join(pending::PENDING_FOLDER), keyspace_id)?;
+    Ok(items
+        .into_iter()
+        .map(|(seqno, op)| (seqno, WalItem::from_op(keyspace_id, op)))
+        .collect())
 }
 
 /// The entries of `dir` whose names `id_of` accepts, sorted by id.

@@ -21,7 +21,8 @@
 //! checksummed record; each keyspace's id and name), every record of every WAL segment (framing,
 //! checksum and batch decoding, as recovery reads them), then recovery's own rules across the
 //! segments (contiguous ids, increasing seqnos, a torn tail only where no later record depends on
-//! it: `strata::internals::check_wal`), and then each keyspace's tree, `keyspaces/<id>/`, as
+//! it: `strata::internals::check_wal`), every pending log (`pending/<id>.log`, read whole), and
+//! then each keyspace's tree, `keyspaces/<id>/`, as
 //! above. A torn tail is a warning (a write cut short by a crash, never acknowledged), and so are
 //! segments recovery would discard and keyspace folders the catalog does not name.
 //!
@@ -91,6 +92,8 @@ struct Findings {
     /// A database's WAL segments and their records (headers and batches).
     wal_segments: u64,
     wal_records: u64,
+    /// A database's pending logs read whole.
+    pending_logs: u64,
     /// A database's keyspaces checked, and the manifests read among them.
     keyspaces: u64,
     manifests: u64,
@@ -402,8 +405,16 @@ fn verify_tree(
     found.blocks += checked.blocks_checked;
     found.bytes += checked.bytes_checked;
     check_blob_files(dir, manifest.as_ref(), dict, found)?;
+    // NB: a tree in a custom comparator's order cannot be opened without it (the warning above
+    // says its order is not checked); that is no damage.
+    let default_order = manifest.as_ref().is_some_and(|m| {
+        matches!(
+            m.replayed.comparator.as_deref(),
+            Some(DEFAULT_COMPARATOR | LEGACY_DEFAULT_COMPARATOR)
+        )
+    });
     if (found.damages.len(), found.unreadable.len()) == before
-        && manifest.is_some()
+        && default_order
         && let Err(err) = ReadOnlyTree::open_with_dictionary(dir, dict.cloned())
     {
         found.engine_error(&err);
@@ -475,6 +486,7 @@ fn verify_database(
         Err(err) => found.damages.push(err.to_string()),
     }
     verify_wal(folder, found);
+    verify_pending_logs(folder, found)?;
     for path in folder.orphan_keyspace_dirs() {
         found.warnings.push(format!(
             "orphan keyspace folder {}: named by no catalog entry (the next open deletes it)",
@@ -537,6 +549,37 @@ fn verify_wal(folder: &DatabaseFolder, found: &mut Findings) {
     }
 }
 
+/// Every pending log (the logged writes of a keyspace with a custom comparator that an open
+/// could not replay yet): read whole as an open reads it; leftovers of a crash are warnings.
+fn verify_pending_logs(folder: &DatabaseFolder, found: &mut Findings) -> Result<(), ToolError> {
+    let named: BTreeSet<u64> = folder.keyspaces().into_iter().map(|(id, ..)| id).collect();
+    for (id, path) in strata::internals::pending_log_files(&folder.dir)? {
+        if !named.contains(&id) {
+            found.warnings.push(format!(
+                "{}: the pending log of keyspace id {id}, which no catalog entry names (the next open deletes it)",
+                path.display()
+            ));
+            continue;
+        }
+        match strata::internals::read_pending_log(&folder.dir, id) {
+            Ok(items) => {
+                found.files += 1;
+                found.pending_logs += 1;
+                found.bytes += stat(&path)?.unwrap_or(0);
+                found.records += items.len();
+            }
+            Err(err) => found.damages.push(err.to_string()),
+        }
+    }
+    for path in strata::internals::pending_leftovers(&folder.dir)? {
+        found.warnings.push(format!(
+            "{}: a pending log a crash left unfinished (the next open deletes it)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The summary line of a database.
 fn database_summary(folder: &DatabaseFolder, found: &Findings) -> String {
     let mut parts = Vec::new();
@@ -554,6 +597,9 @@ fn database_summary(folder: &DatabaseFolder, found: &Findings) -> String {
         count(found.wal_segments, "WAL segment"),
         count(found.wal_records, "record")
     ));
+    if found.pending_logs > 0 {
+        parts.push(count(found.pending_logs, "pending log"));
+    }
     parts.push(format!(
         "{} of {} with {}",
         count(found.manifests, "manifest"),
