@@ -2,7 +2,10 @@
 //! to three segment files in `wal/` (raw bytes, or records with valid checksums around fuzzed
 //! payloads: `strata_fuzz::wal_segments`), then `Database::open` runs recovery (segment order,
 //! headers, the torn-tail rule, batch decoding) and the keyspaces' first open replays their
-//! batches into their trees (every op, hostile keys and ranges and seqnos included). Checked: no
+//! batches into their trees (every op, hostile keys and ranges and seqnos included). With bit 7
+//! of the first byte set, the last segment becomes keyspace `a`'s pending log
+//! (`strata_fuzz::pending_log`: its records re-framed behind a pending-log header, the batch
+//! count right or, with bit 6, one too many), which the open reads beside the WAL. Checked: no
 //! panic, no unbounded allocation (run with `-malloc_limit_mb`); a database that opens reads
 //! every key of both keyspaces without a panic, and once closed, opens again with the same
 //! contents.
@@ -96,18 +99,33 @@ fuzz_target!(|data: &[u8]| {
     for dir in dirs {
         fs.create_dir(dir).expect("create_dir");
     }
-    let segments = strata_fuzz::wal_segments(data);
-    let wal = files.iter().map(|(p, b)| (p.clone(), b.clone())).chain(
-        segments
-            .into_iter()
-            .map(|(id, bytes)| (PathBuf::from(format!("/db/wal/{id:020}.log")), bytes)),
-    );
+    let mut segments = strata_fuzz::wal_segments(data);
+    // Bit 7 of the first byte: the last segment becomes keyspace a's pending log instead.
+    let pending = match data.first() {
+        Some(&first) if first & 0x80 != 0 => segments.pop().map(|(_, bytes)| {
+            fs.create_dir(Path::new("/db/pending"))
+                .expect("create_dir");
+            let log = strata_fuzz::pending_log(1, &bytes, first & 0x40 != 0);
+            (PathBuf::from("/db/pending/1.log"), log)
+        }),
+        _ => None,
+    };
+    let pending_dir = pending.as_ref().map(|_| Path::new("/db/pending"));
+    let wal = files
+        .iter()
+        .map(|(p, b)| (p.clone(), b.clone()))
+        .chain(
+            segments
+                .into_iter()
+                .map(|(id, bytes)| (PathBuf::from(format!("/db/wal/{id:020}.log")), bytes)),
+        )
+        .chain(pending);
     for (path, bytes) in wal {
         let mut file = fs.create(&path).expect("create");
         file.append(&bytes).expect("append");
         file.sync().expect("sync");
     }
-    for dir in dirs {
+    for dir in dirs.iter().map(PathBuf::as_path).chain(pending_dir) {
         fs.sync_dir(dir).expect("sync_dir");
     }
     let Some(first) = read(&fs) else {

@@ -305,6 +305,26 @@ pub fn wal_header(id: u64, previous_end: u64) -> Vec<u8> {
     strata::internals::frame_manifest_record(&payload)
 }
 
+/// A pending log of keyspace `id` (`src/db/pending.rs`) made from a generated segment: its
+/// records after the first (the segment header) framed again with valid checksums, behind a
+/// pending-log header whose batch count is theirs, or one more when `miscount`; a segment whose
+/// bytes hold no record is taken raw.
+pub fn pending_log(id: u64, segment: &[u8], miscount: bool) -> Vec<u8> {
+    let payloads = record_payloads(segment);
+    if payloads.is_empty() {
+        return segment.to_vec();
+    }
+    let batches = payloads.len() as u64 - 1 + u64::from(miscount);
+    let mut header = b"STPL\x01".to_vec();
+    header.extend_from_slice(&id.to_le_bytes());
+    header.extend_from_slice(&batches.to_le_bytes());
+    let mut out = strata::internals::frame_manifest_record(&header);
+    for payload in payloads.iter().skip(1) {
+        out.extend_from_slice(&strata::internals::frame_manifest_record(payload));
+    }
+    out
+}
+
 /// The payloads of the records in `bytes` (the framing of `src/record`), as far as they verify
 /// their lengths (not their checksums): for the seed generator.
 pub fn record_payloads(bytes: &[u8]) -> Vec<Vec<u8>> {

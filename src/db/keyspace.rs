@@ -376,7 +376,7 @@ fn claim(
                 .map_err(|e| db.poison(e))?;
             db.wake_workers();
         }
-        if entry.in_pending_log {
+        if entry.pending_file {
             // NB: only now that a table holds the items (the flush made them durable).
             let dir = db.path.join(super::pending::PENDING_FOLDER);
             super::pending::remove(db.fs.as_ref(), &dir, id).map_err(|e| db.poison(e))?;

@@ -1124,6 +1124,8 @@ pub(crate) struct Deferred {
     /// Whether the keyspace's pending log (`pending::write`) holds all of `items`, durably: they
     /// then pin no WAL segment.
     pub(crate) in_pending_log: bool,
+    /// Whether the keyspace has a pending log file, to delete once a table holds the items.
+    pub(crate) pending_file: bool,
 }
 
 /// Reads the WAL and the pending logs, sets the seqnos past everything logged or stored, keeps
@@ -1239,6 +1241,7 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     for (id, entry) in deferred.iter_mut().filter(|(_, d)| !d.in_pending_log) {
         pending::write(fs, &pending_dir, *id, &entry.items)?;
         entry.in_pending_log = true;
+        entry.pending_file = true;
     }
     Ok(())
 }
@@ -1269,6 +1272,7 @@ fn collect_deferred(
             Deferred {
                 items,
                 in_pending_log: true,
+                pending_file: true,
             },
         );
     }
@@ -1327,7 +1331,11 @@ fn settle_unopened(
         };
         let keyspace = KeyspaceInner::open(inner, id, entry, None)?;
         let floor = keyspace.tree.durable_through_seqno().unwrap_or(0);
-        let items = inner.deferred.lock().remove(&id).unwrap_or_default().items;
+        let Deferred {
+            items,
+            pending_file,
+            ..
+        } = inner.deferred.lock().remove(&id).unwrap_or_default();
         // NB: the merge operator is not persisted, so a flush here cannot merge operands; with
         // a GC threshold of 0 it drops no version either, so the bases beneath the operands stay
         // for the first compaction that has the operator.
@@ -1340,6 +1348,11 @@ fn settle_unopened(
                 .settled
                 .lock()
                 .absorb_flushes(&keyspace.tree.stats());
+        }
+        if pending_file {
+            // NB: only after the flush: a table holds the items now.
+            let dir = inner.path.join(pending::PENDING_FOLDER);
+            pending::remove(inner.fs.as_ref(), &dir, id)?;
         }
     }
     Ok(())
