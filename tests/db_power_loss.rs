@@ -1,7 +1,8 @@
 //! Power loss under `strata::Database` (RELIABILITY.md suite 2, issue 15 "Tests") on the
 //! crash-simulating `MemFs`.
 //!
-//! A random workload over three keyspaces runs on a database with a tiny WAL segment size and
+//! A random workload over three keyspaces (the third with a custom comparator, whose logged
+//! writes a recovery keeps in a pending log until its first open) runs on a database with a tiny WAL segment size and
 //! tiny memtables (so segment rolls, spare segments, flushes, WAL releases and compactions all
 //! happen), one background worker, and a file system that loses power at its k-th mutating call:
 //! plain writes (`PersistMode::Buffer`), writes and batches across two or three keyspaces
@@ -207,19 +208,39 @@ fn apply(states: &States, op: &Op) -> States {
     next
 }
 
-/// The options of an existing keyspace (its memtable size was persisted at creation).
-fn options() -> KeyspaceCreateOptions {
-    sized(MIXED.memtable)
+/// Byte order under another name: the database does not persist a comparator, so a recovery
+/// cannot replay keyspace "c" before it is opened and keeps its logged writes in a pending log
+/// (`src/db/pending.rs`); the model's order stays the byte order.
+struct CustomBytewise;
+
+impl strata::UserComparator for CustomBytewise {
+    fn name(&self) -> &'static str {
+        "test.custom-bytewise"
+    }
+
+    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        a.cmp(b)
+    }
 }
 
-fn sized(memtable: u64) -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default()
+/// The options of an existing keyspace (its memtable size was persisted at creation).
+fn options(name: &str) -> KeyspaceCreateOptions {
+    sized(name, MIXED.memtable)
+}
+
+fn sized(name: &str, memtable: u64) -> KeyspaceCreateOptions {
+    let options = KeyspaceCreateOptions::default()
         .max_memtable_size(memtable)
         .compaction_strategy(Arc::new(
             Leveled::default()
                 .with_l0_threshold(2)
                 .with_table_target_size(1024),
-        ))
+        ));
+    if name == "c" {
+        options.comparator(Arc::new(CustomBytewise))
+    } else {
+        options
+    }
 }
 
 fn open(fs: &MemFs) -> strata::Result<Database> {
@@ -247,7 +268,7 @@ fn read_all(db: &Database) -> strata::Result<States> {
     let mut states = States::default();
     for (i, name) in NAMES.iter().enumerate() {
         if db.keyspace_exists(name) {
-            states[i] = read(&db.keyspace(name, options)?)?;
+            states[i] = read(&db.keyspace(name, || options(name))?)?;
         }
     }
     Ok(states)
@@ -310,7 +331,7 @@ fn execute(
         Op::Recreate(ks) => {
             db.delete_keyspace(handles[*ks].clone())?;
             // NB: the deletion is durable once it returned; the new keyspace is empty either way.
-            handles[*ks] = db.keyspace(NAMES[*ks], || sized(memtable))?;
+            handles[*ks] = db.keyspace(NAMES[*ks], || sized(NAMES[*ks], memtable))?;
             Ok(true)
         }
         Op::Persist => db.persist(PersistMode::SyncData).map(|()| true),
@@ -343,7 +364,7 @@ fn run_workload(
     };
     let mut handles = Vec::new();
     for name in NAMES {
-        match db.keyspace(name, || sized(profile.memtable)) {
+        match db.keyspace(name, || sized(name, profile.memtable)) {
             Ok(ks) => handles.push(ks),
             Err(_) => return Ok(run),
         }
@@ -492,7 +513,7 @@ fn crash_case(
     }
     // The database still takes writes, and syncs them.
     let a = db
-        .keyspace("a", options)
+        .keyspace("a", || options("a"))
         .map_err(|e| format!("open a: {e}"))?;
     let mut batch = db.batch().durability(Some(PersistMode::SyncData));
     batch.insert(&a, "after", "crash");
