@@ -325,7 +325,7 @@ impl strata::UserComparator for Descending {
 }
 
 #[test]
-fn verify_reads_every_pending_log_and_names_a_damaged_one() {
+fn inspect_and_verify_read_every_pending_log_and_name_a_damaged_one() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
     let descending =
@@ -349,6 +349,13 @@ fn verify_reads_every_pending_log_and_names_a_damaged_one() {
         20
     );
     let before = snapshot_all(&dir);
+    let inspected = ok(&["inspect", s(&dir)]);
+    assert!(
+        inspected.contains(&format!(
+            "pending     keyspace {id}: 20 items until its first open"
+        )),
+        "{inspected}"
+    );
     let verified = ok(&["verify", s(&dir)]);
     let clean = verified.lines().last().unwrap();
     assert!(

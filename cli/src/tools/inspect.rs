@@ -461,7 +461,16 @@ fn write_database(
     for (id, name, path) in folder.keyspaces() {
         writeln!(out)?;
         writeln!(out, "keyspace    {} (id {id})", escape(name.as_bytes()))?;
-        write_tree(out, &path, encoding, dict)?;
+        match write_tree(out, &path, encoding, dict) {
+            // NB: a keyspace with a custom comparator: only the application has it, and its
+            // tree is not read in another order. That is no damage (`strata verify` checks it).
+            Err(ToolError::Engine(strata::Error::ComparatorMismatch { stored, .. })) => writeln!(
+                out,
+                "tree        {}: in the order of comparator {stored:?}, which only the application has; not inspected",
+                path.display()
+            )?,
+            other => other?,
+        }
     }
     Ok(())
 }
@@ -585,6 +594,17 @@ fn write_wal(out: &mut dyn Write, folder: &DatabaseFolder) -> Result<(), ToolErr
             }
         )?,
         Err(err) => writeln!(out, "recovery    refuses the WAL: {err}")?,
+    }
+    for (id, path) in strata::internals::pending_log_files(&folder.dir)? {
+        match strata::internals::read_pending_log(&folder.dir, id) {
+            Ok(items) => writeln!(
+                out,
+                "pending     keyspace {id}: {} until its first open ({})",
+                count(items.len() as u64, "item"),
+                path.display()
+            )?,
+            Err(err) => writeln!(out, "pending     keyspace {id}: unreadable: {err}")?,
+        }
     }
     Ok(())
 }
