@@ -61,3 +61,53 @@ fn stats_shows_the_shape_of_a_tree_and_of_a_database() {
     let (_, error) = fails(&["stats", s(&dir.path().join("missing").join("deeper"))]);
     assert!(error.starts_with("error: "), "{error}");
 }
+
+/// Descending byte order, a comparator `strata stats` does not have.
+struct Descending;
+
+impl strata::UserComparator for Descending {
+    fn name(&self) -> &'static str {
+        "test.descending"
+    }
+
+    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        b.cmp(a)
+    }
+}
+
+/// A keyspace with a custom comparator is left closed (its writes stay in its pending log), and
+/// the other keyspaces' counters are printed.
+#[test]
+fn stats_leaves_a_keyspace_with_a_custom_comparator_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("db");
+    {
+        let db = Database::builder(&db_dir).open().unwrap();
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .unwrap();
+        let sorted = db
+            .keyspace("sorted", || {
+                KeyspaceCreateOptions::default().comparator(std::sync::Arc::new(Descending))
+            })
+            .unwrap();
+        for i in 0..50u32 {
+            items.insert(format!("k{i:03}"), "v").unwrap();
+            sorted.insert(format!("k{i:03}"), "v").unwrap();
+        }
+    }
+    let stats = parse(&ok(&["stats", s(&db_dir)]));
+    assert!(
+        stats["level0.tables"] >= 1,
+        "items was replayed and flushed"
+    );
+    let pending = strata::internals::pending_log_files(&db_dir).unwrap();
+    assert_eq!(pending.len(), 1, "sorted's writes wait in its pending log");
+    let db = Database::builder(&db_dir).open().unwrap();
+    let sorted = db
+        .keyspace("sorted", || {
+            KeyspaceCreateOptions::default().comparator(std::sync::Arc::new(Descending))
+        })
+        .unwrap();
+    assert_eq!(sorted.len().unwrap(), 50);
+}
