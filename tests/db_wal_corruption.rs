@@ -22,6 +22,8 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -236,12 +238,7 @@ fn every_bit_flip_in_a_three_segment_wal_is_corruption_naming_the_segment() {
         failures.len(),
         started.elapsed().as_secs_f64()
     );
-    assert!(
-        failures.is_empty(),
-        "{} bad outcomes, the first: {:#?}",
-        failures.len(),
-        &failures[..failures.len().min(10)]
-    );
+    assert_no_bad_outcome(&failures);
 }
 
 #[test]
@@ -292,26 +289,7 @@ fn a_cut_or_zero_filled_segment_opens_with_a_prefix_keeping_every_batch_before_t
         cases - failures.len() as u64,
         failures.len()
     );
-    assert!(
-        failures.is_empty(),
-        "{} bad outcomes, the first: {:#?}",
-        failures.len(),
-        &failures[..failures.len().min(10)]
-    );
-}
-
-/// Descending byte order: the database does not persist a comparator, so an open keeps the
-/// logged writes of this keyspace in its pending log until the keyspace is opened.
-struct Descending;
-
-impl strata::UserComparator for Descending {
-    fn name(&self) -> &'static str {
-        "test.descending"
-    }
-
-    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-        b.cmp(a)
-    }
+    assert_no_bad_outcome(&failures);
 }
 
 /// A pending log (`pending/<id>.log`, written whole before its name exists) with every bit of
@@ -320,7 +298,7 @@ impl strata::UserComparator for Descending {
 /// opens and reads every write in the comparator's order.
 #[test]
 fn every_bit_flip_or_cut_in_a_pending_log_is_corruption_naming_it() {
-    let descending = || KeyspaceCreateOptions::default().comparator(Arc::new(Descending));
+    let descending = || KeyspaceCreateOptions::default().comparator(Arc::new(common::Reverse));
     let fs = MemFs::new();
     {
         let db = open(&fs).unwrap();
@@ -382,6 +360,11 @@ fn every_bit_flip_or_cut_in_a_pending_log_is_corruption_naming_it() {
         cases - failures.len() as u64,
         failures.len()
     );
+    assert_no_bad_outcome(&failures);
+}
+
+/// Fails with the count and the first ten of `failures`, if any.
+fn assert_no_bad_outcome(failures: &[String]) {
     assert!(
         failures.is_empty(),
         "{} bad outcomes, the first: {:#?}",

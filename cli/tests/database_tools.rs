@@ -310,26 +310,12 @@ fn inspect_and_verify_cover_the_catalog_the_wal_and_every_keyspace() {
     );
 }
 
-/// Descending byte order: a comparator the database does not persist, so an open that finds
-/// logged writes of its keyspace keeps them in a pending log.
-struct Descending;
-
-impl strata::UserComparator for Descending {
-    fn name(&self) -> &'static str {
-        "test.descending"
-    }
-
-    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-        b.cmp(a)
-    }
-}
-
 #[test]
 fn inspect_and_verify_read_every_pending_log_and_name_a_damaged_one() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
     let descending =
-        || KeyspaceCreateOptions::default().comparator(std::sync::Arc::new(Descending));
+        || KeyspaceCreateOptions::default().comparator(std::sync::Arc::new(common::Descending));
     {
         let db = Database::builder(&dir).open().unwrap();
         let items = db.keyspace("items", descending).unwrap();

@@ -62,19 +62,6 @@ fn stats_shows_the_shape_of_a_tree_and_of_a_database() {
     assert!(error.starts_with("error: "), "{error}");
 }
 
-/// Descending byte order, a comparator `strata stats` does not have.
-struct Descending;
-
-impl strata::UserComparator for Descending {
-    fn name(&self) -> &'static str {
-        "test.descending"
-    }
-
-    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-        b.cmp(a)
-    }
-}
-
 /// A keyspace with a custom comparator is left closed (its writes stay in its pending log), and
 /// the other keyspaces' counters are printed.
 #[test]
@@ -88,7 +75,7 @@ fn stats_leaves_a_keyspace_with_a_custom_comparator_closed() {
             .unwrap();
         let sorted = db
             .keyspace("sorted", || {
-                KeyspaceCreateOptions::default().comparator(std::sync::Arc::new(Descending))
+                KeyspaceCreateOptions::default().comparator(std::sync::Arc::new(common::Descending))
             })
             .unwrap();
         for i in 0..50u32 {
@@ -106,7 +93,7 @@ fn stats_leaves_a_keyspace_with_a_custom_comparator_closed() {
     let db = Database::builder(&db_dir).open().unwrap();
     let sorted = db
         .keyspace("sorted", || {
-            KeyspaceCreateOptions::default().comparator(std::sync::Arc::new(Descending))
+            KeyspaceCreateOptions::default().comparator(std::sync::Arc::new(common::Descending))
         })
         .unwrap();
     assert_eq!(sorted.len().unwrap(), 50);

@@ -116,3 +116,17 @@ pub fn snapshot_all(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     }
     out
 }
+
+/// Descending byte order: a custom comparator, which a database does not persist, so the tools
+/// never have it.
+pub struct Descending;
+
+impl strata::UserComparator for Descending {
+    fn name(&self) -> &'static str {
+        "test.descending"
+    }
+
+    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        b.cmp(a)
+    }
+}
