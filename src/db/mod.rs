@@ -824,6 +824,10 @@ impl Database {
     /// extractor, compaction filter, strategy, block policies) are taken from `create_options()`
     /// at every open, so pass the same ones.
     ///
+    /// A keyspace with a custom comparator whose writes were still in the WAL when the database
+    /// opened takes them at this first open (from its pending log, where the database's open
+    /// kept them), flushes them to a table, and then deletes the pending log.
+    ///
     /// On a poisoned database an existing keyspace still opens, for reading (its writes return
     /// `Poisoned`); a new one is not created.
     ///
@@ -1306,11 +1310,11 @@ fn collect_deferred(
 /// it). Merge operands are settled too: the merge operator is not persisted either, so their flush
 /// runs with a GC threshold of 0, which merges nothing and drops no version, and leaves the
 /// operands and their bases to the first compaction that has the operator. The tree is opened
-/// with the persisted options (memtable size,
-/// key-value separation) and defaults for the rest, the items are applied through
-/// [`keyspace::apply`] and flushed, and the tree is closed again: the application's first open
-/// then finds them in a table, with its own options. Every other keyspace keeps its items until
-/// its first open ([`keyspace::open_or_create`]).
+/// with the persisted options (memtable size, key-value separation) and defaults for the rest,
+/// the items are applied through [`keyspace::apply`] and flushed, and the tree is closed again:
+/// the application's first open then finds them in a table, with its own options. Every other
+/// keyspace keeps its items until its first open ([`keyspace::open_or_create`]), in its pending
+/// log ([`pending`]) so that they pin no segment meanwhile.
 fn settle_unopened(
     inner: &Arc<DbInner>,
     settleable: &std::collections::BTreeSet<u64>,
