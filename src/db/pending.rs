@@ -42,11 +42,16 @@ pub(crate) fn path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id}.log"))
 }
 
-/// The keyspace id of a pending log's file name, if it is one.
+/// The keyspace id of a pending log's file name, if it is one: exactly the name [`path`] gives
+/// (a stray `007.log` is not keyspace 7's log).
 pub(crate) fn log_id(name: &str) -> Option<u64> {
-    name.strip_suffix(".log")
-        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|digits| digits.parse::<u64>().ok())
+    let digits = name.strip_suffix(".log")?;
+    let id = digits
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| digits.parse::<u64>().ok())
+        .flatten()?;
+    (id.to_string() == digits).then_some(id)
 }
 
 fn header_payload(id: u64, batches: u64) -> Vec<u8> {
@@ -328,10 +333,29 @@ mod tests {
         let mut other = fs.create(&dir.join("notes.txt")).unwrap();
         other.append(b"mine").unwrap();
         drop(other);
+        let mut stray = fs.create(&dir.join("001.log")).unwrap();
+        stray.append(b"not ours").unwrap();
+        drop(stray);
         let read = read_all(&fs, dir, &BTreeSet::from([1, 3])).unwrap();
         assert_eq!(read, BTreeMap::from([(1, items())]));
         assert!(!fs.exists(&path(dir, 2)).unwrap(), "keyspace 2 is gone");
         assert!(!fs.exists(&dir.join("1.log.tmp")).unwrap());
         assert!(fs.exists(&dir.join("notes.txt")).unwrap());
+        assert!(
+            fs.exists(&dir.join("001.log")).unwrap(),
+            "not a name we write"
+        );
+        assert_eq!(log_id("12.log"), Some(12));
+        assert_eq!(log_id("0.log"), Some(0));
+        for name in [
+            "012.log",
+            "+1.log",
+            ".log",
+            "1.log.tmp",
+            "1.LOG",
+            "18446744073709551616.log",
+        ] {
+            assert_eq!(log_id(name), None, "{name}");
+        }
     }
 }
