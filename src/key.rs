@@ -263,12 +263,15 @@ pub(crate) fn lexicographic(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 /// An internal key: the user key, the seqno of the write and what it wrote.
+// NB: `repr(C)` with the seqno first puts the user key's 8-byte tag (the niche of an
+// `Option<InternalValue>`) at offset 8: see the layout note on `Slice`'s representation.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct InternalKey {
-    /// The user key.
-    pub user_key: UserKey,
     /// The seqno of the write.
     pub seqno: SeqNo,
+    /// The user key.
+    pub user_key: UserKey,
     /// What the write was.
     pub value_type: ValueType,
 }
@@ -286,6 +289,7 @@ impl InternalKey {
 
 /// One versioned entry as it flows through the read path: an internal key and its value.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct InternalValue {
     /// The internal key.
     pub key: InternalKey,
