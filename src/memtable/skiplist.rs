@@ -659,6 +659,31 @@ mod tests {
         out
     }
 
+    /// A list that `threads` threads filled at once, thread `t` inserting `entry(t, i)` for `i` in
+    /// `0..per_thread`, in that order.
+    fn insert_from_threads(
+        threads: u32,
+        per_thread: u32,
+        entry: impl Fn(u32, u32) -> ([u8; 4], SeqNo) + Copy + Send + 'static,
+    ) -> Arc<SkipList> {
+        let list = Arc::new(SkipList::new(Comparator::default()));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let list = Arc::clone(&list);
+                std::thread::spawn(move || {
+                    for i in 0..per_thread {
+                        let (key, seqno) = entry(t, i);
+                        ins(&list, &key, seqno, ptr::null_mut());
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        list
+    }
+
     /// Asserts that every level of `list` is sorted by internal key without duplicates and holds
     /// only nodes of level 0.
     fn assert_levels_sorted(list: &SkipList) {
@@ -731,21 +756,9 @@ mod tests {
     fn concurrent_in_order_writers_keep_every_level_sorted() {
         let threads: u32 = if cfg!(miri) { 3 } else { 4 };
         let per_thread: u32 = if cfg!(miri) { 25 } else { 20_000 };
-        let list = Arc::new(SkipList::new(Comparator::default()));
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let list = Arc::clone(&list);
-                std::thread::spawn(move || {
-                    for i in 0..per_thread {
-                        let key = (i * threads + t).to_be_bytes();
-                        assert!(ins(&list, &key, 0, ptr::null_mut()));
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        let list = insert_from_threads(threads, per_thread, move |t, i| {
+            ((i * threads + t).to_be_bytes(), 0)
+        });
         let forward = keys_forward(&list);
         let expected: Vec<_> = (0..threads * per_thread)
             .map(|k| (k.to_be_bytes().to_vec(), 0))
@@ -815,22 +828,13 @@ mod tests {
     fn concurrent_inserts_are_all_linked_in_order() {
         let threads: u32 = if cfg!(miri) { 3 } else { 8 };
         let per_thread: u32 = if cfg!(miri) { 30 } else { 20_000 };
-        let list = Arc::new(SkipList::new(Comparator::default()));
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let list = Arc::clone(&list);
-                std::thread::spawn(move || {
-                    for i in 0..per_thread {
-                        // Interleave keys across threads and collide on equal internal keys.
-                        let key = ((i * threads + t) % (per_thread * threads / 2)).to_be_bytes();
-                        ins(&list, &key, u64::from(t % 2), ptr::null_mut());
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        // Interleave keys across threads and collide on equal internal keys.
+        let list = insert_from_threads(threads, per_thread, move |t, i| {
+            (
+                ((i * threads + t) % (per_thread * threads / 2)).to_be_bytes(),
+                u64::from(t % 2),
+            )
+        });
         let forward = keys_forward(&list);
         assert!(
             forward
