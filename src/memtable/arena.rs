@@ -134,53 +134,132 @@ const POOLED_SEGMENTS: usize = 8;
 /// memory (the peak, when a memtable is full and the previous one is still being flushed, is not
 /// raised: the pool fills only as that previous memtable is freed).
 ///
+/// Pooled memory is resident, and only writers use it: once writes stop it would sit in the
+/// process for nothing (64 MiB of a read-only phase's RSS, measured). So the pool goes *idle*
+/// ([`release_pooled_segments`]) when a tree sees its writes stop: a flush that leaves the
+/// active memtable empty (nothing was written since the rotation), or the tree closing. It then
+/// hands every pooled page back to the kernel (`MADV_DONTNEED` on Linux: the memory stays
+/// reserved, its pages are freed and come back zeroed on the next touch; elsewhere the memory is
+/// freed), and does the same to every segment given to it while idle. The next full-size segment
+/// an arena asks for ends the idle state. The cost falls on a caller that flushes on its writer
+/// thread (`flush_active_memtable` after each fill): its flush always leaves the active memtable
+/// empty, so its next memtable faults its pages in as it would without the pool. A waiting period
+/// instead was measured to fail the other way: reads that start right after the last flush carry
+/// the idle memory in their peak until the period ends.
+///
 /// The pool is not part of the lock-free protocol (only arena creation and drop touch it), so its
 /// lock is `parking_lot`'s even in the loom models, where the pool is off.
 struct SegmentPool {
-    free: Mutex<Vec<PooledMemory>>,
+    state: Mutex<PoolState>,
+}
+
+struct PoolState {
+    free: Vec<PooledMemory>,
+    /// Writes have stopped: pooled memory is kept without its pages.
+    idle: bool,
 }
 
 impl SegmentPool {
     const fn new() -> Self {
         Self {
-            free: Mutex::new(Vec::new()),
+            state: Mutex::new(PoolState {
+                free: Vec::new(),
+                idle: false,
+            }),
         }
     }
 
-    /// Memory for a segment of `capacity` bytes, if the pool holds one of that size.
+    /// Memory for a segment of `capacity` bytes, if the pool holds one of that size. Asking for a
+    /// full-size segment means a memtable is growing: it ends the idle state.
     fn take(&self, capacity: usize) -> Option<PooledMemory> {
         if cfg!(loom) || capacity != MAX_SEGMENT_BYTES {
             return None;
         }
-        self.free.lock().pop()
+        let mut state = self.state.lock();
+        state.idle = false;
+        state.free.pop()
     }
 
     /// Keeps the memory of a freed segment of `capacity` bytes, or hands it back when the pool is
-    /// full or the size is not pooled (the caller then frees it).
+    /// full or the size is not pooled (the caller then frees it). While idle, the memory is kept
+    /// without its pages.
     fn give(&self, capacity: usize, memory: PooledMemory) -> Result<(), PooledMemory> {
         if cfg!(loom) || capacity != MAX_SEGMENT_BYTES {
             return Err(memory);
         }
-        let mut free = self.free.lock();
-        if free.len() >= POOLED_SEGMENTS {
+        let mut state = self.state.lock();
+        if state.free.len() >= POOLED_SEGMENTS || (state.idle && !release_pages(&memory)) {
             return Err(memory);
         }
-        free.push(memory);
+        state.free.push(memory);
         Ok(())
     }
 
-    /// Bytes of memory the pool holds.
-    #[cfg(test)]
-    fn pooled_bytes(&self) -> usize {
-        self.free.lock().len() * MAX_SEGMENT_BYTES
+    /// Goes idle: the pages of every pooled segment go back to the kernel (see the type's
+    /// documentation); where they cannot, the segment is freed.
+    fn release(&self) {
+        if cfg!(loom) {
+            return;
+        }
+        let mut state = self.state.lock();
+        state.idle = true;
+        let mut kept = Vec::with_capacity(state.free.len());
+        for memory in state.free.drain(..) {
+            if release_pages(&memory) {
+                kept.push(memory);
+            } else {
+                // SAFETY: every pooled pointer came from `alloc(segment_layout(MAX_SEGMENT_BYTES))`
+                // and the pool owns it alone.
+                unsafe { dealloc(memory.0.as_ptr(), segment_layout(MAX_SEGMENT_BYTES)) };
+            }
+        }
+        state.free = kept;
     }
+
+    /// Bytes of memory the pool holds, and whether it is idle.
+    #[cfg(test)]
+    fn pooled(&self) -> (usize, bool) {
+        let state = self.state.lock();
+        (state.free.len() * MAX_SEGMENT_BYTES, state.idle)
+    }
+}
+
+/// Frees the pages of a pooled full-size segment but keeps its memory reserved: the next touch
+/// of each page maps a fresh zeroed one (Linux, not under Miri or loom). `false` where this is
+/// not done: the caller then frees the memory instead.
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
+fn release_pages(memory: &PooledMemory) -> bool {
+    // SAFETY: the range is one whole pooled segment: a live allocation of MAX_SEGMENT_BYTES
+    // aligned to a huge page (so to the page size, as `madvise` requires), owned by the pool
+    // alone and never read through while pooled. MADV_DONTNEED on private anonymous memory
+    // only makes its contents zero on the next touch; arena memory is uninitialised to its
+    // users (I2), so no reader depends on them.
+    unsafe {
+        libc::madvise(
+            memory.0.as_ptr().cast(),
+            MAX_SEGMENT_BYTES,
+            libc::MADV_DONTNEED,
+        ) == 0
+    }
+}
+
+#[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
+fn release_pages(_memory: &PooledMemory) -> bool {
+    false
+}
+
+/// A tree saw its writes stop (a flush left its active memtable empty, or it closed): the memory
+/// the process's segment pool keeps for the next memtable stops counting against the process's
+/// resident memory until writes resume (see [`SegmentPool`]).
+pub(crate) fn release_pooled_segments() {
+    SEGMENT_POOL.release();
 }
 
 // NB: the process's pool is a static and is never dropped (the memory goes back with the process);
 // this frees the pools of the unit tests.
 impl Drop for SegmentPool {
     fn drop(&mut self) {
-        for memory in self.free.get_mut().drain(..) {
+        for memory in self.state.get_mut().free.drain(..) {
             // SAFETY: every pooled pointer came from `alloc(segment_layout(MAX_SEGMENT_BYTES))`
             // and the pool owns it alone.
             unsafe { dealloc(memory.0.as_ptr(), segment_layout(MAX_SEGMENT_BYTES)) };
@@ -400,7 +479,7 @@ mod tests {
             kept.insert(memory.0.as_ptr() as usize);
             assert!(pool.give(MAX_SEGMENT_BYTES, memory).is_ok());
         }
-        assert_eq!(pool.pooled_bytes(), POOLED_SEGMENTS * MAX_SEGMENT_BYTES);
+        assert_eq!(pool.pooled().0, POOLED_SEGMENTS * MAX_SEGMENT_BYTES);
         let refused = pool
             .give(MAX_SEGMENT_BYTES, fresh())
             .expect_err("a full pool refuses");
@@ -429,7 +508,67 @@ mod tests {
             unsafe { dealloc(memory.0.as_ptr(), layout) };
         }
         assert_eq!(taken, kept, "every segment given came back, each once");
-        assert_eq!(pool.pooled_bytes(), 0);
+        assert_eq!(pool.pooled().0, 0);
+    }
+
+    /// An idle pool keeps its segments without their pages: what they held reads back as zero
+    /// (Linux; elsewhere, and under Miri, it frees them), and so does every segment given while
+    /// idle. Asking for a full-size segment ends the idle state: given segments keep their
+    /// pages again.
+    #[test]
+    fn an_idle_pool_gives_its_pages_back_until_a_memtable_grows() {
+        let pool = SegmentPool::new();
+        let layout = segment_layout(MAX_SEGMENT_BYTES);
+        let filled = |byte: u8| {
+            // SAFETY: the layout is not zero-sized.
+            let memory = NonNull::new(unsafe { alloc(layout) }).expect("test allocation");
+            fill(memory, MAX_SEGMENT_BYTES, byte);
+            PooledMemory(memory)
+        };
+        // Pages are 4 KiB or more: one byte per 4 KiB reads every page.
+        let pages_read = |memory: &PooledMemory| -> Vec<u8> {
+            let bytes = read(memory.0, MAX_SEGMENT_BYTES);
+            bytes.iter().step_by(4096).copied().collect()
+        };
+        let released = cfg!(all(target_os = "linux", not(miri)));
+        let sample = if cfg!(miri) { 2 } else { POOLED_SEGMENTS / 2 };
+
+        for i in 0..sample {
+            assert!(pool.give(MAX_SEGMENT_BYTES, filled(0xA0 + i as u8)).is_ok());
+        }
+        assert_eq!(pool.pooled(), (sample * MAX_SEGMENT_BYTES, false));
+        pool.release();
+        let expected = if released { sample } else { 0 };
+        assert_eq!(pool.pooled(), (expected * MAX_SEGMENT_BYTES, true));
+
+        // Given while idle: released too.
+        let given = pool.give(MAX_SEGMENT_BYTES, filled(0x5A));
+        if released {
+            assert!(given.is_ok());
+        } else {
+            let refused = given.expect_err("freed, not pooled, where pages cannot be released");
+            // SAFETY: refused memory is the caller's again, allocated with `layout`.
+            unsafe { dealloc(refused.0.as_ptr(), layout) };
+        }
+        for _ in 0..=expected {
+            let Some(memory) = pool.take(MAX_SEGMENT_BYTES) else {
+                break;
+            };
+            assert!(
+                pages_read(&memory).iter().all(|&b| b == 0),
+                "an idle pool's memory holds no old page"
+            );
+            // SAFETY: taken memory is ours, allocated with `layout`.
+            unsafe { dealloc(memory.0.as_ptr(), layout) };
+        }
+        assert!(!pool.pooled().1, "a take ends the idle state");
+
+        // Active again: a given segment keeps its pages.
+        assert!(pool.give(MAX_SEGMENT_BYTES, filled(0x77)).is_ok());
+        let memory = pool.take(MAX_SEGMENT_BYTES).expect("pooled memory");
+        assert!(pages_read(&memory).iter().all(|&b| b == 0x77));
+        // SAFETY: as above.
+        unsafe { dealloc(memory.0.as_ptr(), layout) };
     }
 
     /// Arenas that reuse the memory of dropped ones (the process pool) hand out whole, disjoint

@@ -15,6 +15,9 @@
 //!    memtables leave the SuperVersion, in one atomic swap. If a concurrent change replaced the
 //!    sealed memtables meanwhile, the flush discards its tables instead. A manifest past its
 //!    bound is then rewritten as one snapshot.
+//! 5. If the active memtable is still empty, writes have stopped: the process's pool of freed
+//!    memtable memory gives its pages back (`memtable::arena`), so a read-only phase does not
+//!    carry a memtable's worth of idle memory.
 //!
 //! A failed write or fsync poisons the tree: it is never retried and taken for success.
 
@@ -120,6 +123,12 @@ impl Tree {
             .fetch_add(written.blob_bytes, Ordering::Relaxed);
         if !self.publish_run(&flushing, &written)? {
             return Ok(None);
+        }
+        if self.super_version().active.is_empty() {
+            // Nothing was written since the rotation: writes have stopped, so the memory kept
+            // for the next memtable (including the flushed ones', freed as they drop) need not
+            // stay resident.
+            crate::memtable::arena::release_pooled_segments();
         }
         self.0.bytes_flushed.fetch_add(bytes, Ordering::Relaxed);
         self.0.flushes.fetch_add(1, Ordering::Relaxed);

@@ -58,6 +58,9 @@ pub(crate) struct TreeInner {
 
 impl Drop for TreeInner {
     fn drop(&mut self) {
+        // A closed tree writes no more: the memory kept for its next memtable (and its own
+        // memtables', freed below) need not stay resident.
+        crate::memtable::arena::release_pooled_segments();
         // The files of tables only old SuperVersions held go now, not at the next open.
         self.super_version.release_all(SuperVersion {
             active: Arc::new(Memtable::with_comparator(self.cmp.clone())),
