@@ -5,8 +5,11 @@
 //! compare-and-swap; an allocation is one atomic `fetch_add` on the current segment's cursor.
 //! Nothing is ever freed on its own: every segment is released in bulk when the arena drops, which
 //! is what lets readers follow raw pointers into the arena without reference counts or epochs.
-//! Released full-size segments go to a small process-wide pool ([`SegmentPool`]) that the next
-//! arena takes its memory from, so a new memtable does not fault in and zero fresh pages.
+//! On Linux each segment is a memory mapping of its own ([`map_segment`]), so a flushed memtable's
+//! memory goes back to the kernel whole instead of fragmenting the allocator's heap. Released
+//! full-size segments go to a small process-wide pool ([`SegmentPool`]) that the next arena takes
+//! its memory from, so a new memtable does not fault in and zero fresh pages; the pool gives its
+//! pages back when writes stop.
 //!
 //! ```text
 //!  current ──► [segment n: base, capacity, cursor] ──prev──► [segment n-1] ──prev──► ... ► null
@@ -31,7 +34,7 @@
 
 #![expect(unsafe_code, reason = "the arena hands out raw memory; see UNSAFE.md")]
 
-use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+use std::alloc::{Layout, handle_alloc_error};
 use std::ptr::{self, NonNull};
 
 use parking_lot::Mutex;
@@ -62,12 +65,7 @@ impl Segment {
         let base = if let Some(recycled) = SEGMENT_POOL.take(capacity) {
             recycled.0
         } else {
-            let layout = segment_layout(capacity);
-            // SAFETY: `segment_layout` never returns a zero-sized layout.
-            let raw = unsafe { alloc(layout) };
-            let Some(base) = NonNull::new(raw) else {
-                handle_alloc_error(layout)
-            };
+            let base = map_segment(capacity);
             if capacity >= HUGE_PAGE {
                 advise_huge_pages(base, capacity);
             }
@@ -90,12 +88,110 @@ impl Segment {
         // SAFETY: per the contract, `segment` is a live, uniquely owned Box.
         let segment = unsafe { Box::from_raw(segment) };
         if let Err(refused) = SEGMENT_POOL.give(segment.capacity, PooledMemory(segment.base)) {
-            // SAFETY: `base` was allocated with exactly this layout (by `allocate`, or by the
+            // SAFETY: `base` came from `map_segment(capacity)` (in `allocate`, or in the
             // `allocate` of an earlier arena that gave it to the pool), and nobody else holds it.
-            unsafe { dealloc(refused.0.as_ptr(), segment_layout(segment.capacity)) };
+            unsafe { unmap_segment(refused.0, segment.capacity) };
         }
         segment.prev
     }
+}
+
+/// Maps `capacity` bytes of fresh memory for a segment straight from the kernel (Linux, not
+/// under Miri or loom): aligned to [`HUGE_PAGE`] when it is that large, else to the page size.
+///
+/// Not from the global allocator: a memtable's segments are freed all at once when it is flushed,
+/// and in a heap they would leave holes the allocator cannot give back (measured with glibc: the
+/// small segments of every flushed memtable, 4 KiB up to 4 MiB, about 16 MiB per memtable, stayed
+/// resident as free heap under the blocks cached after them). A mapping goes back to the kernel
+/// whole when it is unmapped.
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
+fn map_segment(capacity: usize) -> NonNull<u8> {
+    let len = mapped_len(capacity);
+    let align = if capacity >= HUGE_PAGE { HUGE_PAGE } else { 0 };
+    let Some(total) = len.checked_add(align) else {
+        handle_alloc_error(segment_layout(capacity))
+    };
+    // SAFETY: a new private anonymous mapping with no address hint: the kernel picks a range
+    // that nothing else uses, and nothing in this process aliases it.
+    let raw = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            total,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        handle_alloc_error(segment_layout(capacity));
+    }
+    let raw = raw.cast::<u8>();
+    // The mapping is page-aligned, so the aligned start is inside it, a whole number of pages
+    // from its start, and `len` bytes from there still fit.
+    let head = if align == 0 {
+        0
+    } else {
+        raw.addr().next_multiple_of(align) - raw.addr()
+    };
+    let tail = total - head - len;
+    let base = raw.wrapping_add(head);
+    // SAFETY: the head and the tail are page-aligned ranges of the mapping just made, outside
+    // `base..base + len`, and nothing refers to them. A failure leaves them mapped and unused.
+    unsafe {
+        if head > 0 {
+            let _ = libc::munmap(raw.cast(), head);
+        }
+        if tail > 0 {
+            let _ = libc::munmap(base.wrapping_add(len).cast(), tail);
+        }
+    }
+    NonNull::new(base).unwrap_or_else(|| handle_alloc_error(segment_layout(capacity)))
+}
+
+/// Unmaps a segment's memory.
+///
+/// # Safety
+/// `base` came from `map_segment(capacity)` with this `capacity`, is unmapped once, and nothing
+/// refers to it afterwards.
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
+unsafe fn unmap_segment(base: NonNull<u8>, capacity: usize) {
+    // SAFETY: per the contract, the range is exactly one mapping of ours that nobody uses.
+    let result = unsafe { libc::munmap(base.as_ptr().cast(), mapped_len(capacity)) };
+    debug_assert_eq!(result, 0, "munmap of a segment");
+}
+
+/// A segment's mapped length: whole pages.
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
+fn mapped_len(capacity: usize) -> usize {
+    // SAFETY: `sysconf` has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page = usize::try_from(page)
+        .ok()
+        .filter(|p| p.is_power_of_two())
+        .unwrap_or(4096);
+    capacity.max(1).next_multiple_of(page)
+}
+
+/// [`map_segment`] elsewhere: memory from the global allocator, aligned as [`segment_layout`]
+/// says.
+#[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
+fn map_segment(capacity: usize) -> NonNull<u8> {
+    let layout = segment_layout(capacity);
+    // SAFETY: `segment_layout` never returns a zero-sized layout.
+    let raw = unsafe { std::alloc::alloc(layout) };
+    NonNull::new(raw).unwrap_or_else(|| handle_alloc_error(layout))
+}
+
+/// [`unmap_segment`] elsewhere: frees memory from the global allocator.
+///
+/// # Safety
+/// As the Linux version: `base` came from `map_segment(capacity)`, is freed once, and nothing
+/// refers to it afterwards.
+#[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
+unsafe fn unmap_segment(base: NonNull<u8>, capacity: usize) {
+    // SAFETY: per the contract, `base` was allocated with exactly this layout.
+    unsafe { std::alloc::dealloc(base.as_ptr(), segment_layout(capacity)) };
 }
 
 /// Asks the kernel to back `len` bytes at `base` (a segment aligned to [`HUGE_PAGE`]) with huge
@@ -122,7 +218,7 @@ unsafe impl Send for PooledMemory {}
 /// How many freed full-size segments the process keeps for reuse: 64 MiB, the default memtable.
 const POOLED_SEGMENTS: usize = 8;
 
-/// Freed full-size segments ([`MAX_SEGMENT_BYTES`], allocated with [`segment_layout`]) kept for
+/// Freed full-size segments ([`MAX_SEGMENT_BYTES`], mapped by [`map_segment`]) kept for
 /// the next arena.
 ///
 /// A memtable lives for one fill and its arenas are freed after the flush; without reuse, the
@@ -208,9 +304,9 @@ impl SegmentPool {
             if release_pages(&memory) {
                 kept.push(memory);
             } else {
-                // SAFETY: every pooled pointer came from `alloc(segment_layout(MAX_SEGMENT_BYTES))`
-                // and the pool owns it alone.
-                unsafe { dealloc(memory.0.as_ptr(), segment_layout(MAX_SEGMENT_BYTES)) };
+                // SAFETY: every pooled pointer came from `map_segment(MAX_SEGMENT_BYTES)` and the
+                // pool owns it alone.
+                unsafe { unmap_segment(memory.0, MAX_SEGMENT_BYTES) };
             }
         }
         state.free = kept;
@@ -260,9 +356,9 @@ pub(crate) fn release_pooled_segments() {
 impl Drop for SegmentPool {
     fn drop(&mut self) {
         for memory in self.state.get_mut().free.drain(..) {
-            // SAFETY: every pooled pointer came from `alloc(segment_layout(MAX_SEGMENT_BYTES))`
-            // and the pool owns it alone.
-            unsafe { dealloc(memory.0.as_ptr(), segment_layout(MAX_SEGMENT_BYTES)) };
+            // SAFETY: every pooled pointer came from `map_segment(MAX_SEGMENT_BYTES)` and the
+            // pool owns it alone.
+            unsafe { unmap_segment(memory.0, MAX_SEGMENT_BYTES) };
         }
     }
 }
@@ -462,17 +558,36 @@ mod tests {
         assert!(huge_segments >= 3, "{huge_segments} huge segments");
     }
 
+    /// Segment memory of any size, page multiple or not, is aligned as its size asks, usable to
+    /// its last byte, and handed back whole (on Linux it is mapped and unmapped; a wrong length
+    /// would fail `munmap`'s debug check).
+    #[test]
+    fn segment_memory_of_any_size_is_aligned_and_usable_to_its_end() {
+        let sizes = [1, 100, 4096, 4097, 65_536, HUGE_PAGE, HUGE_PAGE + 12_345];
+        let sizes = if cfg!(miri) { &sizes[..5] } else { &sizes[..] };
+        for &capacity in sizes {
+            let base = map_segment(capacity);
+            let align = if capacity >= HUGE_PAGE {
+                HUGE_PAGE
+            } else {
+                SEGMENT_ALIGN
+            };
+            assert_eq!(base.as_ptr().addr() % align, 0, "{capacity} bytes");
+            fill(base, capacity, 0x3C);
+            let bytes = read(base, capacity);
+            assert!(bytes.iter().all(|&b| b == 0x3C), "{capacity} bytes");
+            // SAFETY: mapped just above with this capacity; nothing refers to it any more.
+            unsafe { unmap_segment(base, capacity) };
+        }
+    }
+
     /// The pool keeps freed full-size segments up to its cap, hands each back once, and refuses
     /// every other size (its caller then frees the memory itself).
     #[test]
     fn segment_pool_keeps_full_size_segments_up_to_its_cap() {
         let pool = SegmentPool::new();
         assert!(pool.take(MAX_SEGMENT_BYTES).is_none());
-        let layout = segment_layout(MAX_SEGMENT_BYTES);
-        let fresh = || {
-            // SAFETY: the layout is not zero-sized.
-            PooledMemory(NonNull::new(unsafe { alloc(layout) }).expect("test allocation"))
-        };
+        let fresh = || PooledMemory(map_segment(MAX_SEGMENT_BYTES));
         let mut kept = HashSet::new();
         for _ in 0..POOLED_SEGMENTS {
             let memory = fresh();
@@ -483,17 +598,15 @@ mod tests {
         let refused = pool
             .give(MAX_SEGMENT_BYTES, fresh())
             .expect_err("a full pool refuses");
-        // SAFETY: refused memory is the caller's again, allocated with `layout`.
-        unsafe { dealloc(refused.0.as_ptr(), layout) };
+        // SAFETY: refused memory is the caller's again, mapped with this capacity.
+        unsafe { unmap_segment(refused.0, MAX_SEGMENT_BYTES) };
 
-        let small = segment_layout(HUGE_PAGE);
-        // SAFETY: the layout is not zero-sized.
-        let other = PooledMemory(NonNull::new(unsafe { alloc(small) }).expect("test allocation"));
+        let other = PooledMemory(map_segment(HUGE_PAGE));
         let refused = pool
             .give(HUGE_PAGE, other)
             .expect_err("only full-size segments");
-        // SAFETY: as above, with its own layout.
-        unsafe { dealloc(refused.0.as_ptr(), small) };
+        // SAFETY: as above, with its own capacity.
+        unsafe { unmap_segment(refused.0, HUGE_PAGE) };
         assert!(pool.take(HUGE_PAGE).is_none());
 
         let back = pool.take(MAX_SEGMENT_BYTES).expect("pooled memory");
@@ -504,8 +617,8 @@ mod tests {
         let mut taken = HashSet::new();
         while let Some(memory) = pool.take(MAX_SEGMENT_BYTES) {
             assert!(taken.insert(memory.0.as_ptr() as usize), "handed out twice");
-            // SAFETY: taken memory is ours, allocated with `layout`.
-            unsafe { dealloc(memory.0.as_ptr(), layout) };
+            // SAFETY: taken memory is ours, mapped with this capacity.
+            unsafe { unmap_segment(memory.0, MAX_SEGMENT_BYTES) };
         }
         assert_eq!(taken, kept, "every segment given came back, each once");
         assert_eq!(pool.pooled().0, 0);
@@ -518,10 +631,8 @@ mod tests {
     #[test]
     fn an_idle_pool_gives_its_pages_back_until_a_memtable_grows() {
         let pool = SegmentPool::new();
-        let layout = segment_layout(MAX_SEGMENT_BYTES);
         let filled = |byte: u8| {
-            // SAFETY: the layout is not zero-sized.
-            let memory = NonNull::new(unsafe { alloc(layout) }).expect("test allocation");
+            let memory = map_segment(MAX_SEGMENT_BYTES);
             fill(memory, MAX_SEGMENT_BYTES, byte);
             PooledMemory(memory)
         };
@@ -547,8 +658,8 @@ mod tests {
             assert!(given.is_ok());
         } else {
             let refused = given.expect_err("freed, not pooled, where pages cannot be released");
-            // SAFETY: refused memory is the caller's again, allocated with `layout`.
-            unsafe { dealloc(refused.0.as_ptr(), layout) };
+            // SAFETY: refused memory is the caller's again, mapped with this capacity.
+            unsafe { unmap_segment(refused.0, MAX_SEGMENT_BYTES) };
         }
         for _ in 0..=expected {
             let Some(memory) = pool.take(MAX_SEGMENT_BYTES) else {
@@ -558,8 +669,8 @@ mod tests {
                 pages_read(&memory).iter().all(|&b| b == 0),
                 "an idle pool's memory holds no old page"
             );
-            // SAFETY: taken memory is ours, allocated with `layout`.
-            unsafe { dealloc(memory.0.as_ptr(), layout) };
+            // SAFETY: taken memory is ours, mapped with this capacity.
+            unsafe { unmap_segment(memory.0, MAX_SEGMENT_BYTES) };
         }
         assert!(!pool.pooled().1, "a take ends the idle state");
 
@@ -568,7 +679,7 @@ mod tests {
         let memory = pool.take(MAX_SEGMENT_BYTES).expect("pooled memory");
         assert!(pages_read(&memory).iter().all(|&b| b == 0x77));
         // SAFETY: as above.
-        unsafe { dealloc(memory.0.as_ptr(), layout) };
+        unsafe { unmap_segment(memory.0, MAX_SEGMENT_BYTES) };
     }
 
     /// Arenas that reuse the memory of dropped ones (the process pool) hand out whole, disjoint
