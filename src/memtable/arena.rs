@@ -208,7 +208,7 @@ fn advise_huge_pages(base: NonNull<u8>, len: usize) {
 #[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
 fn advise_huge_pages(_base: NonNull<u8>, _len: usize) {}
 
-/// The memory of a freed full-size segment, owned by the [`SegmentPool`] that holds it.
+/// The memory of a freed segment, owned by the [`SegmentPool`] that holds it.
 struct PooledMemory(NonNull<u8>);
 
 // SAFETY: pooled memory is owned by exactly one holder at a time (the pool, or the segment that
@@ -218,17 +218,41 @@ unsafe impl Send for PooledMemory {}
 /// How many freed full-size segments the process keeps for reuse: 64 MiB, the default memtable.
 const POOLED_SEGMENTS: usize = 8;
 
-/// Freed full-size segments ([`MAX_SEGMENT_BYTES`], mapped by [`map_segment`]) kept for
-/// the next arena.
+/// How many freed segments of each smaller size the process keeps: the sizes an arena grows
+/// through (4 KiB, 8 KiB, ... 4 MiB; 8 MiB in all), for the two arenas of the next memtable and
+/// of one more (at most 32 MiB).
+const POOLED_SMALL_SEGMENTS: usize = 4;
+
+/// The smallest segment the pool keeps: an arena's first segment in a memtable.
+const MIN_POOLED_BYTES: usize = 4096;
+
+/// How many freed segments of `capacity` bytes the pool keeps: none for sizes an arena does not
+/// grow through (the dedicated segments of large allocations, the small arenas of tests).
+fn pooled_count(capacity: usize) -> usize {
+    if capacity == MAX_SEGMENT_BYTES {
+        POOLED_SEGMENTS
+    } else if capacity.is_power_of_two() && (MIN_POOLED_BYTES..MAX_SEGMENT_BYTES).contains(&capacity)
+    {
+        POOLED_SMALL_SEGMENTS
+    } else {
+        0
+    }
+}
+
+/// Freed segments (mapped by [`map_segment`]) kept for the next arena: the full-size ones
+/// ([`MAX_SEGMENT_BYTES`]) and those of the sizes an arena grows through on its way there.
 ///
 /// A memtable lives for one fill and its arenas are freed after the flush; without reuse, the
 /// next memtable's writers take a page fault, and the kernel zeroes the page, on the first touch
 /// of every page of every new segment, in the foreground write path (measured: about 10% of a
 /// write-heavy benchmark's time, most of it zeroing huge pages). The pool hands the freed memory,
-/// already mapped, to the next memtable instead. It holds at most [`POOLED_SEGMENTS`] segments for
-/// the whole process, so a process never keeps more than one default memtable's worth of freed
-/// memory (the peak, when a memtable is full and the previous one is still being flushed, is not
-/// raised: the pool fills only as that previous memtable is freed).
+/// already mapped, to the next memtable instead. It holds at most [`POOLED_SEGMENTS`] full-size
+/// segments and [`POOLED_SMALL_SEGMENTS`] of each smaller size for the whole process, so a
+/// process never keeps more than about one default memtable's worth of freed memory (96 MiB at
+/// most; the peak, when a memtable is full and the previous one is still being flushed, is not
+/// raised: the pool fills only as that previous memtable is freed). The small sizes matter since
+/// segments are mappings of their own: without them, every memtable would fault in its first
+/// 16 MiB (two arenas) page by page, in small pages.
 ///
 /// Pooled memory is resident, and only writers use it: once writes stop it would sit in the
 /// process for nothing (64 MiB of a read-only phase's RSS, measured). So the pool goes *idle*
@@ -250,7 +274,8 @@ struct SegmentPool {
 }
 
 struct PoolState {
-    free: Vec<PooledMemory>,
+    /// Each segment's capacity and memory.
+    free: Vec<(usize, PooledMemory)>,
     /// Writes have stopped: pooled memory is kept without its pages.
     idle: bool,
 }
@@ -268,26 +293,31 @@ impl SegmentPool {
     /// Memory for a segment of `capacity` bytes, if the pool holds one of that size. Asking for a
     /// full-size segment means a memtable is growing: it ends the idle state.
     fn take(&self, capacity: usize) -> Option<PooledMemory> {
-        if cfg!(loom) || capacity != MAX_SEGMENT_BYTES {
+        if cfg!(loom) || pooled_count(capacity) == 0 {
             return None;
         }
         let mut state = self.state.lock();
-        state.idle = false;
-        state.free.pop()
+        if capacity == MAX_SEGMENT_BYTES {
+            state.idle = false;
+        }
+        let at = state.free.iter().rposition(|(c, _)| *c == capacity)?;
+        Some(state.free.swap_remove(at).1)
     }
 
     /// Keeps the memory of a freed segment of `capacity` bytes, or hands it back when the pool is
     /// full or the size is not pooled (the caller then frees it). While idle, the memory is kept
     /// without its pages.
     fn give(&self, capacity: usize, memory: PooledMemory) -> Result<(), PooledMemory> {
-        if cfg!(loom) || capacity != MAX_SEGMENT_BYTES {
+        let keep = pooled_count(capacity);
+        if cfg!(loom) || keep == 0 {
             return Err(memory);
         }
         let mut state = self.state.lock();
-        if state.free.len() >= POOLED_SEGMENTS || (state.idle && !release_pages(&memory)) {
+        let held = state.free.iter().filter(|(c, _)| *c == capacity).count();
+        if held >= keep || (state.idle && !release_pages(&memory, capacity)) {
             return Err(memory);
         }
-        state.free.push(memory);
+        state.free.push((capacity, memory));
         Ok(())
     }
 
@@ -300,13 +330,13 @@ impl SegmentPool {
         let mut state = self.state.lock();
         state.idle = true;
         let mut kept = Vec::with_capacity(state.free.len());
-        for memory in state.free.drain(..) {
-            if release_pages(&memory) {
-                kept.push(memory);
+        for (capacity, memory) in state.free.drain(..) {
+            if release_pages(&memory, capacity) {
+                kept.push((capacity, memory));
             } else {
-                // SAFETY: every pooled pointer came from `map_segment(MAX_SEGMENT_BYTES)` and the
-                // pool owns it alone.
-                unsafe { unmap_segment(memory.0, MAX_SEGMENT_BYTES) };
+                // SAFETY: every pooled pointer came from `map_segment` with the capacity kept
+                // beside it, and the pool owns it alone.
+                unsafe { unmap_segment(memory.0, capacity) };
             }
         }
         state.free = kept;
@@ -316,31 +346,30 @@ impl SegmentPool {
     #[cfg(test)]
     fn pooled(&self) -> (usize, bool) {
         let state = self.state.lock();
-        (state.free.len() * MAX_SEGMENT_BYTES, state.idle)
+        (state.free.iter().map(|(c, _)| c).sum(), state.idle)
     }
 }
 
-/// Frees the pages of a pooled full-size segment but keeps its memory reserved: the next touch
-/// of each page maps a fresh zeroed one (Linux, not under Miri or loom). `false` where this is
-/// not done: the caller then frees the memory instead.
+/// Frees the pages of a pooled segment of `capacity` bytes but keeps its memory reserved: the
+/// next touch of each page maps a fresh zeroed one (Linux, not under Miri or loom). `false` where
+/// this is not done: the caller then frees the memory instead.
 #[cfg(all(target_os = "linux", not(miri), not(loom)))]
-fn release_pages(memory: &PooledMemory) -> bool {
-    // SAFETY: the range is one whole pooled segment: a live allocation of MAX_SEGMENT_BYTES
-    // aligned to a huge page (so to the page size, as `madvise` requires), owned by the pool
-    // alone and never read through while pooled. MADV_DONTNEED on private anonymous memory
-    // only makes its contents zero on the next touch; arena memory is uninitialised to its
-    // users (I2), so no reader depends on them.
+fn release_pages(memory: &PooledMemory, capacity: usize) -> bool {
+    // SAFETY: the range is one whole pooled segment: exactly the mapping `map_segment(capacity)`
+    // made (page-aligned, whole pages), owned by the pool alone and never read through while
+    // pooled. MADV_DONTNEED on private anonymous memory only makes its contents zero on the
+    // next touch; arena memory is uninitialised to its users (I2), so no reader depends on them.
     unsafe {
         libc::madvise(
             memory.0.as_ptr().cast(),
-            MAX_SEGMENT_BYTES,
+            mapped_len(capacity),
             libc::MADV_DONTNEED,
         ) == 0
     }
 }
 
 #[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
-fn release_pages(_memory: &PooledMemory) -> bool {
+fn release_pages(_memory: &PooledMemory, _capacity: usize) -> bool {
     false
 }
 
@@ -355,10 +384,10 @@ pub(crate) fn release_pooled_segments() {
 // this frees the pools of the unit tests.
 impl Drop for SegmentPool {
     fn drop(&mut self) {
-        for memory in self.state.get_mut().free.drain(..) {
-            // SAFETY: every pooled pointer came from `map_segment(MAX_SEGMENT_BYTES)` and the
-            // pool owns it alone.
-            unsafe { unmap_segment(memory.0, MAX_SEGMENT_BYTES) };
+        for (capacity, memory) in self.state.get_mut().free.drain(..) {
+            // SAFETY: every pooled pointer came from `map_segment` with the capacity kept beside
+            // it, and the pool owns it alone.
+            unsafe { unmap_segment(memory.0, capacity) };
         }
     }
 }
@@ -581,8 +610,9 @@ mod tests {
         }
     }
 
-    /// The pool keeps freed full-size segments up to its cap, hands each back once, and refuses
-    /// every other size (its caller then frees the memory itself).
+    /// The pool keeps freed full-size segments up to its cap and those of each smaller size an
+    /// arena grows through up to theirs, hands each back once (for its own size only), and
+    /// refuses every other size (its caller then frees the memory itself).
     #[test]
     fn segment_pool_keeps_full_size_segments_up_to_its_cap() {
         let pool = SegmentPool::new();
@@ -601,13 +631,37 @@ mod tests {
         // SAFETY: refused memory is the caller's again, mapped with this capacity.
         unsafe { unmap_segment(refused.0, MAX_SEGMENT_BYTES) };
 
-        let other = PooledMemory(map_segment(HUGE_PAGE));
-        let refused = pool
-            .give(HUGE_PAGE, other)
-            .expect_err("only full-size segments");
-        // SAFETY: as above, with its own capacity.
-        unsafe { unmap_segment(refused.0, HUGE_PAGE) };
-        assert!(pool.take(HUGE_PAGE).is_none());
+        // Sizes an arena does not grow through are never pooled.
+        for odd in [MIN_POOLED_BYTES / 2, HUGE_PAGE + 4096, 2 * MAX_SEGMENT_BYTES] {
+            let refused = pool
+                .give(odd, PooledMemory(map_segment(odd)))
+                .expect_err("not a size an arena grows through");
+            // SAFETY: as above, with its own capacity.
+            unsafe { unmap_segment(refused.0, odd) };
+            assert!(pool.take(odd).is_none());
+        }
+        // Smaller sizes an arena grows through: up to their own cap, each size apart.
+        for small in [MIN_POOLED_BYTES, HUGE_PAGE] {
+            let mut given = HashSet::new();
+            for _ in 0..POOLED_SMALL_SEGMENTS {
+                let memory = PooledMemory(map_segment(small));
+                given.insert(memory.0.as_ptr() as usize);
+                assert!(pool.give(small, memory).is_ok());
+            }
+            let refused = pool
+                .give(small, PooledMemory(map_segment(small)))
+                .expect_err("full for this size");
+            // SAFETY: as above, with its own capacity.
+            unsafe { unmap_segment(refused.0, small) };
+            let mut back = HashSet::new();
+            while let Some(memory) = pool.take(small) {
+                back.insert(memory.0.as_ptr() as usize);
+                // SAFETY: taken memory is ours, mapped with this capacity.
+                unsafe { unmap_segment(memory.0, small) };
+            }
+            assert_eq!(back, given, "{small}-byte segments come back as given");
+        }
+        assert_eq!(pool.pooled().0, POOLED_SEGMENTS * MAX_SEGMENT_BYTES);
 
         let back = pool.take(MAX_SEGMENT_BYTES).expect("pooled memory");
         assert!(
