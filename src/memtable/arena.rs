@@ -5,8 +5,9 @@
 //! compare-and-swap; an allocation is one atomic `fetch_add` on the current segment's cursor.
 //! Nothing is ever freed on its own: every segment is released in bulk when the arena drops, which
 //! is what lets readers follow raw pointers into the arena without reference counts or epochs.
-//! On Linux each segment is a memory mapping of its own ([`map_segment`]), so a flushed memtable's
-//! memory goes back to the kernel whole instead of fragmenting the allocator's heap. Released
+//! On Linux each segment of 256 KiB or more is a memory mapping of its own ([`map_segment`]), so a
+//! flushed memtable's memory goes back to the kernel whole instead of fragmenting the allocator's
+//! heap. Released
 //! full-size segments go to a small process-wide pool ([`SegmentPool`]) that the next arena takes
 //! its memory from, so a new memtable does not fault in and zero fresh pages; the pool gives its
 //! pages back when writes stop.
@@ -97,15 +98,19 @@ impl Segment {
 }
 
 /// Maps `capacity` bytes of fresh memory for a segment straight from the kernel (Linux, not
-/// under Miri or loom): aligned to [`HUGE_PAGE`] when it is that large, else to the page size.
+/// under Miri or loom) when it is [`MIN_MAPPED_BYTES`] or more: aligned to [`HUGE_PAGE`] when it
+/// is that large, else to the page size. Smaller segments come from the global allocator.
 ///
 /// Not from the global allocator: a memtable's segments are freed all at once when it is flushed,
 /// and in a heap they would leave holes the allocator cannot give back (measured with glibc: the
-/// small segments of every flushed memtable, 4 KiB up to 4 MiB, about 16 MiB per memtable, stayed
-/// resident as free heap under the blocks cached after them). A mapping goes back to the kernel
-/// whole when it is unmapped.
+/// segments of every flushed memtable below 8 MiB, about 16 MiB per memtable, stayed resident as
+/// free heap under the blocks cached after them). A mapping goes back to the kernel whole when it
+/// is unmapped.
 #[cfg(all(target_os = "linux", not(miri), not(loom)))]
 fn map_segment(capacity: usize) -> NonNull<u8> {
+    if capacity < MIN_MAPPED_BYTES {
+        return heap_segment(capacity);
+    }
     let len = mapped_len(capacity);
     let align = if capacity >= HUGE_PAGE { HUGE_PAGE } else { 0 };
     let Some(total) = len.checked_add(align) else {
@@ -156,6 +161,11 @@ fn map_segment(capacity: usize) -> NonNull<u8> {
 /// refers to it afterwards.
 #[cfg(all(target_os = "linux", not(miri), not(loom)))]
 unsafe fn unmap_segment(base: NonNull<u8>, capacity: usize) {
+    if capacity < MIN_MAPPED_BYTES {
+        // SAFETY: per the contract, `base` came from `heap_segment(capacity)`.
+        unsafe { free_heap_segment(base, capacity) };
+        return;
+    }
     // SAFETY: per the contract, the range is exactly one mapping of ours that nobody uses.
     let result = unsafe { libc::munmap(base.as_ptr().cast(), mapped_len(capacity)) };
     debug_assert_eq!(result, 0, "munmap of a segment");
@@ -173,14 +183,33 @@ fn mapped_len(capacity: usize) -> usize {
     capacity.max(1).next_multiple_of(page)
 }
 
-/// [`map_segment`] elsewhere: memory from the global allocator, aligned as [`segment_layout`]
-/// says.
-#[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
-fn map_segment(capacity: usize) -> NonNull<u8> {
+/// The smallest segment [`map_segment`] maps (256 KiB, 64 pages): smaller ones, 256 KiB per arena
+/// in all, come from the global allocator, which reuses them well, so that a process with many
+/// small memtables (a database with many keyspaces) does not spend its mappings (the kernel's
+/// `vm.max_map_count`, 65,530 by default) on them.
+const MIN_MAPPED_BYTES: usize = 256 << 10;
+
+/// A segment's memory from the global allocator, aligned as [`segment_layout`] says.
+fn heap_segment(capacity: usize) -> NonNull<u8> {
     let layout = segment_layout(capacity);
     // SAFETY: `segment_layout` never returns a zero-sized layout.
     let raw = unsafe { std::alloc::alloc(layout) };
     NonNull::new(raw).unwrap_or_else(|| handle_alloc_error(layout))
+}
+
+/// Frees a segment's memory from the global allocator.
+///
+/// # Safety
+/// `base` came from `heap_segment(capacity)`, is freed once, and nothing refers to it afterwards.
+unsafe fn free_heap_segment(base: NonNull<u8>, capacity: usize) {
+    // SAFETY: per the contract, `base` was allocated with exactly this layout.
+    unsafe { std::alloc::dealloc(base.as_ptr(), segment_layout(capacity)) };
+}
+
+/// [`map_segment`] elsewhere: memory from the global allocator.
+#[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
+fn map_segment(capacity: usize) -> NonNull<u8> {
+    heap_segment(capacity)
 }
 
 /// [`unmap_segment`] elsewhere: frees memory from the global allocator.
@@ -190,8 +219,8 @@ fn map_segment(capacity: usize) -> NonNull<u8> {
 /// refers to it afterwards.
 #[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
 unsafe fn unmap_segment(base: NonNull<u8>, capacity: usize) {
-    // SAFETY: per the contract, `base` was allocated with exactly this layout.
-    unsafe { std::alloc::dealloc(base.as_ptr(), segment_layout(capacity)) };
+    // SAFETY: per the contract, `base` came from `heap_segment(capacity)`.
+    unsafe { free_heap_segment(base, capacity) };
 }
 
 /// Asks the kernel to back `len` bytes at `base` (a segment aligned to [`HUGE_PAGE`]) with huge
@@ -218,20 +247,22 @@ unsafe impl Send for PooledMemory {}
 /// How many freed full-size segments the process keeps for reuse: 64 MiB, the default memtable.
 const POOLED_SEGMENTS: usize = 8;
 
-/// How many freed segments of each smaller size the process keeps: the sizes an arena grows
-/// through (4 KiB, 8 KiB, ... 4 MiB; 8 MiB in all), for the two arenas of the next memtable and
-/// of one more (at most 32 MiB).
+/// How many freed segments of each smaller size the process keeps: the mapped sizes an arena grows
+/// through (256 KiB, 512 KiB, ... 4 MiB; 8 MiB in all), for the two arenas of the next memtable
+/// and of one more (at most 32 MiB).
 const POOLED_SMALL_SEGMENTS: usize = 4;
 
-/// The smallest segment the pool keeps: an arena's first segment in a memtable.
-const MIN_POOLED_BYTES: usize = 4096;
+/// The smallest segment the pool keeps: the smallest mapped one (the global allocator reuses the
+/// smaller ones itself).
+const MIN_POOLED_BYTES: usize = MIN_MAPPED_BYTES;
 
 /// How many freed segments of `capacity` bytes the pool keeps: none for sizes an arena does not
 /// grow through (the dedicated segments of large allocations, the small arenas of tests).
 fn pooled_count(capacity: usize) -> usize {
     if capacity == MAX_SEGMENT_BYTES {
         POOLED_SEGMENTS
-    } else if capacity.is_power_of_two() && (MIN_POOLED_BYTES..MAX_SEGMENT_BYTES).contains(&capacity)
+    } else if capacity.is_power_of_two()
+        && (MIN_POOLED_BYTES..MAX_SEGMENT_BYTES).contains(&capacity)
     {
         POOLED_SMALL_SEGMENTS
     } else {
@@ -588,11 +619,22 @@ mod tests {
     }
 
     /// Segment memory of any size, page multiple or not, is aligned as its size asks, usable to
-    /// its last byte, and handed back whole (on Linux it is mapped and unmapped; a wrong length
-    /// would fail `munmap`'s debug check).
+    /// its last byte, and handed back whole (on Linux, from 256 KiB up, it is mapped and unmapped;
+    /// a wrong length would fail `munmap`'s debug check).
     #[test]
     fn segment_memory_of_any_size_is_aligned_and_usable_to_its_end() {
-        let sizes = [1, 100, 4096, 4097, 65_536, HUGE_PAGE, HUGE_PAGE + 12_345];
+        let sizes = [
+            1,
+            100,
+            4096,
+            4097,
+            65_536,
+            MIN_MAPPED_BYTES - 8,
+            MIN_MAPPED_BYTES,
+            MIN_MAPPED_BYTES + 8,
+            HUGE_PAGE,
+            HUGE_PAGE + 12_345,
+        ];
         let sizes = if cfg!(miri) { &sizes[..5] } else { &sizes[..] };
         for &capacity in sizes {
             let base = map_segment(capacity);
@@ -610,7 +652,7 @@ mod tests {
         }
     }
 
-    /// The pool keeps freed full-size segments up to its cap and those of each smaller size an
+    /// The pool keeps freed full-size segments up to its cap and those of each smaller mapped size an
     /// arena grows through up to theirs, hands each back once (for its own size only), and
     /// refuses every other size (its caller then frees the memory itself).
     #[test]
@@ -632,7 +674,11 @@ mod tests {
         unsafe { unmap_segment(refused.0, MAX_SEGMENT_BYTES) };
 
         // Sizes an arena does not grow through are never pooled.
-        for odd in [MIN_POOLED_BYTES / 2, HUGE_PAGE + 4096, 2 * MAX_SEGMENT_BYTES] {
+        for odd in [
+            MIN_POOLED_BYTES / 2,
+            HUGE_PAGE + 4096,
+            2 * MAX_SEGMENT_BYTES,
+        ] {
             let refused = pool
                 .give(odd, PooledMemory(map_segment(odd)))
                 .expect_err("not a size an arena grows through");
