@@ -293,12 +293,8 @@ fn opener(name: &str, kind: EngineKind) -> Result<Opener, BoxError> {
 /// `n` keys drawn from `offset..offset + space` by a seeded permutation (repeating if `n` is
 /// larger than `space`).
 fn random_keys(n: u64, space: u64, offset: u64, seed: u64) -> Vec<u64> {
-    let perm = workloads::permutation(space, seed);
-    perm.iter()
-        .cycle()
-        .take(usize::try_from(n).unwrap_or(usize::MAX))
-        .map(|i| i + offset)
-        .collect()
+    let order = workloads::ReadOrder::shuffled(n, space, offset, seed);
+    (0..n).map(|i| order.at(i)).collect()
 }
 
 /// Every engine's runs of every workload.
@@ -812,6 +808,36 @@ mod tests {
         let mut sorted = a.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_shuffle_is_a_reproducible_permutation_of_any_space() {
+        for space in [1u64, 2, 3, 10, 1000, 4097, 65_536] {
+            let shuffle = workloads::Shuffle::new(space, 11);
+            let mut seen: Vec<u64> = (0..space).map(|i| shuffle.at(i)).collect();
+            let again: Vec<u64> = (0..space).map(|i| shuffle.at(i)).collect();
+            assert_eq!(seen, again, "reproducible");
+            if space >= 10 {
+                assert_ne!(seen, (0..space).collect::<Vec<_>>(), "shuffled");
+            }
+            seen.sort_unstable();
+            assert_eq!(
+                seen,
+                (0..space).collect::<Vec<_>>(),
+                "a permutation of {space}"
+            );
+            assert_eq!(
+                shuffle.at(space + 3),
+                shuffle.at(3),
+                "repeats past the space"
+            );
+        }
+        // Another seed, another order.
+        let (a, b) = (
+            workloads::Shuffle::new(1000, 1),
+            workloads::Shuffle::new(1000, 2),
+        );
+        assert!((0..1000).any(|i| a.at(i) != b.at(i)));
     }
 
     #[test]

@@ -423,7 +423,13 @@ fn run_workload(
                             .unwrap_or(0)
                     })
                     .collect();
-            let (mut m, wrong) = workloads::read_checked(engine, params, workload, &order, true)?;
+            let (mut m, wrong) = workloads::read_checked(
+                engine,
+                params,
+                workload,
+                workloads::ReadOrder::Listed(&order),
+                true,
+            )?;
             m.wrong = wrong_keys(workload, wrong, true);
             m
         }
@@ -432,7 +438,13 @@ fn run_workload(
                 .iter()
                 .map(|&i| 2 * i + 1)
                 .collect();
-            let (mut m, wrong) = workloads::read_checked(engine, params, workload, &order, false)?;
+            let (mut m, wrong) = workloads::read_checked(
+                engine,
+                params,
+                workload,
+                workloads::ReadOrder::Listed(&order),
+                false,
+            )?;
             let covered = check_covered(engine, layout, params.key_size)?
                 .map(|note| format!("{workload}: {note}"));
             m.wrong = match (wrong_keys(workload, wrong, false), covered) {

@@ -465,6 +465,7 @@ fn run_on_full(
     params: &Params,
 ) -> Result<Measurement, BoxError> {
     use super::random_keys;
+    use workloads::ReadOrder;
     let reads = params.reads;
     Ok(match workload {
         "overwrite" => workloads::write(
@@ -478,14 +479,14 @@ fn run_on_full(
             engine,
             params,
             workload,
-            &random_keys(reads, params.num, 0, params.seed ^ 0x1234),
+            ReadOrder::shuffled(reads, params.num, 0, params.seed ^ 0x1234),
             true,
         )?,
         "readmissing" => workloads::read(
             engine,
             params,
             workload,
-            &random_keys(reads, params.num, params.num, params.seed ^ 0x4321),
+            ReadOrder::shuffled(reads, params.num, params.num, params.seed ^ 0x4321),
             false,
         )?,
         "readseq" => workloads::scan(engine, params, false, params.num)?,
@@ -499,7 +500,7 @@ fn run_on_full(
         "readwhilewriting" => workloads::read_while_writing(
             engine,
             params,
-            &random_keys(reads, params.num, 0, params.seed ^ 0x99),
+            ReadOrder::shuffled(reads, params.num, 0, params.seed ^ 0x99),
         )?,
         other => return Err(format!("unknown workload {other:?}").into()),
     })
