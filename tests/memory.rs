@@ -13,7 +13,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use strata::{Config, SequenceNumberCounter};
+mod common;
 
 /// The process's resident set, in bytes (Linux: `/proc/self/statm`, in pages of 4 KiB on the
 /// machines this runs on; only differences of tens of MiB are compared).
@@ -33,13 +33,7 @@ fn resident_bytes() -> u64 {
 fn a_flush_that_leaves_the_memtable_empty_gives_the_pooled_memory_back() {
     const MIB: u64 = 1 << 20;
     let dir = tempfile::tempdir().unwrap();
-    let tree = Config::new(
-        dir.path(),
-        SequenceNumberCounter::default(),
-        SequenceNumberCounter::default(),
-    )
-    .open()
-    .unwrap();
+    let tree = common::open_default(dir.path());
     let value = vec![0x5A_u8; 100];
     let mut seqno: u64 = 0;
     let mut write = |tree: &strata::Tree, n: u64| -> u64 {
