@@ -135,13 +135,31 @@ fn wal_bytes(session: &Session) -> u64 {
 fn check_all(session: &Session, models: &[Model], what: &str) {
     for (i, (ks, model)) in session.handles.iter().zip(models).enumerate() {
         let got = scan(ks.iter(), i % 2 == 1);
-        assert!(
-            got == *model,
-            "{what}: keyspace {} differs from its model ({} keys, want {})",
-            NAMES[i],
-            got.len(),
-            model.len()
-        );
+        if got != *model {
+            let show = |v: Option<&Vec<u8>>| v.map(|v| String::from_utf8_lossy(v).into_owned());
+            let diff: Vec<String> = got
+                .keys()
+                .chain(model.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .filter(|k| got.get(*k) != model.get(*k))
+                .take(8)
+                .map(|k| {
+                    format!(
+                        "{}: got {:?}, want {:?}",
+                        String::from_utf8_lossy(k),
+                        show(got.get(k)),
+                        show(model.get(k))
+                    )
+                })
+                .collect();
+            panic!(
+                "{what}: keyspace {} differs from its model ({} keys, want {}): {diff:#?}",
+                NAMES[i],
+                got.len(),
+                model.len()
+            );
+        }
     }
 }
 
@@ -295,6 +313,7 @@ fn run(seed: u64, ops: u64) -> Counts {
                 }
                 snapshots.clear();
                 for _ in 0..=rng.below(3) {
+                    check_all(&session, &models, &format!("op {op}: before a reopen"));
                     drop(session);
                     session = Session::open(&fs);
                     check_all(&session, &models, &format!("op {op}: after a reopen"));

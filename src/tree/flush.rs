@@ -247,17 +247,24 @@ impl Tree {
     /// The durable-through seqno once `next` is published: every write below it is in a table.
     /// The lowest seqno still in a memtable, or the write counter when none holds anything (under
     /// a `Database`: no higher than its applied seqno).
+    ///
+    /// The bound (applied seqno or counter) is read *before* the memtables: every write below
+    /// it was in a memtable by then, so the memtables read after hold it (or a table does, a
+    /// flush having taken it meanwhile). Read the other way round, a write that entered an empty
+    /// memtable and was applied between the two reads fell under the bound and in no lowest seqno
+    /// (the database model test caught it: a flush or compaction committed while writes came
+    /// in recorded them as durable, and a reopen skipped them in the WAL).
     pub(crate) fn durable_through(&self, next: &SuperVersion) -> SeqNo {
-        let lowest = next.lowest_memtable_seqno();
-        match &self.0.config.applied_seqno {
-            // NB: a write whose seqno was taken but that is not in a memtable yet (a
-            // `Database` writer between the two) lies at or above the applied seqno.
-            Some(applied) => {
-                let applied = applied.get();
-                lowest.map_or(applied, |lowest| lowest.min(applied))
-            }
-            None => lowest.unwrap_or_else(|| self.0.config.seqno.get()),
+        // NB: a write whose seqno was taken but that is not in a memtable yet (a `Database`
+        // writer between the two) lies at or above the applied seqno.
+        if let Some(applied) = &self.0.config.applied_seqno {
+            let applied = applied.get();
+            return next
+                .lowest_memtable_seqno()
+                .map_or(applied, |lowest| lowest.min(applied));
         }
+        let counter = self.0.config.seqno.get();
+        next.lowest_memtable_seqno().unwrap_or(counter)
     }
 
     /// Commits `tables` as the newest level-0 run to the manifest, then publishes it and drops
