@@ -201,6 +201,50 @@ fn leveled_keeps_level_0_small_pushes_data_down_and_reads_back_exactly() {
 }
 
 #[test]
+fn an_idle_tree_merges_its_level_0_runs_and_a_busy_one_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqno = SequenceNumberCounter::default();
+    let tree = open(dir.path(), &seqno);
+    let strategy: Arc<dyn CompactionStrategy> =
+        Arc::new(Leveled::default().with_table_target_size(64 << 10));
+    let mut model = BTreeMap::new();
+    // A table in the last level, then three level-0 runs over its whole key range: below the
+    // threshold of four runs.
+    let mut write = |round: u64| {
+        for i in (round..2_000).step_by(3) {
+            let value = format!("{round}-{i}").into_bytes();
+            tree.insert(key(i), value.clone(), seqno.next());
+            model.insert(key(i), value);
+        }
+        tree.flush_active_memtable(seqno.get()).unwrap();
+    };
+    write(0);
+    compact_fully(&tree, &strategy, seqno.get());
+    assert_eq!(tree.l0_run_count(), 0, "the first table moved down");
+    write(1);
+    write(2);
+    // A write waits in the memtable: no merge below the threshold.
+    tree.insert(key(5_000), b"pending".to_vec(), seqno.next());
+    model.insert(key(5_000), b"pending".to_vec());
+    assert_eq!(compact_fully(&tree, &strategy, seqno.get()), 0);
+    assert_eq!(tree.l0_run_count(), 2);
+    // The writes stop and are flushed: the runs become one.
+    tree.flush_active_memtable(seqno.get()).unwrap();
+    assert_eq!(tree.l0_run_count(), 3);
+    assert_eq!(compact_fully(&tree, &strategy, seqno.get()), 1);
+    assert_eq!(tree.l0_run_count(), 1);
+    assert!(
+        tree.level_table_count(6).unwrap() > 0,
+        "the last level is untouched"
+    );
+    assert_eq!(contents(&tree, seqno.get()), model);
+    drop(tree);
+    let tree = open(dir.path(), &seqno);
+    assert_eq!(tree.l0_run_count(), 1);
+    assert_eq!(contents(&tree, seqno.get()), model);
+}
+
+#[test]
 fn size_tiered_bounds_the_runs_and_reads_back_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let seqno = SequenceNumberCounter::default();

@@ -2,7 +2,8 @@
 //! larger than the one above it.
 //!
 //! How a step is chosen:
-//! 1. Each level gets a score. Level 0: its runs over `l0_threshold`. Levels 1 to the one before
+//! 1. Each level gets a score. Level 0: the larger of its runs over `l0_threshold` and its bytes
+//!    over `l0_threshold × table_target_size`. Levels 1 to the one before
 //!    last: their bytes over their target size, each table's bytes compensated with what its
 //!    range tombstones delete below it ([`super::TableInfo::range_deleted_bytes`]). With dynamic level sizes, a level above the base
 //!    level that still holds data scores highest, so it drains downward.
@@ -20,6 +21,12 @@
 //! 5. With no level over its target, a table above the last level that is at least half
 //!    tombstones, or holds range tombstones, is pushed down the same way, so deletes reach the bottom and reclaim space
 //!    without waiting for their level to fill.
+//!
+//! 6. With nothing else to do and every memtable empty ([`TreeView::memtables_empty`]: the writes
+//!    stopped and were flushed), level 0's runs, if two or more, none larger than all the others
+//!    together, and together under `l0_threshold × table_target_size`, merge into one level-0 run, so that reads on a settled
+//!    tree search one level-0 run rather than up to `l0_threshold - 1` that each span the key
+//!    space.
 //!
 //! A table with tombstones is never moved into the last level as it is: it is rewritten there, so
 //! that the tombstones with nothing beneath them drop.
@@ -83,7 +90,8 @@ impl Default for Leveled {
 }
 
 impl Leveled {
-    /// The number of level-0 runs at which level 0 is compacted (at least 1).
+    /// The number of level-0 runs at which level 0 is compacted (at least 1); level 0 is also
+    /// compacted when it holds this many target tables' bytes.
     #[must_use]
     pub fn with_l0_threshold(mut self, runs: u8) -> Self {
         self.l0_threshold = runs.max(1);
@@ -297,6 +305,50 @@ impl Leveled {
         None
     }
 
+    /// The bytes at which level 0 goes down whatever its run count: `l0_threshold` target
+    /// tables.
+    fn l0_bound(&self) -> u64 {
+        self.target_size
+            .saturating_mul(u64::from(self.l0_threshold))
+            .max(1)
+    }
+
+    /// With nothing else to do and every memtable empty (the writes stopped): level 0's runs, if
+    /// two or more, none busy, none larger than all the others together, and together under
+    /// `l0_threshold × table_target_size`, merge into one level-0 run. Below the threshold level 0 would keep up to `l0_threshold - 1` runs
+    /// that cover the whole key space, and every read and seek would search each of them.
+    fn choose_idle_l0(&self, view: &TreeView) -> Option<Choice> {
+        if !view.memtables_empty() {
+            return None;
+        }
+        let l0 = view.levels().first()?;
+        if l0.runs.len() < 2 || l0.runs.iter().any(super::RunInfo::is_busy) {
+            return None;
+        }
+        let bytes: u64 = l0.tables().map(|t| t.size_bytes).sum();
+        if bytes >= self.l0_bound() {
+            return None;
+        }
+        // NB: a run larger than all the others together is not rewritten for them (a caller
+        // that flushes after every small batch would otherwise rewrite level 0 on each flush);
+        // runs merge only when the result is at least twice the largest, so each byte is
+        // rewritten here at most log2(l0_threshold × table_target_size / flush) times.
+        let largest = l0
+            .runs
+            .iter()
+            .map(|r| r.tables.iter().map(|t| t.size_bytes).sum::<u64>())
+            .max()
+            .unwrap_or(0);
+        if largest > bytes - largest {
+            return None;
+        }
+        Some(Choice::Merge {
+            table_ids: l0.tables().map(|t| t.id).collect(),
+            dest_level: 0,
+            target_size: self.target_size,
+        })
+    }
+
     /// The step for `level` (not level 0, not the last), if any.
     #[expect(clippy::cast_precision_loss, reason = "sizes as floats for ratios")]
     fn choose_deeper(&self, view: &TreeView, level: usize) -> Option<Choice> {
@@ -358,8 +410,17 @@ impl CompactionStrategy for Leveled {
         }
         let mut scores: Vec<(f64, usize)> = Vec::with_capacity(levels.len());
         if let Some(l0) = levels.first() {
-            let runs = l0.runs.iter().filter(|r| !r.is_busy()).count();
-            scores.push((runs as f64 / f64::from(self.l0_threshold), 0));
+            let free = l0.runs.iter().filter(|r| !r.is_busy());
+            let runs = free.clone().count();
+            let bytes: u64 = free
+                .flat_map(|r| r.tables.iter())
+                .map(|t| t.size_bytes)
+                .sum();
+            // NB: bytes count too, so that a level 0 whose runs were merged into one while the
+            // tree was idle (see `choose_idle_l0`) still goes down at its threshold's size.
+            let by_bytes = bytes as f64 / self.l0_bound() as f64;
+            let by_runs = runs as f64 / f64::from(self.l0_threshold);
+            scores.push((by_runs.max(by_bytes), 0));
         }
         for (i, level) in levels.iter().enumerate().take(last).skip(1) {
             let bytes: u64 = level.tables().filter(|t| !t.busy).map(compensated).sum();
@@ -389,6 +450,7 @@ impl CompactionStrategy for Leveled {
             }
         }
         self.choose_by_tombstones(view, base)
+            .or_else(|| self.choose_idle_l0(view))
             .unwrap_or(Choice::DoNothing)
     }
 }
@@ -416,6 +478,80 @@ mod tests {
             vec![vec![(3, "m", "n", MB, 1)]],
         ]);
         assert_eq!(Leveled::default().choose(&view), Choice::DoNothing);
+    }
+
+    #[test]
+    fn an_idle_tree_merges_its_level_0_runs_into_one_run() {
+        let view = |sizes: &[u64], idle: bool| {
+            let mut runs: Vec<Vec<_>> = sizes
+                .iter()
+                .zip(1u64..)
+                .map(|(&size, i)| vec![(i, "a", "z", size, i)])
+                .collect();
+            runs.reverse();
+            let mut view =
+                TreeView::for_test(&[runs, vec![], vec![vec![(9, "a", "z", 500 * MB, 0)]]]);
+            view.memtables_empty = idle;
+            view
+        };
+        let leveled = Leveled::default();
+        // Three runs over the whole key space, below the threshold of four.
+        assert_eq!(
+            leveled.choose(&view(&[60 * MB; 3], false)),
+            Choice::DoNothing,
+            "writes still come in: level 0 waits for its threshold"
+        );
+        assert_eq!(
+            leveled.choose(&view(&[60 * MB; 3], true)),
+            Choice::Merge {
+                table_ids: vec![3, 2, 1],
+                dest_level: 0,
+                target_size: 64 * MB,
+            }
+        );
+        assert_eq!(
+            leveled.choose(&view(&[60 * MB], true)),
+            Choice::DoNothing,
+            "one run is already one source"
+        );
+        let full = leveled.choose(&view(&[200 * MB, 60 * MB], true));
+        assert!(
+            matches!(
+                full,
+                Choice::Move {
+                    dest_level: 1..,
+                    ..
+                } | Choice::Merge {
+                    dest_level: 1..,
+                    ..
+                }
+            ),
+            "a level 0 of threshold × target bytes goes down, not into itself: {full:?}"
+        );
+        // One run (merged while idle) of threshold × target bytes goes down like four runs.
+        assert_eq!(
+            leveled.choose(&view(&[120 * MB, 60 * MB], true)),
+            Choice::DoNothing,
+            "a run larger than the others together is not rewritten for them"
+        );
+        assert!(matches!(
+            leveled.choose(&view(&[120 * MB, 60 * MB, 60 * MB], true)),
+            Choice::Merge { dest_level: 0, .. }
+        ));
+        let one_big_run = leveled.choose(&view(&[260 * MB], false));
+        assert_eq!(
+            one_big_run,
+            Choice::Move {
+                table_ids: vec![1],
+                dest_level: 1
+            },
+            "it overlaps nothing in the base level, level 1"
+        );
+        let mut busy = view(&[60 * MB; 3], true);
+        if let Some(table) = busy.levels[0].runs[0].tables.first_mut() {
+            table.busy = true;
+        }
+        assert_eq!(leveled.choose(&busy), Choice::DoNothing);
     }
 
     #[test]

@@ -270,6 +270,8 @@ pub struct TreeView {
     pub(crate) levels: Vec<LevelInfo>,
     pub(crate) cmp: Comparator,
     pub(crate) now_micros: u64,
+    /// Whether every memtable was empty when the view was taken.
+    pub(crate) memtables_empty: bool,
 }
 
 impl TreeView {
@@ -339,6 +341,14 @@ impl TreeView {
         self.now_micros
     }
 
+    /// Whether every memtable (the active one and the sealed ones) was empty when the view was
+    /// taken: the writes have stopped and everything written is in tables. A strategy may spend
+    /// this idle time on work that makes reads cheaper but that it would not do while writes
+    /// come in ([`Leveled`] merges level 0's runs into one).
+    pub fn memtables_empty(&self) -> bool {
+        self.memtables_empty
+    }
+
     /// A table by id.
     pub fn table(&self, id: TableId) -> Option<(usize, &TableInfo)> {
         self.levels
@@ -384,6 +394,7 @@ impl TreeView {
             levels,
             cmp: Comparator::default(),
             now_micros: 0,
+            memtables_empty: false,
         }
     }
 }

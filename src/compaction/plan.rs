@@ -169,6 +169,7 @@ impl Planner<'_> {
             now_micros: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            memtables_empty: self.memtables.iter().all(|m| m.is_empty()),
         }
     }
 
