@@ -54,6 +54,7 @@ mod db;
 mod error;
 pub mod fs;
 mod guard;
+mod hint;
 #[cfg(feature = "internals")]
 pub mod internals;
 mod iter;

@@ -82,6 +82,29 @@ impl Slice {
         }
     }
 
+    /// `head` followed by `tail`, copied into a new slice (inline, without a heap allocation,
+    /// up to [`INLINE_CAPACITY`] bytes in all).
+    pub(crate) fn concat(head: &[u8], tail: &[u8]) -> Self {
+        let len = head.len() + tail.len();
+        if len <= INLINE_CAPACITY {
+            let mut inline = [0u8; INLINE_CAPACITY];
+            if let Some((h, rest)) = inline.split_at_mut_checked(head.len())
+                && let Some(t) = rest.get_mut(..tail.len())
+            {
+                h.copy_from_slice(head);
+                t.copy_from_slice(tail);
+            }
+            return Self(Repr::Inline {
+                len: u8::try_from(len).unwrap_or(u8::MAX),
+                bytes: inline,
+            });
+        }
+        let mut bytes = Vec::with_capacity(len);
+        bytes.extend_from_slice(head);
+        bytes.extend_from_slice(tail);
+        Self::from_arc(Arc::from(bytes))
+    }
+
     /// The empty slice.
     ///
     /// ```
@@ -331,6 +354,24 @@ impl FromIterator<u8> for Slice {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn concat_joins_the_parts_inline_up_to_the_capacity_and_shared_past_it() {
+        let bytes: Vec<u8> = (0..80).collect();
+        for total in [0, 1, INLINE_CAPACITY - 1, INLINE_CAPACITY, INLINE_CAPACITY + 1, 80] {
+            for split in [0, total / 3, total] {
+                let (head, tail) = bytes[..total].split_at(split);
+                let joined = Slice::concat(head, tail);
+                assert_eq!(&*joined, &bytes[..total], "{split} + {}", total - split);
+                assert_eq!(
+                    matches!(joined.0, Repr::Inline { .. }),
+                    total <= INLINE_CAPACITY,
+                    "{total} bytes"
+                );
+                assert_eq!(joined, Slice::new(&bytes[..total]));
+            }
+        }
+    }
 
     #[test]
     fn every_from_conversion_keeps_the_bytes() {

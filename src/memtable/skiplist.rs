@@ -43,6 +43,7 @@ use std::mem::size_of;
 use std::ptr::{self, NonNull};
 
 use super::arena::{Arena, MAX_SEGMENT_BYTES};
+use crate::hint::prefetch;
 use crate::key::Comparator;
 use crate::seqno::SeqNo;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, Witness};
@@ -196,19 +197,6 @@ impl<'a> NodeRef<'a> {
         // SAFETY: every published node has height >= 1.
         Self::new(unsafe { link(self.ptr.as_ptr(), 0) }.load(Ordering::Acquire))
     }
-}
-
-/// Hints the CPU to load the cache line at `ptr`. Never faults, never changes memory.
-#[inline]
-fn prefetch(ptr: *const u8) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: `_mm_prefetch` needs only SSE, which every x86_64 CPU has; a prefetch is a hint that
-    // never faults and never reads or writes memory observably, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr.cast::<i8>());
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = ptr;
 }
 
 #[cfg(not(loom))]

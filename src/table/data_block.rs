@@ -286,6 +286,20 @@ impl BlockCursor {
         self.key.clear();
         self.pending = None;
         self.last_seqno = None;
+        if cmp.is_lexicographic() {
+            let end = self.block.interval_end(before.saturating_sub(1));
+            match self.block.walk_lexicographic(self.pos, end, key, None)? {
+                Some((entry, _)) => {
+                    let (head, suffix) = self.block.walked_key(key, &entry);
+                    self.key.extend_from_slice(head);
+                    self.key.extend_from_slice(suffix);
+                    self.pos = entry.next;
+                    self.pending = Some(entry);
+                }
+                None => self.pos = self.block.entries_end,
+            }
+            return Ok(());
+        }
         while self.pos < self.block.entries_end {
             let entry = self.block.decode_entry(self.pos)?;
             self.block.apply_key(&mut self.key, &entry)?;
@@ -353,6 +367,90 @@ impl BlockCursor {
             std::cmp::Ordering::Less => false,
         }
     }
+}
+
+/// The entry at byte `offset` of `entries` (a block's bytes before its restart array), every
+/// offset and length checked against them. Inlined into the loops that walk a block: its
+/// result is a large struct, which a call would pass through memory.
+#[expect(
+    clippy::inline_always,
+    reason = "the hot loop of every block search; measured with callgrind (docs/design.md)"
+)]
+#[inline(always)]
+fn decode_entry_in(entries: &[u8], offset: usize) -> Result<RawEntry, CorruptionKind> {
+    let bytes = entries
+        .get(offset..)
+        .ok_or(CorruptionKind::InvalidField("entry offset"))?;
+    // NB: shared, unshared and value lengths below 128 take one byte each: the common case
+    // is decoded without the loop of the general varint decoder.
+    let (shared, unshared, value_len, mut pos) = match bytes {
+        [a, b, c, ..] if (*a | *b | *c) < 0x80 => {
+            (usize::from(*a), usize::from(*b), usize::from(*c), 3)
+        }
+        _ => {
+            let mut pos = 0;
+            let mut varint = || -> Result<usize, CorruptionKind> {
+                let (value, n) = decode_varint_u32(bytes.get(pos..).unwrap_or_default())
+                    .ok_or(CorruptionKind::InvalidField("entry length"))?;
+                pos += n;
+                Ok(value as usize)
+            };
+            let (shared, unshared, value_len) = (varint()?, varint()?, varint()?);
+            (shared, unshared, value_len, pos)
+        }
+    };
+    let (seqno, n) = seqno_varint(bytes.get(pos..).unwrap_or_default())
+        .filter(|&(seqno, _)| seqno <= MAX_SEQNO)
+        .ok_or(CorruptionKind::InvalidField("entry seqno"))?;
+    pos += n;
+    let type_byte = *bytes.get(pos).ok_or(CorruptionKind::Truncated)?;
+    let value_type =
+        ValueType::try_from(type_byte).map_err(|_| CorruptionKind::InvalidField("value type"))?;
+    pos += 1;
+    let suffix_start = offset + pos;
+    // NB: each length is below 2^32 and the block is below 2^32 bytes: no overflow on
+    // 64-bit targets, and checked on others.
+    let suffix_end = suffix_start
+        .checked_add(unshared)
+        .ok_or(CorruptionKind::InvalidField("key length"))?;
+    let value_end = suffix_end
+        .checked_add(value_len)
+        .ok_or(CorruptionKind::InvalidField("value length"))?;
+    if value_end > entries.len() {
+        return Err(CorruptionKind::InvalidField("entry length"));
+    }
+    Ok(RawEntry {
+        shared,
+        suffix: suffix_start..suffix_end,
+        value: suffix_end..value_end,
+        seqno,
+        value_type,
+        next: value_end,
+    })
+}
+
+/// The number of leading bytes `a` and `b` share, eight at a time.
+#[inline]
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    let (mut a_rest, mut b_rest) = (a, b);
+    let mut n = 0;
+    while let (Some((x, a_tail)), Some((y, b_tail))) = (
+        a_rest.split_first_chunk::<8>(),
+        b_rest.split_first_chunk::<8>(),
+    ) {
+        let diff = u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y);
+        if diff != 0 {
+            return n + (diff.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+        a_rest = a_tail;
+        b_rest = b_tail;
+    }
+    n + a_rest
+        .iter()
+        .zip(b_rest)
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// A seqno varint: up to three bytes (seqnos below 2^21) unrolled, longer ones by the general
@@ -554,58 +652,27 @@ impl DataBlock {
         Ok(u32::from_le_bytes(bytes) as usize)
     }
 
+    /// Where a walk from restart point `i` stops reading at the latest: the first entry of the
+    /// next restart interval (whose key is stored whole, so a header and a short key are read),
+    /// or the end of the entries. For prefetching only.
+    fn interval_end(&self, i: usize) -> usize {
+        match self.restart(i + 1) {
+            Ok(offset) if i + 1 < self.restart_count => (offset + 32).min(self.entries_end),
+            _ => self.entries_end,
+        }
+    }
+
+    /// The entry at byte `offset`.
     #[inline]
     fn decode_entry(&self, offset: usize) -> Result<RawEntry, CorruptionKind> {
-        let bytes = self
-            .data
-            .get(offset..self.entries_end)
-            .ok_or(CorruptionKind::InvalidField("entry offset"))?;
-        // NB: shared, unshared and value lengths below 128 take one byte each: the common case
-        // is decoded without the loop of the general varint decoder.
-        let (shared, unshared, value_len, mut pos) = match bytes {
-            [a, b, c, ..] if (*a | *b | *c) < 0x80 => {
-                (usize::from(*a), usize::from(*b), usize::from(*c), 3)
-            }
-            _ => {
-                let mut pos = 0;
-                let mut varint = || -> Result<usize, CorruptionKind> {
-                    let (value, n) = decode_varint_u32(bytes.get(pos..).unwrap_or_default())
-                        .ok_or(CorruptionKind::InvalidField("entry length"))?;
-                    pos += n;
-                    Ok(value as usize)
-                };
-                let (shared, unshared, value_len) = (varint()?, varint()?, varint()?);
-                (shared, unshared, value_len, pos)
-            }
-        };
-        let (seqno, n) = seqno_varint(bytes.get(pos..).unwrap_or_default())
-            .filter(|&(seqno, _)| seqno <= MAX_SEQNO)
-            .ok_or(CorruptionKind::InvalidField("entry seqno"))?;
-        pos += n;
-        let type_byte = *bytes.get(pos).ok_or(CorruptionKind::Truncated)?;
-        let value_type = ValueType::try_from(type_byte)
-            .map_err(|_| CorruptionKind::InvalidField("value type"))?;
-        pos += 1;
-        let suffix_start = offset + pos;
-        // NB: each length is below 2^32 and the block is below 2^32 bytes: no overflow on
-        // 64-bit targets, and checked on others.
-        let suffix_end = suffix_start
-            .checked_add(unshared)
-            .ok_or(CorruptionKind::InvalidField("key length"))?;
-        let value_end = suffix_end
-            .checked_add(value_len)
-            .ok_or(CorruptionKind::InvalidField("value length"))?;
-        if value_end > self.entries_end {
-            return Err(CorruptionKind::InvalidField("entry length"));
-        }
-        Ok(RawEntry {
-            shared,
-            suffix: suffix_start..suffix_end,
-            value: suffix_end..value_end,
-            seqno,
-            value_type,
-            next: value_end,
-        })
+        decode_entry_in(self.entry_bytes(), offset)
+    }
+
+    /// The bytes of the entries (before the restart array).
+    #[inline]
+    fn entry_bytes(&self) -> &[u8] {
+        // NB: `entries_end` is within the data, checked when the block was parsed.
+        self.data.get(..self.entries_end).unwrap_or_default()
     }
 
     /// Rebuilds `key` for `entry` from the previous key in `key`.
@@ -635,6 +702,78 @@ impl DataBlock {
             .get(entry.suffix)
             .ok_or(CorruptionKind::Truncated)?;
         Ok((key, entry.seqno))
+    }
+
+    /// Under the lexicographic order: walks the entries from byte `pos` (a restart point; the
+    /// bytes up to `prefetch_end` are asked of the CPU at once, one cache line per entry) to
+    /// the first whose internal key is at or after `(key, seqno)` (with `seqno` `None`: whose
+    /// user key is at or after `key`) and returns it, with whether its user key equals `key`;
+    /// `None` if every entry from `pos` on is before. The entry's key is `key`'s first
+    /// `shared` bytes followed by its suffix ([`DataBlock::walked_key`]).
+    ///
+    /// No key is rebuilt on the way: the walk keeps how many leading bytes the previous key
+    /// shares with `key` (`matched`; the previous key sorts before `key`). An entry that
+    /// shares more than that with the previous key has the previous key's byte at `matched`,
+    /// which is below `key`'s, so it sorts before `key` without a look at its bytes; one that
+    /// shares at most `matched` bytes equals `key` up to `shared`, and only its suffix is
+    /// compared with the rest of `key`. The answer is exact whatever the block holds (sorted
+    /// or not): each step follows from the previous key's relation to `key` alone.
+    fn walk_lexicographic(
+        &self,
+        mut pos: usize,
+        prefetch_end: usize,
+        key: &[u8],
+        seqno: Option<SeqNo>,
+    ) -> Result<Option<(RawEntry, bool)>, CorruptionKind> {
+        let entries = self.entry_bytes();
+        // The walk reads about one cache line per entry up to the next restart point: asked for
+        // at once, their misses overlap.
+        crate::hint::prefetch_bytes(entries.get(pos..prefetch_end).unwrap_or_default());
+        let mut previous_len = 0usize;
+        let mut matched = 0usize;
+        while pos < entries.len() {
+            let entry = decode_entry_in(entries, pos)?;
+            if entry.shared > previous_len {
+                return Err(CorruptionKind::InvalidField("shared key length"));
+            }
+            let suffix = entries
+                .get(entry.suffix.clone())
+                .ok_or(CorruptionKind::Truncated)?;
+            let order = if entry.shared > matched {
+                Ordering::Less
+            } else {
+                // NB: `shared <= matched <= key.len()`.
+                let rest = key.get(entry.shared..).unwrap_or_default();
+                let common = common_prefix_len(suffix, rest);
+                matched = entry.shared + common;
+                match (suffix.get(common), rest.get(common)) {
+                    (Some(a), Some(b)) => a.cmp(b),
+                    (Some(_), None) => Ordering::Greater,
+                    (None, Some(_)) => Ordering::Less,
+                    (None, None) => Ordering::Equal,
+                }
+            };
+            previous_len = entry.shared + suffix.len();
+            let at_or_after = match order {
+                Ordering::Greater => true,
+                Ordering::Equal => seqno.is_none_or(|s| entry.seqno <= s),
+                Ordering::Less => false,
+            };
+            if at_or_after {
+                return Ok(Some((entry, order == Ordering::Equal)));
+            }
+            pos = entry.next;
+        }
+        Ok(None)
+    }
+
+    /// The key of `entry`, found by [`DataBlock::walk_lexicographic`] for `key`: `key`'s
+    /// first `shared` bytes (the walk checked that they are the entry's) and its suffix.
+    fn walked_key<'k>(&'k self, key: &'k [u8], entry: &RawEntry) -> (&'k [u8], &'k [u8]) {
+        (
+            key.get(..entry.shared).unwrap_or_default(),
+            self.data.get(entry.suffix.clone()).unwrap_or_default(),
+        )
     }
 
     /// Builds the block's [`Fences`] if it is large (at least 64 restarts) and ordered
@@ -829,27 +968,21 @@ impl DataBlock {
             BUCKET_EMPTY => Ok(None),
             BUCKET_COLLISION => self.seek(cmp, key, seqno).map(matching),
             restart => {
-                let mut current = Vec::new();
-                let mut pos = self.restart(usize::from(restart))?;
-                while pos < self.entries_end {
-                    let entry = self.decode_entry(pos)?;
-                    self.apply_key(&mut current, &entry)?;
-                    match cmp.user(&current, key) {
-                        Ordering::Greater => return Ok(None),
-                        Ordering::Equal if entry.seqno <= seqno => {
-                            return Ok(Some(InternalValue::from_components(
-                                Slice::new(&current),
-                                self.data.slice(entry.value),
-                                entry.seqno,
-                                entry.value_type,
-                            )));
-                        }
-                        // An earlier key of the interval, or a version too new for the read.
-                        Ordering::Less | Ordering::Equal => {}
-                    }
-                    pos = entry.next;
+                let (i, end) = (
+                    usize::from(restart),
+                    self.interval_end(usize::from(restart)),
+                );
+                // NB: a block has a hash index only under the lexicographic order.
+                match self.walk_lexicographic(self.restart(i)?, end, key, Some(seqno))? {
+                    Some((entry, true)) => Ok(Some(InternalValue::from_components(
+                        Slice::new(key),
+                        self.data.slice(entry.value),
+                        entry.seqno,
+                        entry.value_type,
+                    ))),
+                    // A later key, or no version of `key` the read sees.
+                    Some((_, false)) | None => Ok(None),
                 }
-                Ok(None)
             }
         }
     }
@@ -879,8 +1012,21 @@ impl DataBlock {
             }
         }
         let lo = lo.saturating_sub(1);
-        let mut current = Vec::with_capacity(64);
         let mut pos = self.restart(lo)?;
+        if cmp.is_lexicographic() {
+            let end = self.interval_end(lo);
+            let found = self.walk_lexicographic(pos, end, key, Some(seqno))?;
+            return Ok(found.map(|(entry, _)| {
+                let (head, suffix) = self.walked_key(key, &entry);
+                InternalValue::from_components(
+                    Slice::concat(head, suffix),
+                    self.data.slice(entry.value),
+                    entry.seqno,
+                    entry.value_type,
+                )
+            }));
+        }
+        let mut current = Vec::with_capacity(64);
         while pos < self.entries_end {
             let entry = self.decode_entry(pos)?;
             self.apply_key(&mut current, &entry)?;

@@ -393,3 +393,133 @@ fn a_restart_inside_an_entry_makes_a_seek_fail_never_lie() {
         Ok(entry) => assert_eq!(entry, linear, "a seek that succeeds agrees with the decode"),
     }
 }
+
+/// The lexicographic order without the flag that lets the engine compare bytes directly: a
+/// block searched under it takes the search that rebuilds every key it passes, the reference
+/// for the lexicographic walk (`DataBlock::walk_lexicographic`).
+struct PlainBytes;
+
+impl crate::key::UserComparator for PlainBytes {
+    fn name(&self) -> &'static str {
+        "test.plain-bytes"
+    }
+    fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
+        a.cmp(b)
+    }
+}
+
+fn plain_bytes() -> Comparator {
+    Comparator::new(Arc::new(PlainBytes))
+}
+
+/// Every cursor seek's entries from there on, under `cmp`.
+fn cursor_from(
+    block: &DataBlock,
+    cmp: &Comparator,
+    key: &[u8],
+) -> Result<Vec<(Vec<u8>, SeqNo)>, CorruptionKind> {
+    let mut cursor = BlockCursor::new(block.clone(), 0);
+    cursor.seek(cmp, key)?;
+    let (keys, err) = drain(cursor);
+    err.map_or(Ok(keys), Err)
+}
+
+/// Keys over a small alphabet with long shared prefixes (so that entries share more or fewer
+/// bytes with each other than with a target, past eight-byte chunks), a few versions each.
+fn walk_keys() -> impl Strategy<Value = Vec<(Vec<u8>, u64)>> {
+    prop::collection::btree_set(
+        (
+            prop::collection::vec(prop_oneof![Just(b'a'), Just(b'b')], 0..12),
+            0u64..3,
+        ),
+        0..60,
+    )
+    .prop_map(|set| {
+        let cmp = Comparator::default();
+        let mut sorted: Vec<_> = set.into_iter().collect();
+        sorted.sort_by(|a, b| cmp.internal((&a.0, a.1), (&b.0, b.1)));
+        sorted
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The walk that compares only suffixes answers every seek, point read and cursor seek as
+    /// the search that rebuilds each key, and as a linear scan of the sorted entries.
+    #[test]
+    fn the_lexicographic_walk_agrees_with_rebuilding_every_key(
+        sorted in walk_keys(),
+        targets in prop::collection::vec(
+            (prop::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'c')], 0..13), 0u64..4),
+            1..16,
+        ),
+        interval in 1u8..20,
+        hashed in any::<bool>(),
+    ) {
+        let lex = Comparator::default();
+        let plain = plain_bytes();
+        let mut builder = DataBlockBuilder::new(interval).with_hash_index(if hashed { 1.0 } else { 0.0 });
+        for (k, s) in &sorted {
+            builder.add(k, *s, ValueType::Value, &s.to_le_bytes());
+        }
+        let block = DataBlock::new(Slice::from(builder.finish())).unwrap();
+        for (key, seqno) in targets {
+            let expected = sorted
+                .iter()
+                .find(|(k, s)| lex.internal((k, *s), (&key, seqno)).is_ge())
+                .cloned();
+            let walked = block.seek(&lex, &key, seqno).unwrap();
+            prop_assert_eq!(
+                walked.as_ref().map(|e| (e.key.user_key.to_vec(), e.key.seqno)),
+                expected.clone()
+            );
+            prop_assert_eq!(&walked, &block.seek(&plain, &key, seqno).unwrap());
+            if let Some(e) = &walked {
+                prop_assert_eq!(&e.value[..], &e.key.seqno.to_le_bytes()[..]);
+            }
+            let newest = expected.filter(|(k, _)| *k == key);
+            prop_assert_eq!(
+                block.point_get(&lex, &key, seqno).unwrap().map(|e| (e.key.user_key.to_vec(), e.key.seqno)),
+                newest
+            );
+            let rest: Vec<_> = sorted.iter().filter(|(k, _)| *k >= key).cloned().collect();
+            prop_assert_eq!(cursor_from(&block, &lex, &key).unwrap(), rest.clone());
+            prop_assert_eq!(cursor_from(&block, &plain, &key).unwrap(), rest);
+        }
+    }
+
+    /// On arbitrary bytes, sorted or not, the walk gives what rebuilding each key gives: the
+    /// same entry or the same error.
+    #[test]
+    fn the_lexicographic_walk_agrees_on_arbitrary_blocks(
+        bytes in prop::collection::vec(any::<u8>(), 0..300),
+        key in prop::collection::vec(any::<u8>(), 0..10),
+        seqno in 0u64..300,
+    ) {
+        if let Ok(block) = DataBlock::new(Slice::from(bytes)) {
+            prop_assert_eq!(block.seek(&Comparator::default(), &key, seqno), block.seek(&plain_bytes(), &key, seqno));
+            prop_assert_eq!(
+                cursor_from(&block, &Comparator::default(), &key),
+                cursor_from(&block, &plain_bytes(), &key)
+            );
+        }
+    }
+}
+
+#[test]
+fn common_prefix_lengths_across_eight_byte_chunks() {
+    for (a, b, n) in [
+        (&b""[..], &b""[..], 0),
+        (b"abc", b"abd", 2),
+        (b"abcdefgh", b"abcdefgh", 8),
+        (b"abcdefghij", b"abcdefghiX", 9),
+        (b"abcdefghij", b"abcdefgh", 8),
+        (b"abcdefgXij", b"abcdefghij", 7),
+        (b"Xbcdefghijklmnopq", b"abcdefghijklmnopq", 0),
+        (b"abcdefghijklmnopq", b"abcdefghijklmnopQ", 16),
+    ] {
+        assert_eq!(common_prefix_len(a, b), n, "{a:?} {b:?}");
+        assert_eq!(common_prefix_len(b, a), n, "{b:?} {a:?}");
+    }
+}
