@@ -125,7 +125,7 @@ impl Config {
             fs: Arc::new(StdFs),
             data_block_size: BlockSizePolicy::default(),
             data_block_restart_interval: RestartIntervalPolicy::all(16),
-            index_block_restart_interval: RestartIntervalPolicy::all(1),
+            index_block_restart_interval: RestartIntervalPolicy::all(4),
             data_block_compression: CompressionPolicy::default(),
             index_block_compression: CompressionPolicy::default(),
             data_block_hash_ratio: HashRatioPolicy::default(),
@@ -163,7 +163,11 @@ impl Config {
         self
     }
 
-    /// Entries between restart points in index blocks, per level (default 1).
+    /// Entries between restart points in index blocks, per level (default 4: the keys between
+    /// restart points are stored prefix-truncated, which at 16-byte keys makes the pinned index
+    /// about 45% smaller than an interval of 1, RocksDB's and lsm-tree's default; a lookup walks
+    /// at most 4 entries after its binary search). Tables written with any interval are read
+    /// alike.
     #[must_use]
     pub fn index_block_restart_interval_policy(mut self, policy: RestartIntervalPolicy) -> Self {
         self.index_block_restart_interval = policy;

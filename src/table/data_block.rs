@@ -893,8 +893,8 @@ impl DataBlock {
                 .data
                 .get(entry.value.clone())
                 .ok_or(CorruptionKind::Truncated)?;
-            // NB: a key stored whole (a restart entry: every entry of an index block with the
-            // default interval of 1) is borrowed from the block, not copied.
+            // NB: a key stored whole (a restart entry: every entry of an index block written
+            // with an interval of 1) is borrowed from the block, not copied.
             let go_on = if entry.shared == 0 {
                 let stored = self
                     .data
