@@ -358,7 +358,14 @@ mod tests {
     #[test]
     fn concat_joins_the_parts_inline_up_to_the_capacity_and_shared_past_it() {
         let bytes: Vec<u8> = (0..80).collect();
-        for total in [0, 1, INLINE_CAPACITY - 1, INLINE_CAPACITY, INLINE_CAPACITY + 1, 80] {
+        for total in [
+            0,
+            1,
+            INLINE_CAPACITY - 1,
+            INLINE_CAPACITY,
+            INLINE_CAPACITY + 1,
+            80,
+        ] {
             for split in [0, total / 3, total] {
                 let (head, tail) = bytes[..total].split_at(split);
                 let joined = Slice::concat(head, tail);

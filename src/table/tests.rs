@@ -488,3 +488,35 @@ fn range_tombstones_outside_the_bounds_are_corruption() {
         Err(Error::Corruption { .. })
     ));
 }
+
+/// The `table` fuzz target's first finding (2026-12-07): a table whose checksums all hold, but
+/// whose first data block libFuzzer rewrote and re-checksummed (with comparison tracing it copies
+/// the checksum the reader computes into the input), so that it holds the key
+/// `key00070value-`, which the table's filter never saw. A scan yields the key; `get` trusts the
+/// filter and answers `None`. No reader can tell without reading the whole file, and the
+/// verifier, which does, reports the filter's false negative: the target now asks `get` to
+/// find every scanned key only of tables that verify clean.
+#[test]
+fn a_forged_block_that_verify_rejects_is_exempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forged.sst");
+    let bytes = include_bytes!("../../tests/fixtures/fuzz/table-forged-checksum-filter-miss.sst");
+    StdFs.create(&path).unwrap().append(bytes).unwrap();
+    let table = Arc::new(Table::open(&path, &ctx(1 << 20, false)).unwrap());
+    let key = b"key00070value-";
+    let scanned: Vec<InternalValue> = TableIter::new(
+        Arc::clone(&table),
+        (Bound::Unbounded, Bound::Unbounded),
+        SeqNo::MAX,
+    )
+    .collect::<crate::Result<_>>()
+    .unwrap();
+    assert!(scanned.iter().any(|e| &*e.key.user_key == key));
+    assert!(!table.filter_may_contain(key, key_hash(key)).unwrap());
+    assert_eq!(table.get(key, SeqNo::MAX, key_hash(key)).unwrap(), None);
+    let check = super::verify::verify_table(&StdFs, &path, &Comparator::default(), None).unwrap();
+    assert!(
+        !check.damages.is_empty(),
+        "the verifier reads every block and finds the filter's false negative"
+    );
+}
