@@ -103,8 +103,7 @@ fuzz_target!(|data: &[u8]| {
     // Bit 7 of the first byte: the last segment becomes keyspace a's pending log instead.
     let pending = match data.first() {
         Some(&first) if first & 0x80 != 0 => segments.pop().map(|(_, bytes)| {
-            fs.create_dir(Path::new("/db/pending"))
-                .expect("create_dir");
+            fs.create_dir(Path::new("/db/pending")).expect("create_dir");
             let log = strata_fuzz::pending_log(1, &bytes, first & 0x40 != 0);
             (PathBuf::from("/db/pending/1.log"), log)
         }),
