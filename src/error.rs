@@ -25,15 +25,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// An I/O operation failed.
-    Io {
-        /// What the engine was doing, e.g. `"open"` or `"fsync"`.
-        operation: &'static str,
-        /// The file or directory it was doing it to, if any.
-        path: Option<PathBuf>,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
+    /// An I/O operation failed. A tuple variant, as in the seed crates (`Error::Io(e)`): the
+    /// [`std::io::Error`] keeps the operating system's error kind (`e.kind()`), and when the
+    /// engine raised it, it wraps an [`IoContext`] (`e.get_ref()`) naming what the engine was
+    /// doing and to which file, which its message reads out.
+    Io(std::io::Error),
     /// Bytes read from disk are not what the engine wrote.
     Corruption {
         /// The file that holds the bad bytes.
@@ -72,11 +68,9 @@ pub enum Error {
         /// The id of the configured dictionary; `None` without one.
         supplied: Option<u32>,
     },
-    /// Another handle (in this or another process) holds the directory's lock.
-    Locked {
-        /// The locked directory.
-        path: PathBuf,
-    },
+    /// Another handle (in this or another process) holds the directory's lock. A unit variant:
+    /// the caller knows which directory it opened.
+    Locked,
     /// An earlier write or fsync of a flush or of the manifest failed: flushes (and, later,
     /// compactions and durable writes) are refused until the tree is reopened, because an fsync
     /// that failed is never retried and taken for success. In-memory inserts still work; they are
@@ -88,6 +82,13 @@ pub enum Error {
     /// (`Err(strata::Error::MergeOperator)`), and reads, flushes and compactions pass it through
     /// unchanged. A unit variant, as in the seed.
     MergeOperator,
+    /// An [`EncryptionProvider`](crate::EncryptionProvider) failed to encrypt a block (its own
+    /// message); the write that needed it (a flush, a compaction, an ingestion) fails and
+    /// poisons the tree, as a failed write does.
+    Encrypt(&'static str),
+    /// A block could not be decrypted: the provider refused it (a wrong key or tampered bytes,
+    /// its own message), or the block is encrypted and the tree was opened without a provider.
+    Decrypt(&'static str),
 }
 
 /// What exactly was wrong with corrupt bytes.
@@ -128,17 +129,9 @@ impl fmt::Display for CorruptionKind {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io {
-                operation,
-                path,
-                source,
-            } => match path {
-                Some(path) => write!(
-                    f,
-                    "I/O error during {operation} of {}: {source}",
-                    path.display()
-                ),
-                None => write!(f, "I/O error during {operation}: {source}"),
+            Self::Io(error) => match error.get_ref() {
+                Some(inner) if inner.is::<IoContext>() => write!(f, "{error}"),
+                _ => write!(f, "I/O error: {error}"),
             },
             Self::Corruption { file, offset, what } => {
                 write!(
@@ -187,14 +180,16 @@ impl fmt::Display for Error {
                     file.display()
                 ),
             },
-            Self::Locked { path } => {
-                write!(f, "{} is locked by another open handle", path.display())
-            }
+            Self::Locked => f.write_str(
+                "the directory is locked by another open handle (this or another process)",
+            ),
             Self::Poisoned => {
                 f.write_str("the tree is poisoned by an earlier failed write or fsync; reopen it")
             }
             Self::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Self::MergeOperator => f.write_str("the merge operator failed"),
+            Self::Encrypt(what) => write!(f, "encryption failed: {what}"),
+            Self::Decrypt(what) => write!(f, "decryption failed: {what}"),
         }
     }
 }
@@ -202,21 +197,67 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } => Some(source),
+            Self::Io(error) => Some(error),
             _ => None,
         }
     }
 }
 
 /// Lets callers use `?` on their own I/O next to Strata calls. The engine itself always builds
-/// [`Error::Io`] with the operation and path.
+/// [`Error::Io`] with an [`IoContext`].
 impl From<std::io::Error> for Error {
     fn from(source: std::io::Error) -> Self {
-        Self::Io {
-            operation: "I/O",
-            path: None,
-            source,
+        Self::Io(source)
+    }
+}
+
+/// What the engine was doing when an I/O call failed: the error inside every [`Error::Io`] the
+/// engine raises (`error.get_ref()` downcast to it), with the operating system's error as its
+/// [`source`](std::error::Error::source).
+///
+/// ```
+/// use strata::{Error, IoContext};
+///
+/// let dir = tempfile::tempdir()?;
+/// // A tree folder under a regular file cannot be created.
+/// let file = dir.path().join("file");
+/// std::fs::write(&file, b"not a folder")?;
+/// let seqno = strata::SequenceNumberCounter::default();
+/// let err = strata::Config::new(file.join("tree"), seqno.clone(), seqno).open().unwrap_err();
+/// let Error::Io(io) = &err else { panic!("{err}") };
+/// let context = io.get_ref().and_then(|e| e.downcast_ref::<IoContext>()).unwrap();
+/// assert!(context.path.is_some(), "{context}");
+/// assert!(err.to_string().starts_with("I/O error during"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct IoContext {
+    /// What the engine was doing, e.g. `"open"` or `"fsync"`.
+    pub operation: &'static str,
+    /// The file or directory it was doing it to, if any.
+    pub path: Option<PathBuf>,
+    /// The operating system's error.
+    pub source: std::io::Error,
+}
+
+impl fmt::Display for IoContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(path) => write!(
+                f,
+                "I/O error during {} of {}: {}",
+                self.operation,
+                path.display(),
+                self.source
+            ),
+            None => write!(f, "I/O error during {}: {}", self.operation, self.source),
         }
+    }
+}
+
+impl std::error::Error for IoContext {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
     }
 }
 
@@ -227,11 +268,14 @@ impl Error {
         path: Option<PathBuf>,
         source: std::io::Error,
     ) -> Self {
-        Self::Io {
-            operation,
-            path,
-            source,
-        }
+        Self::Io(std::io::Error::new(
+            source.kind(),
+            IoContext {
+                operation,
+                path,
+                source,
+            },
+        ))
     }
 }
 
@@ -263,11 +307,23 @@ mod tests {
             Some(PathBuf::from("x")),
             std::io::Error::other("disk on fire"),
         );
+        // The chain: the engine's error, its `io::Error` (the context), the OS's error.
+        let io = err.source().unwrap();
         assert_eq!(
-            err.source().map(ToString::to_string).as_deref(),
+            io.source().map(ToString::to_string).as_deref(),
             Some("disk on fire")
         );
-        assert!(err.to_string().contains("fsync of x"));
+        assert!(err.to_string().contains("fsync of x"), "{err}");
+        let Error::Io(io) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(io.kind(), std::io::ErrorKind::Other);
+        let context = io
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<IoContext>())
+            .unwrap();
+        assert_eq!(context.operation, "fsync");
+        assert_eq!(context.path.as_deref(), Some(std::path::Path::new("x")));
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub fn decode_any_block(bytes: &[u8], kind: u8) -> std::result::Result<Vec<u8>, 
     decode_block_with(bytes, kind, None).map_err(|e| match e {
         BlockError::Corrupt(what) => what,
         BlockError::MissingCodec(_) => CorruptionKind::InvalidField("compression type"),
+        BlockError::Decrypt(_) => CorruptionKind::InvalidField("encrypted block"),
     })
 }
 
@@ -263,6 +264,7 @@ impl TableFile {
             pin_filter: true,
             level_pins: std::sync::Arc::from([]),
             dictionary,
+            encryption: None,
         };
         Ok(Self {
             table: Arc::new(Table::open(path, &ctx)?),
@@ -559,6 +561,7 @@ impl ReadOnlyTree {
             pin_filter: false,
             level_pins: std::sync::Arc::from([]),
             dictionary,
+            encryption: None,
         };
         let version = open_version(&state, &dir.join(crate::layout::TABLES_FOLDER), &ctx)?;
         Ok(Self {
@@ -881,7 +884,7 @@ pub fn verify_tables_with_dictionary(
     tables: impl IntoIterator<Item = (u64, PathBuf)>,
     dictionary: Option<&ZstdDictionary>,
 ) -> TablesChecked {
-    crate::verify::walk::verify_tables(&StdFs, &Comparator::default(), dictionary, tables)
+    crate::verify::walk::verify_tables(&StdFs, &Comparator::default(), dictionary, None, tables)
 }
 
 /// Range tombstones, fragmented, under the default comparator: for the criterion benchmarks of

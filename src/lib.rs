@@ -51,6 +51,7 @@ pub mod compaction;
 pub mod compression;
 pub mod config;
 mod db;
+pub mod encryption;
 mod error;
 pub mod fs;
 mod guard;
@@ -78,13 +79,16 @@ pub mod verify;
 mod version;
 
 pub use cache::{Cache, DescriptorTable};
+pub use compaction::CompactionStrategy;
 pub use compression::{CompressionType, UnknownCompression, ZstdDictionary};
 pub use config::{Config, KvSeparationOptions};
 pub use db::{
     Database, DatabaseBuilder, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode,
     Readable, Snapshot, WriteBatch,
 };
-pub use error::{CorruptionKind, Error, Result};
+pub use encryption::EncryptionProvider;
+pub use error::{CorruptionKind, Error, IoContext, Result};
+pub use fs::Fs;
 pub use guard::{Guard, Guard as IterGuard, IterGuardImpl, KvPair};
 pub use key::{
     DefaultUserComparator, InternalKey, InternalValue, UnknownValueType, UserComparator, ValueType,

@@ -86,7 +86,7 @@ fn a_second_open_of_the_folder_is_locked() {
     let db = Database::builder(dir.path()).open().unwrap();
     assert!(matches!(
         Database::builder(dir.path()).open(),
-        Err(Error::Locked { .. })
+        Err(Error::Locked)
     ));
     drop(db);
     assert!(Database::builder(dir.path()).open().is_ok());
@@ -1265,7 +1265,13 @@ fn a_failed_read_of_the_version_file_is_an_io_error() {
         .worker_threads(1)
         .open();
     match opened {
-        Err(Error::Io { path, .. }) => assert_eq!(path.unwrap(), Path::new("/db/VERSION")),
+        Err(Error::Io(io)) => {
+            let context = io
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<strata::IoContext>())
+                .unwrap();
+            assert_eq!(context.path.as_deref(), Some(Path::new("/db/VERSION")));
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use strata::compaction::Leveled;
 use strata::fs::{Fs, StdFs};
-use strata::{Config, KvSeparationOptions, SeqNo, SequenceNumberCounter, Tree};
+use strata::{CompressionType, Config, KvSeparationOptions, SeqNo, SequenceNumberCounter, Tree};
 
 const CHILD_ENV: &str = "STRATA_KILL9_CHILD_DIR";
 const CYCLE_ENV: &str = "STRATA_KILL9_CYCLE";
@@ -53,7 +53,10 @@ fn value(cycle: u64, batch: u64, i: u32) -> String {
 /// The key-value separation of cycle `cycle`'s child: off every third cycle.
 fn kv(cycle: u64) -> Option<KvSeparationOptions> {
     (cycle % 3 != 2).then(|| {
+        // NB: records stored raw, so that the values (repetitive text) keep their size and the
+        // stale fractions that drive garbage collection are reached.
         KvSeparationOptions::default()
+            .compression(CompressionType::None)
             .separation_threshold(256)
             .file_target_size(64 << 10)
             .staleness_threshold(0.15)

@@ -22,7 +22,7 @@ fn a_second_process_cannot_open_a_locked_tree() {
         )
         .open()
         {
-            Err(Error::Locked { .. }) => 3,
+            Err(Error::Locked) => 3,
             Ok(_) => 4,
             Err(_) => 5,
         };

@@ -15,7 +15,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{fails, flip, manifest_of, name_of, ok, s, snapshot};
-use strata::{Config, KvSeparationOptions, SequenceNumberCounter};
+use strata::{CompressionType, Config, KvSeparationOptions, SequenceNumberCounter};
 
 /// The separation threshold of the test trees: every 200-byte value goes to a blob file.
 const THRESHOLD: u32 = 100;
@@ -67,7 +67,9 @@ fn separated_tree(dir: &Path) -> Written {
     let seqno = SequenceNumberCounter::default();
     let tree = Config::new(dir, seqno.clone(), SequenceNumberCounter::default())
         .with_kv_separation(Some(
-            KvSeparationOptions::default().separation_threshold(THRESHOLD),
+            KvSeparationOptions::default()
+                .separation_threshold(THRESHOLD)
+                .compression(CompressionType::None),
         ))
         .open()
         .unwrap();

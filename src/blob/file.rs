@@ -24,7 +24,7 @@ use crate::compression::ZstdDictionary;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Fs, FsReadFile};
 use crate::slice::Slice;
-use crate::table::block::{BlockHeader, BlockType, decode_block};
+use crate::table::block::{BlockHeader, BlockType, decode_block_with};
 use crate::table::reader::ObsoleteSink;
 
 /// An open blob file; see the module documentation.
@@ -40,6 +40,8 @@ pub struct BlobFile {
     obsolete: std::sync::OnceLock<ObsoleteSink>,
     /// The zstd dictionary the header names, checked at open; `None` if it names none.
     dictionary: Option<Arc<ZstdDictionary>>,
+    /// The tree's encryption provider, for encrypted records.
+    encryption: Option<Arc<dyn crate::EncryptionProvider>>,
 }
 
 impl std::fmt::Debug for BlobFile {
@@ -61,6 +63,16 @@ fn corruption(path: &Path, offset: u64, what: CorruptionKind) -> Error {
 }
 
 impl BlobFile {
+    /// The file with its records decrypted by `encryption` (the tree's provider; `None`: an
+    /// encrypted record is [`Error::Decrypt`]).
+    pub(crate) fn with_encryption(
+        mut self,
+        encryption: Option<Arc<dyn crate::EncryptionProvider>>,
+    ) -> Self {
+        self.encryption = encryption;
+        self
+    }
+
     /// Opens and validates blob file `id` at `path`; `dictionary` is the tree's zstd dictionary.
     ///
     /// # Errors
@@ -113,6 +125,7 @@ impl BlobFile {
             cache: Arc::clone(cache),
             obsolete: std::sync::OnceLock::new(),
             dictionary,
+            encryption: None,
         })
     }
 
@@ -176,10 +189,11 @@ impl BlobFile {
         self.file()?
             .read_exact_at(target, offset)
             .map_err(|e| Error::io("read blob file", Some(self.path.clone()), e))?;
-        decode_block(
+        decode_block_with(
             &Slice::from(buf),
             BlockType::Blob,
             self.dictionary.as_deref(),
+            self.encryption.as_deref(),
         )
         .map_err(|error| error.at(&self.path, offset))
     }

@@ -16,7 +16,7 @@ use crate::compression::CompressionType;
 use crate::error::{Error, Result};
 use crate::fs::{Fs, FsWriteFile};
 use crate::layout::{FileNumbers, blob_path};
-use crate::table::block::{BlockType, encode_block};
+use crate::table::block::{BlockType, encode_block_with};
 
 /// Appends buffered bytes once this many are pending.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -53,6 +53,8 @@ pub(crate) struct BlobWriter {
     compression: CompressionType,
     /// The dictionary of a `ZstdDict` compression whose id it matches.
     dictionary: Option<Arc<crate::compression::ZstdDictionary>>,
+    /// Encrypts every record ([`Config::with_encryption`](crate::Config::with_encryption)).
+    encryption: Option<Arc<dyn crate::EncryptionProvider>>,
     current: Option<OpenBlob>,
     /// Every file created, finished or not.
     created: Vec<PathBuf>,
@@ -85,11 +87,21 @@ impl BlobWriter {
             target_size: target_size.max(1),
             compression,
             dictionary,
+            encryption: None,
             current: None,
             created: Vec::new(),
             finished: Vec::new(),
             bytes: 0,
         }
+    }
+
+    /// The writer with every record encrypted by `encryption` (`None`: plaintext).
+    pub(crate) fn encrypted(
+        mut self,
+        encryption: Option<Arc<dyn crate::EncryptionProvider>>,
+    ) -> Self {
+        self.encryption = encryption;
+        self
     }
 
     /// Bytes written so far.
@@ -128,8 +140,14 @@ impl BlobWriter {
         let Some(open) = self.current.as_mut() else {
             return Ok(None);
         };
-        let record_len =
-            encode_block(BlockType::Blob, self.compression, &raw, &mut open.buf, None) as u64;
+        let record_len = encode_block_with(
+            BlockType::Blob,
+            self.compression,
+            &raw,
+            &mut open.buf,
+            None,
+            self.encryption.as_deref(),
+        )? as u64;
         let pointer = BlobPointer {
             file_id: open.id,
             offset: open.offset,
@@ -214,7 +232,7 @@ impl BlobWriter {
                     descriptors,
                     self.dictionary.as_ref(),
                 )
-                .map(Arc::new)
+                .map(|file| Arc::new(file.with_encryption(self.encryption.clone())))
             })
             .collect()
     }

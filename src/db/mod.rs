@@ -756,7 +756,7 @@ impl Database {
         let lock = match fs.lock(&lock_path) {
             Ok(lock) => lock,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                return Err(Error::Locked { path });
+                return Err(Error::Locked);
             }
             Err(e) => return Err(Error::io("lock", Some(lock_path), e)),
         };

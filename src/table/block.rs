@@ -58,7 +58,14 @@ pub(crate) enum BlockError {
     /// The block's compression byte names a codec this build was compiled without; the text
     /// names it and the cargo feature that enables it.
     MissingCodec(&'static str),
+    /// The block is encrypted and could not be decrypted: no provider, or the provider refused
+    /// it (its message).
+    Decrypt(&'static str),
 }
+
+/// Bit 7 of a block's compression byte: the stored bytes are the encryption provider's output
+/// over the (possibly compressed) bytes that the low bits describe.
+pub(crate) const ENCRYPTED_FLAG: u8 = 0x80;
 
 impl From<CorruptionKind> for BlockError {
     fn from(what: CorruptionKind) -> Self {
@@ -80,6 +87,7 @@ impl BlockError {
                 version: super::meta::FORMAT_VERSION,
                 missing: Some(codec),
             },
+            Self::Decrypt(what) => Error::Decrypt(what),
         }
     }
 }
@@ -141,17 +149,61 @@ pub(crate) fn encode_block(
     out: &mut Vec<u8>,
     dictionary: Option<&ZstdDictionary>,
 ) -> usize {
+    let (compression, stored) = compress(compression, raw, dictionary);
+    write_block(out, block_type, u8::from(compression), raw.len(), &stored)
+}
+
+/// [`encode_block`], then, with `encryption`, the stored bytes encrypted (bit 7 of the
+/// compression byte set) before the checksum is taken.
+///
+/// # Errors
+/// The provider's error ([`Error::Encrypt`]), or `Encrypt` if its output is longer than its
+/// `max_overhead` allows.
+///
+/// # Panics
+/// As [`encode_block`].
+pub(crate) fn encode_block_with(
+    block_type: BlockType,
+    compression: CompressionType,
+    raw: &[u8],
+    out: &mut Vec<u8>,
+    dictionary: Option<&ZstdDictionary>,
+    encryption: Option<&dyn crate::EncryptionProvider>,
+) -> crate::Result<usize> {
+    let Some(provider) = encryption else {
+        return Ok(encode_block(block_type, compression, raw, out, dictionary));
+    };
+    let (compression, stored) = compress(compression, raw, dictionary);
+    let sealed = provider.encrypt(&stored)?;
+    let bound = stored
+        .len()
+        .saturating_add(provider.max_overhead() as usize);
+    if sealed.len() > bound {
+        return Err(Error::Encrypt(
+            "the provider's output exceeds its max_overhead",
+        ));
+    }
+    Ok(write_block(
+        out,
+        block_type,
+        u8::from(compression) | ENCRYPTED_FLAG,
+        raw.len(),
+        &sealed,
+    ))
+}
+
+/// `raw` compressed with `compression` (kept raw, as `None`, when that does not make it smaller).
+fn compress<'a>(
+    compression: CompressionType,
+    raw: &'a [u8],
+    dictionary: Option<&ZstdDictionary>,
+) -> (CompressionType, std::borrow::Cow<'a, [u8]>) {
     #[cfg(not(feature = "zstd"))]
     let _ = dictionary;
-    #[cfg(any(feature = "lz4", feature = "zstd"))]
-    let compressed: Vec<u8>;
-    let (compression, stored): (CompressionType, &[u8]) = match compression {
-        CompressionType::None => (CompressionType::None, raw),
+    let (compression, stored): (CompressionType, std::borrow::Cow<'a, [u8]>) = match compression {
+        CompressionType::None => (CompressionType::None, raw.into()),
         #[cfg(feature = "lz4")]
-        CompressionType::Lz4 => {
-            compressed = lz4_flex::block::compress(raw);
-            (CompressionType::Lz4, &compressed)
-        }
+        CompressionType::Lz4 => (CompressionType::Lz4, lz4_flex::block::compress(raw).into()),
         #[cfg(feature = "zstd")]
         CompressionType::Zstd(level) | CompressionType::ZstdDict { level, .. } => {
             let level = crate::compression::clamp_level(level);
@@ -161,26 +213,37 @@ pub(crate) fn encode_block(
                 .dict_id()
                 .and(dictionary)
                 .and_then(|d| d.parsed().map(|p| (p, d.id())));
-            compressed = crate::compression::zstd::compress(raw, level, dict);
+            let compressed = crate::compression::zstd::compress(raw, level, dict);
             match dict {
-                Some(_) => (compression, &compressed),
-                None => (CompressionType::Zstd(level), &compressed),
+                Some(_) => (compression, compressed.into()),
+                None => (CompressionType::Zstd(level), compressed.into()),
             }
         }
     };
     // NB: keep incompressible blocks raw; the reader then skips a decompression.
-    let (compression, stored) = if stored.len() < raw.len() {
+    if stored.len() < raw.len() {
         (compression, stored)
     } else {
-        (CompressionType::None, raw)
-    };
+        (CompressionType::None, raw.into())
+    }
+}
+
+/// Appends the header (with the compression byte `compression` as given) and `stored` to `out`;
+/// returns the bytes appended.
+fn write_block(
+    out: &mut Vec<u8>,
+    block_type: BlockType,
+    compression: u8,
+    raw_len: usize,
+    stored: &[u8],
+) -> usize {
     let stored_len = u32::try_from(stored.len())
         .unwrap_or_else(|_| panic!("block of {} bytes exceeds u32::MAX", stored.len()));
-    let raw_len = u32::try_from(raw.len())
-        .unwrap_or_else(|_| panic!("block of {} bytes exceeds u32::MAX", raw.len()));
+    let raw_len = u32::try_from(raw_len)
+        .unwrap_or_else(|_| panic!("block of {raw_len} bytes exceeds u32::MAX"));
     let start = out.len();
     out.push(block_type as u8);
-    out.push(u8::from(compression));
+    out.push(compression);
     out.extend_from_slice(&stored_len.to_le_bytes());
     out.extend_from_slice(&raw_len.to_le_bytes());
     let sum = checksum(out.get(start..start + 10).unwrap_or_default(), stored);
@@ -229,10 +292,24 @@ impl BlockHeader {
 /// Verifies and decodes the block that fills `bytes` (header and stored bytes) and returns its
 /// raw contents: a zero-copy sub-slice for an uncompressed block. `expected` is the type the
 /// caller is reading; `dictionary` is the table's zstd dictionary, if its meta block names one.
+#[cfg(any(test, feature = "internals"))]
 pub(crate) fn decode_block(
     bytes: &Slice,
     expected: BlockType,
     dictionary: Option<&ZstdDictionary>,
+) -> Result<Slice, BlockError> {
+    decode_block_with(bytes, expected, dictionary, None)
+}
+
+/// [`decode_block`] for a tree with an encryption provider (or none): an encrypted block (bit 7
+/// of its compression byte) is decrypted after its checksum matched, then decompressed; an
+/// encrypted block without a provider is [`BlockError::Decrypt`]. A block written without
+/// encryption reads alike with or without a provider.
+pub(crate) fn decode_block_with(
+    bytes: &Slice,
+    expected: BlockType,
+    dictionary: Option<&ZstdDictionary>,
+    encryption: Option<&dyn crate::EncryptionProvider>,
 ) -> Result<Slice, BlockError> {
     let header = BlockHeader::parse(bytes)?;
     let stored = bytes.get(HEADER_LEN..).ok_or(CorruptionKind::Truncated)?;
@@ -250,8 +327,22 @@ pub(crate) fn decode_block(
     if BlockType::from_byte(header.block_type) != Some(expected) {
         return Err(CorruptionKind::InvalidField("block type").into());
     }
-    let compression = CompressionType::try_from(header.compression).map_err(|_| {
-        missing_codec(header.compression).map_or(
+    let decrypted = if header.compression & ENCRYPTED_FLAG == 0 {
+        None
+    } else {
+        let provider = encryption.ok_or(BlockError::Decrypt(
+            "the block is encrypted and the tree has no encryption provider \
+             (Config::with_encryption)",
+        ))?;
+        Some(provider.decrypt(stored).map_err(|error| match error {
+            Error::Decrypt(what) => BlockError::Decrypt(what),
+            _ => BlockError::Decrypt("the encryption provider failed"),
+        })?)
+    };
+    let stored: &[u8] = decrypted.as_deref().unwrap_or(stored);
+    let compression_byte = header.compression & !ENCRYPTED_FLAG;
+    let compression = CompressionType::try_from(compression_byte).map_err(|_| {
+        missing_codec(compression_byte).map_or(
             BlockError::Corrupt(CorruptionKind::InvalidField("compression type")),
             BlockError::MissingCodec,
         )
@@ -260,10 +351,13 @@ pub(crate) fn decode_block(
     let _ = dictionary;
     match compression {
         CompressionType::None => {
-            if header.raw_len != header.stored_len {
+            if header.raw_len as usize != stored.len() {
                 return Err(CorruptionKind::InvalidField("raw length").into());
             }
-            Ok(bytes.slice(HEADER_LEN..))
+            Ok(match decrypted {
+                Some(plain) => Slice::from(plain),
+                None => bytes.slice(HEADER_LEN..),
+            })
         }
         #[cfg(feature = "lz4")]
         CompressionType::Lz4 => {

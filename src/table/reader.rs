@@ -24,7 +24,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::block::{BlockHeader, BlockType, decode_block};
+use super::block::{BlockHeader, BlockType, decode_block_with};
 use super::data_block::BlockCursor;
 use super::data_block::DataBlock;
 use super::filter::FilterReader;
@@ -73,6 +73,8 @@ pub(crate) struct TableContext {
     pub(crate) level_pins: Arc<[(bool, bool)]>,
     /// The tree's zstd dictionary ([`Config::zstd_dictionary`](crate::Config::zstd_dictionary)).
     pub(crate) dictionary: Option<Arc<ZstdDictionary>>,
+    /// The tree's encryption provider ([`Config::with_encryption`](crate::Config::with_encryption)).
+    pub(crate) encryption: Option<Arc<dyn crate::EncryptionProvider>>,
 }
 
 /// Checks that the dictionary a table's meta block names (`stored`, never 0) is `supplied`.
@@ -143,6 +145,8 @@ pub struct Table {
     global_seqno: Option<SeqNo>,
     /// The zstd dictionary the meta block names, checked at open; `None` if it names none.
     dictionary: Option<Arc<ZstdDictionary>>,
+    /// The tree's encryption provider, for the blocks read after the open.
+    encryption: Option<Arc<dyn crate::EncryptionProvider>>,
     /// The range tombstones, decoded once at open and kept while the table is open.
     range_tombstones: Arc<FragList>,
 }
@@ -253,7 +257,7 @@ impl Table {
                 )
             })?;
             let bytes = read_exact(file.as_ref(), path, handle.offset, len)?;
-            let raw = decode_block(&bytes, block_type, dictionary)
+            let raw = decode_block_with(&bytes, block_type, dictionary, ctx.encryption.as_deref())
                 .map_err(|error| error.at(path, handle.offset))?;
             // The header parsed for `decode_block` just now: it cannot fail here.
             let checksum = BlockHeader::parse(&bytes).map_or(0, |header| header.checksum);
@@ -324,6 +328,7 @@ impl Table {
             stored_checksums: (meta_checksum, index_checksum),
             global_seqno: None,
             dictionary,
+            encryption: ctx.encryption.clone(),
             range_tombstones,
         })
     }
@@ -432,8 +437,13 @@ impl Table {
     ) -> Result<Slice> {
         self.cache.record(block_type as u8, false, handle.len);
         let bytes = read_exact(self.file()?.as_ref(), &self.path, handle.offset, len)?;
-        decode_block(&bytes, block_type, self.dictionary.as_deref())
-            .map_err(|error| error.at(&self.path, handle.offset))
+        decode_block_with(
+            &bytes,
+            block_type,
+            self.dictionary.as_deref(),
+            self.encryption.as_deref(),
+        )
+        .map_err(|error| error.at(&self.path, handle.offset))
     }
 
     /// Reads, verifies and caches the block at `handle`; returns its raw contents.

@@ -34,6 +34,7 @@ fn ctx(cache_bytes: u64, descriptors: bool) -> TableContext {
         pin_filter: false,
         level_pins: std::sync::Arc::from([]),
         dictionary: None,
+        encryption: None,
     }
 }
 

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::block::{BlockType, decode_block};
+use super::block::{BlockType, decode_block_with};
 use super::data_block::DataBlock;
 use super::filter::{FilterReader, key_hash};
 use super::meta::{BlockHandle, FOOTER_LEN, Footer, FooterError, TableMeta};
@@ -97,6 +97,8 @@ struct Verifier<'a> {
     cmp: &'a Comparator,
     /// The tree's zstd dictionary, for tables whose meta block names it.
     dictionary: Option<&'a ZstdDictionary>,
+    /// The tree's encryption provider, for encrypted blocks.
+    encryption: Option<&'a dyn crate::EncryptionProvider>,
     /// The blocks reached: (offset, length on disk).
     spans: Vec<(u64, u64)>,
     check: TableCheck,
@@ -129,7 +131,12 @@ impl Verifier<'_> {
         self.spans.push((handle.offset, handle.len));
         self.check.blocks_checked += 1;
         self.check.bytes_checked += handle.len;
-        match decode_block(&Slice::from(buf), block_type, self.dictionary) {
+        match decode_block_with(
+            &Slice::from(buf),
+            block_type,
+            self.dictionary,
+            self.encryption,
+        ) {
             Ok(raw) => Ok(Some(raw)),
             Err(error) => {
                 self.check.damages.push(error.at(self.path, handle.offset));
@@ -458,11 +465,26 @@ impl Verifier<'_> {
 /// # Errors
 /// `Io` if the file cannot be opened or read. Damage is not an error: it is listed in
 /// [`TableCheck::damages`].
+#[cfg(any(test, feature = "internals"))]
 pub(crate) fn verify_table(
     fs: &dyn Fs,
     path: &Path,
     cmp: &Comparator,
     dictionary: Option<&ZstdDictionary>,
+) -> Result<TableCheck> {
+    verify_table_with(fs, path, cmp, dictionary, None)
+}
+
+/// [`verify_table`] of a table that may be encrypted with `encryption`'s key.
+///
+/// # Errors
+/// As [`verify_table`].
+pub(crate) fn verify_table_with(
+    fs: &dyn Fs,
+    path: &Path,
+    cmp: &Comparator,
+    dictionary: Option<&ZstdDictionary>,
+    encryption: Option<&dyn crate::EncryptionProvider>,
 ) -> Result<TableCheck> {
     let file = fs
         .open(path)
@@ -476,6 +498,7 @@ pub(crate) fn verify_table(
         body_end: 0,
         cmp,
         dictionary: None,
+        encryption,
         spans: Vec::new(),
         check: TableCheck {
             file_size,

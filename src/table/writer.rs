@@ -24,7 +24,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::block::{BlockType, encode_block};
+use super::block::{BlockType, encode_block_with};
 use super::data_block::DataBlockBuilder;
 use super::filter::{FilterBuilder, key_hash};
 use super::meta::{BlockHandle, Footer, TableMeta, TableSettings};
@@ -65,6 +65,9 @@ pub struct TableWriterOptions {
     /// The dictionary of [`CompressionType::ZstdDict`] blocks; used only if its id is the one
     /// the compression names (otherwise such blocks are plain zstd).
     pub zstd_dictionary: Option<Arc<ZstdDictionary>>,
+    /// Encrypts every block ([`Config::with_encryption`](crate::Config::with_encryption));
+    /// `None` writes plaintext.
+    pub encryption: Option<Arc<dyn crate::EncryptionProvider>>,
 }
 
 impl Default for TableWriterOptions {
@@ -82,6 +85,7 @@ impl Default for TableWriterOptions {
             hash_ratio: 0.0,
             prefix_extractor: None,
             zstd_dictionary: None,
+            encryption: None,
         }
     }
 }
@@ -240,13 +244,14 @@ impl TableWriter {
         raw: &[u8],
     ) -> Result<BlockHandle> {
         self.scratch.clear();
-        let len = encode_block(
+        let len = encode_block_with(
             block_type,
             compression,
             raw,
             &mut self.scratch,
             self.opts.dictionary(),
-        );
+            self.opts.encryption.as_deref(),
+        )?;
         let handle = BlockHandle {
             offset: self.offset,
             len: len as u64,

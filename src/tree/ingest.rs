@@ -276,6 +276,12 @@ impl Ingestion {
             return Err(Error::Poisoned);
         }
         let (Some(first), Some(last)) = (self.first_key.clone(), self.last_key.clone()) else {
+            // Nothing to ingest: still the structural operation API.md describes, the memtables
+            // flushed first, then the next seqno taken and `visible_seqno` raised to the counter.
+            let flush_lock = tree.get_flush_lock();
+            tree.rotate_memtable();
+            tree.flush(&flush_lock, 0)?;
+            tree.take_structural_seqno();
             return Ok(());
         };
         let flush_lock = tree.get_flush_lock();

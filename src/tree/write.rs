@@ -141,8 +141,8 @@ impl Tree {
     /// [`Config::memtable_range_tombstone_limit`](crate::Config::memtable_range_tombstone_limit)
     /// range tombstones, this call rotates it (no I/O: the next flush writes it).
     ///
-    /// # Panics
-    /// Panics if `seqno` exceeds [`MAX_SEQNO`](crate::MAX_SEQNO).
+    /// It never panics: a `seqno` above [`MAX_SEQNO`](crate::MAX_SEQNO), which no write may
+    /// carry, writes nothing and returns 0, as an empty range does.
     ///
     /// ```
     /// # use strata::{Config, Guard, SequenceNumberCounter};
@@ -158,11 +158,12 @@ impl Tree {
     /// // A read at 4 does not see the tombstone.
     /// assert_eq!(tree.get("b", 4)?, Some("v".into()));
     /// assert_eq!(tree.remove_range("z", "a", 6), 0, "an inverted range writes nothing");
+    /// assert_eq!(tree.remove_range("a", "z", u64::MAX), 0, "past MAX_SEQNO: nothing, no panic");
     /// # Ok::<(), strata::Error>(())
     /// ```
     pub fn remove_range<K: Into<UserKey>>(&self, start: K, end: K, seqno: SeqNo) -> u64 {
         let (start, end) = (start.into(), end.into());
-        if self.0.cmp.user(&start, &end).is_ge() {
+        if seqno > crate::MAX_SEQNO || self.0.cmp.user(&start, &end).is_ge() {
             return 0;
         }
         let (bytes, count) = self.0.super_version.write_active(|active| {
@@ -181,10 +182,8 @@ impl Tree {
     /// with `prefix` must form that byte range in the comparator's order (as for
     /// [`Tree::prefix`] scans); where the comparator orders the successor before the prefix (a
     /// reverse order) no `[start, end)` holds exactly those keys, and this writes nothing and
-    /// returns 0: use [`Tree::remove_range`] with bounds in the comparator's order.
-    ///
-    /// # Panics
-    /// As [`Tree::remove_range`].
+    /// returns 0: use [`Tree::remove_range`] with bounds in the comparator's order. Like it, this
+    /// never panics (a `seqno` above [`MAX_SEQNO`](crate::MAX_SEQNO) writes nothing).
     ///
     /// ```
     /// # use strata::{Config, SequenceNumberCounter};

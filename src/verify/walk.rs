@@ -7,7 +7,7 @@ use super::report::{IntegrityError, IntegrityReport};
 use crate::error::{CorruptionKind, Error};
 use crate::fs::Fs;
 use crate::key::Comparator;
-use crate::table::verify::verify_table;
+use crate::table::verify::verify_table_with;
 use crate::tree::Tree;
 
 /// Reads every table of `tree`'s current version and checks every checksum and every block;
@@ -35,6 +35,7 @@ pub fn verify_integrity(tree: &Tree) -> IntegrityReport {
         tree.0.config.fs.as_ref(),
         &tree.0.cmp,
         tree.0.config.zstd_dictionary.as_deref(),
+        tree.0.config.encryption.as_deref(),
         tables,
     )
     .report;
@@ -93,12 +94,13 @@ pub(crate) fn verify_tables(
     fs: &dyn Fs,
     cmp: &Comparator,
     dictionary: Option<&crate::compression::ZstdDictionary>,
+    encryption: Option<&dyn crate::EncryptionProvider>,
     tables: impl IntoIterator<Item = (u64, PathBuf)>,
 ) -> TablesChecked {
     let mut out = TablesChecked::default();
     for (id, path) in tables {
         out.report.sst_files_checked += 1;
-        let check = match verify_table(fs, &path, cmp, dictionary) {
+        let check = match verify_table_with(fs, &path, cmp, dictionary, encryption) {
             Ok(check) => check,
             Err(error) => {
                 out.report.errors.push(IntegrityError::new(path, error));

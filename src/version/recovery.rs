@@ -436,7 +436,8 @@ pub(crate) fn open_blob_files(
             &ctx.cache,
             ctx.descriptors.as_ref(),
             ctx.dictionary.as_ref(),
-        )?;
+        )?
+        .with_encryption(ctx.encryption.clone());
         version.blob_files.insert(id, Arc::new(file));
     }
     version.blob_refs.clone_from(&shape.blob_refs);

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::fs::StdFs;
+use crate::table::block::decode_block;
 use crate::table::writer::{TableWriter, TableWriterOptions};
 
 fn write(path: &Path, opts: TableWriterOptions, n: u32) {
