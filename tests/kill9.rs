@@ -2,7 +2,8 @@
 //! flushes on a real directory (each batch with a range tombstone over scratch keys written
 //! just before it), printing a line after each flush returns, then runs one `Leveled`
 //! compaction step (every eighth batch a major compaction); the parent kills it at random
-//! moments, reopens the tree, and checks that
+//! moments (every fifth cycle only after the child reported its ninth flush, so that garbage
+//! collection happens however loaded the machine is), reopens the tree, and checks that
 //! every flush the child completed survived (and that nothing from a half-done flush appears as
 //! a hole, and no scratch key comes back without its range tombstone).
 //!
@@ -23,7 +24,7 @@
 )]
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -147,8 +148,16 @@ fn check_scratch_keys_stay_deleted(tree: &strata::Tree, c: u64, batches: u64, cy
 }
 
 /// Runs the child of `cycle` on `dir`, kills it after `millis` ms, and returns the number of
-/// batches it reported flushed.
-fn run_and_kill_child(exe: &Path, dir: &Path, cycle: u64, millis: u64) -> u64 {
+/// batches it reported flushed. With `wait_for`, the `millis` start once the child reported that
+/// batch flushed: progress the kill cannot cut short however loaded the machine is (a kill after
+/// batch 8 lands after the first major compaction and its garbage collection).
+fn run_and_kill_child(
+    exe: &Path,
+    dir: &Path,
+    cycle: u64,
+    millis: u64,
+    wait_for: Option<u64>,
+) -> u64 {
     let mut child = Command::new(exe)
         .args([
             "--exact",
@@ -162,16 +171,24 @@ fn run_and_kill_child(exe: &Path, dir: &Path, cycle: u64, millis: u64) -> u64 {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut output = String::new();
+    if let Some(batch) = wait_for {
+        let target = format!("flushed {batch}");
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap() > 0 {
+            output.push_str(&line);
+            let reached = line.trim_end() == target;
+            line.clear();
+            if reached {
+                break;
+            }
+        }
+    }
     std::thread::sleep(Duration::from_millis(millis));
     child.kill().unwrap();
     child.wait().unwrap();
-    let mut output = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut output)
-        .unwrap();
+    stdout.read_to_string(&mut output).unwrap();
     output
         .lines()
         .filter_map(|l| l.strip_prefix("flushed "))
@@ -202,7 +219,11 @@ fn kill_9_never_loses_a_completed_flush() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let flushed = run_and_kill_child(&exe, dir.path(), cycle, 30 + rng % 250);
+        // Every fifth cycle is killed only after its first major compaction, so that garbage
+        // collection runs (and is checked across the kill) on a loaded machine too; the others
+        // are killed at a random time from their start.
+        let wait_for = (cycle % 5 == 4).then_some(8);
+        let flushed = run_and_kill_child(&exe, dir.path(), cycle, 30 + rng % 250, wait_for);
         completed.push(flushed);
 
         // Reopen and check every completed flush of every cycle so far.
