@@ -4,6 +4,8 @@
 
 #![deny(clippy::indexing_slicing)]
 
+use crate::error::CorruptionKind;
+
 /// Writes `value` as LEB128 into `out` and returns the bytes written (1 to 5).
 ///
 /// # Panics
@@ -94,6 +96,74 @@ pub(crate) fn decode_varint_u64(input: &[u8]) -> Option<(u64, usize)> {
         }
     }
     None
+}
+
+/// Reads fields off the front of bytes from disk, never past their end: every read returns
+/// `Truncated` (or `InvalidField` for a bad length or varint) instead of panicking.
+pub(crate) struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    /// Whether every byte has been read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], CorruptionKind> {
+        let end = self.pos.checked_add(n).ok_or(CorruptionKind::Truncated)?;
+        let out = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or(CorruptionKind::Truncated)?;
+        self.pos = end;
+        Ok(out)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], CorruptionKind> {
+        self.take(N)?
+            .try_into()
+            .map_err(|_| CorruptionKind::Truncated)
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, CorruptionKind> {
+        self.array().map(u64::from_le_bytes)
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, CorruptionKind> {
+        self.array().map(u32::from_le_bytes)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, CorruptionKind> {
+        self.array::<1>().map(|[b]| b)
+    }
+
+    /// A LEB128 varint.
+    pub(crate) fn varint(&mut self) -> Result<u64, CorruptionKind> {
+        let (value, n) = decode_varint_u64(self.bytes.get(self.pos..).unwrap_or_default())
+            .ok_or(CorruptionKind::InvalidField("varint"))?;
+        self.pos += n;
+        Ok(value)
+    }
+
+    /// A varint length, then that many bytes.
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], CorruptionKind> {
+        let (len, n) = decode_varint_u64(self.bytes.get(self.pos..).unwrap_or_default())
+            .ok_or(CorruptionKind::InvalidField("length"))?;
+        self.pos += n;
+        self.take(usize::try_from(len).map_err(|_| CorruptionKind::InvalidField("length"))?)
+    }
+}
+
+/// Appends a varint length and `bytes`: what [`Cursor::bytes`] reads.
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint_u64(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
 }
 
 #[cfg(test)]

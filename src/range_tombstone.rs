@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::coding::{decode_varint_u64, put_varint_u64};
+use crate::coding::{decode_varint_u64, put_bytes, put_varint_u64};
 use crate::error::CorruptionKind;
 use crate::key::Comparator;
 use crate::seqno::{MAX_SEQNO, SeqNo};
@@ -663,11 +663,6 @@ impl FragList {
         }
         Ok(out)
     }
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint_u64(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
 }
 
 struct Reader<'a> {

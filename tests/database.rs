@@ -1369,3 +1369,168 @@ fn a_crash_while_recovery_deletes_flushed_segments_never_leaves_a_gap() {
     }
     assert!(crashed > 100, "{crashed} recoveries crashed");
 }
+
+/// The compaction strategy is persisted when a keyspace is created (fjall persists it too): a
+/// keyspace created with `Fifo` keeps dropping its oldest tables after a reopen whose options
+/// name the default `Leveled`, which never drops data.
+#[test]
+fn a_keyspace_keeps_its_compaction_strategy_across_a_reopen() {
+    use strata::compaction::Fifo;
+    let fs = MemFs::new();
+    let created = || small_memtables().compaction_strategy(Arc::new(Fifo::new(96 << 10, None)));
+    {
+        let db = mem_db(&fs);
+        db.keyspace("events", created)
+            .unwrap()
+            .insert("first", "x")
+            .unwrap();
+    }
+    let db = mem_db(&fs);
+    let events = db
+        .keyspace("events", KeyspaceCreateOptions::default)
+        .unwrap();
+    for i in 0..4000u32 {
+        events.insert(format!("k{i:05}"), [7u8; 100]).unwrap();
+    }
+    // The persisted 32 KiB memtables flush on their own; FIFO drops what is past 96 KiB.
+    wait_until("FIFO drops the oldest tables", || {
+        events.get("first").unwrap().is_none() && events.disk_space() <= 200 << 10
+    });
+    assert!(events.len().unwrap() < 4000);
+    assert!(
+        events.get("k03999").unwrap().is_some(),
+        "the newest are kept"
+    );
+}
+
+/// An application's own compaction strategy is recorded by name: a later open must pass a
+/// strategy of that name, and one that passes another is refused, changing nothing.
+#[test]
+fn a_keyspace_created_with_an_application_strategy_opens_only_with_it() {
+    use strata::compaction::{Choice, CompactionStrategy, TreeView};
+    struct Never;
+    impl CompactionStrategy for Never {
+        fn name(&self) -> &'static str {
+            "never"
+        }
+        fn choose(&self, _: &TreeView) -> Choice {
+            Choice::DoNothing
+        }
+    }
+    let fs = MemFs::new();
+    let mine = || KeyspaceCreateOptions::default().compaction_strategy(Arc::new(Never));
+    {
+        let db = mem_db(&fs);
+        db.keyspace("mine", mine).unwrap().insert("k", "v").unwrap();
+    }
+    let db = mem_db(&fs);
+    match db.keyspace("mine", KeyspaceCreateOptions::default) {
+        Err(Error::InvalidArgument(message)) => {
+            assert!(message.contains("\"never\""), "{message}");
+        }
+        other => panic!("expected InvalidArgument, got {:?}", other.map(|_| ())),
+    }
+    let reopened = db.keyspace("mine", mine).unwrap();
+    assert_eq!(reopened.get("k").unwrap(), Some(Slice::from("v")));
+}
+
+/// A toy cipher for the tests (XOR with a key byte and a 4-byte tag the decryption checks).
+struct Xor(u8);
+
+impl strata::EncryptionProvider for Xor {
+    fn encrypt(&self, plaintext: &[u8]) -> strata::Result<Vec<u8>> {
+        let mut out: Vec<u8> = plaintext.iter().map(|b| b ^ self.0).collect();
+        out.extend_from_slice(&[self.0; 4]);
+        Ok(out)
+    }
+
+    fn decrypt(&self, ciphertext: &[u8]) -> strata::Result<Vec<u8>> {
+        match ciphertext.split_last_chunk::<4>() {
+            Some((body, tag)) if *tag == [self.0; 4] => {
+                Ok(body.iter().map(|b| b ^ self.0).collect())
+            }
+            _ => Err(Error::Decrypt("wrong key")),
+        }
+    }
+
+    fn max_overhead(&self) -> u32 {
+        4
+    }
+}
+
+/// Every file under `dir` in `fs`, recursively.
+fn files_under(fs: &MemFs, dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for name in fs.list(dir).unwrap_or_default() {
+        let path = dir.join(&name);
+        match fs.list(&path) {
+            Ok(children) if !children.is_empty() => out.extend(files_under(fs, &path)),
+            _ => out.push(path),
+        }
+    }
+    out
+}
+
+/// A keyspace encrypted at rest: its tables hold no value in the clear; after a crash the
+/// database's open does not flush its logged writes without the provider (they wait in its
+/// pending log, never written to a table in the clear); an open without the provider, or with
+/// one for a keyspace created without, is refused; with it, every write is there.
+#[test]
+fn an_encrypted_keyspace_is_never_written_without_its_provider() {
+    let fs = MemFs::new();
+    let secret = || small_memtables().with_encryption(Some(Arc::new(Xor(0x5a))));
+    let marker = b"TOP-SECRET-VALUE";
+    {
+        let db = small_segments_db(&fs);
+        let ks = db.keyspace("secret", secret).unwrap();
+        db.keyspace("plain", KeyspaceCreateOptions::default)
+            .unwrap()
+            .insert("p", "q")
+            .unwrap();
+        for i in 0..600u32 {
+            ks.insert(format!("s{i:04}"), marker).unwrap();
+        }
+        wait_until("a flush", || ks.table_count() > 0);
+        for i in 600..700u32 {
+            ks.insert(format!("s{i:04}"), marker).unwrap();
+        }
+        db.persist(PersistMode::SyncAll).unwrap();
+        power_loss(&fs, db, CrashMode::DropUnsynced, 11);
+    }
+    let db = small_segments_db(&fs);
+    assert_eq!(pending_logs(&fs).len(), 1, "left for the provider's open");
+    match db.keyspace("secret", small_memtables) {
+        Err(Error::InvalidArgument(message)) => assert!(message.contains("encryption")),
+        other => panic!("expected InvalidArgument, got {:?}", other.map(|_| ())),
+    }
+    match db.keyspace("plain", || {
+        KeyspaceCreateOptions::default().with_encryption(Some(Arc::new(Xor(1))))
+    }) {
+        Err(Error::InvalidArgument(_)) => {}
+        other => panic!("expected InvalidArgument, got {:?}", other.map(|_| ())),
+    }
+    let ks = db.keyspace("secret", secret).unwrap();
+    assert_eq!(ks.len().unwrap(), 700);
+    assert_eq!(ks.get("s0699").unwrap(), Some(Slice::from(&marker[..])));
+    assert!(pending_logs(&fs).is_empty());
+    drop(ks);
+    drop(db);
+    let tables = files_under(&fs, Path::new("/db/keyspaces"));
+    assert!(
+        tables
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "sst"))
+    );
+    for path in tables {
+        let Ok(file) = fs.open(&path) else {
+            continue; // an empty folder
+        };
+        let mut bytes = vec![0u8; usize::try_from(file.size_bytes().unwrap()).unwrap()];
+        file.read_exact_at(&mut bytes, 0).unwrap();
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker),
+            "{} holds the value in the clear",
+            path.display()
+        );
+    }
+}

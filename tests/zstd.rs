@@ -191,3 +191,70 @@ fn a_table_with_another_or_no_dictionary_fails_to_open_naming_both_ids() {
         "{text}"
     );
 }
+
+/// A `Database` keyspace compressed with a zstd dictionary, killed with writes in its WAL after
+/// its first table: the database's open cannot flush those writes without the application's
+/// dictionary, so it leaves them for the keyspace's open (before the options were persisted, it
+/// flushed them with the default options, and a keyspace with a dictionary table made the whole
+/// database fail to open). The keyspace's open with the dictionary reads every write; the
+/// level and dictionary of the compression persisted at creation are what its tables use.
+#[test]
+fn a_database_keyspace_with_a_dictionary_recovers_its_log_at_its_own_open() {
+    use strata::fs::{CrashMode, MemFs};
+    use strata::{Database, KeyspaceCreateOptions, PersistMode};
+
+    let samples: Vec<Vec<u8>> = (0..2000).map(value).collect();
+    let dict = Arc::new(train_dictionary(&samples, 4096).unwrap());
+    let options = || {
+        KeyspaceCreateOptions::default()
+            .max_memtable_size(32 << 10)
+            .zstd_dictionary(Some(Arc::clone(&dict)))
+            .data_block_compression_policy(CompressionPolicy::all(CompressionType::zstd_dict(
+                9,
+                dict.id(),
+            )))
+    };
+    let fs = MemFs::new();
+    let open = || {
+        Database::builder("/db")
+            .fs(Arc::new(fs.clone()))
+            .worker_threads(1)
+            .open()
+            .unwrap()
+    };
+    {
+        let db = open();
+        let ks = db.keyspace("docs", options).unwrap();
+        for i in 0..400u32 {
+            ks.insert(format!("d{i:04}"), value(i)).unwrap();
+        }
+        let started = std::time::Instant::now();
+        while ks.table_count() == 0 {
+            assert!(started.elapsed().as_secs() < 20, "no flush");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for i in 400..500u32 {
+            ks.insert(format!("d{i:04}"), value(i)).unwrap();
+        }
+        db.persist(PersistMode::SyncAll).unwrap();
+        fs.crash_at(0);
+        drop((ks, db));
+        fs.crash(CrashMode::DropUnsynced, 7);
+        fs.disarm();
+    }
+    let db = open();
+    let ks = db.keyspace("docs", options).unwrap();
+    assert_eq!(ks.len().unwrap(), 500);
+    assert_eq!(ks.get("d0499").unwrap().as_deref(), Some(&value(499)[..]));
+    ks.major_compact().unwrap();
+    assert_eq!(ks.get("d0000").unwrap().as_deref(), Some(&value(0)[..]));
+    drop((ks, db));
+    // Without the dictionary the keyspace does not open: its persisted policy names it.
+    let db = open();
+    match db.keyspace("docs", KeyspaceCreateOptions::default) {
+        Err(Error::InvalidArgument(message)) => {
+            assert!(message.contains(&dict.id().to_string()), "{message}");
+        }
+        other => panic!("expected InvalidArgument, got {:?}", other.map(|_| ())),
+    }
+}

@@ -254,7 +254,11 @@ fn inspect_and_verify_cover_the_catalog_the_wal_and_every_keyspace() {
     );
     assert!(out.contains("2 keyspaces, next keyspace id 3\n"), "{out}");
     assert!(
-        out.contains("\n1   users     67108864        off\n"),
+        out.contains("\n1   users     67108864        off            leveled     no\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  keyspace 1 policies: Policies { data_block_size: BlockSizePolicy([4096])"),
         "{out}"
     );
     assert!(

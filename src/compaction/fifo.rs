@@ -6,6 +6,9 @@
 //! while the tree is above `limit_bytes`, the tables with the oldest data (lowest highest seqno)
 //! until it is not. Busy tables are skipped.
 
+use crate::coding::{Cursor, put_varint_u64};
+use crate::error::CorruptionKind;
+
 use super::{Choice, CompactionStrategy, TableInfo, TreeView};
 
 /// FIFO compaction; see the module documentation.
@@ -46,9 +49,38 @@ impl Fifo {
     }
 }
 
+/// [`Fifo`]'s name.
+pub(super) const NAME: &str = "fifo";
+
+impl Fifo {
+    /// Reads what [`CompactionStrategy::encode_settings`] wrote.
+    pub(super) fn decode_settings(c: &mut Cursor<'_>) -> Result<Self, CorruptionKind> {
+        let limit_bytes = c.varint()?;
+        let ttl_secs = match c.u8()? {
+            0 => None,
+            1 => Some(c.varint()?),
+            _ => return Err(CorruptionKind::InvalidField("fifo ttl")),
+        };
+        Ok(Self::new(limit_bytes, ttl_secs))
+    }
+}
+
 impl CompactionStrategy for Fifo {
     fn name(&self) -> &'static str {
-        "fifo"
+        NAME
+    }
+
+    fn encode_settings(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(20);
+        put_varint_u64(&mut out, self.limit_bytes);
+        match self.ttl_secs {
+            None => out.push(0),
+            Some(ttl) => {
+                out.push(1);
+                put_varint_u64(&mut out, ttl);
+            }
+        }
+        Some(out)
     }
 
     fn choose(&self, view: &TreeView) -> Choice {

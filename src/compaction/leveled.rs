@@ -40,6 +40,9 @@
 //! the one below it); level 0 merges into the highest level whose target is not below the base
 //! size, and the levels above it stay empty. Space amplification then stays near `1 + 1/ratio`.
 
+use crate::coding::{Cursor, put_varint_u64};
+use crate::error::CorruptionKind;
+
 use super::{Choice, CompactionStrategy, LevelInfo, TableInfo, TreeView};
 
 /// Whether a table holds tombstones of either kind.
@@ -392,9 +395,43 @@ impl Leveled {
     }
 }
 
+/// [`Leveled`]'s name.
+pub(super) const NAME: &str = "leveled";
+
+impl Leveled {
+    /// Reads what [`CompactionStrategy::encode_settings`] wrote, through the setters (which
+    /// clamp every value into its range).
+    pub(super) fn decode_settings(c: &mut Cursor<'_>) -> Result<Self, CorruptionKind> {
+        let l0_threshold = c.u8()?;
+        let target_size = c.varint()?;
+        let dynamic = c.u8()? != 0;
+        let count = c.varint()?;
+        let mut ratios = Vec::new();
+        for _ in 0..count {
+            ratios.push(f32::from_bits(c.u32()?));
+        }
+        Ok(Self::default()
+            .with_l0_threshold(l0_threshold)
+            .with_table_target_size(target_size)
+            .with_level_ratio_policy(ratios)
+            .with_dynamic_level_bytes(dynamic))
+    }
+}
+
 impl CompactionStrategy for Leveled {
     fn name(&self) -> &'static str {
-        "leveled"
+        NAME
+    }
+
+    fn encode_settings(&self) -> Option<Vec<u8>> {
+        let mut out = vec![self.l0_threshold];
+        put_varint_u64(&mut out, self.target_size);
+        out.push(u8::from(self.dynamic));
+        put_varint_u64(&mut out, self.ratios.len() as u64);
+        for ratio in &self.ratios {
+            out.extend_from_slice(&ratio.to_bits().to_le_bytes());
+        }
+        Some(out)
     }
 
     #[expect(clippy::cast_precision_loss, reason = "sizes as floats for ratios")]

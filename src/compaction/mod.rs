@@ -173,6 +173,39 @@ pub trait CompactionStrategy: Send + Sync {
 
     /// The next step, given the tree's levels.
     fn choose(&self, view: &TreeView) -> Choice;
+
+    /// The strategy's settings as bytes, for a [`Database`](crate::Database), which persists
+    /// a keyspace's options when it creates the keyspace. Strata's own strategies return them,
+    /// so a keyspace created with one of them reopens with the same strategy and settings
+    /// whatever the options given at a later open say. `None`, the default, for a strategy of
+    /// the application's own: the database persists only its [`name`](Self::name), and every
+    /// later open of the keyspace must pass a strategy of that name.
+    ///
+    /// ```
+    /// use strata::compaction::{CompactionStrategy, Leveled};
+    ///
+    /// assert!(Leveled::default().encode_settings().is_some());
+    /// ```
+    fn encode_settings(&self) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// The built-in strategy named `name` with the settings it encoded
+/// ([`CompactionStrategy::encode_settings`]); `None` for another name or bytes that do not
+/// decode.
+pub(crate) fn decode_builtin(
+    name: &str,
+    settings: &[u8],
+) -> Option<std::sync::Arc<dyn CompactionStrategy>> {
+    let mut cursor = crate::coding::Cursor::new(settings);
+    let strategy: std::sync::Arc<dyn CompactionStrategy> = match name {
+        leveled::NAME => std::sync::Arc::new(Leveled::decode_settings(&mut cursor).ok()?),
+        tiered::NAME => std::sync::Arc::new(SizeTiered::decode_settings(&mut cursor).ok()?),
+        fifo::NAME => std::sync::Arc::new(Fifo::decode_settings(&mut cursor).ok()?),
+        _ => return None,
+    };
+    cursor.is_empty().then_some(strategy)
 }
 
 /// A table, as a strategy sees it.

@@ -20,6 +20,9 @@
 //! Output goes to the deepest level among the inputs (the last level if the oldest run is one of
 //! them). A window never includes a busy run.
 
+use crate::coding::{Cursor, put_varint_u64};
+use crate::error::CorruptionKind;
+
 use super::{Choice, CompactionStrategy, RunInfo, TreeView};
 
 /// Size-tiered compaction; see the module documentation.
@@ -150,9 +153,45 @@ impl SizeTiered {
     }
 }
 
+/// [`SizeTiered`]'s name.
+pub(super) const NAME: &str = "size-tiered";
+
+impl SizeTiered {
+    /// Reads what [`CompactionStrategy::encode_settings`] wrote, through the setters (which
+    /// clamp every value into its range).
+    pub(super) fn decode_settings(c: &mut Cursor<'_>) -> Result<Self, CorruptionKind> {
+        let size_ratio = f64::from_bits(c.u64()?);
+        let min_width = usize::try_from(c.varint()?).unwrap_or(usize::MAX);
+        let max_width = usize::try_from(c.varint()?).unwrap_or(usize::MAX);
+        let max_space_amp = f64::from_bits(c.u64()?);
+        let trigger = usize::try_from(c.varint()?).unwrap_or(usize::MAX);
+        let target_size = c.varint()?;
+        let range_delete_ratio = f64::from_bits(c.u64()?);
+        Ok(Self::default()
+            .with_size_ratio(size_ratio)
+            .with_merge_width(min_width, max_width)
+            .with_max_space_amplification(max_space_amp)
+            .with_run_trigger(trigger)
+            .with_table_target_size(target_size)
+            .with_range_delete_ratio(range_delete_ratio))
+    }
+}
+
 impl CompactionStrategy for SizeTiered {
     fn name(&self) -> &'static str {
-        "size-tiered"
+        NAME
+    }
+
+    fn encode_settings(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(48);
+        out.extend_from_slice(&self.size_ratio.to_bits().to_le_bytes());
+        put_varint_u64(&mut out, self.min_width as u64);
+        put_varint_u64(&mut out, self.max_width as u64);
+        out.extend_from_slice(&self.max_space_amp.to_bits().to_le_bytes());
+        put_varint_u64(&mut out, self.trigger as u64);
+        put_varint_u64(&mut out, self.target_size);
+        out.extend_from_slice(&self.range_delete_ratio.to_bits().to_le_bytes());
+        Some(out)
     }
 
     #[expect(clippy::cast_precision_loss, reason = "sizes as floats for ratios")]

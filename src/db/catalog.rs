@@ -7,18 +7,28 @@
 //! (`docs/format.md`, section 12):
 //!
 //! ```text
-//! version u8 (1) | next id varint | count varint | entry*
+//! version u8 (2) | next id varint | count varint | entry*
 //! entry := id varint | name length varint | name (UTF-8) | max memtable size varint |
 //!          separation u8 (0 off, 1 on) [| threshold varint | file target varint |
-//!          staleness f32 bits u32 | age cutoff f32 bits u32 | compression u8]
+//!          staleness f32 bits u32 | age cutoff f32 bits u32 | compression] |
+//!          options u8 (0: taken from each open, 1: persisted) [| policies |
+//!          strategy name length varint | name | settings u8 (0 none, 1 some)
+//!          [| settings length varint | settings]] | encrypted u8
 //! ```
+//!
+//! Version 1 (still read) ends each entry after the separation fields and writes its compression
+//! as one byte; its keyspaces take their policies and strategy from the options of each open, as
+//! they did when it was written, also once the catalog is rewritten (options flag 0). `docs/format.md` section 12.5 has every field of `policies`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::coding::{decode_varint_u64, put_varint_u64};
-use crate::compression::CompressionType;
-use crate::config::KvSeparationOptions;
+use crate::coding::{Cursor, put_bytes, put_varint_u64};
+use crate::compression::{CompressionType, missing_codec};
+use crate::config::{
+    BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, Config, FilterPolicy,
+    FilterPolicyEntry, HashRatioPolicy, KvSeparationOptions, PinningPolicy, RestartIntervalPolicy,
+};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::Fs;
 use crate::record::{End, Framing, RecordReader};
@@ -26,7 +36,191 @@ use crate::record::{End, Framing, RecordReader};
 /// The catalog file's name.
 pub(crate) const CATALOG: &str = "CATALOG";
 const CATALOG_TMP: &str = "CATALOG.tmp";
-const VERSION: u8 = 1;
+/// The version this build writes.
+const VERSION: u8 = 2;
+/// The first version, whose entries end after the separation fields.
+const VERSION_1: u8 = 1;
+
+/// The table policies of a keyspace, persisted at its creation: the data half of
+/// `KeyspaceCreateOptions` that a `Config` takes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Policies {
+    pub(crate) data_block_size: BlockSizePolicy,
+    pub(crate) data_block_restart_interval: RestartIntervalPolicy,
+    pub(crate) index_block_restart_interval: RestartIntervalPolicy,
+    pub(crate) data_block_compression: CompressionPolicy,
+    pub(crate) index_block_compression: CompressionPolicy,
+    pub(crate) data_block_hash_ratio: HashRatioPolicy,
+    pub(crate) filter: FilterPolicy,
+    pub(crate) index_partitioning: PinningPolicy,
+    pub(crate) filter_partitioning: PinningPolicy,
+    pub(crate) index_pinning: PinningPolicy,
+    pub(crate) filter_pinning: PinningPolicy,
+    pub(crate) expect_point_read_hits: bool,
+}
+
+impl Default for Policies {
+    /// A tree's defaults ([`Config::new`]).
+    fn default() -> Self {
+        let config = Config::new(
+            "",
+            crate::SequenceNumberCounter::default(),
+            crate::SequenceNumberCounter::default(),
+        );
+        Self {
+            data_block_size: config.data_block_size,
+            data_block_restart_interval: config.data_block_restart_interval,
+            index_block_restart_interval: config.index_block_restart_interval,
+            data_block_compression: config.data_block_compression,
+            index_block_compression: config.index_block_compression,
+            data_block_hash_ratio: config.data_block_hash_ratio,
+            filter: config.filter,
+            index_partitioning: config.index_partitioning,
+            filter_partitioning: config.filter_partitioning,
+            index_pinning: config.index_pinning,
+            filter_pinning: config.filter_pinning,
+            expect_point_read_hits: config.expect_point_read_hits,
+        }
+    }
+}
+
+impl Policies {
+    /// `config` with these policies.
+    pub(crate) fn apply(&self, config: Config) -> Config {
+        config
+            .data_block_size_policy(self.data_block_size.clone())
+            .data_block_restart_interval_policy(self.data_block_restart_interval.clone())
+            .index_block_restart_interval_policy(self.index_block_restart_interval.clone())
+            .data_block_compression_policy(self.data_block_compression.clone())
+            .index_block_compression_policy(self.index_block_compression.clone())
+            .data_block_hash_ratio_policy(self.data_block_hash_ratio.clone())
+            .filter_policy(self.filter.clone())
+            .index_block_partitioning_policy(self.index_partitioning.clone())
+            .filter_block_partitioning_policy(self.filter_partitioning.clone())
+            .index_block_pinning_policy(self.index_pinning.clone())
+            .filter_block_pinning_policy(self.filter_pinning.clone())
+            .expect_point_read_hits(self.expect_point_read_hits)
+    }
+
+    /// The zstd dictionary some policy compresses with, if any (such a keyspace cannot be
+    /// flushed without its application's dictionary).
+    pub(crate) fn needs_dictionary(&self) -> bool {
+        self.data_block_compression
+            .iter()
+            .chain(self.index_block_compression.iter())
+            .any(|c| compression_dict_id(*c).is_some())
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_list(out, &self.data_block_size, |out, v| {
+            put_varint_u64(out, u64::from(*v));
+        });
+        put_list(out, &self.data_block_restart_interval, |out, v| {
+            out.push(*v);
+        });
+        put_list(out, &self.index_block_restart_interval, |out, v| {
+            out.push(*v);
+        });
+        put_list(out, &self.data_block_compression, |out, v| {
+            put_compression(out, *v);
+        });
+        put_list(out, &self.index_block_compression, |out, v| {
+            put_compression(out, *v);
+        });
+        put_list(out, &self.data_block_hash_ratio, |out, v| {
+            out.extend_from_slice(&v.to_bits().to_le_bytes());
+        });
+        put_list(out, &self.filter, |out, v| match v {
+            FilterPolicyEntry::None => out.push(0),
+            FilterPolicyEntry::Bloom(BloomConstructionPolicy::BitsPerKey(bits)) => {
+                out.push(1);
+                out.extend_from_slice(&bits.to_bits().to_le_bytes());
+            }
+            FilterPolicyEntry::Bloom(BloomConstructionPolicy::FalsePositiveRate(rate)) => {
+                out.push(2);
+                out.extend_from_slice(&rate.to_bits().to_le_bytes());
+            }
+        });
+        for policy in [
+            &self.index_partitioning,
+            &self.filter_partitioning,
+            &self.index_pinning,
+            &self.filter_pinning,
+        ] {
+            put_list(out, policy, |out, v| out.push(u8::from(*v)));
+        }
+        out.push(u8::from(self.expect_point_read_hits));
+    }
+
+    fn decode(c: &mut Cursor<'_>) -> std::result::Result<Self, DecodeError> {
+        let data_block_size = BlockSizePolicy::new(read_list(c, |c| {
+            u32::try_from(c.varint()?).map_err(|_| BAD.into())
+        })?);
+        let data_block_restart_interval =
+            RestartIntervalPolicy::new(read_list(c, |c| Ok(c.u8()?))?);
+        let index_block_restart_interval =
+            RestartIntervalPolicy::new(read_list(c, |c| Ok(c.u8()?))?);
+        let data_block_compression = CompressionPolicy::new(read_list(c, read_compression)?);
+        let index_block_compression = CompressionPolicy::new(read_list(c, read_compression)?);
+        let data_block_hash_ratio =
+            HashRatioPolicy::new(read_list(c, |c| Ok(f32::from_bits(c.u32()?)))?);
+        let filter = FilterPolicy::new(read_list(c, |c| match c.u8()? {
+            0 => Ok(FilterPolicyEntry::None),
+            1 => Ok(FilterPolicyEntry::Bloom(
+                BloomConstructionPolicy::BitsPerKey(f32::from_bits(c.u32()?)),
+            )),
+            2 => Ok(FilterPolicyEntry::Bloom(
+                BloomConstructionPolicy::FalsePositiveRate(f32::from_bits(c.u32()?)),
+            )),
+            _ => Err(BAD.into()),
+        })?);
+        let mut flags = || read_list(c, |c| Ok(c.u8()? != 0)).map(PinningPolicy::new);
+        let index_partitioning = flags()?;
+        let filter_partitioning = flags()?;
+        let index_pinning = flags()?;
+        let filter_pinning = flags()?;
+        let expect_point_read_hits = c.u8()? != 0;
+        Ok(Self {
+            data_block_size,
+            data_block_restart_interval,
+            index_block_restart_interval,
+            data_block_compression,
+            index_block_compression,
+            data_block_hash_ratio,
+            filter,
+            index_partitioning,
+            filter_partitioning,
+            index_pinning,
+            filter_pinning,
+            expect_point_read_hits,
+        })
+    }
+}
+
+/// A keyspace's compaction strategy as the catalog records it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StoredStrategy {
+    /// [`CompactionStrategy::name`](crate::compaction::CompactionStrategy::name).
+    pub(crate) name: String,
+    /// A built-in strategy's settings (`compaction::decode_builtin` reads them back); `None` for
+    /// an application's own strategy, which every open must supply.
+    pub(crate) settings: Option<Vec<u8>>,
+}
+
+impl StoredStrategy {
+    /// What the catalog records of `strategy`: its settings only when they read back as a
+    /// built-in strategy (an application's strategy named like one is recorded by name).
+    pub(crate) fn of(strategy: &dyn crate::compaction::CompactionStrategy) -> Self {
+        let name = strategy.name();
+        let settings = strategy
+            .encode_settings()
+            .filter(|bytes| crate::compaction::decode_builtin(name, bytes).is_some());
+        Self {
+            name: name.to_string(),
+            settings,
+        }
+    }
+}
 
 /// What the catalog records of one keyspace.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +228,32 @@ pub(crate) struct Entry {
     pub(crate) name: String,
     pub(crate) max_memtable_size: u64,
     pub(crate) kv_separation: Option<KvSeparationOptions>,
+    /// `None` in a version-1 catalog: the options of each open supply them.
+    pub(crate) policies: Option<Policies>,
+    /// `None` in a version-1 catalog: the options of each open supply it.
+    pub(crate) strategy: Option<StoredStrategy>,
+    /// Whether the keyspace was created with an encryption provider, which every open must
+    /// then supply (and which no open without the application's options has).
+    pub(crate) encrypted: bool,
+}
+
+impl Entry {
+    /// Whether the database's open can flush the keyspace's logged writes without the
+    /// application's options (given that its manifest names the default comparator): nothing it
+    /// writes needs a zstd dictionary or an encryption provider.
+    pub(crate) fn settles_without_options(&self) -> bool {
+        let blob_dictionary = self
+            .kv_separation
+            .as_ref()
+            .is_some_and(|kv| compression_dict_id(kv.compression).is_some());
+        self.policies.is_some()
+            && !self.encrypted
+            && !blob_dictionary
+            && !self
+                .policies
+                .as_ref()
+                .is_some_and(Policies::needs_dictionary)
+    }
 }
 
 /// The catalog: keyspaces by id, and the next id.
@@ -58,8 +278,7 @@ impl Catalog {
         put_varint_u64(&mut out, self.entries.len() as u64);
         for (id, entry) in &self.entries {
             put_varint_u64(&mut out, *id);
-            put_varint_u64(&mut out, entry.name.len() as u64);
-            out.extend_from_slice(entry.name.as_bytes());
+            put_bytes(&mut out, entry.name.as_bytes());
             put_varint_u64(&mut out, entry.max_memtable_size);
             match &entry.kv_separation {
                 None => out.push(0),
@@ -69,63 +288,98 @@ impl Catalog {
                     put_varint_u64(&mut out, kv.file_target_size);
                     out.extend_from_slice(&kv.staleness_threshold.to_bits().to_le_bytes());
                     out.extend_from_slice(&kv.age_cutoff.to_bits().to_le_bytes());
-                    out.push(u8::from(kv.compression));
+                    put_compression(&mut out, kv.compression);
                 }
             }
+            // NB: an entry read from a version-1 catalog keeps taking its policies and strategy
+            // from each open's options (flag 0).
+            match (&entry.policies, &entry.strategy) {
+                (Some(policies), Some(strategy)) => {
+                    out.push(1);
+                    policies.encode(&mut out);
+                    put_bytes(&mut out, strategy.name.as_bytes());
+                    match &strategy.settings {
+                        None => out.push(0),
+                        Some(settings) => {
+                            out.push(1);
+                            put_bytes(&mut out, settings);
+                        }
+                    }
+                }
+                _ => out.push(0),
+            }
+            out.push(u8::from(entry.encrypted));
         }
         out
     }
 
-    fn decode(bytes: &[u8]) -> std::result::Result<Self, CorruptionKind> {
-        const BAD: CorruptionKind = CorruptionKind::InvalidField("catalog");
-        let mut pos = 0usize;
-        let byte = |pos: &mut usize| -> std::result::Result<u8, CorruptionKind> {
-            let b = *bytes.get(*pos).ok_or(BAD)?;
-            *pos += 1;
-            Ok(b)
-        };
-        let varint = |pos: &mut usize| -> std::result::Result<u64, CorruptionKind> {
-            let (v, n) = decode_varint_u64(bytes.get(*pos..).unwrap_or_default()).ok_or(BAD)?;
-            *pos += n;
-            Ok(v)
-        };
-        let word = |pos: &mut usize| -> std::result::Result<u32, CorruptionKind> {
-            let raw: [u8; 4] = bytes
-                .get(*pos..*pos + 4)
-                .and_then(|b| b.try_into().ok())
-                .ok_or(BAD)?;
-            *pos += 4;
-            Ok(u32::from_le_bytes(raw))
-        };
-        if byte(&mut pos)? != VERSION {
-            return Err(CorruptionKind::InvalidField("catalog version"));
+    fn decode(bytes: &[u8]) -> std::result::Result<Self, DecodeError> {
+        let mut c = Cursor::new(bytes);
+        let version = c.u8()?;
+        if version != VERSION && version != VERSION_1 {
+            return Err(CorruptionKind::InvalidField("catalog version").into());
         }
-        let next_id = varint(&mut pos)?;
-        let count = varint(&mut pos)?;
+        let next_id = c.varint()?;
+        let count = c.varint()?;
         let mut entries = BTreeMap::new();
         for _ in 0..count {
-            let id = varint(&mut pos)?;
-            let len = usize::try_from(varint(&mut pos)?).map_err(|_| BAD)?;
-            let end = pos.checked_add(len).ok_or(BAD)?;
-            let name = std::str::from_utf8(bytes.get(pos..end).ok_or(BAD)?)
+            let id = c.varint()?;
+            let name = std::str::from_utf8(c.bytes()?)
                 .map_err(|_| BAD)?
                 .to_string();
-            pos = end;
-            let max_memtable_size = varint(&mut pos)?;
-            let kv_separation = match byte(&mut pos)? {
+            let max_memtable_size = c.varint()?;
+            let kv_separation = match c.u8()? {
                 0 => None,
                 1 => Some(KvSeparationOptions {
-                    separation_threshold: u32::try_from(varint(&mut pos)?).map_err(|_| BAD)?,
-                    file_target_size: varint(&mut pos)?,
-                    staleness_threshold: f32::from_bits(word(&mut pos)?),
-                    age_cutoff: f32::from_bits(word(&mut pos)?),
-                    compression: CompressionType::try_from(byte(&mut pos)?)
-                        .unwrap_or(CompressionType::None),
+                    separation_threshold: u32::try_from(c.varint()?).map_err(|_| BAD)?,
+                    file_target_size: c.varint()?,
+                    staleness_threshold: f32::from_bits(c.u32()?),
+                    age_cutoff: f32::from_bits(c.u32()?),
+                    compression: if version == VERSION_1 {
+                        CompressionType::try_from(c.u8()?).unwrap_or(CompressionType::None)
+                    } else {
+                        read_compression(&mut c)?
+                    },
                 }),
-                _ => return Err(BAD),
+                _ => return Err(BAD.into()),
+            };
+            let (policies, strategy, encrypted) = if version == VERSION_1 {
+                (None, None, false)
+            } else {
+                let (policies, strategy) = match c.u8()? {
+                    0 => (None, None),
+                    1 => {
+                        let policies = Policies::decode(&mut c)?;
+                        let name = std::str::from_utf8(c.bytes()?)
+                            .map_err(|_| BAD)?
+                            .to_string();
+                        let settings = match c.u8()? {
+                            0 => None,
+                            1 => {
+                                let settings = c.bytes()?.to_vec();
+                                if crate::compaction::decode_builtin(&name, &settings).is_none() {
+                                    return Err(CorruptionKind::InvalidField(
+                                        "compaction settings",
+                                    )
+                                    .into());
+                                }
+                                Some(settings)
+                            }
+                            _ => return Err(BAD.into()),
+                        };
+                        (Some(policies), Some(StoredStrategy { name, settings }))
+                    }
+                    _ => return Err(BAD.into()),
+                };
+                let encrypted = match c.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(BAD.into()),
+                };
+                (policies, strategy, encrypted)
             };
             if id >= next_id || entries.values().any(|e: &Entry| e.name == name) {
-                return Err(BAD);
+                return Err(BAD.into());
             }
             entries.insert(
                 id,
@@ -133,11 +387,14 @@ impl Catalog {
                     name,
                     max_memtable_size,
                     kv_separation,
+                    policies,
+                    strategy,
+                    encrypted,
                 },
             );
         }
-        if pos != bytes.len() {
-            return Err(BAD);
+        if !c.is_empty() {
+            return Err(BAD.into());
         }
         Ok(Self { next_id, entries })
     }
@@ -174,7 +431,14 @@ impl Catalog {
         let extra = reader.next();
         match (record, extra, reader.end()) {
             (Some(record), None, Some(End::Clean)) => {
-                Self::decode(record.payload).map_err(|what| corrupt(record.offset, what))
+                Self::decode(record.payload).map_err(|e| match e {
+                    DecodeError::Corrupt(what) => corrupt(record.offset, what),
+                    DecodeError::Missing(missing) => Error::UnsupportedFormat {
+                        file: path.clone(),
+                        version: u32::from(VERSION),
+                        missing: Some(missing),
+                    },
+                })
             }
             (_, _, Some(End::Torn { offset } | End::Corrupt { offset, .. })) => Err(corrupt(
                 *offset,
@@ -208,10 +472,144 @@ impl Catalog {
     }
 }
 
+/// The catalog's generic complaint.
+const BAD: CorruptionKind = CorruptionKind::InvalidField("catalog");
+
+/// Why a catalog did not decode.
+#[derive(Debug)]
+enum DecodeError {
+    Corrupt(CorruptionKind),
+    /// It names a compression this build was compiled without (the cargo feature named).
+    Missing(&'static str),
+}
+
+impl From<CorruptionKind> for DecodeError {
+    fn from(kind: CorruptionKind) -> Self {
+        Self::Corrupt(kind)
+    }
+}
+
+/// A count, then each of `items`.
+fn put_list<T>(out: &mut Vec<u8>, items: &[T], mut put: impl FnMut(&mut Vec<u8>, &T)) {
+    put_varint_u64(out, items.len() as u64);
+    for item in items {
+        put(out, item);
+    }
+}
+
+/// What [`put_list`] wrote. The count is checked against the bytes left (every item takes at
+/// least one), so a damaged count allocates nothing.
+fn read_list<T>(
+    c: &mut Cursor<'_>,
+    mut read: impl FnMut(&mut Cursor<'_>) -> std::result::Result<T, DecodeError>,
+) -> std::result::Result<Vec<T>, DecodeError> {
+    let count = c.varint()?;
+    let mut items = Vec::new();
+    for _ in 0..count {
+        if c.is_empty() {
+            return Err(CorruptionKind::Truncated.into());
+        }
+        items.push(read(c)?);
+    }
+    Ok(items)
+}
+
+/// A compression type whole: its block byte, then a zstd level (i32) and a dictionary id
+/// (u32), little-endian, where it has them.
+fn put_compression(out: &mut Vec<u8>, compression: CompressionType) {
+    out.push(u8::from(compression));
+    match compression {
+        #[cfg(feature = "zstd")]
+        CompressionType::Zstd(level) => out.extend_from_slice(&level.to_le_bytes()),
+        #[cfg(feature = "zstd")]
+        CompressionType::ZstdDict { level, dict_id } => {
+            out.extend_from_slice(&level.to_le_bytes());
+            out.extend_from_slice(&dict_id.to_le_bytes());
+        }
+        _ => {}
+    }
+}
+
+/// What [`put_compression`] wrote; `Missing` for a compression this build lacks.
+fn read_compression(c: &mut Cursor<'_>) -> std::result::Result<CompressionType, DecodeError> {
+    let byte = c.u8()?;
+    match CompressionType::try_from(byte) {
+        #[cfg(feature = "zstd")]
+        Ok(CompressionType::Zstd(_)) => Ok(CompressionType::Zstd(i32::from_le_bytes(c.array()?))),
+        #[cfg(feature = "zstd")]
+        Ok(CompressionType::ZstdDict { .. }) => Ok(CompressionType::ZstdDict {
+            level: i32::from_le_bytes(c.array()?),
+            dict_id: c.u32()?,
+        }),
+        Ok(compression) => Ok(compression),
+        Err(_) => Err(missing_codec(byte).map_or(
+            DecodeError::Corrupt(CorruptionKind::InvalidField("catalog compression")),
+            DecodeError::Missing,
+        )),
+    }
+}
+
+/// The zstd dictionary `compression` needs, if any.
+fn compression_dict_id(compression: CompressionType) -> Option<u32> {
+    match compression {
+        #[cfg(feature = "zstd")]
+        CompressionType::ZstdDict { dict_id, .. } => Some(dict_id),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::compaction::{CompactionStrategy, Fifo, Leveled, SizeTiered};
     use crate::fs::MemFs;
+
+    fn entry(name: &str) -> Entry {
+        Entry {
+            name: name.into(),
+            max_memtable_size: 1 << 20,
+            kv_separation: None,
+            policies: Some(Policies::default()),
+            strategy: Some(StoredStrategy::of(&Leveled::default())),
+            encrypted: false,
+        }
+    }
+
+    /// Policies unlike the defaults in every field.
+    fn unusual_policies() -> Policies {
+        Policies {
+            data_block_size: BlockSizePolicy::new([64, 8192]),
+            data_block_restart_interval: RestartIntervalPolicy::all(1),
+            index_block_restart_interval: RestartIntervalPolicy::new([4, 8, 2]),
+            #[cfg(feature = "lz4")]
+            data_block_compression: CompressionPolicy::new([
+                CompressionType::None,
+                CompressionType::Lz4,
+            ]),
+            #[cfg(not(feature = "lz4"))]
+            data_block_compression: CompressionPolicy::disabled(),
+            #[cfg(feature = "zstd")]
+            index_block_compression: CompressionPolicy::new([
+                CompressionType::Zstd(7),
+                CompressionType::zstd_dict(19, 0xdead_beef),
+            ]),
+            #[cfg(not(feature = "zstd"))]
+            index_block_compression: CompressionPolicy::disabled(),
+            data_block_hash_ratio: HashRatioPolicy::all(0.75),
+            filter: FilterPolicy::new([
+                FilterPolicyEntry::Bloom(BloomConstructionPolicy::FalsePositiveRate(0.001)),
+                FilterPolicyEntry::Bloom(BloomConstructionPolicy::BitsPerKey(7.5)),
+                FilterPolicyEntry::None,
+            ]),
+            index_partitioning: PinningPolicy::new([false, true]),
+            filter_partitioning: PinningPolicy::all(true),
+            index_pinning: PinningPolicy::all(false),
+            filter_pinning: PinningPolicy::new([true, false]),
+            expect_point_read_hits: true,
+        }
+    }
 
     #[test]
     fn the_catalog_round_trips_through_its_file() {
@@ -220,23 +618,48 @@ mod tests {
         fs.create_dir(dir).unwrap();
         assert_eq!(Catalog::read(&fs, dir).unwrap(), Catalog::default());
         let mut catalog = Catalog {
-            next_id: 3,
+            next_id: 6,
             ..Catalog::default()
         };
-        catalog.entries.insert(
-            1,
-            Entry {
-                name: "users".into(),
-                max_memtable_size: 1 << 20,
-                kv_separation: None,
-            },
-        );
+        catalog.entries.insert(1, entry("users"));
         catalog.entries.insert(
             2,
             Entry {
-                name: "blobs".into(),
-                max_memtable_size: 64 << 20,
                 kv_separation: Some(KvSeparationOptions::default().separation_threshold(100)),
+                policies: Some(unusual_policies()),
+                strategy: Some(StoredStrategy::of(
+                    &SizeTiered::default()
+                        .with_size_ratio(0.25)
+                        .with_merge_width(3, 9)
+                        .with_run_trigger(5),
+                )),
+                encrypted: true,
+                ..entry("blobs")
+            },
+        );
+        catalog.entries.insert(
+            3,
+            Entry {
+                strategy: Some(StoredStrategy::of(&Fifo::new(1 << 30, Some(3600)))),
+                ..entry("events")
+            },
+        );
+        catalog.entries.insert(
+            4,
+            Entry {
+                strategy: Some(StoredStrategy {
+                    name: "mine".into(),
+                    settings: None,
+                }),
+                ..entry("custom")
+            },
+        );
+        catalog.entries.insert(
+            5,
+            Entry {
+                policies: None,
+                strategy: None,
+                ..entry("legacy")
             },
         );
         catalog.write(&fs, dir).unwrap();
@@ -245,6 +668,152 @@ mod tests {
         let bytes = catalog.encode();
         for len in 0..bytes.len() {
             assert!(Catalog::decode(&bytes[..len]).is_err(), "cut at {len}");
+        }
+    }
+
+    #[test]
+    fn strategies_read_back_with_their_settings() {
+        let strategies: [Arc<dyn CompactionStrategy>; 4] = [
+            Arc::new(
+                Leveled::default()
+                    .with_l0_threshold(9)
+                    .with_table_target_size(3 << 20)
+                    .with_level_ratio_policy(vec![4.0, 8.0])
+                    .with_dynamic_level_bytes(true),
+            ),
+            Arc::new(SizeTiered::default().with_max_space_amplification(1.25)),
+            Arc::new(Fifo::new(12345, None)),
+            Arc::new(Fifo::new(u64::MAX, Some(u64::MAX))),
+        ];
+        for strategy in strategies {
+            let stored = StoredStrategy::of(strategy.as_ref());
+            let settings = stored.settings.expect("a built-in strategy has settings");
+            let rebuilt = crate::compaction::decode_builtin(&stored.name, &settings)
+                .expect("its settings decode");
+            assert_eq!(rebuilt.name(), strategy.name());
+            assert_eq!(rebuilt.encode_settings(), Some(settings.clone()));
+            let mut longer = settings.clone();
+            longer.push(0);
+            assert!(crate::compaction::decode_builtin(&stored.name, &longer).is_none());
+            for len in 0..settings.len() {
+                assert!(
+                    crate::compaction::decode_builtin(&stored.name, &settings[..len]).is_none()
+                );
+            }
+        }
+    }
+
+    /// An application's strategy named like a built-in one, whose settings are its own: it is
+    /// recorded by name only, so the catalog never holds settings that do not decode.
+    #[test]
+    fn an_application_strategy_with_a_built_in_name_is_recorded_by_name() {
+        struct Impostor;
+        impl CompactionStrategy for Impostor {
+            fn name(&self) -> &'static str {
+                "leveled"
+            }
+            fn choose(&self, _: &crate::compaction::TreeView) -> crate::compaction::Choice {
+                crate::compaction::Choice::DoNothing
+            }
+            fn encode_settings(&self) -> Option<Vec<u8>> {
+                Some(b"not leveled's".to_vec())
+            }
+        }
+        let stored = StoredStrategy::of(&Impostor);
+        assert_eq!(stored.name, "leveled");
+        assert_eq!(stored.settings, None);
+    }
+
+    /// A version-1 catalog (written by the sessions before the options were persisted) reads
+    /// with its keyspaces' policies and strategy left to each open, and keeps that when
+    /// rewritten.
+    #[test]
+    fn a_version_1_catalog_is_read_and_rewritten_without_inventing_options() {
+        let mut v1 = vec![1u8, 3, 2];
+        v1.extend_from_slice(&[1, 5]);
+        v1.extend_from_slice(b"users");
+        put_varint_u64(&mut v1, 1 << 20);
+        v1.push(0);
+        v1.extend_from_slice(&[2, 5]);
+        v1.extend_from_slice(b"blobs");
+        put_varint_u64(&mut v1, 64 << 20);
+        v1.push(1);
+        put_varint_u64(&mut v1, 100);
+        put_varint_u64(&mut v1, 1 << 26);
+        v1.extend_from_slice(&0.5f32.to_bits().to_le_bytes());
+        v1.extend_from_slice(&0.25f32.to_bits().to_le_bytes());
+        v1.push(0);
+        let catalog = Catalog::decode(&v1).unwrap();
+        assert_eq!(catalog.next_id, 3);
+        let users = &catalog.entries[&1];
+        assert_eq!(
+            (users.policies.as_ref(), users.strategy.as_ref()),
+            (None, None)
+        );
+        assert!(!users.encrypted && !users.settles_without_options());
+        let blobs = catalog.entries[&2].kv_separation.clone().unwrap();
+        assert_eq!(blobs.separation_threshold, 100);
+        assert_eq!(blobs.age_cutoff.to_bits(), 0.25f32.to_bits());
+        let rewritten = catalog.encode();
+        assert_eq!(rewritten[0], VERSION);
+        assert_eq!(Catalog::decode(&rewritten).unwrap(), catalog);
+    }
+
+    #[test]
+    fn damaged_fields_are_corruption() {
+        let mut catalog = Catalog {
+            next_id: 2,
+            ..Catalog::default()
+        };
+        catalog.entries.insert(1, entry("users"));
+        let bytes = catalog.encode();
+        let mut bad_version = bytes.clone();
+        bad_version[0] = 9;
+        assert!(matches!(
+            Catalog::decode(&bad_version),
+            Err(DecodeError::Corrupt(CorruptionKind::InvalidField(
+                "catalog version"
+            )))
+        ));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Catalog::decode(&longer).is_err());
+        // Every single byte set to 0xFF: an error or a catalog, never a panic.
+        for i in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[i] = 0xFF;
+            let _ = Catalog::decode(&damaged);
+        }
+        // A huge list count allocates nothing before it runs out of bytes.
+        let mut c = Cursor::new(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 1]);
+        assert!(read_list(&mut c, |c| Ok(c.u8()?)).is_err());
+    }
+
+    #[test]
+    fn a_keyspace_needing_a_dictionary_or_a_provider_does_not_settle_without_options() {
+        assert!(entry("plain").settles_without_options());
+        let encrypted = Entry {
+            encrypted: true,
+            ..entry("secret")
+        };
+        assert!(!encrypted.settles_without_options());
+        #[cfg(feature = "zstd")]
+        {
+            let dict = CompressionType::zstd_dict(3, 7);
+            let policies = Policies {
+                index_block_compression: CompressionPolicy::new([CompressionType::None, dict]),
+                ..Policies::default()
+            };
+            let tables = Entry {
+                policies: Some(policies),
+                ..entry("dict")
+            };
+            assert!(!tables.settles_without_options());
+            let blobs = Entry {
+                kv_separation: Some(KvSeparationOptions::default().compression(dict)),
+                ..entry("blob dict")
+            };
+            assert!(!blobs.settles_without_options());
         }
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::catalog::Entry;
+use super::catalog::{Entry, Policies, StoredStrategy};
 use super::seqno::{Applied, Visibility};
 use super::wal::Op;
 use super::{DbInner, KEYSPACES_FOLDER, PersistMode};
@@ -22,6 +22,7 @@ use crate::config::{
     BlockSizePolicy, CompressionPolicy, Config, FilterPolicy, HashRatioPolicy, KvSeparationOptions,
     PinningPolicy, RestartIntervalPolicy,
 };
+use crate::encryption::EncryptionProvider;
 use crate::error::{Error, Result};
 use crate::guard::IterGuardImpl;
 use crate::key::UserComparator;
@@ -54,6 +55,10 @@ pub struct KeyspaceCreateOptions {
     max_memtable_size: u64,
     compaction_strategy: Arc<dyn CompactionStrategy>,
     kv_separation: Option<KvSeparationOptions>,
+    policies: Policies,
+    encryption: Option<Arc<dyn EncryptionProvider>>,
+    /// The settings that are code, not data (merge operator, comparator, prefix extractor,
+    /// compaction filter, zstd dictionary): never persisted, taken from every open's options.
     settings: Vec<Setting>,
 }
 
@@ -63,6 +68,8 @@ impl Default for KeyspaceCreateOptions {
             max_memtable_size: 64 << 20,
             compaction_strategy: Arc::new(Leveled::default()),
             kv_separation: None,
+            policies: Policies::default(),
+            encryption: None,
             settings: Vec::new(),
         }
     }
@@ -72,18 +79,24 @@ impl std::fmt::Debug for KeyspaceCreateOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyspaceCreateOptions")
             .field("max_memtable_size", &self.max_memtable_size)
+            .field("compaction_strategy", &self.compaction_strategy.name())
             .field("kv_separation", &self.kv_separation)
+            .field("policies", &self.policies)
+            .field("encryption", &self.encryption.is_some())
             .finish_non_exhaustive()
     }
 }
 
 macro_rules! policy_setters {
-    ($($(#[$doc:meta])* $name:ident($ty:ty);)*) => {
+    ($($(#[$doc:meta])* $name:ident($ty:ty) => $field:ident;)*) => {
         $(
             $(#[$doc])*
+            ///
+            /// Persisted when the keyspace is created; a later open keeps the persisted policy.
             #[must_use]
-            pub fn $name(self, policy: $ty) -> Self {
-                self.with(move |config| config.$name(policy.clone()))
+            pub fn $name(mut self, policy: $ty) -> Self {
+                self.policies.$field = policy;
+                self
             }
         )*
     };
@@ -95,21 +108,28 @@ impl KeyspaceCreateOptions {
         self
     }
 
-    /// The memtable is flushed once it holds this many bytes (default 64 MiB).
+    /// The memtable is flushed once it holds this many bytes (default 64 MiB). Persisted when
+    /// the keyspace is created.
     #[must_use]
     pub fn max_memtable_size(mut self, bytes: u64) -> Self {
         self.max_memtable_size = bytes.max(1);
         self
     }
 
-    /// The compaction strategy the workers run (default [`Leveled`]).
+    /// The compaction strategy the workers run (default [`Leveled`]). Persisted when the
+    /// keyspace is created: Strata's own strategies ([`Leveled`],
+    /// [`SizeTiered`](crate::compaction::SizeTiered), [`Fifo`](crate::compaction::Fifo)) with
+    /// their settings, so a later open runs the same one whatever its options say; an
+    /// application's own strategy by name, so every later open must pass a strategy of that
+    /// name (another name is refused with `InvalidArgument`).
     #[must_use]
     pub fn compaction_strategy(mut self, strategy: Arc<dyn CompactionStrategy>) -> Self {
         self.compaction_strategy = strategy;
         self
     }
 
-    /// Key-value separation (see [`Config::with_kv_separation`]).
+    /// Key-value separation (see [`Config::with_kv_separation`]). Persisted when the keyspace
+    /// is created.
     #[must_use]
     pub fn with_kv_separation(mut self, options: Option<KvSeparationOptions>) -> Self {
         self.kv_separation = options;
@@ -180,34 +200,79 @@ impl KeyspaceCreateOptions {
     }
 
     /// Whether point reads mostly find their keys (see [`Config::expect_point_read_hits`]).
+    /// Persisted when the keyspace is created.
     #[must_use]
-    pub fn expect_point_read_hits(self, expect: bool) -> Self {
-        self.with(move |config| config.expect_point_read_hits(expect))
+    pub fn expect_point_read_hits(mut self, expect: bool) -> Self {
+        self.policies.expect_point_read_hits = expect;
+        self
+    }
+
+    /// Encrypts the keyspace's tables and blob files (see [`Config::with_encryption`]; its
+    /// write-ahead log is not encrypted). The provider is code, not data: pass it at every
+    /// open. The catalog records whether the keyspace was created with one, and an open that
+    /// differs (a provider for a keyspace created without, or none for one created with) is
+    /// refused with `InvalidArgument`, before anything is read or written.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strata::{Database, EncryptionProvider, KeyspaceCreateOptions};
+    ///
+    /// /// A toy cipher for the example; use a real one (AES-GCM, ChaCha20-Poly1305).
+    /// struct Xor;
+    /// impl EncryptionProvider for Xor {
+    ///     fn encrypt(&self, plaintext: &[u8]) -> strata::Result<Vec<u8>> {
+    ///         Ok(plaintext.iter().map(|b| b ^ 0x5a).collect())
+    ///     }
+    ///     fn decrypt(&self, ciphertext: &[u8]) -> strata::Result<Vec<u8>> {
+    ///         Ok(ciphertext.iter().map(|b| b ^ 0x5a).collect())
+    ///     }
+    ///     fn max_overhead(&self) -> u32 {
+    ///         0
+    ///     }
+    /// }
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let provider: Arc<dyn EncryptionProvider> = Arc::new(Xor);
+    /// let options = || KeyspaceCreateOptions::default().with_encryption(Some(Arc::clone(&provider)));
+    /// let db = Database::builder(dir.path()).open()?;
+    /// db.keyspace("secrets", options)?.insert("k", "v")?;
+    /// drop(db);
+    ///
+    /// let db = Database::builder(dir.path()).open()?;
+    /// let refused = db.keyspace("secrets", KeyspaceCreateOptions::default).err();
+    /// assert!(matches!(refused, Some(strata::Error::InvalidArgument(_))));
+    /// assert_eq!(&*db.keyspace("secrets", options)?.get("k")?.expect("written"), b"v");
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_encryption(mut self, provider: Option<Arc<dyn EncryptionProvider>>) -> Self {
+        self.encryption = provider;
+        self
     }
 
     policy_setters! {
         /// See [`Config::data_block_size_policy`].
-        data_block_size_policy(BlockSizePolicy);
+        data_block_size_policy(BlockSizePolicy) => data_block_size;
         /// See [`Config::data_block_restart_interval_policy`].
-        data_block_restart_interval_policy(RestartIntervalPolicy);
+        data_block_restart_interval_policy(RestartIntervalPolicy) => data_block_restart_interval;
         /// See [`Config::index_block_restart_interval_policy`].
-        index_block_restart_interval_policy(RestartIntervalPolicy);
+        index_block_restart_interval_policy(RestartIntervalPolicy) => index_block_restart_interval;
         /// See [`Config::data_block_compression_policy`].
-        data_block_compression_policy(CompressionPolicy);
+        data_block_compression_policy(CompressionPolicy) => data_block_compression;
         /// See [`Config::index_block_compression_policy`].
-        index_block_compression_policy(CompressionPolicy);
+        index_block_compression_policy(CompressionPolicy) => index_block_compression;
         /// See [`Config::data_block_hash_ratio_policy`].
-        data_block_hash_ratio_policy(HashRatioPolicy);
+        data_block_hash_ratio_policy(HashRatioPolicy) => data_block_hash_ratio;
         /// See [`Config::filter_policy`].
-        filter_policy(FilterPolicy);
+        filter_policy(FilterPolicy) => filter;
         /// See [`Config::index_block_partitioning_policy`].
-        index_block_partitioning_policy(PinningPolicy);
+        index_block_partitioning_policy(PinningPolicy) => index_partitioning;
         /// See [`Config::filter_block_partitioning_policy`].
-        filter_block_partitioning_policy(PinningPolicy);
+        filter_block_partitioning_policy(PinningPolicy) => filter_partitioning;
         /// See [`Config::index_block_pinning_policy`].
-        index_block_pinning_policy(PinningPolicy);
+        index_block_pinning_policy(PinningPolicy) => index_pinning;
         /// See [`Config::filter_block_pinning_policy`].
-        filter_block_pinning_policy(PinningPolicy);
+        filter_block_pinning_policy(PinningPolicy) => filter_pinning;
     }
 }
 
@@ -226,14 +291,57 @@ pub(crate) struct KeyspaceInner {
 
 impl KeyspaceInner {
     /// Opens keyspace `id` as the catalog records it; `options` gives the settings that are
-    /// not persisted.
+    /// not persisted (`None`: the database's own open, which settles logged writes with the
+    /// defaults for those).
+    ///
+    /// # Errors
+    /// `InvalidArgument` if `options` disagree with what the catalog records: another
+    /// application strategy's name, or an encryption provider given to a keyspace created
+    /// without one or missing for one created with one; what opening the tree returns.
     pub(crate) fn open(
         db: &DbInner,
         id: u64,
         entry: &Entry,
         options: Option<KeyspaceCreateOptions>,
     ) -> Result<Self> {
+        let from_application = options.is_some();
         let options = options.unwrap_or_default();
+        if from_application
+            && entry.strategy.is_some()
+            && entry.encrypted != options.encryption.is_some()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "keyspace {:?} was created {} an encryption provider; open it {}",
+                entry.name,
+                if entry.encrypted { "with" } else { "without" },
+                if entry.encrypted {
+                    "with that provider"
+                } else {
+                    "without one"
+                },
+            )));
+        }
+        let strategy = match &entry.strategy {
+            // NB: checked when the catalog was read.
+            Some(StoredStrategy {
+                name,
+                settings: Some(settings),
+            }) => crate::compaction::decode_builtin(name, settings)
+                .unwrap_or_else(|| Arc::clone(&options.compaction_strategy)),
+            Some(StoredStrategy {
+                name,
+                settings: None,
+            }) if from_application && options.compaction_strategy.name() != name => {
+                return Err(Error::InvalidArgument(format!(
+                    "keyspace {:?} was created with the compaction strategy {name:?}; open it \
+                     with a strategy of that name, not {:?}",
+                    entry.name,
+                    options.compaction_strategy.name()
+                )));
+            }
+            _ => Arc::clone(&options.compaction_strategy),
+        };
+        let policies = entry.policies.as_ref().unwrap_or(&options.policies);
         let path = db.path.join(KEYSPACES_FOLDER).join(id.to_string());
         let mut config = Config::new(
             &path,
@@ -244,7 +352,9 @@ impl KeyspaceInner {
         .fs(Arc::clone(&db.fs))
         .use_cache(Arc::clone(&db.cache))
         .use_descriptor_table(db.descriptors.clone())
-        .with_kv_separation(entry.kv_separation.clone());
+        .with_kv_separation(entry.kv_separation.clone())
+        .with_encryption(options.encryption.clone());
+        config = policies.apply(config);
         config.applied_seqno = Some(Arc::new(Applied(Arc::clone(&db.seqnos))));
         for setting in &options.settings {
             config = setting(config);
@@ -256,7 +366,7 @@ impl KeyspaceInner {
             path,
             tree,
             max_memtable_size: entry.max_memtable_size,
-            strategy: options.compaction_strategy,
+            strategy,
             deleted: AtomicBool::new(false),
         })
     }
@@ -332,6 +442,9 @@ pub(crate) fn open_or_create(
         name: name.to_string(),
         max_memtable_size: options.max_memtable_size,
         kv_separation: options.kv_separation.clone(),
+        policies: Some(options.policies.clone()),
+        strategy: Some(StoredStrategy::of(options.compaction_strategy.as_ref())),
+        encrypted: options.encryption.is_some(),
     };
     let inner = Arc::new(KeyspaceInner::open(db, id, &entry, Some(options))?);
     let mut next = catalog.clone();
@@ -666,5 +779,109 @@ impl Keyspace {
                 Error::Io { .. } => self.db.poison(e),
                 other => other,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::CompressionType;
+    use crate::compaction::{Fifo, SizeTiered};
+    use crate::config::{BloomConstructionPolicy, FilterPolicyEntry};
+    use crate::fs::MemFs;
+
+    fn open(fs: &MemFs) -> super::super::Database {
+        super::super::Database::builder("/db")
+            .fs(Arc::new(fs.clone()))
+            .worker_threads(1)
+            .open()
+            .expect("opens")
+    }
+
+    /// The policies a keyspace's tree runs with.
+    fn policies_of(keyspace: &Keyspace) -> Policies {
+        let config = &keyspace.inner.tree.0.config;
+        Policies {
+            data_block_size: config.data_block_size.clone(),
+            data_block_restart_interval: config.data_block_restart_interval.clone(),
+            index_block_restart_interval: config.index_block_restart_interval.clone(),
+            data_block_compression: config.data_block_compression.clone(),
+            index_block_compression: config.index_block_compression.clone(),
+            data_block_hash_ratio: config.data_block_hash_ratio.clone(),
+            filter: config.filter.clone(),
+            index_partitioning: config.index_partitioning.clone(),
+            filter_partitioning: config.filter_partitioning.clone(),
+            index_pinning: config.index_pinning.clone(),
+            filter_pinning: config.filter_pinning.clone(),
+            expect_point_read_hits: config.expect_point_read_hits,
+        }
+    }
+
+    /// Every data option given at creation is what the keyspace runs with at every later open,
+    /// whatever that open's options say (API.md: "persisted at creation and ignored later").
+    #[test]
+    fn options_given_at_creation_are_kept_at_every_open() {
+        let fs = MemFs::new();
+        let created = || {
+            KeyspaceCreateOptions::default()
+                .max_memtable_size(123_456)
+                .compaction_strategy(Arc::new(
+                    SizeTiered::default()
+                        .with_size_ratio(0.5)
+                        .with_run_trigger(7),
+                ))
+                .with_kv_separation(Some(
+                    KvSeparationOptions::default().separation_threshold(77),
+                ))
+                .data_block_size_policy(BlockSizePolicy::new([512, 2048]))
+                .data_block_restart_interval_policy(RestartIntervalPolicy::all(4))
+                .index_block_restart_interval_policy(RestartIntervalPolicy::all(2))
+                .data_block_compression_policy(CompressionPolicy::new([
+                    CompressionType::None,
+                    CompressionType::Lz4,
+                ]))
+                .index_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
+                .data_block_hash_ratio_policy(HashRatioPolicy::all(0.5))
+                .filter_policy(FilterPolicy::new([
+                    FilterPolicyEntry::Bloom(BloomConstructionPolicy::FalsePositiveRate(0.01)),
+                    FilterPolicyEntry::None,
+                ]))
+                .index_block_partitioning_policy(PinningPolicy::all(true))
+                .filter_block_partitioning_policy(PinningPolicy::new([false, true]))
+                .index_block_pinning_policy(PinningPolicy::all(false))
+                .filter_block_pinning_policy(PinningPolicy::all(false))
+                .expect_point_read_hits(true)
+        };
+        let expected = created().policies;
+        assert_ne!(expected, Policies::default());
+        let db = open(&fs);
+        let first = db.keyspace("events", created).expect("created");
+        assert_eq!(policies_of(&first), expected);
+        drop((first, db));
+        for session in 0..2 {
+            let db = open(&fs);
+            let events = db
+                .keyspace("events", || {
+                    KeyspaceCreateOptions::default()
+                        .max_memtable_size(1)
+                        .compaction_strategy(Arc::new(Fifo::new(1, None)))
+                        .filter_policy(FilterPolicy::disabled())
+                })
+                .expect("reopened");
+            assert_eq!(policies_of(&events), expected, "session {session}");
+            assert_eq!(events.inner.max_memtable_size, 123_456);
+            assert_eq!(events.inner.strategy.name(), "size-tiered");
+            assert_eq!(
+                events.inner.strategy.encode_settings(),
+                SizeTiered::default()
+                    .with_size_ratio(0.5)
+                    .with_run_trigger(7)
+                    .encode_settings()
+            );
+            let kv = events.inner.tree.0.config.kv_separation.clone();
+            assert_eq!(kv.map(|kv| kv.separation_threshold), Some(77));
+        }
     }
 }

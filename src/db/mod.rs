@@ -1160,7 +1160,7 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     }
     let mut floors = BTreeMap::new();
     let mut settleable = std::collections::BTreeSet::new();
-    for id in catalog.entries.keys() {
+    for (id, entry) in &catalog.entries {
         let dir = inner.path.join(KEYSPACES_FOLDER).join(id.to_string());
         let seqnos = manifest_seqnos(fs, &dir)?;
         // NB: the next write must be at or above the durable-through seqno, which replay skips
@@ -1170,7 +1170,9 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
             .max(seqnos.stored)
             .max(seqnos.durable.map(|d| d.saturating_sub(1)));
         floors.insert(*id, seqnos.durable.unwrap_or(0));
-        if seqnos.default_comparator {
+        // NB: and nothing it writes needs the application's dictionary or encryption provider:
+        // a flush without them would fail, or write in the clear.
+        if seqnos.default_comparator && entry.settles_without_options() {
             settleable.insert(*id);
         }
     }

@@ -68,6 +68,13 @@ pub struct CatalogKeyspace {
     pub max_memtable_size: u64,
     /// The key-value separation persisted at its creation.
     pub kv_separation: Option<KvSeparationOptions>,
+    /// The name of the compaction strategy persisted at its creation; `None` for a keyspace
+    /// of a version-1 catalog, which takes its strategy and policies from each open.
+    pub compaction_strategy: Option<String>,
+    /// The table policies persisted at its creation, as text (`None` as above).
+    pub policies: Option<String>,
+    /// Whether it was created with an encryption provider.
+    pub encrypted: bool,
 }
 
 /// The catalog of a database folder.
@@ -93,6 +100,7 @@ pub struct CatalogState {
 /// let catalog = strata::internals::read_catalog(dir.path())?.expect("a catalog");
 /// assert_eq!(catalog.keyspaces[0].name, "users");
 /// assert_eq!(catalog.keyspaces[0].id, 1);
+/// assert_eq!(catalog.keyspaces[0].compaction_strategy.as_deref(), Some("leveled"));
 /// # Ok::<(), strata::Error>(())
 /// ```
 ///
@@ -123,6 +131,9 @@ pub fn read_catalog(dir: &Path) -> Result<Option<CatalogState>> {
                 name: entry.name,
                 max_memtable_size: entry.max_memtable_size,
                 kv_separation: entry.kv_separation,
+                compaction_strategy: entry.strategy.map(|s| s.name),
+                policies: entry.policies.map(|p| format!("{p:?}")),
+                encrypted: entry.encrypted,
             })
             .collect(),
     }))

@@ -52,7 +52,7 @@
 #![deny(clippy::indexing_slicing)]
 
 use super::block::HEADER_LEN;
-use crate::coding::{decode_varint_u64, put_varint_u64};
+use crate::coding::{Cursor, decode_varint_u64, put_bytes, put_varint_u64};
 use crate::error::CorruptionKind;
 use crate::seqno::MAX_SEQNO;
 use crate::slice::Slice;
@@ -318,53 +318,6 @@ fn varint_len(n: usize) -> usize {
     v.len()
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint_u64(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CorruptionKind> {
-        let end = self.pos.checked_add(n).ok_or(CorruptionKind::Truncated)?;
-        let out = self
-            .bytes
-            .get(self.pos..end)
-            .ok_or(CorruptionKind::Truncated)?;
-        self.pos = end;
-        Ok(out)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], CorruptionKind> {
-        self.take(N)?
-            .try_into()
-            .map_err(|_| CorruptionKind::Truncated)
-    }
-
-    fn u64(&mut self) -> Result<u64, CorruptionKind> {
-        self.array().map(u64::from_le_bytes)
-    }
-
-    fn u32(&mut self) -> Result<u32, CorruptionKind> {
-        self.array().map(u32::from_le_bytes)
-    }
-
-    fn u8(&mut self) -> Result<u8, CorruptionKind> {
-        self.array::<1>().map(|[b]| b)
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], CorruptionKind> {
-        let (len, n) = decode_varint_u64(self.bytes.get(self.pos..).unwrap_or_default())
-            .ok_or(CorruptionKind::InvalidField("length"))?;
-        self.pos += n;
-        self.take(usize::try_from(len).map_err(|_| CorruptionKind::InvalidField("length"))?)
-    }
-}
-
 impl TableMeta {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128 + self.min_key.len() + self.max_key.len());
@@ -451,29 +404,29 @@ impl TableMeta {
         if version >= 2 {
             return Self::decode_v2(bytes, file_len);
         }
-        let mut c = Cursor { bytes, pos: 0 };
+        let mut c = Cursor::new(bytes);
         let mut meta = Self::decode_fields_of_every_format(&mut c)?;
-        if c.pos != bytes.len() {
+        if !c.is_empty() {
             meta.weak_tombstone_reclaimable = c.u64()?;
         }
-        if c.pos != bytes.len() {
+        if !c.is_empty() {
             let invalid = CorruptionKind::InvalidField("prefix extractor name");
             let name = String::from_utf8(c.bytes()?.to_vec()).map_err(|_| invalid.clone())?;
             // NB: the writer records no field rather than an empty name, unless a later field
             // follows.
-            match (name.is_empty(), c.pos == bytes.len()) {
+            match (name.is_empty(), c.is_empty()) {
                 (true, true) => return Err(invalid),
                 (true, false) => {}
                 (false, _) => meta.prefix_extractor = Some(name),
             }
         }
-        if c.pos != bytes.len() {
+        if !c.is_empty() {
             meta.zstd_dict_id = c.u32()?;
             if meta.zstd_dict_id == 0 {
                 return Err(CorruptionKind::InvalidField("zstd dictionary id"));
             }
         }
-        if c.pos != bytes.len() {
+        if !c.is_empty() {
             return Err(CorruptionKind::InvalidField("meta length"));
         }
         if meta.seqno_min > meta.seqno_max || meta.entry_count == 0 {
@@ -514,7 +467,7 @@ impl TableMeta {
 
     /// Decodes a format-2 meta block: every field present.
     fn decode_v2(bytes: &[u8], file_len: u64) -> Result<Self, CorruptionKind> {
-        let mut c = Cursor { bytes, pos: 0 };
+        let mut c = Cursor::new(bytes);
         let mut meta = Self::decode_fields_of_every_format(&mut c)?;
         meta.weak_tombstone_reclaimable = c.u64()?;
         let name = String::from_utf8(c.bytes()?.to_vec())
@@ -533,7 +486,7 @@ impl TableMeta {
             offset: c.u64()?,
             len: c.u64()?,
         };
-        if c.pos != bytes.len() {
+        if !c.is_empty() {
             return Err(CorruptionKind::InvalidField("meta length"));
         }
         let (rt_min, rt_max) = meta.range_tombstone_seqnos;

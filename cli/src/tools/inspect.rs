@@ -508,14 +508,31 @@ fn write_catalog(out: &mut dyn Write, folder: &DatabaseFolder) -> Result<(), Too
                     || "off".to_string(),
                     |kv| format!("values of {} bytes and more", kv.separation_threshold),
                 ),
+                k.compaction_strategy
+                    .clone()
+                    .unwrap_or_else(|| "from each open".to_string()),
+                if k.encrypted { "yes" } else { "no" }.to_string(),
             ]
         })
         .collect();
     write_columns(
         out,
-        &["id", "keyspace", "memtable bytes", "kv separation"],
+        &[
+            "id",
+            "keyspace",
+            "memtable bytes",
+            "kv separation",
+            "compaction",
+            "encrypted",
+        ],
         &rows,
-    )
+    )?;
+    for k in &catalog.keyspaces {
+        if let Some(policies) = &k.policies {
+            writeln!(out, "  keyspace {} policies: {policies}", k.id)?;
+        }
+    }
+    Ok(())
 }
 
 /// The WAL's segments and recovery's verdict.
