@@ -32,9 +32,9 @@ mod table_format;
 
 pub use database::{
     CatalogKeyspace, CatalogState, RecoveredSegment, WalBatch, WalEnd, WalHeader, WalItem, WalOp,
-    WalRecovery, WalSegment, check_database_version, check_wal, is_database, keyspace_dir,
-    keyspace_dirs, pending_leftovers, pending_log_files, read_catalog, read_pending_log,
-    read_wal_segment, settle_keyspace, wal_dir, wal_segment_files,
+    WalRecovery, WalSegment, check_database_version, check_wal, decode_catalog, is_database,
+    keyspace_dir, keyspace_dirs, pending_leftovers, pending_log_files, read_catalog,
+    read_pending_log, read_wal_segment, settle_keyspace, wal_dir, wal_segment_files,
 };
 
 use std::ops::Bound;

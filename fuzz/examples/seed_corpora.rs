@@ -6,8 +6,9 @@
 //! `corpus/data_block/`, the raw contents of their range-tombstone blocks plus a few encoded
 //! lists into `corpus/range_tombstone_block/`, the blob files of trees flushed with
 //! key-value separation (uncompressed and LZ4, one record or several, small and large values)
-//! into `corpus/blob_file/`, and the WAL of a small database, raw and as framed commands, into
-//! `corpus/wal/`.
+//! into `corpus/blob_file/`, the WAL of a small database, raw and as framed commands, into
+//! `corpus/wal/`, and the catalog of a database whose keyspaces persist every kind of option into
+//! `corpus/catalog/`.
 //!
 //! Run from `fuzz/`: `cargo run --example seed_corpora` (optionally with an output folder; the
 //! default is `fuzz/corpus`). The corpora are git-ignored: regenerate them, do not commit them.
@@ -495,6 +496,91 @@ fn remove_scratch(scratch: &Path) {
     std::fs::remove_dir_all(scratch).unwrap();
 }
 
+/// The `CATALOG` of a database with keyspaces created with every kind of persisted option, as
+/// `catalog` target inputs: framed (its payload behind a 0 byte: decoded and opened; behind a 2:
+/// decoded only) and raw (the file behind a 1).
+fn catalog_seeds(out: &Path) -> usize {
+    use std::sync::Arc;
+    use strata::compaction::{Fifo, Leveled, SizeTiered};
+    use strata::config::{
+        BlockSizePolicy, CompressionPolicy, FilterPolicy, PinningPolicy, RestartIntervalPolicy,
+    };
+    use strata::fs::MemFs;
+    use strata::{Database, KeyspaceCreateOptions};
+    let fs = MemFs::new();
+    {
+        let db = Database::builder("/db")
+            .fs(Arc::new(fs.clone()))
+            .worker_threads(1)
+            .open()
+            .unwrap();
+        let dictionary = Arc::new(strata::ZstdDictionary::new(b"seed dictionary bytes"));
+        let options: [(&str, KeyspaceCreateOptions); 5] = [
+            ("a", KeyspaceCreateOptions::default()),
+            (
+                "b",
+                KeyspaceCreateOptions::default()
+                    .max_memtable_size(1 << 16)
+                    .compaction_strategy(Arc::new(
+                        Leveled::default()
+                            .with_level_ratio_policy(vec![4.0, 8.0])
+                            .with_dynamic_level_bytes(true),
+                    ))
+                    .data_block_size_policy(BlockSizePolicy::new([256, 4096]))
+                    .data_block_restart_interval_policy(RestartIntervalPolicy::all(1))
+                    .filter_policy(FilterPolicy::disabled())
+                    .index_block_partitioning_policy(PinningPolicy::all(true)),
+            ),
+            (
+                "tiered",
+                KeyspaceCreateOptions::default()
+                    .compaction_strategy(Arc::new(SizeTiered::default().with_run_trigger(3)))
+                    .with_kv_separation(Some(
+                        KvSeparationOptions::default().separation_threshold(32),
+                    ))
+                    .data_block_compression_policy(CompressionPolicy::new([
+                        CompressionType::None,
+                        CompressionType::Lz4,
+                        CompressionType::zstd(5),
+                    ])),
+            ),
+            (
+                "events",
+                KeyspaceCreateOptions::default()
+                    .compaction_strategy(Arc::new(Fifo::new(1 << 20, Some(3600)))),
+            ),
+            (
+                "dict",
+                KeyspaceCreateOptions::default()
+                    .index_block_compression_policy(CompressionPolicy::all(
+                        CompressionType::zstd_dict(3, dictionary.id()),
+                    ))
+                    .expect_point_read_hits(true),
+            ),
+        ];
+        for (name, options) in options {
+            let dict = (name == "dict").then(|| Arc::clone(&dictionary));
+            db.keyspace(name, move || options.clone().zstd_dictionary(dict.clone()))
+                .unwrap();
+        }
+    }
+    let file = read_fs(&fs, Path::new("/db/CATALOG"));
+    let payload = strata_fuzz::record_payloads(&file)
+        .into_iter()
+        .next()
+        .expect("the catalog is one record");
+    let dir = out.join("catalog");
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&payload);
+    write(&dir, "seed-framed", &framed);
+    framed[0] = 2;
+    write(&dir, "seed-decode", &framed);
+    let mut raw = vec![1u8];
+    raw.extend_from_slice(&file);
+    write(&dir, "seed-raw", &raw);
+    3
+}
+
 fn main() {
     let out: PathBuf = std::env::args_os().nth(1).map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
@@ -708,13 +794,14 @@ fn main() {
     }
     let manifest_seeds = manifest_seeds(&out, &scratch);
     let ops_seeds = ops_seeds(&out);
+    let catalog_seeds = catalog_seeds(&out);
 
     remove_scratch(&scratch);
     println!(
         "seeds in {}: {} tables, {index_seeds} index blocks, {data_seeds} data blocks, \
          {range_seeds} range-tombstone blocks, {} blob files, {wal_seeds} WALs, {} filters, \
          {} footers, {} meta blocks, {} LZ4 blocks, {manifest_seeds} manifests, {ops_seeds} \
-         operation sequences",
+         operation sequences, {catalog_seeds} catalogs",
         out.display(),
         files.len(),
         blobs.len(),

@@ -327,7 +327,8 @@ impl Catalog {
             let name = std::str::from_utf8(c.bytes()?)
                 .map_err(|_| BAD)?
                 .to_string();
-            let max_memtable_size = c.varint()?;
+            // NB: as `KeyspaceCreateOptions::max_memtable_size` clamps it.
+            let max_memtable_size = c.varint()?.max(1);
             let kv_separation = match c.u8()? {
                 0 => None,
                 1 => Some(KvSeparationOptions {
@@ -399,6 +400,26 @@ impl Catalog {
         Ok(Self { next_id, entries })
     }
 
+    /// Decodes the payload of the catalog record at `offset` in `path`.
+    ///
+    /// # Errors
+    /// `Corruption` naming `path` and `offset`; `UnsupportedFormat` for a compression this
+    /// build lacks.
+    pub(crate) fn decode_payload(payload: &[u8], path: &Path, offset: u64) -> Result<Self> {
+        Self::decode(payload).map_err(|e| match e {
+            DecodeError::Corrupt(what) => Error::Corruption {
+                file: path.to_path_buf(),
+                offset,
+                what,
+            },
+            DecodeError::Missing(missing) => Error::UnsupportedFormat {
+                file: path.to_path_buf(),
+                version: u32::from(VERSION),
+                missing: Some(missing),
+            },
+        })
+    }
+
     /// Reads the catalog of the database in `dir`; a missing file is an empty catalog.
     ///
     /// # Errors
@@ -431,14 +452,7 @@ impl Catalog {
         let extra = reader.next();
         match (record, extra, reader.end()) {
             (Some(record), None, Some(End::Clean)) => {
-                Self::decode(record.payload).map_err(|e| match e {
-                    DecodeError::Corrupt(what) => corrupt(record.offset, what),
-                    DecodeError::Missing(missing) => Error::UnsupportedFormat {
-                        file: path.clone(),
-                        version: u32::from(VERSION),
-                        missing: Some(missing),
-                    },
-                })
+                Self::decode_payload(record.payload, &path, record.offset)
             }
             (_, _, Some(End::Torn { offset } | End::Corrupt { offset, .. })) => Err(corrupt(
                 *offset,

@@ -123,20 +123,40 @@ pub fn read_catalog(dir: &Path) -> Result<Option<CatalogState>> {
         path,
         size_bytes,
         next_id: catalog.next_id,
-        keyspaces: catalog
-            .entries
-            .into_iter()
-            .map(|(id, entry)| CatalogKeyspace {
-                id,
-                name: entry.name,
-                max_memtable_size: entry.max_memtable_size,
-                kv_separation: entry.kv_separation,
-                compaction_strategy: entry.strategy.map(|s| s.name),
-                policies: entry.policies.map(|p| format!("{p:?}")),
-                encrypted: entry.encrypted,
-            })
-            .collect(),
+        keyspaces: keyspaces_of(catalog),
     }))
+}
+
+fn keyspaces_of(catalog: Catalog) -> Vec<CatalogKeyspace> {
+    catalog
+        .entries
+        .into_iter()
+        .map(|(id, entry)| CatalogKeyspace {
+            id,
+            name: entry.name,
+            max_memtable_size: entry.max_memtable_size,
+            kv_separation: entry.kv_separation,
+            compaction_strategy: entry.strategy.map(|s| s.name),
+            policies: entry.policies.map(|p| format!("{p:?}")),
+            encrypted: entry.encrypted,
+        })
+        .collect()
+}
+
+/// Decodes the payload of a `CATALOG` record (`docs/format.md` 12.2) as a database's open does:
+/// the next keyspace id and the keyspaces (the `catalog` fuzz target's decoder).
+///
+/// ```
+/// let err = strata::internals::decode_catalog(&[9]).unwrap_err();
+/// assert!(matches!(err, strata::Error::Corruption { .. }));
+/// ```
+///
+/// # Errors
+/// `Corruption` (its file named `CATALOG`, offset 0) for bytes that do not decode to their end;
+/// `UnsupportedFormat` for a compression this build lacks.
+pub fn decode_catalog(payload: &[u8]) -> Result<(u64, Vec<CatalogKeyspace>)> {
+    let catalog = Catalog::decode_payload(payload, Path::new(CATALOG), 0)?;
+    Ok((catalog.next_id, keyspaces_of(catalog)))
 }
 
 /// The folder of keyspace `id` (a tree) in the database `dir`.
