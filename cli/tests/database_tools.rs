@@ -366,3 +366,41 @@ fn inspect_and_verify_read_every_pending_log_and_name_a_damaged_one() {
         "{out}"
     );
 }
+
+/// A keyspace created with the application's own compaction strategy (whose name every open
+/// must give) still opens in the tools: `get`, `scan` and `stats` read it through a stand-in of
+/// that name.
+#[test]
+fn the_tools_open_a_keyspace_created_with_an_application_strategy() {
+    use std::sync::Arc;
+    use strata::compaction::{Choice, CompactionStrategy, TreeView};
+    struct Mine;
+    impl CompactionStrategy for Mine {
+        fn name(&self) -> &'static str {
+            "app.mine"
+        }
+        fn choose(&self, _: &TreeView) -> Choice {
+            Choice::DoNothing
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    {
+        let db = Database::builder(&dir).open().unwrap();
+        let ks = db
+            .keyspace("mine", || {
+                KeyspaceCreateOptions::default().compaction_strategy(Arc::new(Mine))
+            })
+            .unwrap();
+        ks.insert("k", "v").unwrap();
+        settle_keyspace(&ks).unwrap();
+        ks.insert("k2", "v2").unwrap();
+    }
+    let d = s(&dir);
+    assert_eq!(ok(&["get", d, "k", "--keyspace", "mine"]), "k\tv\n");
+    assert_eq!(ok(&["get", d, "k2", "--keyspace", "mine"]), "k2\tv2\n");
+    let stats = ok(&["stats", d]);
+    assert!(stats.contains("level0.tables"), "{stats}");
+    let inspected = ok(&["inspect", d]);
+    assert!(inspected.contains("app.mine"), "{inspected}");
+}

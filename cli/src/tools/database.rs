@@ -173,3 +173,38 @@ fn summarize(path: &Path) -> Result<SegmentSummary, ToolError> {
         end: segment.end,
     })
 }
+
+/// A compaction strategy that never compacts, under the name a keyspace's catalog entry
+/// records: what the tools open a keyspace with, so that one created with an application's own
+/// strategy (which only the application has, and whose name every open must give) opens too. A
+/// built-in strategy is rebuilt from the catalog whatever the options say.
+struct StandIn(&'static str);
+
+impl strata::compaction::CompactionStrategy for StandIn {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn choose(&self, _: &strata::compaction::TreeView) -> strata::compaction::Choice {
+        strata::compaction::Choice::DoNothing
+    }
+}
+
+/// The options the tools open keyspace `name` of the database in `dir` with: the defaults and
+/// the zstd dictionary `dict`, and a stand-in for the compaction strategy its catalog names.
+pub(crate) fn tool_keyspace_options(
+    dir: &Path,
+    name: &str,
+    dict: Option<std::sync::Arc<strata::ZstdDictionary>>,
+) -> Result<strata::KeyspaceCreateOptions, ToolError> {
+    let mut options = strata::KeyspaceCreateOptions::default().zstd_dictionary(dict);
+    let strategy = read_catalog(dir)?
+        .and_then(|c| c.keyspaces.into_iter().find(|k| k.name == name))
+        .and_then(|k| k.compaction_strategy);
+    if let Some(strategy) = strategy {
+        // NB: one short string per keyspace a tool opens, for the process's lifetime.
+        let leaked: &'static str = Box::leak(strategy.into_boxed_str());
+        options = options.compaction_strategy(std::sync::Arc::new(StandIn(leaked)));
+    }
+    Ok(options)
+}

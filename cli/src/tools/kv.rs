@@ -32,8 +32,8 @@ use clap::Args;
 use strata::fs::{Fs, StdFs};
 use strata::internals::{is_database, read_catalog};
 use strata::{
-    Config, Database, Guard, IterGuardImpl, Keyspace, KeyspaceCreateOptions, PersistMode,
-    SequenceNumberCounter, Slice, Tree, ZstdDictionary,
+    Config, Database, Guard, IterGuardImpl, Keyspace, PersistMode, SequenceNumberCounter, Slice,
+    Tree, ZstdDictionary,
 };
 
 use super::dict::DictArg;
@@ -218,10 +218,9 @@ fn open_keyspace(
             dir.display()
         )));
     }
+    let options = super::database::tool_keyspace_options(dir, name, dict)?;
     let db = Database::builder(dir).open()?;
-    let keyspace = db.keyspace(name, || {
-        KeyspaceCreateOptions::default().zstd_dictionary(dict)
-    })?;
+    let keyspace = db.keyspace(name, || options)?;
     Ok((db, keyspace))
 }
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use clap::Args;
 use strata::fs::{Fs, StdFs};
 use strata::internals::is_database;
-use strata::{Config, Database, KeyspaceCreateOptions, SequenceNumberCounter, Statistics};
+use strata::{Config, Database, SequenceNumberCounter, Statistics};
 
 use super::dict::DictArg;
 use super::output::{ToolError, with_stdout};
@@ -105,15 +105,17 @@ pub(crate) fn run(args: &StatsArgs) -> Result<(), ToolError> {
         let names = db.list_keyspace_names();
         let mut keyspaces = Vec::with_capacity(names.len());
         for name in &names {
-            let dictionary = dictionary.clone();
-            match db.keyspace(name, move || {
-                KeyspaceCreateOptions::default().zstd_dictionary(dictionary)
-            }) {
+            let options =
+                super::database::tool_keyspace_options(&args.dir, name, dictionary.clone())?;
+            match db.keyspace(name, move || options) {
                 Ok(keyspace) => keyspaces.push(keyspace),
-                // NB: a keyspace with a custom comparator opens only with it, which only the
-                // application has; its logged writes stay in its pending log, and the database's
-                // counters (WAL, stalls, ...) are printed without its tree's.
-                Err(strata::Error::ComparatorMismatch { .. }) => {}
+                // NB: a keyspace with a custom comparator or an encryption provider opens only
+                // with it, which only the application has; its logged writes stay in its pending
+                // log, and the database's counters (WAL, stalls, ...) are printed without its
+                // tree's.
+                Err(
+                    strata::Error::ComparatorMismatch { .. } | strata::Error::InvalidArgument(_),
+                ) => {}
                 Err(err) => return Err(err.into()),
             }
         }
