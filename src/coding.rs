@@ -110,6 +110,11 @@ impl<'a> Cursor<'a> {
         Self { bytes, pos: 0 }
     }
 
+    /// How many bytes have been read.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Whether every byte has been read.
     pub(crate) fn is_empty(&self) -> bool {
         self.pos >= self.bytes.len()

@@ -404,7 +404,11 @@ impl Leveled {
     pub(super) fn decode_settings(c: &mut Cursor<'_>) -> Result<Self, CorruptionKind> {
         let l0_threshold = c.u8()?;
         let target_size = c.varint()?;
-        let dynamic = c.u8()? != 0;
+        let dynamic = match c.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(CorruptionKind::InvalidField("leveled dynamic flag")),
+        };
         let count = c.varint()?;
         let mut ratios = Vec::new();
         for _ in 0..count {

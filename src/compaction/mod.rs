@@ -179,7 +179,9 @@ pub trait CompactionStrategy: Send + Sync {
     /// so a keyspace created with one of them reopens with the same strategy and settings
     /// whatever the options given at a later open say. `None`, the default, for a strategy of
     /// the application's own: the database persists only its [`name`](Self::name), and every
-    /// later open of the keyspace must pass a strategy of that name.
+    /// later open of the keyspace must pass a strategy of that name. An application's strategy
+    /// should keep the default: one that returns a built-in strategy's name and settings is
+    /// recorded as that built-in strategy and reopens as it.
     ///
     /// ```
     /// use strata::compaction::{CompactionStrategy, Leveled};

@@ -18,13 +18,13 @@
 //!
 //! Version 1 (still read) ends each entry after the separation fields and writes its compression
 //! as one byte; its keyspaces take their policies and strategy from the options of each open, as
-//! they did when it was written, also once the catalog is rewritten (options flag 0). `docs/format.md` section 12.5 has every field of `policies`.
+//! they did when it was written, also once the catalog is rewritten (options flag 0). `docs/format.md` section 12.2 has every field of `policies`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::coding::{Cursor, put_bytes, put_varint_u64};
-use crate::compression::{CompressionType, missing_codec};
+use crate::compression::{CompressionType, ZSTD_BYTE, ZSTD_DICT_BYTE, missing_codec};
 use crate::config::{
     BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, Config, FilterPolicy,
     FilterPolicyEntry, HashRatioPolicy, KvSeparationOptions, PinningPolicy, RestartIntervalPolicy,
@@ -37,7 +37,7 @@ use crate::record::{End, Framing, RecordReader};
 pub(crate) const CATALOG: &str = "CATALOG";
 const CATALOG_TMP: &str = "CATALOG.tmp";
 /// The version this build writes.
-const VERSION: u8 = 2;
+pub(crate) const VERSION: u8 = 2;
 /// The first version, whose entries end after the separation fields.
 const VERSION_1: u8 = 1;
 
@@ -60,26 +60,21 @@ pub(crate) struct Policies {
 }
 
 impl Default for Policies {
-    /// A tree's defaults ([`Config::new`]).
+    /// A tree's defaults ([`Config::new`]; `the_default_policies_are_a_trees` keeps them equal).
     fn default() -> Self {
-        let config = Config::new(
-            "",
-            crate::SequenceNumberCounter::default(),
-            crate::SequenceNumberCounter::default(),
-        );
         Self {
-            data_block_size: config.data_block_size,
-            data_block_restart_interval: config.data_block_restart_interval,
-            index_block_restart_interval: config.index_block_restart_interval,
-            data_block_compression: config.data_block_compression,
-            index_block_compression: config.index_block_compression,
-            data_block_hash_ratio: config.data_block_hash_ratio,
-            filter: config.filter,
-            index_partitioning: config.index_partitioning,
-            filter_partitioning: config.filter_partitioning,
-            index_pinning: config.index_pinning,
-            filter_pinning: config.filter_pinning,
-            expect_point_read_hits: config.expect_point_read_hits,
+            data_block_size: BlockSizePolicy::default(),
+            data_block_restart_interval: RestartIntervalPolicy::all(16),
+            index_block_restart_interval: RestartIntervalPolicy::all(1),
+            data_block_compression: CompressionPolicy::default(),
+            index_block_compression: CompressionPolicy::default(),
+            data_block_hash_ratio: HashRatioPolicy::default(),
+            filter: FilterPolicy::default(),
+            index_partitioning: PinningPolicy::all(false),
+            filter_partitioning: PinningPolicy::all(false),
+            index_pinning: PinningPolicy::all(true),
+            filter_pinning: PinningPolicy::all(true),
+            expect_point_read_hits: false,
         }
     }
 }
@@ -152,16 +147,19 @@ impl Policies {
         out.push(u8::from(self.expect_point_read_hits));
     }
 
-    fn decode(c: &mut Cursor<'_>) -> std::result::Result<Self, DecodeError> {
+    fn decode(
+        c: &mut Cursor<'_>,
+        missing: &mut Option<&'static str>,
+    ) -> std::result::Result<Self, CorruptionKind> {
         let data_block_size = BlockSizePolicy::new(read_list(c, |c| {
-            u32::try_from(c.varint()?).map_err(|_| BAD.into())
+            u32::try_from(c.varint()?).map_err(|_| BAD)
         })?);
-        let data_block_restart_interval =
-            RestartIntervalPolicy::new(read_list(c, |c| Ok(c.u8()?))?);
-        let index_block_restart_interval =
-            RestartIntervalPolicy::new(read_list(c, |c| Ok(c.u8()?))?);
-        let data_block_compression = CompressionPolicy::new(read_list(c, read_compression)?);
-        let index_block_compression = CompressionPolicy::new(read_list(c, read_compression)?);
+        let data_block_restart_interval = RestartIntervalPolicy::new(read_list(c, read_u8)?);
+        let index_block_restart_interval = RestartIntervalPolicy::new(read_list(c, read_u8)?);
+        let data_block_compression =
+            CompressionPolicy::new(read_list(c, |c| read_compression(c, missing))?);
+        let index_block_compression =
+            CompressionPolicy::new(read_list(c, |c| read_compression(c, missing))?);
         let data_block_hash_ratio =
             HashRatioPolicy::new(read_list(c, |c| Ok(f32::from_bits(c.u32()?)))?);
         let filter = FilterPolicy::new(read_list(c, |c| match c.u8()? {
@@ -172,14 +170,14 @@ impl Policies {
             2 => Ok(FilterPolicyEntry::Bloom(
                 BloomConstructionPolicy::FalsePositiveRate(f32::from_bits(c.u32()?)),
             )),
-            _ => Err(BAD.into()),
+            _ => Err(BAD),
         })?);
-        let mut flags = || read_list(c, |c| Ok(c.u8()? != 0)).map(PinningPolicy::new);
+        let mut flags = || read_list(c, read_flag).map(PinningPolicy::new);
         let index_partitioning = flags()?;
         let filter_partitioning = flags()?;
         let index_pinning = flags()?;
         let filter_pinning = flags()?;
-        let expect_point_read_hits = c.u8()? != 0;
+        let expect_point_read_hits = read_flag(c)?;
         Ok(Self {
             data_block_size,
             data_block_restart_interval,
@@ -235,6 +233,18 @@ pub(crate) struct Entry {
     /// Whether the keyspace was created with an encryption provider, which every open must
     /// then supply (and which no open without the application's options has).
     pub(crate) encrypted: bool,
+    /// Set when its options name a compression this build lacks: the keyspace does not open,
+    /// and its options are kept as read (the fields above hold none of them).
+    pub(crate) unsupported: Option<Unsupported>,
+}
+
+/// The persisted options of a keyspace that this build cannot use.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Unsupported {
+    /// What the build lacks, naming the cargo feature that adds it.
+    pub(crate) missing: &'static str,
+    /// The entry's bytes from its separation flag to its encryption flag, as read.
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Entry {
@@ -247,6 +257,7 @@ impl Entry {
             .as_ref()
             .is_some_and(|kv| compression_dict_id(kv.compression).is_some());
         self.policies.is_some()
+            && self.unsupported.is_none()
             && !self.encrypted
             && !blob_dictionary
             && !self
@@ -280,6 +291,11 @@ impl Catalog {
             put_varint_u64(&mut out, *id);
             put_bytes(&mut out, entry.name.as_bytes());
             put_varint_u64(&mut out, entry.max_memtable_size);
+            if let Some(unsupported) = &entry.unsupported {
+                out.extend_from_slice(&unsupported.bytes);
+                out.push(u8::from(entry.encrypted));
+                continue;
+            }
             match &entry.kv_separation {
                 None => out.push(0),
                 Some(kv) => {
@@ -313,11 +329,11 @@ impl Catalog {
         out
     }
 
-    fn decode(bytes: &[u8]) -> std::result::Result<Self, DecodeError> {
+    fn decode(bytes: &[u8]) -> std::result::Result<Self, CorruptionKind> {
         let mut c = Cursor::new(bytes);
         let version = c.u8()?;
         if version != VERSION && version != VERSION_1 {
-            return Err(CorruptionKind::InvalidField("catalog version").into());
+            return Err(CorruptionKind::InvalidField("catalog version"));
         }
         let next_id = c.varint()?;
         let count = c.varint()?;
@@ -329,6 +345,8 @@ impl Catalog {
                 .to_string();
             // NB: as `KeyspaceCreateOptions::max_memtable_size` clamps it.
             let max_memtable_size = c.varint()?.max(1);
+            let options_start = c.position();
+            let mut missing = None;
             let kv_separation = match c.u8()? {
                 0 => None,
                 1 => Some(KvSeparationOptions {
@@ -339,18 +357,18 @@ impl Catalog {
                     compression: if version == VERSION_1 {
                         CompressionType::try_from(c.u8()?).unwrap_or(CompressionType::None)
                     } else {
-                        read_compression(&mut c)?
+                        read_compression(&mut c, &mut missing)?
                     },
                 }),
-                _ => return Err(BAD.into()),
+                _ => return Err(BAD),
             };
-            let (policies, strategy, encrypted) = if version == VERSION_1 {
-                (None, None, false)
+            let (policies, strategy) = if version == VERSION_1 {
+                (None, None)
             } else {
-                let (policies, strategy) = match c.u8()? {
+                match c.u8()? {
                     0 => (None, None),
                     1 => {
-                        let policies = Policies::decode(&mut c)?;
+                        let policies = Policies::decode(&mut c, &mut missing)?;
                         let name = std::str::from_utf8(c.bytes()?)
                             .map_err(|_| BAD)?
                             .to_string();
@@ -361,26 +379,34 @@ impl Catalog {
                                 if crate::compaction::decode_builtin(&name, &settings).is_none() {
                                     return Err(CorruptionKind::InvalidField(
                                         "compaction settings",
-                                    )
-                                    .into());
+                                    ));
                                 }
                                 Some(settings)
                             }
-                            _ => return Err(BAD.into()),
+                            _ => return Err(BAD),
                         };
                         (Some(policies), Some(StoredStrategy { name, settings }))
                     }
-                    _ => return Err(BAD.into()),
-                };
-                let encrypted = match c.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(BAD.into()),
-                };
-                (policies, strategy, encrypted)
+                    _ => return Err(BAD),
+                }
+            };
+            // NB: an entry that names a compression this build lacks is kept as its bytes, so
+            // that a rewrite of the catalog (another keyspace created) changes nothing of it;
+            // the keyspace itself does not open (`UnsupportedFormat` naming the feature).
+            let unsupported = missing.map(|missing| Unsupported {
+                missing,
+                bytes: bytes
+                    .get(options_start..c.position())
+                    .unwrap_or_default()
+                    .to_vec(),
+            });
+            let encrypted = if version == VERSION_1 {
+                false
+            } else {
+                read_flag(&mut c)?
             };
             if id >= next_id || entries.values().any(|e: &Entry| e.name == name) {
-                return Err(BAD.into());
+                return Err(BAD);
             }
             entries.insert(
                 id,
@@ -391,11 +417,12 @@ impl Catalog {
                     policies,
                     strategy,
                     encrypted,
+                    unsupported,
                 },
             );
         }
         if !c.is_empty() {
-            return Err(BAD.into());
+            return Err(BAD);
         }
         Ok(Self { next_id, entries })
     }
@@ -403,20 +430,12 @@ impl Catalog {
     /// Decodes the payload of the catalog record at `offset` in `path`.
     ///
     /// # Errors
-    /// `Corruption` naming `path` and `offset`; `UnsupportedFormat` for a compression this
-    /// build lacks.
+    /// `Corruption` naming `path` and `offset`.
     pub(crate) fn decode_payload(payload: &[u8], path: &Path, offset: u64) -> Result<Self> {
-        Self::decode(payload).map_err(|e| match e {
-            DecodeError::Corrupt(what) => Error::Corruption {
-                file: path.to_path_buf(),
-                offset,
-                what,
-            },
-            DecodeError::Missing(missing) => Error::UnsupportedFormat {
-                file: path.to_path_buf(),
-                version: u32::from(VERSION),
-                missing: Some(missing),
-            },
+        Self::decode(payload).map_err(|what| Error::Corruption {
+            file: path.to_path_buf(),
+            offset,
+            what,
         })
     }
 
@@ -489,17 +508,17 @@ impl Catalog {
 /// The catalog's generic complaint.
 const BAD: CorruptionKind = CorruptionKind::InvalidField("catalog");
 
-/// Why a catalog did not decode.
-#[derive(Debug)]
-enum DecodeError {
-    Corrupt(CorruptionKind),
-    /// It names a compression this build was compiled without (the cargo feature named).
-    Missing(&'static str),
+/// A byte.
+fn read_u8(c: &mut Cursor<'_>) -> std::result::Result<u8, CorruptionKind> {
+    c.u8()
 }
 
-impl From<CorruptionKind> for DecodeError {
-    fn from(kind: CorruptionKind) -> Self {
-        Self::Corrupt(kind)
+/// A flag byte: 0 or 1.
+fn read_flag(c: &mut Cursor<'_>) -> std::result::Result<bool, CorruptionKind> {
+    match c.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(BAD),
     }
 }
 
@@ -515,13 +534,13 @@ fn put_list<T>(out: &mut Vec<u8>, items: &[T], mut put: impl FnMut(&mut Vec<u8>,
 /// least one), so a damaged count allocates nothing.
 fn read_list<T>(
     c: &mut Cursor<'_>,
-    mut read: impl FnMut(&mut Cursor<'_>) -> std::result::Result<T, DecodeError>,
-) -> std::result::Result<Vec<T>, DecodeError> {
+    mut read: impl FnMut(&mut Cursor<'_>) -> std::result::Result<T, CorruptionKind>,
+) -> std::result::Result<Vec<T>, CorruptionKind> {
     let count = c.varint()?;
     let mut items = Vec::new();
     for _ in 0..count {
         if c.is_empty() {
-            return Err(CorruptionKind::Truncated.into());
+            return Err(CorruptionKind::Truncated);
         }
         items.push(read(c)?);
     }
@@ -544,22 +563,39 @@ fn put_compression(out: &mut Vec<u8>, compression: CompressionType) {
     }
 }
 
-/// What [`put_compression`] wrote; `Missing` for a compression this build lacks.
-fn read_compression(c: &mut Cursor<'_>) -> std::result::Result<CompressionType, DecodeError> {
+/// What [`put_compression`] wrote. A compression this build lacks (zstd or LZ4 without its
+/// cargo feature) is read whole all the same, as `None`, and named in `missing`.
+fn read_compression(
+    c: &mut Cursor<'_>,
+    missing: &mut Option<&'static str>,
+) -> std::result::Result<CompressionType, CorruptionKind> {
     let byte = c.u8()?;
+    // NB: the layout of each code does not depend on the build's features.
+    let extra: [u8; 8] = match byte {
+        0 | 1 => [0; 8],
+        ZSTD_BYTE => {
+            let level: [u8; 4] = c.array()?;
+            [level[0], level[1], level[2], level[3], 0, 0, 0, 0]
+        }
+        ZSTD_DICT_BYTE => c.array()?,
+        _ => return Err(CorruptionKind::InvalidField("catalog compression")),
+    };
+    let _ = extra;
     match CompressionType::try_from(byte) {
         #[cfg(feature = "zstd")]
-        Ok(CompressionType::Zstd(_)) => Ok(CompressionType::Zstd(i32::from_le_bytes(c.array()?))),
+        Ok(CompressionType::Zstd(_)) => Ok(CompressionType::Zstd(i32::from_le_bytes([
+            extra[0], extra[1], extra[2], extra[3],
+        ]))),
         #[cfg(feature = "zstd")]
         Ok(CompressionType::ZstdDict { .. }) => Ok(CompressionType::ZstdDict {
-            level: i32::from_le_bytes(c.array()?),
-            dict_id: c.u32()?,
+            level: i32::from_le_bytes([extra[0], extra[1], extra[2], extra[3]]),
+            dict_id: u32::from_le_bytes([extra[4], extra[5], extra[6], extra[7]]),
         }),
         Ok(compression) => Ok(compression),
-        Err(_) => Err(missing_codec(byte).map_or(
-            DecodeError::Corrupt(CorruptionKind::InvalidField("catalog compression")),
-            DecodeError::Missing,
-        )),
+        Err(_) => {
+            *missing = missing.or(missing_codec(byte));
+            Ok(CompressionType::None)
+        }
     }
 }
 
@@ -588,6 +624,7 @@ mod tests {
             policies: Some(Policies::default()),
             strategy: Some(StoredStrategy::of(&Leveled::default())),
             encrypted: false,
+            unsupported: None,
         }
     }
 
@@ -683,6 +720,30 @@ mod tests {
         for len in 0..bytes.len() {
             assert!(Catalog::decode(&bytes[..len]).is_err(), "cut at {len}");
         }
+    }
+
+    #[test]
+    fn the_default_policies_are_a_trees() {
+        let config = Config::new(
+            "",
+            crate::SequenceNumberCounter::default(),
+            crate::SequenceNumberCounter::default(),
+        );
+        let of_config = Policies {
+            data_block_size: config.data_block_size,
+            data_block_restart_interval: config.data_block_restart_interval,
+            index_block_restart_interval: config.index_block_restart_interval,
+            data_block_compression: config.data_block_compression,
+            index_block_compression: config.index_block_compression,
+            data_block_hash_ratio: config.data_block_hash_ratio,
+            filter: config.filter,
+            index_partitioning: config.index_partitioning,
+            filter_partitioning: config.filter_partitioning,
+            index_pinning: config.index_pinning,
+            filter_pinning: config.filter_pinning,
+            expect_point_read_hits: config.expect_point_read_hits,
+        };
+        assert_eq!(Policies::default(), of_config);
     }
 
     #[test]
@@ -783,12 +844,10 @@ mod tests {
         let bytes = catalog.encode();
         let mut bad_version = bytes.clone();
         bad_version[0] = 9;
-        assert!(matches!(
+        assert_eq!(
             Catalog::decode(&bad_version),
-            Err(DecodeError::Corrupt(CorruptionKind::InvalidField(
-                "catalog version"
-            )))
-        ));
+            Err(CorruptionKind::InvalidField("catalog version"))
+        );
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(Catalog::decode(&longer).is_err());
@@ -800,7 +859,7 @@ mod tests {
         }
         // A huge list count allocates nothing before it runs out of bytes.
         let mut c = Cursor::new(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 1]);
-        assert!(read_list(&mut c, |c| Ok(c.u8()?)).is_err());
+        assert!(read_list(&mut c, read_u8).is_err());
     }
 
     #[test]
@@ -829,5 +888,117 @@ mod tests {
             };
             assert!(!blobs.settles_without_options());
         }
+    }
+
+    /// A catalog whose keyspace compresses with zstd, read by a build without the feature: the
+    /// other keyspaces are fine; that entry is kept byte for byte through a rewrite and does not
+    /// settle (its keyspace's open is `UnsupportedFormat`, `tests/database.rs`).
+    #[cfg(not(feature = "zstd"))]
+    #[test]
+    fn an_entry_naming_a_missing_codec_is_kept_as_read() {
+        let mut policies = Vec::new();
+        Policies::default().encode(&mut policies);
+        // The defaults begin [4096] [16] [1] [None] [None]: the index compression list is
+        // bytes 9 and 10. The same policies with [zstd level 3] there:
+        assert_eq!(&policies[..11], &[1, 0x80, 0x20, 1, 16, 1, 1, 1, 0, 1, 0]);
+        let mut zstd = policies[..10].to_vec();
+        zstd.extend_from_slice(&[2, 3, 0, 0, 0]);
+        zstd.extend_from_slice(&policies[11..]);
+        let mut catalog = Catalog {
+            next_id: 3,
+            ..Catalog::default()
+        };
+        catalog.entries.insert(1, entry("plain"));
+        catalog.entries.insert(2, entry("zstd"));
+        let bytes = catalog.encode();
+        // Replace keyspace 2's policies (the second occurrence) with the zstd ones.
+        let second = bytes
+            .windows(policies.len())
+            .enumerate()
+            .filter(|(_, w)| *w == &policies[..])
+            .map(|(i, _)| i)
+            .nth(1)
+            .unwrap();
+        let mut damaged = bytes[..second].to_vec();
+        damaged.extend_from_slice(&zstd);
+        damaged.extend_from_slice(&bytes[second + policies.len()..]);
+        let read = Catalog::decode(&damaged).unwrap();
+        assert_eq!(read.entries[&1], entry("plain"));
+        let zstd_entry = &read.entries[&2];
+        assert_eq!(zstd_entry.name, "zstd");
+        let unsupported = zstd_entry.unsupported.as_ref().unwrap();
+        assert!(
+            unsupported.missing.contains("zstd"),
+            "{}",
+            unsupported.missing
+        );
+        assert!(!zstd_entry.settles_without_options());
+        assert_eq!(read.encode(), damaged, "rewritten byte for byte");
+    }
+
+    /// A keyspace whose persisted options name a compression this build lacks does not open
+    /// (`UnsupportedFormat` naming the feature); the database and its other keyspaces do.
+    #[cfg(not(feature = "zstd"))]
+    #[test]
+    fn a_keyspace_needing_a_missing_codec_is_unsupported_and_the_rest_opens() {
+        use crate::{Database, KeyspaceCreateOptions};
+        let fs = MemFs::new();
+        let open = || {
+            Database::builder("/db")
+                .fs(Arc::new(fs.clone()))
+                .worker_threads(1)
+                .open()
+                .expect("opens")
+        };
+        drop(
+            open()
+                .keyspace("plain", KeyspaceCreateOptions::default)
+                .expect("created"),
+        );
+        let dir = Path::new("/db");
+        let mut catalog = Catalog::read(&fs, dir).expect("read");
+        catalog.entries.insert(2, entry("zstd"));
+        catalog.next_id = 3;
+        // Its policies with the index compression list [zstd level 3] (bytes 9 and 10 of the
+        // defaults, as in `an_entry_naming_a_missing_codec_is_kept_as_read`).
+        let mut policies = Vec::new();
+        Policies::default().encode(&mut policies);
+        let mut zstd = policies[..10].to_vec();
+        zstd.extend_from_slice(&[2, 3, 0, 0, 0]);
+        zstd.extend_from_slice(&policies[11..]);
+        let bytes = catalog.encode();
+        let at = bytes
+            .windows(policies.len())
+            .rposition(|w| w == &policies[..])
+            .expect("keyspace 2's policies");
+        let mut payload = bytes[..at].to_vec();
+        payload.extend_from_slice(&zstd);
+        payload.extend_from_slice(&bytes[at + policies.len()..]);
+        let framed = crate::record::encode(&payload).expect("framed");
+        let mut file = fs.create(&dir.join(CATALOG)).expect("create");
+        file.append(&framed).expect("append");
+        file.sync().expect("sync");
+        drop(file);
+        let db = open();
+        match db.keyspace("zstd", KeyspaceCreateOptions::default) {
+            Err(Error::UnsupportedFormat {
+                missing: Some(m), ..
+            }) => assert!(m.contains("zstd"), "{m}"),
+            other => panic!("expected UnsupportedFormat, got {:?}", other.map(|_| ())),
+        }
+        let plain = db
+            .keyspace("plain", KeyspaceCreateOptions::default)
+            .expect("opens");
+        plain.insert("k", "v").expect("writes");
+        assert_eq!(db.list_keyspace_names().len(), 2);
+        // A catalog change (a new keyspace) keeps the entry as it was.
+        db.keyspace("third", KeyspaceCreateOptions::default)
+            .expect("created");
+        let reread = Catalog::read(&fs, dir).expect("read");
+        assert_eq!(
+            reread.entries[&2],
+            Catalog::decode(&payload).expect("decodes").entries[&2]
+        );
+        assert!(reread.entries[&2].unsupported.is_some());
     }
 }

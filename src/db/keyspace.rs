@@ -304,6 +304,13 @@ impl KeyspaceInner {
         entry: &Entry,
         options: Option<KeyspaceCreateOptions>,
     ) -> Result<Self> {
+        if let Some(unsupported) = &entry.unsupported {
+            return Err(Error::UnsupportedFormat {
+                file: db.path.join(super::catalog::CATALOG),
+                version: u32::from(super::catalog::VERSION),
+                missing: Some(unsupported.missing),
+            });
+        }
         let from_application = options.is_some();
         let options = options.unwrap_or_default();
         if from_application
@@ -445,6 +452,7 @@ pub(crate) fn open_or_create(
         policies: Some(options.policies.clone()),
         strategy: Some(StoredStrategy::of(options.compaction_strategy.as_ref())),
         encrypted: options.encryption.is_some(),
+        unsupported: None,
     };
     let inner = Arc::new(KeyspaceInner::open(db, id, &entry, Some(options))?);
     let mut next = catalog.clone();
@@ -840,9 +848,10 @@ mod tests {
                 .index_block_restart_interval_policy(RestartIntervalPolicy::all(2))
                 .data_block_compression_policy(CompressionPolicy::new([
                     CompressionType::None,
+                    #[cfg(feature = "lz4")]
                     CompressionType::Lz4,
                 ]))
-                .index_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
+                .index_block_restart_interval_policy(RestartIntervalPolicy::all(3))
                 .data_block_hash_ratio_policy(HashRatioPolicy::all(0.5))
                 .filter_policy(FilterPolicy::new([
                     FilterPolicyEntry::Bloom(BloomConstructionPolicy::FalsePositiveRate(0.01)),

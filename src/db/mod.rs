@@ -1309,10 +1309,13 @@ fn collect_deferred(
 ///
 /// Only a keyspace that can be opened without its user's options is settled here: its manifest
 /// names the default comparator (a custom one orders the memtable, and only the application has
-/// it). Merge operands are settled too: the merge operator is not persisted either, so their flush
-/// runs with a GC threshold of 0, which merges nothing and drops no version, and leaves the
-/// operands and their bases to the first compaction that has the operator. The tree is opened
-/// with the persisted options (memtable size, key-value separation) and defaults for the rest,
+/// it), its catalog entry records its options (not one of a version-1 catalog, whose options
+/// came from each open), and nothing it writes needs a zstd dictionary or an encryption provider
+/// (`catalog::Entry::settles_without_options`). Merge operands are settled too: the merge
+/// operator is not persisted either, so their flush runs with a GC threshold of 0, which merges
+/// nothing and drops no version, and leaves the operands and their bases to the first compaction
+/// that has the operator. The tree is opened with the persisted options (every data option of
+/// `KeyspaceCreateOptions`) and defaults for the code ones (comparator, merge operator, ...),
 /// the items are applied through [`keyspace::apply`] and flushed, and the tree is closed again:
 /// the application's first open then finds them in a table, with its own options. Every other
 /// keyspace keeps its items until its first open ([`keyspace::open_or_create`]), in its pending
