@@ -534,27 +534,8 @@ fn build_pending_db(dir: &Path) {
 fn read_pending_db(dir: &Path, probes: &mut Vec<Probe>) -> Result<(), Error> {
     let db = db_builder(dir).open()?;
     let ks = db.keyspace("r", pending_options)?;
-    scan_probes(
-        |reverse| -> Box<dyn Iterator<Item = _>> {
-            if reverse {
-                Box::new(ks.iter().rev())
-            } else {
-                Box::new(ks.iter())
-            }
-        },
-        0,
-        probes,
-    )?;
-    for i in 0..52 {
-        let key = format!("p{i:03}").into_bytes();
-        let got = ks.get(&key)?;
-        probes.push(Probe::Get {
-            view: 0,
-            key,
-            got: got.map(|v| v.to_vec()),
-        });
-    }
-    Ok(())
+    let keys: Vec<Vec<u8>> = (0..52).map(|i| format!("p{i:03}").into_bytes()).collect();
+    keyspace_probes(&ks, 0, &keys, probes)
 }
 
 /// Every file of the fixture folder, relative to it, sorted.
@@ -1130,25 +1111,37 @@ fn read_db(dir: &Path, probes: &mut Vec<Probe>) -> Result<(), Error> {
             return Ok(());
         }
         let ks = db.keyspace(name, ks_options)?;
-        scan_probes(
-            |reverse| -> Box<dyn Iterator<Item = _>> {
-                if reverse {
-                    Box::new(ks.iter().rev())
-                } else {
-                    Box::new(ks.iter())
-                }
-            },
+        keyspace_probes(&ks, view, &keys, probes)?;
+    }
+    Ok(())
+}
+
+/// Scans `ks` forward and backward and reads each of `keys`, as probes of `view`; the first
+/// error ends the reads.
+fn keyspace_probes(
+    ks: &strata::Keyspace,
+    view: u64,
+    keys: &[Vec<u8>],
+    probes: &mut Vec<Probe>,
+) -> Result<(), Error> {
+    scan_probes(
+        |reverse| -> Box<dyn Iterator<Item = _>> {
+            if reverse {
+                Box::new(ks.iter().rev())
+            } else {
+                Box::new(ks.iter())
+            }
+        },
+        view,
+        probes,
+    )?;
+    for k in keys {
+        let got = ks.get(k)?;
+        probes.push(Probe::Get {
             view,
-            probes,
-        )?;
-        for k in &keys {
-            let got = ks.get(k)?;
-            probes.push(Probe::Get {
-                view,
-                key: k.clone(),
-                got: got.map(|v| v.to_vec()),
-            });
-        }
+            key: k.clone(),
+            got: got.map(|v| v.to_vec()),
+        });
     }
     Ok(())
 }

@@ -50,25 +50,12 @@ fn base() -> &'static Snapshot {
             }
         }
         let (mut dirs, mut files) = (Vec::new(), BTreeMap::new());
-        walk(&fs, Path::new("/db"), &mut dirs, &mut files);
+        strata_fuzz::walk_mem_fs(&fs, Path::new("/db"), &mut dirs, &mut files);
         files.retain(|path: &PathBuf, _| {
             !path.starts_with("/db/wal") && path != Path::new("/db/CATALOG")
         });
         (dirs, files)
     })
-}
-
-fn walk(fs: &MemFs, dir: &Path, dirs: &mut Vec<PathBuf>, files: &mut BTreeMap<PathBuf, Vec<u8>>) {
-    dirs.push(dir.to_path_buf());
-    for entry in fs.list(dir).expect("list") {
-        if let Ok(file) = fs.open(&entry) {
-            let mut bytes = vec![0u8; file.size_bytes().expect("size") as usize];
-            file.read_exact_at(&mut bytes, 0).expect("read");
-            files.insert(entry, bytes);
-        } else {
-            walk(fs, &entry, dirs, files);
-        }
-    }
 }
 
 fn open(fs: &MemFs) -> strata::Result<Database> {

@@ -459,3 +459,24 @@ pub fn copy_tree_files(fs: &dyn strata::fs::Fs, files: &[(std::path::PathBuf, Ve
     }
     fs.sync_dir(&tables).is_ok() && fs.sync_dir(root).is_ok()
 }
+
+/// Every directory under `dir` in `fs` (`dir` included, parents first) and every file with its
+/// bytes: a database's folder as the `wal` and `catalog` targets copy it.
+pub fn walk_mem_fs(
+    fs: &strata::fs::MemFs,
+    dir: &std::path::Path,
+    dirs: &mut Vec<std::path::PathBuf>,
+    files: &mut std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+) {
+    use strata::fs::Fs as _;
+    dirs.push(dir.to_path_buf());
+    for entry in fs.list(dir).expect("list") {
+        if let Ok(file) = fs.open(&entry) {
+            let mut bytes = vec![0u8; file.size_bytes().expect("size") as usize];
+            file.read_exact_at(&mut bytes, 0).expect("read");
+            files.insert(entry, bytes);
+        } else {
+            walk_mem_fs(fs, &entry, dirs, files);
+        }
+    }
+}

@@ -80,6 +80,25 @@ impl Default for Policies {
 }
 
 impl Policies {
+    /// The policies `config` holds.
+    #[cfg(test)]
+    pub(crate) fn of_config(config: &Config) -> Self {
+        Self {
+            data_block_size: config.data_block_size.clone(),
+            data_block_restart_interval: config.data_block_restart_interval.clone(),
+            index_block_restart_interval: config.index_block_restart_interval.clone(),
+            data_block_compression: config.data_block_compression.clone(),
+            index_block_compression: config.index_block_compression.clone(),
+            data_block_hash_ratio: config.data_block_hash_ratio.clone(),
+            filter: config.filter.clone(),
+            index_partitioning: config.index_partitioning.clone(),
+            filter_partitioning: config.filter_partitioning.clone(),
+            index_pinning: config.index_pinning.clone(),
+            filter_pinning: config.filter_pinning.clone(),
+            expect_point_read_hits: config.expect_point_read_hits,
+        }
+    }
+
     /// `config` with these policies.
     pub(crate) fn apply(&self, config: Config) -> Config {
         config
@@ -729,21 +748,7 @@ mod tests {
             crate::SequenceNumberCounter::default(),
             crate::SequenceNumberCounter::default(),
         );
-        let of_config = Policies {
-            data_block_size: config.data_block_size,
-            data_block_restart_interval: config.data_block_restart_interval,
-            index_block_restart_interval: config.index_block_restart_interval,
-            data_block_compression: config.data_block_compression,
-            index_block_compression: config.index_block_compression,
-            data_block_hash_ratio: config.data_block_hash_ratio,
-            filter: config.filter,
-            index_partitioning: config.index_partitioning,
-            filter_partitioning: config.filter_partitioning,
-            index_pinning: config.index_pinning,
-            filter_pinning: config.filter_pinning,
-            expect_point_read_hits: config.expect_point_read_hits,
-        };
-        assert_eq!(Policies::default(), of_config);
+        assert_eq!(Policies::default(), Policies::of_config(&config));
     }
 
     #[test]

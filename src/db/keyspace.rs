@@ -810,21 +810,7 @@ mod tests {
 
     /// The policies a keyspace's tree runs with.
     fn policies_of(keyspace: &Keyspace) -> Policies {
-        let config = &keyspace.inner.tree.0.config;
-        Policies {
-            data_block_size: config.data_block_size.clone(),
-            data_block_restart_interval: config.data_block_restart_interval.clone(),
-            index_block_restart_interval: config.index_block_restart_interval.clone(),
-            data_block_compression: config.data_block_compression.clone(),
-            index_block_compression: config.index_block_compression.clone(),
-            data_block_hash_ratio: config.data_block_hash_ratio.clone(),
-            filter: config.filter.clone(),
-            index_partitioning: config.index_partitioning.clone(),
-            filter_partitioning: config.filter_partitioning.clone(),
-            index_pinning: config.index_pinning.clone(),
-            filter_pinning: config.filter_pinning.clone(),
-            expect_point_read_hits: config.expect_point_read_hits,
-        }
+        Policies::of_config(&keyspace.inner.tree.0.config)
     }
 
     /// Every data option given at creation is what the keyspace runs with at every later open,
