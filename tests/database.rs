@@ -1396,11 +1396,9 @@ fn a_keyspace_keeps_its_compaction_strategy_across_a_reopen() {
     wait_until("FIFO drops the oldest tables", || {
         events.get("first").unwrap().is_none() && events.disk_space() <= 200 << 10
     });
+    // NB: whether the newest keys survive depends on how many memtables one flush took (a
+    // table past the limit goes too); `Leveled` would have dropped nothing.
     assert!(events.len().unwrap() < 4000);
-    assert!(
-        events.get("k03999").unwrap().is_some(),
-        "the newest are kept"
-    );
 }
 
 /// An application's own compaction strategy is recorded by name: a later open must pass a
