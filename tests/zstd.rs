@@ -252,9 +252,11 @@ fn a_database_keyspace_with_a_dictionary_recovers_its_log_at_its_own_open() {
     // Without the dictionary the keyspace does not open: its persisted policy names it.
     let db = open();
     match db.keyspace("docs", KeyspaceCreateOptions::default) {
-        Err(Error::InvalidArgument(message)) => {
-            assert!(message.contains(&dict.id().to_string()), "{message}");
-        }
-        other => panic!("expected InvalidArgument, got {:?}", other.map(|_| ())),
+        Err(Error::DictionaryMismatch {
+            stored,
+            supplied: None,
+            ..
+        }) => assert_eq!(stored, dict.id()),
+        other => panic!("expected DictionaryMismatch, got {:?}", other.map(|_| ())),
     }
 }

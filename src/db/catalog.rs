@@ -116,13 +116,18 @@ impl Policies {
             .expect_point_read_hits(self.expect_point_read_hits)
     }
 
-    /// The zstd dictionary some policy compresses with, if any (such a keyspace cannot be
+    /// Whether some policy compresses with a zstd dictionary (such a keyspace cannot be
     /// flushed without its application's dictionary).
     pub(crate) fn needs_dictionary(&self) -> bool {
+        self.dictionary_id().is_some()
+    }
+
+    /// The id of the zstd dictionary the first policy that names one compresses with.
+    pub(crate) fn dictionary_id(&self) -> Option<u32> {
         self.data_block_compression
             .iter()
             .chain(self.index_block_compression.iter())
-            .any(|c| compression_dict_id(*c).is_some())
+            .find_map(|c| compression_dict_id(*c))
     }
 
     fn encode(&self, out: &mut Vec<u8>) {

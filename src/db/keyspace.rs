@@ -366,6 +366,18 @@ impl KeyspaceInner {
         for setting in &options.settings {
             config = setting(config);
         }
+        // NB: the persisted policies name the dictionary their tables need: without it (or
+        // with another) the keyspace's files cannot be read, as a table naming it says.
+        if let Some(stored) = entry.policies.as_ref().and_then(Policies::dictionary_id) {
+            let supplied = config.zstd_dictionary.as_ref().map(|d| d.id());
+            if supplied != Some(stored) {
+                return Err(Error::DictionaryMismatch {
+                    file: db.path.join(super::catalog::CATALOG),
+                    stored,
+                    supplied,
+                });
+            }
+        }
         let tree = config.open()?;
         Ok(Self {
             id,
