@@ -243,7 +243,7 @@ impl RunBuilder {
                 options.compression,
                 run.table_ctx.dictionary.as_ref(),
             )
-            .encrypted(run.table_ctx.encryption.clone())
+            .with_encryption(run.table_ctx.encryption.clone())
         });
         let Some(pointer) = writer.write(run.files, &entry.key.user_key, &value)? else {
             return Ok(None);

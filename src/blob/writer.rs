@@ -96,7 +96,7 @@ impl BlobWriter {
     }
 
     /// The writer with every record encrypted by `encryption` (`None`: plaintext).
-    pub(crate) fn encrypted(
+    pub(crate) fn with_encryption(
         mut self,
         encryption: Option<Arc<dyn crate::EncryptionProvider>>,
     ) -> Self {
