@@ -92,7 +92,8 @@ pub struct Cache {
     /// Hits and misses by block type (the on-disk `BlockType` byte, 0..=5), and bytes read.
     hits: [crate::stats::Counter; 6],
     misses: [crate::stats::Counter; 6],
-    bytes_read: crate::stats::Counter,
+    /// Bytes read on misses: by lookups and scans, by compactions, from blob files.
+    bytes_read: [crate::stats::Counter; 3],
 }
 
 impl std::fmt::Debug for Cache {
@@ -129,7 +130,7 @@ impl Cache {
             capacity: bytes,
             hits: Default::default(),
             misses: Default::default(),
-            bytes_read: crate::stats::Counter::default(),
+            bytes_read: Default::default(),
         }
     }
 
@@ -166,8 +167,8 @@ impl Cache {
     }
 
     /// Counts a lookup of a block of type `kind` (its on-disk byte): a hit, or a miss that read
-    /// `bytes` from disk.
-    pub(crate) fn record(&self, kind: u8, hit: bool, bytes: u64) {
+    /// `bytes` from disk, for a compaction if `compaction` (else for a read or a scan).
+    pub(crate) fn record(&self, kind: u8, hit: bool, bytes: u64, compaction: bool) {
         let slot = usize::from(kind).min(5);
         if hit {
             if let Some(c) = self.hits.get(slot) {
@@ -177,12 +178,25 @@ impl Cache {
             if let Some(c) = self.misses.get(slot) {
                 c.add(1);
             }
-            self.bytes_read.add(bytes);
+            let by = if kind == crate::table::block::BlockType::Blob as u8 {
+                2
+            } else {
+                usize::from(compaction)
+            };
+            if let Some(c) = self.bytes_read.get(by) {
+                c.add(bytes);
+            }
         }
     }
 
-    /// Hits and misses by block kind, and bytes read on misses.
-    pub(crate) fn counts(&self) -> (crate::stats::BlockCounts, crate::stats::BlockCounts, u64) {
+    /// Hits and misses by block kind, and bytes read on misses (the WAL's left at 0).
+    pub(crate) fn counts(
+        &self,
+    ) -> (
+        crate::stats::BlockCounts,
+        crate::stats::BlockCounts,
+        crate::stats::ReadCounts,
+    ) {
         let by_kind = |counters: &[crate::stats::Counter; 6]| {
             let get = |i: usize| counters.get(i).map_or(0, crate::stats::Counter::get);
             crate::stats::BlockCounts {
@@ -193,11 +207,15 @@ impl Cache {
                 blob: get(5),
             }
         };
-        (
-            by_kind(&self.hits),
-            by_kind(&self.misses),
-            self.bytes_read.get(),
-        )
+        (by_kind(&self.hits), by_kind(&self.misses), {
+            let get = |i: usize| self.bytes_read.get(i).map_or(0, crate::stats::Counter::get);
+            crate::stats::ReadCounts {
+                wal: 0,
+                lookup: get(0),
+                compaction: get(1),
+                blob: get(2),
+            }
+        })
     }
 
     pub(crate) fn insert_block(&self, cache_id: u64, offset: u64, block: CachedBlock) {

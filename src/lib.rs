@@ -98,7 +98,7 @@ pub use merge::MergeOperator;
 pub use prefix::{FixedPrefixExtractor, PrefixExtractor};
 pub use seqno::{MAX_SEQNO, SeqNo, SequenceNumberCounter, SequenceNumberGenerator};
 pub use slice::{INLINE_CAPACITY, Slice, UserKey, UserValue};
-pub use stats::{BlockCounts, LevelCounts, StallCounts, Statistics, WriteCounts};
+pub use stats::{BlockCounts, LevelCounts, ReadCounts, StallCounts, Statistics, WriteCounts};
 pub use tree::{AbstractTree, Ingestion, Tree, TreeId, TreeType};
 pub use version::view::{BlobFileView, Checksum, TableView, VersionView};
 

@@ -87,6 +87,29 @@ pub struct WriteCounts {
     pub blob: u64,
 }
 
+/// Bytes read from disk, by what read them. The kinds do not overlap: [`ReadCounts::total`] is
+/// every byte read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadCounts {
+    /// The write-ahead log (and the keyspaces' pending logs), replayed when a `Database` or a
+    /// keyspace opened.
+    pub wal: u64,
+    /// Table blocks that point reads and scans read on block-cache misses.
+    pub lookup: u64,
+    /// Table blocks that compactions read from their input tables (never through the cache).
+    pub compaction: u64,
+    /// Blob-file records read on block-cache misses, by reads and by compactions.
+    pub blob: u64,
+}
+
+impl ReadCounts {
+    /// The sum over every kind.
+    pub fn total(&self) -> u64 {
+        self.wal + self.lookup + self.compaction + self.blob
+    }
+}
+
 /// Why writers were slowed down or stopped, with how many times and for how long.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -141,8 +164,8 @@ pub struct Statistics {
     pub cache_hits: BlockCounts,
     /// Block-cache misses (each a read from disk), by block kind.
     pub cache_misses: BlockCounts,
-    /// Bytes read from table and blob files on cache misses.
-    pub bytes_read: u64,
+    /// Bytes read, by kind.
+    pub bytes_read: ReadCounts,
     /// Bytes written, by kind.
     pub bytes_written: WriteCounts,
     /// Flushes run.
@@ -215,6 +238,16 @@ impl Statistics {
         };
         blocks("strata_cache_hits", &self.cache_hits);
         blocks("strata_cache_misses", &self.cache_misses);
+        let r = &self.bytes_read;
+        for (kind, value) in [
+            ("wal", r.wal),
+            ("lookup", r.lookup),
+            ("compaction", r.compaction),
+            ("blob", r.blob),
+        ] {
+            metrics::gauge!("strata_bytes_read", "db" => db.clone(), "kind" => kind)
+                .set(value as f64);
+        }
         let w = &self.bytes_written;
         for (kind, value) in [
             ("wal", w.wal),
@@ -245,7 +278,6 @@ impl Statistics {
                 .set(counts.bytes as f64);
         }
         for (name, value) in [
-            ("strata_bytes_read", self.bytes_read),
             ("strata_flushes", self.flushes),
             ("strata_flush_micros", self.flush_micros),
             ("strata_compactions", self.compactions),

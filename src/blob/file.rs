@@ -209,11 +209,11 @@ impl BlobFile {
         // is checked against the pointer like a read from the file: a pointer that names another
         // key's record is an error whether the record is cached or not.
         let raw = if let Some(raw) = self.cache.get_raw(self.cache_id, pointer.offset) {
-            self.cache.record(BlockType::Blob as u8, true, 0);
+            self.cache.record(BlockType::Blob as u8, true, 0, false);
             raw
         } else {
             self.cache
-                .record(BlockType::Blob as u8, false, pointer.record_len);
+                .record(BlockType::Blob as u8, false, pointer.record_len, false);
             let raw = self.read_record(pointer.offset, pointer.record_len)?;
             self.cache
                 .insert_block(self.cache_id, pointer.offset, CachedBlock::Raw(raw.clone()));

@@ -298,6 +298,8 @@ pub(crate) struct DbCounters {
     pub(crate) stall_micros: [AtomicU64; 4],
     pub(crate) forced_flushes: AtomicU64,
     pub(crate) wal_bytes_written: AtomicU64,
+    /// The bytes of the WAL segments and pending logs the open read.
+    pub(crate) wal_bytes_read: AtomicU64,
     /// The bytes of the live WAL segments.
     pub(crate) wal_bytes: AtomicU64,
     /// The slowdown rate (bytes per second; 0: not set yet) and the debt not yet slept off.
@@ -524,6 +526,7 @@ impl DbInner {
         stats.cache_hits = hits;
         stats.cache_misses = misses;
         stats.bytes_read = read;
+        stats.bytes_read.wal = self.counters.wal_bytes_read.load(Ordering::Relaxed);
         for keyspace in self.keyspaces.read().values() {
             stats.absorb(&keyspace.tree.stats());
         }
@@ -1152,8 +1155,13 @@ fn recover(inner: &Arc<DbInner>) -> Result<()> {
     let last_seqno = contents.last_seqno;
     let catalog = inner.catalog.lock().clone();
     let pending_dir = inner.path.join(pending::PENDING_FOLDER);
-    let pending_logs =
-        pending::read_all(fs, &pending_dir, &catalog.entries.keys().copied().collect())?;
+    let mut bytes_read = contents.bytes_read;
+    let keyspace_ids = catalog.entries.keys().copied().collect();
+    let pending_logs = pending::read_all(fs, &pending_dir, &keyspace_ids, &mut bytes_read)?;
+    inner
+        .counters
+        .wal_bytes_read
+        .store(bytes_read, Ordering::Relaxed);
     let mut highest = last_seqno;
     for items in pending_logs.values() {
         highest = highest.max(items.last().map(|(seqno, _)| *seqno));

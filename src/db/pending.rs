@@ -119,9 +119,21 @@ pub(crate) fn write(fs: &dyn Fs, dir: &Path, id: u64, items: &[(SeqNo, Op)]) -> 
 /// `Io` if it cannot be read; `Corruption` naming the file and offset for anything but a whole
 /// log of this keyspace with increasing seqnos below `MAX_SEQNO` (the file was complete before
 /// its name existed, so a torn tail is damage too).
+#[cfg(any(feature = "internals", test))]
 pub(crate) fn read(fs: &dyn Fs, dir: &Path, id: u64) -> Result<Vec<(SeqNo, Op)>> {
+    read_counting(fs, dir, id, &mut 0)
+}
+
+/// [`read`], adding the bytes of the file to `bytes_read`.
+fn read_counting(
+    fs: &dyn Fs,
+    dir: &Path,
+    id: u64,
+    bytes_read: &mut u64,
+) -> Result<Vec<(SeqNo, Op)>> {
     let file = path(dir, id);
     let bytes = wal::read_whole(fs, &file)?;
+    *bytes_read += bytes.len() as u64;
     let corrupt = |offset: u64, what| Error::Corruption {
         file: file.clone(),
         offset,
@@ -184,7 +196,8 @@ pub(crate) fn read(fs: &dyn Fs, dir: &Path, id: u64) -> Result<Vec<(SeqNo, Op)>>
 }
 
 /// Reads the pending log of every keyspace in `keyspaces`, and deletes what a crash or a deleted
-/// keyspace left behind: `.tmp` files and the logs of keyspaces not in `keyspaces`.
+/// keyspace left behind: `.tmp` files and the logs of keyspaces not in `keyspaces`. Adds the
+/// bytes of the logs read to `bytes_read`.
 ///
 /// # Errors
 /// As [`read`], and `Io` if the folder cannot be listed or a leftover removed.
@@ -192,6 +205,7 @@ pub(crate) fn read_all(
     fs: &dyn Fs,
     dir: &Path,
     keyspaces: &BTreeSet<u64>,
+    bytes_read: &mut u64,
 ) -> Result<BTreeMap<u64, Vec<(SeqNo, Op)>>> {
     let mut out = BTreeMap::new();
     if !fs
@@ -208,7 +222,7 @@ pub(crate) fn read_all(
         let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
         match log_id(name) {
             Some(id) if keyspaces.contains(&id) => {
-                out.insert(id, read(fs, dir, id)?);
+                out.insert(id, read_counting(fs, dir, id, bytes_read)?);
             }
             // NB: a log under another name is not ours to delete; it is left alone.
             None if !name.ends_with(".log.tmp") => {}
@@ -324,7 +338,11 @@ mod tests {
     fn read_all_keeps_the_catalogs_keyspaces_and_removes_leftovers() {
         let fs = MemFs::new();
         let dir = Path::new("/db/pending");
-        assert!(read_all(&fs, dir, &BTreeSet::new()).unwrap().is_empty());
+        assert!(
+            read_all(&fs, dir, &BTreeSet::new(), &mut 0)
+                .unwrap()
+                .is_empty()
+        );
         write(&fs, dir, 1, &items()).unwrap();
         write(&fs, dir, 2, &items()[..1]).unwrap();
         let mut tmp = fs.create(&dir.join("1.log.tmp")).unwrap();
@@ -336,8 +354,11 @@ mod tests {
         let mut stray = fs.create(&dir.join("001.log")).unwrap();
         stray.append(b"not ours").unwrap();
         drop(stray);
-        let read = read_all(&fs, dir, &BTreeSet::from([1, 3])).unwrap();
+        let log_len = wal::read_whole(&fs, &path(dir, 1)).unwrap().len() as u64;
+        let mut bytes_read = 0;
+        let read = read_all(&fs, dir, &BTreeSet::from([1, 3]), &mut bytes_read).unwrap();
         assert_eq!(read, BTreeMap::from([(1, items())]));
+        assert_eq!(bytes_read, log_len, "only keyspace 1's log is read");
         assert!(!fs.exists(&path(dir, 2)).unwrap(), "keyspace 2 is gone");
         assert!(!fs.exists(&dir.join("1.log.tmp")).unwrap());
         assert!(fs.exists(&dir.join("notes.txt")).unwrap());

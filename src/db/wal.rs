@@ -510,6 +510,8 @@ pub(crate) struct WalContents {
     pub(crate) discarded: Vec<PathBuf>,
     /// The highest seqno of a batch that counts.
     pub(crate) last_seqno: Option<SeqNo>,
+    /// The bytes of every segment file read.
+    pub(crate) bytes_read: u64,
 }
 
 /// Reads the segments of `dir` in id order; see the module documentation.
@@ -557,6 +559,10 @@ pub(crate) fn read_segments(fs: &dyn Fs, dir: &Path) -> Result<WalContents> {
         segments: Vec::new(),
         discarded: Vec::new(),
         last_seqno: None,
+        bytes_read: files
+            .iter()
+            .map(|(_, _, bytes, _, _)| bytes.len() as u64)
+            .sum(),
     };
     // Trailing files whose header never became durable (a spare, a roll cut short) hold
     // nothing.

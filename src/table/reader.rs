@@ -427,15 +427,17 @@ impl Table {
         Ok((len, (handle.offset << 2) | u64::from(block_type as u8)))
     }
 
-    /// Reads and verifies the block at `handle` from the file (a cache miss); returns its raw
-    /// contents.
+    /// Reads and verifies the block at `handle` from the file (a cache miss, for a compaction if
+    /// `compaction`); returns its raw contents.
     fn read_from_file(
         &self,
         handle: BlockHandle,
         block_type: BlockType,
         len: usize,
+        compaction: bool,
     ) -> Result<Slice> {
-        self.cache.record(block_type as u8, false, handle.len);
+        self.cache
+            .record(block_type as u8, false, handle.len, compaction);
         let bytes = read_exact(self.file()?.as_ref(), &self.path, handle.offset, len)?;
         decode_block_with(
             &bytes,
@@ -450,10 +452,10 @@ impl Table {
     pub(crate) fn read_block(&self, handle: BlockHandle, block_type: BlockType) -> Result<Slice> {
         let (len, cache_key) = self.checked_handle(handle, block_type)?;
         if let Some(block) = self.cache.get_raw(self.cache_id, cache_key) {
-            self.cache.record(block_type as u8, true, 0);
+            self.cache.record(block_type as u8, true, 0, false);
             return Ok(block);
         }
-        let block = self.read_from_file(handle, block_type, len)?;
+        let block = self.read_from_file(handle, block_type, len, false)?;
         self.cache.insert_block(
             self.cache_id,
             cache_key,
@@ -480,10 +482,11 @@ impl Table {
         if let Some(crate::cache::CachedBlock::Parsed(block)) =
             self.cache.get_block(self.cache_id, cache_key)
         {
-            self.cache.record(block_type as u8, true, 0);
+            self.cache.record(block_type as u8, true, 0, !fill);
             return Ok(block);
         }
-        let raw = self.read_from_file(handle, block_type, len)?;
+        // NB: only compactions read without filling the cache.
+        let raw = self.read_from_file(handle, block_type, len, !fill)?;
         let block = DataBlock::new(raw)
             .and_then(|block| match block_type {
                 BlockType::Index => block.with_fences(&self.cmp),

@@ -43,6 +43,15 @@ pub(crate) fn lines(stats: &Statistics) -> Vec<(String, u64)> {
             out.push((format!("{name}.{kind}"), value));
         }
     }
+    let r = &stats.bytes_read;
+    for (kind, value) in [
+        ("wal", r.wal),
+        ("lookup", r.lookup),
+        ("compaction", r.compaction),
+        ("blob", r.blob),
+    ] {
+        out.push((format!("bytes_read.{kind}"), value));
+    }
     let w = &stats.bytes_written;
     for (kind, value) in [
         ("wal", w.wal),
@@ -67,7 +76,6 @@ pub(crate) fn lines(stats: &Statistics) -> Vec<(String, u64)> {
         out.push((format!("level{level}.bytes"), counts.bytes));
     }
     for (name, value) in [
-        ("bytes_read", stats.bytes_read),
         ("flushes", stats.flushes),
         ("flush_micros", stats.flush_micros),
         ("compactions", stats.compactions),
