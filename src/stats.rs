@@ -71,6 +71,23 @@ impl BlockCounts {
     pub fn total(&self) -> u64 {
         self.data + self.index + self.filter + self.blob + self.other
     }
+
+    /// Each kind with its name, as `strata stats` and the `metrics` feature label them.
+    ///
+    /// ```
+    /// let counts = strata::BlockCounts::default();
+    /// let names: Vec<_> = counts.by_kind().iter().map(|(name, _)| *name).collect();
+    /// assert_eq!(names, ["data", "index", "filter", "blob", "other"]);
+    /// ```
+    pub fn by_kind(&self) -> [(&'static str, u64); 5] {
+        [
+            ("data", self.data),
+            ("index", self.index),
+            ("filter", self.filter),
+            ("blob", self.blob),
+            ("other", self.other),
+        ]
+    }
 }
 
 /// Bytes written, by what wrote them.
@@ -85,6 +102,24 @@ pub struct WriteCounts {
     pub compaction: u64,
     /// Of the above, the bytes written to blob files.
     pub blob: u64,
+}
+
+impl WriteCounts {
+    /// Each kind with its name, as `strata stats` and the `metrics` feature label them.
+    ///
+    /// ```
+    /// let counts = strata::WriteCounts::default();
+    /// let names: Vec<_> = counts.by_kind().iter().map(|(name, _)| *name).collect();
+    /// assert_eq!(names, ["wal", "flush", "compaction", "blob"]);
+    /// ```
+    pub fn by_kind(&self) -> [(&'static str, u64); 4] {
+        [
+            ("wal", self.wal),
+            ("flush", self.flush),
+            ("compaction", self.compaction),
+            ("blob", self.blob),
+        ]
+    }
 }
 
 /// Bytes read from disk, by what read them. The kinds do not overlap: [`ReadCounts::total`] is
@@ -107,6 +142,23 @@ impl ReadCounts {
     /// The sum over every kind.
     pub fn total(&self) -> u64 {
         self.wal + self.lookup + self.compaction + self.blob
+    }
+
+    /// Each kind with its name, as `strata stats` and the `metrics` feature label them.
+    ///
+    /// ```
+    /// let counts = strata::ReadCounts::default();
+    /// let names: Vec<_> = counts.by_kind().iter().map(|(name, _)| *name).collect();
+    /// assert_eq!(names, ["wal", "lookup", "compaction", "blob"]);
+    /// assert_eq!(counts.total(), 0);
+    /// ```
+    pub fn by_kind(&self) -> [(&'static str, u64); 4] {
+        [
+            ("wal", self.wal),
+            ("lookup", self.lookup),
+            ("compaction", self.compaction),
+            ("blob", self.blob),
+        ]
     }
 }
 
@@ -226,37 +278,19 @@ impl Statistics {
     pub fn publish(&self, prefix: &str) {
         let db = prefix.to_string();
         let blocks = |name: &'static str, counts: &BlockCounts| {
-            for (kind, value) in [
-                ("data", counts.data),
-                ("index", counts.index),
-                ("filter", counts.filter),
-                ("blob", counts.blob),
-                ("other", counts.other),
-            ] {
+            for (kind, value) in counts.by_kind() {
                 metrics::gauge!(name, "db" => db.clone(), "block" => kind).set(value as f64);
             }
         };
         blocks("strata_cache_hits", &self.cache_hits);
         blocks("strata_cache_misses", &self.cache_misses);
-        let r = &self.bytes_read;
-        for (kind, value) in [
-            ("wal", r.wal),
-            ("lookup", r.lookup),
-            ("compaction", r.compaction),
-            ("blob", r.blob),
+        for (name, counts) in [
+            ("strata_bytes_read", self.bytes_read.by_kind()),
+            ("strata_bytes_written", self.bytes_written.by_kind()),
         ] {
-            metrics::gauge!("strata_bytes_read", "db" => db.clone(), "kind" => kind)
-                .set(value as f64);
-        }
-        let w = &self.bytes_written;
-        for (kind, value) in [
-            ("wal", w.wal),
-            ("flush", w.flush),
-            ("compaction", w.compaction),
-            ("blob", w.blob),
-        ] {
-            metrics::gauge!("strata_bytes_written", "db" => db.clone(), "kind" => kind)
-                .set(value as f64);
+            for (kind, value) in counts {
+                metrics::gauge!(name, "db" => db.clone(), "kind" => kind).set(value as f64);
+            }
         }
         let s = &self.write_stalls;
         for (cause, (count, micros)) in [

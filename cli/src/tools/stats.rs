@@ -30,36 +30,14 @@ pub(crate) struct StatsArgs {
 pub(crate) fn lines(stats: &Statistics) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     for (name, counts) in [
-        ("cache_hits", &stats.cache_hits),
-        ("cache_misses", &stats.cache_misses),
+        ("cache_hits", stats.cache_hits.by_kind().to_vec()),
+        ("cache_misses", stats.cache_misses.by_kind().to_vec()),
+        ("bytes_read", stats.bytes_read.by_kind().to_vec()),
+        ("bytes_written", stats.bytes_written.by_kind().to_vec()),
     ] {
-        for (kind, value) in [
-            ("data", counts.data),
-            ("index", counts.index),
-            ("filter", counts.filter),
-            ("blob", counts.blob),
-            ("other", counts.other),
-        ] {
+        for (kind, value) in counts {
             out.push((format!("{name}.{kind}"), value));
         }
-    }
-    let r = &stats.bytes_read;
-    for (kind, value) in [
-        ("wal", r.wal),
-        ("lookup", r.lookup),
-        ("compaction", r.compaction),
-        ("blob", r.blob),
-    ] {
-        out.push((format!("bytes_read.{kind}"), value));
-    }
-    let w = &stats.bytes_written;
-    for (kind, value) in [
-        ("wal", w.wal),
-        ("flush", w.flush),
-        ("compaction", w.compaction),
-        ("blob", w.blob),
-    ] {
-        out.push((format!("bytes_written.{kind}"), value));
     }
     let s = &stats.write_stalls;
     for (cause, (count, micros)) in [
