@@ -866,6 +866,36 @@ fn a_deleted_keyspace_stays_deleted() {
     assert_eq!(gone.get("k").unwrap(), None, "a new, empty keyspace");
 }
 
+/// A deleted keyspace's folder goes through the database's `Fs` (not around it): no folder is
+/// left behind in memory, and a folder a crash left is removed at the next open.
+#[test]
+fn a_deleted_keyspace_leaves_no_folder_behind() {
+    let fs = MemFs::new();
+    let folders = |fs: &MemFs| fs.list(Path::new("/db/keyspaces")).unwrap().len();
+    {
+        let db = mem_db(&fs);
+        for round in 0..5 {
+            let gone = db.keyspace("gone", KeyspaceCreateOptions::default).unwrap();
+            for i in 0..200 {
+                gone.insert(format!("k{round}-{i}"), [7u8; 100]).unwrap();
+            }
+            db.delete_keyspace(gone).unwrap();
+        }
+        let kept = db.keyspace("kept", KeyspaceCreateOptions::default).unwrap();
+        kept.insert("k", "v").unwrap();
+        assert_eq!(folders(&fs), 1, "only kept's folder");
+    }
+    // A folder no catalog names (a crash between creating it and the catalog) with a file in it.
+    fs.create_dir(Path::new("/db/keyspaces/777/tables"))
+        .unwrap();
+    fs.create(Path::new("/db/keyspaces/777/tables/1.sst"))
+        .unwrap();
+    assert_eq!(folders(&fs), 2);
+    let db = mem_db(&fs);
+    assert_eq!(folders(&fs), 1, "the orphan folder is removed at open");
+    assert_eq!(db.list_keyspace_names(), ["kept"]);
+}
+
 /// Only a torn tail of the last segment is tolerated: damage in an earlier segment is
 /// corruption naming the file.
 #[test]
@@ -1183,6 +1213,9 @@ impl Fs for GatedFs {
     }
     fn remove(&self, path: &Path) -> std::io::Result<()> {
         self.inner.remove(path)
+    }
+    fn remove_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.remove_dir(dir)
     }
     fn list(&self, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
         self.inner.list(dir)

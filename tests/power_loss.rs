@@ -194,6 +194,9 @@ impl Fs for SkipBlobSync {
     fn remove(&self, path: &Path) -> std::io::Result<()> {
         self.inner.remove(path)
     }
+    fn remove_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.remove_dir(dir)
+    }
     fn list(&self, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
         self.inner.list(dir)
     }

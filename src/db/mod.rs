@@ -1070,8 +1070,7 @@ fn remove_orphan_keyspaces(inner: &DbInner, catalog: &Catalog) -> Result<()> {
     Ok(())
 }
 
-/// Removes the files under `dir` (best effort), and the folder itself on the operating system's
-/// file system.
+/// Removes the files and folders under `dir`, and `dir` itself (best effort).
 pub(crate) fn remove_tree(fs: &dyn Fs, dir: &Path) {
     if let Ok(entries) = fs.list(dir) {
         for entry in entries {
@@ -1080,11 +1079,8 @@ pub(crate) fn remove_tree(fs: &dyn Fs, dir: &Path) {
             }
         }
     }
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the Fs trait has no directory removal; a MemFs folder stays, empty"
-    )]
-    let _ = std::fs::remove_dir(dir);
+    // NB: best effort; a folder left behind is an orphan the next open removes again.
+    let _ = fs.remove_dir(dir);
 }
 
 /// What recovery reads of a keyspace's manifest.

@@ -37,7 +37,7 @@ pub enum FaultOp {
     Sync,
     /// [`Fs::rename`].
     Rename,
-    /// [`Fs::remove`].
+    /// [`Fs::remove`] and [`Fs::remove_dir`].
     Remove,
     /// [`Fs::sync_dir`].
     SyncDir,
@@ -385,6 +385,11 @@ impl Fs for FaultFs {
     fn remove(&self, path: &Path) -> io::Result<()> {
         Self::check(&self.plan, FaultOp::Remove)?;
         self.inner.remove(path)
+    }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        Self::check(&self.plan, FaultOp::Remove)?;
+        self.inner.remove_dir(dir)
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {

@@ -15,7 +15,9 @@
 //!   followed by `sync_dir` can be undone. A rename between two directories is an unlink in the
 //!   source and a link in the target, each durable with its own directory's `sync_dir`.
 //! - NB: directories themselves (`create_dir`) are durable at once; so a missing `sync_dir` of a
-//!   parent after `create_dir` is not caught here.
+//!   parent after `create_dir` is not caught here. `remove_dir` (of an empty directory) is
+//!   durable with its parent's `sync_dir`: a crash before that brings the directory back with
+//!   what a crash leaves of its entries.
 //! - Reads see the current state, like a page cache. An inode stays readable through open handles
 //!   after its last name is removed.
 //!
@@ -316,13 +318,37 @@ impl Fs for MemFs {
             .keys()
             .map(|name| dir.join(name));
         let mut out: Vec<PathBuf> = files.collect();
-        let subdirs = state.dirs.keys().filter(|d| d.parent() == Some(&key));
         out.extend(
-            subdirs
+            state
+                .subdirs(&key)
                 .filter_map(|d| d.file_name())
                 .map(|name| dir.join(name)),
         );
         Ok(out)
+    }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.state.lock();
+        state.mutation()?;
+        let key = normalize(dir);
+        if key.parent().is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "cannot remove a root",
+            ));
+        }
+        let empty = state.dir_mut(&key)?.entries.is_empty();
+        if !empty || state.subdirs(&key).next().is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::DirectoryNotEmpty,
+                "directory not empty",
+            ));
+        }
+        if let Some(removed) = state.dirs.remove(&key) {
+            state.removed_dirs.retain(|(path, _)| *path != key);
+            state.removed_dirs.push((key, removed));
+        }
+        Ok(())
     }
 
     fn create_dir(&self, dir: &Path) -> io::Result<()> {
@@ -352,13 +378,17 @@ impl Fs for MemFs {
         let mut state = self.state.lock();
         state.mutation()?;
         let skip = state.skip_dir_syncs > 0;
-        let d = state.dir_mut(&normalize(dir))?;
+        let key = normalize(dir);
+        let d = state.dir_mut(&key)?;
         if skip {
             state.skip_dir_syncs -= 1;
             return Ok(());
         }
         d.durable = d.entries.clone();
         d.pending.clear();
+        state
+            .removed_dirs
+            .retain(|(path, _)| path.parent() != Some(key.as_path()));
         state.collect_garbage();
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! any `Fs` in [`FaultFs`], which fails chosen calls, and exercise every I/O path.
 //!
 //! The operations are the ones a storage engine needs and no more: create a file for appending,
-//! open one for positional reads, rename, remove, list, create a directory, sync a file and a
+//! open one for positional reads, rename, remove, list, create and remove a directory, sync a file and a
 //! directory, and take an exclusive lock. Errors are plain `std::io::Error`s; callers lift them into
 //! [`Error::Io`](crate::Error::Io) with the operation and the path.
 //!
@@ -156,6 +156,13 @@ pub trait Fs: Send + Sync + Debug + 'static {
     /// # Errors
     /// The operating system's error.
     fn remove(&self, path: &Path) -> io::Result<()>;
+
+    /// Removes the empty directory `dir`. The engine calls it only to tidy up (a deleted
+    /// keyspace's folder), never for correctness: a failure leaves an empty folder behind.
+    ///
+    /// # Errors
+    /// The operating system's error; [`io::ErrorKind::DirectoryNotEmpty`] if `dir` has entries.
+    fn remove_dir(&self, dir: &Path) -> io::Result<()>;
 
     /// The paths of the entries of directory `dir`, in no particular order.
     ///

@@ -611,6 +611,9 @@ impl Fs for NoAppend {
     fn remove(&self, path: &Path) -> std::io::Result<()> {
         self.0.remove(path)
     }
+    fn remove_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.0.remove_dir(dir)
+    }
     fn list(&self, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
         self.0.list(dir)
     }

@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::edit::VersionEdit;
+use super::edit::{ShapeIndex, VersionEdit};
 use super::manifest::{ManifestWriter, read_current, read_manifest_records};
 use super::{Level, Run, Shape, Version};
 use crate::config::Config;
@@ -300,8 +300,10 @@ pub(crate) fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Re
         blob_files: std::collections::BTreeSet::new(),
         blob_refs: std::collections::BTreeMap::new(),
     };
+    let mut index = ShapeIndex::default();
     for edit in edits {
-        edit.apply(&mut shape).map_err(corrupt)?;
+        edit.apply_indexed(&mut shape, &mut index)
+            .map_err(corrupt)?;
         if edit
             .next_table_id
             .is_some_and(|n| n > MAX_FILE_NUMBER.saturating_add(1))

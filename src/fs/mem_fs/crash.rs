@@ -154,6 +154,14 @@ impl MemFs {
         let state = &mut *guard;
         let mut rng = Rng(seed);
         let mut live = BTreeSet::new();
+        // A removal not made durable by its parent's `sync_dir` is undone (latest first, so
+        // that a parent comes back before its children), unless the path was created again.
+        for (path, dir) in std::mem::take(&mut state.removed_dirs).into_iter().rev() {
+            let parent_exists = path.parent().is_some_and(|p| state.dirs.contains_key(p));
+            if parent_exists && !state.dirs.contains_key(&path) {
+                state.dirs.insert(path, dir);
+            }
+        }
         for dir in state.dirs.values_mut() {
             let mut entries = std::mem::take(&mut dir.durable);
             for op in std::mem::take(&mut dir.pending) {

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::io;
+use std::ops::Bound;
 use std::path::{Component, Path, PathBuf};
 
 pub(super) type Ino = u64;
@@ -73,6 +74,8 @@ pub(super) struct Dir {
 
 pub(super) struct State {
     pub(super) dirs: BTreeMap<PathBuf, Dir>,
+    /// Directories removed since their parent's last `sync_dir`: a crash brings them back.
+    pub(super) removed_dirs: Vec<(PathBuf, Dir)>,
     pub(super) inodes: BTreeMap<Ino, Inode>,
     pub(super) next_ino: Ino,
     /// Incremented by every crash; a handle from an older epoch is stale.
@@ -96,6 +99,7 @@ impl Default for State {
         dirs.insert(PathBuf::new(), Dir::default());
         Self {
             dirs,
+            removed_dirs: Vec::new(),
             inodes: BTreeMap::new(),
             next_ino: 0,
             epoch: 0,
@@ -187,6 +191,18 @@ impl State {
             .ok_or_else(|| not_found("no such directory"))
     }
 
+    /// The directories directly inside directory `dir` (normalized).
+    pub(super) fn subdirs<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = &'a PathBuf> + 'a {
+        // NB: a directory's descendants sort right after it (paths compare by components), so
+        // the walk stops at the first path outside it, except under the relative root `""`,
+        // which every path starts with.
+        self.dirs
+            .range::<Path, _>((Bound::Excluded(dir), Bound::Unbounded))
+            .map(|(path, _)| path)
+            .take_while(move |path| path.starts_with(dir))
+            .filter(move |path| path.parent() == Some(dir))
+    }
+
     /// The inode of the file at `path`.
     pub(super) fn lookup(&self, path: &Path) -> io::Result<Ino> {
         let (dir, name) = split(path)?;
@@ -230,7 +246,8 @@ impl State {
     /// Drops the inodes that no entry, pending operation or open handle refers to.
     pub(super) fn collect_garbage(&mut self) {
         let mut live = BTreeSet::new();
-        for dir in self.dirs.values() {
+        let removed = self.removed_dirs.iter().map(|(_, dir)| dir);
+        for dir in self.dirs.values().chain(removed) {
             live.extend(dir.entries.values().chain(dir.durable.values()));
             live.extend(dir.pending.iter().map(|op| match op {
                 DirOp::Link { ino, .. } | DirOp::Unlink { ino, .. } | DirOp::Rename { ino, .. } => {

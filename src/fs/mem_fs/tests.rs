@@ -446,3 +446,84 @@ fn a_tree_runs_on_memfs_and_its_flushed_table_survives_a_crash() {
         "no table id is reused"
     );
 }
+
+#[test]
+fn remove_dir_takes_only_an_empty_directory() {
+    let fs = MemFs::new();
+    fs.create_dir(p("/db/ks/1/tables")).unwrap();
+    fs.create(p("/db/ks/1/f")).unwrap();
+    let err = fs.remove_dir(p("/db/ks/1")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DirectoryNotEmpty, "a file in it");
+    fs.remove(p("/db/ks/1/f")).unwrap();
+    let err = fs.remove_dir(p("/db/ks/1")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DirectoryNotEmpty, "a folder in it");
+    fs.remove_dir(p("/db/ks/1/tables")).unwrap();
+    fs.remove_dir(p("/db/ks/./1")).unwrap();
+    assert!(!fs.exists(p("/db/ks/1")).unwrap());
+    assert_eq!(sorted_list(&fs, "/db/ks"), Vec::<PathBuf>::new());
+    assert_eq!(
+        fs.remove_dir(p("/db/ks/1")).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert!(fs.remove_dir(p("/")).is_err(), "a root stays");
+    assert!(fs.remove_dir(p("/db/ks")).is_ok());
+    assert_eq!(sorted_list(&fs, "/db"), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_removed_directory_comes_back_unless_its_parent_was_synced() {
+    // `/db/ks/1` held `f`, synced; `f` removed and the folder removed, nothing synced after.
+    let setup = || {
+        let fs = MemFs::new();
+        fs.create_dir(p("/db/ks/1")).unwrap();
+        let mut file = fs.create(p("/db/ks/1/f")).unwrap();
+        file.append(b"data").unwrap();
+        file.sync().unwrap();
+        fs.sync_dir(p("/db/ks/1")).unwrap();
+        fs.remove(p("/db/ks/1/f")).unwrap();
+        fs.remove_dir(p("/db/ks/1")).unwrap();
+        fs
+    };
+    for mode in CrashMode::ALL {
+        let fs = setup();
+        fs.crash(mode, 1);
+        assert!(fs.exists(p("/db/ks/1")).unwrap(), "{mode:?}: back");
+        assert_eq!(sorted_list(&fs, "/db/ks"), vec![PathBuf::from("/db/ks/1")]);
+        if mode != CrashMode::PartialDirectory {
+            assert_eq!(
+                read_all(&fs, "/db/ks/1/f"),
+                b"data",
+                "{mode:?}: its file too"
+            );
+        }
+
+        let fs = setup();
+        fs.sync_dir(p("/db/ks")).unwrap();
+        fs.crash(mode, 1);
+        assert!(
+            !fs.exists(p("/db/ks/1")).unwrap(),
+            "{mode:?}: gone for good"
+        );
+        assert_eq!(sorted_list(&fs, "/db/ks"), Vec::<PathBuf>::new());
+    }
+}
+
+#[test]
+fn list_names_the_subdirectories_of_a_folder_only() {
+    let fs = MemFs::new();
+    for dir in ["/db/a/x", "/db/b", "/db-x/c", "/dc", "rel/d"] {
+        fs.create_dir(p(dir)).unwrap();
+    }
+    fs.create(p("/db/f")).unwrap();
+    assert_eq!(
+        sorted_list(&fs, "/db"),
+        ["/db/a", "/db/b", "/db/f"].map(PathBuf::from)
+    );
+    assert_eq!(sorted_list(&fs, "/db/a"), vec![PathBuf::from("/db/a/x")]);
+    assert_eq!(sorted_list(&fs, "rel"), vec![PathBuf::from("rel/d")]);
+    assert_eq!(sorted_list(&fs, ""), vec![PathBuf::from("rel")]);
+    assert_eq!(
+        sorted_list(&fs, "/"),
+        ["/db", "/db-x", "/dc"].map(PathBuf::from)
+    );
+}
