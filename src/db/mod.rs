@@ -1106,7 +1106,7 @@ fn manifest_seqnos(fs: &dyn Fs, dir: &Path) -> Result<ManifestSeqnos> {
     };
     let path = dir.join(current);
     let records = crate::version::manifest::read_manifest_records(fs, &path)?;
-    let replayed = crate::version::recovery::replay(
+    let replayed = crate::version::recovery::replay_scalars(
         records.edits.into_iter().map(|(_, edit)| edit).collect(),
         &path,
     )?;

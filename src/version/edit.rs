@@ -518,7 +518,10 @@ mod tests {
     /// references, stray ids, bad levels and anchors), applied by both: the same verdict and,
     /// when accepted, the same shape.
     #[test]
-    #[allow(clippy::too_many_lines, reason = "one generator of edits, then the comparison")]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one generator of edits, then the comparison"
+    )]
     fn indexed_apply_agrees_with_the_whole_shape_rebuild() {
         let mut state = 0x5eed_u64;
         let mut next = move |bound: u64| {

@@ -283,6 +283,19 @@ impl Replayed {
 /// table id or a table id past [`MAX_FILE_NUMBER`], or a highest seqno at or past
 /// [`MAX_SEQNO`] (a tree whose next write would have no seqno left), is corruption.
 pub(crate) fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Replayed> {
+    replay_with(edits, manifest_path, true)
+}
+
+/// [`replay`] of the manifest's scalars only (comparator, format version, next table id,
+/// highest and durable-through seqnos, each bounded as there): the tables and blob files are
+/// not replayed (`levels` and the rest come back empty), so that a database can learn its
+/// keyspaces' seqnos at open without replaying each manifest twice (the tree's own open
+/// replays it whole, and refuses a manifest whose edits do not apply).
+pub(crate) fn replay_scalars(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Replayed> {
+    replay_with(edits, manifest_path, false)
+}
+
+fn replay_with(edits: Vec<VersionEdit>, manifest_path: &Path, tables: bool) -> Result<Replayed> {
     let corrupt = |what| Error::Corruption {
         file: manifest_path.to_path_buf(),
         offset: 0,
@@ -302,8 +315,10 @@ pub(crate) fn replay(edits: Vec<VersionEdit>, manifest_path: &Path) -> Result<Re
     };
     let mut index = ShapeIndex::default();
     for edit in edits {
-        edit.apply_indexed(&mut shape, &mut index)
-            .map_err(corrupt)?;
+        if tables {
+            edit.apply_indexed(&mut shape, &mut index)
+                .map_err(corrupt)?;
+        }
         if edit
             .next_table_id
             .is_some_and(|n| n > MAX_FILE_NUMBER.saturating_add(1))
