@@ -18,12 +18,23 @@ use strata::{
 
 /// A tree with 512-byte blocks and a block cache of `cache_bytes`.
 fn open(dir: &Path, cache_bytes: u64, kv: Option<KvSeparationOptions>) -> Tree {
+    open_with(dir, cache_bytes, kv, false)
+}
+
+/// [`open`], with partitioned indexes if `partitioned`.
+fn open_with(
+    dir: &Path,
+    cache_bytes: u64,
+    kv: Option<KvSeparationOptions>,
+    partitioned: bool,
+) -> Tree {
     Config::new(
         dir,
         SequenceNumberCounter::default(),
         SequenceNumberCounter::default(),
     )
     .data_block_size_policy(strata::config::BlockSizePolicy::all(512))
+    .index_block_partitioning_policy(strata::config::PinningPolicy::all(partitioned))
     .use_cache(Arc::new(Cache::with_capacity_bytes(cache_bytes)))
     .with_kv_separation(kv)
     .open()
@@ -41,10 +52,27 @@ fn three_tables(tree: &Tree, value_len: usize) {
     }
 }
 
+/// With full and with partitioned indexes: a compaction's reads of index partitions count as
+/// compaction too (they were counted as lookups until 2026-12-07).
 #[test]
 fn reads_and_compactions_count_their_bytes_apart() {
+    for partitioned in [false, true] {
+        reads_and_compactions_count_apart(partitioned);
+    }
+}
+
+fn reads_and_compactions_count_apart(partitioned: bool) {
+    // A compaction on a cold cache first: nothing it reads is a lookup.
     let dir = tempfile::tempdir().unwrap();
-    let tree = open(dir.path(), 1 << 20, None);
+    let tree = open_with(dir.path(), 1 << 20, None, partitioned);
+    three_tables(&tree, 20);
+    tree.major_compact(64 << 20, 10_000).unwrap();
+    let cold = tree.stats().bytes_read;
+    assert_eq!(cold.lookup, 0, "partitioned: {partitioned}: {cold:?}");
+    assert!(cold.compaction > 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let tree = open_with(dir.path(), 1 << 20, None, partitioned);
     three_tables(&tree, 20);
     let written = tree.stats();
     assert_eq!(written.bytes_read, strata::ReadCounts::default());
@@ -66,7 +94,10 @@ fn reads_and_compactions_count_their_bytes_apart() {
     let table_bytes: u64 = tree.stats().levels.iter().map(|l| l.bytes).sum();
     tree.major_compact(64 << 20, 10_000).unwrap();
     let after_compaction = tree.stats().bytes_read;
-    assert_eq!(after_compaction.lookup, after_reads.lookup);
+    assert_eq!(
+        after_compaction.lookup, after_reads.lookup,
+        "partitioned: {partitioned}"
+    );
     assert!(
         after_compaction.compaction > table_bytes / 2,
         "the inputs' data blocks: {after_compaction:?} of {table_bytes} table bytes"

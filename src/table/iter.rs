@@ -275,14 +275,15 @@ impl TableIter {
         out: &mut Vec<BlockHandle>,
     ) -> Result<bool> {
         let mut reached = false;
-        self.table.visit_span(spans, i, |last_key, handle| {
-            if self.block_below(last_key) {
-                return true;
-            }
-            out.push(handle);
-            reached = self.block_reaches_end(last_key);
-            !reached
-        })?;
+        self.table
+            .visit_span(spans, i, self.fill_cache, |last_key, handle| {
+                if self.block_below(last_key) {
+                    return true;
+                }
+                out.push(handle);
+                reached = self.block_reaches_end(last_key);
+                !reached
+            })?;
         Ok(reached)
     }
 

@@ -701,7 +701,7 @@ impl Table {
         i: usize,
     ) -> Result<Vec<(Slice, BlockHandle)>> {
         let mut out = Vec::new();
-        self.visit_span(spans, i, |key, handle| {
+        self.visit_span(spans, i, true, |key, handle| {
             out.push((Slice::new(key), handle));
             true
         })?;
@@ -709,11 +709,14 @@ impl Table {
     }
 
     /// Calls `visit(last key, handle)` on each data block of span `i`, in order, until it
-    /// returns `false`; allocates nothing for a full index.
+    /// returns `false`; allocates nothing for a full index. With `fill` false (a compaction's
+    /// reads) an index partition missing from the cache is read without entering it, and counts
+    /// as a compaction's read.
     pub(crate) fn visit_span(
         &self,
         spans: &IndexSpans,
         i: usize,
+        fill: bool,
         mut visit: impl FnMut(&[u8], BlockHandle) -> bool,
     ) -> Result<()> {
         let (block, at, interval) = match spans {
@@ -727,7 +730,11 @@ impl Table {
                     return Ok(());
                 };
                 (
-                    std::borrow::Cow::Owned(self.data_block(*handle, BlockType::Index)?),
+                    std::borrow::Cow::Owned(self.data_block_filling(
+                        *handle,
+                        BlockType::Index,
+                        fill,
+                    )?),
                     handle.offset,
                     None,
                 )
