@@ -66,6 +66,7 @@ impl Slice {
     /// let s = strata::Slice::new(b"abc");
     /// assert_eq!(s.len(), 3);
     /// ```
+    #[inline]
     pub fn new(bytes: &[u8]) -> Self {
         if bytes.len() <= INLINE_CAPACITY {
             let mut inline = [0u8; INLINE_CAPACITY];
@@ -126,6 +127,7 @@ impl Slice {
     }
 
     /// Returns the bytes as a slice.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
@@ -145,6 +147,7 @@ impl Slice {
     /// assert_eq!(tail.len(), 10);
     /// ```
     #[must_use]
+    #[inline]
     pub fn slice(&self, range: impl RangeBounds<usize>) -> Self {
         let total = self.len();
         let begin = match range.start_bound() {
@@ -192,18 +195,21 @@ impl Default for Slice {
 impl Deref for Slice {
     type Target = [u8];
 
+    #[inline]
     fn deref(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl AsRef<[u8]> for Slice {
+    #[inline]
     fn as_ref(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl Borrow<[u8]> for Slice {
+    #[inline]
     fn borrow(&self) -> &[u8] {
         self.as_bytes()
     }
