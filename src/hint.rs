@@ -2,7 +2,8 @@
 //! read soon, so that several cache misses overlap instead of each waiting for the last.
 //!
 //! The one `unsafe` block here is entry S14 of `UNSAFE.md`; its users are the memtable's forward
-//! scans (`NodeRef::prefetch_ahead`) and the block searches (`DataBlock::walk_lexicographic`).
+//! scans (`NodeRef::prefetch_ahead`) and searches (`prefetch_below`), and the block searches
+//! (`DataBlock::walk_lexicographic`).
 
 // NB: the one `unsafe` block exists only on x86_64 outside Miri; elsewhere the module has none,
 // and an unconditional `expect` would be unfulfilled.
