@@ -110,7 +110,9 @@ impl TableIter {
             blocks: None,
             front: VecDeque::new(),
             cursor: None,
-            spare_key: Vec::new(),
+            // NB: room for a typical key up front; grown from empty, the first block's keys took
+            // one or two reallocations in every table a seek opens.
+            spare_key: Vec::with_capacity(64),
             back: VecDeque::new(),
             last_front: None,
             first_back: None,
