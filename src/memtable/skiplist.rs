@@ -4,12 +4,12 @@
 //! pointer points at the header, with the tower below it, top level first, and the key after it:
 //!
 //! ```text
-//!                                    node pointer
-//!                                    v
-//! +-----------------------------+----------------+-------+---------+--------+-----------+
+//!                                 node pointer
+//!                                 v
+//! +------------------------------+----------------+-------+---------+--------+-----------+
 //! | tower: link[height-1] .. [0] | value: *mut u8 | seqno | key_len | height | key bytes |
 //! | (AtomicPtr each)             | (AtomicPtr)    | u64   | u32     | u32    | key_len   |
-//! +-----------------------------+----------------+-------+---------+--------+-----------+
+//! +------------------------------+----------------+-------+---------+--------+-----------+
 //! ```
 //!
 //! Every field a search reads sits at a fixed offset from the node pointer: `link[level]` at
