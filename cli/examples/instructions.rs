@@ -51,32 +51,47 @@ fn u64_of(bytes: &[u8]) -> u64 {
 /// db_bench's `uint64add`.
 struct U64Add;
 
-impl strata::MergeOperator for U64Add {
-    fn merge(
-        &self,
-        _key: &[u8],
-        base: Option<&[u8]>,
-        operands: &[&[u8]],
-    ) -> strata::Result<strata::UserValue> {
-        let sum = operands
-            .iter()
-            .fold(base.map_or(0, u64_of), |s, o| s.wrapping_add(u64_of(o)));
-        Ok(sum.to_le_bytes().to_vec().into())
-    }
+/// Implements `$krate`'s merge operator trait for [`U64Add`] (Strata's and coordinode-lsm-tree's
+/// traits have the same shape).
+macro_rules! u64_add {
+    ($krate:ident) => {
+        impl $krate::MergeOperator for U64Add {
+            fn merge(
+                &self,
+                _key: &[u8],
+                base: Option<&[u8]>,
+                operands: &[&[u8]],
+            ) -> $krate::Result<$krate::UserValue> {
+                let sum = operands
+                    .iter()
+                    .fold(base.map_or(0, u64_of), |s, o| s.wrapping_add(u64_of(o)));
+                Ok(sum.to_le_bytes().to_vec().into())
+            }
+        }
+    };
 }
 
-impl coordinode_lsm_tree::MergeOperator for U64Add {
-    fn merge(
-        &self,
-        _key: &[u8],
-        base: Option<&[u8]>,
-        operands: &[&[u8]],
-    ) -> coordinode_lsm_tree::Result<coordinode_lsm_tree::UserValue> {
-        let sum = operands
-            .iter()
-            .fold(base.map_or(0, u64_of), |s, o| s.wrapping_add(u64_of(o)));
-        Ok(sum.to_le_bytes().to_vec().into())
-    }
+u64_add!(strata);
+u64_add!(coordinode_lsm_tree);
+
+/// A peer's `Config` in `dir` as `strata bench` sets it: uncompressed blocks, a 64 MiB cache,
+/// a bloom filter of 10 bits per key (lsm-tree and coordinode-lsm-tree share this API).
+macro_rules! peer_config {
+    ($krate:ident, $dir:expr, $seqno:expr) => {{
+        use $krate::config::{
+            BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry,
+        };
+        let none = $krate::CompressionType::None;
+        $krate::Config::new($dir, $seqno, $krate::SequenceNumberCounter::default())
+            .use_cache(std::sync::Arc::new($krate::Cache::with_capacity_bytes(
+                64 << 20,
+            )))
+            .data_block_compression_policy(CompressionPolicy::all(none))
+            .index_block_compression_policy(CompressionPolicy::all(none))
+            .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
+                BloomConstructionPolicy::BitsPerKey(10.0),
+            )))
+    }};
 }
 
 /// A module per engine with the same code: `$tree` its tree type, `$open` how to open one,
@@ -192,26 +207,10 @@ engine!(
     coordinode_lsm_tree,
     coordinode_lsm_tree::AnyTree,
     |dir, seqno| {
-        use coordinode_lsm_tree::config::{
-            BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry,
-        };
-        let none = coordinode_lsm_tree::CompressionType::None;
-        coordinode_lsm_tree::Config::new(
-            dir,
-            seqno,
-            coordinode_lsm_tree::SequenceNumberCounter::default(),
-        )
-        .use_cache(std::sync::Arc::new(
-            coordinode_lsm_tree::Cache::with_capacity_bytes(64 << 20),
-        ))
-        .data_block_compression_policy(CompressionPolicy::all(none))
-        .index_block_compression_policy(CompressionPolicy::all(none))
-        .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
-            BloomConstructionPolicy::BitsPerKey(10.0),
-        )))
-        .with_merge_operator(Some(std::sync::Arc::new(super::U64Add)))
-        .open()
-        .expect("open")
+        peer_config!(coordinode_lsm_tree, dir, seqno)
+            .with_merge_operator(Some(std::sync::Arc::new(super::U64Add)))
+            .open()
+            .expect("open")
     },
     |tree, k, seqno| {
         tree.merge(k, 1u64.to_le_bytes(), seqno);
@@ -223,23 +222,7 @@ engine!(
     lsm_tree_engine,
     lsm_tree,
     lsm_tree::AnyTree,
-    |dir, seqno| {
-        use lsm_tree::config::{
-            BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry,
-        };
-        let none = lsm_tree::CompressionType::None;
-        lsm_tree::Config::new(dir, seqno, lsm_tree::SequenceNumberCounter::default())
-            .use_cache(std::sync::Arc::new(lsm_tree::Cache::with_capacity_bytes(
-                64 << 20,
-            )))
-            .data_block_compression_policy(CompressionPolicy::all(none))
-            .index_block_compression_policy(CompressionPolicy::all(none))
-            .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
-                BloomConstructionPolicy::BitsPerKey(10.0),
-            )))
-            .open()
-            .expect("open")
-    },
+    |dir, seqno| peer_config!(lsm_tree, dir, seqno).open().expect("open"),
     |_, _, _| false
 );
 
